@@ -1,0 +1,131 @@
+//! Domain newtypes. Each has one `parse` constructor, so a value of the type is always valid.
+
+use core::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use thiserror::Error;
+
+/// Why a string was refused as an identifier.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum IdError {
+    /// Empty, or longer than the type allows.
+    #[error("must be 1 to {max} characters long")]
+    Length {
+        /// The longest value the type accepts.
+        max: usize,
+    },
+    /// A character outside `A-Z a-z 0-9 - _`.
+    #[error("may contain only letters, digits, '-' and '_'")]
+    Charset,
+}
+
+fn check_token_chars(s: &str, max: usize) -> Result<(), IdError> {
+    if s.is_empty() || s.len() > max {
+        return Err(IdError::Length { max });
+    }
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(IdError::Charset);
+    }
+    Ok(())
+}
+
+macro_rules! token_newtype {
+    ($(#[$doc:meta])* $name:ident, $max:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The longest accepted value, in bytes.
+            pub const MAX_LEN: usize = $max;
+
+            /// Accepts 1 to `MAX_LEN` characters from `A-Z a-z 0-9 - _`.
+            pub fn parse(s: &str) -> Result<Self, IdError> {
+                check_token_chars(s, Self::MAX_LEN)?;
+                Ok(Self(s.to_owned()))
+            }
+
+            /// The identifier as a string slice.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Self::parse(&s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+token_newtype!(
+    /// A video's public identifier. It appears in URLs and KV keys, hence the narrow charset:
+    /// no `/`, `.` or `%` can ever reach a path or a key through it.
+    VideoId,
+    64
+);
+
+token_newtype!(
+    /// A key identifier (`kid`) for playback-token and JWT keys, so keys can rotate.
+    Kid,
+    32
+);
+
+/// Seconds since the Unix epoch. The core never reads a clock; callers pass this in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UnixTime(pub u64);
+
+impl UnixTime {
+    /// `self + secs`, saturating instead of wrapping.
+    pub fn plus(self, secs: u64) -> Self {
+        Self(self.0.saturating_add(secs))
+    }
+
+    /// `self - secs`, saturating at the epoch.
+    pub fn minus(self, secs: u64) -> Self {
+        Self(self.0.saturating_sub(secs))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn video_id_accepts_url_safe_tokens() {
+        assert_eq!(VideoId::parse("demo-free_01").unwrap().as_str(), "demo-free_01");
+    }
+
+    #[test]
+    fn video_id_refuses_path_characters() {
+        for bad in ["", "a/b", "..", "a.b", "%2e", "a b", "é"] {
+            assert!(VideoId::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(
+            VideoId::parse(&"a".repeat(65)),
+            Err(IdError::Length { max: 64 })
+        );
+    }
+
+    #[test]
+    fn deserialize_goes_through_parse() {
+        let bad: Result<Kid, _> = serde_json::from_str("\"../x\"");
+        assert!(bad.is_err());
+        let good: Kid = serde_json::from_str("\"k1\"").unwrap();
+        assert_eq!(good.as_str(), "k1");
+    }
+}

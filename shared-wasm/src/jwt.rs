@@ -1,0 +1,296 @@
+//! Access-token (JWT) verification policy.
+//!
+//! jwt-compact parses the compact form and provides the signature algorithms; this module decides
+//! what is acceptable. The order matters: size cap, header policy (allow-listed `alg`, no `crit`,
+//! a `kid` from the fixed key set whose algorithm the header must match), signature, and only
+//! then the claims. Nothing about the claims is reported for a token whose signature fails.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jwt_compact::alg::{Ed25519, Es256, Hs256};
+use jwt_compact::{Algorithm, AlgorithmSignature, UntrustedToken};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::jwk::{KeySet, VerifyingKey};
+use crate::UnixTime;
+
+/// A signature algorithm this deployment may accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Alg {
+    /// Ed25519 (RFC 8037).
+    #[serde(rename = "EdDSA")]
+    EdDsa,
+    /// ECDSA P-256 SHA-256.
+    #[serde(rename = "ES256")]
+    Es256,
+    /// HMAC-SHA256: off unless configured, because it needs the shared secret at the edge.
+    #[serde(rename = "HS256")]
+    Hs256,
+}
+
+impl Alg {
+    /// The JOSE name, compared byte for byte (so `none`, `NONE` or `eddsa` never match).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::EdDsa => "EdDSA",
+            Self::Es256 => "ES256",
+            Self::Hs256 => "HS256",
+        }
+    }
+
+    fn from_name(s: &str) -> Option<Self> {
+        [Self::EdDsa, Self::Es256, Self::Hs256]
+            .into_iter()
+            .find(|a| a.name() == s)
+    }
+}
+
+/// The role a user holds; routes require one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A viewer.
+    User,
+    /// May upload and manage a channel.
+    Creator,
+    /// May moderate.
+    Admin,
+}
+
+/// What a deployment accepts.
+#[derive(Debug, Clone)]
+pub struct JwtPolicy {
+    /// Allowed algorithms. Keys of other types are never used.
+    pub algorithms: Vec<Alg>,
+    /// Required `iss`.
+    pub issuer: String,
+    /// Required member of `aud`.
+    pub audience: String,
+    /// Tokens longer than this are refused before any parsing.
+    pub max_token_bytes: usize,
+    /// Allowed clock skew for `exp`, `nbf` and `iat`.
+    pub leeway_secs: u64,
+}
+
+impl JwtPolicy {
+    /// EdDSA and ES256, 4 KiB tokens, 30 s of skew.
+    pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
+        Self {
+            algorithms: vec![Alg::EdDsa, Alg::Es256],
+            issuer: issuer.into(),
+            audience: audience.into(),
+            max_token_bytes: 4096,
+            leeway_secs: 30,
+        }
+    }
+}
+
+/// `aud` may be one string or an array (RFC 7519 §4.1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// A single audience.
+    One(String),
+    /// Several audiences.
+    Many(Vec<String>),
+}
+
+impl Audience {
+    fn contains(&self, aud: &str) -> bool {
+        match self {
+            Self::One(a) => a == aud,
+            Self::Many(v) => v.iter().any(|a| a == aud),
+        }
+    }
+}
+
+/// The claims of an access token. Deserialized with plain serde derive (no `flatten`), so a
+/// repeated claim name is an error rather than a silent last-one-wins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// The user id.
+    pub sub: String,
+    /// The user's role.
+    pub role: Role,
+    /// Issuer.
+    pub iss: String,
+    /// Audience.
+    pub aud: Audience,
+    /// Expiry, required.
+    pub exp: u64,
+    /// Not before, optional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+    /// Issued at, optional; must not be in the future.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+    /// Session id, for revocation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+}
+
+/// Header members beyond the registered ones that the policy must see.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct HeaderExtras {
+    /// RFC 7515 §4.1.11. We understand no extension, so any `crit` means refuse.
+    #[serde(default)]
+    crit: Option<serde_json::Value>,
+}
+
+/// Why an access token was refused. [`JwtError::public_reason`] is what a client may see.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum JwtError {
+    /// Longer than the policy's cap.
+    #[error("token too large")]
+    TooLarge,
+    /// Not a compact JWS, bad base64 or bad header JSON.
+    #[error("token malformed")]
+    Malformed,
+    /// `alg` not in the allow-list (this includes `none` in any spelling).
+    #[error("algorithm not allowed")]
+    AlgorithmNotAllowed,
+    /// The header has `crit`.
+    #[error("critical header extension not supported")]
+    CriticalHeader,
+    /// No `kid` in the header.
+    #[error("missing kid")]
+    MissingKid,
+    /// `kid` is not in the key set.
+    #[error("unknown kid")]
+    UnknownKid,
+    /// The header's `alg` is not the algorithm of the key its `kid` names.
+    #[error("algorithm does not match key")]
+    AlgorithmMismatch,
+    /// The signature does not verify.
+    #[error("bad signature")]
+    BadSignature,
+    /// Claims are not the expected JSON object (or repeat a member).
+    #[error("claims malformed")]
+    MalformedClaims,
+    /// `exp` passed.
+    #[error("token expired")]
+    Expired,
+    /// `nbf` ahead.
+    #[error("token not yet valid")]
+    NotYetValid,
+    /// `iat` ahead.
+    #[error("token issued in the future")]
+    IssuedInFuture,
+    /// Wrong `iss`.
+    #[error("wrong issuer")]
+    WrongIssuer,
+    /// `aud` does not include us.
+    #[error("wrong audience")]
+    WrongAudience,
+}
+
+impl JwtError {
+    /// RFC 6750 wants one `invalid_token` error; the description may say a little more.
+    /// Only expiry is worth telling apart: a client refreshes on it.
+    pub fn public_reason(&self) -> &'static str {
+        match self {
+            Self::Expired => "token expired",
+            _ => "token invalid",
+        }
+    }
+}
+
+type Parsed<'a> = UntrustedToken<'a, HeaderExtras>;
+
+fn parse(token: &str) -> Result<Parsed<'_>, JwtError> {
+    UntrustedToken::try_from(token).map_err(|_| JwtError::Malformed)
+}
+
+fn check<A: Algorithm>(alg: &A, key: &A::VerifyingKey, token: &str, sig: &[u8]) -> bool {
+    let Some((signed, _)) = token.rsplit_once('.') else {
+        return false;
+    };
+    if let Some(len) = A::Signature::LENGTH {
+        if sig.len() != len.get() {
+            return false;
+        }
+    }
+    match A::Signature::try_from_slice(sig) {
+        Ok(s) => alg.verify_signature(&s, key, signed.as_bytes()),
+        Err(_) => false,
+    }
+}
+
+/// The signature layer alone: `token` must be a compact JWS whose header `alg` is exactly the
+/// algorithm of `key` and whose signature verifies over `header.payload`. The payload is not
+/// interpreted (the Wycheproof JWS vectors carry bare strings there).
+pub fn verify_signature(token: &str, key: &VerifyingKey) -> Result<(), JwtError> {
+    let parsed = parse(token)?;
+    verify_parsed_signature(token, &parsed, key)
+}
+
+fn verify_parsed_signature(token: &str, parsed: &Parsed<'_>, key: &VerifyingKey) -> Result<(), JwtError> {
+    if parsed.algorithm() != key.alg().name() {
+        return Err(JwtError::AlgorithmMismatch);
+    }
+    let sig = parsed.signature_bytes();
+    let ok = match key {
+        VerifyingKey::Ed25519(k) => check(&Ed25519, k, token, sig),
+        VerifyingKey::Es256(k) => check(&Es256, k, token, sig),
+        VerifyingKey::Hs256(k) => check(&Hs256, k, token, sig),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(JwtError::BadSignature)
+    }
+}
+
+/// Verifies an access token against `policy` and `keys` at `now`.
+pub fn verify(
+    policy: &JwtPolicy,
+    keys: &KeySet,
+    token: &str,
+    now: UnixTime,
+) -> Result<AccessClaims, JwtError> {
+    if token.len() > policy.max_token_bytes {
+        return Err(JwtError::TooLarge);
+    }
+    let parsed = parse(token)?;
+    let alg = Alg::from_name(parsed.algorithm()).ok_or(JwtError::AlgorithmNotAllowed)?;
+    if !policy.algorithms.contains(&alg) {
+        return Err(JwtError::AlgorithmNotAllowed);
+    }
+    if parsed.header().other_fields.crit.is_some() {
+        return Err(JwtError::CriticalHeader);
+    }
+    // `jku`, `x5u` and `jwk` are never followed: keys come only from `keys`.
+    let kid = parsed.header().key_id.as_deref().ok_or(JwtError::MissingKid)?;
+    let key = keys.get(kid).ok_or(JwtError::UnknownKid)?;
+    if !policy.algorithms.contains(&key.alg()) {
+        return Err(JwtError::AlgorithmNotAllowed);
+    }
+    verify_parsed_signature(token, &parsed, key)?;
+
+    let payload = token.split('.').nth(1).ok_or(JwtError::Malformed)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| JwtError::Malformed)?;
+    let claims: AccessClaims =
+        serde_json::from_slice(&bytes).map_err(|_| JwtError::MalformedClaims)?;
+
+    let skew = policy.leeway_secs;
+    if now > UnixTime(claims.exp).plus(skew) {
+        return Err(JwtError::Expired);
+    }
+    if claims.nbf.is_some_and(|nbf| now < UnixTime(nbf).minus(skew)) {
+        return Err(JwtError::NotYetValid);
+    }
+    if claims.iat.is_some_and(|iat| now < UnixTime(iat).minus(skew)) {
+        return Err(JwtError::IssuedInFuture);
+    }
+    if claims.iss != policy.issuer {
+        return Err(JwtError::WrongIssuer);
+    }
+    if !claims.aud.contains(&policy.audience) {
+        return Err(JwtError::WrongAudience);
+    }
+    Ok(claims)
+}

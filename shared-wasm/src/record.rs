@@ -1,0 +1,153 @@
+//! KV records the origin publishes and the edge reads, encoded as CBOR.
+//! Their schemas live in `kv-schemas/*.cddl`; a test checks encodings against them.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::VideoId;
+
+/// Records larger than this are refused before decoding.
+pub const MAX_RECORD_BYTES: usize = 64 * 1024;
+/// Current schema version of [`VideoRecord`].
+pub const VIDEO_RECORD_VERSION: u8 = 1;
+
+/// Who may play a video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    /// Anyone, no login.
+    Public,
+    /// Logged-in members.
+    Members,
+    /// Only its owner, never through a playback URL.
+    Private,
+}
+
+/// Where a video is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VideoState {
+    /// Waiting for its upload.
+    Uploading,
+    /// Being transcoded.
+    Processing,
+    /// Playable.
+    Ready,
+    /// Transcoding failed.
+    Failed,
+}
+
+/// The edge's view of one video (`video:{id}` in KV).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VideoRecord {
+    /// Schema version, [`VIDEO_RECORD_VERSION`].
+    pub v: u8,
+    /// The video.
+    pub id: VideoId,
+    /// Title, for players and logs.
+    pub title: String,
+    /// Who may play it.
+    pub visibility: Visibility,
+    /// Whether it is playable.
+    pub state: VideoState,
+    /// Duration in milliseconds, once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// Last change, Unix seconds.
+    pub updated_at: u64,
+    /// Monotonic per video; a newer version always wins.
+    pub version: u64,
+}
+
+/// Why a record could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum RecordError {
+    /// Larger than [`MAX_RECORD_BYTES`].
+    #[error("record too large")]
+    TooLarge,
+    /// Not the expected CBOR.
+    #[error("record malformed: {0}")]
+    Malformed(String),
+    /// A schema version this code does not know.
+    #[error("unsupported record version {0}")]
+    Version(u8),
+}
+
+impl VideoRecord {
+    /// KV key for a video's record.
+    pub fn key(id: &VideoId) -> String {
+        format!("video:{id}")
+    }
+
+    /// CBOR encoding.
+    pub fn to_cbor(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(128);
+        ciborium::into_writer(self, &mut out).expect("writing to a Vec cannot fail");
+        out
+    }
+
+    /// Decodes and checks the schema version.
+    pub fn from_cbor(bytes: &[u8]) -> Result<Self, RecordError> {
+        if bytes.len() > MAX_RECORD_BYTES {
+            return Err(RecordError::TooLarge);
+        }
+        let rec: Self =
+            ciborium::from_reader(bytes).map_err(|e| RecordError::Malformed(e.to_string()))?;
+        if rec.v != VIDEO_RECORD_VERSION {
+            return Err(RecordError::Version(rec.v));
+        }
+        Ok(rec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample() -> VideoRecord {
+        VideoRecord {
+            v: 1,
+            id: VideoId::parse("demo-free").unwrap(),
+            title: "Test pattern".into(),
+            visibility: Visibility::Members,
+            state: VideoState::Ready,
+            duration_ms: Some(12_000),
+            updated_at: 1_700_000_000,
+            version: 3,
+        }
+    }
+
+    #[test]
+    fn cbor_round_trip() {
+        let r = sample();
+        assert_eq!(VideoRecord::from_cbor(&r.to_cbor()).unwrap(), r);
+    }
+
+    #[test]
+    fn refuses_unknown_version_and_garbage() {
+        let mut r = sample();
+        r.v = 2;
+        assert_eq!(VideoRecord::from_cbor(&r.to_cbor()), Err(RecordError::Version(2)));
+        assert!(matches!(VideoRecord::from_cbor(b"\xff\x00"), Err(RecordError::Malformed(_))));
+        assert_eq!(
+            VideoRecord::from_cbor(&vec![0u8; MAX_RECORD_BYTES + 1]),
+            Err(RecordError::TooLarge)
+        );
+    }
+
+    #[test]
+    fn bad_id_inside_record_is_refused() {
+        let mut v = ciborium::Value::serialized(&sample()).unwrap();
+        if let ciborium::Value::Map(m) = &mut v {
+            for (k, val) in m.iter_mut() {
+                if k.as_text() == Some("id") {
+                    *val = ciborium::Value::Text("../etc".into());
+                }
+            }
+        }
+        let mut bytes = Vec::new();
+        ciborium::into_writer(&v, &mut bytes).unwrap();
+        assert!(VideoRecord::from_cbor(&bytes).is_err());
+    }
+}

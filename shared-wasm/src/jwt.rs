@@ -169,6 +169,9 @@ pub enum JwtError {
     /// Claims are not the expected JSON object (or repeat a member).
     #[error("claims malformed")]
     MalformedClaims,
+    /// No `exp`: every access token must expire.
+    #[error("token has no expiry")]
+    MissingExpiry,
     /// `exp` passed.
     #[error("token expired")]
     Expired,
@@ -269,23 +272,39 @@ pub fn verify(
     }
     verify_parsed_signature(token, &parsed, key)?;
 
+    check_claims(policy, token, now)
+}
+
+#[derive(Deserialize)]
+struct TimeClaims {
+    exp: Option<u64>,
+    nbf: Option<u64>,
+    iat: Option<u64>,
+}
+
+/// The claims layer: times first (so an expired token says so whatever else it carries), then
+/// the full typed claims, issuer and audience. Call it only on a token whose signature the
+/// signature layer has accepted.
+pub fn check_claims(policy: &JwtPolicy, token: &str, now: UnixTime) -> Result<AccessClaims, JwtError> {
     let payload = token.split('.').nth(1).ok_or(JwtError::Malformed)?;
     let bytes = URL_SAFE_NO_PAD
         .decode(payload)
         .map_err(|_| JwtError::Malformed)?;
-    let claims: AccessClaims =
+    let times: TimeClaims =
         serde_json::from_slice(&bytes).map_err(|_| JwtError::MalformedClaims)?;
-
     let skew = policy.leeway_secs;
-    if now > UnixTime(claims.exp).plus(skew) {
+    let exp = times.exp.ok_or(JwtError::MissingExpiry)?;
+    if now > UnixTime(exp).plus(skew) {
         return Err(JwtError::Expired);
     }
-    if claims.nbf.is_some_and(|nbf| now < UnixTime(nbf).minus(skew)) {
+    if times.nbf.is_some_and(|nbf| now < UnixTime(nbf).minus(skew)) {
         return Err(JwtError::NotYetValid);
     }
-    if claims.iat.is_some_and(|iat| now < UnixTime(iat).minus(skew)) {
+    if times.iat.is_some_and(|iat| now < UnixTime(iat).minus(skew)) {
         return Err(JwtError::IssuedInFuture);
     }
+    let claims: AccessClaims =
+        serde_json::from_slice(&bytes).map_err(|_| JwtError::MalformedClaims)?;
     if claims.iss != policy.issuer {
         return Err(JwtError::WrongIssuer);
     }

@@ -74,6 +74,27 @@ pub enum RecordError {
     Version(u8),
 }
 
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128);
+    ciborium::into_writer(value, &mut out).expect("writing to a Vec cannot fail");
+    out
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, RecordError> {
+    if bytes.len() > MAX_RECORD_BYTES {
+        return Err(RecordError::TooLarge);
+    }
+    ciborium::from_reader(bytes).map_err(|e| RecordError::Malformed(e.to_string()))
+}
+
+fn check_version(found: u8, expected: u8) -> Result<(), RecordError> {
+    if found == expected {
+        Ok(())
+    } else {
+        Err(RecordError::Version(found))
+    }
+}
+
 impl VideoRecord {
     /// KV key for a video's record.
     pub fn key(id: &VideoId) -> String {
@@ -82,21 +103,94 @@ impl VideoRecord {
 
     /// CBOR encoding.
     pub fn to_cbor(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(128);
-        ciborium::into_writer(self, &mut out).expect("writing to a Vec cannot fail");
-        out
+        encode(self)
     }
 
     /// Decodes and checks the schema version.
     pub fn from_cbor(bytes: &[u8]) -> Result<Self, RecordError> {
-        if bytes.len() > MAX_RECORD_BYTES {
-            return Err(RecordError::TooLarge);
+        let rec: Self = decode(bytes)?;
+        check_version(rec.v, VIDEO_RECORD_VERSION)?;
+        Ok(rec)
+    }
+}
+
+/// The origin's JWKS as last fetched by the edge (`jwks` in KV).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JwksRecord {
+    /// Schema version, 1.
+    pub v: u8,
+    /// When the edge fetched it, Unix seconds.
+    pub fetched_at: u64,
+    /// The JWKS JSON document as served by the origin.
+    pub jwks: String,
+}
+
+impl JwksRecord {
+    /// A record fetched at `now`.
+    pub fn new(now: crate::UnixTime, jwks: String) -> Self {
+        Self {
+            v: 1,
+            fetched_at: now.0,
+            jwks,
         }
+    }
+
+    /// CBOR encoding.
+    pub fn to_cbor(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    /// Decodes and checks the schema version.
+    pub fn from_cbor(bytes: &[u8]) -> Result<Self, RecordError> {
+        let rec: Self = decode(bytes)?;
+        check_version(rec.v, 1)?;
+        Ok(rec)
+    }
+}
+
+/// A response kept in a key-value store by runtimes without an HTTP cache (Spin):
+/// `cache:{url}` in KV, see `kv-schemas/cached_response.cddl`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedResponse {
+    /// Schema version, 1.
+    pub v: u8,
+    /// The entry is ignored from this instant, Unix seconds.
+    pub expires_at: u64,
+    /// Status code.
+    pub status: u16,
+    /// Headers, lower-case names.
+    pub headers: Vec<(String, String)>,
+    /// Body bytes.
+    #[serde(with = "serde_bytes_vec")]
+    pub body: Vec<u8>,
+}
+
+/// Encodes a `Vec<u8>` as a CBOR byte string rather than an array of integers.
+mod serde_bytes_vec {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let v = ciborium::Value::deserialize(d)?;
+        v.into_bytes()
+            .map_err(|_| serde::de::Error::custom("expected a byte string"))
+    }
+}
+
+impl CachedResponse {
+    /// CBOR encoding.
+    pub fn to_cbor(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    /// Decodes and checks the schema version. Entries may be as large as a media segment.
+    pub fn from_cbor(bytes: &[u8]) -> Result<Self, RecordError> {
         let rec: Self =
             ciborium::from_reader(bytes).map_err(|e| RecordError::Malformed(e.to_string()))?;
-        if rec.v != VIDEO_RECORD_VERSION {
-            return Err(RecordError::Version(rec.v));
-        }
+        check_version(rec.v, 1)?;
         Ok(rec)
     }
 }

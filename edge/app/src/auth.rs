@@ -1,0 +1,84 @@
+//! Bearer access tokens at the edge: JWKS from the origin, cached in KV, and the shared policy.
+
+use shared_wasm::jwk::KeySet;
+use shared_wasm::jwt::{self, AccessClaims, JwtError};
+use shared_wasm::record::JwksRecord;
+
+use crate::config::EdgeConfig;
+use crate::error::EdgeError;
+use crate::origin;
+use crate::platform::{Platform, Request};
+
+const JWKS_KEY: &str = "jwks";
+/// An unknown `kid` refetches the JWKS only when the cached copy is at least this old, so a
+/// stream of tokens with made-up kids costs one origin request per interval, not one each.
+const UNKNOWN_KID_REFRESH_SECS: u64 = 30;
+
+async fn fetch_jwks<P: Platform>(p: &P, cfg: &EdgeConfig) -> Result<JwksRecord, EdgeError> {
+    let resp = origin::get(p, cfg, "/.well-known/jwks.json").await?;
+    if resp.status != 200 {
+        return Err(EdgeError::Upstream(format!("jwks answered {}", resp.status)));
+    }
+    let json = String::from_utf8(resp.body)
+        .map_err(|_| EdgeError::Upstream("jwks is not UTF-8".into()))?;
+    let rec = JwksRecord::new(p.now(), json);
+    p.kv_put(JWKS_KEY, &rec.to_cbor(), Some(cfg.jwks_ttl_secs.max(60)))
+        .await?;
+    Ok(rec)
+}
+
+async fn cached_jwks<P: Platform>(p: &P, cfg: &EdgeConfig) -> Result<JwksRecord, EdgeError> {
+    if let Some(bytes) = p.kv_get(JWKS_KEY).await? {
+        if let Ok(rec) = JwksRecord::from_cbor(&bytes) {
+            if p.now().0 < rec.fetched_at.saturating_add(cfg.jwks_ttl_secs) {
+                return Ok(rec);
+            }
+        }
+    }
+    fetch_jwks(p, cfg).await
+}
+
+fn keyset(cfg: &EdgeConfig, rec: &JwksRecord) -> Result<KeySet, EdgeError> {
+    KeySet::from_jwks(rec.jwks.as_bytes(), &cfg.jwt.algorithms)
+        .map_err(|e| EdgeError::Upstream(format!("origin JWKS unusable: {e}")))
+}
+
+fn unauthorized(e: &JwtError) -> EdgeError {
+    EdgeError::Unauthorized {
+        reason: Some(e.public_reason()),
+    }
+}
+
+/// The verified claims of the request's bearer token; `None` when it carries no credentials.
+pub async fn bearer<P: Platform>(
+    p: &P,
+    cfg: &EdgeConfig,
+    req: &Request,
+) -> Result<Option<AccessClaims>, EdgeError> {
+    let Some(value) = req.header("authorization") else {
+        return Ok(None);
+    };
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .ok_or(EdgeError::Unauthorized {
+            reason: Some("expected a Bearer token"),
+        })?;
+    if token.len() > cfg.jwt.max_token_bytes {
+        return Err(unauthorized(&JwtError::TooLarge));
+    }
+    let rec = cached_jwks(p, cfg).await?;
+    match jwt::verify(&cfg.jwt, &keyset(cfg, &rec)?, token, p.now()) {
+        Ok(claims) => Ok(Some(claims)),
+        Err(JwtError::UnknownKid)
+            if p.now().0 >= rec.fetched_at.saturating_add(UNKNOWN_KID_REFRESH_SECS) =>
+        {
+            let fresh = fetch_jwks(p, cfg).await?;
+            jwt::verify(&cfg.jwt, &keyset(cfg, &fresh)?, token, p.now())
+                .map(Some)
+                .map_err(|e| unauthorized(&e))
+        }
+        Err(e) => Err(unauthorized(&e)),
+    }
+}

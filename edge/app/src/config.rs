@@ -1,0 +1,174 @@
+//! Typed edge settings, read once per request from the runtime's variables and secrets.
+//!
+//! The same parser serves both adapters: Workers passes `env.var`/`env.secret`, Spin passes
+//! `variables::get` (whose names are lower case). A missing or malformed setting is an error
+//! that names the setting, never its value.
+
+use std::collections::BTreeMap;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use shared_wasm::jwt::JwtPolicy;
+use shared_wasm::playback::PlaybackKeys;
+use shared_wasm::{edge_auth, Kid};
+use thiserror::Error;
+
+/// Why the settings could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A required setting is absent.
+    #[error("setting {0} is missing")]
+    Missing(&'static str),
+    /// A setting is present but not usable.
+    #[error("setting {0} is invalid: {1}")]
+    Invalid(&'static str, String),
+}
+
+/// Everything the edge app needs besides the platform.
+#[derive(Debug, Clone)]
+pub struct EdgeConfig {
+    /// Base URL of the origin, without a trailing slash.
+    pub origin_url: String,
+    /// Shared secret the edge signs origin requests with.
+    pub origin_secret: Secret,
+    /// Playback-token keys.
+    pub playback_keys: PlaybackKeys,
+    /// Lifetime of a new playback token.
+    pub playback_ttl_secs: u64,
+    /// Clock skew allowed on playback tokens.
+    pub playback_leeway_secs: u64,
+    /// Access-token policy.
+    pub jwt: JwtPolicy,
+    /// How long a fetched JWKS is trusted before it is fetched again.
+    pub jwks_ttl_secs: u64,
+}
+
+/// Bytes that must never be printed.
+#[derive(Clone)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    /// The secret bytes.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl core::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Secret(**)")
+    }
+}
+
+fn required(get: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<String, ConfigError> {
+    get(name)
+        .filter(|v| !v.trim().is_empty())
+        .ok_or(ConfigError::Missing(name))
+}
+
+fn number(get: &impl Fn(&str) -> Option<String>, name: &'static str, default: u64) -> Result<u64, ConfigError> {
+    match get(name) {
+        None => Ok(default),
+        Some(v) if v.trim().is_empty() => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| ConfigError::Invalid(name, "not a whole number".into())),
+    }
+}
+
+/// `kid:base64url,kid:base64url`.
+fn playback_keys(spec: &str, active: &str) -> Result<PlaybackKeys, ConfigError> {
+    const NAME: &str = "PLAYBACK_KEYS";
+    let mut keys = BTreeMap::new();
+    for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (kid, key) = item
+            .split_once(':')
+            .ok_or_else(|| ConfigError::Invalid(NAME, "expected kid:base64url entries".into()))?;
+        let kid = Kid::parse(kid).map_err(|e| ConfigError::Invalid(NAME, format!("kid: {e}")))?;
+        let key = URL_SAFE_NO_PAD
+            .decode(key)
+            .map_err(|_| ConfigError::Invalid(NAME, format!("key {kid} is not base64url")))?;
+        keys.insert(kid, key);
+    }
+    let active = Kid::parse(active)
+        .map_err(|e| ConfigError::Invalid("PLAYBACK_ACTIVE_KID", e.to_string()))?;
+    PlaybackKeys::new(active, keys).map_err(|e| ConfigError::Invalid(NAME, e.to_string()))
+}
+
+impl EdgeConfig {
+    /// Reads the settings through `get` (upper-case names; adapters map them as needed).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let origin_url = required(&get, "ORIGIN_URL")?.trim_end_matches('/').to_owned();
+        if !(origin_url.starts_with("http://") || origin_url.starts_with("https://")) {
+            return Err(ConfigError::Invalid("ORIGIN_URL", "must be an http(s) URL".into()));
+        }
+        let origin_secret = required(&get, "EDGE_ORIGIN_SECRET")?.into_bytes();
+        if origin_secret.len() < edge_auth::MIN_SECRET_LEN {
+            return Err(ConfigError::Invalid(
+                "EDGE_ORIGIN_SECRET",
+                format!("must be at least {} bytes", edge_auth::MIN_SECRET_LEN),
+            ));
+        }
+        let playback_keys = playback_keys(
+            &required(&get, "PLAYBACK_KEYS")?,
+            &required(&get, "PLAYBACK_ACTIVE_KID")?,
+        )?;
+        let jwt = JwtPolicy::new(required(&get, "JWT_ISSUER")?, required(&get, "JWT_AUDIENCE")?);
+        Ok(Self {
+            origin_url,
+            origin_secret: Secret(origin_secret),
+            playback_keys,
+            playback_ttl_secs: number(&get, "PLAYBACK_TOKEN_TTL_SECS", 3600)?,
+            playback_leeway_secs: number(&get, "PLAYBACK_LEEWAY_SECS", 30)?,
+            jwt,
+            jwks_ttl_secs: number(&get, "JWKS_CACHE_SECS", 300)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> BTreeMap<&'static str, String> {
+        let mut m = BTreeMap::new();
+        m.insert("ORIGIN_URL", "http://127.0.0.1:1/".to_owned());
+        m.insert("EDGE_ORIGIN_SECRET", "s".repeat(32));
+        m.insert("PLAYBACK_KEYS", format!("k1:{}", URL_SAFE_NO_PAD.encode([9u8; 32])));
+        m.insert("PLAYBACK_ACTIVE_KID", "k1".to_owned());
+        m.insert("JWT_ISSUER", "iss".to_owned());
+        m.insert("JWT_AUDIENCE", "aud".to_owned());
+        m
+    }
+
+    fn load(m: &BTreeMap<&'static str, String>) -> Result<EdgeConfig, ConfigError> {
+        EdgeConfig::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn reads_a_complete_config() {
+        let c = load(&base()).unwrap();
+        assert_eq!(c.origin_url, "http://127.0.0.1:1");
+        assert_eq!(c.playback_ttl_secs, 3600);
+        assert_eq!(c.playback_keys.active().as_str(), "k1");
+    }
+
+    #[test]
+    fn names_the_bad_setting_without_its_value() {
+        let mut m = base();
+        m.remove("JWT_ISSUER");
+        assert_eq!(load(&m).unwrap_err(), ConfigError::Missing("JWT_ISSUER"));
+        let mut m = base();
+        m.insert("EDGE_ORIGIN_SECRET", "short-secret-value".into());
+        let e = load(&m).unwrap_err().to_string();
+        assert!(e.contains("EDGE_ORIGIN_SECRET") && !e.contains("short-secret-value"), "{e}");
+        let mut m = base();
+        m.insert("PLAYBACK_KEYS", format!("k1:{}", URL_SAFE_NO_PAD.encode([9u8; 16])));
+        assert!(matches!(load(&m), Err(ConfigError::Invalid("PLAYBACK_KEYS", _))));
+        let mut m = base();
+        m.insert("PLAYBACK_ACTIVE_KID", "k9".into());
+        assert!(matches!(load(&m), Err(ConfigError::Invalid("PLAYBACK_KEYS", _))));
+    }
+}

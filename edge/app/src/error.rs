@@ -1,0 +1,127 @@
+//! The edge's errors and their one mapping to HTTP.
+//!
+//! 4xx bodies say what the client did wrong, in one JSON shape: `{"error": code, "message": text}`
+//! (plus `reason` where a client can act on it). 5xx bodies say nothing about internals; the
+//! cause goes to the runtime's log.
+
+use serde_json::json;
+use thiserror::Error;
+
+use crate::platform::{PlatformError, Response};
+
+/// Realm named in `WWW-Authenticate`.
+pub const REALM: &str = "edge-video";
+
+/// Everything a request can fail with.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum EdgeError {
+    /// No such route or resource.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The method is not served on this path.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The request is malformed; `code` is stable, `message` human.
+    #[error("{message}")]
+    BadRequest {
+        /// Stable machine-readable code.
+        code: &'static str,
+        /// What was wrong.
+        message: String,
+    },
+    /// A login is required or the presented token is not acceptable (RFC 6750).
+    #[error("unauthorized: {reason:?}")]
+    Unauthorized {
+        /// Public reason, `None` when no credentials were presented at all.
+        reason: Option<&'static str>,
+    },
+    /// A playback token was refused.
+    #[error("forbidden: {reason}")]
+    Forbidden {
+        /// `invalid`, `expired`, `wrong_path` or `not_yet_valid`.
+        reason: &'static str,
+    },
+    /// The video exists but cannot be played yet.
+    #[error("video is not ready")]
+    NotReady,
+    /// The origin failed or answered nonsense.
+    #[error("upstream: {0}")]
+    Upstream(String),
+    /// A runtime facility failed.
+    #[error("platform: {0}")]
+    Platform(#[from] PlatformError),
+    /// A bug or broken configuration.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+fn json_body(status: u16, body: serde_json::Value) -> Response {
+    Response::new(status, "application/json", body.to_string().into_bytes())
+        .with_header("cache-control", "no-store")
+}
+
+impl EdgeError {
+    /// Whether the cause must be logged (server-side faults).
+    pub fn is_server_fault(&self) -> bool {
+        matches!(self, Self::Upstream(_) | Self::Platform(_) | Self::Internal(_))
+    }
+
+    /// The response for this error.
+    pub fn into_response(self) -> Response {
+        match self {
+            Self::NotFound(what) => json_body(
+                404,
+                json!({"error": "not_found", "message": format!("{what} not found")}),
+            ),
+            Self::MethodNotAllowed => json_body(
+                405,
+                json!({"error": "method_not_allowed", "message": "method not allowed on this path"}),
+            ),
+            Self::BadRequest { code, message } => {
+                json_body(400, json!({"error": code, "message": message}))
+            }
+            Self::Unauthorized { reason } => {
+                let challenge = match reason {
+                    None => format!("Bearer realm=\"{REALM}\""),
+                    Some(r) => format!(
+                        "Bearer realm=\"{REALM}\", error=\"invalid_token\", error_description=\"{r}\""
+                    ),
+                };
+                json_body(
+                    401,
+                    json!({
+                        "error": "unauthorized",
+                        "message": reason.unwrap_or("login required"),
+                    }),
+                )
+                .with_header("www-authenticate", challenge)
+            }
+            Self::Forbidden { reason } => json_body(
+                403,
+                json!({
+                    "error": "forbidden",
+                    "reason": reason,
+                    "message": match reason {
+                        "expired" => "playback token expired; request a new playback URL",
+                        "wrong_path" => "playback token does not cover this path",
+                        "not_yet_valid" => "playback token is not valid yet",
+                        _ => "playback token invalid",
+                    },
+                }),
+            ),
+            Self::NotReady => json_body(
+                409,
+                json!({"error": "not_ready", "message": "video is not ready for playback"}),
+            ),
+            Self::Upstream(_) => json_body(
+                502,
+                json!({"error": "bad_gateway", "message": "origin unavailable"}),
+            ),
+            Self::Platform(_) | Self::Internal(_) => json_body(
+                500,
+                json!({"error": "internal", "message": "internal error"}),
+            ),
+        }
+    }
+}

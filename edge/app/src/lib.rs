@@ -1,0 +1,64 @@
+//! The edge application: one router and its handlers, written once against [`Platform`].
+//!
+//! The Cloudflare Workers adapter (`edge/cloudflare`) and the Spin adapter (`edge/spin`) only
+//! convert requests and provide storage, cache, outbound HTTP and the clock.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod origin;
+pub mod platform;
+pub mod routes;
+
+pub use config::{ConfigError, EdgeConfig};
+pub use error::EdgeError;
+pub use platform::{Platform, PlatformError, Request, Response};
+
+/// Handles one request. `config` is the adapter's attempt at reading settings: a broken
+/// deployment answers 500 (and logs which setting is wrong) rather than guessing.
+pub async fn handle<P: Platform>(
+    p: &P,
+    config: Result<EdgeConfig, ConfigError>,
+    req: Request,
+) -> Response {
+    let result = match config {
+        Ok(cfg) => route(p, &cfg, &req).await,
+        Err(e) => Err(EdgeError::Internal(format!("configuration: {e}"))),
+    };
+    result.unwrap_or_else(|e| {
+        if e.is_server_fault() {
+            p.log_error(&format!("{} {}: {e}", req.method, req.path()));
+        }
+        e.into_response()
+    })
+}
+
+async fn route<P: Platform>(p: &P, cfg: &EdgeConfig, req: &Request) -> Result<Response, EdgeError> {
+    let path = req.path();
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let is_get = req.method == "GET" || req.method == "HEAD";
+    let found = match segs.as_slice() {
+        ["healthz"] => true,
+        ["v1", "videos", _, "playback"] => true,
+        ["hls", ..] => true,
+        _ => false,
+    };
+    if !found {
+        return Err(EdgeError::NotFound("route"));
+    }
+    if !is_get {
+        return Err(EdgeError::MethodNotAllowed);
+    }
+    let mut resp = match segs.as_slice() {
+        ["healthz"] => Ok(Response::new(200, "application/json", br#"{"status":"ok"}"#.to_vec())
+            .with_header("cache-control", "no-store")),
+        ["v1", "videos", id, "playback"] => routes::playback::handle(p, cfg, req, id).await,
+        _ => routes::hls::handle(p, cfg, req).await,
+    }?;
+    if req.method == "HEAD" {
+        resp.headers
+            .push(("content-length".into(), resp.body.len().to_string()));
+        resp.body.clear();
+    }
+    Ok(resp)
+}

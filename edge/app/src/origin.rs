@@ -1,0 +1,23 @@
+//! Requests from the edge to the origin, signed so the origin can tell them from anyone else's.
+
+use shared_wasm::edge_auth;
+
+use crate::config::EdgeConfig;
+use crate::error::EdgeError;
+use crate::platform::{Platform, Request, Response};
+
+/// GETs `path` (absolute path plus query) from the origin with edge credentials.
+pub async fn get<P: Platform>(p: &P, cfg: &EdgeConfig, path: &str) -> Result<Response, EdgeError> {
+    let auth = edge_auth::sign(cfg.origin_secret.expose(), "GET", path, p.now());
+    let req = Request {
+        method: "GET".into(),
+        url: format!("{}{path}", cfg.origin_url),
+        headers: vec![(edge_auth::HEADER.into(), auth)],
+        body: Vec::new(),
+    };
+    let resp = p.fetch(req).await?;
+    if resp.status >= 500 {
+        return Err(EdgeError::Upstream(format!("origin answered {} for {path}", resp.status)));
+    }
+    Ok(resp)
+}

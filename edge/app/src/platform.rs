@@ -1,0 +1,130 @@
+//! The one seam between the edge application and its runtime (Workers or Spin).
+//!
+//! Adapters implement [`Platform`] and translate their native request/response types to the
+//! small ones here; they hold no business logic. Futures are not `Send`: workers-rs futures
+//! are not, and neither runtime runs a request on more than one thread.
+
+use shared_wasm::UnixTime;
+use thiserror::Error;
+
+/// An HTTP request as the edge app sees it.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// Upper-case method.
+    pub method: String,
+    /// The absolute URL as received (`scheme://host/path?query`).
+    pub url: String,
+    /// Header names are lower-case.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// First value of a header (name in lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `scheme://host` of the URL.
+    pub fn origin(&self) -> &str {
+        let after_scheme = self.url.find("://").map_or(0, |i| i + 3);
+        match self.url[after_scheme..].find('/') {
+            Some(i) => &self.url[..after_scheme + i],
+            None => &self.url,
+        }
+    }
+
+    /// The path, without the query, still percent-encoded as received.
+    pub fn path(&self) -> &str {
+        let rest = &self.url[self.origin().len()..];
+        let path = rest.split(['?', '#']).next().unwrap_or("");
+        if path.is_empty() {
+            "/"
+        } else {
+            path
+        }
+    }
+}
+
+/// An HTTP response.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Header names are lower-case.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// A response with a body and a content type.
+    pub fn new(status: u16, content_type: &str, body: Vec<u8>) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type".into(), content_type.into())],
+            body,
+        }
+    }
+
+    /// Adds a header.
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_owned(), value.into()));
+        self
+    }
+
+    /// First value of a header (name in lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A failure of the runtime underneath (KV, cache or network), not of the request.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum PlatformError {
+    /// The key-value store failed.
+    #[error("kv: {0}")]
+    Kv(String),
+    /// The cache failed.
+    #[error("cache: {0}")]
+    Cache(String),
+    /// The outbound request could not be made or completed.
+    #[error("fetch: {0}")]
+    Fetch(String),
+}
+
+/// What a runtime gives the edge app.
+///
+/// Consistency: on Workers, KV is eventually consistent (a write may take ~60 s to be seen in
+/// other locations, and a key takes about one write per second), so it holds only records that
+/// tolerate that: video records, cached JWKS. On Spin the default store is a local SQLite file,
+/// strongly consistent for one instance. The cache is best effort on both: a miss is always
+/// allowed.
+#[allow(async_fn_in_trait)]
+pub trait Platform {
+    /// Reads a KV value.
+    async fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, PlatformError>;
+    /// Writes a KV value; `ttl_secs` is a hint (Workers honours it, Spin stores keep forever and
+    /// callers embed their own expiry where it matters).
+    async fn kv_put(&self, key: &str, value: &[u8], ttl_secs: Option<u64>)
+        -> Result<(), PlatformError>;
+    /// Reads a cached response by key.
+    async fn cache_get(&self, key: &str) -> Result<Option<Response>, PlatformError>;
+    /// Caches a response for `ttl_secs`.
+    async fn cache_put(&self, key: &str, response: &Response, ttl_secs: u64)
+        -> Result<(), PlatformError>;
+    /// Sends a request to an origin (absolute URL in `request.url`).
+    async fn fetch(&self, request: Request) -> Result<Response, PlatformError>;
+    /// The current time.
+    fn now(&self) -> UnixTime;
+    /// Writes a line to the runtime's log (server faults only; never secrets or tokens).
+    fn log_error(&self, message: &str);
+}

@@ -1,0 +1,91 @@
+//! `GET /hls/{id}/{token}/{file}`: verify the playback token, then serve from cache or origin.
+
+use shared_wasm::media::{parse_hls_path, HlsRequest, MediaPathError};
+use shared_wasm::playback;
+
+use crate::config::EdgeConfig;
+use crate::error::EdgeError;
+use crate::origin;
+use crate::platform::{Platform, Request, Response};
+
+/// Segments never change once written; playlists of a finished video do not either, but a
+/// re-encode rewrites them, so they are kept briefly.
+const SEGMENT_CACHE_SECS: u64 = 86_400;
+const PLAYLIST_CACHE_SECS: u64 = 60;
+
+/// The cache key leaves the token out, so every viewer's request hits the same entry.
+fn cache_key(r: &HlsRequest<'_>) -> String {
+    format!("https://edge-cache.invalid{}", r.canonical_path())
+}
+
+fn bad_path(e: MediaPathError) -> EdgeError {
+    EdgeError::BadRequest {
+        code: "bad_media_path",
+        message: e.to_string(),
+    }
+}
+
+/// Serves one media file.
+pub async fn handle<P: Platform>(
+    p: &P,
+    cfg: &EdgeConfig,
+    req: &Request,
+) -> Result<Response, EdgeError> {
+    let r = parse_hls_path(req.path()).map_err(bad_path)?;
+    let now = p.now();
+    let grant = playback::verify(
+        &cfg.playback_keys,
+        r.token,
+        &r.canonical_path(),
+        now,
+        cfg.playback_leeway_secs,
+    )
+    .map_err(|e| EdgeError::Forbidden {
+        reason: e.public_reason(),
+    })?;
+
+    let key = cache_key(&r);
+    let (mut resp, cache) = match p.cache_get(&key).await {
+        Ok(Some(hit)) => (hit, "HIT"),
+        other => {
+            if let Err(e) = other {
+                p.log_error(&format!("cache read failed: {e}"));
+            }
+            (fetch(p, cfg, &r, &key).await?, "MISS")
+        }
+    };
+    // The viewer may keep what it fetched for as long as its token lives, no longer.
+    let max_age = grant.claims.expires.0.saturating_sub(now.0);
+    resp.headers.retain(|(k, _)| k != "cache-control");
+    resp.headers.extend([
+        ("cache-control".into(), format!("private, max-age={max_age}")),
+        ("access-control-allow-origin".into(), "*".into()),
+        ("x-edge-cache".into(), cache.into()),
+    ]);
+    Ok(resp)
+}
+
+async fn fetch<P: Platform>(
+    p: &P,
+    cfg: &EdgeConfig,
+    r: &HlsRequest<'_>,
+    key: &str,
+) -> Result<Response, EdgeError> {
+    let path = format!("/internal/media/{}/{}", r.video, r.file.as_str());
+    let resp = origin::get(p, cfg, &path).await?;
+    match resp.status {
+        200 => {}
+        404 => return Err(EdgeError::NotFound("media file")),
+        s => return Err(EdgeError::Upstream(format!("origin answered {s} for {path}"))),
+    }
+    let out = Response::new(200, r.file.content_type(), resp.body);
+    let ttl = if r.file.is_playlist() {
+        PLAYLIST_CACHE_SECS
+    } else {
+        SEGMENT_CACHE_SECS
+    };
+    if let Err(e) = p.cache_put(key, &out, ttl).await {
+        p.log_error(&format!("cache write failed: {e}"));
+    }
+    Ok(out)
+}

@@ -1,0 +1,89 @@
+//! `GET /v1/videos/{id}/playback`: decide whether the viewer may play, and mint a playback URL.
+
+use serde_json::json;
+use shared_wasm::media::token_prefix;
+use shared_wasm::playback::{self, Claims};
+use shared_wasm::record::{VideoRecord, VideoState, Visibility};
+use shared_wasm::VideoId;
+
+use crate::auth;
+use crate::config::EdgeConfig;
+use crate::error::EdgeError;
+use crate::origin;
+use crate::platform::{Platform, Request, Response};
+
+/// How long a read-through video record is kept in KV. Until the origin pushes changes to the
+/// edge, this bounds how long a change in visibility can take to be seen.
+pub const RECORD_TTL_SECS: u64 = 300;
+
+/// The video's record: from KV, else read through from the origin and stored.
+pub async fn load_record<P: Platform>(
+    p: &P,
+    cfg: &EdgeConfig,
+    id: &VideoId,
+) -> Result<Option<VideoRecord>, EdgeError> {
+    let key = VideoRecord::key(id);
+    if let Some(bytes) = p.kv_get(&key).await? {
+        match VideoRecord::from_cbor(&bytes) {
+            Ok(rec) if rec.id == *id => return Ok(Some(rec)),
+            // A record we cannot read is treated as a miss and replaced from the origin.
+            _ => p.log_error(&format!("unreadable KV record {key}; refetching")),
+        }
+    }
+    let resp = origin::get(p, cfg, &format!("/internal/videos/{id}")).await?;
+    match resp.status {
+        200 => {
+            let rec = VideoRecord::from_cbor(&resp.body)
+                .map_err(|e| EdgeError::Upstream(format!("origin record for {id}: {e}")))?;
+            if rec.id != *id {
+                return Err(EdgeError::Upstream(format!("origin sent record {} for {id}", rec.id)));
+            }
+            p.kv_put(&key, &resp.body, Some(RECORD_TTL_SECS)).await?;
+            Ok(Some(rec))
+        }
+        404 => Ok(None),
+        s => Err(EdgeError::Upstream(format!("origin answered {s} for record {id}"))),
+    }
+}
+
+/// Handles the playback request for video `id`.
+pub async fn handle<P: Platform>(
+    p: &P,
+    cfg: &EdgeConfig,
+    req: &Request,
+    id: &str,
+) -> Result<Response, EdgeError> {
+    let id = VideoId::parse(id).map_err(|e| EdgeError::BadRequest {
+        code: "invalid_video_id",
+        message: format!("video id {e}"),
+    })?;
+    // A presented token is always checked, so a broken client hears about it even on a public
+    // video rather than silently playing as anonymous.
+    let viewer = auth::bearer(p, cfg, req).await?;
+    let record = load_record(p, cfg, &id)
+        .await?
+        .filter(|r| r.visibility != Visibility::Private)
+        .ok_or(EdgeError::NotFound("video"))?;
+    if record.visibility == Visibility::Members && viewer.is_none() {
+        return Err(EdgeError::Unauthorized { reason: None });
+    }
+    if record.state != VideoState::Ready {
+        return Err(EdgeError::NotReady);
+    }
+
+    let now = p.now();
+    let claims = Claims {
+        prefix: token_prefix(&id),
+        not_before: now,
+        expires: now.plus(cfg.playback_ttl_secs),
+    };
+    let token = playback::sign(&cfg.playback_keys, &claims);
+    let body = json!({
+        "video_id": id,
+        "title": record.title,
+        "manifest_url": format!("{}/hls/{id}/{token}/master.m3u8", req.origin()),
+        "expires_at": claims.expires.0,
+    });
+    Ok(Response::new(200, "application/json", body.to_string().into_bytes())
+        .with_header("cache-control", "no-store"))
+}

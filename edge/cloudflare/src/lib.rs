@@ -1,0 +1,142 @@
+//! Cloudflare Workers adapter: converts `worker` types to the edge app's and provides KV (the
+//! `EDGE_KV` namespace), the Cache API, `fetch` and the clock. No business logic lives here.
+#![cfg(target_arch = "wasm32")]
+
+use edge_app::{EdgeConfig, Platform, PlatformError, Request as AppRequest, Response as AppResponse};
+use shared_wasm::UnixTime;
+use worker::{
+    console_error, event, Cache, Context, Date, Env, Fetch, Headers, Method, Request, RequestInit,
+    Response, Result,
+};
+
+const KV_BINDING: &str = "EDGE_KV";
+/// Workers KV refuses TTLs under 60 s.
+const KV_MIN_TTL: u64 = 60;
+
+struct Cloudflare {
+    kv: worker::kv::KvStore,
+    cache: Cache,
+}
+
+fn to_headers(pairs: &[(String, String)]) -> Result<Headers> {
+    let h = Headers::new();
+    for (k, v) in pairs {
+        h.append(k, v)?;
+    }
+    Ok(h)
+}
+
+async fn from_worker_response(mut resp: Response) -> Result<AppResponse> {
+    Ok(AppResponse {
+        status: resp.status_code(),
+        headers: resp.headers().entries().collect(),
+        body: resp.bytes().await?,
+    })
+}
+
+fn to_worker_response(resp: &AppResponse) -> Result<Response> {
+    Ok(Response::from_bytes(resp.body.clone())?
+        .with_status(resp.status)
+        .with_headers(to_headers(&resp.headers)?))
+}
+
+impl Platform for Cloudflare {
+    async fn kv_get(&self, key: &str) -> std::result::Result<Option<Vec<u8>>, PlatformError> {
+        self.kv
+            .get(key)
+            .bytes()
+            .await
+            .map_err(|e| PlatformError::Kv(e.to_string()))
+    }
+
+    async fn kv_put(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl_secs: Option<u64>,
+    ) -> std::result::Result<(), PlatformError> {
+        let mut put = self
+            .kv
+            .put_bytes(key, value)
+            .map_err(|e| PlatformError::Kv(e.to_string()))?;
+        if let Some(ttl) = ttl_secs {
+            put = put.expiration_ttl(ttl.max(KV_MIN_TTL));
+        }
+        put.execute()
+            .await
+            .map_err(|e| PlatformError::Kv(e.to_string()))
+    }
+
+    async fn cache_get(&self, key: &str) -> std::result::Result<Option<AppResponse>, PlatformError> {
+        let err = |e: worker::Error| PlatformError::Cache(e.to_string());
+        match self.cache.get(key, false).await.map_err(err)? {
+            Some(r) => Ok(Some(from_worker_response(r).await.map_err(err)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn cache_put(
+        &self,
+        key: &str,
+        response: &AppResponse,
+        ttl_secs: u64,
+    ) -> std::result::Result<(), PlatformError> {
+        let err = |e: worker::Error| PlatformError::Cache(e.to_string());
+        // The Cache API stores only what `cache-control` allows; the entry carries its own TTL.
+        let mut stored = response.clone();
+        stored.headers.retain(|(k, _)| k != "cache-control");
+        stored
+            .headers
+            .push(("cache-control".into(), format!("public, max-age={ttl_secs}")));
+        self.cache
+            .put(key, to_worker_response(&stored).map_err(err)?)
+            .await
+            .map_err(err)
+    }
+
+    async fn fetch(&self, request: AppRequest) -> std::result::Result<AppResponse, PlatformError> {
+        let err = |e: worker::Error| PlatformError::Fetch(e.to_string());
+        let method = Method::from(request.method.clone());
+        let mut init = RequestInit::new();
+        init.with_method(method)
+            .with_headers(to_headers(&request.headers).map_err(err)?);
+        if !request.body.is_empty() {
+            init.with_body(Some(js_sys::Uint8Array::from(request.body.as_slice()).into()));
+        }
+        let req = Request::new_with_init(&request.url, &init).map_err(err)?;
+        let resp = Fetch::Request(req).send().await.map_err(err)?;
+        from_worker_response(resp).await.map_err(err)
+    }
+
+    fn now(&self) -> UnixTime {
+        UnixTime(Date::now().as_millis() / 1000)
+    }
+
+    fn log_error(&self, message: &str) {
+        console_error!("{message}");
+    }
+}
+
+fn setting(env: &Env, name: &str) -> Option<String> {
+    env.secret(name)
+        .map(|s| s.to_string())
+        .or_else(|_| env.var(name).map(|v| v.to_string()))
+        .ok()
+}
+
+#[event(fetch)]
+async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let platform = Cloudflare {
+        kv: env.kv(KV_BINDING)?,
+        cache: Cache::default(),
+    };
+    let config = EdgeConfig::from_lookup(|name| setting(&env, name));
+    let app_req = AppRequest {
+        method: req.method().to_string(),
+        url: req.url()?.to_string(),
+        headers: req.headers().entries().collect(),
+        body: req.bytes().await.unwrap_or_default(),
+    };
+    let resp = edge_app::handle(&platform, config, app_req).await;
+    to_worker_response(&resp)
+}

@@ -1,0 +1,308 @@
+//! Runs a Spin HTTP component (WASI 0.2 `incoming-handler`) in Wasmtime, providing the Spin
+//! interfaces the edge component imports: `fermyon:spin/key-value@2.0.0` (the `default` store,
+//! in memory, shared by every request of this process), `fermyon:spin/variables@2.0.0` and
+//! outbound `wasi:http`, restricted to an allow-list like `allowed_outbound_hosts` in spin.toml.
+//!
+//! It exists because the Spin CLI cannot be installed on our build machines; the component it
+//! runs is the same file `spin up` runs with `spin.toml`.
+//!
+//! ```text
+//! spin-host --component edge.wasm --listen 127.0.0.1:3000 \
+//!     --var origin_url=http://127.0.0.1:8700 --allow-outbound http://127.0.0.1:*
+//! ```
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{bail, Context as _};
+use hyper::server::conn::http1;
+use tokio::net::TcpListener;
+use wasmtime::component::{Component, HasSelf, Linker, Resource, ResourceTable};
+use wasmtime::{Config, Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::bindings::http::types::{ErrorCode, Scheme};
+use wasmtime_wasi_http::bindings::ProxyPre;
+use wasmtime_wasi_http::body::{HyperOutgoingBody, HyperOutgoingBody as OutBody};
+use wasmtime_wasi_http::io::TokioIo;
+use wasmtime_wasi_http::types::{HostFutureIncomingResponse, OutgoingRequestConfig};
+use wasmtime_wasi_http::{HttpResult, WasiHttpCtx, WasiHttpView};
+
+mod spin {
+    wasmtime::component::bindgen!({
+        path: "wit",
+        world: "spin-host",
+        with: { "fermyon:spin/key-value.store": super::KvStore },
+    });
+}
+
+use spin::fermyon::spin::{key_value, variables};
+
+/// The one store a component may open: `default`.
+pub struct KvStore;
+
+/// What every request of this process shares.
+struct Shared {
+    kv: Mutex<HashMap<String, Vec<u8>>>,
+    vars: HashMap<String, String>,
+    allowed_outbound: Vec<String>,
+}
+
+/// Per-request state.
+struct State {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    shared: Arc<Shared>,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// `scheme://host:port` allowed, or `scheme://host:*` for any port, as in spin.toml.
+fn outbound_allowed(allowed: &[String], scheme: &str, authority: &str) -> bool {
+    let (host, port) = authority.rsplit_once(':').unwrap_or((authority, ""));
+    allowed.iter().any(|a| {
+        let Some((a_scheme, rest)) = a.split_once("://") else {
+            return false;
+        };
+        let (a_host, a_port) = rest.rsplit_once(':').unwrap_or((rest, ""));
+        a_scheme == scheme && a_host == host && (a_port == "*" || a_port == port)
+    })
+}
+
+impl WasiHttpView for State {
+    fn ctx(&mut self) -> &mut WasiHttpCtx {
+        &mut self.http
+    }
+
+    fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+
+    fn send_request(
+        &mut self,
+        request: hyper::Request<OutBody>,
+        config: OutgoingRequestConfig,
+    ) -> HttpResult<HostFutureIncomingResponse> {
+        let scheme = if config.use_tls { "https" } else { "http" };
+        let authority = request
+            .uri()
+            .authority()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        if !outbound_allowed(&self.shared.allowed_outbound, scheme, &authority) {
+            eprintln!("spin-host: outbound request to {scheme}://{authority} refused (not allowed)");
+            return Err(ErrorCode::HttpRequestDenied.into());
+        }
+        Ok(wasmtime_wasi_http::types::default_send_request(request, config))
+    }
+}
+
+impl key_value::Host for State {}
+
+impl key_value::HostStore for State {
+    fn open(&mut self, label: String) -> Result<Resource<KvStore>, key_value::Error> {
+        if label != "default" {
+            return Err(key_value::Error::NoSuchStore);
+        }
+        self.table
+            .push(KvStore)
+            .map_err(|e| key_value::Error::Other(e.to_string()))
+    }
+
+    fn get(&mut self, _: Resource<KvStore>, key: String) -> Result<Option<Vec<u8>>, key_value::Error> {
+        Ok(self.shared.kv.lock().expect("kv lock").get(&key).cloned())
+    }
+
+    fn set(&mut self, _: Resource<KvStore>, key: String, value: Vec<u8>) -> Result<(), key_value::Error> {
+        self.shared.kv.lock().expect("kv lock").insert(key, value);
+        Ok(())
+    }
+
+    fn delete(&mut self, _: Resource<KvStore>, key: String) -> Result<(), key_value::Error> {
+        self.shared.kv.lock().expect("kv lock").remove(&key);
+        Ok(())
+    }
+
+    fn exists(&mut self, _: Resource<KvStore>, key: String) -> Result<bool, key_value::Error> {
+        Ok(self.shared.kv.lock().expect("kv lock").contains_key(&key))
+    }
+
+    fn get_keys(&mut self, _: Resource<KvStore>) -> Result<Vec<String>, key_value::Error> {
+        Ok(self.shared.kv.lock().expect("kv lock").keys().cloned().collect())
+    }
+
+    fn drop(&mut self, rep: Resource<KvStore>) -> wasmtime::Result<()> {
+        self.table.delete(rep)?;
+        Ok(())
+    }
+}
+
+impl variables::Host for State {
+    fn get(&mut self, name: String) -> Result<String, variables::Error> {
+        self.shared
+            .vars
+            .get(&name)
+            .cloned()
+            .ok_or(variables::Error::Undefined(name))
+    }
+}
+
+struct Args {
+    component: String,
+    listen: SocketAddr,
+    vars: HashMap<String, String>,
+    allowed_outbound: Vec<String>,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let mut component = None;
+    let mut listen = None;
+    let mut vars = HashMap::new();
+    let mut allowed_outbound = Vec::new();
+    // Like `spin up`, variables may also come from SPIN_VARIABLE_<NAME>.
+    for (k, v) in std::env::vars() {
+        if let Some(name) = k.strip_prefix("SPIN_VARIABLE_") {
+            vars.insert(name.to_ascii_lowercase(), v);
+        }
+    }
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--component" => component = Some(value()?),
+            "--listen" => listen = Some(value()?.parse().context("--listen wants ip:port")?),
+            "--var" => {
+                let kv = value()?;
+                let (k, v) = kv.split_once('=').context("--var wants name=value")?;
+                vars.insert(k.to_owned(), v.to_owned());
+            }
+            "--allow-outbound" => allowed_outbound.push(value()?),
+            other => bail!("unknown argument {other}; see the module docs for usage"),
+        }
+    }
+    Ok(Args {
+        component: component.context("--component is required")?,
+        listen: listen.context("--listen is required")?,
+        vars,
+        allowed_outbound,
+    })
+}
+
+struct Server {
+    pre: ProxyPre<State>,
+    shared: Arc<Shared>,
+}
+
+impl Server {
+    async fn handle(
+        &self,
+        req: hyper::Request<hyper::body::Incoming>,
+    ) -> anyhow::Result<hyper::Response<HyperOutgoingBody>> {
+        let mut store = Store::new(
+            self.pre.engine(),
+            State {
+                wasi: WasiCtx::builder().inherit_stderr().build(),
+                http: WasiHttpCtx::new(),
+                table: ResourceTable::new(),
+                shared: self.shared.clone(),
+            },
+        );
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let req = store.data_mut().new_incoming_request(Scheme::Http, req)?;
+        let out = store.data_mut().new_response_outparam(sender)?;
+        let pre = self.pre.clone();
+        let task = tokio::task::spawn(async move {
+            let proxy = pre.instantiate_async(&mut store).await?;
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(store, req, out)
+                .await
+        });
+        match receiver.await {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => {
+                let e = match task.await {
+                    Ok(Ok(())) => anyhow::anyhow!("component never set a response"),
+                    Ok(Err(e)) => e,
+                    Err(e) => e.into(),
+                };
+                Err(e.context("component failed before responding"))
+            }
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = parse_args()?;
+    let mut config = Config::new();
+    config.async_support(true);
+    let engine = Engine::new(&config)?;
+    let component = Component::from_file(&engine, &args.component)
+        .with_context(|| format!("loading component {}", args.component))?;
+    let mut linker = Linker::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::add_only_http_to_linker_async(&mut linker)?;
+    spin::SpinHost::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+    let pre = ProxyPre::new(
+        linker
+            .instantiate_pre(&component)
+            .context("the component imports something this host does not provide")?,
+    )?;
+    let server = Arc::new(Server {
+        pre,
+        shared: Arc::new(Shared {
+            kv: Mutex::new(HashMap::new()),
+            vars: args.vars,
+            allowed_outbound: args.allowed_outbound,
+        }),
+    });
+    let listener = TcpListener::bind(args.listen).await?;
+    println!("spin-host: serving {} on http://{}", args.component, listener.local_addr()?);
+    loop {
+        let (client, _) = listener.accept().await?;
+        let server = server.clone();
+        tokio::task::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let server = server.clone();
+                async move {
+                    server.handle(req).await.map_err(|e| {
+                        eprintln!("spin-host: {e:?}");
+                        e
+                    })
+                }
+            });
+            if let Err(e) = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(client), service)
+                .await
+            {
+                eprintln!("spin-host: connection error: {e}");
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::outbound_allowed;
+
+    #[test]
+    fn outbound_allow_list_matches_like_spin() {
+        let allowed = vec!["http://127.0.0.1:*".to_owned(), "https://api.test:443".to_owned()];
+        assert!(outbound_allowed(&allowed, "http", "127.0.0.1:8700"));
+        assert!(!outbound_allowed(&allowed, "https", "127.0.0.1:8700"));
+        assert!(!outbound_allowed(&allowed, "http", "localhost:8700"));
+        assert!(outbound_allowed(&allowed, "https", "api.test:443"));
+        assert!(!outbound_allowed(&allowed, "https", "api.test:8443"));
+    }
+}

@@ -1,0 +1,109 @@
+//! The demo content for a local stack: a creator account and two videos (one public, one for
+//! members) whose HLS ladder ffmpeg renders from a generated test pattern. Nothing is committed:
+//! the media is made on the machine that runs it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use shared_wasm::jwt::Role;
+use shared_wasm::record::{VideoState, Visibility};
+use shared_wasm::VideoId;
+use tokio::process::Command;
+
+use crate::startup::AppState;
+use crate::users;
+use crate::videos::{self, NewVideo};
+
+/// The demo videos: id, title, visibility.
+pub const DEMO_VIDEOS: [(&str, &str, Visibility); 2] = [
+    ("demo-free", "Test pattern (public)", Visibility::Public),
+    ("demo-members", "Test pattern (members only)", Visibility::Members),
+];
+const DURATION_SECS: u32 = 8;
+
+/// The ffmpeg arguments for a two-rendition H.264/AAC HLS ladder (480p, 240p) with a master
+/// playlist carrying BANDWIDTH, RESOLUTION and CODECS, written into the current directory.
+fn ladder_args() -> Vec<String> {
+    let d = DURATION_SECS;
+    [
+        "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+        "-f", "lavfi", "-i", &format!("testsrc2=size=854x480:rate=25:duration={d}"),
+        "-f", "lavfi", "-i", &format!("sine=frequency=440:sample_rate=48000:duration={d}"),
+        "-filter_complex", "[0:v]split=2[a][b];[a]scale=854:480[v480];[b]scale=426:240[v240]",
+        "-map", "[v480]", "-map", "[v240]", "-map", "1:a", "-map", "1:a",
+        "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "main", "-pix_fmt", "yuv420p",
+        "-g", "50", "-keyint_min", "50", "-sc_threshold", "0",
+        "-b:v:0", "1000k", "-maxrate:v:0", "1100k", "-bufsize:v:0", "2000k",
+        "-b:v:1", "300k", "-maxrate:v:1", "330k", "-bufsize:v:1", "600k",
+        "-c:a", "aac", "-b:a", "96k", "-ac", "2",
+        "-f", "hls", "-hls_time", "2", "-hls_playlist_type", "vod",
+        "-hls_segment_filename", "%v/seg_%03d.ts",
+        "-master_pl_name", "master.m3u8",
+        "-var_stream_map", "v:0,a:0,name:480p v:1,a:1,name:240p",
+        "%v/index.m3u8",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Renders the ladder into `dest` unless it is already there. Work happens in a sibling temp
+/// folder that is renamed into place, so a crash never leaves a half-written video visible.
+pub async fn render_ladder(dest: &Path) -> anyhow::Result<()> {
+    if dest.join("master.m3u8").is_file() {
+        return Ok(());
+    }
+    let parent = dest.parent().context("media path has no parent")?;
+    let tmp: PathBuf = parent.join(format!(
+        ".tmp-{}-{}",
+        dest.file_name().and_then(|n| n.to_str()).unwrap_or("video"),
+        std::process::id()
+    ));
+    let _ = tokio::fs::remove_dir_all(&tmp).await;
+    for r in ["480p", "240p"] {
+        tokio::fs::create_dir_all(tmp.join(r)).await?;
+    }
+    let out = Command::new("ffmpeg")
+        .args(ladder_args())
+        .current_dir(&tmp)
+        .output()
+        .await
+        .context("running ffmpeg (install it with: apt-get install ffmpeg)")?;
+    if !out.status.success() {
+        let _ = tokio::fs::remove_dir_all(&tmp).await;
+        bail!(
+            "ffmpeg failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    if !tmp.join("master.m3u8").is_file() {
+        bail!("ffmpeg wrote no master playlist");
+    }
+    let _ = tokio::fs::remove_dir_all(dest).await;
+    tokio::fs::rename(&tmp, dest).await?;
+    Ok(())
+}
+
+/// Creates the demo user and videos (idempotent).
+pub async fn seed(state: &AppState, email: &str, password: &str) -> anyhow::Result<()> {
+    let user = users::ensure_user(&state.db, email, password, Role::Creator).await?;
+    let media = Path::new(&state.settings.storage.media_dir);
+    for (id, title, visibility) in DEMO_VIDEOS {
+        let vid = VideoId::parse(id).expect("demo ids are valid");
+        render_ladder(&media.join(id)).await?;
+        videos::upsert(
+            &state.db,
+            NewVideo {
+                id: &vid,
+                owner_id: Some(&user.id),
+                title,
+                visibility,
+                state: VideoState::Ready,
+                duration_ms: Some(u64::from(DURATION_SECS) * 1000),
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}

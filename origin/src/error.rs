@@ -1,0 +1,85 @@
+//! The origin's API errors and their one mapping to HTTP: 4xx bodies say what the client did
+//! wrong as `{"error": code, "message": text}`; 5xx bodies reveal nothing and the cause is logged.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+/// Everything a handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Malformed input.
+    #[error("{message}")]
+    BadRequest {
+        /// Stable code.
+        code: &'static str,
+        /// What was wrong.
+        message: String,
+    },
+    /// Missing or wrong credentials.
+    #[error("{message}")]
+    Unauthorized {
+        /// Stable code.
+        code: &'static str,
+        /// What was wrong.
+        message: &'static str,
+    },
+    /// No such thing.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A fault on our side; the cause is logged, never sent.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = match &self {
+            Self::BadRequest { code, message } => (StatusCode::BAD_REQUEST, *code, message.clone()),
+            Self::Unauthorized { code, message } => {
+                (StatusCode::UNAUTHORIZED, *code, (*message).to_owned())
+            }
+            Self::NotFound(what) => (StatusCode::NOT_FOUND, "not_found", format!("{what} not found")),
+            Self::Internal(e) => {
+                tracing::error!(error = ?e, "internal error");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error".to_owned())
+            }
+        };
+        (
+            status,
+            [(header::CACHE_CONTROL, "no-store")],
+            Json(json!({"error": code, "message": message})),
+        )
+            .into_response()
+    }
+}
+
+/// `Json<T>` whose rejections use the API's error shape.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Self(v)),
+            Err(rejection) => Err(ApiError::BadRequest {
+                code: "invalid_body",
+                message: rejection.body_text(),
+            }),
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! The keys that sign access tokens (EdDSA / Ed25519), kept in the database so every process of
+//! a region signs with the same one, and published as a JWKS for the edge.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{TimeZone, Utc};
+use ed25519_dalek::SigningKey;
+use jwt_compact::alg::Ed25519;
+use jwt_compact::jwk::JsonWebKey;
+use jwt_compact::{AlgorithmExt, Claims, Header};
+use serde::Serialize;
+use serde_json::json;
+use shared_wasm::jwt::Role;
+use sqlx::SqlitePool;
+
+use crate::clock::now;
+use crate::settings::AuthSettings;
+
+/// The active signing key and every key still published.
+pub struct SigningKeys {
+    active_kid: String,
+    active: SigningKey,
+    published: Vec<(String, ed25519_dalek::VerifyingKey)>,
+}
+
+impl std::fmt::Debug for SigningKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeys")
+            .field("active_kid", &self.active_kid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Random bytes from the OS.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    getrandom::getrandom(&mut b).expect("the OS random source is available");
+    b
+}
+
+#[derive(Serialize)]
+struct IssuedClaims<'a> {
+    iss: &'a str,
+    aud: &'a str,
+    sub: &'a str,
+    role: Role,
+    jti: String,
+}
+
+impl SigningKeys {
+    /// Loads the keys, creating the first one if there is none.
+    pub async fn load_or_create(db: &SqlitePool) -> anyhow::Result<Self> {
+        let none: Option<(String,)> =
+            sqlx::query_as("SELECT kid FROM signing_keys WHERE active = 1")
+                .fetch_optional(db)
+                .await?;
+        if none.is_none() {
+            let kid = format!("ed-{}", URL_SAFE_NO_PAD.encode(random_bytes::<6>()));
+            // INSERT … WHERE NOT EXISTS keeps two processes starting at once from both adding one.
+            sqlx::query(
+                "INSERT INTO signing_keys (kid, alg, secret, active, created_at)
+                 SELECT ?, 'EdDSA', ?, 1, ? WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE active = 1)",
+            )
+            .bind(&kid)
+            .bind(random_bytes::<32>().to_vec())
+            .bind(now() as i64)
+            .execute(db)
+            .await?;
+        }
+        let rows: Vec<(String, Vec<u8>, i64)> =
+            sqlx::query_as("SELECT kid, secret, active FROM signing_keys ORDER BY created_at")
+                .fetch_all(db)
+                .await?;
+        let mut active = None;
+        let mut published = Vec::new();
+        for (kid, secret, is_active) in rows {
+            let bytes: [u8; 32] = secret
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("signing key {kid} is not 32 bytes"))?;
+            let sk = SigningKey::from_bytes(&bytes);
+            published.push((kid.clone(), sk.verifying_key()));
+            if is_active == 1 {
+                active = Some((kid, sk));
+            }
+        }
+        let (active_kid, active) = active.ok_or_else(|| anyhow::anyhow!("no active signing key"))?;
+        Ok(Self {
+            active_kid,
+            active,
+            published,
+        })
+    }
+
+    /// The JWKS document (public keys only).
+    pub fn jwks(&self) -> serde_json::Value {
+        let keys: Vec<serde_json::Value> = self
+            .published
+            .iter()
+            .map(|(kid, vk)| {
+                let mut jwk = serde_json::to_value(JsonWebKey::from(vk)).expect("JWK serializes");
+                let obj = jwk.as_object_mut().expect("JWK is an object");
+                obj.insert("kid".into(), json!(kid));
+                obj.insert("alg".into(), json!("EdDSA"));
+                obj.insert("use".into(), json!("sig"));
+                jwk
+            })
+            .collect();
+        json!({ "keys": keys })
+    }
+
+    /// Issues an access token; returns it with its lifetime in seconds.
+    pub fn issue(&self, auth: &AuthSettings, user_id: &str, role: Role) -> anyhow::Result<(String, u64)> {
+        let now = now();
+        let mut claims = Claims::new(IssuedClaims {
+            iss: &auth.issuer,
+            aud: &auth.audience,
+            sub: user_id,
+            role,
+            jti: URL_SAFE_NO_PAD.encode(random_bytes::<16>()),
+        });
+        claims.issued_at = Utc.timestamp_opt(now as i64, 0).single();
+        claims.expiration = Utc
+            .timestamp_opt((now + auth.access_ttl_secs) as i64, 0)
+            .single();
+        let header = Header::empty().with_key_id(&self.active_kid).with_token_type("JWT");
+        let token = Ed25519.token(&header, &claims, &self.active)?;
+        Ok((token, auth.access_ttl_secs))
+    }
+}

@@ -1,0 +1,61 @@
+//! `origin serve` runs the service; `origin seed-demo` creates the demo user and videos.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use origin::settings::Settings;
+use origin::startup::{self, AppState};
+use tokio::net::TcpListener;
+
+const USAGE: &str = "usage: origin [--config FILE] serve | seed-demo [--email E] [--password P]
+  settings: FILE (default origin/config/base.toml) then APP_<SECTION>__<KEY> variables";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_http=info,sqlx=warn".into()),
+        )
+        .init();
+
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let mut config = PathBuf::from("origin/config/base.toml");
+    if args.first().map(String::as_str) == Some("--config") {
+        args.remove(0);
+        if args.is_empty() {
+            bail!("--config needs a file\n{USAGE}");
+        }
+        config = PathBuf::from(args.remove(0));
+    }
+    let settings = Settings::load(&config)?;
+    match args.first().map(String::as_str) {
+        Some("serve") => {
+            let addr = format!("{}:{}", settings.server.host, settings.server.port);
+            let listener = TcpListener::bind(&addr)
+                .await
+                .with_context(|| format!("binding {addr}"))?;
+            let state = AppState::build(settings).await?;
+            tracing::info!(addr = %listener.local_addr()?, "origin listening");
+            startup::run(listener, state).await
+        }
+        Some("seed-demo") => {
+            let mut email = "demo@example.com".to_owned();
+            let mut password = "demo-password".to_owned();
+            let mut it = args.iter().skip(1);
+            while let Some(flag) = it.next() {
+                let value = it.next().with_context(|| format!("{flag} needs a value"))?;
+                match flag.as_str() {
+                    "--email" => email.clone_from(value),
+                    "--password" => password.clone_from(value),
+                    _ => bail!("unknown flag {flag}\n{USAGE}"),
+                }
+            }
+            let state = AppState::build(settings).await?;
+            origin::demo::seed(&state, &email, &password).await?;
+            println!("demo ready: user {email}, videos demo-free (public) and demo-members (members)");
+            Ok(())
+        }
+        _ => bail!("{USAGE}"),
+    }
+}

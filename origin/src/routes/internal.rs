@@ -1,0 +1,106 @@
+//! Routes only the edge may call: video records and media files.
+//! Every request must carry a valid `x-edge-auth` proof (see `shared_wasm::edge_auth`).
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use secrecy::ExposeSecret;
+use shared_wasm::media::MediaFile;
+use shared_wasm::{edge_auth, UnixTime, VideoId};
+use tokio_util::io::ReaderStream;
+
+use crate::clock::now;
+use crate::error::ApiError;
+use crate::startup::AppState;
+use crate::videos;
+
+/// Refuses any request without a valid edge proof for its method and path.
+pub async fn require_edge(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let proof = req
+        .headers()
+        .get(edge_auth::HEADER)
+        .and_then(|v| v.to_str().ok());
+    edge_auth::verify(
+        state.settings.edge.shared_secret.expose_secret().as_bytes(),
+        proof,
+        req.method().as_str(),
+        path,
+        UnixTime(now()),
+    )
+    .map_err(|e| {
+        tracing::warn!(reason = %e, %path, "refused internal request");
+        ApiError::Unauthorized {
+            code: "edge_credentials_required",
+            message: "this endpoint serves the edge only",
+        }
+    })?;
+    Ok(next.run(req).await)
+}
+
+fn video_id(raw: &str) -> Result<VideoId, ApiError> {
+    VideoId::parse(raw).map_err(|e| ApiError::BadRequest {
+        code: "invalid_video_id",
+        message: format!("video id {e}"),
+    })
+}
+
+/// `GET /internal/videos/{id}`: the video's KV record, CBOR.
+pub async fn video_record(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = video_id(&id)?;
+    let rec = videos::record(&state.db, &id)
+        .await?
+        .ok_or(ApiError::NotFound("video"))?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/cbor")],
+        rec.to_cbor(),
+    )
+        .into_response())
+}
+
+/// `GET /internal/media/{id}/{*file}`: one media file, streamed from disk.
+pub async fn media(
+    State(state): State<AppState>,
+    Path((id, file)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let id = video_id(&id)?;
+    let file = MediaFile::parse(&file).map_err(|e| ApiError::BadRequest {
+        code: "bad_media_path",
+        message: e.to_string(),
+    })?;
+    // Both parts are validated (no separators beyond `/`, no dot segments), so the join stays
+    // inside the video's folder.
+    let path = std::path::Path::new(&state.settings.storage.media_dir)
+        .join(id.as_str())
+        .join(file.as_str());
+    let f = match tokio::fs::File::open(&path).await {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ApiError::NotFound("media file"))
+        }
+        Err(e) => return Err(ApiError::Internal(e.into())),
+    };
+    let len = f.metadata().await.map_err(|e| ApiError::Internal(e.into()))?.len();
+    Ok((
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, file.content_type().to_owned()),
+            (header::CONTENT_LENGTH, len.to_string()),
+        ],
+        Body::from_stream(ReaderStream::new(f)),
+    )
+        .into_response())
+}

@@ -1,0 +1,100 @@
+//! Builds the application: database, keys, router; and runs it.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::{middleware, Json, Router};
+use serde_json::json;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::SqlitePool;
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+use crate::keys::SigningKeys;
+use crate::routes::{auth, internal};
+use crate::settings::Settings;
+
+/// Largest JSON body any route accepts.
+const MAX_JSON_BODY: usize = 16 * 1024;
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub db: SqlitePool,
+    /// Access-token keys.
+    pub keys: Arc<SigningKeys>,
+    /// Settings.
+    pub settings: Arc<Settings>,
+}
+
+/// Opens (creating if needed) the database and runs the migrations.
+pub async fn connect(url: &str) -> anyhow::Result<SqlitePool> {
+    let opts = SqliteConnectOptions::from_str(url)
+        .with_context(|| "database.url is not a sqlite URL".to_owned())?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(5));
+    if let Some(parent) = opts.get_filename().parent() {
+        std::fs::create_dir_all(parent).ok();
+    }
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .connect_with(opts)
+        .await
+        .context("opening the database")?;
+    sqlx::migrate!("./migrations")
+        .run(&pool)
+        .await
+        .context("running migrations")?;
+    Ok(pool)
+}
+
+impl AppState {
+    /// Connects everything the settings name.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = connect(&settings.database.url).await?;
+        std::fs::create_dir_all(&settings.storage.media_dir)
+            .with_context(|| format!("creating {}", settings.storage.media_dir))?;
+        let keys = SigningKeys::load_or_create(&db).await?;
+        Ok(Self {
+            db,
+            keys: Arc::new(keys),
+            settings: Arc::new(settings),
+        })
+    }
+}
+
+/// The router.
+pub fn app(state: AppState) -> Router {
+    let internal = Router::new()
+        .route("/internal/videos/{id}", get(internal::video_record))
+        .route("/internal/media/{id}/{*file}", get(internal::media))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            internal::require_edge,
+        ));
+    Router::new()
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/v1/auth/login", post(auth::login))
+        .route("/.well-known/jwks.json", get(auth::jwks))
+        .merge(internal)
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves until the process is told to stop.
+pub async fn run(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

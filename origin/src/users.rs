@@ -1,0 +1,121 @@
+//! Users and their passwords (argon2id, default parameters).
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use shared_wasm::jwt::Role;
+use sqlx::SqlitePool;
+
+use crate::clock::now;
+use crate::keys::random_bytes;
+
+/// Passwords longer than this are refused before hashing: argon2 cost must not be a lever.
+pub const MAX_PASSWORD_LEN: usize = 256;
+/// Shortest password accepted at sign-up.
+pub const MIN_PASSWORD_LEN: usize = 8;
+
+/// A stored user.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// Id.
+    pub id: String,
+    /// Role.
+    pub role: Role,
+    password_hash: String,
+}
+
+fn parse_role(s: &str) -> anyhow::Result<Role> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned()))
+        .map_err(|_| anyhow::anyhow!("unknown role {s:?} in database"))
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::User => "user",
+        Role::Creator => "creator",
+        Role::Admin => "admin",
+    }
+}
+
+/// Hashes off the async runtime: argon2 takes tens of milliseconds by design.
+pub async fn hash_password(password: String) -> anyhow::Result<String> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::encode_b64(&random_bytes::<16>())
+            .map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| anyhow::anyhow!("hash: {e}"))
+    })
+    .await?
+}
+
+/// A hash to verify against when the user does not exist, so that an unknown email costs the
+/// same time as a wrong password and cannot be told apart by timing.
+static DUMMY_HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+async fn verify_password(hash: String, password: String) -> anyhow::Result<bool> {
+    tokio::task::spawn_blocking(move || {
+        let parsed = PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
+        Ok(Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok())
+    })
+    .await?
+}
+
+/// Creates a user, or returns the existing one with that email unchanged.
+pub async fn ensure_user(db: &SqlitePool, email: &str, password: &str, role: Role) -> anyhow::Result<User> {
+    if let Some(u) = find_by_email(db, email).await? {
+        return Ok(u);
+    }
+    let id = format!("u_{}", URL_SAFE_NO_PAD.encode(random_bytes::<9>()));
+    let hash = hash_password(password.to_owned()).await?;
+    sqlx::query("INSERT INTO users (id, email, password_hash, role, created_at) VALUES (?, ?, ?, ?, ?)")
+        .bind(&id)
+        .bind(email)
+        .bind(&hash)
+        .bind(role_name(role))
+        .bind(now() as i64)
+        .execute(db)
+        .await?;
+    Ok(User {
+        id,
+        role,
+        password_hash: hash,
+    })
+}
+
+async fn find_by_email(db: &SqlitePool, email: &str) -> anyhow::Result<Option<User>> {
+    let row: Option<(String, String, String)> =
+        sqlx::query_as("SELECT id, password_hash, role FROM users WHERE email = ?")
+            .bind(email)
+            .fetch_optional(db)
+            .await?;
+    row.map(|(id, password_hash, role)| {
+        Ok(User {
+            id,
+            role: parse_role(&role)?,
+            password_hash,
+        })
+    })
+    .transpose()
+}
+
+/// The user, if `email` and `password` match.
+pub async fn authenticate(db: &SqlitePool, email: &str, password: &str) -> anyhow::Result<Option<User>> {
+    let user = find_by_email(db, email).await?;
+    let hash = match &user {
+        Some(u) => u.password_hash.clone(),
+        None => match DUMMY_HASH.get() {
+            Some(h) => h.clone(),
+            None => {
+                let h = hash_password("not-a-real-password".into()).await?;
+                DUMMY_HASH.get_or_init(|| h).clone()
+            }
+        },
+    };
+    let ok = verify_password(hash, password.to_owned()).await?;
+    Ok(user.filter(|_| ok))
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Builds the Cloudflare Worker (edge/cloudflare/build/) with worker-build, using the pinned
+# wasm-bindgen and wasm-opt installed by scripts/setup.sh instead of downloading them.
+# Prints the raw and gzip size of the Wasm module.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$HOME/.cargo/bin/wasm-bindgen}"
+export WASM_OPT_BIN="${WASM_OPT_BIN:-$root/node_modules/.bin/wasm-opt}"
+for tool in "$WASM_BINDGEN_BIN" "$WASM_OPT_BIN"; do
+  [ -x "$tool" ] || { echo "build-worker: $tool is missing; run: bash scripts/setup.sh" >&2; exit 1; }
+done
+command -v worker-build >/dev/null || { echo "build-worker: worker-build is missing; run: bash scripts/setup.sh" >&2; exit 1; }
+(cd edge/cloudflare && worker-build --release)
+wasm=edge/cloudflare/build/index_bg.wasm
+raw=$(wc -c <"$wasm")
+gz=$(gzip -9c "$wasm" | wc -c)
+echo "worker size: $wasm raw ${raw} bytes, gzip ${gz} bytes"

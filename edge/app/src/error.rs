@@ -42,6 +42,9 @@ pub enum EdgeError {
         /// `invalid`, `expired`, `wrong_path` or `not_yet_valid`.
         reason: &'static str,
     },
+    /// The request body is larger than the edge forwards.
+    #[error("payload too large")]
+    PayloadTooLarge,
     /// The video exists but cannot be played yet.
     #[error("video is not ready")]
     NotReady,
@@ -109,6 +112,10 @@ impl EdgeError {
                         _ => "playback token invalid",
                     },
                 }),
+            ),
+            Self::PayloadTooLarge => json_body(
+                413,
+                json!({"error": "payload_too_large", "message": "request body is too large"}),
             ),
             Self::NotReady => json_body(
                 409,

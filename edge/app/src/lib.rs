@@ -33,17 +33,27 @@ pub async fn handle<P: Platform>(
     })
 }
 
+/// Largest request body the edge forwards (JSON writes such as login).
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
 async fn route<P: Platform>(p: &P, cfg: &EdgeConfig, req: &Request) -> Result<Response, EdgeError> {
     let path = req.path();
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let is_get = req.method == "GET" || req.method == "HEAD";
-    let found = match segs.as_slice() {
-        ["healthz"] => true,
-        ["v1", "videos", _, "playback"] => true,
-        ["hls", ..] => true,
-        _ => false,
-    };
-    if !found {
+    let reads = matches!(
+        segs.as_slice(),
+        ["healthz"] | ["v1", "videos", _, "playback"] | ["hls", ..]
+    );
+    if segs.as_slice() == ["v1", "auth", "login"] {
+        if req.method != "POST" {
+            return Err(EdgeError::MethodNotAllowed);
+        }
+        if req.body.len() > MAX_BODY_BYTES {
+            return Err(EdgeError::PayloadTooLarge);
+        }
+        return origin::forward_json(p, cfg, "POST", "/v1/auth/login", req.body.clone()).await;
+    }
+    if !reads {
         return Err(EdgeError::NotFound("route"));
     }
     if !is_get {

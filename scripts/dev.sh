@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Brings up the whole local stack: the origin (with a demo user and two demo videos rendered by
+# ffmpeg) and the edge under `wrangler dev`. Prints the URLs to try. Ctrl-C stops both.
+# State lives in .dev/ (delete it to start over).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+export WRANGLER_SEND_METRICS=false
+origin_port="${ORIGIN_PORT:-8700}"
+edge_port="${EDGE_PORT:-8787}"
+
+bash scripts/setup.sh
+cargo build -p origin
+
+mkdir -p .dev
+# Local secrets, made once: the edge↔origin secret and a playback key.
+if [ ! -f .dev.vars ]; then
+  rand() { head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'; }
+  umask 077
+  printf 'EDGE_ORIGIN_SECRET=%s\nPLAYBACK_KEYS=pk1:%s\n' "$(rand)" "$(rand)" > .dev.vars
+fi
+APP_EDGE__SHARED_SECRET="$(sed -n 's/^EDGE_ORIGIN_SECRET=//p' .dev.vars)"
+export APP_EDGE__SHARED_SECRET APP_SERVER__PORT="$origin_port"
+
+./target/debug/origin seed-demo
+./target/debug/origin serve &
+origin_pid=$!
+trap 'kill $origin_pid 2>/dev/null || true' EXIT
+
+cat <<MSG
+
+  origin:  http://127.0.0.1:$origin_port   (writes, JWKS; media for the edge only)
+  edge:    http://127.0.0.1:$edge_port    (wrangler dev / workerd; first start builds the Worker)
+
+  try:
+    curl http://127.0.0.1:$edge_port/v1/videos/demo-free/playback
+    TOKEN=\$(curl -s -X POST http://127.0.0.1:$edge_port/v1/auth/login -H 'content-type: application/json' \\
+      -d '{"email":"demo@example.com","password":"demo-password"}' | sed 's/.*"access_token":"\\([^"]*\\)".*/\\1/')
+    curl -H "authorization: Bearer \$TOKEN" http://127.0.0.1:$edge_port/v1/videos/demo-members/playback
+    ffprobe "<manifest_url from the answer>"     # or open it in any HLS player
+
+MSG
+node_modules/.bin/wrangler dev --ip 127.0.0.1 --port "$edge_port" \
+  --var "ORIGIN_URL:http://127.0.0.1:$origin_port" --persist-to .dev/wrangler

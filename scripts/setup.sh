@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Installs what the project needs on a fresh machine, idempotently, without any download from
+# outside the package registries. Safe to run again: each step checks before it installs.
+#   - Rust Wasm targets (from rust-toolchain.toml)
+#   - worker-build, pinned to the `worker` version in Cargo.lock
+#   - wasm-bindgen-cli, exactly the `wasm-bindgen` version in Cargo.lock
+#   - npm packages from package-lock.json (wrangler, binaryen's wasm-opt)
+#   - ffmpeg/ffprobe (Debian package)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+say() { printf '[setup] %s\n' "$*"; }
+fail() { printf '[setup] FAILED: %s\n' "$1" >&2; printf '[setup] what to do: %s\n' "$2" >&2; exit 1; }
+
+lock_version() {
+  # The version of package $1 in Cargo.lock.
+  awk -v name="$1" '$0 == "name = \"" name "\"" { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock
+}
+
+command -v cargo >/dev/null || fail "cargo not found" "install Rust with rustup"
+command -v node >/dev/null && command -v npm >/dev/null || fail "node/npm not found" "install Node.js 20+ (apt-get install nodejs npm)"
+
+say "Rust toolchain and Wasm targets (rust-toolchain.toml)"
+rustup show active-toolchain >/dev/null 2>&1 || rustup toolchain install
+rustup target add wasm32-unknown-unknown wasm32-wasip2 wasm32-wasip1 >/dev/null \
+  || fail "rustup target add" "check that rustup can reach its distribution server"
+
+worker_version="$(lock_version worker)"
+bindgen_version="$(lock_version wasm-bindgen)"
+[ -n "$worker_version" ] && [ -n "$bindgen_version" ] || fail "Cargo.lock lacks worker or wasm-bindgen" "run: cargo generate-lockfile"
+
+have_version() { command -v "$1" >/dev/null && "$1" --version 2>/dev/null | grep -q "$2"; }
+
+if have_version worker-build "$worker_version"; then
+  say "worker-build $worker_version present"
+else
+  say "installing worker-build $worker_version (a few minutes)"
+  cargo install worker-build --version "$worker_version" --locked \
+    || fail "cargo install worker-build $worker_version" "check crates.io access; the version must match 'worker' in Cargo.lock"
+fi
+
+if have_version wasm-bindgen "$bindgen_version"; then
+  say "wasm-bindgen $bindgen_version present"
+else
+  say "installing wasm-bindgen-cli $bindgen_version (a few minutes)"
+  # --locked first; its lock file can name a yanked crate, so fall back to a fresh resolution.
+  cargo install wasm-bindgen-cli --version "$bindgen_version" --locked \
+    || cargo install wasm-bindgen-cli --version "$bindgen_version" \
+    || fail "cargo install wasm-bindgen-cli $bindgen_version" "it must equal wasm-bindgen in Cargo.lock; check crates.io access"
+fi
+
+say "npm packages from package-lock.json"
+if [ ! -x node_modules/.bin/wrangler ] || [ ! -x node_modules/.bin/wasm-opt ] \
+   || ! cmp -s package-lock.json node_modules/.package-lock.json.copy 2>/dev/null; then
+  npm ci --no-fund --no-audit --loglevel=error \
+    || fail "npm ci" "check npm registry access; package-lock.json pins wrangler and binaryen"
+  cp package-lock.json node_modules/.package-lock.json.copy
+fi
+wrangler_version="$(node -p "require('./node_modules/wrangler/package.json').version")"
+want_wrangler="$(node -p "require('./package.json').devDependencies.wrangler")"
+[ "$wrangler_version" = "$want_wrangler" ] || fail "wrangler $wrangler_version installed, $want_wrangler pinned" "rm -rf node_modules && bash scripts/setup.sh"
+node_modules/.bin/wasm-opt --version | grep -q "version 132" || fail "wasm-opt is not binaryen 132" "rm -rf node_modules && bash scripts/setup.sh"
+
+if command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null; then
+  say "ffmpeg present"
+else
+  say "installing ffmpeg (apt)"
+  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq ffmpeg >/dev/null \
+    || fail "apt-get install ffmpeg" "install ffmpeg and ffprobe with your package manager"
+fi
+
+say "ready: worker-build $worker_version, wasm-bindgen $bindgen_version, wrangler $wrangler_version, $(ffmpeg -version | head -1 | cut -d' ' -f1-3)"

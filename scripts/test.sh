@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every test: formatting, lints, the core on all three targets, unit and API tests, and the
+# end-to-end tests against workerd (wrangler dev) and the Spin component (Wasmtime).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+export WRANGLER_SEND_METRICS=false
+
+bash scripts/setup.sh
+
+echo "[test] cargo fmt --check"
+cargo fmt --all -- --check
+echo "[test] cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+echo "[test] shared-wasm builds for wasm32-unknown-unknown and wasm32-wasip2"
+cargo build -p shared-wasm --target wasm32-unknown-unknown
+cargo build -p shared-wasm --target wasm32-wasip2
+
+bash scripts/build.sh
+
+echo "[test] cargo test (unit, vectors, API, end to end)"
+cargo test --workspace

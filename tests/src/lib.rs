@@ -1,0 +1,274 @@
+//! Starts the real processes the end-to-end tests drive: the origin (seeded with the demo
+//! content), and the edge under either runtime. Every process gets free loopback ports and a
+//! temporary directory, and is stopped (with its whole process group) when dropped.
+//!
+//! The binaries and Wasm artifacts are built beforehand by `scripts/test.sh`; a missing one is
+//! reported with the command that builds it.
+
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+/// The demo account `origin seed-demo` creates.
+pub const DEMO_EMAIL: &str = "demo@example.com";
+/// Its password.
+pub const DEMO_PASSWORD: &str = "demo-password";
+/// The playback key id the tests configure.
+pub const PLAYBACK_KID: &str = "e2e1";
+/// The playback key bytes the tests configure (so they can mint expired tokens themselves).
+pub const PLAYBACK_KEY: [u8; 32] = [42u8; 32];
+const EDGE_SECRET: &str = "e2e-edge-origin-shared-secret-0123456789";
+const ISSUER: &str = "edge-video-origin";
+const AUDIENCE: &str = "edge-video";
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_path_buf()
+}
+
+fn artifact(rel: &str) -> PathBuf {
+    let p = root().join(rel);
+    assert!(
+        p.exists(),
+        "{} is missing: run `bash scripts/test.sh` (it builds every artifact first)",
+        p.display()
+    );
+    p
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A child process in its own process group, killed with that group on drop.
+pub struct Proc {
+    child: Child,
+    name: &'static str,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn spawn(name: &'static str, mut cmd: Command, log: PathBuf) -> Self {
+        let out = std::fs::File::create(&log).expect("log file");
+        let err = out.try_clone().expect("log file");
+        cmd.stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0);
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
+        Self { child, name, log }
+    }
+
+    /// The process's combined output so far (for failure messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until `url` answers 200, or panics with the process's log.
+    pub async fn wait_ready(&mut self, url: &str, limit: Duration) {
+        let client = reqwest::Client::new();
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("{} exited early ({status}):\n{}", self.name, self.log());
+            }
+            if let Ok(r) = client.get(url).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        panic!("{} not ready at {url} after {limit:?}:\n{}", self.name, self.log());
+    }
+}
+
+/// Signals the process group led by `pid` (our child, started with `process_group(0)`).
+fn signal_group(signal: &str, pid: u32) {
+    // `--` so that `-PID` is read as a process group, not as an option.
+    let _ = Command::new("kill")
+        .args(["-s", signal, "--", &format!("-{pid}")])
+        .stderr(Stdio::null())
+        .status();
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        // Negative pid: the whole group, so wrangler's workerd children go too.
+        signal_group("TERM", self.child.id());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        signal_group("KILL", self.child.id());
+        let _ = self.child.wait();
+    }
+}
+
+/// A running origin with the demo content.
+pub struct Origin {
+    /// `http://127.0.0.1:port`.
+    pub url: String,
+    /// Its media folder (to compare served bytes with stored ones).
+    pub media_dir: PathBuf,
+    _proc: Proc,
+    _dir: tempfile::TempDir,
+}
+
+fn origin_cmd(dir: &Path, port: u16) -> Command {
+    let mut cmd = Command::new(artifact("target/debug/origin"));
+    cmd.current_dir(root())
+        .arg("--config")
+        .arg(root().join("origin/config/base.toml"))
+        .env("APP_SERVER__PORT", port.to_string())
+        .env(
+            "APP_DATABASE__URL",
+            format!("sqlite://{}", dir.join("origin.db").display()),
+        )
+        .env("APP_STORAGE__MEDIA_DIR", dir.join("media"))
+        .env("APP_EDGE__SHARED_SECRET", EDGE_SECRET)
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+impl Origin {
+    /// Seeds the demo (ffmpeg renders the ladder) and starts serving.
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let seed = origin_cmd(dir.path(), port)
+            .arg("seed-demo")
+            .output()
+            .expect("running origin seed-demo");
+        assert!(
+            seed.status.success(),
+            "seed-demo failed: {}",
+            String::from_utf8_lossy(&seed.stderr)
+        );
+        let mut cmd = origin_cmd(dir.path(), port);
+        cmd.arg("serve");
+        let mut proc = Proc::spawn("origin", cmd, dir.path().join("origin.log"));
+        let url = format!("http://127.0.0.1:{port}");
+        proc.wait_ready(&format!("{url}/healthz"), Duration::from_secs(30))
+            .await;
+        Self {
+            url,
+            media_dir: dir.path().join("media"),
+            _proc: proc,
+            _dir: dir,
+        }
+    }
+}
+
+/// Which runtime runs the edge.
+#[derive(Debug, Clone, Copy)]
+pub enum Runtime {
+    /// The built Worker under `wrangler dev` (workerd).
+    Wrangler,
+    /// The built Spin component under the Wasmtime host.
+    Spin,
+}
+
+/// A running edge.
+pub struct Edge {
+    /// `http://127.0.0.1:port`.
+    pub url: String,
+    proc: Proc,
+    _dir: tempfile::TempDir,
+}
+
+fn settings(origin: &Origin) -> Vec<(&'static str, String)> {
+    vec![
+        ("ORIGIN_URL", origin.url.clone()),
+        ("EDGE_ORIGIN_SECRET", EDGE_SECRET.to_owned()),
+        (
+            "PLAYBACK_KEYS",
+            format!("{PLAYBACK_KID}:{}", URL_SAFE_NO_PAD.encode(PLAYBACK_KEY)),
+        ),
+        ("PLAYBACK_ACTIVE_KID", PLAYBACK_KID.to_owned()),
+        ("JWT_ISSUER", ISSUER.to_owned()),
+        ("JWT_AUDIENCE", AUDIENCE.to_owned()),
+    ]
+}
+
+impl Edge {
+    /// Starts the edge in front of `origin`.
+    pub async fn start(runtime: Runtime, origin: &Origin) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let cmd = match runtime {
+            Runtime::Wrangler => wrangler_cmd(dir.path(), port, origin),
+            Runtime::Spin => spin_cmd(port, origin),
+        };
+        let mut proc = Proc::spawn("edge", cmd, dir.path().join("edge.log"));
+        let url = format!("http://127.0.0.1:{port}");
+        proc.wait_ready(&format!("{url}/healthz"), Duration::from_secs(240))
+            .await;
+        Self {
+            url,
+            proc,
+            _dir: dir,
+        }
+    }
+
+    /// The runtime's output so far.
+    pub fn log(&self) -> String {
+        self.proc.log()
+    }
+}
+
+/// A wrangler config that runs the already built bundle (no build step) with test settings.
+fn wrangler_cmd(dir: &Path, port: u16, origin: &Origin) -> Command {
+    let main = artifact("edge/cloudflare/build/index.js");
+    let mut toml = format!(
+        "name = \"edge-video-e2e\"\nmain = \"{}\"\ncompatibility_date = \"2025-09-01\"\n\n\
+         [[kv_namespaces]]\nbinding = \"EDGE_KV\"\nid = \"e2e\"\n\n[vars]\n",
+        main.display()
+    );
+    for (k, v) in settings(origin) {
+        toml.push_str(&format!("{k} = \"{v}\"\n"));
+    }
+    let config = dir.join("wrangler.toml");
+    std::fs::write(&config, toml).expect("writing wrangler.toml");
+    let mut cmd = Command::new(artifact("node_modules/.bin/wrangler"));
+    cmd.current_dir(dir)
+        .args(["dev", "--config"])
+        .arg(&config)
+        .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--inspector-port", &free_port().to_string()])
+        .arg("--persist-to")
+        .arg(dir.join("state"))
+        .env("WRANGLER_SEND_METRICS", "false")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+fn spin_cmd(port: u16, origin: &Origin) -> Command {
+    let mut cmd = Command::new(artifact("target/debug/spin-host"));
+    cmd.arg("--component")
+        .arg(artifact("target/wasm32-wasip2/release/edge_spin.wasm"))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--allow-outbound", "http://127.0.0.1:*"]);
+    for (k, v) in settings(origin) {
+        cmd.arg("--var")
+            .arg(format!("{}={v}", k.to_ascii_lowercase()));
+    }
+    cmd
+}

@@ -1,0 +1,78 @@
+//! Records encoded by the Rust types must match their CDDL schemas in `kv-schemas/`.
+
+use shared_wasm::record::{CachedResponse, JwksRecord, VideoRecord, VideoState, Visibility};
+use shared_wasm::{UnixTime, VideoId};
+
+fn schema(name: &str) -> String {
+    let path = format!("{}/../kv-schemas/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn validate(name: &str, cbor: &[u8]) -> Result<(), String> {
+    cddl::validate_cbor_from_slice(&schema(name), cbor, None).map_err(|e| e.to_string())
+}
+
+fn video(duration: Option<u64>) -> VideoRecord {
+    VideoRecord {
+        v: 1,
+        id: VideoId::parse("demo-free").unwrap(),
+        title: "Test pattern".into(),
+        visibility: Visibility::Members,
+        state: VideoState::Ready,
+        duration_ms: duration,
+        updated_at: 1_700_000_000,
+        version: 2,
+    }
+}
+
+#[test]
+fn video_record_matches_schema() {
+    validate("video.cddl", &video(Some(8000)).to_cbor()).unwrap();
+    validate("video.cddl", &video(None).to_cbor()).unwrap();
+}
+
+#[test]
+fn schema_rejects_what_the_code_must_not_write() {
+    // The validator is not vacuous: a record with a bad visibility or a missing field fails.
+    let mut v = ciborium::Value::serialized(&video(None)).unwrap();
+    if let ciborium::Value::Map(m) = &mut v {
+        for (k, val) in m.iter_mut() {
+            if k.as_text() == Some("visibility") {
+                *val = ciborium::Value::Text("everyone".into());
+            }
+        }
+    }
+    let mut bytes = Vec::new();
+    ciborium::into_writer(&v, &mut bytes).unwrap();
+    assert!(validate("video.cddl", &bytes).is_err());
+
+    let mut no_version = Vec::new();
+    ciborium::into_writer(
+        &ciborium::Value::Map(vec![(
+            ciborium::Value::Text("v".into()),
+            ciborium::Value::Integer(1.into()),
+        )]),
+        &mut no_version,
+    )
+    .unwrap();
+    assert!(validate("video.cddl", &no_version).is_err());
+}
+
+#[test]
+fn jwks_record_matches_schema() {
+    let rec = JwksRecord::new(UnixTime(1_700_000_000), r#"{"keys":[]}"#.into());
+    validate("jwks.cddl", &rec.to_cbor()).unwrap();
+}
+
+#[test]
+fn cached_response_matches_schema() {
+    let rec = CachedResponse {
+        v: 1,
+        expires_at: 1_700_000_000,
+        status: 200,
+        headers: vec![("content-type".into(), "video/mp2t".into())],
+        body: vec![0x47, 0x40, 0x00],
+    };
+    validate("cached_response.cddl", &rec.to_cbor()).unwrap();
+    assert_eq!(CachedResponse::from_cbor(&rec.to_cbor()).unwrap(), rec);
+}

@@ -12,6 +12,9 @@ echo "[test] cargo fmt --check"
 cargo fmt --all -- --check
 echo "[test] cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+# The adapters compile to empty crates on the host; lint them on their real targets too.
+cargo clippy -p edge-cloudflare --target wasm32-unknown-unknown -- -D warnings
+cargo clippy -p edge-spin --target wasm32-wasip2 -- -D warnings
 
 echo "[test] shared-wasm builds for wasm32-unknown-unknown and wasm32-wasip2"
 cargo build -p shared-wasm --target wasm32-unknown-unknown

@@ -27,6 +27,9 @@ pub enum ApiError {
         /// What was wrong.
         message: &'static str,
     },
+    /// The body is larger than the route accepts.
+    #[error("request body too large")]
+    PayloadTooLarge,
     /// No such thing.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -48,10 +51,23 @@ impl IntoResponse for ApiError {
             Self::Unauthorized { code, message } => {
                 (StatusCode::UNAUTHORIZED, *code, (*message).to_owned())
             }
-            Self::NotFound(what) => (StatusCode::NOT_FOUND, "not_found", format!("{what} not found")),
+            Self::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "request body too large".to_owned(),
+            ),
+            Self::NotFound(what) => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("{what} not found"),
+            ),
             Self::Internal(e) => {
                 tracing::error!(error = ?e, "internal error");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error".to_owned())
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error".to_owned(),
+                )
             }
         };
         (
@@ -76,6 +92,9 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(Self(v)),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::PayloadTooLarge)
+            }
             Err(rejection) => Err(ApiError::BadRequest {
                 code: "invalid_body",
                 message: rejection.body_text(),

@@ -83,7 +83,8 @@ impl SigningKeys {
                 active = Some((kid, sk));
             }
         }
-        let (active_kid, active) = active.ok_or_else(|| anyhow::anyhow!("no active signing key"))?;
+        let (active_kid, active) =
+            active.ok_or_else(|| anyhow::anyhow!("no active signing key"))?;
         Ok(Self {
             active_kid,
             active,
@@ -109,7 +110,12 @@ impl SigningKeys {
     }
 
     /// Issues an access token; returns it with its lifetime in seconds.
-    pub fn issue(&self, auth: &AuthSettings, user_id: &str, role: Role) -> anyhow::Result<(String, u64)> {
+    pub fn issue(
+        &self,
+        auth: &AuthSettings,
+        user_id: &str,
+        role: Role,
+    ) -> anyhow::Result<(String, u64)> {
         let now = now();
         let mut claims = Claims::new(IssuedClaims {
             iss: &auth.issuer,
@@ -122,7 +128,9 @@ impl SigningKeys {
         claims.expiration = Utc
             .timestamp_opt((now + auth.access_ttl_secs) as i64, 0)
             .single();
-        let header = Header::empty().with_key_id(&self.active_kid).with_token_type("JWT");
+        let header = Header::empty()
+            .with_key_id(&self.active_kid)
+            .with_token_type("JWT");
         let token = Ed25519.token(&header, &claims, &self.active)?;
         Ok((token, auth.access_ttl_secs))
     }

@@ -53,7 +53,9 @@ async fn main() -> anyhow::Result<()> {
             }
             let state = AppState::build(settings).await?;
             origin::demo::seed(&state, &email, &password).await?;
-            println!("demo ready: user {email}, videos demo-free (public) and demo-members (members)");
+            println!(
+                "demo ready: user {email}, videos demo-free (public) and demo-members (members)"
+            );
             Ok(())
         }
         _ => bail!("{USAGE}"),

@@ -76,7 +76,9 @@ impl Settings {
             .build()
             .context("reading settings")?
             .try_deserialize()
-            .context("settings are incomplete or malformed (secrets come from APP_EDGE__SHARED_SECRET)")?;
+            .context(
+                "settings are incomplete or malformed (secrets come from APP_EDGE__SHARED_SECRET)",
+            )?;
         settings.validate()?;
         Ok(settings)
     }

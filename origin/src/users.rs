@@ -66,20 +66,27 @@ async fn verify_password(hash: String, password: String) -> anyhow::Result<bool>
 }
 
 /// Creates a user, or returns the existing one with that email unchanged.
-pub async fn ensure_user(db: &SqlitePool, email: &str, password: &str, role: Role) -> anyhow::Result<User> {
+pub async fn ensure_user(
+    db: &SqlitePool,
+    email: &str,
+    password: &str,
+    role: Role,
+) -> anyhow::Result<User> {
     if let Some(u) = find_by_email(db, email).await? {
         return Ok(u);
     }
     let id = format!("u_{}", URL_SAFE_NO_PAD.encode(random_bytes::<9>()));
     let hash = hash_password(password.to_owned()).await?;
-    sqlx::query("INSERT INTO users (id, email, password_hash, role, created_at) VALUES (?, ?, ?, ?, ?)")
-        .bind(&id)
-        .bind(email)
-        .bind(&hash)
-        .bind(role_name(role))
-        .bind(now() as i64)
-        .execute(db)
-        .await?;
+    sqlx::query(
+        "INSERT INTO users (id, email, password_hash, role, created_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(&id)
+    .bind(email)
+    .bind(&hash)
+    .bind(role_name(role))
+    .bind(now() as i64)
+    .execute(db)
+    .await?;
     Ok(User {
         id,
         role,
@@ -104,7 +111,11 @@ async fn find_by_email(db: &SqlitePool, email: &str) -> anyhow::Result<Option<Us
 }
 
 /// The user, if `email` and `password` match.
-pub async fn authenticate(db: &SqlitePool, email: &str, password: &str) -> anyhow::Result<Option<User>> {
+pub async fn authenticate(
+    db: &SqlitePool,
+    email: &str,
+    password: &str,
+) -> anyhow::Result<Option<User>> {
     let user = find_by_email(db, email).await?;
     let hash = match &user {
         Some(u) => u.password_hash.clone(),

@@ -27,18 +27,20 @@ pub async fn record(db: &SqlitePool, id: &VideoId) -> anyhow::Result<Option<Vide
     .bind(id.as_str())
     .fetch_optional(db)
     .await?;
-    row.map(|(title, visibility, state, duration_ms, updated_at, version)| {
-        Ok(VideoRecord {
-            v: VIDEO_RECORD_VERSION,
-            id: id.clone(),
-            title,
-            visibility: parse_enum(&visibility)?,
-            state: parse_enum(&state)?,
-            duration_ms: duration_ms.map(|d| d as u64),
-            updated_at: updated_at as u64,
-            version: version as u64,
-        })
-    })
+    row.map(
+        |(title, visibility, state, duration_ms, updated_at, version)| {
+            Ok(VideoRecord {
+                v: VIDEO_RECORD_VERSION,
+                id: id.clone(),
+                title,
+                visibility: parse_enum(&visibility)?,
+                state: parse_enum(&state)?,
+                duration_ms: duration_ms.map(|d| d as u64),
+                updated_at: updated_at as u64,
+                version: version as u64,
+            })
+        },
+    )
     .transpose()
 }
 

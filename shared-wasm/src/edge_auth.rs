@@ -43,7 +43,14 @@ pub enum EdgeAuthError {
 }
 
 fn message<'a>(method: &'a str, path: &'a str, t: &'a str) -> [&'a [u8]; 6] {
-    [DOMAIN, method.as_bytes(), b"\n", path.as_bytes(), b"\n", t.as_bytes()]
+    [
+        DOMAIN,
+        method.as_bytes(),
+        b"\n",
+        path.as_bytes(),
+        b"\n",
+        t.as_bytes(),
+    ]
 }
 
 /// The header value for a request of `method` to `path` (path and query as sent).
@@ -90,17 +97,44 @@ mod tests {
     #[test]
     fn round_trip_and_binding() {
         let h = sign(S, "GET", "/internal/media/a/master.m3u8", UnixTime(1000));
-        assert_eq!(verify(S, Some(&h), "GET", "/internal/media/a/master.m3u8", UnixTime(1030)), Ok(()));
         assert_eq!(
-            verify(S, Some(&h), "GET", "/internal/media/b/master.m3u8", UnixTime(1000)),
+            verify(
+                S,
+                Some(&h),
+                "GET",
+                "/internal/media/a/master.m3u8",
+                UnixTime(1030)
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            verify(
+                S,
+                Some(&h),
+                "GET",
+                "/internal/media/b/master.m3u8",
+                UnixTime(1000)
+            ),
             Err(EdgeAuthError::BadSignature)
         );
         assert_eq!(
-            verify(S, Some(&h), "POST", "/internal/media/a/master.m3u8", UnixTime(1000)),
+            verify(
+                S,
+                Some(&h),
+                "POST",
+                "/internal/media/a/master.m3u8",
+                UnixTime(1000)
+            ),
             Err(EdgeAuthError::BadSignature)
         );
         assert_eq!(
-            verify(&[8u8; 32], Some(&h), "GET", "/internal/media/a/master.m3u8", UnixTime(1000)),
+            verify(
+                &[8u8; 32],
+                Some(&h),
+                "GET",
+                "/internal/media/a/master.m3u8",
+                UnixTime(1000)
+            ),
             Err(EdgeAuthError::BadSignature)
         );
     }
@@ -108,11 +142,24 @@ mod tests {
     #[test]
     fn window_and_shape() {
         let h = sign(S, "GET", "/p", UnixTime(1000));
-        assert_eq!(verify(S, Some(&h), "GET", "/p", UnixTime(1061)), Err(EdgeAuthError::Stale));
-        assert_eq!(verify(S, Some(&h), "GET", "/p", UnixTime(939)), Err(EdgeAuthError::Stale));
-        assert_eq!(verify(S, None, "GET", "/p", UnixTime(1000)), Err(EdgeAuthError::Missing));
+        assert_eq!(
+            verify(S, Some(&h), "GET", "/p", UnixTime(1061)),
+            Err(EdgeAuthError::Stale)
+        );
+        assert_eq!(
+            verify(S, Some(&h), "GET", "/p", UnixTime(939)),
+            Err(EdgeAuthError::Stale)
+        );
+        assert_eq!(
+            verify(S, None, "GET", "/p", UnixTime(1000)),
+            Err(EdgeAuthError::Missing)
+        );
         for bad in ["", "v1", "v2.1000.AAAA", "v1.x.AAAA", "v1.1000.***"] {
-            assert_eq!(verify(S, Some(bad), "GET", "/p", UnixTime(1000)), Err(EdgeAuthError::Malformed), "{bad}");
+            assert_eq!(
+                verify(S, Some(bad), "GET", "/p", UnixTime(1000)),
+                Err(EdgeAuthError::Malformed),
+                "{bad}"
+            );
         }
     }
 }

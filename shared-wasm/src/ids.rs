@@ -107,7 +107,10 @@ mod tests {
 
     #[test]
     fn video_id_accepts_url_safe_tokens() {
-        assert_eq!(VideoId::parse("demo-free_01").unwrap().as_str(), "demo-free_01");
+        assert_eq!(
+            VideoId::parse("demo-free_01").unwrap().as_str(),
+            "demo-free_01"
+        );
     }
 
     #[test]

@@ -229,7 +229,11 @@ pub fn verify_signature(token: &str, key: &VerifyingKey) -> Result<(), JwtError>
     verify_parsed_signature(token, &parsed, key)
 }
 
-fn verify_parsed_signature(token: &str, parsed: &Parsed<'_>, key: &VerifyingKey) -> Result<(), JwtError> {
+fn verify_parsed_signature(
+    token: &str,
+    parsed: &Parsed<'_>,
+    key: &VerifyingKey,
+) -> Result<(), JwtError> {
     if parsed.algorithm() != key.alg().name() {
         return Err(JwtError::AlgorithmMismatch);
     }
@@ -265,7 +269,11 @@ pub fn verify(
         return Err(JwtError::CriticalHeader);
     }
     // `jku`, `x5u` and `jwk` are never followed: keys come only from `keys`.
-    let kid = parsed.header().key_id.as_deref().ok_or(JwtError::MissingKid)?;
+    let kid = parsed
+        .header()
+        .key_id
+        .as_deref()
+        .ok_or(JwtError::MissingKid)?;
     let key = keys.get(kid).ok_or(JwtError::UnknownKid)?;
     if !policy.algorithms.contains(&key.alg()) {
         return Err(JwtError::AlgorithmNotAllowed);
@@ -285,7 +293,11 @@ struct TimeClaims {
 /// The claims layer: times first (so an expired token says so whatever else it carries), then
 /// the full typed claims, issuer and audience. Call it only on a token whose signature the
 /// signature layer has accepted.
-pub fn check_claims(policy: &JwtPolicy, token: &str, now: UnixTime) -> Result<AccessClaims, JwtError> {
+pub fn check_claims(
+    policy: &JwtPolicy,
+    token: &str,
+    now: UnixTime,
+) -> Result<AccessClaims, JwtError> {
     let payload = token.split('.').nth(1).ok_or(JwtError::Malformed)?;
     let bytes = URL_SAFE_NO_PAD
         .decode(payload)

@@ -165,7 +165,10 @@ mod tests {
 
     #[test]
     fn content_types() {
-        assert_eq!(content_type("master.m3u8"), Some("application/vnd.apple.mpegurl"));
+        assert_eq!(
+            content_type("master.m3u8"),
+            Some("application/vnd.apple.mpegurl")
+        );
         assert_eq!(content_type("poster.jpg"), Some("image/jpeg"));
         assert_eq!(content_type("x.html"), None);
     }

@@ -299,17 +299,30 @@ mod tests {
         let t = sign(&k, &claims());
         let p = "/hls/abc/master.m3u8";
         assert!(verify(&k, &t, p, UnixTime(2_030), LEEWAY).is_ok());
-        assert_eq!(verify(&k, &t, p, UnixTime(2_031), LEEWAY), Err(TokenError::Expired));
+        assert_eq!(
+            verify(&k, &t, p, UnixTime(2_031), LEEWAY),
+            Err(TokenError::Expired)
+        );
         assert!(verify(&k, &t, p, UnixTime(970), LEEWAY).is_ok());
-        assert_eq!(verify(&k, &t, p, UnixTime(969), LEEWAY), Err(TokenError::NotYetValid));
+        assert_eq!(
+            verify(&k, &t, p, UnixTime(969), LEEWAY),
+            Err(TokenError::NotYetValid)
+        );
     }
 
     #[test]
     fn other_video_is_wrong_path_even_with_shared_prefix() {
         let k = keys("k1");
         let t = sign(&k, &claims());
-        for p in ["/hls/abcd/master.m3u8", "/hls/ab/master.m3u8", "/hls/xyz/master.m3u8"] {
-            assert_eq!(verify(&k, &t, p, UnixTime(1_500), LEEWAY), Err(TokenError::WrongPath));
+        for p in [
+            "/hls/abcd/master.m3u8",
+            "/hls/ab/master.m3u8",
+            "/hls/xyz/master.m3u8",
+        ] {
+            assert_eq!(
+                verify(&k, &t, p, UnixTime(1_500), LEEWAY),
+                Err(TokenError::WrongPath)
+            );
         }
     }
 
@@ -322,10 +335,19 @@ mod tests {
             for bit in 0..8 {
                 let mut m = raw.clone();
                 m[i] ^= 1 << bit;
-                let e = verify(&k, &URL_SAFE_NO_PAD.encode(&m), "/hls/abc/x.ts", UnixTime(1_500), LEEWAY)
-                    .unwrap_err();
+                let e = verify(
+                    &k,
+                    &URL_SAFE_NO_PAD.encode(&m),
+                    "/hls/abc/x.ts",
+                    UnixTime(1_500),
+                    LEEWAY,
+                )
+                .unwrap_err();
                 assert!(
-                    matches!(e, TokenError::Malformed | TokenError::UnknownKey | TokenError::BadSignature),
+                    matches!(
+                        e,
+                        TokenError::Malformed | TokenError::UnknownKey | TokenError::BadSignature
+                    ),
                     "byte {i} bit {bit}: {e:?}"
                 );
             }
@@ -350,14 +372,20 @@ mod tests {
     fn key_under_32_bytes_is_refused() {
         let mut m = BTreeMap::new();
         m.insert(kid("k1"), vec![1u8; 31]);
-        assert_eq!(PlaybackKeys::new(kid("k1"), m).unwrap_err(), KeyError::TooShort(kid("k1")));
+        assert_eq!(
+            PlaybackKeys::new(kid("k1"), m).unwrap_err(),
+            KeyError::TooShort(kid("k1"))
+        );
     }
 
     #[test]
     fn garbage_is_malformed() {
         let k = keys("k1");
         for t in ["", "!!!", "AAAA", &"A".repeat(MAX_TOKEN_LEN + 1)] {
-            assert_eq!(verify(&k, t, "/hls/abc/a", UnixTime(0), 0), Err(TokenError::Malformed));
+            assert_eq!(
+                verify(&k, t, "/hls/abc/a", UnixTime(0), 0),
+                Err(TokenError::Malformed)
+            );
         }
     }
 
@@ -369,7 +397,10 @@ mod tests {
 
     #[test]
     fn public_reasons_hide_key_details() {
-        assert_eq!(TokenError::UnknownKey.public_reason(), TokenError::BadSignature.public_reason());
+        assert_eq!(
+            TokenError::UnknownKey.public_reason(),
+            TokenError::BadSignature.public_reason()
+        );
         assert_eq!(TokenError::Expired.public_reason(), "expired");
     }
 }

@@ -222,8 +222,14 @@ mod tests {
     fn refuses_unknown_version_and_garbage() {
         let mut r = sample();
         r.v = 2;
-        assert_eq!(VideoRecord::from_cbor(&r.to_cbor()), Err(RecordError::Version(2)));
-        assert!(matches!(VideoRecord::from_cbor(b"\xff\x00"), Err(RecordError::Malformed(_))));
+        assert_eq!(
+            VideoRecord::from_cbor(&r.to_cbor()),
+            Err(RecordError::Version(2))
+        );
+        assert!(matches!(
+            VideoRecord::from_cbor(b"\xff\x00"),
+            Err(RecordError::Malformed(_))
+        ));
         assert_eq!(
             VideoRecord::from_cbor(&vec![0u8; MAX_RECORD_BYTES + 1]),
             Err(RecordError::TooLarge)

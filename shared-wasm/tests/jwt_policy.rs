@@ -70,7 +70,11 @@ fn valid_eddsa_token_passes() {
 fn alg_none_in_any_spelling_is_refused() {
     for alg in ["none", "None", "NONE", "nOnE"] {
         let h = format!(r#"{{"alg":"{alg}","kid":"{KID}"}}"#);
-        let t = format!("{}.{}.", b64(h.as_bytes()), b64(claims(json!({})).as_bytes()));
+        let t = format!(
+            "{}.{}.",
+            b64(h.as_bytes()),
+            b64(claims(json!({})).as_bytes())
+        );
         assert_eq!(check(&t), Err(JwtError::AlgorithmNotAllowed), "{alg}");
     }
 }
@@ -80,7 +84,11 @@ fn hs256_signed_with_the_public_key_is_refused() {
     use hmac::{Hmac, Mac};
     let public = ed_key().verifying_key().to_bytes();
     let h = format!(r#"{{"alg":"HS256","kid":"{KID}"}}"#);
-    let input = format!("{}.{}", b64(h.as_bytes()), b64(claims(json!({})).as_bytes()));
+    let input = format!(
+        "{}.{}",
+        b64(h.as_bytes()),
+        b64(claims(json!({})).as_bytes())
+    );
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&public).unwrap();
     mac.update(input.as_bytes());
     let t = format!("{input}.{}", b64(&mac.finalize().into_bytes()));
@@ -88,15 +96,24 @@ fn hs256_signed_with_the_public_key_is_refused() {
     // Even where HS256 is allowed, the kid names an Ed25519 key: the key decides the algorithm.
     let mut p = policy();
     p.algorithms.push(Alg::Hs256);
-    assert_eq!(jwt::verify(&p, &keys(), &t, UnixTime(NOW)), Err(JwtError::AlgorithmMismatch));
+    assert_eq!(
+        jwt::verify(&p, &keys(), &t, UnixTime(NOW)),
+        Err(JwtError::AlgorithmMismatch)
+    );
 }
 
 #[test]
 fn kid_must_name_a_known_key() {
     let unknown = r#"{"alg":"EdDSA","kid":"nope"}"#;
-    assert_eq!(check(&ed_token(unknown, &claims(json!({})), &ed_key())), Err(JwtError::UnknownKid));
+    assert_eq!(
+        check(&ed_token(unknown, &claims(json!({})), &ed_key())),
+        Err(JwtError::UnknownKid)
+    );
     let missing = r#"{"alg":"EdDSA"}"#;
-    assert_eq!(check(&ed_token(missing, &claims(json!({})), &ed_key())), Err(JwtError::MissingKid));
+    assert_eq!(
+        check(&ed_token(missing, &claims(json!({})), &ed_key())),
+        Err(JwtError::MissingKid)
+    );
 }
 
 #[test]
@@ -106,30 +123,51 @@ fn embedded_key_headers_are_ignored() {
     let h = format!(
         r#"{{"alg":"EdDSA","kid":"{KID}","jwk":{{"kty":"OKP","crv":"Ed25519","x":"{x}"}},"jku":"http://127.0.0.1:1/jwks","x5u":"http://127.0.0.1:1/c"}}"#
     );
-    assert_eq!(check(&ed_token(&h, &claims(json!({})), &attacker)), Err(JwtError::BadSignature));
+    assert_eq!(
+        check(&ed_token(&h, &claims(json!({})), &attacker)),
+        Err(JwtError::BadSignature)
+    );
 }
 
 #[test]
 fn crit_header_is_refused() {
     let h = format!(r#"{{"alg":"EdDSA","kid":"{KID}","crit":["exp"]}}"#);
-    assert_eq!(check(&ed_token(&h, &claims(json!({})), &ed_key())), Err(JwtError::CriticalHeader));
+    assert_eq!(
+        check(&ed_token(&h, &claims(json!({})), &ed_key())),
+        Err(JwtError::CriticalHeader)
+    );
 }
 
 #[test]
 fn time_claims() {
     let t = |extra| ed_token(&header(), &claims(extra), &ed_key());
-    assert_eq!(check(&t(json!({"exp": null}))), Err(JwtError::MissingExpiry));
+    assert_eq!(
+        check(&t(json!({"exp": null}))),
+        Err(JwtError::MissingExpiry)
+    );
     assert_eq!(check(&t(json!({"exp": NOW - 31}))), Err(JwtError::Expired));
     assert!(check(&t(json!({"exp": NOW - 29}))).is_ok(), "30 s leeway");
-    assert_eq!(check(&t(json!({"nbf": NOW + 60}))), Err(JwtError::NotYetValid));
-    assert_eq!(check(&t(json!({"iat": NOW + 60}))), Err(JwtError::IssuedInFuture));
+    assert_eq!(
+        check(&t(json!({"nbf": NOW + 60}))),
+        Err(JwtError::NotYetValid)
+    );
+    assert_eq!(
+        check(&t(json!({"iat": NOW + 60}))),
+        Err(JwtError::IssuedInFuture)
+    );
 }
 
 #[test]
 fn issuer_and_audience() {
     let t = |extra| ed_token(&header(), &claims(extra), &ed_key());
-    assert_eq!(check(&t(json!({"iss": "evil"}))), Err(JwtError::WrongIssuer));
-    assert_eq!(check(&t(json!({"aud": "other"}))), Err(JwtError::WrongAudience));
+    assert_eq!(
+        check(&t(json!({"iss": "evil"}))),
+        Err(JwtError::WrongIssuer)
+    );
+    assert_eq!(
+        check(&t(json!({"aud": "other"}))),
+        Err(JwtError::WrongAudience)
+    );
     assert!(check(&t(json!({"aud": ["other", "edge"]}))).is_ok());
 }
 
@@ -137,7 +175,10 @@ fn issuer_and_audience() {
 fn duplicate_claims_are_refused() {
     let c = claims(json!({}));
     let dup = c.replacen('{', r#"{"sub":"admin-user","#, 1);
-    assert_eq!(check(&ed_token(&header(), &dup, &ed_key())), Err(JwtError::MalformedClaims));
+    assert_eq!(
+        check(&ed_token(&header(), &dup, &ed_key())),
+        Err(JwtError::MalformedClaims)
+    );
 }
 
 #[test]
@@ -162,7 +203,11 @@ fn es256_tokens_verify_with_a_p256_key() {
     let mut ks = KeySet::new();
     ks.insert("ec-1", VerifyingKey::Es256(*sk.verifying_key()));
     let h = r#"{"alg":"ES256","kid":"ec-1"}"#;
-    let input = format!("{}.{}", b64(h.as_bytes()), b64(claims(json!({})).as_bytes()));
+    let input = format!(
+        "{}.{}",
+        b64(h.as_bytes()),
+        b64(claims(json!({})).as_bytes())
+    );
     let sig: p256::ecdsa::Signature = sk.sign(input.as_bytes());
     let t = format!("{input}.{}", b64(&sig.to_bytes()));
     assert!(jwt::verify(&policy(), &ks, &t, UnixTime(NOW)).is_ok());
@@ -170,6 +215,9 @@ fn es256_tokens_verify_with_a_p256_key() {
 
 #[test]
 fn public_reasons_hide_detail() {
-    assert_eq!(JwtError::UnknownKid.public_reason(), JwtError::BadSignature.public_reason());
+    assert_eq!(
+        JwtError::UnknownKid.public_reason(),
+        JwtError::BadSignature.public_reason()
+    );
     assert_eq!(JwtError::Expired.public_reason(), "token expired");
 }

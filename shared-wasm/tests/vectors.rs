@@ -32,7 +32,11 @@ fn rfc4231_hmac_sha256() {
         } else {
             assert_eq!(full.to_vec(), expected, "case {}", c["testCase"]);
         }
-        assert!(hmac::verify(&key, &[&data], &expected), "case {}", c["testCase"]);
+        assert!(
+            hmac::verify(&key, &[&data], &expected),
+            "case {}",
+            c["testCase"]
+        );
         let mut bad = expected.clone();
         bad[0] ^= 1;
         assert!(!hmac::verify(&key, &[&data], &bad));
@@ -60,7 +64,11 @@ fn wycheproof_hmac_sha256_all_174() {
             // Splitting the message across parts must not change the MAC.
             if valid && msg.len() > 1 {
                 let (a, b) = msg.split_at(msg.len() / 2);
-                assert!(hmac::verify(&key, &[a, b], &tag), "tcId {} split", t["tcId"]);
+                assert!(
+                    hmac::verify(&key, &[a, b], &tag),
+                    "tcId {} split",
+                    t["tcId"]
+                );
             }
         }
     }
@@ -100,7 +108,10 @@ fn wycheproof_jws_hs256_es256_signature_layer() {
             }
         }
     }
-    assert!(valid >= 10 && invalid >= 40, "valid {valid}, invalid {invalid}");
+    assert!(
+        valid >= 10 && invalid >= 40,
+        "valid {valid}, invalid {invalid}"
+    );
 }
 
 fn rfc(name: &str) -> (Value, String) {
@@ -126,12 +137,24 @@ fn rfc7515_a1_hs256_signature_verifies_but_token_is_expired() {
     let mut keys = KeySet::new();
     keys.insert("k", key);
     let mut policy = JwtPolicy::new("joe", "any");
-    assert_eq!(jwt::verify(&policy, &keys, &token, UnixTime(1_300_000_000)), Err(JwtError::AlgorithmNotAllowed));
+    assert_eq!(
+        jwt::verify(&policy, &keys, &token, UnixTime(1_300_000_000)),
+        Err(JwtError::AlgorithmNotAllowed)
+    );
     policy.algorithms.push(Alg::Hs256);
-    assert_eq!(jwt::verify(&policy, &keys, &token, UnixTime(1_300_000_000)), Err(JwtError::MissingKid));
+    assert_eq!(
+        jwt::verify(&policy, &keys, &token, UnixTime(1_300_000_000)),
+        Err(JwtError::MissingKid)
+    );
     // The claims layer on its own: valid just before its 2011 expiry, expired today.
-    assert_ne!(jwt::check_claims(&policy, &token, UnixTime(1_300_819_380)), Err(JwtError::Expired));
-    assert_eq!(jwt::check_claims(&policy, &token, UnixTime(1_763_000_000)), Err(JwtError::Expired));
+    assert_ne!(
+        jwt::check_claims(&policy, &token, UnixTime(1_300_819_380)),
+        Err(JwtError::Expired)
+    );
+    assert_eq!(
+        jwt::check_claims(&policy, &token, UnixTime(1_763_000_000)),
+        Err(JwtError::Expired)
+    );
 }
 
 #[test]
@@ -143,7 +166,10 @@ fn rfc7515_a3_es256() {
     let mut t = token.clone().into_bytes();
     let n = t.len();
     t[n - 5] = if t[n - 5] == b'A' { b'B' } else { b'A' };
-    assert_eq!(jwt::verify_signature(std::str::from_utf8(&t).unwrap(), &key), Err(JwtError::BadSignature));
+    assert_eq!(
+        jwt::verify_signature(std::str::from_utf8(&t).unwrap(), &key),
+        Err(JwtError::BadSignature)
+    );
 }
 
 #[test]
@@ -153,7 +179,10 @@ fn rfc7515_a4_es512_is_not_an_algorithm_we_accept() {
     assert!(VerifyingKey::from_jwk(&public_only(jwk)).is_err());
     let (es256, _) = rfc("rfc7515_A3_ES256");
     let key = VerifyingKey::from_jwk(&public_only(es256)).unwrap();
-    assert_eq!(jwt::verify_signature(&token, &key), Err(JwtError::AlgorithmMismatch));
+    assert_eq!(
+        jwt::verify_signature(&token, &key),
+        Err(JwtError::AlgorithmMismatch)
+    );
 }
 
 #[test]
@@ -162,6 +191,13 @@ fn rfc8037_a4_eddsa() {
     let key = VerifyingKey::from_jwk(&public_only(jwk)).unwrap();
     assert_eq!(key.alg(), Alg::EdDsa);
     jwt::verify_signature(&token, &key).unwrap();
-    let forged = token.replacen("RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc", "SXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc", 1);
-    assert_eq!(jwt::verify_signature(&forged, &key), Err(JwtError::BadSignature));
+    let forged = token.replacen(
+        "RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc",
+        "SXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc",
+        1,
+    );
+    assert_eq!(
+        jwt::verify_signature(&forged, &key),
+        Err(JwtError::BadSignature)
+    );
 }

@@ -93,7 +93,11 @@ impl Proc {
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
-        panic!("{} not ready at {url} after {limit:?}:\n{}", self.name, self.log());
+        panic!(
+            "{} not ready at {url} after {limit:?}:\n{}",
+            self.name,
+            self.log()
+        );
     }
 }
 

@@ -11,11 +11,17 @@ use shared_wasm::playback::{self, Claims, PlaybackKeys};
 use shared_wasm::{Kid, UnixTime};
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 async fn get(c: &Client, url: &str) -> reqwest::Response {
-    c.get(url).send().await.unwrap_or_else(|e| panic!("GET {url}: {e}"))
+    c.get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
 }
 
 async fn json_of(r: reqwest::Response) -> Value {
@@ -94,7 +100,13 @@ async fn flow(runtime: Runtime) {
     let mut forged = jwt.clone().into_bytes();
     let i = forged.len() - 10;
     forged[i] = if forged[i] == b'A' { b'B' } else { b'A' };
-    let r = playback(&c, e, "demo-members", Some(std::str::from_utf8(&forged).unwrap())).await;
+    let r = playback(
+        &c,
+        e,
+        "demo-members",
+        Some(std::str::from_utf8(&forged).unwrap()),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(r.headers()["www-authenticate"]
         .to_str()
@@ -109,7 +121,10 @@ async fn flow(runtime: Runtime) {
     assert_eq!(r.status(), StatusCode::OK, "{}", edge.log());
     let body = json_of(r).await;
     let manifest = body["manifest_url"].as_str().unwrap().to_owned();
-    assert!(manifest.starts_with(&format!("{e}/hls/demo-members/")), "{manifest}");
+    assert!(
+        manifest.starts_with(&format!("{e}/hls/demo-members/")),
+        "{manifest}"
+    );
     let exp = body["expires_at"].as_u64().unwrap();
     assert!(exp > now() && exp <= now() + 3600 + 5);
 
@@ -118,7 +133,10 @@ async fn flow(runtime: Runtime) {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "application/vnd.apple.mpegurl");
     let master = r.text().await.unwrap();
-    assert!(master.contains("#EXT-X-STREAM-INF") && master.contains("CODECS="), "{master}");
+    assert!(
+        master.contains("#EXT-X-STREAM-INF") && master.contains("CODECS="),
+        "{master}"
+    );
     let variant_uri = first_uri(&master).to_owned();
     let base = base_of(&manifest).to_owned();
     let r = get(&c, &format!("{base}{variant_uri}")).await;
@@ -149,7 +167,10 @@ async fn flow(runtime: Runtime) {
     // A public video plays without a login.
     let r = playback(&c, e, "demo-free", None).await;
     assert_eq!(r.status(), StatusCode::OK);
-    let free_manifest = json_of(r).await["manifest_url"].as_str().unwrap().to_owned();
+    let free_manifest = json_of(r).await["manifest_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(get(&c, &free_manifest).await.status(), StatusCode::OK);
 
     // Refusals: tampered, expired, other video's token, path tricks.
@@ -178,25 +199,43 @@ async fn flow(runtime: Runtime) {
 
     // HTTP clients resolve `..` and `%2e%2e` before sending (WHATWG URL rules), so the forms that
     // reach the edge are double encoding and empty segments; the parser's unit tests cover the rest.
-    for trick in ["%252e%252e/demo-free/master.m3u8", "480p//index.m3u8", "..%2fdemo-free/master.m3u8"] {
+    for trick in [
+        "%252e%252e/demo-free/master.m3u8",
+        "480p//index.m3u8",
+        "..%2fdemo-free/master.m3u8",
+    ] {
         let r = get(&c, &format!("{base}{trick}")).await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{trick}");
         assert_eq!(json_of(r).await["error"], "bad_media_path", "{trick}");
     }
 
     // The origin serves media to the edge only.
-    let r = get(&c, &format!("{}/internal/media/demo-members/master.m3u8", origin.url)).await;
+    let r = get(
+        &c,
+        &format!("{}/internal/media/demo-members/master.m3u8", origin.url),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
     // A stock HLS client reads the stream through the edge.
     let probe = tokio::process::Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "stream=codec_name,width,height", "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name,width,height",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(&manifest)
         .output()
         .await
         .expect("ffprobe runs");
     let out = String::from_utf8_lossy(&probe.stdout);
-    assert!(probe.status.success() && out.contains("h264") && out.contains("aac"), "{out}");
+    assert!(
+        probe.status.success() && out.contains("h264") && out.contains("aac"),
+        "{out}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -17,7 +17,10 @@ const UNKNOWN_KID_REFRESH_SECS: u64 = 30;
 async fn fetch_jwks<P: Platform>(p: &P, cfg: &EdgeConfig) -> Result<JwksRecord, EdgeError> {
     let resp = origin::get(p, cfg, "/.well-known/jwks.json").await?;
     if resp.status != 200 {
-        return Err(EdgeError::Upstream(format!("jwks answered {}", resp.status)));
+        return Err(EdgeError::Upstream(format!(
+            "jwks answered {}",
+            resp.status
+        )));
     }
     let json = String::from_utf8(resp.body)
         .map_err(|_| EdgeError::Upstream("jwks is not UTF-8".into()))?;

@@ -61,13 +61,20 @@ impl core::fmt::Debug for Secret {
     }
 }
 
-fn required(get: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<String, ConfigError> {
+fn required(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<String, ConfigError> {
     get(name)
         .filter(|v| !v.trim().is_empty())
         .ok_or(ConfigError::Missing(name))
 }
 
-fn number(get: &impl Fn(&str) -> Option<String>, name: &'static str, default: u64) -> Result<u64, ConfigError> {
+fn number(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u64,
+) -> Result<u64, ConfigError> {
     match get(name) {
         None => Ok(default),
         Some(v) if v.trim().is_empty() => Ok(default),
@@ -100,9 +107,14 @@ fn playback_keys(spec: &str, active: &str) -> Result<PlaybackKeys, ConfigError> 
 impl EdgeConfig {
     /// Reads the settings through `get` (upper-case names; adapters map them as needed).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let origin_url = required(&get, "ORIGIN_URL")?.trim_end_matches('/').to_owned();
+        let origin_url = required(&get, "ORIGIN_URL")?
+            .trim_end_matches('/')
+            .to_owned();
         if !(origin_url.starts_with("http://") || origin_url.starts_with("https://")) {
-            return Err(ConfigError::Invalid("ORIGIN_URL", "must be an http(s) URL".into()));
+            return Err(ConfigError::Invalid(
+                "ORIGIN_URL",
+                "must be an http(s) URL".into(),
+            ));
         }
         let origin_secret = required(&get, "EDGE_ORIGIN_SECRET")?.into_bytes();
         if origin_secret.len() < edge_auth::MIN_SECRET_LEN {
@@ -115,7 +127,10 @@ impl EdgeConfig {
             &required(&get, "PLAYBACK_KEYS")?,
             &required(&get, "PLAYBACK_ACTIVE_KID")?,
         )?;
-        let jwt = JwtPolicy::new(required(&get, "JWT_ISSUER")?, required(&get, "JWT_AUDIENCE")?);
+        let jwt = JwtPolicy::new(
+            required(&get, "JWT_ISSUER")?,
+            required(&get, "JWT_AUDIENCE")?,
+        );
         Ok(Self {
             origin_url,
             origin_secret: Secret(origin_secret),
@@ -136,7 +151,10 @@ mod tests {
         let mut m = BTreeMap::new();
         m.insert("ORIGIN_URL", "http://127.0.0.1:1/".to_owned());
         m.insert("EDGE_ORIGIN_SECRET", "s".repeat(32));
-        m.insert("PLAYBACK_KEYS", format!("k1:{}", URL_SAFE_NO_PAD.encode([9u8; 32])));
+        m.insert(
+            "PLAYBACK_KEYS",
+            format!("k1:{}", URL_SAFE_NO_PAD.encode([9u8; 32])),
+        );
         m.insert("PLAYBACK_ACTIVE_KID", "k1".to_owned());
         m.insert("JWT_ISSUER", "iss".to_owned());
         m.insert("JWT_AUDIENCE", "aud".to_owned());
@@ -163,12 +181,24 @@ mod tests {
         let mut m = base();
         m.insert("EDGE_ORIGIN_SECRET", "short-secret-value".into());
         let e = load(&m).unwrap_err().to_string();
-        assert!(e.contains("EDGE_ORIGIN_SECRET") && !e.contains("short-secret-value"), "{e}");
+        assert!(
+            e.contains("EDGE_ORIGIN_SECRET") && !e.contains("short-secret-value"),
+            "{e}"
+        );
         let mut m = base();
-        m.insert("PLAYBACK_KEYS", format!("k1:{}", URL_SAFE_NO_PAD.encode([9u8; 16])));
-        assert!(matches!(load(&m), Err(ConfigError::Invalid("PLAYBACK_KEYS", _))));
+        m.insert(
+            "PLAYBACK_KEYS",
+            format!("k1:{}", URL_SAFE_NO_PAD.encode([9u8; 16])),
+        );
+        assert!(matches!(
+            load(&m),
+            Err(ConfigError::Invalid("PLAYBACK_KEYS", _))
+        ));
         let mut m = base();
         m.insert("PLAYBACK_ACTIVE_KID", "k9".into());
-        assert!(matches!(load(&m), Err(ConfigError::Invalid("PLAYBACK_KEYS", _))));
+        assert!(matches!(
+            load(&m),
+            Err(ConfigError::Invalid("PLAYBACK_KEYS", _))
+        ));
     }
 }

@@ -67,7 +67,10 @@ fn json_body(status: u16, body: serde_json::Value) -> Response {
 impl EdgeError {
     /// Whether the cause must be logged (server-side faults).
     pub fn is_server_fault(&self) -> bool {
-        matches!(self, Self::Upstream(_) | Self::Platform(_) | Self::Internal(_))
+        matches!(
+            self,
+            Self::Upstream(_) | Self::Platform(_) | Self::Internal(_)
+        )
     }
 
     /// The response for this error.

@@ -60,8 +60,10 @@ async fn route<P: Platform>(p: &P, cfg: &EdgeConfig, req: &Request) -> Result<Re
         return Err(EdgeError::MethodNotAllowed);
     }
     let mut resp = match segs.as_slice() {
-        ["healthz"] => Ok(Response::new(200, "application/json", br#"{"status":"ok"}"#.to_vec())
-            .with_header("cache-control", "no-store")),
+        ["healthz"] => Ok(
+            Response::new(200, "application/json", br#"{"status":"ok"}"#.to_vec())
+                .with_header("cache-control", "no-store"),
+        ),
         ["v1", "videos", id, "playback"] => routes::playback::handle(p, cfg, req, id).await,
         _ => routes::hls::handle(p, cfg, req).await,
     }?;

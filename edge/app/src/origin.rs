@@ -27,10 +27,17 @@ pub async fn forward_json<P: Platform>(
     };
     let resp = p.fetch(req).await?;
     if resp.status >= 500 {
-        return Err(EdgeError::Upstream(format!("origin answered {} for {path}", resp.status)));
+        return Err(EdgeError::Upstream(format!(
+            "origin answered {} for {path}",
+            resp.status
+        )));
     }
-    let content_type = resp.header("content-type").unwrap_or("application/json").to_owned();
-    Ok(Response::new(resp.status, &content_type, resp.body).with_header("cache-control", "no-store"))
+    let content_type = resp
+        .header("content-type")
+        .unwrap_or("application/json")
+        .to_owned();
+    Ok(Response::new(resp.status, &content_type, resp.body)
+        .with_header("cache-control", "no-store"))
 }
 
 /// GETs `path` (absolute path plus query) from the origin with edge credentials.
@@ -44,7 +51,10 @@ pub async fn get<P: Platform>(p: &P, cfg: &EdgeConfig, path: &str) -> Result<Res
     };
     let resp = p.fetch(req).await?;
     if resp.status >= 500 {
-        return Err(EdgeError::Upstream(format!("origin answered {} for {path}", resp.status)));
+        return Err(EdgeError::Upstream(format!(
+            "origin answered {} for {path}",
+            resp.status
+        )));
     }
     Ok(resp)
 }

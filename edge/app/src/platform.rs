@@ -114,13 +114,21 @@ pub trait Platform {
     async fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, PlatformError>;
     /// Writes a KV value; `ttl_secs` is a hint (Workers honours it, Spin stores keep forever and
     /// callers embed their own expiry where it matters).
-    async fn kv_put(&self, key: &str, value: &[u8], ttl_secs: Option<u64>)
-        -> Result<(), PlatformError>;
+    async fn kv_put(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl_secs: Option<u64>,
+    ) -> Result<(), PlatformError>;
     /// Reads a cached response by key.
     async fn cache_get(&self, key: &str) -> Result<Option<Response>, PlatformError>;
     /// Caches a response for `ttl_secs`.
-    async fn cache_put(&self, key: &str, response: &Response, ttl_secs: u64)
-        -> Result<(), PlatformError>;
+    async fn cache_put(
+        &self,
+        key: &str,
+        response: &Response,
+        ttl_secs: u64,
+    ) -> Result<(), PlatformError>;
     /// Sends a request to an origin (absolute URL in `request.url`).
     async fn fetch(&self, request: Request) -> Result<Response, PlatformError>;
     /// The current time.

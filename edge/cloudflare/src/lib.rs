@@ -2,7 +2,9 @@
 //! `EDGE_KV` namespace), the Cache API, `fetch` and the clock. No business logic lives here.
 #![cfg(target_arch = "wasm32")]
 
-use edge_app::{EdgeConfig, Platform, PlatformError, Request as AppRequest, Response as AppResponse};
+use edge_app::{
+    EdgeConfig, Platform, PlatformError, Request as AppRequest, Response as AppResponse,
+};
 use shared_wasm::UnixTime;
 use worker::{
     console_error, event, Cache, Context, Date, Env, Fetch, Headers, Method, Request, RequestInit,
@@ -67,7 +69,10 @@ impl Platform for Cloudflare {
             .map_err(|e| PlatformError::Kv(e.to_string()))
     }
 
-    async fn cache_get(&self, key: &str) -> std::result::Result<Option<AppResponse>, PlatformError> {
+    async fn cache_get(
+        &self,
+        key: &str,
+    ) -> std::result::Result<Option<AppResponse>, PlatformError> {
         let err = |e: worker::Error| PlatformError::Cache(e.to_string());
         match self.cache.get(key, false).await.map_err(err)? {
             Some(r) => Ok(Some(from_worker_response(r).await.map_err(err)?)),
@@ -85,9 +90,10 @@ impl Platform for Cloudflare {
         // The Cache API stores only what `cache-control` allows; the entry carries its own TTL.
         let mut stored = response.clone();
         stored.headers.retain(|(k, _)| k != "cache-control");
-        stored
-            .headers
-            .push(("cache-control".into(), format!("public, max-age={ttl_secs}")));
+        stored.headers.push((
+            "cache-control".into(),
+            format!("public, max-age={ttl_secs}"),
+        ));
         self.cache
             .put(key, to_worker_response(&stored).map_err(err)?)
             .await
@@ -101,7 +107,9 @@ impl Platform for Cloudflare {
         init.with_method(method)
             .with_headers(to_headers(&request.headers).map_err(err)?);
         if !request.body.is_empty() {
-            init.with_body(Some(js_sys::Uint8Array::from(request.body.as_slice()).into()));
+            init.with_body(Some(
+                js_sys::Uint8Array::from(request.body.as_slice()).into(),
+            ));
         }
         let req = Request::new_with_init(&request.url, &init).map_err(err)?;
         let resp = Fetch::Request(req).send().await.map_err(err)?;

@@ -98,10 +98,14 @@ impl WasiHttpView for State {
             .map(|a| a.to_string())
             .unwrap_or_default();
         if !outbound_allowed(&self.shared.allowed_outbound, scheme, &authority) {
-            eprintln!("spin-host: outbound request to {scheme}://{authority} refused (not allowed)");
+            eprintln!(
+                "spin-host: outbound request to {scheme}://{authority} refused (not allowed)"
+            );
             return Err(ErrorCode::HttpRequestDenied.into());
         }
-        Ok(wasmtime_wasi_http::types::default_send_request(request, config))
+        Ok(wasmtime_wasi_http::types::default_send_request(
+            request, config,
+        ))
     }
 }
 
@@ -117,11 +121,20 @@ impl key_value::HostStore for State {
             .map_err(|e| key_value::Error::Other(e.to_string()))
     }
 
-    fn get(&mut self, _: Resource<KvStore>, key: String) -> Result<Option<Vec<u8>>, key_value::Error> {
+    fn get(
+        &mut self,
+        _: Resource<KvStore>,
+        key: String,
+    ) -> Result<Option<Vec<u8>>, key_value::Error> {
         Ok(self.shared.kv.lock().expect("kv lock").get(&key).cloned())
     }
 
-    fn set(&mut self, _: Resource<KvStore>, key: String, value: Vec<u8>) -> Result<(), key_value::Error> {
+    fn set(
+        &mut self,
+        _: Resource<KvStore>,
+        key: String,
+        value: Vec<u8>,
+    ) -> Result<(), key_value::Error> {
         self.shared.kv.lock().expect("kv lock").insert(key, value);
         Ok(())
     }
@@ -136,7 +149,14 @@ impl key_value::HostStore for State {
     }
 
     fn get_keys(&mut self, _: Resource<KvStore>) -> Result<Vec<String>, key_value::Error> {
-        Ok(self.shared.kv.lock().expect("kv lock").keys().cloned().collect())
+        Ok(self
+            .shared
+            .kv
+            .lock()
+            .expect("kv lock")
+            .keys()
+            .cloned()
+            .collect())
     }
 
     fn drop(&mut self, rep: Resource<KvStore>) -> wasmtime::Result<()> {
@@ -267,7 +287,11 @@ async fn main() -> anyhow::Result<()> {
         }),
     });
     let listener = TcpListener::bind(args.listen).await?;
-    println!("spin-host: serving {} on http://{}", args.component, listener.local_addr()?);
+    println!(
+        "spin-host: serving {} on http://{}",
+        args.component,
+        listener.local_addr()?
+    );
     loop {
         let (client, _) = listener.accept().await?;
         let server = server.clone();
@@ -298,7 +322,10 @@ mod tests {
 
     #[test]
     fn outbound_allow_list_matches_like_spin() {
-        let allowed = vec!["http://127.0.0.1:*".to_owned(), "https://api.test:443".to_owned()];
+        let allowed = vec![
+            "http://127.0.0.1:*".to_owned(),
+            "https://api.test:443".to_owned(),
+        ];
         assert!(outbound_allowed(&allowed, "http", "127.0.0.1:8700"));
         assert!(!outbound_allowed(&allowed, "https", "127.0.0.1:8700"));
         assert!(!outbound_allowed(&allowed, "http", "localhost:8700"));

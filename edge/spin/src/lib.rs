@@ -8,7 +8,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use edge_app::{EdgeConfig, Platform, PlatformError, Request as AppRequest, Response as AppResponse};
+use edge_app::{
+    EdgeConfig, Platform, PlatformError, Request as AppRequest, Response as AppResponse,
+};
 use shared_wasm::record::CachedResponse;
 use shared_wasm::UnixTime;
 use spin_sdk::http::{Method, Request, Response};
@@ -27,7 +29,12 @@ impl Platform for Spin {
         self.store.get(key).map_err(kv_err)
     }
 
-    async fn kv_put(&self, key: &str, value: &[u8], _ttl: Option<u64>) -> Result<(), PlatformError> {
+    async fn kv_put(
+        &self,
+        key: &str,
+        value: &[u8],
+        _ttl: Option<u64>,
+    ) -> Result<(), PlatformError> {
         self.store.set(key, value).map_err(kv_err)
     }
 

@@ -42,7 +42,9 @@ pub async fn login(
             code: "invalid_credentials",
             message: "email or password is wrong",
         })?;
-    let (token, ttl) = state.keys.issue(&state.settings.auth, &user.id, user.role)?;
+    let (token, ttl) = state
+        .keys
+        .issue(&state.settings.auth, &user.id, user.role)?;
     tracing::info!(user = %user.id, "login");
     Ok((
         [(header::CACHE_CONTROL, "no-store")],

@@ -64,11 +64,7 @@ pub async fn video_record(
     let rec = videos::record(&state.db, &id)
         .await?
         .ok_or(ApiError::NotFound("video"))?;
-    Ok((
-        [(header::CONTENT_TYPE, "application/cbor")],
-        rec.to_cbor(),
-    )
-        .into_response())
+    Ok(([(header::CONTENT_TYPE, "application/cbor")], rec.to_cbor()).into_response())
 }
 
 /// `GET /internal/media/{id}/{*file}`: one media file, streamed from disk.
@@ -93,7 +89,11 @@ pub async fn media(
         }
         Err(e) => return Err(ApiError::Internal(e.into())),
     };
-    let len = f.metadata().await.map_err(|e| ApiError::Internal(e.into()))?.len();
+    let len = f
+        .metadata()
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
+        .len();
     Ok((
         StatusCode::OK,
         [

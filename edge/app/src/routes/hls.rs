@@ -58,7 +58,10 @@ pub async fn handle<P: Platform>(
     let max_age = grant.claims.expires.0.saturating_sub(now.0);
     resp.headers.retain(|(k, _)| k != "cache-control");
     resp.headers.extend([
-        ("cache-control".into(), format!("private, max-age={max_age}")),
+        (
+            "cache-control".into(),
+            format!("private, max-age={max_age}"),
+        ),
         ("access-control-allow-origin".into(), "*".into()),
         ("x-edge-cache".into(), cache.into()),
     ]);
@@ -76,7 +79,11 @@ async fn fetch<P: Platform>(
     match resp.status {
         200 => {}
         404 => return Err(EdgeError::NotFound("media file")),
-        s => return Err(EdgeError::Upstream(format!("origin answered {s} for {path}"))),
+        s => {
+            return Err(EdgeError::Upstream(format!(
+                "origin answered {s} for {path}"
+            )))
+        }
     }
     let out = Response::new(200, r.file.content_type(), resp.body);
     let ttl = if r.file.is_playlist() {

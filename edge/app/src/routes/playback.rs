@@ -36,13 +36,18 @@ pub async fn load_record<P: Platform>(
             let rec = VideoRecord::from_cbor(&resp.body)
                 .map_err(|e| EdgeError::Upstream(format!("origin record for {id}: {e}")))?;
             if rec.id != *id {
-                return Err(EdgeError::Upstream(format!("origin sent record {} for {id}", rec.id)));
+                return Err(EdgeError::Upstream(format!(
+                    "origin sent record {} for {id}",
+                    rec.id
+                )));
             }
             p.kv_put(&key, &resp.body, Some(RECORD_TTL_SECS)).await?;
             Ok(Some(rec))
         }
         404 => Ok(None),
-        s => Err(EdgeError::Upstream(format!("origin answered {s} for record {id}"))),
+        s => Err(EdgeError::Upstream(format!(
+            "origin answered {s} for record {id}"
+        ))),
     }
 }
 
@@ -84,6 +89,8 @@ pub async fn handle<P: Platform>(
         "manifest_url": format!("{}/hls/{id}/{token}/master.m3u8", req.origin()),
         "expires_at": claims.expires.0,
     });
-    Ok(Response::new(200, "application/json", body.to_string().into_bytes())
-        .with_header("cache-control", "no-store"))
+    Ok(
+        Response::new(200, "application/json", body.to_string().into_bytes())
+            .with_header("cache-control", "no-store"),
+    )
 }

@@ -1,0 +1,214 @@
+//! Black-box API tests of the origin over real HTTP.
+
+mod helpers;
+
+use helpers::{now, TestApp, EDGE_SECRET};
+use origin::users;
+use origin::videos::{self, NewVideo};
+use reqwest::StatusCode;
+use serde_json::Value;
+use shared_wasm::jwk::KeySet;
+use shared_wasm::jwt::{self, JwtPolicy, Role};
+use shared_wasm::record::{VideoRecord, VideoState, Visibility};
+use shared_wasm::{edge_auth, UnixTime, VideoId};
+
+async fn body(r: reqwest::Response) -> Value {
+    r.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn healthz() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .client
+        .get(format!("{}/healthz", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn login_issues_a_token_the_edge_policy_accepts() {
+    let app = TestApp::spawn().await;
+    users::ensure_user(
+        &app.state.db,
+        "a@example.com",
+        "correct horse",
+        Role::Creator,
+    )
+    .await
+    .unwrap();
+    let r = app.login("a@example.com", "correct horse").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let b = body(r).await;
+    assert_eq!(b["token_type"], "Bearer");
+    assert_eq!(b["expires_in"], 600);
+    let token = b["access_token"].as_str().unwrap();
+
+    let jwks = app
+        .client
+        .get(format!("{}/.well-known/jwks.json", app.url))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&jwks).unwrap();
+    assert!(
+        doc["keys"][0].get("d").is_none(),
+        "private key published: {doc}"
+    );
+    let policy = JwtPolicy::new("test-origin", "test-edge");
+    let keys = KeySet::from_jwks(&jwks, &policy.algorithms).unwrap();
+    let claims = jwt::verify(&policy, &keys, token, UnixTime(now())).unwrap();
+    assert_eq!(claims.role, Role::Creator);
+    assert!(claims.exp <= now() + 600 && claims.jti.is_some());
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_user_look_the_same() {
+    let app = TestApp::spawn().await;
+    users::ensure_user(&app.state.db, "a@example.com", "correct horse", Role::User)
+        .await
+        .unwrap();
+    let wrong = app.login("a@example.com", "battery staple").await;
+    let unknown = app.login("nobody@example.com", "battery staple").await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(body(wrong).await, body(unknown).await);
+}
+
+#[tokio::test]
+async fn bad_login_bodies_get_json_400s() {
+    let app = TestApp::spawn().await;
+    let url = format!("{}/v1/auth/login", app.url);
+    for raw in [
+        "not json",
+        r#"{"email":"a@example.com"}"#,
+        r#"{"email":"a","password":"b","admin":true}"#,
+    ] {
+        let r = app
+            .client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(raw)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{raw}");
+        assert_eq!(body(r).await["error"], "invalid_body", "{raw}");
+    }
+    let long = "x".repeat(300);
+    let r = app.login("a@example.com", &long).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(body(r).await["error"], "invalid_password");
+    let huge = "x".repeat(64 * 1024);
+    let r = app.login("a@example.com", &huge).await;
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+async fn seed_video(app: &TestApp) -> VideoId {
+    let id = VideoId::parse("v1").unwrap();
+    videos::upsert(
+        &app.state.db,
+        NewVideo {
+            id: &id,
+            owner_id: None,
+            title: "Clip",
+            visibility: Visibility::Members,
+            state: VideoState::Ready,
+            duration_ms: Some(1000),
+        },
+    )
+    .await
+    .unwrap();
+    let dir = std::path::Path::new(&app.state.settings.storage.media_dir).join("v1/480p");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.parent().unwrap().join("master.m3u8"), "#EXTM3U\n").unwrap();
+    std::fs::write(dir.join("seg_000.ts"), [0x47u8; 1880]).unwrap();
+    id
+}
+
+#[tokio::test]
+async fn internal_routes_refuse_anyone_but_the_edge() {
+    let app = TestApp::spawn().await;
+    seed_video(&app).await;
+    let path = "/internal/media/v1/master.m3u8";
+    let url = format!("{}{path}", app.url);
+    let none = app.client.get(&url).send().await.unwrap();
+    assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(body(none).await["error"], "edge_credentials_required");
+
+    let stale = edge_auth::sign(EDGE_SECRET.as_bytes(), "GET", path, UnixTime(now() - 120));
+    let wrong_key = edge_auth::sign(&[1u8; 32], "GET", path, UnixTime(now()));
+    let other_path = edge_auth::sign(
+        EDGE_SECRET.as_bytes(),
+        "GET",
+        "/internal/videos/v1",
+        UnixTime(now()),
+    );
+    for proof in [stale, wrong_key, other_path] {
+        let r = app
+            .client
+            .get(&url)
+            .header(edge_auth::HEADER, proof)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(app.edge_get(path).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn records_and_media_for_the_edge() {
+    let app = TestApp::spawn().await;
+    let id = seed_video(&app).await;
+    let r = app.edge_get("/internal/videos/v1").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/cbor");
+    let rec = VideoRecord::from_cbor(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!(rec.id, id);
+    assert_eq!(rec.visibility, Visibility::Members);
+    assert_eq!(rec.version, 1);
+
+    assert_eq!(
+        app.edge_get("/internal/videos/nope").await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    let r = app.edge_get("/internal/media/v1/480p/seg_000.ts").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "video/mp2t");
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &[0x47u8; 1880][..]);
+
+    assert_eq!(
+        app.edge_get("/internal/media/v1/480p/seg_999.ts")
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    for bad in [
+        "/internal/media/v1/%2e%2e%2f%2e%2e%2fetc%2fpasswd.ts",
+        "/internal/media/v1/480p/x.sh",
+    ] {
+        let r = app.edge_get(bad).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(body(r).await["error"], "bad_media_path");
+    }
+}
+
+#[tokio::test]
+async fn upsert_bumps_the_record_version() {
+    let app = TestApp::spawn().await;
+    seed_video(&app).await;
+    seed_video(&app).await;
+    let rec = videos::record(&app.state.db, &VideoId::parse("v1").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rec.version, 2);
+}

@@ -6,6 +6,8 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 export WRANGLER_SEND_METRICS=false
+# No network at dev time: keep Miniflare from downloading a sample `request.cf` object.
+export CLOUDFLARE_CF_FETCH_ENABLED=false
 origin_port="${ORIGIN_PORT:-8700}"
 edge_port="${EDGE_PORT:-8787}"
 

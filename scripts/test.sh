@@ -5,6 +5,8 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 export WRANGLER_SEND_METRICS=false
+# No network at dev time: keep Miniflare from downloading a sample `request.cf` object.
+export CLOUDFLARE_CF_FETCH_ENABLED=false
 
 bash scripts/setup.sh
 

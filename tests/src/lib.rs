@@ -260,6 +260,8 @@ fn wrangler_cmd(dir: &Path, port: u16, origin: &Origin) -> Command {
         .arg("--persist-to")
         .arg(dir.join("state"))
         .env("WRANGLER_SEND_METRICS", "false")
+        // Miniflare would otherwise try to download a sample `request.cf` object at start.
+        .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
         .env("NO_COLOR", "1");
     cmd
 }

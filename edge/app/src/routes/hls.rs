@@ -13,9 +13,10 @@ use crate::platform::{Platform, Request, Response};
 const SEGMENT_CACHE_SECS: u64 = 86_400;
 const PLAYLIST_CACHE_SECS: u64 = 60;
 
-/// The cache key leaves the token out, so every viewer's request hits the same entry.
-fn cache_key(r: &HlsRequest<'_>) -> String {
-    format!("https://edge-cache.invalid{}", r.canonical_path())
+/// The cache key leaves the token out, so every viewer's request hits the same entry. It keeps
+/// the request's own scheme and host: the Workers Cache API stores entries per zone.
+fn cache_key(req: &Request, r: &HlsRequest<'_>) -> String {
+    format!("{}/__edge-cache{}", req.origin(), r.canonical_path())
 }
 
 fn bad_path(e: MediaPathError) -> EdgeError {
@@ -44,7 +45,7 @@ pub async fn handle<P: Platform>(
         reason: e.public_reason(),
     })?;
 
-    let key = cache_key(&r);
+    let key = cache_key(req, &r);
     let (mut resp, cache) = match p.cache_get(&key).await {
         Ok(Some(hit)) => (hit, "HIT"),
         other => {

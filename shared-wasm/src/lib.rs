@@ -11,6 +11,7 @@ pub mod jwk;
 pub mod jwt;
 pub mod media;
 pub mod playback;
+pub mod ratelimit;
 pub mod record;
 
 pub use ids::{Kid, UnixTime, VideoId};

@@ -70,7 +70,7 @@ impl Quota {
 }
 
 /// The outcome of one request against a quota.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
     /// Whether the request may proceed.
     pub allowed: bool,
@@ -131,6 +131,23 @@ pub fn check(quota: &Quota, tat_ms: Option<u64>, now_ms: u64) -> (Decision, u64)
         retry_after_secs: 0,
     };
     (decision, new_tat)
+}
+
+/// The rate-limit key for a client address: IPv4 as is, IPv6 by its /64, since one subscriber
+/// usually holds a whole /64 and could otherwise rotate through it. Unparsable input (a runtime
+/// that gives no address) shares one `unknown` bucket.
+pub fn client_key(ip: Option<&str>) -> String {
+    match ip.and_then(|s| s.trim().parse::<std::net::IpAddr>().ok()) {
+        Some(std::net::IpAddr::V4(v4)) => format!("ip:{v4}"),
+        Some(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("ip:{v4}"),
+            None => {
+                let s = v6.segments();
+                format!("ip6:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        None => "ip:unknown".to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -256,6 +273,23 @@ mod tests {
         assert_eq!(ok.stricter(fewer), fewer);
         assert_eq!(fewer.stricter(refused), refused);
         assert_eq!(refused.stricter(ok), refused);
+    }
+
+    #[test]
+    fn client_keys() {
+        assert_eq!(client_key(Some("203.0.113.7")), "ip:203.0.113.7");
+        assert_eq!(client_key(Some("::ffff:203.0.113.7")), "ip:203.0.113.7");
+        assert_eq!(
+            client_key(Some("2001:db8:1:2:aaaa::1")),
+            client_key(Some("2001:db8:1:2:bbbb::9"))
+        );
+        assert_eq!(client_key(Some("2001:db8:1:2::1")), "ip6:2001:db8:1:2::/64");
+        assert_ne!(
+            client_key(Some("2001:db8:1:3::1")),
+            client_key(Some("2001:db8:1:2::1"))
+        );
+        assert_eq!(client_key(None), "ip:unknown");
+        assert_eq!(client_key(Some("not an ip")), "ip:unknown");
     }
 
     #[test]

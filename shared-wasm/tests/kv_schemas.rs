@@ -76,3 +76,19 @@ fn cached_response_matches_schema() {
     validate("cached_response.cddl", &rec.to_cbor()).unwrap();
     assert_eq!(CachedResponse::from_cbor(&rec.to_cbor()).unwrap(), rec);
 }
+
+#[test]
+fn rate_limit_state_matches_schema() {
+    // The Spin adapter stores the GCRA TAT as a bare CBOR unsigned integer.
+    let (_, tat) = shared_wasm::ratelimit::check(
+        &shared_wasm::ratelimit::Quota::new("login", 5, 60).unwrap(),
+        None,
+        1_800_000_000_000,
+    );
+    let mut buf = Vec::new();
+    ciborium::into_writer(&tat, &mut buf).unwrap();
+    validate("rate_limit.cddl", &buf).unwrap();
+    let mut negative = Vec::new();
+    ciborium::into_writer(&-1i64, &mut negative).unwrap();
+    assert!(validate("rate_limit.cddl", &negative).is_err());
+}

@@ -22,6 +22,8 @@ pub const DEMO_PASSWORD: &str = "demo-password";
 pub const PLAYBACK_KID: &str = "e2e1";
 /// The playback key bytes the tests configure (so they can mint expired tokens themselves).
 pub const PLAYBACK_KEY: [u8; 32] = [42u8; 32];
+/// Logins allowed per client address per 10 minutes in the tests.
+pub const LOGIN_LIMIT: u32 = 5;
 const EDGE_SECRET: &str = "e2e-edge-origin-shared-secret-0123456789";
 const ISSUER: &str = "edge-video-origin";
 const AUDIENCE: &str = "edge-video";
@@ -209,6 +211,7 @@ fn settings(origin: &Origin) -> Vec<(&'static str, String)> {
         ("PLAYBACK_ACTIVE_KID", PLAYBACK_KID.to_owned()),
         ("JWT_ISSUER", ISSUER.to_owned()),
         ("JWT_AUDIENCE", AUDIENCE.to_owned()),
+        ("RATE_LIMITS", format!("login={LOGIN_LIMIT}/600")),
     ]
 }
 
@@ -243,7 +246,9 @@ fn wrangler_cmd(dir: &Path, port: u16, origin: &Origin) -> Command {
     let main = artifact("edge/cloudflare/build/index.js");
     let mut toml = format!(
         "name = \"edge-video-e2e\"\nmain = \"{}\"\ncompatibility_date = \"2025-09-01\"\n\n\
-         [[kv_namespaces]]\nbinding = \"EDGE_KV\"\nid = \"e2e\"\n\n[vars]\n",
+         [[kv_namespaces]]\nbinding = \"EDGE_KV\"\nid = \"e2e\"\n\n\
+         [[durable_objects.bindings]]\nname = \"RATE_LIMITER\"\nclass_name = \"RateLimiter\"\n\n\
+         [[migrations]]\ntag = \"v1\"\nnew_sqlite_classes = [\"RateLimiter\"]\n\n[vars]\n",
         main.display()
     );
     for (k, v) in settings(origin) {

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use e2e::{Edge, Origin, Runtime, DEMO_EMAIL, DEMO_PASSWORD, PLAYBACK_KEY, PLAYBACK_KID};
+use e2e::{
+    Edge, Origin, Runtime, DEMO_EMAIL, DEMO_PASSWORD, LOGIN_LIMIT, PLAYBACK_KEY, PLAYBACK_KID,
+};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use shared_wasm::playback::{self, Claims, PlaybackKeys};
@@ -87,6 +89,14 @@ async fn flow(runtime: Runtime) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK, "{}", edge.log());
+    assert_eq!(
+        r.headers()["ratelimit-policy"],
+        format!("\"login\";q={LOGIN_LIMIT};w=600").as_str()
+    );
+    assert!(r.headers()["ratelimit"]
+        .to_str()
+        .unwrap()
+        .starts_with("\"login\";r="));
     let jwt = json_of(r).await["access_token"]
         .as_str()
         .expect("access_token")

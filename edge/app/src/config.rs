@@ -10,6 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use shared_wasm::jwt::JwtPolicy;
 use shared_wasm::playback::PlaybackKeys;
+use shared_wasm::ratelimit::Quota;
 use shared_wasm::{edge_auth, Kid};
 use thiserror::Error;
 
@@ -42,6 +43,49 @@ pub struct EdgeConfig {
     pub jwt: JwtPolicy,
     /// How long a fetched JWKS is trusted before it is fetched again.
     pub jwks_ttl_secs: u64,
+    /// Quotas per route class.
+    pub rate_limits: RateLimits,
+}
+
+/// Quotas per route class, from `RATE_LIMITS` (`login=10/60,playback=120/60`: requests per
+/// seconds). Each applies per client address and, where a user is known, per user.
+#[derive(Debug, Clone)]
+pub struct RateLimits {
+    /// `POST /v1/auth/login`.
+    pub login: Quota,
+    /// `GET /v1/videos/{id}/playback` (token issue).
+    pub playback: Quota,
+}
+
+impl RateLimits {
+    fn parse(spec: Option<String>) -> Result<Self, ConfigError> {
+        const NAME: &str = "RATE_LIMITS";
+        let mut limits = Self {
+            login: Quota::new("login", 10, 60).expect("valid default"),
+            playback: Quota::new("playback", 120, 60).expect("valid default"),
+        };
+        for item in spec.iter().flat_map(|s| s.split(',')).map(str::trim) {
+            if item.is_empty() {
+                continue;
+            }
+            let bad =
+                || ConfigError::Invalid(NAME, format!("{item:?}: expected class=limit/seconds"));
+            let (class, rate) = item.split_once('=').ok_or_else(bad)?;
+            let (limit, window) = rate.split_once('/').ok_or_else(bad)?;
+            let quota = Quota::new(
+                class.trim(),
+                limit.trim().parse().map_err(|_| bad())?,
+                window.trim().parse().map_err(|_| bad())?,
+            )
+            .map_err(|e| ConfigError::Invalid(NAME, e.to_string()))?;
+            match class.trim() {
+                "login" => limits.login = quota,
+                "playback" => limits.playback = quota,
+                other => return Err(ConfigError::Invalid(NAME, format!("unknown class {other}"))),
+            }
+        }
+        Ok(limits)
+    }
 }
 
 /// Bytes that must never be printed.
@@ -139,6 +183,7 @@ impl EdgeConfig {
             playback_leeway_secs: number(&get, "PLAYBACK_LEEWAY_SECS", 30)?,
             jwt,
             jwks_ttl_secs: number(&get, "JWKS_CACHE_SECS", 300)?,
+            rate_limits: RateLimits::parse(get("RATE_LIMITS"))?,
         })
     }
 }
@@ -171,6 +216,19 @@ mod tests {
         assert_eq!(c.origin_url, "http://127.0.0.1:1");
         assert_eq!(c.playback_ttl_secs, 3600);
         assert_eq!(c.playback_keys.active().as_str(), "k1");
+        assert_eq!(c.rate_limits.login.limit, 10);
+    }
+
+    #[test]
+    fn rate_limits_override_by_class() {
+        let mut m = base();
+        m.insert("RATE_LIMITS", " login=5/30 , playback=7/10".into());
+        let c = load(&m).unwrap();
+        assert_eq!(
+            (c.rate_limits.login.limit, c.rate_limits.login.window_secs),
+            (5, 30)
+        );
+        assert_eq!(c.rate_limits.playback.limit, 7);
     }
 
     #[test]
@@ -193,6 +251,18 @@ mod tests {
         assert!(matches!(
             load(&m),
             Err(ConfigError::Invalid("PLAYBACK_KEYS", _))
+        ));
+        let mut m = base();
+        m.insert("RATE_LIMITS", "login=5/60,upload=1/1".into());
+        assert!(matches!(
+            load(&m),
+            Err(ConfigError::Invalid("RATE_LIMITS", _))
+        ));
+        let mut m = base();
+        m.insert("RATE_LIMITS", "login=0/60".into());
+        assert!(matches!(
+            load(&m),
+            Err(ConfigError::Invalid("RATE_LIMITS", _))
         ));
         let mut m = base();
         m.insert("PLAYBACK_ACTIVE_KID", "k9".into());

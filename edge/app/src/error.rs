@@ -5,6 +5,7 @@
 //! cause goes to the runtime's log.
 
 use serde_json::json;
+use shared_wasm::ratelimit::{Decision, Quota};
 use thiserror::Error;
 
 use crate::platform::{PlatformError, Response};
@@ -41,6 +42,14 @@ pub enum EdgeError {
     Forbidden {
         /// `invalid`, `expired`, `wrong_path` or `not_yet_valid`.
         reason: &'static str,
+    },
+    /// Over a route-class quota.
+    #[error("rate limited ({})", quota.name)]
+    RateLimited {
+        /// The quota that refused.
+        quota: Quota,
+        /// The refusal, with its retry time.
+        decision: Decision,
     },
     /// The request body is larger than the edge forwards.
     #[error("payload too large")]
@@ -116,6 +125,17 @@ impl EdgeError {
                     },
                 }),
             ),
+            Self::RateLimited { quota, decision } => json_body(
+                429,
+                json!({
+                    "error": "rate_limited",
+                    "message": format!("too many {} requests; retry later", quota.name),
+                    "retry_after": decision.retry_after_secs,
+                }),
+            )
+            .with_header("retry-after", decision.retry_after_secs.to_string())
+            .with_header("ratelimit-policy", quota.policy_header())
+            .with_header("ratelimit", decision.header(&quota)),
             Self::PayloadTooLarge => json_body(
                 413,
                 json!({"error": "payload_too_large", "message": "request body is too large"}),

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod limits;
 pub mod origin;
 pub mod platform;
 pub mod routes;
@@ -51,7 +52,9 @@ async fn route<P: Platform>(p: &P, cfg: &EdgeConfig, req: &Request) -> Result<Re
         if req.body.len() > MAX_BODY_BYTES {
             return Err(EdgeError::PayloadTooLarge);
         }
-        return origin::forward_json(p, cfg, "POST", "/v1/auth/login", req.body.clone()).await;
+        let allowed = limits::enforce(p, &cfg.rate_limits.login, req, None).await?;
+        let resp = origin::forward_json(p, cfg, "POST", "/v1/auth/login", req.body.clone()).await?;
+        return Ok(allowed.annotate(resp));
     }
     if !reads {
         return Err(EdgeError::NotFound("route"));

@@ -4,6 +4,7 @@
 //! small ones here; they hold no business logic. Futures are not `Send`: workers-rs futures
 //! are not, and neither runtime runs a request on more than one thread.
 
+use shared_wasm::ratelimit::{Decision, Quota};
 use shared_wasm::UnixTime;
 use thiserror::Error;
 
@@ -18,6 +19,9 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     /// The body.
     pub body: Vec<u8>,
+    /// The client's address as the runtime reports it (Workers: `CF-Connecting-IP`; Spin: the
+    /// connection's peer), never a header a client could set on its own.
+    pub client_ip: Option<String>,
 }
 
 impl Request {
@@ -96,6 +100,9 @@ pub enum PlatformError {
     /// The cache failed.
     #[error("cache: {0}")]
     Cache(String),
+    /// The rate limiter's storage failed.
+    #[error("rate limit: {0}")]
+    RateLimit(String),
     /// The outbound request could not be made or completed.
     #[error("fetch: {0}")]
     Fetch(String),
@@ -129,6 +136,14 @@ pub trait Platform {
         response: &Response,
         ttl_secs: u64,
     ) -> Result<(), PlatformError>;
+    /// Applies one request to the GCRA state of `key` under `quota`
+    /// (`shared_wasm::ratelimit::check`) and stores the result.
+    ///
+    /// Consistency differs by runtime: on Workers each key is a Durable Object, so concurrent
+    /// requests are serialised and exactly `limit` of a burst pass. On Spin the state sits in the
+    /// key-value store with a plain read-modify-write: exact for sequential requests, but
+    /// concurrent requests on the same key may each read the same state and overshoot.
+    async fn rate_limit(&self, key: &str, quota: &Quota) -> Result<Decision, PlatformError>;
     /// Sends a request to an origin (absolute URL in `request.url`).
     async fn fetch(&self, request: Request) -> Result<Response, PlatformError>;
     /// The current time.

@@ -2,9 +2,12 @@
 //! `EDGE_KV` namespace), the Cache API, `fetch` and the clock. No business logic lives here.
 #![cfg(target_arch = "wasm32")]
 
+mod rate_limiter;
+
 use edge_app::{
     EdgeConfig, Platform, PlatformError, Request as AppRequest, Response as AppResponse,
 };
+use shared_wasm::ratelimit::{Decision, Quota};
 use shared_wasm::UnixTime;
 use worker::{
     console_error, event, Cache, Context, Date, Env, Fetch, Headers, Method, Request, RequestInit,
@@ -12,12 +15,14 @@ use worker::{
 };
 
 const KV_BINDING: &str = "EDGE_KV";
+const RATE_LIMITER_BINDING: &str = "RATE_LIMITER";
 /// Workers KV refuses TTLs under 60 s.
 const KV_MIN_TTL: u64 = 60;
 
 struct Cloudflare {
     kv: worker::kv::KvStore,
     cache: Cache,
+    limiter: worker::ObjectNamespace,
 }
 
 fn to_headers(pairs: &[(String, String)]) -> Result<Headers> {
@@ -100,6 +105,28 @@ impl Platform for Cloudflare {
             .map_err(err)
     }
 
+    async fn rate_limit(
+        &self,
+        key: &str,
+        quota: &Quota,
+    ) -> std::result::Result<Decision, PlatformError> {
+        let err = |e: worker::Error| PlatformError::RateLimit(e.to_string());
+        let stub = self
+            .limiter
+            .id_from_name(key)
+            .and_then(|id| id.get_stub())
+            .map_err(err)?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post).with_body(Some(
+            serde_json::to_string(quota)
+                .expect("a quota serializes")
+                .into(),
+        ));
+        let req = Request::new_with_init("https://rate-limiter/check", &init).map_err(err)?;
+        let mut resp = stub.fetch_with_request(req).await.map_err(err)?;
+        resp.json().await.map_err(err)
+    }
+
     async fn fetch(&self, request: AppRequest) -> std::result::Result<AppResponse, PlatformError> {
         let err = |e: worker::Error| PlatformError::Fetch(e.to_string());
         let method = Method::from(request.method.clone());
@@ -137,6 +164,7 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let platform = Cloudflare {
         kv: env.kv(KV_BINDING)?,
         cache: Cache::default(),
+        limiter: env.durable_object(RATE_LIMITER_BINDING)?,
     };
     let config = EdgeConfig::from_lookup(|name| setting(&env, name));
     let app_req = AppRequest {
@@ -144,6 +172,8 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
         url: req.url()?.to_string(),
         headers: req.headers().entries().collect(),
         body: req.bytes().await.unwrap_or_default(),
+        // Set by Cloudflare's edge for every request; a client cannot supply its own.
+        client_ip: req.headers().get("cf-connecting-ip").ok().flatten(),
     };
     let resp = edge_app::handle(&platform, config, app_req).await;
     to_worker_response(&resp)

@@ -2,6 +2,7 @@
 //! interfaces the edge component imports: `fermyon:spin/key-value@2.0.0` (the `default` store,
 //! in memory, shared by every request of this process), `fermyon:spin/variables@2.0.0` and
 //! outbound `wasi:http`, restricted to an allow-list like `allowed_outbound_hosts` in spin.toml.
+//! Like Spin, it sets `spin-client-addr` on each request to the connection's peer address.
 //!
 //! It exists because the Spin CLI cannot be installed on our build machines; the component it
 //! runs is the same file `spin up` runs with `spin.toml`.
@@ -224,8 +225,14 @@ struct Server {
 impl Server {
     async fn handle(
         &self,
-        req: hyper::Request<hyper::body::Incoming>,
+        mut req: hyper::Request<hyper::body::Incoming>,
+        peer: SocketAddr,
     ) -> anyhow::Result<hyper::Response<HyperOutgoingBody>> {
+        // As Spin does: the peer address, overwriting anything the client sent under that name.
+        req.headers_mut().insert(
+            "spin-client-addr",
+            hyper::header::HeaderValue::from_str(&peer.to_string())?,
+        );
         let mut store = Store::new(
             self.pre.engine(),
             State {
@@ -293,13 +300,13 @@ async fn main() -> anyhow::Result<()> {
         listener.local_addr()?
     );
     loop {
-        let (client, _) = listener.accept().await?;
+        let (client, peer) = listener.accept().await?;
         let server = server.clone();
         tokio::task::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let server = server.clone();
                 async move {
-                    server.handle(req).await.map_err(|e| {
+                    server.handle(req, peer).await.map_err(|e| {
                         eprintln!("spin-host: {e:?}");
                         e
                     })

@@ -11,6 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use edge_app::{
     EdgeConfig, Platform, PlatformError, Request as AppRequest, Response as AppResponse,
 };
+use shared_wasm::ratelimit::{self, Decision, Quota};
 use shared_wasm::record::CachedResponse;
 use shared_wasm::UnixTime;
 use spin_sdk::http::{Method, Request, Response};
@@ -63,6 +64,29 @@ impl Platform for Spin {
         self.store
             .set(&format!("cache:{key}"), &entry.to_cbor())
             .map_err(|e| PlatformError::Cache(e.to_string()))
+    }
+
+    /// A plain read-modify-write on the store: exact for sequential requests; concurrent ones
+    /// on the same key may overshoot (Spin's key-value interface has no compare-and-swap).
+    async fn rate_limit(&self, key: &str, quota: &Quota) -> Result<Decision, PlatformError> {
+        let err = |e: spin_sdk::key_value::Error| PlatformError::RateLimit(e.to_string());
+        let k = format!("rl:{key}");
+        let stored = self
+            .store
+            .get(&k)
+            .map_err(err)?
+            .and_then(|b| ciborium::from_reader::<u64, _>(b.as_slice()).ok());
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let (decision, tat) = ratelimit::check(quota, stored, now_ms);
+        if decision.allowed {
+            let mut buf = Vec::with_capacity(9);
+            ciborium::into_writer(&tat, &mut buf).expect("writing to a Vec cannot fail");
+            self.store.set(&k, &buf).map_err(err)?;
+        }
+        Ok(decision)
     }
 
     async fn fetch(&self, request: AppRequest) -> Result<AppResponse, PlatformError> {
@@ -136,11 +160,19 @@ mod entry {
                 .unwrap_or("localhost");
             url = format!("http://{host}{url}");
         }
+        // Spin sets `spin-client-addr` to the connection's peer (`ip:port`), replacing any
+        // header of that name a client sent.
+        let client_ip = req
+            .header("spin-client-addr")
+            .and_then(|h| h.as_str())
+            .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+            .map(|a| a.ip().to_string());
         let app_req = AppRequest {
             method: req.method().to_string(),
             url,
             headers,
             body: req.into_body(),
+            client_ip,
         };
         let resp = edge_app::handle(&platform, EdgeConfig::from_lookup(setting), app_req).await;
         let mut out = Response::builder();

@@ -9,6 +9,7 @@ use shared_wasm::VideoId;
 use crate::auth;
 use crate::config::EdgeConfig;
 use crate::error::EdgeError;
+use crate::limits;
 use crate::origin;
 use crate::platform::{Platform, Request, Response};
 
@@ -65,6 +66,13 @@ pub async fn handle<P: Platform>(
     // A presented token is always checked, so a broken client hears about it even on a public
     // video rather than silently playing as anonymous.
     let viewer = auth::bearer(p, cfg, req).await?;
+    let allowed = limits::enforce(
+        p,
+        &cfg.rate_limits.playback,
+        req,
+        viewer.as_ref().map(|c| c.sub.as_str()),
+    )
+    .await?;
     let record = load_record(p, cfg, &id)
         .await?
         .filter(|r| r.visibility != Visibility::Private)
@@ -89,8 +97,8 @@ pub async fn handle<P: Platform>(
         "manifest_url": format!("{}/hls/{id}/{token}/master.m3u8", req.origin()),
         "expires_at": claims.expires.0,
     });
-    Ok(
+    Ok(allowed.annotate(
         Response::new(200, "application/json", body.to_string().into_bytes())
             .with_header("cache-control", "no-store"),
-    )
+    ))
 }

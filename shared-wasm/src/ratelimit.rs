@@ -133,6 +133,18 @@ pub fn check(quota: &Quota, tat_ms: Option<u64>, now_ms: u64) -> (Decision, u64)
     (decision, new_tat)
 }
 
+/// Encodes a stored TAT for a key-value store (a CBOR unsigned integer, `kv-schemas/rate_limit.cddl`).
+pub fn encode_tat(tat_ms: u64) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(9);
+    ciborium::into_writer(&tat_ms, &mut buf).expect("writing to a Vec cannot fail");
+    buf
+}
+
+/// Decodes a stored TAT; anything unreadable counts as a key never seen.
+pub fn decode_tat(bytes: &[u8]) -> Option<u64> {
+    ciborium::from_reader(bytes).ok()
+}
+
 /// The rate-limit key for a client address: IPv4 as is, IPv6 by its /64, since one subscriber
 /// usually holds a whole /64 and could otherwise rotate through it. Unparsable input (a runtime
 /// that gives no address) shares one `unknown` bucket.

@@ -79,15 +79,15 @@ fn cached_response_matches_schema() {
 
 #[test]
 fn rate_limit_state_matches_schema() {
-    // The Spin adapter stores the GCRA TAT as a bare CBOR unsigned integer.
-    let (_, tat) = shared_wasm::ratelimit::check(
-        &shared_wasm::ratelimit::Quota::new("login", 5, 60).unwrap(),
+    use shared_wasm::ratelimit::{check, decode_tat, encode_tat, Quota};
+    let (_, tat) = check(
+        &Quota::new("login", 5, 60).unwrap(),
         None,
         1_800_000_000_000,
     );
-    let mut buf = Vec::new();
-    ciborium::into_writer(&tat, &mut buf).unwrap();
+    let buf = encode_tat(tat);
     validate("rate_limit.cddl", &buf).unwrap();
+    assert_eq!(decode_tat(&buf), Some(tat));
     let mut negative = Vec::new();
     ciborium::into_writer(&-1i64, &mut negative).unwrap();
     assert!(validate("rate_limit.cddl", &negative).is_err());

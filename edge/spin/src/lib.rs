@@ -75,16 +75,16 @@ impl Platform for Spin {
             .store
             .get(&k)
             .map_err(err)?
-            .and_then(|b| ciborium::from_reader::<u64, _>(b.as_slice()).ok());
+            .and_then(|b| ratelimit::decode_tat(&b));
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
         let (decision, tat) = ratelimit::check(quota, stored, now_ms);
         if decision.allowed {
-            let mut buf = Vec::with_capacity(9);
-            ciborium::into_writer(&tat, &mut buf).expect("writing to a Vec cannot fail");
-            self.store.set(&k, &buf).map_err(err)?;
+            self.store
+                .set(&k, &ratelimit::encode_tat(tat))
+                .map_err(err)?;
         }
         Ok(decision)
     }

@@ -18,6 +18,9 @@ pub enum IdError {
     /// A character outside `A-Z a-z 0-9 - _`.
     #[error("may contain only letters, digits, '-' and '_'")]
     Charset,
+    /// Not two letters.
+    #[error("must be a two-letter country code")]
+    Country,
 }
 
 fn check_token_chars(s: &str, max: usize) -> Result<(), IdError> {
@@ -84,6 +87,38 @@ token_newtype!(
     32
 );
 
+/// An ISO 3166-1 alpha-2 country code, upper case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CountryCode([u8; 2]);
+
+impl CountryCode {
+    /// Accepts two ASCII letters in either case.
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        match s.trim().as_bytes() {
+            [a, b] if a.is_ascii_alphabetic() && b.is_ascii_alphabetic() => {
+                Ok(Self([a.to_ascii_uppercase(), b.to_ascii_uppercase()]))
+            }
+            _ => Err(IdError::Country),
+        }
+    }
+
+    /// The two upper-case letters.
+    pub fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.0).expect("ASCII letters")
+    }
+
+    /// The two bytes.
+    pub fn bytes(&self) -> [u8; 2] {
+        self.0
+    }
+}
+
+impl fmt::Display for CountryCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Seconds since the Unix epoch. The core never reads a clock; callers pass this in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -122,6 +157,14 @@ mod tests {
             VideoId::parse(&"a".repeat(65)),
             Err(IdError::Length { max: 64 })
         );
+    }
+
+    #[test]
+    fn country_codes() {
+        assert_eq!(CountryCode::parse("de").unwrap().as_str(), "DE");
+        for bad in ["", "D", "DEU", "1A", "é"] {
+            assert_eq!(CountryCode::parse(bad), Err(IdError::Country), "{bad:?}");
+        }
     }
 
     #[test]

@@ -14,4 +14,4 @@ pub mod playback;
 pub mod ratelimit;
 pub mod record;
 
-pub use ids::{Kid, UnixTime, VideoId};
+pub use ids::{CountryCode, Kid, UnixTime, VideoId};

@@ -22,6 +22,10 @@ pub const DEMO_PASSWORD: &str = "demo-password";
 pub const PLAYBACK_KID: &str = "e2e1";
 /// The playback key bytes the tests configure (so they can mint expired tokens themselves).
 pub const PLAYBACK_KEY: [u8; 32] = [42u8; 32];
+/// The country every test request comes from.
+pub const VIEWER_COUNTRY: &str = "DE";
+/// On Spin, the trusted header that carries the viewer's country (a CDN would set it).
+pub const COUNTRY_HEADER: &str = "x-viewer-country";
 /// Logins allowed per client address per 10 minutes in the tests.
 pub const LOGIN_LIMIT: u32 = 5;
 const EDGE_SECRET: &str = "e2e-edge-origin-shared-secret-0123456789";
@@ -212,6 +216,9 @@ fn settings(origin: &Origin) -> Vec<(&'static str, String)> {
         ("JWT_ISSUER", ISSUER.to_owned()),
         ("JWT_AUDIENCE", AUDIENCE.to_owned()),
         ("RATE_LIMITS", format!("login={LOGIN_LIMIT}/600")),
+        ("PLAYBACK_BIND_IP", "subnet".to_owned()),
+        ("PLAYBACK_BIND_COUNTRY", "true".to_owned()),
+        ("COUNTRY_HEADER", COUNTRY_HEADER.to_owned()),
     ]
 }
 
@@ -256,6 +263,14 @@ fn wrangler_cmd(dir: &Path, port: u16, origin: &Origin) -> Command {
     }
     let config = dir.join("wrangler.toml");
     std::fs::write(&config, toml).expect("writing wrangler.toml");
+    // `request.cf` under wrangler dev comes from this file: a Miniflare (local simulator)
+    // setting, so the country can be chosen here and never in a deployment.
+    let cf = dir.join("cf.json");
+    std::fs::write(
+        &cf,
+        format!("{{\"country\":\"{VIEWER_COUNTRY}\",\"colo\":\"LOCAL\"}}"),
+    )
+    .expect("writing cf.json");
     let mut cmd = Command::new(artifact("node_modules/.bin/wrangler"));
     cmd.current_dir(dir)
         .args(["dev", "--config"])
@@ -265,8 +280,9 @@ fn wrangler_cmd(dir: &Path, port: u16, origin: &Origin) -> Command {
         .arg("--persist-to")
         .arg(dir.join("state"))
         .env("WRANGLER_SEND_METRICS", "false")
-        // Miniflare would otherwise try to download a sample `request.cf` object at start.
-        .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+        // With a path set (and fresh), Miniflare reads `request.cf` from it and downloads nothing.
+        .env_remove("CLOUDFLARE_CF_FETCH_ENABLED")
+        .env("CLOUDFLARE_CF_FETCH_PATH", &cf)
         .env("NO_COLOR", "1");
     cmd
 }

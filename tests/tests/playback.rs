@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use e2e::{
-    Edge, Origin, Runtime, DEMO_EMAIL, DEMO_PASSWORD, LOGIN_LIMIT, PLAYBACK_KEY, PLAYBACK_KID,
+    Edge, Origin, Runtime, COUNTRY_HEADER, DEMO_EMAIL, DEMO_PASSWORD, LOGIN_LIMIT, PLAYBACK_KEY,
+    PLAYBACK_KID, VIEWER_COUNTRY,
 };
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
-use shared_wasm::playback::{self, Claims, PlaybackKeys};
-use shared_wasm::{Kid, UnixTime};
+use shared_wasm::playback::{self, Binding, Claims, PlaybackKeys, Use, Viewer};
+use shared_wasm::{CountryCode, Kid, UnixTime};
 
 fn now() -> u64 {
     SystemTime::now()
@@ -71,7 +72,10 @@ async fn flow(runtime: Runtime) {
     let origin = Origin::start().await;
     let edge = Edge::start(runtime, &origin).await;
     let e = edge.url.as_str();
-    let c = Client::new();
+    // Spin learns the country from a trusted header; workerd from `request.cf` (see e2e::Edge).
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(COUNTRY_HEADER, VIEWER_COUNTRY.parse().unwrap());
+    let c = Client::builder().default_headers(headers).build().unwrap();
 
     // Login through the edge, which forwards to the origin.
     let r = c
@@ -194,15 +198,88 @@ async fn flow(runtime: Runtime) {
     let mut keys = BTreeMap::new();
     keys.insert(Kid::parse(PLAYBACK_KID).unwrap(), PLAYBACK_KEY.to_vec());
     let keys = PlaybackKeys::new(Kid::parse(PLAYBACK_KID).unwrap(), keys).unwrap();
+    let valid = Claims {
+        prefix: "/hls/demo-members/".into(),
+        not_before: UnixTime(now() - 60),
+        expires: UnixTime(now() + 600),
+        binding: Binding::default(),
+    };
     let expired = playback::sign(
         &keys,
         &Claims {
-            prefix: "/hls/demo-members/".into(),
             not_before: UnixTime(now() - 7200),
             expires: UnixTime(now() - 3600),
+            ..valid.clone()
         },
     );
     assert_forbidden(&c, &manifest.replace(&token, &expired), "expired").await;
+
+    // The edge bound the issued token to the viewer's /24 and country...
+    let grant = playback::verify(
+        &keys,
+        &token,
+        &Use {
+            path: "/hls/demo-members/master.m3u8",
+            now: UnixTime(now()),
+            leeway_secs: 30,
+            viewer: Viewer {
+                ip: Some("127.0.0.1"),
+                country: Some(VIEWER_COUNTRY),
+            },
+        },
+    )
+    .expect("the issued token verifies for this viewer");
+    assert_eq!(
+        grant.claims.binding.network.as_deref(),
+        Some("127.0.0.0/24")
+    );
+    assert_eq!(
+        grant
+            .claims
+            .binding
+            .country
+            .map(|c| c.to_string())
+            .as_deref(),
+        Some(VIEWER_COUNTRY)
+    );
+    // ...and refuses tokens bound elsewhere.
+    let elsewhere = |network: Option<&str>, country: Option<&str>| {
+        playback::sign(
+            &keys,
+            &Claims {
+                binding: Binding {
+                    network: network.map(str::to_owned),
+                    country: country.map(|c| CountryCode::parse(c).unwrap()),
+                },
+                ..valid.clone()
+            },
+        )
+    };
+    let other_net = elsewhere(Some("198.51.100.0/24"), None);
+    assert_forbidden(
+        &c,
+        &manifest.replace(&token, &other_net),
+        "network_mismatch",
+    )
+    .await;
+    let other_country = elsewhere(None, Some("FR"));
+    assert_forbidden(
+        &c,
+        &manifest.replace(&token, &other_country),
+        "country_mismatch",
+    )
+    .await;
+    if let Runtime::Spin = runtime {
+        // The same viewer, now reported in another country, loses the issued token.
+        let r = Client::new()
+            .get(&manifest)
+            .header(COUNTRY_HEADER, "FR")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert_eq!(json_of(r).await["reason"], "country_mismatch");
+    }
 
     let free_token = token_of(&free_manifest);
     assert_forbidden(&c, &manifest.replace(&token, free_token), "wrong_path").await;
@@ -236,6 +313,11 @@ async fn flow(runtime: Runtime) {
             "stream=codec_name,width,height",
             "-of",
             "csv=p=0",
+        ])
+        // On Spin the country comes from this header; ffmpeg sends it on every HLS request.
+        .args([
+            "-headers",
+            &format!("{COUNTRY_HEADER}: {VIEWER_COUNTRY}\r\n"),
         ])
         .arg(&manifest)
         .output()

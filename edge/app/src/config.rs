@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use shared_wasm::jwt::JwtPolicy;
-use shared_wasm::playback::PlaybackKeys;
+use shared_wasm::playback::{IpBinding, PlaybackKeys};
 use shared_wasm::ratelimit::Quota;
 use shared_wasm::{edge_auth, Kid};
 use thiserror::Error;
@@ -39,6 +39,10 @@ pub struct EdgeConfig {
     pub playback_ttl_secs: u64,
     /// Clock skew allowed on playback tokens.
     pub playback_leeway_secs: u64,
+    /// Whether new playback tokens are bound to the viewer's address or network.
+    pub bind_ip: IpBinding,
+    /// Whether new playback tokens are bound to the viewer's country.
+    pub bind_country: bool,
     /// Access-token policy.
     pub jwt: JwtPolicy,
     /// How long a fetched JWKS is trusted before it is fetched again.
@@ -181,6 +185,20 @@ impl EdgeConfig {
             playback_keys,
             playback_ttl_secs: number(&get, "PLAYBACK_TOKEN_TTL_SECS", 3600)?,
             playback_leeway_secs: number(&get, "PLAYBACK_LEEWAY_SECS", 30)?,
+            bind_ip: get("PLAYBACK_BIND_IP")
+                .unwrap_or_default()
+                .parse()
+                .map_err(|e| ConfigError::Invalid("PLAYBACK_BIND_IP", e))?,
+            bind_country: match get("PLAYBACK_BIND_COUNTRY").as_deref().map(str::trim) {
+                None | Some("") | Some("false") => false,
+                Some("true") => true,
+                Some(_) => {
+                    return Err(ConfigError::Invalid(
+                        "PLAYBACK_BIND_COUNTRY",
+                        "expected true or false".into(),
+                    ))
+                }
+            },
             jwt,
             jwks_ttl_secs: number(&get, "JWKS_CACHE_SECS", 300)?,
             rate_limits: RateLimits::parse(get("RATE_LIMITS"))?,

@@ -40,7 +40,7 @@ pub enum EdgeError {
     /// A playback token was refused.
     #[error("forbidden: {reason}")]
     Forbidden {
-        /// `invalid`, `expired`, `wrong_path` or `not_yet_valid`.
+        /// `TokenError::public_reason` of the refusal.
         reason: &'static str,
     },
     /// Over a route-class quota.
@@ -121,6 +121,8 @@ impl EdgeError {
                         "expired" => "playback token expired; request a new playback URL",
                         "wrong_path" => "playback token does not cover this path",
                         "not_yet_valid" => "playback token is not valid yet",
+                        "network_mismatch" => "playback token is bound to another network",
+                        "country_mismatch" => "playback token is bound to another country",
                         _ => "playback token invalid",
                     },
                 }),

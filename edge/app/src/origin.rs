@@ -22,6 +22,7 @@ async fn send<P: Platform>(
         headers,
         body,
         client_ip: None,
+        country: None,
     };
     let resp = p.fetch(req).await?;
     if resp.status >= 500 {

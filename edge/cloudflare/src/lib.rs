@@ -174,6 +174,9 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
         body: req.bytes().await.unwrap_or_default(),
         // Set by Cloudflare's edge for every request; a client cannot supply its own.
         client_ip: req.headers().get("cf-connecting-ip").ok().flatten(),
+        // `request.cf` is Cloudflare's own geolocation. Under `wrangler dev` it is a local
+        // stand-in that only a developer's environment (Miniflare) can set.
+        country: req.cf().and_then(|cf| cf.country()),
     };
     let resp = edge_app::handle(&platform, config, app_req).await;
     to_worker_response(&resp)

@@ -167,12 +167,24 @@ mod entry {
             .and_then(|h| h.as_str())
             .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
             .map(|a| a.ip().to_string());
+        // Spin has no geolocation of its own: the CDN in front sets a header, named by the
+        // `country_header` variable. Unset, no country is known (nothing is bound to it).
+        let country = setting("COUNTRY_HEADER")
+            .filter(|n| !n.is_empty())
+            .and_then(|name| {
+                let name = name.to_ascii_lowercase();
+                headers
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.clone())
+            });
         let app_req = AppRequest {
             method: req.method().to_string(),
             url,
             headers,
             body: req.into_body(),
             client_ip,
+            country,
         };
         let resp = edge_app::handle(&platform, EdgeConfig::from_lookup(setting), app_req).await;
         let mut out = Response::builder();

@@ -1,7 +1,7 @@
 //! `GET /hls/{id}/{token}/{file}`: verify the playback token, then serve from cache or origin.
 
 use shared_wasm::media::{parse_hls_path, HlsRequest, MediaPathError};
-use shared_wasm::playback;
+use shared_wasm::playback::{self, Use, Viewer};
 
 use crate::config::EdgeConfig;
 use crate::error::EdgeError;
@@ -34,16 +34,20 @@ pub async fn handle<P: Platform>(
 ) -> Result<Response, EdgeError> {
     let r = parse_hls_path(req.path()).map_err(bad_path)?;
     let now = p.now();
-    let grant = playback::verify(
-        &cfg.playback_keys,
-        r.token,
-        &r.canonical_path(),
+    let path = r.canonical_path();
+    let at = Use {
+        path: &path,
         now,
-        cfg.playback_leeway_secs,
-    )
-    .map_err(|e| EdgeError::Forbidden {
-        reason: e.public_reason(),
-    })?;
+        leeway_secs: cfg.playback_leeway_secs,
+        viewer: Viewer {
+            ip: req.client_ip.as_deref(),
+            country: req.country.as_deref(),
+        },
+    };
+    let grant =
+        playback::verify(&cfg.playback_keys, r.token, &at).map_err(|e| EdgeError::Forbidden {
+            reason: e.public_reason(),
+        })?;
 
     let key = cache_key(req, &r);
     let (mut resp, cache) = match p.cache_get(&key).await {

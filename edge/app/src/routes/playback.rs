@@ -2,9 +2,9 @@
 
 use serde_json::json;
 use shared_wasm::media::token_prefix;
-use shared_wasm::playback::{self, Claims};
+use shared_wasm::playback::{self, network_for, Binding, Claims};
 use shared_wasm::record::{VideoRecord, VideoState, Visibility};
-use shared_wasm::VideoId;
+use shared_wasm::{CountryCode, VideoId};
 
 use crate::auth;
 use crate::config::EdgeConfig;
@@ -89,6 +89,16 @@ pub async fn handle<P: Platform>(
         prefix: token_prefix(&id),
         not_before: now,
         expires: now.plus(cfg.playback_ttl_secs),
+        // Only what the runtime knows can be bound: a viewer whose country or address the
+        // runtime does not report gets a token unbound on that axis.
+        binding: Binding {
+            network: network_for(req.client_ip.as_deref(), cfg.bind_ip),
+            country: req
+                .country
+                .as_deref()
+                .and_then(|c| CountryCode::parse(c).ok())
+                .filter(|_| cfg.bind_country),
+        },
     };
     let token = playback::sign(&cfg.playback_keys, &claims);
     let body = json!({

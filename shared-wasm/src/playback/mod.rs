@@ -8,6 +8,7 @@
 //!
 //! ```text
 //! body = version(1) ‖ kid_len(1) ‖ kid ‖ nbf(u64 BE) ‖ exp(u64 BE) ‖ prefix_len(1) ‖ prefix
+//!        ‖ flags(1) [‖ net_len(1) ‖ network if flags & 1] [‖ country(2) if flags & 2]
 //! tag  = HMAC-SHA256(key[kid], DOMAIN ‖ body)
 //! token = base64url(body ‖ tag)
 //! ```
@@ -21,7 +22,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use thiserror::Error;
 
-use crate::{hmac, Kid, UnixTime};
+use crate::{hmac, CountryCode, Kid, UnixTime};
+
+mod binding;
+
+pub use binding::{network_for, Binding, IpBinding, Viewer};
 
 const VERSION: u8 = 1;
 const TAG_LEN: usize = 32;
@@ -31,6 +36,8 @@ const DOMAIN: &[u8] = b"edge-video/playback-token/v1\0";
 /// Refused before decoding: bounds the work an attacker can make the edge do per request.
 pub const MAX_TOKEN_LEN: usize = 512;
 const MAX_PREFIX_LEN: usize = 200;
+/// `ffff:…:ffff/128` is 43 bytes.
+const MAX_NETWORK_LEN: usize = 64;
 /// Shortest playback key accepted: the full HMAC-SHA256 security level.
 pub const MIN_KEY_LEN: usize = 32;
 
@@ -43,6 +50,8 @@ pub struct Claims {
     pub not_before: UnixTime,
     /// Not valid after this instant.
     pub expires: UnixTime,
+    /// The viewer's network and country, where the deployment binds tokens to them.
+    pub binding: Binding,
 }
 
 /// A verified token: its claims and the key that signed it.
@@ -78,10 +87,17 @@ pub enum TokenError {
     /// A genuine token whose `nbf` (minus leeway) is still ahead.
     #[error("token is not valid yet")]
     NotYetValid,
+    /// A genuine token bound to another network than the viewer's.
+    #[error("token is bound to another network")]
+    NetworkMismatch,
+    /// A genuine token bound to another country than the viewer's.
+    #[error("token is bound to another country")]
+    CountryMismatch,
 }
 
 impl TokenError {
-    /// The reason a client may see: `invalid`, `wrong_path`, `expired` or `not_yet_valid`.
+    /// The reason a client may see: `invalid`, `wrong_path`, `expired`, `not_yet_valid`,
+    /// `network_mismatch` or `country_mismatch`.
     /// Forged, malformed and unknown-key tokens share one reason so nothing about keys leaks.
     pub fn public_reason(&self) -> &'static str {
         match self {
@@ -89,6 +105,8 @@ impl TokenError {
             Self::WrongPath => "wrong_path",
             Self::Expired => "expired",
             Self::NotYetValid => "not_yet_valid",
+            Self::NetworkMismatch => "network_mismatch",
+            Self::CountryMismatch => "country_mismatch",
         }
     }
 }
@@ -166,6 +184,17 @@ pub fn sign(keys: &PlaybackKeys, claims: &Claims) -> String {
     buf.extend_from_slice(&claims.expires.0.to_be_bytes());
     buf.push(claims.prefix.len() as u8); // bounded by MAX_PREFIX_LEN
     buf.extend_from_slice(claims.prefix.as_bytes());
+    let network = claims.binding.network.as_deref();
+    let flags = u8::from(network.is_some()) | (u8::from(claims.binding.country.is_some()) << 1);
+    buf.push(flags);
+    if let Some(net) = network {
+        assert!(net.len() <= MAX_NETWORK_LEN, "bad network binding");
+        buf.push(net.len() as u8);
+        buf.extend_from_slice(net.as_bytes());
+    }
+    if let Some(c) = claims.binding.country {
+        buf.extend_from_slice(&c.bytes());
+    }
     let tag = hmac::sign(key, &[DOMAIN, &buf]);
     buf.extend_from_slice(&tag);
     URL_SAFE_NO_PAD.encode(buf)
@@ -203,6 +232,20 @@ fn parse(raw: &[u8]) -> Result<Parsed<'_>, TokenError> {
     let prefix_len = take(&mut rest, 1)?[0] as usize;
     let prefix =
         core::str::from_utf8(take(&mut rest, prefix_len)?).map_err(|_| TokenError::Malformed)?;
+    let flags = take(&mut rest, 1)?[0];
+    if flags & !0b11 != 0 {
+        return Err(TokenError::Malformed);
+    }
+    let mut binding = Binding::default();
+    if flags & 1 != 0 {
+        let len = take(&mut rest, 1)?[0] as usize;
+        let net = core::str::from_utf8(take(&mut rest, len)?).map_err(|_| TokenError::Malformed)?;
+        binding.network = Some(net.to_owned());
+    }
+    if flags & 2 != 0 {
+        let c = core::str::from_utf8(take(&mut rest, 2)?).map_err(|_| TokenError::Malformed)?;
+        binding.country = Some(CountryCode::parse(c).map_err(|_| TokenError::Malformed)?);
+    }
     if !rest.is_empty() {
         return Err(TokenError::Malformed);
     }
@@ -212,24 +255,35 @@ fn parse(raw: &[u8]) -> Result<Parsed<'_>, TokenError> {
             prefix: prefix.to_owned(),
             not_before: UnixTime(nbf),
             expires: UnixTime(exp),
+            binding,
         },
         body,
         tag,
     })
 }
 
-/// Verifies `token` for a request to `path` at `now`, allowing `leeway_secs` of clock skew on
-/// both ends of the validity window.
-///
-/// `path` must be the canonical media path the edge is about to serve (token removed), e.g.
-/// `/hls/abc/480p/seg_001.ts`; the edge builds it from validated components.
-pub fn verify(
-    keys: &PlaybackKeys,
-    token: &str,
-    path: &str,
-    now: UnixTime,
-    leeway_secs: u64,
-) -> Result<Grant, TokenError> {
+/// Where and when a token is being used.
+#[derive(Debug, Clone, Copy)]
+pub struct Use<'a> {
+    /// The canonical media path the edge is about to serve (token removed), e.g.
+    /// `/hls/abc/480p/seg_001.ts`; the edge builds it from validated components.
+    pub path: &'a str,
+    /// The current time.
+    pub now: UnixTime,
+    /// Clock skew allowed on both ends of the validity window.
+    pub leeway_secs: u64,
+    /// Who is asking.
+    pub viewer: Viewer<'a>,
+}
+
+/// Verifies `token` for one request.
+pub fn verify(keys: &PlaybackKeys, token: &str, at: &Use<'_>) -> Result<Grant, TokenError> {
+    let Use {
+        path,
+        now,
+        leeway_secs,
+        viewer,
+    } = *at;
     if token.is_empty() || token.len() > MAX_TOKEN_LEN {
         return Err(TokenError::Malformed);
     }
@@ -252,155 +306,18 @@ pub fn verify(
     if now < claims.not_before.minus(leeway_secs) {
         return Err(TokenError::NotYetValid);
     }
+    if let Some(net) = &claims.binding.network {
+        if !binding::in_network(net, viewer.ip) {
+            return Err(TokenError::NetworkMismatch);
+        }
+    }
+    if let Some(c) = claims.binding.country {
+        if viewer.country.and_then(|v| CountryCode::parse(v).ok()) != Some(c) {
+            return Err(TokenError::CountryMismatch);
+        }
+    }
     Ok(Grant { kid, claims })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn kid(s: &str) -> Kid {
-        Kid::parse(s).unwrap()
-    }
-
-    fn keys(active: &str) -> PlaybackKeys {
-        let mut m = BTreeMap::new();
-        m.insert(kid("k1"), vec![1u8; 32]);
-        m.insert(kid("k2"), vec![2u8; 32]);
-        PlaybackKeys::new(kid(active), m).unwrap()
-    }
-
-    fn claims() -> Claims {
-        Claims {
-            prefix: "/hls/abc/".into(),
-            not_before: UnixTime(1_000),
-            expires: UnixTime(2_000),
-        }
-    }
-
-    const LEEWAY: u64 = 30;
-
-    #[test]
-    fn round_trip_grants_the_prefix() {
-        let k = keys("k1");
-        let t = sign(&k, &claims());
-        assert!(t.len() < 120, "token is {} chars", t.len());
-        assert!(t
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
-        let g = verify(&k, &t, "/hls/abc/480p/seg_001.ts", UnixTime(1_500), LEEWAY).unwrap();
-        assert_eq!(g.kid, kid("k1"));
-        assert_eq!(g.claims, claims());
-    }
-
-    #[test]
-    fn expiry_and_not_before_honour_the_leeway() {
-        let k = keys("k1");
-        let t = sign(&k, &claims());
-        let p = "/hls/abc/master.m3u8";
-        assert!(verify(&k, &t, p, UnixTime(2_030), LEEWAY).is_ok());
-        assert_eq!(
-            verify(&k, &t, p, UnixTime(2_031), LEEWAY),
-            Err(TokenError::Expired)
-        );
-        assert!(verify(&k, &t, p, UnixTime(970), LEEWAY).is_ok());
-        assert_eq!(
-            verify(&k, &t, p, UnixTime(969), LEEWAY),
-            Err(TokenError::NotYetValid)
-        );
-    }
-
-    #[test]
-    fn other_video_is_wrong_path_even_with_shared_prefix() {
-        let k = keys("k1");
-        let t = sign(&k, &claims());
-        for p in [
-            "/hls/abcd/master.m3u8",
-            "/hls/ab/master.m3u8",
-            "/hls/xyz/master.m3u8",
-        ] {
-            assert_eq!(
-                verify(&k, &t, p, UnixTime(1_500), LEEWAY),
-                Err(TokenError::WrongPath)
-            );
-        }
-    }
-
-    #[test]
-    fn every_flipped_bit_is_refused() {
-        let k = keys("k1");
-        let t = sign(&k, &claims());
-        let raw = URL_SAFE_NO_PAD.decode(&t).unwrap();
-        for i in 0..raw.len() {
-            for bit in 0..8 {
-                let mut m = raw.clone();
-                m[i] ^= 1 << bit;
-                let e = verify(
-                    &k,
-                    &URL_SAFE_NO_PAD.encode(&m),
-                    "/hls/abc/x.ts",
-                    UnixTime(1_500),
-                    LEEWAY,
-                )
-                .unwrap_err();
-                assert!(
-                    matches!(
-                        e,
-                        TokenError::Malformed | TokenError::UnknownKey | TokenError::BadSignature
-                    ),
-                    "byte {i} bit {bit}: {e:?}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn rotation_accepts_old_kid_until_removed() {
-        let old = sign(&keys("k1"), &claims());
-        let rotated = keys("k2");
-        assert!(verify(&rotated, &old, "/hls/abc/a.ts", UnixTime(1_500), LEEWAY).is_ok());
-        let mut only_k2 = BTreeMap::new();
-        only_k2.insert(kid("k2"), vec![2u8; 32]);
-        let removed = PlaybackKeys::new(kid("k2"), only_k2).unwrap();
-        assert_eq!(
-            verify(&removed, &old, "/hls/abc/a.ts", UnixTime(1_500), LEEWAY),
-            Err(TokenError::UnknownKey)
-        );
-    }
-
-    #[test]
-    fn key_under_32_bytes_is_refused() {
-        let mut m = BTreeMap::new();
-        m.insert(kid("k1"), vec![1u8; 31]);
-        assert_eq!(
-            PlaybackKeys::new(kid("k1"), m).unwrap_err(),
-            KeyError::TooShort(kid("k1"))
-        );
-    }
-
-    #[test]
-    fn garbage_is_malformed() {
-        let k = keys("k1");
-        for t in ["", "!!!", "AAAA", &"A".repeat(MAX_TOKEN_LEN + 1)] {
-            assert_eq!(
-                verify(&k, t, "/hls/abc/a", UnixTime(0), 0),
-                Err(TokenError::Malformed)
-            );
-        }
-    }
-
-    #[test]
-    fn debug_never_prints_key_bytes() {
-        let s = format!("{:?}", keys("k1"));
-        assert!(!s.contains("[1, 1"), "{s}");
-    }
-
-    #[test]
-    fn public_reasons_hide_key_details() {
-        assert_eq!(
-            TokenError::UnknownKey.public_reason(),
-            TokenError::BadSignature.public_reason()
-        );
-        assert_eq!(TokenError::Expired.public_reason(), "expired");
-    }
-}
+mod tests;

@@ -7,7 +7,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jwt_compact::alg::{Ed25519, Es256, Hs256};
+use jwt_compact::alg::{Es256, Hs256};
 use jwt_compact::{Algorithm, AlgorithmSignature, UntrustedToken};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -206,18 +206,31 @@ fn parse(token: &str) -> Result<Parsed<'_>, JwtError> {
     UntrustedToken::try_from(token).map_err(|_| JwtError::Malformed)
 }
 
-fn check<A: Algorithm>(alg: &A, key: &A::VerifyingKey, token: &str, sig: &[u8]) -> bool {
-    let Some((signed, _)) = token.rsplit_once('.') else {
-        return false;
-    };
+fn check<A: Algorithm>(alg: &A, key: &A::VerifyingKey, message: &[u8], sig: &[u8]) -> bool {
     if let Some(len) = A::Signature::LENGTH {
         if sig.len() != len.get() {
             return false;
         }
     }
     match A::Signature::try_from_slice(sig) {
-        Ok(s) => alg.verify_signature(&s, key, signed.as_bytes()),
+        Ok(s) => alg.verify_signature(&s, key, message),
         Err(_) => false,
+    }
+}
+
+/// The primitive under the signature layer: does `signature` (JWS encoding: 64 bytes for
+/// Ed25519, `r‖s` for ES256, the MAC for HS256) verify `message` under `key`?
+///
+/// Ed25519 uses ed25519-dalek's `verify_strict`, which also refuses small-order keys and
+/// non-canonical points that plain `verify` accepts; a token must have exactly one valid
+/// signature under exactly one key.
+pub fn verify_raw(key: &VerifyingKey, message: &[u8], signature: &[u8]) -> bool {
+    match key {
+        VerifyingKey::Ed25519(k) => ed25519_dalek::Signature::from_slice(signature)
+            .map(|s| k.verify_strict(message, &s).is_ok())
+            .unwrap_or(false),
+        VerifyingKey::Es256(k) => check(&Es256, k, message, signature),
+        VerifyingKey::Hs256(k) => check(&Hs256, k, message, signature),
     }
 }
 
@@ -237,13 +250,10 @@ fn verify_parsed_signature(
     if parsed.algorithm() != key.alg().name() {
         return Err(JwtError::AlgorithmMismatch);
     }
-    let sig = parsed.signature_bytes();
-    let ok = match key {
-        VerifyingKey::Ed25519(k) => check(&Ed25519, k, token, sig),
-        VerifyingKey::Es256(k) => check(&Es256, k, token, sig),
-        VerifyingKey::Hs256(k) => check(&Hs256, k, token, sig),
+    let Some((signed, _)) = token.rsplit_once('.') else {
+        return Err(JwtError::Malformed);
     };
-    if ok {
+    if verify_raw(key, signed.as_bytes(), parsed.signature_bytes()) {
         Ok(())
     } else {
         Err(JwtError::BadSignature)

@@ -6,22 +6,53 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use shared_wasm::jwt::Role;
-use shared_wasm::record::{VideoState, Visibility};
-use shared_wasm::VideoId;
+use shared_wasm::record::{CountryMode, CountryRule, VideoState, Visibility};
+use shared_wasm::{CountryCode, VideoId};
 use tokio::process::Command;
 
 use crate::startup::AppState;
 use crate::users;
 use crate::videos::{self, NewVideo};
 
-/// The demo videos: id, title, visibility.
-pub const DEMO_VIDEOS: [(&str, &str, Visibility); 2] = [
-    ("demo-free", "Test pattern (public)", Visibility::Public),
-    (
-        "demo-members",
-        "Test pattern (members only)",
-        Visibility::Members,
-    ),
+/// A demo video and the rules it shows off.
+struct Demo {
+    id: &'static str,
+    title: &'static str,
+    visibility: Visibility,
+    /// Countries it is limited to (an allow-list), if any.
+    only_in: Option<&'static str>,
+    taken_down: bool,
+}
+
+const DEMOS: [Demo; 4] = [
+    Demo {
+        id: "demo-free",
+        title: "Test pattern (public)",
+        visibility: Visibility::Public,
+        only_in: None,
+        taken_down: false,
+    },
+    Demo {
+        id: "demo-members",
+        title: "Test pattern (members only)",
+        visibility: Visibility::Members,
+        only_in: None,
+        taken_down: false,
+    },
+    Demo {
+        id: "demo-geo",
+        title: "Test pattern (France only)",
+        visibility: Visibility::Public,
+        only_in: Some("FR"),
+        taken_down: false,
+    },
+    Demo {
+        id: "demo-taken",
+        title: "Test pattern (taken down)",
+        visibility: Visibility::Public,
+        only_in: None,
+        taken_down: true,
+    },
 ];
 const DURATION_SECS: u32 = 8;
 
@@ -142,22 +173,55 @@ pub async fn render_ladder(dest: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Copies a rendered ladder unless `dest` already has one, through a temp folder and a rename
+/// like [`render_ladder`].
+async fn copy_ladder(src: &Path, dest: &Path) -> anyhow::Result<()> {
+    if dest.join("master.m3u8").is_file() {
+        return Ok(());
+    }
+    let tmp = dest.with_extension(format!("tmp-{}", std::process::id()));
+    let _ = tokio::fs::remove_dir_all(&tmp).await;
+    let mut dirs = vec![(src.to_path_buf(), tmp.clone())];
+    while let Some((from, to)) = dirs.pop() {
+        tokio::fs::create_dir_all(&to).await?;
+        let mut entries = tokio::fs::read_dir(&from).await?;
+        while let Some(e) = entries.next_entry().await? {
+            let target = to.join(e.file_name());
+            if e.file_type().await?.is_dir() {
+                dirs.push((e.path(), target));
+            } else {
+                tokio::fs::copy(e.path(), target).await?;
+            }
+        }
+    }
+    tokio::fs::rename(&tmp, dest).await?;
+    Ok(())
+}
+
 /// Creates the demo user and videos (idempotent).
 pub async fn seed(state: &AppState, email: &str, password: &str) -> anyhow::Result<()> {
     let user = users::ensure_user(&state.db, email, password, Role::Creator).await?;
     let media = Path::new(&state.settings.storage.media_dir);
-    for (id, title, visibility) in DEMO_VIDEOS {
-        let vid = VideoId::parse(id).expect("demo ids are valid");
-        render_ladder(&media.join(id)).await?;
+    // ffmpeg renders the ladder once; the other demos get copies.
+    let first = media.join(DEMOS[0].id);
+    render_ladder(&first).await?;
+    for demo in DEMOS {
+        let vid = VideoId::parse(demo.id).expect("demo ids are valid");
+        copy_ladder(&first, &media.join(demo.id)).await?;
         videos::upsert(
             &state.db,
             NewVideo {
                 id: &vid,
                 owner_id: Some(&user.id),
-                title,
-                visibility,
+                title: demo.title,
+                visibility: demo.visibility,
                 state: VideoState::Ready,
                 duration_ms: Some(u64::from(DURATION_SECS) * 1000),
+                countries: demo.only_in.map(|c| CountryRule {
+                    mode: CountryMode::Allow,
+                    list: vec![CountryCode::parse(c).expect("demo countries are valid")],
+                }),
+                taken_down: demo.taken_down,
             },
         )
         .await?;

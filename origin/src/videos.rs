@@ -1,7 +1,7 @@
 //! Video rows and their edge records.
 
-use shared_wasm::record::{VideoRecord, VideoState, Visibility, VIDEO_RECORD_VERSION};
-use shared_wasm::VideoId;
+use shared_wasm::record::{CountryRule, VideoRecord, VideoState, Visibility, VIDEO_RECORD_VERSION};
+use shared_wasm::{CountryCode, VideoId};
 use sqlx::SqlitePool;
 
 use crate::clock::now;
@@ -18,30 +18,60 @@ fn parse_enum<T: serde::de::DeserializeOwned>(s: &str) -> anyhow::Result<T> {
         .map_err(|_| anyhow::anyhow!("unexpected value {s:?} in videos table"))
 }
 
+#[derive(sqlx::FromRow)]
+struct VideoRow {
+    title: String,
+    visibility: String,
+    state: String,
+    duration_ms: Option<i64>,
+    country_mode: Option<String>,
+    country_list: Option<String>,
+    taken_down: i64,
+    updated_at: i64,
+    version: i64,
+}
+
+impl VideoRow {
+    fn into_record(self, id: &VideoId) -> anyhow::Result<VideoRecord> {
+        let countries = match self.country_mode {
+            None => None,
+            Some(mode) => Some(CountryRule {
+                mode: parse_enum(&mode)?,
+                list: self
+                    .country_list
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter(|c| !c.is_empty())
+                    .map(|c| CountryCode::parse(c).map_err(|e| anyhow::anyhow!("{c:?}: {e}")))
+                    .collect::<anyhow::Result<_>>()?,
+            }),
+        };
+        Ok(VideoRecord {
+            v: VIDEO_RECORD_VERSION,
+            id: id.clone(),
+            title: self.title,
+            visibility: parse_enum(&self.visibility)?,
+            state: parse_enum(&self.state)?,
+            duration_ms: self.duration_ms.map(|d| d as u64),
+            countries,
+            taken_down: self.taken_down != 0,
+            updated_at: self.updated_at as u64,
+            version: self.version as u64,
+        })
+    }
+}
+
 /// The edge record of a video, if it exists.
 pub async fn record(db: &SqlitePool, id: &VideoId) -> anyhow::Result<Option<VideoRecord>> {
-    type Row = (String, String, String, Option<i64>, i64, i64);
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT title, visibility, state, duration_ms, updated_at, version FROM videos WHERE id = ?",
+    let row: Option<VideoRow> = sqlx::query_as(
+        "SELECT title, visibility, state, duration_ms, country_mode, country_list, taken_down,
+                updated_at, version
+         FROM videos WHERE id = ?",
     )
     .bind(id.as_str())
     .fetch_optional(db)
     .await?;
-    row.map(
-        |(title, visibility, state, duration_ms, updated_at, version)| {
-            Ok(VideoRecord {
-                v: VIDEO_RECORD_VERSION,
-                id: id.clone(),
-                title,
-                visibility: parse_enum(&visibility)?,
-                state: parse_enum(&state)?,
-                duration_ms: duration_ms.map(|d| d as u64),
-                updated_at: updated_at as u64,
-                version: version as u64,
-            })
-        },
-    )
-    .transpose()
+    row.map(|r| r.into_record(id)).transpose()
 }
 
 /// What [`upsert`] writes.
@@ -58,16 +88,23 @@ pub struct NewVideo<'a> {
     pub state: VideoState,
     /// Duration.
     pub duration_ms: Option<u64>,
+    /// Where it may play.
+    pub countries: Option<CountryRule>,
+    /// Taken down.
+    pub taken_down: bool,
 }
 
 /// Inserts a video or updates it, bumping its version.
 pub async fn upsert(db: &SqlitePool, v: NewVideo<'_>) -> anyhow::Result<()> {
     let t = now() as i64;
     sqlx::query(
-        "INSERT INTO videos (id, owner_id, title, visibility, state, duration_ms, created_at, updated_at, version)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)
+        "INSERT INTO videos (id, owner_id, title, visibility, state, duration_ms, country_mode,
+                             country_list, taken_down, created_at, updated_at, version)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
          ON CONFLICT (id) DO UPDATE SET title = excluded.title, visibility = excluded.visibility,
              state = excluded.state, duration_ms = excluded.duration_ms,
+             country_mode = excluded.country_mode, country_list = excluded.country_list,
+             taken_down = excluded.taken_down,
              updated_at = excluded.updated_at, version = videos.version + 1",
     )
     .bind(v.id.as_str())
@@ -76,6 +113,15 @@ pub async fn upsert(db: &SqlitePool, v: NewVideo<'_>) -> anyhow::Result<()> {
     .bind(enum_name(v.visibility))
     .bind(enum_name(v.state))
     .bind(v.duration_ms.map(|d| d as i64))
+    .bind(v.countries.as_ref().map(|c| enum_name(c.mode)))
+    .bind(v.countries.as_ref().map(|c| {
+        c.list
+            .iter()
+            .map(|cc| cc.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }))
+    .bind(i64::from(v.taken_down))
     .bind(t)
     .bind(t)
     .execute(db)

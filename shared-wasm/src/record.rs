@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::VideoId;
+use crate::{CountryCode, VideoId};
 
 /// Records larger than this are refused before decoding.
 pub const MAX_RECORD_BYTES: usize = 64 * 1024;
@@ -37,6 +37,37 @@ pub enum VideoState {
     Failed,
 }
 
+/// Whether a country list admits or excludes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CountryMode {
+    /// Only the listed countries may play.
+    Allow,
+    /// The listed countries may not play.
+    Deny,
+}
+
+/// A video's country rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountryRule {
+    /// Allow-list or deny-list.
+    pub mode: CountryMode,
+    /// The countries.
+    pub list: Vec<CountryCode>,
+}
+
+impl CountryRule {
+    /// Whether a viewer in `country` may play. An unknown country passes a deny-list (nothing
+    /// says it is excluded) and fails an allow-list (nothing says it is admitted).
+    pub fn admits(&self, country: Option<CountryCode>) -> bool {
+        let listed = country.is_some_and(|c| self.list.contains(&c));
+        match self.mode {
+            CountryMode::Allow => listed,
+            CountryMode::Deny => !listed,
+        }
+    }
+}
+
 /// The edge's view of one video (`video:{id}` in KV).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VideoRecord {
@@ -53,6 +84,12 @@ pub struct VideoRecord {
     /// Duration in milliseconds, once known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
+    /// Where it may be played; absent: everywhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub countries: Option<CountryRule>,
+    /// Taken down (legal or policy): every playback URL for it fails at once.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub taken_down: bool,
     /// Last change, Unix seconds.
     pub updated_at: u64,
     /// Monotonic per video; a newer version always wins.
@@ -207,6 +244,8 @@ mod tests {
             visibility: Visibility::Members,
             state: VideoState::Ready,
             duration_ms: Some(12_000),
+            countries: None,
+            taken_down: false,
             updated_at: 1_700_000_000,
             version: 3,
         }
@@ -215,6 +254,33 @@ mod tests {
     #[test]
     fn cbor_round_trip() {
         let r = sample();
+        assert_eq!(VideoRecord::from_cbor(&r.to_cbor()).unwrap(), r);
+    }
+
+    #[test]
+    fn country_rules() {
+        let de = CountryCode::parse("DE").ok();
+        let fr = CountryCode::parse("FR").ok();
+        let allow = CountryRule {
+            mode: CountryMode::Allow,
+            list: vec![fr.unwrap()],
+        };
+        assert!(allow.admits(fr) && !allow.admits(de) && !allow.admits(None));
+        let deny = CountryRule {
+            mode: CountryMode::Deny,
+            list: vec![fr.unwrap()],
+        };
+        assert!(!deny.admits(fr) && deny.admits(de) && deny.admits(None));
+    }
+
+    #[test]
+    fn optional_fields_round_trip() {
+        let mut r = sample();
+        r.countries = Some(CountryRule {
+            mode: CountryMode::Deny,
+            list: vec![CountryCode::parse("FR").unwrap()],
+        });
+        r.taken_down = true;
         assert_eq!(VideoRecord::from_cbor(&r.to_cbor()).unwrap(), r);
     }
 

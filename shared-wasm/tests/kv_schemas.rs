@@ -1,7 +1,9 @@
 //! Records encoded by the Rust types must match their CDDL schemas in `kv-schemas/`.
 
-use shared_wasm::record::{CachedResponse, JwksRecord, VideoRecord, VideoState, Visibility};
-use shared_wasm::{UnixTime, VideoId};
+use shared_wasm::record::{
+    CachedResponse, CountryMode, CountryRule, JwksRecord, VideoRecord, VideoState, Visibility,
+};
+use shared_wasm::{CountryCode, UnixTime, VideoId};
 
 fn schema(name: &str) -> String {
     let path = format!("{}/../kv-schemas/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -20,6 +22,8 @@ fn video(duration: Option<u64>) -> VideoRecord {
         visibility: Visibility::Members,
         state: VideoState::Ready,
         duration_ms: duration,
+        countries: None,
+        taken_down: false,
         updated_at: 1_700_000_000,
         version: 2,
     }
@@ -29,6 +33,16 @@ fn video(duration: Option<u64>) -> VideoRecord {
 fn video_record_matches_schema() {
     validate("video.cddl", &video(Some(8000)).to_cbor()).unwrap();
     validate("video.cddl", &video(None).to_cbor()).unwrap();
+    let mut full = video(Some(1));
+    full.countries = Some(CountryRule {
+        mode: CountryMode::Allow,
+        list: vec![
+            CountryCode::parse("fr").unwrap(),
+            CountryCode::parse("BE").unwrap(),
+        ],
+    });
+    full.taken_down = true;
+    validate("video.cddl", &full.to_cbor()).unwrap();
 }
 
 #[test]

@@ -328,6 +328,80 @@ async fn flow(runtime: Runtime) {
         probe.status.success() && out.contains("h264") && out.contains("aac"),
         "{out}"
     );
+
+    // Country rules and takedowns: refused when issuing, and for tokens already out.
+    for (video, reason) in [
+        ("demo-geo", "country_blocked"),
+        ("demo-taken", "taken_down"),
+    ] {
+        let r = playback(&c, e, video, None).await;
+        assert_eq!(r.status().as_u16(), 451, "{video}");
+        assert_eq!(json_of(r).await["reason"], reason, "{video}");
+        let outstanding = playback::sign(
+            &keys,
+            &Claims {
+                prefix: format!("/hls/{video}/"),
+                ..valid.clone()
+            },
+        );
+        let r = get(&c, &format!("{e}/hls/{video}/{outstanding}/master.m3u8")).await;
+        assert_eq!(r.status().as_u16(), 451, "{video} media");
+        assert_eq!(json_of(r).await["reason"], reason, "{video} media");
+    }
+
+    login_rate_limit(&c, e, runtime).await;
+}
+
+/// The two logins above used 2 of the client's LOGIN_LIMIT; a burst of 12 more must admit
+/// exactly the rest. On Workers the burst is concurrent (a Durable Object per key serialises
+/// it); on Spin it is sequential, since its key-value store offers no atomic update.
+async fn login_rate_limit(c: &Client, e: &str, runtime: Runtime) {
+    let url = format!("{e}/v1/auth/login");
+    let body = json!({"email": DEMO_EMAIL, "password": "wrong-password"});
+    let mut responses = Vec::new();
+    match runtime {
+        Runtime::Wrangler => {
+            let burst: Vec<_> = (0..12)
+                .map(|_| tokio::spawn(c.post(&url).json(&body).send()))
+                .collect();
+            for h in burst {
+                responses.push(h.await.unwrap().unwrap());
+            }
+        }
+        Runtime::Spin => {
+            for _ in 0..12 {
+                responses.push(c.post(&url).json(&body).send().await.unwrap());
+            }
+        }
+    }
+    let admitted = responses
+        .iter()
+        .filter(|r| r.status() == StatusCode::UNAUTHORIZED)
+        .count();
+    let limited: Vec<_> = responses
+        .into_iter()
+        .filter(|r| r.status() == StatusCode::TOO_MANY_REQUESTS)
+        .collect();
+    assert_eq!(
+        admitted,
+        LOGIN_LIMIT as usize - 2,
+        "admitted after the burst"
+    );
+    assert_eq!(limited.len(), 12 - admitted, "every other answer is a 429");
+    for r in limited {
+        let retry: u64 = r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=600).contains(&retry), "{retry}");
+        assert!(r.headers()["ratelimit"].to_str().unwrap().contains(";r=0;"));
+        assert_eq!(
+            r.headers()["ratelimit-policy"].to_str().unwrap(),
+            format!("\"login\";q={LOGIN_LIMIT};w=600")
+        );
+        assert_eq!(json_of(r).await["error"], "rate_limited");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -51,6 +51,12 @@ pub enum EdgeError {
         /// The refusal, with its retry time.
         decision: Decision,
     },
+    /// Not playable here or at all for legal or policy reasons (RFC 7725).
+    #[error("unavailable: {reason}")]
+    Unavailable {
+        /// `country_blocked` or `taken_down`.
+        reason: &'static str,
+    },
     /// The request body is larger than the edge forwards.
     #[error("payload too large")]
     PayloadTooLarge,
@@ -138,6 +144,17 @@ impl EdgeError {
             .with_header("retry-after", decision.retry_after_secs.to_string())
             .with_header("ratelimit-policy", quota.policy_header())
             .with_header("ratelimit", decision.header(&quota)),
+            Self::Unavailable { reason } => json_body(
+                451,
+                json!({
+                    "error": "unavailable_for_legal_reasons",
+                    "reason": reason,
+                    "message": match reason {
+                        "country_blocked" => "this video is not available in your country",
+                        _ => "this video has been taken down",
+                    },
+                }),
+            ),
             Self::PayloadTooLarge => json_body(
                 413,
                 json!({"error": "payload_too_large", "message": "request body is too large"}),

@@ -121,6 +121,8 @@ async fn seed_video(app: &TestApp) -> VideoId {
             visibility: Visibility::Members,
             state: VideoState::Ready,
             duration_ms: Some(1000),
+            countries: None,
+            taken_down: false,
         },
     )
     .await
@@ -211,4 +213,38 @@ async fn upsert_bumps_the_record_version() {
         .unwrap()
         .unwrap();
     assert_eq!(rec.version, 2);
+}
+
+#[tokio::test]
+async fn country_rules_and_takedown_reach_the_record() {
+    use shared_wasm::record::{CountryMode, CountryRule};
+    use shared_wasm::CountryCode;
+    let app = TestApp::spawn().await;
+    let id = VideoId::parse("geo").unwrap();
+    let rule = CountryRule {
+        mode: CountryMode::Deny,
+        list: vec![
+            CountryCode::parse("FR").unwrap(),
+            CountryCode::parse("BE").unwrap(),
+        ],
+    };
+    videos::upsert(
+        &app.state.db,
+        NewVideo {
+            id: &id,
+            owner_id: None,
+            title: "Geo",
+            visibility: Visibility::Public,
+            state: VideoState::Ready,
+            duration_ms: None,
+            countries: Some(rule.clone()),
+            taken_down: true,
+        },
+    )
+    .await
+    .unwrap();
+    let r = app.edge_get("/internal/videos/geo").await;
+    let rec = VideoRecord::from_cbor(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!(rec.countries, Some(rule));
+    assert!(rec.taken_down);
 }

@@ -7,6 +7,7 @@ use crate::config::EdgeConfig;
 use crate::error::EdgeError;
 use crate::origin;
 use crate::platform::{Platform, Request, Response};
+use crate::routes::playback::{check_rules, load_record};
 
 /// Segments never change once written; playlists of a finished video do not either, but a
 /// re-encode rewrites them, so they are kept briefly.
@@ -48,6 +49,12 @@ pub async fn handle<P: Platform>(
         playback::verify(&cfg.playback_keys, r.token, &at).map_err(|e| EdgeError::Forbidden {
             reason: e.public_reason(),
         })?;
+    // A genuine token is not enough: the video may have been taken down or geo-restricted
+    // since it was issued. One KV read per request (Workers caches KV reads at the location).
+    let record = load_record(p, cfg, &r.video)
+        .await?
+        .ok_or(EdgeError::NotFound("video"))?;
+    check_rules(&record, req)?;
 
     let key = cache_key(req, &r);
     let (mut resp, cache) = match p.cache_get(&key).await {

@@ -52,6 +52,29 @@ pub async fn load_record<P: Platform>(
     }
 }
 
+/// Refuses a taken-down video, or one whose country rule excludes the viewer. Checked when a
+/// token is issued and again on every media request, so a takedown or a new rule applies to
+/// tokens already out as soon as the edge has the new record.
+pub fn check_rules(record: &VideoRecord, req: &Request) -> Result<(), EdgeError> {
+    if record.taken_down {
+        return Err(EdgeError::Unavailable {
+            reason: "taken_down",
+        });
+    }
+    if let Some(rule) = &record.countries {
+        let country = req
+            .country
+            .as_deref()
+            .and_then(|c| CountryCode::parse(c).ok());
+        if !rule.admits(country) {
+            return Err(EdgeError::Unavailable {
+                reason: "country_blocked",
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Handles the playback request for video `id`.
 pub async fn handle<P: Platform>(
     p: &P,
@@ -80,6 +103,7 @@ pub async fn handle<P: Platform>(
     if record.visibility == Visibility::Members && viewer.is_none() {
         return Err(EdgeError::Unauthorized { reason: None });
     }
+    check_rules(&record, req)?;
     if record.state != VideoState::Ready {
         return Err(EdgeError::NotReady);
     }

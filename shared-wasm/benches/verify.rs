@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use ed25519_dalek::Signer;
+use p256::ecdsa::signature::Signer;
 use shared_wasm::jwk::{KeySet, VerifyingKey};
 use shared_wasm::jwt::{self, JwtPolicy};
 use shared_wasm::playback::{self, Binding, Claims, PlaybackKeys, Use, Viewer};
@@ -87,7 +87,6 @@ fn main() {
         black_box(jwt::verify(&policy, &ed_keys, black_box(&ed_token), UnixTime(now)).unwrap());
     });
 
-    use p256::ecdsa::signature::Signer as _;
     let ec = p256::ecdsa::SigningKey::from_slice(&[3u8; 32]).unwrap();
     let input = format!(
         "{}.{}",

@@ -31,8 +31,8 @@ pub use binding::{network_for, Binding, IpBinding, Viewer};
 const VERSION: u8 = 1;
 const TAG_LEN: usize = 32;
 /// Binds the MAC to this use, so a key shared by mistake with another HMAC scheme cannot mint
-/// playback tokens.
-const DOMAIN: &[u8] = b"edge-video/playback-token/v1\0";
+/// playback tokens. The MAC covers `DOMAIN ‖ body`.
+pub const DOMAIN: &[u8] = b"edge-video/playback-token/v1\0";
 /// Refused before decoding: bounds the work an attacker can make the edge do per request.
 pub const MAX_TOKEN_LEN: usize = 512;
 const MAX_PREFIX_LEN: usize = 200;

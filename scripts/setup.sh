@@ -62,6 +62,21 @@ want_wrangler="$(node -p "require('./package.json').devDependencies.wrangler")"
 [ "$wrangler_version" = "$want_wrangler" ] || fail "wrangler $wrangler_version installed, $want_wrangler pinned" "rm -rf node_modules && bash scripts/setup.sh"
 node_modules/.bin/wasm-opt --version | grep -q "version 132" || fail "wasm-opt is not binaryen 132" "rm -rf node_modules && bash scripts/setup.sh"
 
+# cargo fuzz needs a nightly toolchain (sanitizer flags); the project itself builds on stable.
+if rustup run nightly rustc --version >/dev/null 2>&1; then
+  say "nightly toolchain present (for cargo fuzz)"
+else
+  say "installing the nightly toolchain (for cargo fuzz)"
+  rustup toolchain install nightly --profile minimal >/dev/null \
+    || fail "rustup toolchain install nightly" "check that rustup can reach its distribution server"
+fi
+if command -v cargo-fuzz >/dev/null; then
+  say "cargo-fuzz present"
+else
+  say "installing cargo-fuzz"
+  cargo install cargo-fuzz --locked || fail "cargo install cargo-fuzz" "check crates.io access"
+fi
+
 if command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null; then
   say "ffmpeg present"
 else

@@ -24,6 +24,9 @@ cargo build -p shared-wasm --target wasm32-wasip2
 
 bash scripts/build.sh
 
+echo "[test] fuzzing (short runs, committed corpus)"
+bash scripts/fuzz.sh
+
 echo "[test] cargo test (unit, vectors, API, end to end)"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

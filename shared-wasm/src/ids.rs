@@ -59,6 +59,13 @@ macro_rules! token_newtype {
             }
         }
 
+        // Eq/Ord derive from the inner String, so lookups by &str agree with them.
+        impl core::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&self.0)

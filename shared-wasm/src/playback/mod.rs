@@ -200,9 +200,14 @@ pub fn sign(keys: &PlaybackKeys, claims: &Claims) -> String {
     URL_SAFE_NO_PAD.encode(buf)
 }
 
+/// A decoded token, borrowed from the decode buffer: nothing is allocated until it has passed.
 struct Parsed<'a> {
     kid: &'a str,
-    claims: Claims,
+    prefix: &'a str,
+    not_before: UnixTime,
+    expires: UnixTime,
+    network: Option<&'a str>,
+    country: Option<CountryCode>,
     body: &'a [u8],
     tag: &'a [u8],
 }
@@ -236,27 +241,27 @@ fn parse(raw: &[u8]) -> Result<Parsed<'_>, TokenError> {
     if flags & !0b11 != 0 {
         return Err(TokenError::Malformed);
     }
-    let mut binding = Binding::default();
+    let mut network = None;
     if flags & 1 != 0 {
         let len = take(&mut rest, 1)?[0] as usize;
         let net = core::str::from_utf8(take(&mut rest, len)?).map_err(|_| TokenError::Malformed)?;
-        binding.network = Some(net.to_owned());
+        network = Some(net);
     }
+    let mut country = None;
     if flags & 2 != 0 {
         let c = core::str::from_utf8(take(&mut rest, 2)?).map_err(|_| TokenError::Malformed)?;
-        binding.country = Some(CountryCode::parse(c).map_err(|_| TokenError::Malformed)?);
+        country = Some(CountryCode::parse(c).map_err(|_| TokenError::Malformed)?);
     }
     if !rest.is_empty() {
         return Err(TokenError::Malformed);
     }
     Ok(Parsed {
         kid,
-        claims: Claims {
-            prefix: prefix.to_owned(),
-            not_before: UnixTime(nbf),
-            expires: UnixTime(exp),
-            binding,
-        },
+        prefix,
+        not_before: UnixTime(nbf),
+        expires: UnixTime(exp),
+        network,
+        country,
         body,
         tag,
     })
@@ -287,36 +292,50 @@ pub fn verify(keys: &PlaybackKeys, token: &str, at: &Use<'_>) -> Result<Grant, T
     if token.is_empty() || token.len() > MAX_TOKEN_LEN {
         return Err(TokenError::Malformed);
     }
-    let raw = URL_SAFE_NO_PAD
-        .decode(token)
+    // Decoded on the stack: this runs for every segment request.
+    let mut buf = [0u8; MAX_TOKEN_LEN * 3 / 4 + 3];
+    let len = URL_SAFE_NO_PAD
+        .decode_slice(token, &mut buf)
         .map_err(|_| TokenError::Malformed)?;
-    let parsed = parse(&raw)?;
-    let kid = Kid::parse(parsed.kid).map_err(|_| TokenError::Malformed)?;
-    let key = keys.keys.get(&kid).ok_or(TokenError::UnknownKey)?;
-    if !hmac::verify(key, &[DOMAIN, parsed.body], parsed.tag) {
+    let p = parse(&buf[..len])?;
+    let (kid, key) = keys
+        .keys
+        .get_key_value(p.kid)
+        .ok_or(TokenError::UnknownKey)?;
+    if !hmac::verify(key, &[DOMAIN, p.body], p.tag) {
         return Err(TokenError::BadSignature);
     }
-    let claims = parsed.claims;
-    if !valid_prefix(&claims.prefix) || !path.starts_with(&claims.prefix) {
+    if !valid_prefix(p.prefix) || !path.starts_with(p.prefix) {
         return Err(TokenError::WrongPath);
     }
-    if now > claims.expires.plus(leeway_secs) {
+    if now > p.expires.plus(leeway_secs) {
         return Err(TokenError::Expired);
     }
-    if now < claims.not_before.minus(leeway_secs) {
+    if now < p.not_before.minus(leeway_secs) {
         return Err(TokenError::NotYetValid);
     }
-    if let Some(net) = &claims.binding.network {
+    if let Some(net) = p.network {
         if !binding::in_network(net, viewer.ip) {
             return Err(TokenError::NetworkMismatch);
         }
     }
-    if let Some(c) = claims.binding.country {
+    if let Some(c) = p.country {
         if viewer.country.and_then(|v| CountryCode::parse(v).ok()) != Some(c) {
             return Err(TokenError::CountryMismatch);
         }
     }
-    Ok(Grant { kid, claims })
+    Ok(Grant {
+        kid: kid.clone(),
+        claims: Claims {
+            prefix: p.prefix.to_owned(),
+            not_before: p.not_before,
+            expires: p.expires,
+            binding: Binding {
+                network: p.network.map(str::to_owned),
+                country: p.country,
+            },
+        },
+    })
 }
 
 #[cfg(test)]

@@ -232,6 +232,33 @@ impl CachedResponse {
     }
 }
 
+/// How the Spin adapter stores every value written through `Platform::kv_put`: Spin's stores
+/// have no expiry, so the envelope carries it (`kv-schemas/spin_envelope.cddl`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KvEnvelope {
+    /// Schema version, 1.
+    pub v: u8,
+    /// Ignored from this instant on, Unix seconds; absent: kept until overwritten.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+    /// The stored value.
+    #[serde(with = "serde_bytes_vec")]
+    pub value: Vec<u8>,
+}
+
+impl KvEnvelope {
+    /// CBOR encoding.
+    pub fn to_cbor(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    /// The value if the envelope decodes and has not expired at `now`.
+    pub fn open(bytes: &[u8], now: crate::UnixTime) -> Option<Vec<u8>> {
+        let env: Self = ciborium::from_reader(bytes).ok()?;
+        (env.v == 1 && env.expires_at.is_none_or(|t| now.0 < t)).then_some(env.value)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,6 +282,27 @@ mod tests {
     fn cbor_round_trip() {
         let r = sample();
         assert_eq!(VideoRecord::from_cbor(&r.to_cbor()).unwrap(), r);
+    }
+
+    #[test]
+    fn envelopes_expire() {
+        let env = KvEnvelope {
+            v: 1,
+            expires_at: Some(100),
+            value: b"x".to_vec(),
+        };
+        let bytes = env.to_cbor();
+        assert_eq!(
+            KvEnvelope::open(&bytes, crate::UnixTime(99)),
+            Some(b"x".to_vec())
+        );
+        assert_eq!(KvEnvelope::open(&bytes, crate::UnixTime(100)), None);
+        let forever = KvEnvelope {
+            expires_at: None,
+            ..env
+        };
+        assert!(KvEnvelope::open(&forever.to_cbor(), crate::UnixTime(u64::MAX)).is_some());
+        assert_eq!(KvEnvelope::open(b"garbage", crate::UnixTime(0)), None);
     }
 
     #[test]

@@ -106,3 +106,17 @@ fn rate_limit_state_matches_schema() {
     ciborium::into_writer(&-1i64, &mut negative).unwrap();
     assert!(validate("rate_limit.cddl", &negative).is_err());
 }
+
+#[test]
+fn spin_envelope_matches_schema() {
+    use shared_wasm::record::KvEnvelope;
+    let inner = JwksRecord::new(UnixTime(1), "{}".into()).to_cbor();
+    for expires_at in [Some(1_800_000_000), None] {
+        let env = KvEnvelope {
+            v: 1,
+            expires_at,
+            value: inner.clone(),
+        };
+        validate("spin_envelope.cddl", &env.to_cbor()).unwrap();
+    }
+}

@@ -122,8 +122,8 @@ pub enum PlatformError {
 pub trait Platform {
     /// Reads a KV value.
     async fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, PlatformError>;
-    /// Writes a KV value; `ttl_secs` is a hint (Workers honours it, Spin stores keep forever and
-    /// callers embed their own expiry where it matters).
+    /// Writes a KV value that reads as absent after `ttl_secs` (Workers: KV's own expiry, at
+    /// least 60 s; Spin: an envelope with the expiry, since Spin stores have none).
     async fn kv_put(
         &self,
         key: &str,

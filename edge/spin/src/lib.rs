@@ -12,7 +12,7 @@ use edge_app::{
     EdgeConfig, Platform, PlatformError, Request as AppRequest, Response as AppResponse,
 };
 use shared_wasm::ratelimit::{self, Decision, Quota};
-use shared_wasm::record::CachedResponse;
+use shared_wasm::record::{CachedResponse, KvEnvelope};
 use shared_wasm::UnixTime;
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::key_value::Store;
@@ -26,17 +26,23 @@ fn kv_err(e: impl std::fmt::Display) -> PlatformError {
 }
 
 impl Platform for Spin {
+    /// Values are stored in a [`KvEnvelope`] carrying their expiry; an expired one reads as absent.
     async fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, PlatformError> {
-        self.store.get(key).map_err(kv_err)
+        let now = self.now();
+        Ok(self
+            .store
+            .get(key)
+            .map_err(kv_err)?
+            .and_then(|bytes| KvEnvelope::open(&bytes, now)))
     }
 
-    async fn kv_put(
-        &self,
-        key: &str,
-        value: &[u8],
-        _ttl: Option<u64>,
-    ) -> Result<(), PlatformError> {
-        self.store.set(key, value).map_err(kv_err)
+    async fn kv_put(&self, key: &str, value: &[u8], ttl: Option<u64>) -> Result<(), PlatformError> {
+        let envelope = KvEnvelope {
+            v: 1,
+            expires_at: ttl.map(|t| self.now().0.saturating_add(t)),
+            value: value.to_vec(),
+        };
+        self.store.set(key, &envelope.to_cbor()).map_err(kv_err)
     }
 
     async fn cache_get(&self, key: &str) -> Result<Option<AppResponse>, PlatformError> {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use libfuzzer_sys::fuzz_target;
 use shared_wasm::playback::{self, PlaybackKeys, Use, Viewer};
-use shared_wasm::{Kid, UnixTime};
+use shared_wasm::{CountryCode, Kid, UnixTime};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(token) = std::str::from_utf8(data) else {
@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
         leeway_secs: 30,
         viewer: Viewer {
             ip: Some("203.0.113.9"),
-            country: Some("DE"),
+            country: CountryCode::parse("DE").ok(),
         },
     };
     // The fuzzer cannot know the key, so a success would be a forgery.

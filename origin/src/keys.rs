@@ -50,23 +50,17 @@ struct IssuedClaims<'a> {
 impl SigningKeys {
     /// Loads the keys, creating the first one if there is none.
     pub async fn load_or_create(db: &SqlitePool) -> anyhow::Result<Self> {
-        let none: Option<(String,)> =
-            sqlx::query_as("SELECT kid FROM signing_keys WHERE active = 1")
-                .fetch_optional(db)
-                .await?;
-        if none.is_none() {
-            let kid = format!("ed-{}", URL_SAFE_NO_PAD.encode(random_bytes::<6>()));
-            // INSERT … WHERE NOT EXISTS keeps two processes starting at once from both adding one.
-            sqlx::query(
-                "INSERT INTO signing_keys (kid, alg, secret, active, created_at)
-                 SELECT ?, 'EdDSA', ?, 1, ? WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE active = 1)",
-            )
-            .bind(&kid)
-            .bind(random_bytes::<32>().to_vec())
-            .bind(now() as i64)
-            .execute(db)
-            .await?;
-        }
+        // Inserts only when there is no active key, which also keeps two processes starting at
+        // once from both adding one.
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, secret, active, created_at)
+             SELECT ?, 'EdDSA', ?, 1, ? WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE active = 1)",
+        )
+        .bind(format!("ed-{}", URL_SAFE_NO_PAD.encode(random_bytes::<6>())))
+        .bind(random_bytes::<32>().to_vec())
+        .bind(now() as i64)
+        .execute(db)
+        .await?;
         let rows: Vec<(String, Vec<u8>, i64)> =
             sqlx::query_as("SELECT kid, secret, active FROM signing_keys ORDER BY created_at")
                 .fetch_all(db)

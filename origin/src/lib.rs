@@ -2,6 +2,7 @@
 //! the edge only.
 
 pub mod clock;
+pub mod db;
 pub mod demo;
 pub mod error;
 pub mod keys;

@@ -8,12 +8,11 @@ use shared_wasm::jwt::Role;
 use sqlx::SqlitePool;
 
 use crate::clock::now;
+use crate::db::{enum_name, parse_enum};
 use crate::keys::random_bytes;
 
 /// Passwords longer than this are refused before hashing: argon2 cost must not be a lever.
 pub const MAX_PASSWORD_LEN: usize = 256;
-/// Shortest password accepted at sign-up.
-pub const MIN_PASSWORD_LEN: usize = 8;
 
 /// A stored user.
 #[derive(Debug, Clone)]
@@ -23,19 +22,6 @@ pub struct User {
     /// Role.
     pub role: Role,
     password_hash: String,
-}
-
-fn parse_role(s: &str) -> anyhow::Result<Role> {
-    serde_json::from_value(serde_json::Value::String(s.to_owned()))
-        .map_err(|_| anyhow::anyhow!("unknown role {s:?} in database"))
-}
-
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::User => "user",
-        Role::Creator => "creator",
-        Role::Admin => "admin",
-    }
 }
 
 /// Hashes off the async runtime: argon2 takes tens of milliseconds by design.
@@ -83,7 +69,7 @@ pub async fn ensure_user(
     .bind(&id)
     .bind(email)
     .bind(&hash)
-    .bind(role_name(role))
+    .bind(enum_name(role))
     .bind(now() as i64)
     .execute(db)
     .await?;
@@ -103,7 +89,7 @@ async fn find_by_email(db: &SqlitePool, email: &str) -> anyhow::Result<Option<Us
     row.map(|(id, password_hash, role)| {
         Ok(User {
             id,
-            role: parse_role(&role)?,
+            role: parse_enum(&role)?,
             password_hash,
         })
     })

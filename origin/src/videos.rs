@@ -5,18 +5,7 @@ use shared_wasm::{CountryCode, VideoId};
 use sqlx::SqlitePool;
 
 use crate::clock::now;
-
-fn enum_name<T: serde::Serialize>(v: T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .expect("unit enum serializes to a string")
-}
-
-fn parse_enum<T: serde::de::DeserializeOwned>(s: &str) -> anyhow::Result<T> {
-    serde_json::from_value(serde_json::Value::String(s.to_owned()))
-        .map_err(|_| anyhow::anyhow!("unexpected value {s:?} in videos table"))
-}
+use crate::db::{enum_name, parse_enum};
 
 #[derive(sqlx::FromRow)]
 struct VideoRow {

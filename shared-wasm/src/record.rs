@@ -121,6 +121,10 @@ fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, RecordError
     if bytes.len() > MAX_RECORD_BYTES {
         return Err(RecordError::TooLarge);
     }
+    decode_unbounded(bytes)
+}
+
+fn decode_unbounded<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, RecordError> {
     ciborium::from_reader(bytes).map_err(|e| RecordError::Malformed(e.to_string()))
 }
 
@@ -186,13 +190,12 @@ impl JwksRecord {
 }
 
 /// A response kept in a key-value store by runtimes without an HTTP cache (Spin):
-/// `cache:{url}` in KV, see `kv-schemas/cached_response.cddl`.
+/// `cache:{url}` in KV, inside a [`KvEnvelope`] that carries its expiry; see
+/// `kv-schemas/cached_response.cddl`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CachedResponse {
     /// Schema version, 1.
     pub v: u8,
-    /// The entry is ignored from this instant, Unix seconds.
-    pub expires_at: u64,
     /// Status code.
     pub status: u16,
     /// Headers, lower-case names.
@@ -223,10 +226,10 @@ impl CachedResponse {
         encode(self)
     }
 
-    /// Decodes and checks the schema version. Entries may be as large as a media segment.
+    /// Decodes and checks the schema version. Entries may be as large as a media segment, so
+    /// the record size cap does not apply.
     pub fn from_cbor(bytes: &[u8]) -> Result<Self, RecordError> {
-        let rec: Self =
-            ciborium::from_reader(bytes).map_err(|e| RecordError::Malformed(e.to_string()))?;
+        let rec: Self = decode_unbounded(bytes)?;
         check_version(rec.v, 1)?;
         Ok(rec)
     }
@@ -254,7 +257,7 @@ impl KvEnvelope {
 
     /// The value if the envelope decodes and has not expired at `now`.
     pub fn open(bytes: &[u8], now: crate::UnixTime) -> Option<Vec<u8>> {
-        let env: Self = ciborium::from_reader(bytes).ok()?;
+        let env: Self = decode_unbounded(bytes).ok()?;
         (env.v == 1 && env.expires_at.is_none_or(|t| now.0 < t)).then_some(env.value)
     }
 }

@@ -82,7 +82,6 @@ fn jwks_record_matches_schema() {
 fn cached_response_matches_schema() {
     let rec = CachedResponse {
         v: 1,
-        expires_at: 1_700_000_000,
         status: 200,
         headers: vec![("content-type".into(), "video/mp2t".into())],
         body: vec![0x47, 0x40, 0x00],

@@ -224,7 +224,7 @@ async fn flow(runtime: Runtime) {
             leeway_secs: 30,
             viewer: Viewer {
                 ip: Some("127.0.0.1"),
-                country: Some(VIEWER_COUNTRY),
+                country: CountryCode::parse(VIEWER_COUNTRY).ok(),
             },
         },
     )

@@ -68,6 +68,8 @@ pub async fn bearer<P: Platform>(
         .ok_or(EdgeError::Unauthorized {
             reason: Some("expected a Bearer token"),
         })?;
+    // `jwt::verify` checks this too; checking here spares an oversized token the KV read and
+    // the possible JWKS fetch below.
     if token.len() > cfg.jwt.max_token_bytes {
         return Err(unauthorized(&JwtError::TooLarge));
     }

@@ -1,4 +1,5 @@
-//! Typed edge settings, read once per request from the runtime's variables and secrets.
+//! Typed edge settings, read from the runtime's variables and secrets (by the Workers adapter
+//! once per isolate, by the Spin adapter once per instance, which is once per request).
 //!
 //! The same parser serves both adapters: Workers passes `env.var`/`env.secret`, Spin passes
 //! `variables::get` (whose names are lower case). A missing or malformed setting is an error

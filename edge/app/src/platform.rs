@@ -5,7 +5,7 @@
 //! are not, and neither runtime runs a request on more than one thread.
 
 use shared_wasm::ratelimit::{Decision, Quota};
-use shared_wasm::UnixTime;
+use shared_wasm::{CountryCode, UnixTime};
 use thiserror::Error;
 
 /// An HTTP request as the edge app sees it.
@@ -24,7 +24,7 @@ pub struct Request {
     pub client_ip: Option<String>,
     /// The client's country (ISO 3166-1 alpha-2) as the runtime reports it (Workers:
     /// `request.cf.country`; Spin: the trusted header named by `COUNTRY_HEADER`).
-    pub country: Option<String>,
+    pub country: Option<CountryCode>,
 }
 
 impl Request {

@@ -4,11 +4,15 @@
 
 mod rate_limiter;
 
+use std::cell::OnceCell;
+use std::rc::Rc;
+
 use edge_app::{
-    EdgeConfig, Platform, PlatformError, Request as AppRequest, Response as AppResponse,
+    ConfigError, EdgeConfig, Platform, PlatformError, Request as AppRequest,
+    Response as AppResponse,
 };
 use shared_wasm::ratelimit::{Decision, Quota};
-use shared_wasm::UnixTime;
+use shared_wasm::{CountryCode, UnixTime};
 use worker::{
     console_error, event, Cache, Context, Date, Env, Fetch, Headers, Method, Request, RequestInit,
     Response, Result,
@@ -159,6 +163,13 @@ fn setting(env: &Env, name: &str) -> Option<String> {
         .ok()
 }
 
+thread_local! {
+    /// Settings, read once per isolate: an isolate serves one deployment version, whose vars and
+    /// secrets do not change under it, and parsing them (keys included) on every request is
+    /// wasted work on the hot path.
+    static CONFIG: OnceCell<Rc<Result<EdgeConfig, ConfigError>>> = const { OnceCell::new() };
+}
+
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let platform = Cloudflare {
@@ -166,7 +177,6 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
         cache: Cache::default(),
         limiter: env.durable_object(RATE_LIMITER_BINDING)?,
     };
-    let config = EdgeConfig::from_lookup(|name| setting(&env, name));
     let app_req = AppRequest {
         method: req.method().to_string(),
         url: req.url()?.to_string(),
@@ -176,8 +186,15 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
         client_ip: req.headers().get("cf-connecting-ip").ok().flatten(),
         // `request.cf` is Cloudflare's own geolocation. Under `wrangler dev` it is a local
         // stand-in that only a developer's environment (Miniflare) can set.
-        country: req.cf().and_then(|cf| cf.country()),
+        country: req
+            .cf()
+            .and_then(|cf| cf.country())
+            .and_then(|c| CountryCode::parse(&c).ok()),
     };
-    let resp = edge_app::handle(&platform, config, app_req).await;
+    let config = CONFIG.with(|c| {
+        c.get_or_init(|| Rc::new(EdgeConfig::from_lookup(|name| setting(&env, name))))
+            .clone()
+    });
+    let resp = edge_app::handle(&platform, config.as_ref().as_ref(), app_req).await;
     to_worker_response(&resp)
 }

@@ -2,7 +2,8 @@
 //! variables and outbound HTTP. No business logic lives here.
 //!
 //! Spin has no HTTP cache API, so the cache is kept in the same key-value store under a
-//! `cache:` prefix, each entry carrying its own expiry (Spin stores have no TTL). On Spin's
+//! `cache:` prefix, expiring like every value written through `kv_put` (Spin stores have no
+//! TTL, so an envelope carries it). On Spin's
 //! default store (a local SQLite file) that is strongly consistent for the instance.
 #![cfg(target_arch = "wasm32")]
 
@@ -13,12 +14,20 @@ use edge_app::{
 };
 use shared_wasm::ratelimit::{self, Decision, Quota};
 use shared_wasm::record::{CachedResponse, KvEnvelope};
-use shared_wasm::UnixTime;
+use shared_wasm::{CountryCode, UnixTime};
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::key_value::Store;
 
 struct Spin {
     store: Store,
+}
+
+/// Milliseconds since the epoch (WASI wall clock).
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 fn kv_err(e: impl std::fmt::Display) -> PlatformError {
@@ -45,30 +54,27 @@ impl Platform for Spin {
         self.store.set(key, &envelope.to_cbor()).map_err(kv_err)
     }
 
+    /// Entries go through [`Platform::kv_put`], whose envelope carries the expiry.
     async fn cache_get(&self, key: &str) -> Result<Option<AppResponse>, PlatformError> {
-        let Some(bytes) = self.store.get(&format!("cache:{key}")).map_err(kv_err)? else {
+        let Some(bytes) = self.kv_get(&format!("cache:{key}")).await? else {
             return Ok(None);
         };
-        match CachedResponse::from_cbor(&bytes) {
-            Ok(c) if self.now().0 < c.expires_at => Ok(Some(AppResponse {
-                status: c.status,
-                headers: c.headers,
-                body: c.body,
-            })),
-            _ => Ok(None),
-        }
+        Ok(CachedResponse::from_cbor(&bytes).ok().map(|c| AppResponse {
+            status: c.status,
+            headers: c.headers,
+            body: c.body,
+        }))
     }
 
     async fn cache_put(&self, key: &str, r: &AppResponse, ttl: u64) -> Result<(), PlatformError> {
         let entry = CachedResponse {
             v: 1,
-            expires_at: self.now().0.saturating_add(ttl),
             status: r.status,
             headers: r.headers.clone(),
             body: r.body.clone(),
         };
-        self.store
-            .set(&format!("cache:{key}"), &entry.to_cbor())
+        self.kv_put(&format!("cache:{key}"), &entry.to_cbor(), Some(ttl))
+            .await
             .map_err(|e| PlatformError::Cache(e.to_string()))
     }
 
@@ -82,11 +88,7 @@ impl Platform for Spin {
             .get(&k)
             .map_err(err)?
             .and_then(|b| ratelimit::decode_tat(&b));
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
-        let (decision, tat) = ratelimit::check(quota, stored, now_ms);
+        let (decision, tat) = ratelimit::check(quota, stored, now_ms());
         if decision.allowed {
             self.store
                 .set(&k, &ratelimit::encode_tat(tat))
@@ -122,11 +124,7 @@ impl Platform for Spin {
     }
 
     fn now(&self) -> UnixTime {
-        let secs = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        UnixTime(secs)
+        UnixTime(now_ms() / 1000)
     }
 
     fn log_error(&self, message: &str) {
@@ -182,7 +180,7 @@ mod entry {
                 headers
                     .iter()
                     .find(|(k, _)| *k == name)
-                    .map(|(_, v)| v.clone())
+                    .and_then(|(_, v)| CountryCode::parse(v).ok())
             });
         let app_req = AppRequest {
             method: req.method().to_string(),
@@ -192,7 +190,9 @@ mod entry {
             client_ip,
             country,
         };
-        let resp = edge_app::handle(&platform, EdgeConfig::from_lookup(setting), app_req).await;
+        // Each request runs in a fresh instance, so there is nothing to keep settings in.
+        let config = EdgeConfig::from_lookup(setting);
+        let resp = edge_app::handle(&platform, config.as_ref(), app_req).await;
         let mut out = Response::builder();
         out.status(resp.status);
         for (k, v) in resp.headers {

@@ -50,8 +50,8 @@ pub struct Binding {
 pub struct Viewer<'a> {
     /// Client address.
     pub ip: Option<&'a str>,
-    /// Country (ISO 3166-1 alpha-2).
-    pub country: Option<&'a str>,
+    /// Country.
+    pub country: Option<CountryCode>,
 }
 
 fn parse_ip(ip: &str) -> Option<IpAddr> {

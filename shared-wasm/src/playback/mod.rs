@@ -320,7 +320,7 @@ pub fn verify(keys: &PlaybackKeys, token: &str, at: &Use<'_>) -> Result<Grant, T
         }
     }
     if let Some(c) = p.country {
-        if viewer.country.and_then(|v| CountryCode::parse(v).ok()) != Some(c) {
+        if viewer.country != Some(c) {
             return Err(TokenError::CountryMismatch);
         }
     }

@@ -189,7 +189,10 @@ fn as_viewer(
             path: "/hls/abc/a.ts",
             now: UnixTime(1_500),
             leeway_secs: LEEWAY,
-            viewer: Viewer { ip, country },
+            viewer: Viewer {
+                ip,
+                country: country.and_then(|c| CountryCode::parse(c).ok()),
+            },
         },
     )
 }

@@ -16,8 +16,8 @@ const PLAYLIST_CACHE_SECS: u64 = 60;
 
 /// The cache key leaves the token out, so every viewer's request hits the same entry. It keeps
 /// the request's own scheme and host: the Workers Cache API stores entries per zone.
-fn cache_key(req: &Request, r: &HlsRequest<'_>) -> String {
-    format!("{}/__edge-cache{}", req.origin(), r.canonical_path())
+fn cache_key(req: &Request, canonical_path: &str) -> String {
+    format!("{}/__edge-cache{canonical_path}", req.origin())
 }
 
 fn bad_path(e: MediaPathError) -> EdgeError {
@@ -42,7 +42,7 @@ pub async fn handle<P: Platform>(
         leeway_secs: cfg.playback_leeway_secs,
         viewer: Viewer {
             ip: req.client_ip.as_deref(),
-            country: req.country.as_deref(),
+            country: req.country,
         },
     };
     let grant =
@@ -56,7 +56,7 @@ pub async fn handle<P: Platform>(
         .ok_or(EdgeError::NotFound("video"))?;
     check_rules(&record, req)?;
 
-    let key = cache_key(req, &r);
+    let key = cache_key(req, &path);
     let (mut resp, cache) = match p.cache_get(&key).await {
         Ok(Some(hit)) => (hit, "HIT"),
         other => {

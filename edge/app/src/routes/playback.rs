@@ -4,7 +4,7 @@ use serde_json::json;
 use shared_wasm::media::token_prefix;
 use shared_wasm::playback::{self, network_for, Binding, Claims};
 use shared_wasm::record::{VideoRecord, VideoState, Visibility};
-use shared_wasm::{CountryCode, VideoId};
+use shared_wasm::VideoId;
 
 use crate::auth;
 use crate::config::EdgeConfig;
@@ -62,11 +62,7 @@ pub fn check_rules(record: &VideoRecord, req: &Request) -> Result<(), EdgeError>
         });
     }
     if let Some(rule) = &record.countries {
-        let country = req
-            .country
-            .as_deref()
-            .and_then(|c| CountryCode::parse(c).ok());
-        if !rule.admits(country) {
+        if !rule.admits(req.country) {
             return Err(EdgeError::Unavailable {
                 reason: "country_blocked",
             });
@@ -117,11 +113,7 @@ pub async fn handle<P: Platform>(
         // runtime does not report gets a token unbound on that axis.
         binding: Binding {
             network: network_for(req.client_ip.as_deref(), cfg.bind_ip),
-            country: req
-                .country
-                .as_deref()
-                .and_then(|c| CountryCode::parse(c).ok())
-                .filter(|_| cfg.bind_country),
+            country: req.country.filter(|_| cfg.bind_country),
         },
     };
     let token = playback::sign(&cfg.playback_keys, &claims);

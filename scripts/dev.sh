@@ -15,14 +15,19 @@ bash scripts/setup.sh
 cargo build -p origin
 
 mkdir -p .dev
-# Local secrets, made once: the edge↔origin secret and a playback key.
+# Local secrets, made once: the edge→origin secret, the origin→edge sync secret, a playback key.
+rand() { head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'; }
 if [ ! -f .dev.vars ]; then
-  rand() { head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'; }
   umask 077
   printf 'EDGE_ORIGIN_SECRET=%s\nPLAYBACK_KEYS=pk1:%s\n' "$(rand)" "$(rand)" > .dev.vars
 fi
+# Older .dev.vars files predate the sync.
+grep -q '^SYNC_SECRET=' .dev.vars || printf 'SYNC_SECRET=%s\n' "$(rand)" >> .dev.vars
 APP_EDGE__SHARED_SECRET="$(sed -n 's/^EDGE_ORIGIN_SECRET=//p' .dev.vars)"
-export APP_EDGE__SHARED_SECRET APP_SERVER__PORT="$origin_port"
+APP_SYNC__SECRET="$(sed -n 's/^SYNC_SECRET=//p' .dev.vars)"
+# The origin's outbox pushes video, user and entitlement records to the edge's sync endpoint.
+export APP_EDGE__SHARED_SECRET APP_SYNC__SECRET APP_SERVER__PORT="$origin_port" \
+  APP_SYNC__EDGES="http://127.0.0.1:$edge_port/internal/sync"
 
 ./target/debug/origin seed-demo
 ./target/debug/origin serve &

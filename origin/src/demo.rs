@@ -1,15 +1,18 @@
-//! The demo content for a local stack: a creator account and two videos (one public, one for
-//! members) whose HLS ladder ffmpeg renders from a generated test pattern. Nothing is committed:
-//! the media is made on the machine that runs it.
+//! The demo content for a local stack: a creator account with a membership, a viewer and an
+//! admin account, and four videos (public, members, one country, taken down) whose HLS ladder
+//! ffmpeg renders from a generated test pattern. Nothing is committed: the media is made on the
+//! machine that runs it.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use shared_wasm::jwt::Role;
-use shared_wasm::record::{CountryMode, CountryRule, VideoState, Visibility};
+use shared_wasm::record::{CountryMode, CountryRule, EntitlementStatus, VideoState, Visibility};
 use shared_wasm::{CountryCode, VideoId};
 use tokio::process::Command;
 
+use crate::clock::now;
+use crate::entitlements;
 use crate::startup::AppState;
 use crate::users;
 use crate::videos::{self, NewVideo};
@@ -198,9 +201,27 @@ async fn copy_ladder(src: &Path, dest: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Creates the demo user and videos (idempotent).
+/// The other demo accounts (same password as the main one): a viewer without a membership and
+/// an admin.
+pub const VIEWER_EMAIL: &str = "viewer@example.com";
+/// See [`VIEWER_EMAIL`].
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+
+/// Creates the demo accounts and videos (idempotent). The main account is a creator with a
+/// year of membership; its entitlement is renewed at every run.
 pub async fn seed(state: &AppState, email: &str, password: &str) -> anyhow::Result<()> {
-    let user = users::ensure_user(&state.db, email, password, Role::Creator).await?;
+    let region = &state.settings.server.region;
+    let user = users::ensure_user(&state.db, email, password, Role::Creator, region).await?;
+    users::ensure_user(&state.db, VIEWER_EMAIL, password, Role::User, region).await?;
+    users::ensure_user(&state.db, ADMIN_EMAIL, password, Role::Admin, region).await?;
+    entitlements::set(
+        &state.db,
+        &user.id,
+        "demo",
+        EntitlementStatus::Active,
+        now() + 365 * 24 * 3600,
+    )
+    .await?;
     let media = Path::new(&state.settings.storage.media_dir);
     // ffmpeg renders the ladder once; the other demos get copies.
     let first = media.join(DEMOS[0].id);

@@ -27,6 +27,14 @@ pub enum ApiError {
         /// What was wrong.
         message: &'static str,
     },
+    /// Authenticated, but not allowed.
+    #[error("{message}")]
+    Forbidden {
+        /// Stable code.
+        code: &'static str,
+        /// What was wrong.
+        message: &'static str,
+    },
     /// The body is larger than the route accepts.
     #[error("request body too large")]
     PayloadTooLarge,
@@ -50,6 +58,9 @@ impl IntoResponse for ApiError {
             Self::BadRequest { code, message } => (StatusCode::BAD_REQUEST, *code, message.clone()),
             Self::Unauthorized { code, message } => {
                 (StatusCode::UNAUTHORIZED, *code, (*message).to_owned())
+            }
+            Self::Forbidden { code, message } => {
+                (StatusCode::FORBIDDEN, *code, (*message).to_owned())
             }
             Self::PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,

@@ -44,7 +44,8 @@ struct IssuedClaims<'a> {
     aud: &'a str,
     sub: &'a str,
     role: Role,
-    jti: String,
+    jti: &'a str,
+    region: &'a str,
 }
 
 impl SigningKeys {
@@ -103,12 +104,15 @@ impl SigningKeys {
         json!({ "keys": keys })
     }
 
-    /// Issues an access token; returns it with its lifetime in seconds.
+    /// Issues an access token for a session (its id is the token's `jti`, so revoking the
+    /// session refuses every token it got); returns it with its lifetime in seconds.
     pub fn issue(
         &self,
         auth: &AuthSettings,
         user_id: &str,
         role: Role,
+        session_id: &str,
+        home_region: &str,
     ) -> anyhow::Result<(String, u64)> {
         let now = now();
         let mut claims = Claims::new(IssuedClaims {
@@ -116,7 +120,8 @@ impl SigningKeys {
             aud: &auth.audience,
             sub: user_id,
             role,
-            jti: URL_SAFE_NO_PAD.encode(random_bytes::<16>()),
+            jti: session_id,
+            region: home_region,
         });
         claims.issued_at = Utc.timestamp_opt(now as i64, 0).single();
         claims.expiration = Utc

@@ -1,12 +1,16 @@
 //! The regional origin: issues access tokens, keeps video records and media, and serves both to
 //! the edge only.
 
+pub mod caller;
 pub mod clock;
 pub mod db;
 pub mod demo;
+pub mod entitlements;
 pub mod error;
 pub mod keys;
+pub mod outbox;
 pub mod routes;
+pub mod sessions;
 pub mod settings;
 pub mod startup;
 pub mod users;

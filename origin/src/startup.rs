@@ -14,8 +14,15 @@ use sqlx::SqlitePool;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
+use axum::http::HeaderValue;
+use shared_wasm::jwk::KeySet;
+use shared_wasm::jwt::{Alg, JwtPolicy};
+use tokio::sync::watch;
+use tower_http::set_header::SetResponseHeaderLayer;
+
 use crate::keys::SigningKeys;
-use crate::routes::{auth, internal};
+use crate::outbox::{self, PushConfig, Waker};
+use crate::routes::{admin, auth, internal};
 use crate::settings::Settings;
 
 /// Largest JSON body any route accepts.
@@ -28,6 +35,14 @@ pub struct AppState {
     pub db: SqlitePool,
     /// Access-token keys.
     pub keys: Arc<SigningKeys>,
+    /// The public half of `keys`, to check tokens presented to the origin.
+    pub jwt_keys: Arc<KeySet>,
+    /// The same access-token policy the edge applies.
+    pub jwt_policy: Arc<JwtPolicy>,
+    /// Wakes the edge-sync pushers after a commit.
+    pub outbox: Waker,
+    /// What the pushers wait on (taken by [`run`]).
+    outbox_rx: watch::Receiver<u64>,
     /// Settings.
     pub settings: Arc<Settings>,
 }
@@ -62,9 +77,17 @@ impl AppState {
         std::fs::create_dir_all(&settings.storage.media_dir)
             .with_context(|| format!("creating {}", settings.storage.media_dir))?;
         let keys = SigningKeys::load_or_create(&db).await?;
+        let jwt_keys = KeySet::from_jwks(keys.jwks().to_string().as_bytes(), &[Alg::EdDsa])
+            .map_err(|e| anyhow::anyhow!("own JWKS unusable: {e}"))?;
+        let jwt_policy = JwtPolicy::new(&settings.auth.issuer, &settings.auth.audience);
+        let (waker, outbox_rx) = Waker::new();
         Ok(Self {
             db,
             keys: Arc::new(keys),
+            jwt_keys: Arc::new(jwt_keys),
+            jwt_policy: Arc::new(jwt_policy),
+            outbox: waker,
+            outbox_rx,
             settings: Arc::new(settings),
         })
     }
@@ -75,6 +98,7 @@ pub fn app(state: AppState) -> Router {
     let internal = Router::new()
         .route("/internal/videos/{id}", get(internal::video_record))
         .route("/internal/media/{id}/{*file}", get(internal::media))
+        .route("/internal/entitlements/{user}", get(internal::entitlement))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             internal::require_edge,
@@ -82,15 +106,33 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/v1/auth/login", post(auth::login))
+        .route("/v1/auth/refresh", post(auth::refresh))
+        .route("/v1/auth/logout", post(auth::logout))
+        .route("/v1/me", get(auth::me))
+        .route("/v1/creator/videos", get(admin::my_videos))
+        .route("/v1/admin/users/{id}/role", post(admin::set_role))
+        .route("/v1/admin/users/{id}/revoke", post(admin::revoke))
         .route("/.well-known/jwks.json", get(auth::jwks))
         .merge(internal)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .layer(SetResponseHeaderLayer::overriding(
+            axum::http::HeaderName::from_static("x-origin-region"),
+            HeaderValue::from_str(&state.settings.server.region).expect("region is validated"),
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
-/// Serves until the process is told to stop.
+/// Pushes the outbox to the configured edges and serves until the process is told to stop.
 pub async fn run(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
+    let sync = &state.settings.sync;
+    if let Some(secret) = sync.secret.clone() {
+        let config = PushConfig {
+            edges: sync.urls(),
+            secret,
+        };
+        outbox::spawn(state.db.clone(), config, state.outbox_rx.clone());
+    }
     axum::serve(listener, app(state))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

@@ -21,6 +21,8 @@ pub struct User {
     pub id: String,
     /// Role.
     pub role: Role,
+    /// Where the user's data lives (`None` for users created before regions).
+    pub home_region: Option<String>,
     password_hash: String,
 }
 
@@ -51,12 +53,13 @@ async fn verify_password(hash: String, password: String) -> anyhow::Result<bool>
     .await?
 }
 
-/// Creates a user, or returns the existing one with that email unchanged.
+/// Creates a user homed in `region`, or returns the existing one with that email unchanged.
 pub async fn ensure_user(
     db: &SqlitePool,
     email: &str,
     password: &str,
     role: Role,
+    region: &str,
 ) -> anyhow::Result<User> {
     if let Some(u) = find_by_email(db, email).await? {
         return Ok(u);
@@ -64,32 +67,36 @@ pub async fn ensure_user(
     let id = format!("u_{}", URL_SAFE_NO_PAD.encode(random_bytes::<9>()));
     let hash = hash_password(password.to_owned()).await?;
     sqlx::query(
-        "INSERT INTO users (id, email, password_hash, role, created_at) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO users (id, email, password_hash, role, created_at, home_region)
+         VALUES (?, ?, ?, ?, ?, ?)",
     )
     .bind(&id)
     .bind(email)
     .bind(&hash)
     .bind(enum_name(role))
     .bind(now() as i64)
+    .bind(region)
     .execute(db)
     .await?;
     Ok(User {
         id,
         role,
+        home_region: Some(region.to_owned()),
         password_hash: hash,
     })
 }
 
 async fn find_by_email(db: &SqlitePool, email: &str) -> anyhow::Result<Option<User>> {
-    let row: Option<(String, String, String)> =
-        sqlx::query_as("SELECT id, password_hash, role FROM users WHERE email = ?")
+    let row: Option<(String, String, String, Option<String>)> =
+        sqlx::query_as("SELECT id, password_hash, role, home_region FROM users WHERE email = ?")
             .bind(email)
             .fetch_optional(db)
             .await?;
-    row.map(|(id, password_hash, role)| {
+    row.map(|(id, password_hash, role, home_region)| {
         Ok(User {
             id,
             role: parse_enum(&role)?,
+            home_region,
             password_hash,
         })
     })

@@ -6,6 +6,7 @@ use sqlx::SqlitePool;
 
 use crate::clock::now;
 use crate::db::{enum_name, parse_enum};
+use crate::outbox;
 
 #[derive(sqlx::FromRow)]
 struct VideoRow {
@@ -51,7 +52,10 @@ impl VideoRow {
 }
 
 /// The edge record of a video, if it exists.
-pub async fn record(db: &SqlitePool, id: &VideoId) -> anyhow::Result<Option<VideoRecord>> {
+pub async fn record(
+    db: impl sqlx::SqliteExecutor<'_>,
+    id: &VideoId,
+) -> anyhow::Result<Option<VideoRecord>> {
     let row: Option<VideoRow> = sqlx::query_as(
         "SELECT title, visibility, state, duration_ms, country_mode, country_list, taken_down,
                 updated_at, version
@@ -83,9 +87,11 @@ pub struct NewVideo<'a> {
     pub taken_down: bool,
 }
 
-/// Inserts a video or updates it, bumping its version.
-pub async fn upsert(db: &SqlitePool, v: NewVideo<'_>) -> anyhow::Result<()> {
+/// Inserts a video or updates it, bumping its version, and queues its new record for the edge
+/// in the same transaction. The caller wakes the outbox.
+pub async fn upsert(db: &SqlitePool, v: NewVideo<'_>) -> anyhow::Result<VideoRecord> {
     let t = now() as i64;
+    let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO videos (id, owner_id, title, visibility, state, duration_ms, country_mode,
                              country_list, taken_down, created_at, updated_at, version)
@@ -113,7 +119,12 @@ pub async fn upsert(db: &SqlitePool, v: NewVideo<'_>) -> anyhow::Result<()> {
     .bind(i64::from(v.taken_down))
     .bind(t)
     .bind(t)
-    .execute(db)
+    .execute(&mut *tx)
     .await?;
-    Ok(())
+    let rec = record(&mut *tx, v.id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("video {} vanished inside its transaction", v.id))?;
+    outbox::enqueue(&mut tx, &rec).await?;
+    tx.commit().await?;
+    Ok(rec)
 }

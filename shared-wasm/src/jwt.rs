@@ -128,6 +128,9 @@ pub struct AccessClaims {
     /// Session id, for revocation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// The user's home region: where the edge sends their writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 /// Header members beyond the registered ones that the policy must see.

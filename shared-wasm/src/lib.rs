@@ -13,5 +13,6 @@ pub mod media;
 pub mod playback;
 pub mod ratelimit;
 pub mod record;
+pub mod sync;
 
 pub use ids::{CountryCode, Kid, UnixTime, VideoId};

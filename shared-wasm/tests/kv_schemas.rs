@@ -119,3 +119,74 @@ fn spin_envelope_matches_schema() {
         validate("spin_envelope.cddl", &env.to_cbor()).unwrap();
     }
 }
+
+#[test]
+fn auth_records_match_their_schemas() {
+    use shared_wasm::record::{Entitlement, EntitlementStatus, RevokedSession, UserRecord};
+    let user = UserRecord {
+        v: 1,
+        id: "u_abc".into(),
+        not_before: 1_800_000_000,
+        version: 4,
+    };
+    validate("user.cddl", &user.to_cbor()).unwrap();
+    let session = RevokedSession {
+        v: 1,
+        jti: "s_abc".into(),
+        expires_at: 1_800_000_900,
+        version: 1,
+    };
+    validate("session.cddl", &session.to_cbor()).unwrap();
+    let mut ent = Entitlement {
+        v: 1,
+        user: "u_abc".into(),
+        tier: "members".into(),
+        status: EntitlementStatus::Active,
+        period_end: 1_800_000_000,
+        version: 2,
+    };
+    validate("entitlement.cddl", &ent.to_cbor()).unwrap();
+    ent.status = EntitlementStatus::Inactive;
+    validate("entitlement.cddl", &ent.to_cbor()).unwrap();
+    // Not vacuous: each schema refuses another kind's record.
+    assert!(validate("user.cddl", &session.to_cbor()).is_err());
+    assert!(validate("session.cddl", &user.to_cbor()).is_err());
+    assert!(validate("entitlement.cddl", &user.to_cbor()).is_err());
+}
+
+#[test]
+fn sync_batch_matches_schema() {
+    use shared_wasm::record::UserRecord;
+    use shared_wasm::sync::{SyncBatch, SyncItem};
+    let user = UserRecord {
+        v: 1,
+        id: "u_abc".into(),
+        not_before: 0,
+        version: 1,
+    };
+    let item = SyncItem {
+        key: UserRecord::key("u_abc"),
+        version: 1,
+        value: user.to_cbor(),
+        expires_at: None,
+    };
+    let batch = SyncBatch {
+        v: 1,
+        items: vec![
+            item.clone(),
+            SyncItem {
+                expires_at: Some(1_800_000_000),
+                ..item.clone()
+            },
+        ],
+    };
+    validate("sync_batch.cddl", &batch.to_cbor()).unwrap();
+    let foreign = SyncBatch {
+        v: 1,
+        items: vec![SyncItem {
+            key: "jwks".into(),
+            ..item
+        }],
+    };
+    assert!(validate("sync_batch.cddl", &foreign.to_cbor()).is_err());
+}

@@ -29,6 +29,12 @@ pub const COUNTRY_HEADER: &str = "x-viewer-country";
 /// Logins allowed per client address per 10 minutes in the tests.
 pub const LOGIN_LIMIT: u32 = 5;
 const EDGE_SECRET: &str = "e2e-edge-origin-shared-secret-0123456789";
+/// Signs the origin's pushes to the edge (the tests sign batches of their own with it too).
+pub const SYNC_SECRET: &str = "e2e-origin-to-edge-sync-secret-0123456789";
+/// The other demo accounts `origin seed-demo` creates (same password): no membership, admin.
+pub const VIEWER_EMAIL: &str = "viewer@example.com";
+/// See [`VIEWER_EMAIL`].
+pub const ADMIN_EMAIL: &str = "admin@example.com";
 const ISSUER: &str = "edge-video-origin";
 const AUDIENCE: &str = "edge-video";
 
@@ -142,7 +148,7 @@ pub struct Origin {
     _dir: tempfile::TempDir,
 }
 
-fn origin_cmd(dir: &Path, port: u16) -> Command {
+fn origin_cmd(dir: &Path, port: u16, sync_url: &str) -> Command {
     let mut cmd = Command::new(artifact("target/debug/origin"));
     cmd.current_dir(root())
         .arg("--config")
@@ -154,16 +160,20 @@ fn origin_cmd(dir: &Path, port: u16) -> Command {
         )
         .env("APP_STORAGE__MEDIA_DIR", dir.join("media"))
         .env("APP_EDGE__SHARED_SECRET", EDGE_SECRET)
+        .env("APP_SYNC__EDGES", sync_url)
+        .env("APP_SYNC__SECRET", SYNC_SECRET)
         .env("RUST_LOG", "warn");
     cmd
 }
 
 impl Origin {
-    /// Seeds the demo (ffmpeg renders the ladder) and starts serving.
-    pub async fn start() -> Self {
+    /// Seeds the demo (ffmpeg renders the ladder) and starts serving; its outbox pushes to the
+    /// edge that will listen on `edge_port`.
+    pub async fn start(edge_port: u16) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
-        let seed = origin_cmd(dir.path(), port)
+        let sync_url = format!("http://127.0.0.1:{edge_port}/internal/sync");
+        let seed = origin_cmd(dir.path(), port, &sync_url)
             .arg("seed-demo")
             .output()
             .expect("running origin seed-demo");
@@ -172,7 +182,7 @@ impl Origin {
             "seed-demo failed: {}",
             String::from_utf8_lossy(&seed.stderr)
         );
-        let mut cmd = origin_cmd(dir.path(), port);
+        let mut cmd = origin_cmd(dir.path(), port, &sync_url);
         cmd.arg("serve");
         let mut proc = Proc::spawn("origin", cmd, dir.path().join("origin.log"));
         let url = format!("http://127.0.0.1:{port}");
@@ -208,6 +218,7 @@ fn settings(origin: &Origin) -> Vec<(&'static str, String)> {
     vec![
         ("ORIGIN_URL", origin.url.clone()),
         ("EDGE_ORIGIN_SECRET", EDGE_SECRET.to_owned()),
+        ("SYNC_SECRET", SYNC_SECRET.to_owned()),
         (
             "PLAYBACK_KEYS",
             format!("{PLAYBACK_KID}:{}", URL_SAFE_NO_PAD.encode(PLAYBACK_KEY)),
@@ -222,11 +233,19 @@ fn settings(origin: &Origin) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// An origin and an edge in front of it, each knowing the other (requests one way, the sync
+/// the other).
+pub async fn stack(runtime: Runtime) -> (Origin, Edge) {
+    let edge_port = free_port();
+    let origin = Origin::start(edge_port).await;
+    let edge = Edge::start(runtime, &origin, edge_port).await;
+    (origin, edge)
+}
+
 impl Edge {
-    /// Starts the edge in front of `origin`.
-    pub async fn start(runtime: Runtime, origin: &Origin) -> Self {
+    /// Starts the edge in front of `origin`, on `port`.
+    pub async fn start(runtime: Runtime, origin: &Origin, port: u16) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
         let cmd = match runtime {
             Runtime::Wrangler => wrangler_cmd(dir.path(), port, origin),
             Runtime::Spin => spin_cmd(port, origin),

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use e2e::{
-    Edge, Origin, Runtime, COUNTRY_HEADER, DEMO_EMAIL, DEMO_PASSWORD, LOGIN_LIMIT, PLAYBACK_KEY,
-    PLAYBACK_KID, VIEWER_COUNTRY,
+    Runtime, COUNTRY_HEADER, DEMO_EMAIL, DEMO_PASSWORD, LOGIN_LIMIT, PLAYBACK_KEY, PLAYBACK_KID,
+    VIEWER_COUNTRY,
 };
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
@@ -69,8 +69,7 @@ async fn assert_forbidden(c: &Client, url: &str, reason: &str) {
 }
 
 async fn flow(runtime: Runtime) {
-    let origin = Origin::start().await;
-    let edge = Edge::start(runtime, &origin).await;
+    let (origin, edge) = e2e::stack(runtime).await;
     let e = edge.url.as_str();
     // Spin learns the country from a trusted header; workerd from `request.cf` (see e2e::Edge).
     let mut headers = reqwest::header::HeaderMap::new();

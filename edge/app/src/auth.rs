@@ -1,8 +1,9 @@
-//! Bearer access tokens at the edge: JWKS from the origin, cached in KV, and the shared policy.
+//! Bearer access tokens at the edge: JWKS from the origin, cached in KV, the shared policy,
+//! revocation records pushed by the origin, and per-route roles.
 
 use shared_wasm::jwk::KeySet;
-use shared_wasm::jwt::{self, AccessClaims, JwtError};
-use shared_wasm::record::JwksRecord;
+use shared_wasm::jwt::{self, AccessClaims, JwtError, Role};
+use shared_wasm::record::{JwksRecord, RevokedSession, UserRecord};
 
 use crate::config::EdgeConfig;
 use crate::error::EdgeError;
@@ -74,16 +75,54 @@ pub async fn bearer<P: Platform>(
         return Err(unauthorized(&JwtError::TooLarge));
     }
     let rec = cached_jwks(p, cfg).await?;
-    match jwt::verify(&cfg.jwt, &keyset(cfg, &rec)?, token, p.now()) {
-        Ok(claims) => Ok(Some(claims)),
+    let claims = match jwt::verify(&cfg.jwt, &keyset(cfg, &rec)?, token, p.now()) {
+        Ok(claims) => claims,
         Err(JwtError::UnknownKid)
             if p.now().0 >= rec.fetched_at.saturating_add(UNKNOWN_KID_REFRESH_SECS) =>
         {
             let fresh = fetch_jwks(p, cfg).await?;
             jwt::verify(&cfg.jwt, &keyset(cfg, &fresh)?, token, p.now())
-                .map(Some)
-                .map_err(|e| unauthorized(&e))
+                .map_err(|e| unauthorized(&e))?
         }
-        Err(e) => Err(unauthorized(&e)),
+        Err(e) => return Err(unauthorized(&e)),
+    };
+    check_revocation(p, &claims).await?;
+    Ok(Some(claims))
+}
+
+/// Refuses a token whose user has a later "not before" epoch or whose session is revoked.
+/// Both records arrive through the origin's sync; an unreadable record counts as a refusal
+/// (failing closed), since it can only come from a broken write.
+async fn check_revocation<P: Platform>(p: &P, claims: &AccessClaims) -> Result<(), EdgeError> {
+    const REVOKED: EdgeError = EdgeError::Unauthorized {
+        reason: Some("token revoked"),
+    };
+    if let Some(bytes) = p.kv_get(&UserRecord::key(&claims.sub)).await? {
+        let user = UserRecord::from_cbor(&bytes).map_err(|_| REVOKED)?;
+        if !user.admits(claims.iat) {
+            return Err(REVOKED);
+        }
     }
+    if let Some(jti) = &claims.jti {
+        if p.kv_get(&RevokedSession::key(jti)).await?.is_some() {
+            return Err(REVOKED);
+        }
+    }
+    Ok(())
+}
+
+/// The claims of a request that must carry a token of at least `role` (admin ⊇ creator ⊇ user).
+pub async fn require<P: Platform>(
+    p: &P,
+    cfg: &EdgeConfig,
+    req: &Request,
+    role: Role,
+) -> Result<AccessClaims, EdgeError> {
+    let claims = bearer(p, cfg, req)
+        .await?
+        .ok_or(EdgeError::Unauthorized { reason: None })?;
+    if claims.role < role {
+        return Err(EdgeError::RoleRequired(role));
+    }
+    Ok(claims)
 }

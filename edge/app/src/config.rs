@@ -34,6 +34,9 @@ pub struct EdgeConfig {
     pub origin_url: String,
     /// Shared secret the edge signs origin requests with.
     pub origin_secret: Secret,
+    /// Secret the origin signs sync batches with (a different one: a leak of either does not
+    /// give the other direction).
+    pub sync_secret: Secret,
     /// Playback-token keys.
     pub playback_keys: PlaybackKeys,
     /// Lifetime of a new playback token.
@@ -52,14 +55,16 @@ pub struct EdgeConfig {
     pub rate_limits: RateLimits,
 }
 
-/// Quotas per route class, from `RATE_LIMITS` (`login=10/60,playback=120/60`: requests per
-/// seconds). Each applies per client address and, where a user is known, per user.
+/// Quotas per route class, from `RATE_LIMITS` (`login=10/60,playback=120/60,api=60/60`:
+/// requests per seconds). Each applies per client address and, where a user is known, per user.
 #[derive(Debug, Clone)]
 pub struct RateLimits {
     /// `POST /v1/auth/login`.
     pub login: Quota,
     /// `GET /v1/videos/{id}/playback` (token issue).
     pub playback: Quota,
+    /// Authenticated API calls forwarded to the origin (logout, profile, admin, creator).
+    pub api: Quota,
 }
 
 impl RateLimits {
@@ -68,6 +73,7 @@ impl RateLimits {
         let mut limits = Self {
             login: Quota::new("login", 10, 60).expect("valid default"),
             playback: Quota::new("playback", 120, 60).expect("valid default"),
+            api: Quota::new("api", 60, 60).expect("valid default"),
         };
         for item in spec.iter().flat_map(|s| s.split(',')).map(str::trim) {
             if item.is_empty() {
@@ -86,6 +92,7 @@ impl RateLimits {
             match class.trim() {
                 "login" => limits.login = quota,
                 "playback" => limits.playback = quota,
+                "api" => limits.api = quota,
                 other => return Err(ConfigError::Invalid(NAME, format!("unknown class {other}"))),
             }
         }
@@ -172,6 +179,13 @@ impl EdgeConfig {
                 format!("must be at least {} bytes", edge_auth::MIN_SECRET_LEN),
             ));
         }
+        let sync_secret = required(&get, "SYNC_SECRET")?.into_bytes();
+        if sync_secret.len() < edge_auth::MIN_SECRET_LEN {
+            return Err(ConfigError::Invalid(
+                "SYNC_SECRET",
+                format!("must be at least {} bytes", edge_auth::MIN_SECRET_LEN),
+            ));
+        }
         let playback_keys = playback_keys(
             &required(&get, "PLAYBACK_KEYS")?,
             &required(&get, "PLAYBACK_ACTIVE_KID")?,
@@ -183,6 +197,7 @@ impl EdgeConfig {
         Ok(Self {
             origin_url,
             origin_secret: Secret(origin_secret),
+            sync_secret: Secret(sync_secret),
             playback_keys,
             playback_ttl_secs: number(&get, "PLAYBACK_TOKEN_TTL_SECS", 3600)?,
             playback_leeway_secs: number(&get, "PLAYBACK_LEEWAY_SECS", 30)?,
@@ -215,6 +230,7 @@ mod tests {
         let mut m = BTreeMap::new();
         m.insert("ORIGIN_URL", "http://127.0.0.1:1/".to_owned());
         m.insert("EDGE_ORIGIN_SECRET", "s".repeat(32));
+        m.insert("SYNC_SECRET", "y".repeat(32));
         m.insert(
             "PLAYBACK_KEYS",
             format!("k1:{}", URL_SAFE_NO_PAD.encode([9u8; 32])),

@@ -5,6 +5,7 @@
 //! cause goes to the runtime's log.
 
 use serde_json::json;
+use shared_wasm::jwt::Role;
 use shared_wasm::ratelimit::{Decision, Quota};
 use thiserror::Error;
 
@@ -43,6 +44,15 @@ pub enum EdgeError {
         /// `TokenError::public_reason` of the refusal.
         reason: &'static str,
     },
+    /// The token is valid but its role does not reach the route's.
+    #[error("role {0:?} required")]
+    RoleRequired(Role),
+    /// A `members` video and no active entitlement.
+    #[error("entitlement required")]
+    EntitlementRequired,
+    /// An origin-to-edge sync request was refused (credentials, replay).
+    #[error("sync refused: {0}")]
+    SyncRefused(&'static str),
     /// Over a route-class quota.
     #[error("rate limited ({})", quota.name)]
     RateLimited {
@@ -132,6 +142,33 @@ impl EdgeError {
                         _ => "playback token invalid",
                     },
                 }),
+            ),
+            Self::RoleRequired(role) => {
+                let name = match role {
+                    Role::User => "user",
+                    Role::Creator => "creator",
+                    Role::Admin => "admin",
+                };
+                json_body(
+                    403,
+                    json!({
+                        "error": "forbidden",
+                        "reason": "role_required",
+                        "message": format!("this route needs the {name} role"),
+                    }),
+                )
+            }
+            Self::EntitlementRequired => json_body(
+                403,
+                json!({
+                    "error": "forbidden",
+                    "reason": "entitlement_required",
+                    "message": "this video needs an active membership",
+                }),
+            ),
+            Self::SyncRefused(reason) => json_body(
+                401,
+                json!({"error": "sync_refused", "reason": reason, "message": "sync request refused"}),
             ),
             Self::RateLimited { quota, decision } => json_body(
                 429,

@@ -35,24 +35,52 @@ pub async fn handle<P: Platform>(
     })
 }
 
-/// Largest request body the edge forwards (JSON writes such as login).
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
-
 async fn route<P: Platform>(p: &P, cfg: &EdgeConfig, req: &Request) -> Result<Response, EdgeError> {
+    use routes::api::{forward, id_segment, Access};
+    use shared_wasm::jwt::Role;
+
     let segs: Vec<&str> = req.path().trim_start_matches('/').split('/').collect();
-    let read = req.method == "GET" || req.method == "HEAD";
-    let mut resp = match (segs.as_slice(), read) {
-        (["v1", "auth", "login"], _) if req.method == "POST" => return login(p, cfg, req).await,
-        (["healthz"], true) => {
+    let m = req.method.as_str();
+    let limits = &cfg.rate_limits;
+    let mut resp = match (segs.as_slice(), m) {
+        (["healthz"], "GET" | "HEAD") => {
             Response::new(200, "application/json", br#"{"status":"ok"}"#.to_vec())
                 .with_header("cache-control", "no-store")
         }
-        (["v1", "videos", id, "playback"], true) => {
+        (["v1", "videos", id, "playback"], "GET" | "HEAD") => {
             routes::playback::handle(p, cfg, req, id).await?
         }
-        (["hls", ..], true) => routes::hls::handle(p, cfg, req).await?,
+        (["hls", ..], "GET" | "HEAD") => routes::hls::handle(p, cfg, req).await?,
+        (["v1", "auth", action @ ("login" | "refresh")], "POST") => {
+            let path = format!("/v1/auth/{action}");
+            return forward(p, cfg, req, &path, Access::Public, &limits.login).await;
+        }
+        (["v1", "auth", "logout"], "POST") => {
+            let access = Access::Role(Role::User);
+            return forward(p, cfg, req, "/v1/auth/logout", access, &limits.api).await;
+        }
+        (["v1", "me"], "GET") => {
+            return forward(p, cfg, req, "/v1/me", Access::Role(Role::User), &limits.api).await;
+        }
+        (["v1", "creator", "videos"], "GET") => {
+            let access = Access::Role(Role::Creator);
+            return forward(p, cfg, req, "/v1/creator/videos", access, &limits.api).await;
+        }
+        (["v1", "admin", "users", id, action @ ("role" | "revoke")], "POST") => {
+            let path = format!("/v1/admin/users/{}/{action}", id_segment(id)?);
+            let access = Access::Role(Role::Admin);
+            return forward(p, cfg, req, &path, access, &limits.api).await;
+        }
+        (["internal", "sync"], "POST") => return routes::sync::handle(p, cfg, req).await,
         (
-            ["v1", "auth", "login"] | ["healthz"] | ["v1", "videos", _, "playback"] | ["hls", ..],
+            ["healthz"]
+            | ["v1", "videos", _, "playback"]
+            | ["hls", ..]
+            | ["v1", "auth", "login" | "refresh" | "logout"]
+            | ["v1", "me"]
+            | ["v1", "creator", "videos"]
+            | ["v1", "admin", "users", _, "role" | "revoke"]
+            | ["internal", "sync"],
             _,
         ) => return Err(EdgeError::MethodNotAllowed),
         _ => return Err(EdgeError::NotFound("route")),
@@ -63,13 +91,4 @@ async fn route<P: Platform>(p: &P, cfg: &EdgeConfig, req: &Request) -> Result<Re
         resp.body.clear();
     }
     Ok(resp)
-}
-
-async fn login<P: Platform>(p: &P, cfg: &EdgeConfig, req: &Request) -> Result<Response, EdgeError> {
-    if req.body.len() > MAX_BODY_BYTES {
-        return Err(EdgeError::PayloadTooLarge);
-    }
-    let allowed = limits::enforce(p, &cfg.rate_limits.login, req, None).await?;
-    let resp = origin::forward_json(p, cfg, "POST", "/v1/auth/login", req.body.clone()).await?;
-    Ok(allowed.annotate(resp))
 }

@@ -34,17 +34,22 @@ async fn send<P: Platform>(
     Ok(resp)
 }
 
-/// Forwards a client's JSON write (method, body) to `path` at the origin and relays the answer
-/// as it is: the origin's 4xx bodies already speak the API's error shape.
+/// Forwards a client's JSON request (method, body, and its bearer token when the route takes
+/// one) to `path` at the origin and relays the answer as it is: the origin's 4xx bodies already
+/// speak the API's error shape.
 pub async fn forward_json<P: Platform>(
     p: &P,
     cfg: &EdgeConfig,
     method: &str,
     path: &str,
+    authorization: Option<&str>,
     body: Vec<u8>,
 ) -> Result<Response, EdgeError> {
-    let json = vec![("content-type".into(), "application/json".into())];
-    let resp = send(p, cfg, method, path, json, body).await?;
+    let mut headers = vec![("content-type".into(), "application/json".into())];
+    if let Some(a) = authorization {
+        headers.push(("authorization".into(), a.to_owned()));
+    }
+    let resp = send(p, cfg, method, path, headers, body).await?;
     let content_type = resp
         .header("content-type")
         .unwrap_or("application/json")

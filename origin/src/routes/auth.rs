@@ -1,5 +1,6 @@
-//! `POST /v1/auth/login` and `GET /.well-known/jwks.json`.
+//! Sessions: `POST /v1/auth/login`, `/refresh`, `/logout`; `GET /v1/me`; and the JWKS.
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -7,7 +8,9 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::caller::Caller;
 use crate::error::{ApiError, ApiJson};
+use crate::sessions::{self, Issued};
 use crate::startup::AppState;
 use crate::users::{self, MAX_PASSWORD_LEN};
 
@@ -19,7 +22,20 @@ pub struct Login {
     password: String,
 }
 
-/// Checks the password and issues a short-lived EdDSA access token.
+fn tokens(issued: Issued) -> impl IntoResponse {
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(json!({
+            "access_token": issued.access_token,
+            "token_type": "Bearer",
+            "expires_in": issued.expires_in,
+            "refresh_token": issued.refresh_token,
+        })),
+    )
+}
+
+/// Checks the password and starts a session: a short-lived EdDSA access token and a refresh
+/// token.
 pub async fn login(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<Login>,
@@ -42,17 +58,85 @@ pub async fn login(
             code: "invalid_credentials",
             message: "email or password is wrong",
         })?;
-    let (token, ttl) = state
-        .keys
-        .issue(&state.settings.auth, &user.id, user.role)?;
+    let region = user
+        .home_region
+        .clone()
+        .unwrap_or_else(|| state.settings.server.region.clone());
+    let issued = sessions::start(&state, &user.id, user.role, &region).await?;
     tracing::info!(user = %user.id, "login");
+    Ok(tokens(issued))
+}
+
+/// Refresh request body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Refresh {
+    refresh_token: String,
+}
+
+/// Rotates the refresh token and issues a new access token (with the user's current role).
+pub async fn refresh(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<Refresh>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(tokens(
+        sessions::refresh(&state, &body.refresh_token).await?,
+    ))
+}
+
+/// Logout request body (optional).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Logout {
+    /// Also end every other session of the user.
+    #[serde(default)]
+    everywhere: bool,
+}
+
+/// Ends the caller's session, or all of the user's sessions with `{"everywhere": true}`.
+pub async fn logout(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    let body: Logout = if body.iter().all(u8::is_ascii_whitespace) {
+        Logout::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
+            code: "invalid_body",
+            message: format!("expected {{\"everywhere\": bool}}: {e}"),
+        })?
+    };
+    let mut tx = state.db.begin().await?;
+    if let Some(jti) = &caller.0.jti {
+        sessions::revoke_session(&mut tx, &state, jti).await?;
+    }
+    if body.everywhere {
+        sessions::revoke_user(&mut tx, &caller.0.sub).await?;
+    }
+    tx.commit().await?;
+    state.outbox.wake();
+    tracing::info!(user = %caller.0.sub, everywhere = body.everywhere, "logout");
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
-        Json(json!({
-            "access_token": token,
-            "token_type": "Bearer",
-            "expires_in": ttl,
-        })),
+        Json(json!({"status": "logged_out"})),
+    ))
+}
+
+/// The caller's profile.
+pub async fn me(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<impl IntoResponse, ApiError> {
+    let row: Option<(String, String, Option<String>)> =
+        sqlx::query_as("SELECT email, role, home_region FROM users WHERE id = ?")
+            .bind(&caller.0.sub)
+            .fetch_optional(&state.db)
+            .await?;
+    let (email, role, region) = row.ok_or(ApiError::NotFound("user"))?;
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(json!({"id": caller.0.sub, "email": email, "role": role, "home_region": region})),
     ))
 }
 

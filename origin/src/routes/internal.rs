@@ -1,4 +1,4 @@
-//! Routes only the edge may call: video records and media files.
+//! Routes only the edge may call: video and entitlement records, and media files.
 //! Every request must carry a valid `x-edge-auth` proof (see `shared_wasm::edge_auth`).
 
 use axum::body::Body;
@@ -14,7 +14,7 @@ use tokio_util::io::ReaderStream;
 use crate::clock::now;
 use crate::error::ApiError;
 use crate::startup::AppState;
-use crate::videos;
+use crate::{entitlements, videos};
 
 /// Refuses any request without a valid edge proof for its method and path.
 pub async fn require_edge(
@@ -103,4 +103,16 @@ pub async fn media(
         Body::from_stream(ReaderStream::new(f)),
     )
         .into_response())
+}
+
+/// `GET /internal/entitlements/{user}`: the user's entitlement record, CBOR; 404 when none.
+/// The edge reads through on a KV miss; the outbox pushes every change.
+pub async fn entitlement(
+    State(state): State<AppState>,
+    Path(user): Path<String>,
+) -> Result<Response, ApiError> {
+    let rec = entitlements::record(&state.db, &user)
+        .await?
+        .ok_or(ApiError::NotFound("entitlement"))?;
+    Ok(([(header::CONTENT_TYPE, "application/cbor")], rec.to_cbor()).into_response())
 }

@@ -1,4 +1,5 @@
 //! HTTP handlers, one module per area.
 
+pub mod admin;
 pub mod auth;
 pub mod internal;

@@ -2,11 +2,13 @@
 
 use origin::settings::{
     AuthSettings, DatabaseSettings, EdgeSettings, ServerSettings, Settings, StorageSettings,
+    SyncSettings,
 };
 use origin::startup::{self, AppState};
 use shared_wasm::{edge_auth, UnixTime};
 
 pub const EDGE_SECRET: &str = "api-test-edge-secret-0123456789abcdef";
+pub const SYNC_SECRET: &str = "api-test-sync-secret-0123456789abcdef";
 
 pub struct TestApp {
     pub url: String,
@@ -21,11 +23,17 @@ pub fn now() -> u64 {
 
 impl TestApp {
     pub async fn spawn() -> Self {
+        Self::spawn_syncing_to("").await
+    }
+
+    /// An origin whose outbox pushes to `edges` (comma-separated sync URLs).
+    pub async fn spawn_syncing_to(edges: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let settings = Settings {
             server: ServerSettings {
                 host: "127.0.0.1".into(),
                 port: 0,
+                region: "test".into(),
             },
             database: DatabaseSettings {
                 url: format!("sqlite://{}", dir.path().join("t.db").display()),
@@ -37,9 +45,14 @@ impl TestApp {
                 issuer: "test-origin".into(),
                 audience: "test-edge".into(),
                 access_ttl_secs: 600,
+                refresh_ttl_secs: 3600,
             },
             edge: EdgeSettings {
                 shared_secret: EDGE_SECRET.to_owned().into(),
+            },
+            sync: SyncSettings {
+                edges: edges.to_owned(),
+                secret: Some(SYNC_SECRET.to_owned().into()),
             },
         };
         let state = AppState::build(settings).await.unwrap();
@@ -60,6 +73,30 @@ impl TestApp {
         self.client
             .get(format!("{}{path}", self.url))
             .header(edge_auth::HEADER, proof)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// POST a JSON body with an optional bearer token.
+    pub async fn post(
+        &self,
+        path: &str,
+        bearer: Option<&str>,
+        body: serde_json::Value,
+    ) -> reqwest::Response {
+        let mut req = self.client.post(format!("{}{path}", self.url)).json(&body);
+        if let Some(t) = bearer {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// GET with a bearer token.
+    pub async fn get_as(&self, path: &str, bearer: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(bearer)
             .send()
             .await
             .unwrap()

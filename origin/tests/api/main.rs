@@ -1,6 +1,8 @@
 //! Black-box API tests of the origin over real HTTP.
 
 mod helpers;
+mod sessions;
+mod sync;
 
 use helpers::{now, TestApp, EDGE_SECRET};
 use origin::users;
@@ -36,6 +38,7 @@ async fn login_issues_a_token_the_edge_policy_accepts() {
         "a@example.com",
         "correct horse",
         Role::Creator,
+        "test",
     )
     .await
     .unwrap();
@@ -71,9 +74,15 @@ async fn login_issues_a_token_the_edge_policy_accepts() {
 #[tokio::test]
 async fn wrong_password_and_unknown_user_look_the_same() {
     let app = TestApp::spawn().await;
-    users::ensure_user(&app.state.db, "a@example.com", "correct horse", Role::User)
-        .await
-        .unwrap();
+    users::ensure_user(
+        &app.state.db,
+        "a@example.com",
+        "correct horse",
+        Role::User,
+        "test",
+    )
+    .await
+    .unwrap();
     let wrong = app.login("a@example.com", "battery staple").await;
     let unknown = app.login("nobody@example.com", "battery staple").await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);

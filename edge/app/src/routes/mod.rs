@@ -1,4 +1,6 @@
 //! Route handlers, one module per resource.
 
+pub mod api;
 pub mod hls;
 pub mod playback;
+pub mod sync;

@@ -3,7 +3,7 @@
 use serde_json::json;
 use shared_wasm::media::token_prefix;
 use shared_wasm::playback::{self, network_for, Binding, Claims};
-use shared_wasm::record::{VideoRecord, VideoState, Visibility};
+use shared_wasm::record::{Entitlement, EntitlementStatus, VideoRecord, VideoState, Visibility};
 use shared_wasm::VideoId;
 
 use crate::auth;
@@ -12,6 +12,7 @@ use crate::error::EdgeError;
 use crate::limits;
 use crate::origin;
 use crate::platform::{Platform, Request, Response};
+use crate::routes::api::id_segment;
 
 /// How long a read-through video record is kept in KV. Until the origin pushes changes to the
 /// edge, this bounds how long a change in visibility can take to be seen.
@@ -50,6 +51,55 @@ pub async fn load_record<P: Platform>(
             "origin answered {s} for record {id}"
         ))),
     }
+}
+
+/// How long "no entitlement" learned from the origin is remembered. A purchase reaches the edge
+/// through the sync at once (its version beats this placeholder's 0), so this only bounds how
+/// often a non-member's requests reach the origin.
+const NO_ENTITLEMENT_TTL_SECS: u64 = 60;
+
+/// The user's entitlement: from KV (pushed by the origin), else read through once and kept.
+pub async fn load_entitlement<P: Platform>(
+    p: &P,
+    cfg: &EdgeConfig,
+    user: &str,
+) -> Result<Entitlement, EdgeError> {
+    let key = Entitlement::key(user);
+    if let Some(bytes) = p.kv_get(&key).await? {
+        match Entitlement::from_cbor(&bytes) {
+            Ok(e) if e.user == user => return Ok(e),
+            _ => p.log_error(&format!("unreadable KV record {key}; refetching")),
+        }
+    }
+    let path = format!("/internal/entitlements/{}", id_segment(user)?);
+    let resp = origin::get(p, cfg, &path).await?;
+    let (ent, ttl) = match resp.status {
+        200 => {
+            let e = Entitlement::from_cbor(&resp.body)
+                .ok()
+                .filter(|e| e.user == user)
+                .ok_or_else(|| EdgeError::Upstream(format!("origin entitlement for {user}")))?;
+            (e, None)
+        }
+        404 => {
+            let none = Entitlement {
+                v: 1,
+                user: user.to_owned(),
+                tier: String::new(),
+                status: EntitlementStatus::Inactive,
+                period_end: 0,
+                version: 0,
+            };
+            (none, Some(NO_ENTITLEMENT_TTL_SECS))
+        }
+        s => {
+            return Err(EdgeError::Upstream(format!(
+                "origin answered {s} for an entitlement"
+            )))
+        }
+    };
+    p.kv_put(&key, &ent.to_cbor(), ttl).await?;
+    Ok(ent)
 }
 
 /// Refuses a taken-down video, or one whose country rule excludes the viewer. Checked when a
@@ -96,19 +146,28 @@ pub async fn handle<P: Platform>(
         .await?
         .filter(|r| r.visibility != Visibility::Private)
         .ok_or(EdgeError::NotFound("video"))?;
-    if record.visibility == Visibility::Members && viewer.is_none() {
-        return Err(EdgeError::Unauthorized { reason: None });
-    }
     check_rules(&record, req)?;
+    let now = p.now();
+    let mut expires = now.plus(cfg.playback_ttl_secs);
+    if record.visibility == Visibility::Members {
+        let user = viewer
+            .as_ref()
+            .ok_or(EdgeError::Unauthorized { reason: None })?;
+        let ent = load_entitlement(p, cfg, &user.sub).await?;
+        if !ent.active_at(now) {
+            return Err(EdgeError::EntitlementRequired);
+        }
+        // A members token never outlives the period the edge knows to be paid for.
+        expires = expires.min(shared_wasm::UnixTime(ent.period_end));
+    }
     if record.state != VideoState::Ready {
         return Err(EdgeError::NotReady);
     }
 
-    let now = p.now();
     let claims = Claims {
         prefix: token_prefix(&id),
         not_before: now,
-        expires: now.plus(cfg.playback_ttl_secs),
+        expires,
         // Only what the runtime knows can be bound: a viewer whose country or address the
         // runtime does not report gets a token unbound on that axis.
         binding: Binding {

@@ -6,6 +6,9 @@ use thiserror::Error;
 
 use crate::{CountryCode, VideoId};
 
+mod auth;
+pub use auth::{Entitlement, EntitlementStatus, RevokedSession, UserRecord};
+
 /// Records larger than this are refused before decoding.
 pub const MAX_RECORD_BYTES: usize = 64 * 1024;
 /// Current schema version of [`VideoRecord`].
@@ -136,22 +139,33 @@ fn check_version(found: u8, expected: u8) -> Result<(), RecordError> {
     }
 }
 
+/// `to_cbor` and `from_cbor` (size cap, then schema version `v`) for a record type.
+macro_rules! cbor_record {
+    ($ty:ty, $version:expr) => {
+        impl $ty {
+            /// CBOR encoding.
+            pub fn to_cbor(&self) -> Vec<u8> {
+                $crate::record::encode(self)
+            }
+
+            /// Decodes (at most `MAX_RECORD_BYTES`) and checks the schema version.
+            pub fn from_cbor(bytes: &[u8]) -> Result<Self, $crate::record::RecordError> {
+                let rec: Self = $crate::record::decode(bytes)?;
+                $crate::record::check_version(rec.v, $version)?;
+                Ok(rec)
+            }
+        }
+    };
+}
+use cbor_record;
+
+cbor_record!(VideoRecord, VIDEO_RECORD_VERSION);
+cbor_record!(JwksRecord, 1);
+
 impl VideoRecord {
     /// KV key for a video's record.
     pub fn key(id: &VideoId) -> String {
         format!("video:{id}")
-    }
-
-    /// CBOR encoding.
-    pub fn to_cbor(&self) -> Vec<u8> {
-        encode(self)
-    }
-
-    /// Decodes and checks the schema version.
-    pub fn from_cbor(bytes: &[u8]) -> Result<Self, RecordError> {
-        let rec: Self = decode(bytes)?;
-        check_version(rec.v, VIDEO_RECORD_VERSION)?;
-        Ok(rec)
     }
 }
 
@@ -175,18 +189,6 @@ impl JwksRecord {
             jwks,
         }
     }
-
-    /// CBOR encoding.
-    pub fn to_cbor(&self) -> Vec<u8> {
-        encode(self)
-    }
-
-    /// Decodes and checks the schema version.
-    pub fn from_cbor(bytes: &[u8]) -> Result<Self, RecordError> {
-        let rec: Self = decode(bytes)?;
-        check_version(rec.v, 1)?;
-        Ok(rec)
-    }
 }
 
 /// A response kept in a key-value store by runtimes without an HTTP cache (Spin):
@@ -206,7 +208,7 @@ pub struct CachedResponse {
 }
 
 /// Encodes a `Vec<u8>` as a CBOR byte string rather than an array of integers.
-mod serde_bytes_vec {
+pub(crate) mod serde_bytes_vec {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {

@@ -1,0 +1,61 @@
+//! Entitlements to `members` videos, and their edge records. Billing writes them (Stripe
+//! events); the demo seed grants one so the local stack can play a members video.
+
+use shared_wasm::record::{Entitlement, EntitlementStatus};
+use sqlx::SqlitePool;
+
+use crate::db::{enum_name, parse_enum};
+use crate::outbox;
+
+/// The user's entitlement, if any.
+pub async fn record(
+    db: impl sqlx::SqliteExecutor<'_>,
+    user_id: &str,
+) -> anyhow::Result<Option<Entitlement>> {
+    let row: Option<(String, String, i64, i64)> = sqlx::query_as(
+        "SELECT tier, status, period_end, version FROM entitlements WHERE user_id = ?",
+    )
+    .bind(user_id)
+    .fetch_optional(db)
+    .await?;
+    row.map(|(tier, status, period_end, version)| {
+        Ok(Entitlement {
+            v: 1,
+            user: user_id.to_owned(),
+            tier,
+            status: parse_enum(&status)?,
+            period_end: period_end as u64,
+            version: version as u64,
+        })
+    })
+    .transpose()
+}
+
+/// Sets a user's entitlement (bumping its version) and queues the record for the edge in the
+/// same transaction. The caller wakes the outbox.
+pub async fn set(
+    db: &SqlitePool,
+    user_id: &str,
+    tier: &str,
+    status: EntitlementStatus,
+    period_end: u64,
+) -> anyhow::Result<Entitlement> {
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "INSERT INTO entitlements (user_id, tier, status, period_end, version) VALUES (?, ?, ?, ?, 1)
+         ON CONFLICT (user_id) DO UPDATE SET tier = excluded.tier, status = excluded.status,
+             period_end = excluded.period_end, version = entitlements.version + 1",
+    )
+    .bind(user_id)
+    .bind(tier)
+    .bind(enum_name(status))
+    .bind(period_end as i64)
+    .execute(&mut *tx)
+    .await?;
+    let rec = record(&mut *tx, user_id).await?.ok_or_else(|| {
+        anyhow::anyhow!("entitlement of {user_id} vanished inside its transaction")
+    })?;
+    outbox::enqueue(&mut tx, &rec).await?;
+    tx.commit().await?;
+    Ok(rec)
+}

@@ -1,0 +1,244 @@
+//! The outbox: records for the edge, written in the same transaction as the change they
+//! describe, and pushed to every configured edge deployment by a background task.
+//!
+//! Delivery is at least once and in `seq` order per edge: a batch is re-sent until the edge
+//! answers 200, and only then does that edge's cursor move. The edge ignores a record whose
+//! version it already has, so a re-sent batch has no second effect.
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use shared_wasm::record::{Entitlement, RevokedSession, UserRecord, VideoRecord};
+use shared_wasm::sync::{self, SyncBatch, SyncItem};
+use shared_wasm::UnixTime;
+use sqlx::{SqliteConnection, SqlitePool};
+use tokio::sync::watch;
+
+use crate::clock::now;
+use crate::keys::random_bytes;
+
+/// Most records per push.
+const BATCH_ROWS: i64 = 100;
+/// Ceiling of the retry backoff.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How often an idle pusher looks again even without a wake-up (writes by another process
+/// sharing the database do not wake this one).
+const IDLE_POLL: Duration = Duration::from_secs(2);
+
+/// A record ready for the outbox.
+pub trait EdgeRecord {
+    /// Its KV key, version, CBOR value and expiry.
+    fn item(&self) -> SyncItem;
+}
+
+impl EdgeRecord for VideoRecord {
+    fn item(&self) -> SyncItem {
+        SyncItem {
+            key: VideoRecord::key(&self.id),
+            version: self.version,
+            value: self.to_cbor(),
+            expires_at: None,
+        }
+    }
+}
+
+impl EdgeRecord for UserRecord {
+    fn item(&self) -> SyncItem {
+        SyncItem {
+            key: UserRecord::key(&self.id),
+            version: self.version,
+            value: self.to_cbor(),
+            expires_at: None,
+        }
+    }
+}
+
+impl EdgeRecord for RevokedSession {
+    fn item(&self) -> SyncItem {
+        SyncItem {
+            key: RevokedSession::key(&self.jti),
+            version: self.version,
+            value: self.to_cbor(),
+            expires_at: Some(self.expires_at),
+        }
+    }
+}
+
+impl EdgeRecord for Entitlement {
+    fn item(&self) -> SyncItem {
+        SyncItem {
+            key: Entitlement::key(&self.user),
+            version: self.version,
+            value: self.to_cbor(),
+            expires_at: None,
+        }
+    }
+}
+
+/// Adds a record to the outbox inside the caller's transaction.
+pub async fn enqueue(conn: &mut SqliteConnection, record: &impl EdgeRecord) -> sqlx::Result<()> {
+    let item = record.item();
+    sqlx::query(
+        "INSERT INTO edge_outbox (key, version, value, expires_at, created_at)
+         VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(&item.key)
+    .bind(item.version as i64)
+    .bind(&item.value)
+    .bind(item.expires_at.map(|t| t as i64))
+    .bind(now() as i64)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Wakes the pushers after a commit that enqueued records.
+#[derive(Clone)]
+pub struct Waker(watch::Sender<u64>);
+
+impl Waker {
+    /// A waker and the receiver the pushers wait on.
+    pub fn new() -> (Self, watch::Receiver<u64>) {
+        let (tx, rx) = watch::channel(0);
+        (Self(tx), rx)
+    }
+
+    /// Tells every pusher that there is something new.
+    pub fn wake(&self) {
+        self.0.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+/// Where and how to push.
+#[derive(Clone)]
+pub struct PushConfig {
+    /// Each edge deployment's sync URL (`https://edge.example/internal/sync`).
+    pub edges: Vec<String>,
+    /// Shared with the edges (`SYNC_SECRET` there).
+    pub secret: SecretString,
+}
+
+/// Starts one pusher task per edge.
+pub fn spawn(db: SqlitePool, config: PushConfig, wake: watch::Receiver<u64>) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("HTTP client builds");
+    for url in config.edges.clone() {
+        let pusher = Pusher {
+            db: db.clone(),
+            client: client.clone(),
+            secret: config.secret.clone(),
+            url,
+        };
+        tokio::spawn(pusher.run(wake.clone()));
+    }
+}
+
+struct Pusher {
+    db: SqlitePool,
+    client: reqwest::Client,
+    secret: SecretString,
+    url: String,
+}
+
+type Row = (i64, String, i64, Vec<u8>, Option<i64>);
+
+impl Pusher {
+    async fn run(self, mut wake: watch::Receiver<u64>) {
+        let mut backoff = Duration::from_millis(250);
+        loop {
+            match self.push_once().await {
+                Ok(true) => backoff = Duration::from_millis(250),
+                Ok(false) => {
+                    // Nothing pending: wait for a write, or poll.
+                    let _ = tokio::time::timeout(IDLE_POLL, wake.changed()).await;
+                }
+                Err(e) => {
+                    tracing::warn!(edge = %self.url, error = %e, retry_in = ?backoff, "edge sync failed");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    /// Sends the next batch; `Ok(false)` when there was none.
+    async fn push_once(&self) -> anyhow::Result<bool> {
+        let cursor: i64 = sqlx::query_scalar(
+            "SELECT COALESCE((SELECT last_seq FROM edge_sync_cursors WHERE edge = ?), 0)",
+        )
+        .bind(&self.url)
+        .fetch_one(&self.db)
+        .await?;
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT seq, key, version, value, expires_at FROM edge_outbox
+             WHERE seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(cursor)
+        .bind(BATCH_ROWS)
+        .fetch_all(&self.db)
+        .await?;
+        if rows.is_empty() {
+            return Ok(false);
+        }
+        let now = now();
+        let (mut last, mut size, mut items) = (cursor, 0usize, Vec::new());
+        for (seq, key, version, value, expires_at) in rows {
+            // Stay well under the edge's body cap, whatever the records weigh.
+            size += key.len() + value.len() + 32;
+            if !items.is_empty() && size > sync::MAX_BATCH_BYTES / 2 {
+                break;
+            }
+            last = seq;
+            // Already expired (a revoked session whose tokens are all dead): nothing to say.
+            if expires_at.is_some_and(|t| t as u64 <= now) {
+                continue;
+            }
+            items.push(SyncItem {
+                key,
+                version: version as u64,
+                value,
+                expires_at: expires_at.map(|t| t as u64),
+            });
+        }
+        let body = SyncBatch { v: 1, items }.to_cbor();
+        let nonce = base64_nonce();
+        let auth = sync::sign(
+            self.secret.expose_secret().as_bytes(),
+            &body,
+            &nonce,
+            UnixTime(now),
+        );
+        let resp = self
+            .client
+            .post(&self.url)
+            .header(sync::HEADER, auth)
+            .header("content-type", "application/cbor")
+            .body(body)
+            .send()
+            .await?;
+        let status = resp.status();
+        if !status.is_success() {
+            let text = resp.text().await.unwrap_or_default();
+            anyhow::bail!(
+                "edge answered {status}: {}",
+                text.chars().take(200).collect::<String>()
+            );
+        }
+        sqlx::query(
+            "INSERT INTO edge_sync_cursors (edge, last_seq) VALUES (?, ?)
+             ON CONFLICT (edge) DO UPDATE SET last_seq = MAX(last_seq, excluded.last_seq)",
+        )
+        .bind(&self.url)
+        .bind(last)
+        .execute(&self.db)
+        .await?;
+        Ok(true)
+    }
+}
+
+fn base64_nonce() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<16>())
+}

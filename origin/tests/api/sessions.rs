@@ -1,0 +1,174 @@
+//! Sessions: refresh rotation and reuse detection, logout, logout everywhere, admin role
+//! changes, each checked against the origin's own token check.
+
+use origin::users;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use shared_wasm::jwt::Role;
+
+use crate::helpers::TestApp;
+
+const PW: &str = "correct horse";
+
+async fn json_of(r: reqwest::Response) -> Value {
+    r.json().await.unwrap()
+}
+
+async fn login(app: &TestApp, email: &str) -> (String, String) {
+    let r = app.login(email, PW).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let b = json_of(r).await;
+    (
+        b["access_token"].as_str().unwrap().to_owned(),
+        b["refresh_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn user(app: &TestApp, email: &str, role: Role) -> String {
+    users::ensure_user(&app.state.db, email, PW, role, "test")
+        .await
+        .unwrap()
+        .id
+}
+
+async fn refresh(app: &TestApp, token: &str) -> reqwest::Response {
+    app.post("/v1/auth/refresh", None, json!({"refresh_token": token}))
+        .await
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_a_reused_token_revokes_the_session() {
+    let app = TestApp::spawn().await;
+    user(&app, "a@example.com", Role::User).await;
+    let (access, first) = login(&app, "a@example.com").await;
+    assert_eq!(app.get_as("/v1/me", &access).await.status(), StatusCode::OK);
+
+    let r = refresh(&app, &first).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let b = json_of(r).await;
+    let second = b["refresh_token"].as_str().unwrap().to_owned();
+    let access2 = b["access_token"].as_str().unwrap().to_owned();
+    assert_ne!(second, first);
+    assert_eq!(
+        app.get_as("/v1/me", &access2).await.status(),
+        StatusCode::OK
+    );
+
+    // The replaced token comes back: someone else holds the session. All of it dies.
+    let r = refresh(&app, &first).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(json_of(r).await["error"], "refresh_token_reused");
+    let r = refresh(&app, &second).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(json_of(r).await["error"], "invalid_refresh_token");
+    for token in [&access, &access2] {
+        let r = app.get_as("/v1/me", token).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(json_of(r).await["message"], "token revoked");
+    }
+}
+
+#[tokio::test]
+async fn forged_refresh_tokens_are_refused() {
+    let app = TestApp::spawn().await;
+    user(&app, "a@example.com", Role::User).await;
+    let (_, token) = login(&app, "a@example.com").await;
+    let (id, _) = token.split_once('.').unwrap();
+    for bad in [
+        format!("{id}.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+        "nosuchsession.secret".into(),
+        "no-dot".into(),
+        format!("{id}.{}", "x".repeat(500)),
+    ] {
+        let r = refresh(&app, &bad).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{bad}");
+        assert_eq!(json_of(r).await["error"], "invalid_refresh_token");
+    }
+    // The genuine one still works: failed guesses do not touch the session.
+    assert_eq!(refresh(&app, &token).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn logout_ends_one_session_and_everywhere_ends_all() {
+    let app = TestApp::spawn().await;
+    user(&app, "a@example.com", Role::User).await;
+    let (a1, r1) = login(&app, "a@example.com").await;
+    let (a2, r2) = login(&app, "a@example.com").await;
+
+    let r = app.post("/v1/auth/logout", Some(&a1), json!({})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        app.get_as("/v1/me", &a1).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(refresh(&app, &r1).await.status(), StatusCode::UNAUTHORIZED);
+    // The other session is untouched by a plain logout.
+    assert_eq!(app.get_as("/v1/me", &a2).await.status(), StatusCode::OK);
+
+    // Tokens are dated to the second: make the epoch fall after a2's issue time.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (a3, _) = login(&app, "a@example.com").await;
+    let r = app
+        .post("/v1/auth/logout", Some(&a3), json!({"everywhere": true}))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        app.get_as("/v1/me", &a2).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(refresh(&app, &r2).await.status(), StatusCode::UNAUTHORIZED);
+
+    // Without a token, logout is a 401; with a bad body, a 400.
+    let r = app.post("/v1/auth/logout", None, json!({})).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let (a4, _) = login(&app, "a@example.com").await;
+    let r = app
+        .post("/v1/auth/logout", Some(&a4), json!({"everywhere": "yes"}))
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn only_admins_change_roles_and_a_change_retires_old_tokens() {
+    let app = TestApp::spawn().await;
+    let target = user(&app, "u@example.com", Role::User).await;
+    user(&app, "admin@example.com", Role::Admin).await;
+    let (user_token, _) = login(&app, "u@example.com").await;
+    let (admin_token, _) = login(&app, "admin@example.com").await;
+    let path = format!("/v1/admin/users/{target}/role");
+
+    let r = app
+        .post(&path, Some(&user_token), json!({"role": "admin"}))
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(json_of(r).await["error"], "role_required");
+    let r = app.get_as("/v1/creator/videos", &user_token).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    let r = app
+        .post(&path, Some(&admin_token), json!({"role": "superuser"}))
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = app
+        .post(
+            "/v1/admin/users/nobody/role",
+            Some(&admin_token),
+            json!({"role": "creator"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    let r = app
+        .post(&path, Some(&admin_token), json!({"role": "creator"}))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        app.get_as("/v1/me", &user_token).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (creator_token, _) = login(&app, "u@example.com").await;
+    let r = app.get_as("/v1/creator/videos", &creator_token).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(json_of(r).await["items"], json!([]));
+}

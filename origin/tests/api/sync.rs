@@ -1,0 +1,128 @@
+//! The outbox reaches an edge that fails at first: every record arrives, signed, in order.
+//! The receiver here is a plain HTTP server standing in for the edge's sync endpoint (the real
+//! edge receives the same pushes in the end-to-end tests).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::Router;
+use origin::users;
+use serde_json::json;
+use shared_wasm::jwt::Role;
+use shared_wasm::record::UserRecord;
+use shared_wasm::sync::{self, SyncBatch, SyncItem};
+use shared_wasm::UnixTime;
+
+use crate::helpers::{now, TestApp, SYNC_SECRET};
+
+#[derive(Clone, Default)]
+struct Receiver {
+    failures_left: Arc<Mutex<u32>>,
+    received: Arc<Mutex<Vec<SyncItem>>>,
+    nonces: Arc<Mutex<Vec<String>>>,
+}
+
+async fn receive(State(rx): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    {
+        let mut left = rx.failures_left.lock().unwrap();
+        if *left > 0 {
+            *left -= 1;
+            return StatusCode::SERVICE_UNAVAILABLE;
+        }
+    }
+    let header = headers.get(sync::HEADER).and_then(|v| v.to_str().ok());
+    let Ok(nonce) = sync::verify(SYNC_SECRET.as_bytes(), header, &body, UnixTime(now())) else {
+        return StatusCode::UNAUTHORIZED;
+    };
+    let mut nonces = rx.nonces.lock().unwrap();
+    if nonces.iter().any(|n| n == nonce) {
+        return StatusCode::CONFLICT;
+    }
+    nonces.push(nonce.to_owned());
+    let batch = SyncBatch::from_cbor(&body).expect("a valid batch");
+    rx.received.lock().unwrap().extend(batch.items);
+    StatusCode::OK
+}
+
+#[tokio::test]
+async fn outbox_delivers_every_record_in_order_through_failures() {
+    let rx = Receiver {
+        failures_left: Arc::new(Mutex::new(3)),
+        ..Receiver::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/internal/sync", listener.local_addr().unwrap());
+    let router = Router::new()
+        .route("/internal/sync", post(receive))
+        .with_state(rx.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let app = TestApp::spawn_syncing_to(&url).await;
+    let id = users::ensure_user(
+        &app.state.db,
+        "a@example.com",
+        "pw-pw-pw",
+        Role::User,
+        "test",
+    )
+    .await
+    .unwrap()
+    .id;
+    // Five revocations of one user: versions 2..=6, each in its own transaction.
+    for _ in 0..5 {
+        let login = app.login("a@example.com", "pw-pw-pw").await;
+        let token = login.json::<serde_json::Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let r = app
+            .post("/v1/auth/logout", Some(&token), json!({"everywhere": true}))
+            .await;
+        assert_eq!(r.status(), 200);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let user_key = UserRecord::key(&id);
+    loop {
+        let users: Vec<u64> = rx
+            .received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|i| i.key == user_key)
+            .map(|i| i.version)
+            .collect();
+        if users.len() >= 5 {
+            assert_eq!(
+                users,
+                vec![2, 3, 4, 5, 6],
+                "in order, none lost or repeated"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {users:?} arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let received = rx.received.lock().unwrap();
+    // Each logout also revoked its session.
+    assert_eq!(
+        received
+            .iter()
+            .filter(|i| i.key.starts_with("session:"))
+            .count(),
+        5
+    );
+    assert_eq!(
+        *rx.failures_left.lock().unwrap(),
+        0,
+        "the failures were retried"
+    );
+}

@@ -5,6 +5,7 @@
 //! `wasm32-unknown-unknown`, `wasm32-wasip2` and native targets.
 
 pub mod edge_auth;
+pub mod geo;
 pub mod hmac;
 pub mod ids;
 pub mod jwk;

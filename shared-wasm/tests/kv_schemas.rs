@@ -190,3 +190,20 @@ fn sync_batch_matches_schema() {
     };
     assert!(validate("sync_batch.cddl", &foreign.to_cbor()).is_err());
 }
+
+#[test]
+fn region_health_matches_schema() {
+    // The edge writes a plain map (edge/app/src/origin.rs); this is its shape.
+    let mut health = std::collections::BTreeMap::new();
+    health.insert("eu-west".to_owned(), 1_800_000_030u64);
+    let mut bytes = Vec::new();
+    ciborium::into_writer(&health, &mut bytes).unwrap();
+    validate("region_health.cddl", &bytes).unwrap();
+    // (The validator does not apply `.regexp` to map keys, so the name pattern is documented
+    // in the schema and enforced by `RegionTable::from_json`.) A non-time value is refused:
+    let mut bad_value = std::collections::BTreeMap::new();
+    bad_value.insert("eu-west".to_owned(), "soon".to_owned());
+    let mut bad = Vec::new();
+    ciborium::into_writer(&bad_value, &mut bad).unwrap();
+    assert!(validate("region_health.cddl", &bad).is_err());
+}

@@ -9,6 +9,7 @@ use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -26,6 +27,10 @@ pub const PLAYBACK_KEY: [u8; 32] = [42u8; 32];
 pub const VIEWER_COUNTRY: &str = "DE";
 /// On Spin, the trusted header that carries the viewer's country (a CDN would set it).
 pub const COUNTRY_HEADER: &str = "x-viewer-country";
+/// The viewer's continent (`request.cf.continent` on workerd).
+pub const VIEWER_CONTINENT: &str = "EU";
+/// On Spin, the trusted header that carries the viewer's continent.
+pub const CONTINENT_HEADER: &str = "x-viewer-continent";
 /// Logins allowed per client address per 10 minutes in the tests.
 pub const LOGIN_LIMIT: u32 = 5;
 const EDGE_SECRET: &str = "e2e-edge-origin-shared-secret-0123456789";
@@ -122,6 +127,14 @@ fn signal_group(signal: &str, pid: u32) {
         .status();
 }
 
+impl Proc {
+    /// SIGKILL to the whole group, then reap.
+    fn kill_now(&mut self) {
+        signal_group("KILL", self.child.id());
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Proc {
     fn drop(&mut self) {
         // Negative pid: the whole group, so wrangler's workerd children go too.
@@ -144,16 +157,21 @@ pub struct Origin {
     pub url: String,
     /// Its media folder (to compare served bytes with stored ones).
     pub media_dir: PathBuf,
-    _proc: Proc,
-    _dir: tempfile::TempDir,
+    /// Its region name (`APP_SERVER__REGION`).
+    pub region: String,
+    port: u16,
+    sync_url: String,
+    proc: Option<Proc>,
+    dir: Arc<tempfile::TempDir>,
 }
 
-fn origin_cmd(dir: &Path, port: u16, sync_url: &str) -> Command {
+fn origin_cmd(dir: &Path, port: u16, region: &str, sync_url: &str) -> Command {
     let mut cmd = Command::new(artifact("target/debug/origin"));
     cmd.current_dir(root())
         .arg("--config")
         .arg(root().join("origin/config/base.toml"))
         .env("APP_SERVER__PORT", port.to_string())
+        .env("APP_SERVER__REGION", region)
         .env(
             "APP_DATABASE__URL",
             format!("sqlite://{}", dir.join("origin.db").display()),
@@ -170,30 +188,61 @@ impl Origin {
     /// Seeds the demo (ffmpeg renders the ladder) and starts serving; its outbox pushes to the
     /// edge that will listen on `edge_port`.
     pub async fn start(edge_port: u16) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_region("local", None, edge_port).await
+    }
+
+    /// An origin for `region`. Without `share`, it seeds the demo (whose users are then homed
+    /// in `region`); with it, it serves the same database and media as that origin, the way
+    /// regions share a replicated catalogue.
+    pub async fn start_region(region: &str, share: Option<&Origin>, edge_port: u16) -> Self {
+        let dir = match share {
+            Some(o) => o.dir.clone(),
+            None => Arc::new(tempfile::tempdir().expect("temp dir")),
+        };
         let port = free_port();
         let sync_url = format!("http://127.0.0.1:{edge_port}/internal/sync");
-        let seed = origin_cmd(dir.path(), port, &sync_url)
-            .arg("seed-demo")
-            .output()
-            .expect("running origin seed-demo");
-        assert!(
-            seed.status.success(),
-            "seed-demo failed: {}",
-            String::from_utf8_lossy(&seed.stderr)
-        );
-        let mut cmd = origin_cmd(dir.path(), port, &sync_url);
-        cmd.arg("serve");
-        let mut proc = Proc::spawn("origin", cmd, dir.path().join("origin.log"));
-        let url = format!("http://127.0.0.1:{port}");
-        proc.wait_ready(&format!("{url}/healthz"), Duration::from_secs(30))
-            .await;
-        Self {
-            url,
-            media_dir: dir.path().join("media"),
-            _proc: proc,
-            _dir: dir,
+        if share.is_none() {
+            let seed = origin_cmd(dir.path(), port, region, &sync_url)
+                .arg("seed-demo")
+                .output()
+                .expect("running origin seed-demo");
+            assert!(
+                seed.status.success(),
+                "seed-demo failed: {}",
+                String::from_utf8_lossy(&seed.stderr)
+            );
         }
+        let mut origin = Self {
+            url: format!("http://127.0.0.1:{port}"),
+            media_dir: dir.path().join("media"),
+            region: region.to_owned(),
+            port,
+            sync_url,
+            proc: None,
+            dir,
+        };
+        origin.restart().await;
+        origin
+    }
+
+    /// Kills the process at once (SIGKILL to its group), as a crash or a lost machine would.
+    pub fn kill(&mut self) {
+        if let Some(p) = self.proc.as_mut() {
+            p.kill_now();
+        }
+        self.proc = None;
+    }
+
+    /// Starts serving again on the same port (after [`Origin::kill`], or the first time).
+    pub async fn restart(&mut self) {
+        self.kill();
+        let mut cmd = origin_cmd(self.dir.path(), self.port, &self.region, &self.sync_url);
+        cmd.arg("serve");
+        let log = self.dir.path().join(format!("origin-{}.log", self.region));
+        let mut proc = Proc::spawn("origin", cmd, log);
+        proc.wait_ready(&format!("{}/healthz", self.url), Duration::from_secs(30))
+            .await;
+        self.proc = Some(proc);
     }
 }
 
@@ -214,9 +263,10 @@ pub struct Edge {
     _dir: tempfile::TempDir,
 }
 
-fn settings(origin: &Origin) -> Vec<(&'static str, String)> {
-    vec![
-        ("ORIGIN_URL", origin.url.clone()),
+/// The edge settings every test uses, plus `upstream` (`ORIGIN_URL` or `REGIONS`).
+fn settings(upstream: Vec<(&'static str, String)>) -> Vec<(&'static str, String)> {
+    let mut all = upstream;
+    all.extend([
         ("EDGE_ORIGIN_SECRET", EDGE_SECRET.to_owned()),
         ("SYNC_SECRET", SYNC_SECRET.to_owned()),
         (
@@ -230,7 +280,9 @@ fn settings(origin: &Origin) -> Vec<(&'static str, String)> {
         ("PLAYBACK_BIND_IP", "subnet".to_owned()),
         ("PLAYBACK_BIND_COUNTRY", "true".to_owned()),
         ("COUNTRY_HEADER", COUNTRY_HEADER.to_owned()),
-    ]
+        ("CONTINENT_HEADER", CONTINENT_HEADER.to_owned()),
+    ]);
+    all
 }
 
 /// An origin and an edge in front of it, each knowing the other (requests one way, the sync
@@ -245,10 +297,23 @@ pub async fn stack(runtime: Runtime) -> (Origin, Edge) {
 impl Edge {
     /// Starts the edge in front of `origin`, on `port`.
     pub async fn start(runtime: Runtime, origin: &Origin, port: u16) -> Self {
+        Self::start_upstream(runtime, vec![("ORIGIN_URL", origin.url.clone())], port).await
+    }
+
+    /// Starts the edge in front of several origin regions (`REGIONS`, JSON), on `port`.
+    pub async fn start_regions(runtime: Runtime, regions: &serde_json::Value, port: u16) -> Self {
+        Self::start_upstream(runtime, vec![("REGIONS", regions.to_string())], port).await
+    }
+
+    async fn start_upstream(
+        runtime: Runtime,
+        upstream: Vec<(&'static str, String)>,
+        port: u16,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let cmd = match runtime {
-            Runtime::Wrangler => wrangler_cmd(dir.path(), port, origin),
-            Runtime::Spin => spin_cmd(port, origin),
+            Runtime::Wrangler => wrangler_cmd(dir.path(), port, settings(upstream)),
+            Runtime::Spin => spin_cmd(port, settings(upstream)),
         };
         let mut proc = Proc::spawn("edge", cmd, dir.path().join("edge.log"));
         let url = format!("http://127.0.0.1:{port}");
@@ -268,7 +333,7 @@ impl Edge {
 }
 
 /// A wrangler config that runs the already built bundle (no build step) with test settings.
-fn wrangler_cmd(dir: &Path, port: u16, origin: &Origin) -> Command {
+fn wrangler_cmd(dir: &Path, port: u16, vars: Vec<(&'static str, String)>) -> Command {
     let main = artifact("edge/cloudflare/build/index.js");
     let mut toml = format!(
         "name = \"edge-video-e2e\"\nmain = \"{}\"\ncompatibility_date = \"2025-09-01\"\n\n\
@@ -277,8 +342,10 @@ fn wrangler_cmd(dir: &Path, port: u16, origin: &Origin) -> Command {
          [[migrations]]\ntag = \"v1\"\nnew_sqlite_classes = [\"RateLimiter\"]\n\n[vars]\n",
         main.display()
     );
-    for (k, v) in settings(origin) {
-        toml.push_str(&format!("{k} = \"{v}\"\n"));
+    for (k, v) in vars {
+        // A literal string: JSON values (REGIONS) keep their quotes.
+        assert!(!v.contains('\''), "{k} cannot be a TOML literal string");
+        toml.push_str(&format!("{k} = '{v}'\n"));
     }
     let config = dir.join("wrangler.toml");
     std::fs::write(&config, toml).expect("writing wrangler.toml");
@@ -287,7 +354,9 @@ fn wrangler_cmd(dir: &Path, port: u16, origin: &Origin) -> Command {
     let cf = dir.join("cf.json");
     std::fs::write(
         &cf,
-        format!("{{\"country\":\"{VIEWER_COUNTRY}\",\"colo\":\"LOCAL\"}}"),
+        format!(
+            "{{\"country\":\"{VIEWER_COUNTRY}\",\"continent\":\"{VIEWER_CONTINENT}\",\"colo\":\"LOCAL\"}}"
+        ),
     )
     .expect("writing cf.json");
     let mut cmd = Command::new(artifact("node_modules/.bin/wrangler"));
@@ -306,13 +375,13 @@ fn wrangler_cmd(dir: &Path, port: u16, origin: &Origin) -> Command {
     cmd
 }
 
-fn spin_cmd(port: u16, origin: &Origin) -> Command {
+fn spin_cmd(port: u16, vars: Vec<(&'static str, String)>) -> Command {
     let mut cmd = Command::new(artifact("target/debug/spin-host"));
     cmd.arg("--component")
         .arg(artifact("target/wasm32-wasip2/release/edge_spin.wasm"))
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--allow-outbound", "http://127.0.0.1:*"]);
-    for (k, v) in settings(origin) {
+    for (k, v) in vars {
         cmd.arg("--var")
             .arg(format!("{}={v}", k.to_ascii_lowercase()));
     }

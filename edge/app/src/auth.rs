@@ -15,8 +15,12 @@ const JWKS_KEY: &str = "jwks";
 /// stream of tokens with made-up kids costs one origin request per interval, not one each.
 const UNKNOWN_KID_REFRESH_SECS: u64 = 30;
 
-async fn fetch_jwks<P: Platform>(p: &P, cfg: &EdgeConfig) -> Result<JwksRecord, EdgeError> {
-    let resp = origin::get(p, cfg, "/.well-known/jwks.json").await?;
+async fn fetch_jwks<P: Platform>(
+    p: &P,
+    cfg: &EdgeConfig,
+    req: &Request,
+) -> Result<JwksRecord, EdgeError> {
+    let resp = origin::get(p, cfg, req, "/.well-known/jwks.json").await?;
     if resp.status != 200 {
         return Err(EdgeError::Upstream(format!(
             "jwks answered {}",
@@ -31,7 +35,11 @@ async fn fetch_jwks<P: Platform>(p: &P, cfg: &EdgeConfig) -> Result<JwksRecord, 
     Ok(rec)
 }
 
-async fn cached_jwks<P: Platform>(p: &P, cfg: &EdgeConfig) -> Result<JwksRecord, EdgeError> {
+async fn cached_jwks<P: Platform>(
+    p: &P,
+    cfg: &EdgeConfig,
+    req: &Request,
+) -> Result<JwksRecord, EdgeError> {
     if let Some(bytes) = p.kv_get(JWKS_KEY).await? {
         if let Ok(rec) = JwksRecord::from_cbor(&bytes) {
             if p.now().0 < rec.fetched_at.saturating_add(cfg.jwks_ttl_secs) {
@@ -39,7 +47,7 @@ async fn cached_jwks<P: Platform>(p: &P, cfg: &EdgeConfig) -> Result<JwksRecord,
             }
         }
     }
-    fetch_jwks(p, cfg).await
+    fetch_jwks(p, cfg, req).await
 }
 
 fn keyset(cfg: &EdgeConfig, rec: &JwksRecord) -> Result<KeySet, EdgeError> {
@@ -74,13 +82,13 @@ pub async fn bearer<P: Platform>(
     if token.len() > cfg.jwt.max_token_bytes {
         return Err(unauthorized(&JwtError::TooLarge));
     }
-    let rec = cached_jwks(p, cfg).await?;
+    let rec = cached_jwks(p, cfg, req).await?;
     let claims = match jwt::verify(&cfg.jwt, &keyset(cfg, &rec)?, token, p.now()) {
         Ok(claims) => claims,
         Err(JwtError::UnknownKid)
             if p.now().0 >= rec.fetched_at.saturating_add(UNKNOWN_KID_REFRESH_SECS) =>
         {
-            let fresh = fetch_jwks(p, cfg).await?;
+            let fresh = fetch_jwks(p, cfg, req).await?;
             jwt::verify(&cfg.jwt, &keyset(cfg, &fresh)?, token, p.now())
                 .map_err(|e| unauthorized(&e))?
         }

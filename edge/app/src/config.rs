@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use shared_wasm::geo::RegionTable;
 use shared_wasm::jwt::JwtPolicy;
 use shared_wasm::playback::{IpBinding, PlaybackKeys};
 use shared_wasm::ratelimit::Quota;
@@ -30,8 +31,12 @@ pub enum ConfigError {
 /// Everything the edge app needs besides the platform.
 #[derive(Debug, Clone)]
 pub struct EdgeConfig {
-    /// Base URL of the origin, without a trailing slash.
-    pub origin_url: String,
+    /// The origin regions (`REGIONS`, or one region at `ORIGIN_URL`).
+    pub regions: RegionTable,
+    /// How long a failing region is tried last.
+    pub region_unhealthy_secs: u64,
+    /// How long an origin request may take (Workers; Spin hosts set their own).
+    pub origin_timeout_ms: u32,
     /// Shared secret the edge signs origin requests with.
     pub origin_secret: Secret,
     /// Secret the origin signs sync batches with (a different one: a leak of either does not
@@ -163,15 +168,22 @@ fn playback_keys(spec: &str, active: &str) -> Result<PlaybackKeys, ConfigError> 
 impl EdgeConfig {
     /// Reads the settings through `get` (upper-case names; adapters map them as needed).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let origin_url = required(&get, "ORIGIN_URL")?
-            .trim_end_matches('/')
-            .to_owned();
-        if !(origin_url.starts_with("http://") || origin_url.starts_with("https://")) {
-            return Err(ConfigError::Invalid(
-                "ORIGIN_URL",
-                "must be an http(s) URL".into(),
-            ));
-        }
+        let regions = match get("REGIONS").filter(|v| !v.trim().is_empty()) {
+            Some(json) => {
+                RegionTable::from_json(&json).map_err(|e| ConfigError::Invalid("REGIONS", e))?
+            }
+            None => {
+                let origin_url = required(&get, "ORIGIN_URL")?;
+                if !(origin_url.starts_with("http://") || origin_url.starts_with("https://")) {
+                    return Err(ConfigError::Invalid(
+                        "ORIGIN_URL",
+                        "must be an http(s) URL".into(),
+                    ));
+                }
+                RegionTable::single(&origin_url)
+            }
+        };
+        let origin_timeout_ms = number(&get, "ORIGIN_TIMEOUT_MS", 10_000)?;
         let origin_secret = required(&get, "EDGE_ORIGIN_SECRET")?.into_bytes();
         if origin_secret.len() < edge_auth::MIN_SECRET_LEN {
             return Err(ConfigError::Invalid(
@@ -195,7 +207,10 @@ impl EdgeConfig {
             required(&get, "JWT_AUDIENCE")?,
         );
         Ok(Self {
-            origin_url,
+            regions,
+            region_unhealthy_secs: number(&get, "REGION_UNHEALTHY_SECS", 30)?.max(1),
+            origin_timeout_ms: u32::try_from(origin_timeout_ms.clamp(100, 60_000))
+                .expect("clamped"),
             origin_secret: Secret(origin_secret),
             sync_secret: Secret(sync_secret),
             playback_keys,
@@ -248,7 +263,7 @@ mod tests {
     #[test]
     fn reads_a_complete_config() {
         let c = load(&base()).unwrap();
-        assert_eq!(c.origin_url, "http://127.0.0.1:1");
+        assert_eq!(c.regions.all()[0].origin, "http://127.0.0.1:1");
         assert_eq!(c.playback_ttl_secs, 3600);
         assert_eq!(c.playback_keys.active().as_str(), "k1");
         assert_eq!(c.rate_limits.login.limit, 10);

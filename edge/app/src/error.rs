@@ -73,6 +73,10 @@ pub enum EdgeError {
     /// The video exists but cannot be played yet.
     #[error("video is not ready")]
     NotReady,
+    /// The user's home region (and its residency group) cannot take the write; it is not sent
+    /// anywhere else.
+    #[error("home region unavailable")]
+    HomeRegionUnavailable,
     /// The origin failed or answered nonsense.
     #[error("upstream: {0}")]
     Upstream(String),
@@ -94,7 +98,7 @@ impl EdgeError {
     pub fn is_server_fault(&self) -> bool {
         matches!(
             self,
-            Self::Upstream(_) | Self::Platform(_) | Self::Internal(_)
+            Self::Upstream(_) | Self::HomeRegionUnavailable | Self::Platform(_) | Self::Internal(_)
         )
     }
 
@@ -200,6 +204,14 @@ impl EdgeError {
                 409,
                 json!({"error": "not_ready", "message": "video is not ready for playback"}),
             ),
+            Self::HomeRegionUnavailable => json_body(
+                503,
+                json!({
+                    "error": "home_region_unavailable",
+                    "message": "your data's home region cannot be reached; retry later",
+                }),
+            )
+            .with_header("retry-after", "30"),
             Self::Upstream(_) => json_body(
                 502,
                 json!({"error": "bad_gateway", "message": "origin unavailable"}),

@@ -1,37 +1,167 @@
-//! Requests from the edge to the origin, signed so the origin can tell them from anyone else's.
+//! Requests from the edge to the origin regions: signed so an origin can tell them from anyone
+//! else's, routed by the region table (`shared_wasm::geo`), with failover for reads and
+//! residency for writes.
+//!
+//! Health: a region that fails (no connection, timeout, 5xx) is marked unhealthy for
+//! `REGION_UNHEALTHY_SECS` in one small KV record, so later requests try it last; a success
+//! clears the mark. Marks are best effort (KV is eventually consistent and has no
+//! compare-and-set), which only means a location may try a bad region once more.
+
+use std::collections::BTreeMap;
 
 use shared_wasm::edge_auth;
+use shared_wasm::geo::Region;
 
 use crate::config::EdgeConfig;
 use crate::error::EdgeError;
-use crate::platform::{Platform, Request, Response};
+use crate::platform::{Platform, PlatformError, Request, Response};
 
-async fn send<P: Platform>(
+/// Response header naming the region that answered.
+pub const REGION_HEADER: &str = "x-edge-region";
+/// Response header naming the region that failed first, when a read failed over.
+pub const FAILOVER_HEADER: &str = "x-edge-failover";
+/// KV key of the health marks (`kv-schemas/region_health.cddl`): region name → unhealthy until.
+const HEALTH_KEY: &str = "region-health";
+
+/// Where a request goes.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    /// The region nearest to the viewer of this request; idempotent GETs fail over once.
+    Nearest(&'a Request),
+    /// The user's home region (the JWT's `region`), or a healthy region of its residency
+    /// group; never elsewhere, and never retried (the write may have happened).
+    Home(Option<&'a str>),
+}
+
+type Health = BTreeMap<String, u64>;
+
+async fn load_health<P: Platform>(p: &P) -> Health {
+    match p.kv_get(HEALTH_KEY).await {
+        Ok(Some(bytes)) => ciborium::from_reader(bytes.as_slice()).unwrap_or_default(),
+        Ok(None) => Health::new(),
+        Err(e) => {
+            p.log_error(&format!("region health unreadable: {e}"));
+            Health::new()
+        }
+    }
+}
+
+async fn set_health<P: Platform>(p: &P, cfg: &EdgeConfig, region: &str, sick: bool) {
+    let now = p.now().0;
+    let mut health = load_health(p).await;
+    health.retain(|_, until| *until > now);
+    let changed = if sick {
+        health
+            .insert(region.to_owned(), now + cfg.region_unhealthy_secs)
+            .is_none()
+    } else {
+        health.remove(region).is_some()
+    };
+    if !changed {
+        return;
+    }
+    let mut bytes = Vec::new();
+    ciborium::into_writer(&health, &mut bytes).expect("writing to a Vec cannot fail");
+    if let Err(e) = p
+        .kv_put(HEALTH_KEY, &bytes, Some(cfg.region_unhealthy_secs))
+        .await
+    {
+        p.log_error(&format!("region health not saved: {e}"));
+    }
+}
+
+/// One attempt at one region. A 5xx counts as a failure of the region.
+async fn attempt<P: Platform>(
     p: &P,
     cfg: &EdgeConfig,
+    region: &Region,
     method: &str,
     path: &str,
     mut headers: Vec<(String, String)>,
     body: Vec<u8>,
-) -> Result<Response, EdgeError> {
+) -> Result<Response, String> {
     let auth = edge_auth::sign(cfg.origin_secret.expose(), method, path, p.now());
     headers.push((edge_auth::HEADER.into(), auth));
     let req = Request {
         method: method.into(),
-        url: format!("{}{path}", cfg.origin_url),
+        url: format!("{}{path}", region.origin),
         headers,
         body,
-        client_ip: None,
-        country: None,
+        ..Request::default()
     };
-    let resp = p.fetch(req).await?;
-    if resp.status >= 500 {
-        return Err(EdgeError::Upstream(format!(
-            "origin answered {} for {method} {path}",
-            resp.status
-        )));
+    match p.fetch(req, cfg.origin_timeout_ms).await {
+        Ok(resp) if resp.status < 500 => Ok(resp),
+        Ok(resp) => Err(format!("answered {}", resp.status)),
+        Err(PlatformError::Fetch(e)) => Err(e),
+        Err(e) => Err(e.to_string()),
     }
-    Ok(resp)
+}
+
+async fn send<P: Platform>(
+    p: &P,
+    cfg: &EdgeConfig,
+    target: Target<'_>,
+    method: &str,
+    path: &str,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+) -> Result<Response, EdgeError> {
+    let now = p.now().0;
+    let health = load_health(p).await;
+    let sick = |name: &str| health.get(name).is_some_and(|until| *until > now);
+    let regions = &cfg.regions;
+    let (candidates, retry) = match target {
+        Target::Nearest(viewer) => (
+            regions.for_read(viewer.country, viewer.continent, sick),
+            method == "GET",
+        ),
+        Target::Home(home) => {
+            let region = match (home, regions.all()) {
+                // One region: it is everyone's home.
+                (_, [only]) => only,
+                (Some(name), _) => regions
+                    .for_write(name, sick)
+                    .ok_or(EdgeError::HomeRegionUnavailable)?,
+                (None, _) => return Err(EdgeError::HomeRegionUnavailable),
+            };
+            (vec![region], false)
+        }
+    };
+    let tries = if retry { 2 } else { 1 };
+    let mut failed: Option<&Region> = None;
+    for region in candidates.into_iter().take(tries) {
+        match attempt(p, cfg, region, method, path, headers.clone(), body.clone()).await {
+            Ok(mut resp) => {
+                if sick(&region.name) {
+                    set_health(p, cfg, &region.name, false).await;
+                }
+                resp.headers
+                    .push((REGION_HEADER.into(), region.name.clone()));
+                if let Some(f) = failed {
+                    resp.headers.push((FAILOVER_HEADER.into(), f.name.clone()));
+                }
+                return Ok(resp);
+            }
+            Err(e) => {
+                p.log_error(&format!("region {}: {method} {path}: {e}", region.name));
+                set_health(p, cfg, &region.name, true).await;
+                failed = Some(region);
+            }
+        }
+    }
+    Err(match target {
+        Target::Home(_) => EdgeError::HomeRegionUnavailable,
+        Target::Nearest(_) => EdgeError::Upstream(format!("no region answered {method} {path}")),
+    })
+}
+
+/// Copies the routing decision of an origin response onto a response the edge built.
+pub fn copy_route_headers(from: &Response, to: &mut Response) {
+    for name in [REGION_HEADER, FAILOVER_HEADER] {
+        if let Some(v) = from.header(name) {
+            to.headers.push((name.into(), v.to_owned()));
+        }
+    }
 }
 
 /// Forwards a client's JSON request (method, body, and its bearer token when the route takes
@@ -40,25 +170,43 @@ async fn send<P: Platform>(
 pub async fn forward_json<P: Platform>(
     p: &P,
     cfg: &EdgeConfig,
-    method: &str,
+    target: Target<'_>,
+    req: &Request,
     path: &str,
     authorization: Option<&str>,
-    body: Vec<u8>,
 ) -> Result<Response, EdgeError> {
     let mut headers = vec![("content-type".into(), "application/json".into())];
     if let Some(a) = authorization {
         headers.push(("authorization".into(), a.to_owned()));
     }
-    let resp = send(p, cfg, method, path, headers, body).await?;
+    let resp = send(p, cfg, target, &req.method, path, headers, req.body.clone()).await?;
     let content_type = resp
         .header("content-type")
         .unwrap_or("application/json")
         .to_owned();
-    Ok(Response::new(resp.status, &content_type, resp.body)
-        .with_header("cache-control", "no-store"))
+    let mut out = Response::new(resp.status, &content_type, Vec::new())
+        .with_header("cache-control", "no-store");
+    copy_route_headers(&resp, &mut out);
+    out.body = resp.body;
+    Ok(out)
 }
 
-/// GETs `path` (absolute path plus query) from the origin with edge credentials.
-pub async fn get<P: Platform>(p: &P, cfg: &EdgeConfig, path: &str) -> Result<Response, EdgeError> {
-    send(p, cfg, "GET", path, Vec::new(), Vec::new()).await
+/// GETs `path` (absolute path plus query) from the region nearest to `viewer`, failing over
+/// once.
+pub async fn get<P: Platform>(
+    p: &P,
+    cfg: &EdgeConfig,
+    viewer: &Request,
+    path: &str,
+) -> Result<Response, EdgeError> {
+    send(
+        p,
+        cfg,
+        Target::Nearest(viewer),
+        "GET",
+        path,
+        Vec::new(),
+        Vec::new(),
+    )
+    .await
 }

@@ -4,6 +4,7 @@
 //! small ones here; they hold no business logic. Futures are not `Send`: workers-rs futures
 //! are not, and neither runtime runs a request on more than one thread.
 
+use shared_wasm::geo::Continent;
 use shared_wasm::ratelimit::{Decision, Quota};
 use shared_wasm::{CountryCode, UnixTime};
 use thiserror::Error;
@@ -25,6 +26,9 @@ pub struct Request {
     /// The client's country (ISO 3166-1 alpha-2) as the runtime reports it (Workers:
     /// `request.cf.country`; Spin: the trusted header named by `COUNTRY_HEADER`).
     pub country: Option<CountryCode>,
+    /// The client's continent, from the same source as the country (Workers:
+    /// `request.cf.continent`; Spin: the trusted header named by `CONTINENT_HEADER`).
+    pub continent: Option<Continent>,
 }
 
 impl Request {
@@ -147,8 +151,10 @@ pub trait Platform {
     /// key-value store with a plain read-modify-write: exact for sequential requests, but
     /// concurrent requests on the same key may each read the same state and overshoot.
     async fn rate_limit(&self, key: &str, quota: &Quota) -> Result<Decision, PlatformError>;
-    /// Sends a request to an origin (absolute URL in `request.url`).
-    async fn fetch(&self, request: Request) -> Result<Response, PlatformError>;
+    /// Sends a request to an origin (absolute URL in `request.url`), giving up after
+    /// `timeout_ms` where the runtime lets the guest bound it (Workers); on Spin the host's
+    /// outbound timeouts apply.
+    async fn fetch(&self, request: Request, timeout_ms: u32) -> Result<Response, PlatformError>;
     /// The current time.
     fn now(&self) -> UnixTime;
     /// Writes a line to the runtime's log (server faults only; never secrets or tokens).

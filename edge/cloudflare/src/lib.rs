@@ -5,17 +5,22 @@
 mod rate_limiter;
 
 use std::cell::OnceCell;
+use std::pin::pin;
 use std::rc::Rc;
+use std::time::Duration;
+
+use futures_util::future::{select, Either};
 
 use edge_app::{
     ConfigError, EdgeConfig, Platform, PlatformError, Request as AppRequest,
     Response as AppResponse,
 };
+use shared_wasm::geo::Continent;
 use shared_wasm::ratelimit::{Decision, Quota};
 use shared_wasm::{CountryCode, UnixTime};
 use worker::{
-    console_error, event, Cache, Context, Date, Env, Fetch, Headers, Method, Request, RequestInit,
-    Response, Result,
+    console_error, event, AbortController, Cache, Context, Date, Delay, Env, Fetch, Headers,
+    Method, Request, RequestInit, Response, Result,
 };
 
 const KV_BINDING: &str = "EDGE_KV";
@@ -131,7 +136,11 @@ impl Platform for Cloudflare {
         resp.json().await.map_err(err)
     }
 
-    async fn fetch(&self, request: AppRequest) -> std::result::Result<AppResponse, PlatformError> {
+    async fn fetch(
+        &self,
+        request: AppRequest,
+        timeout_ms: u32,
+    ) -> std::result::Result<AppResponse, PlatformError> {
         let err = |e: worker::Error| PlatformError::Fetch(e.to_string());
         let method = Method::from(request.method.clone());
         let mut init = RequestInit::new();
@@ -143,8 +152,26 @@ impl Platform for Cloudflare {
             ));
         }
         let req = Request::new_with_init(&request.url, &init).map_err(err)?;
-        let resp = Fetch::Request(req).send().await.map_err(err)?;
-        from_worker_response(resp).await.map_err(err)
+        // The whole exchange, body included, races a timer; the loser is aborted, so a hung
+        // origin costs at most `timeout_ms` and counts as a failed region.
+        let controller = AbortController::default();
+        let signal = controller.signal();
+        let exchange = async {
+            let resp = Fetch::Request(req).send_with_signal(&signal).await?;
+            from_worker_response(resp).await
+        };
+        let timer = Delay::from(Duration::from_millis(u64::from(timeout_ms)));
+        let exchange = pin!(exchange);
+        let outcome = select(exchange, timer).await;
+        match outcome {
+            Either::Left((result, _)) => result.map_err(err),
+            Either::Right(((), _)) => {
+                controller.abort();
+                Err(PlatformError::Fetch(format!(
+                    "timed out after {timeout_ms} ms"
+                )))
+            }
+        }
     }
 
     fn now(&self) -> UnixTime {
@@ -190,6 +217,10 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
             .cf()
             .and_then(|cf| cf.country())
             .and_then(|c| CountryCode::parse(&c).ok()),
+        continent: req
+            .cf()
+            .and_then(|cf| cf.continent())
+            .and_then(|c| Continent::parse(&c)),
     };
     let config = CONFIG.with(|c| {
         c.get_or_init(|| Rc::new(EdgeConfig::from_lookup(|name| setting(&env, name))))

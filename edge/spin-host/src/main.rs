@@ -66,6 +66,9 @@ impl WasiView for State {
     }
 }
 
+/// Longest wait for each phase of an outbound request (connect, first byte, between bytes).
+const OUTBOUND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// `scheme://host:port` allowed, or `scheme://host:*` for any port, as in spin.toml.
 fn outbound_allowed(allowed: &[String], scheme: &str, authority: &str) -> bool {
     let (host, port) = authority.rsplit_once(':').unwrap_or((authority, ""));
@@ -104,6 +107,15 @@ impl WasiHttpView for State {
             );
             return Err(ErrorCode::HttpRequestDenied.into());
         }
+        // Guests that set no options get 600 s per phase from wasmtime; like a Spin host
+        // operator, cap them so a hung origin fails fast and the edge can fail over.
+        let cap = OUTBOUND_TIMEOUT;
+        let config = OutgoingRequestConfig {
+            connect_timeout: config.connect_timeout.min(cap),
+            first_byte_timeout: config.first_byte_timeout.min(cap),
+            between_bytes_timeout: config.between_bytes_timeout.min(cap),
+            ..config
+        };
         Ok(wasmtime_wasi_http::types::default_send_request(
             request, config,
         ))

@@ -12,6 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use edge_app::{
     EdgeConfig, Platform, PlatformError, Request as AppRequest, Response as AppResponse,
 };
+use shared_wasm::geo::Continent;
 use shared_wasm::ratelimit::{self, Decision, Quota};
 use shared_wasm::record::{CachedResponse, KvEnvelope};
 use shared_wasm::{CountryCode, UnixTime};
@@ -97,7 +98,12 @@ impl Platform for Spin {
         Ok(decision)
     }
 
-    async fn fetch(&self, request: AppRequest) -> Result<AppResponse, PlatformError> {
+    async fn fetch(
+        &self,
+        request: AppRequest,
+        _timeout_ms: u32,
+    ) -> Result<AppResponse, PlatformError> {
+        // spin-sdk 5 sends without request options, so the host's outbound timeouts apply.
         let method = match request.method.as_str() {
             "GET" => Method::Get,
             "HEAD" => Method::Head,
@@ -171,17 +177,22 @@ mod entry {
             .and_then(|h| h.as_str())
             .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
             .map(|a| a.ip().to_string());
-        // Spin has no geolocation of its own: the CDN in front sets a header, named by the
-        // `country_header` variable. Unset, no country is known (nothing is bound to it).
-        let country = setting("COUNTRY_HEADER")
-            .filter(|n| !n.is_empty())
-            .and_then(|name| {
-                let name = name.to_ascii_lowercase();
-                headers
-                    .iter()
-                    .find(|(k, _)| *k == name)
-                    .and_then(|(_, v)| CountryCode::parse(v).ok())
-            });
+        // Spin has no geolocation of its own: the CDN in front sets headers, named by the
+        // `country_header` and `continent_header` variables. Unset, nothing is known (nothing
+        // is bound to it, and regions are chosen in table order).
+        let trusted = |setting_name: &str| {
+            setting(setting_name)
+                .filter(|n| !n.is_empty())
+                .and_then(|name| {
+                    let name = name.to_ascii_lowercase();
+                    headers
+                        .iter()
+                        .find(|(k, _)| *k == name)
+                        .map(|(_, v)| v.clone())
+                })
+        };
+        let country = trusted("COUNTRY_HEADER").and_then(|v| CountryCode::parse(&v).ok());
+        let continent = trusted("CONTINENT_HEADER").and_then(|v| Continent::parse(&v));
         let app_req = AppRequest {
             method: req.method().to_string(),
             url,
@@ -189,6 +200,7 @@ mod entry {
             body: req.into_body(),
             client_ip,
             country,
+            continent,
         };
         // Each request runs in a fresh instance, so there is nothing to keep settings in.
         let config = EdgeConfig::from_lookup(setting);

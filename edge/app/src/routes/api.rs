@@ -9,7 +9,7 @@ use crate::auth;
 use crate::config::EdgeConfig;
 use crate::error::EdgeError;
 use crate::limits;
-use crate::origin;
+use crate::origin::{self, Target};
 use crate::platform::{Platform, Request, Response};
 
 /// Largest request body the edge forwards (JSON writes such as login).
@@ -36,16 +36,22 @@ pub async fn forward<P: Platform>(
     if req.body.len() > MAX_BODY_BYTES {
         return Err(EdgeError::PayloadTooLarge);
     }
-    let (user, authorization) = match access {
-        Access::Public => (None, None),
-        Access::Role(role) => {
-            let claims = auth::require(p, cfg, req, role).await?;
-            (Some(claims.sub), req.header("authorization"))
-        }
+    // Anonymous calls go to the nearest region; a user's calls go to their home region (data
+    // residency), whatever region is nearest.
+    let claims = match access {
+        Access::Public => None,
+        Access::Role(role) => Some(auth::require(p, cfg, req, role).await?),
     };
-    let allowed = limits::enforce(p, quota, req, user.as_deref()).await?;
-    let resp =
-        origin::forward_json(p, cfg, &req.method, path, authorization, req.body.clone()).await?;
+    let user = claims.as_ref().map(|c| c.sub.as_str());
+    let allowed = limits::enforce(p, quota, req, user).await?;
+    let (target, authorization) = match &claims {
+        None => (Target::Nearest(req), None),
+        Some(c) => (
+            Target::Home(c.region.as_deref()),
+            req.header("authorization"),
+        ),
+    };
+    let resp = origin::forward_json(p, cfg, target, req, path, authorization).await?;
     Ok(allowed.annotate(resp))
 }
 

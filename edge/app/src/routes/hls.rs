@@ -51,7 +51,7 @@ pub async fn handle<P: Platform>(
         })?;
     // A genuine token is not enough: the video may have been taken down or geo-restricted
     // since it was issued. One KV read per request (Workers caches KV reads at the location).
-    let record = load_record(p, cfg, &r.video)
+    let record = load_record(p, cfg, req, &r.video)
         .await?
         .ok_or(EdgeError::NotFound("video"))?;
     check_rules(&record, req)?;
@@ -63,7 +63,7 @@ pub async fn handle<P: Platform>(
             if let Err(e) = other {
                 p.log_error(&format!("cache read failed: {e}"));
             }
-            (fetch(p, cfg, &r, &key).await?, "MISS")
+            (fetch(p, cfg, req, &r, &key).await?, "MISS")
         }
     };
     // The viewer may keep what it fetched for as long as its token lives, no longer.
@@ -83,11 +83,12 @@ pub async fn handle<P: Platform>(
 async fn fetch<P: Platform>(
     p: &P,
     cfg: &EdgeConfig,
+    req: &Request,
     r: &HlsRequest<'_>,
     key: &str,
 ) -> Result<Response, EdgeError> {
     let path = format!("/internal/media/{}/{}", r.video, r.file.as_str());
-    let resp = origin::get(p, cfg, &path).await?;
+    let resp = origin::get(p, cfg, req, &path).await?;
     match resp.status {
         200 => {}
         404 => return Err(EdgeError::NotFound("media file")),
@@ -97,7 +98,12 @@ async fn fetch<P: Platform>(
             )))
         }
     }
-    let out = Response::new(200, r.file.content_type(), resp.body);
+    let mut out = Response::new(200, r.file.content_type(), Vec::new());
+    let resp_headers = Response {
+        headers: resp.headers,
+        ..Response::default()
+    };
+    out.body = resp.body;
     let ttl = if r.file.is_playlist() {
         PLAYLIST_CACHE_SECS
     } else {
@@ -106,5 +112,7 @@ async fn fetch<P: Platform>(
     if let Err(e) = p.cache_put(key, &out, ttl).await {
         p.log_error(&format!("cache write failed: {e}"));
     }
+    // Which region served the miss; cached copies do not carry it.
+    origin::copy_route_headers(&resp_headers, &mut out);
     Ok(out)
 }

@@ -22,6 +22,7 @@ pub const RECORD_TTL_SECS: u64 = 300;
 pub async fn load_record<P: Platform>(
     p: &P,
     cfg: &EdgeConfig,
+    req: &Request,
     id: &VideoId,
 ) -> Result<Option<VideoRecord>, EdgeError> {
     let key = VideoRecord::key(id);
@@ -32,7 +33,7 @@ pub async fn load_record<P: Platform>(
             _ => p.log_error(&format!("unreadable KV record {key}; refetching")),
         }
     }
-    let resp = origin::get(p, cfg, &format!("/internal/videos/{id}")).await?;
+    let resp = origin::get(p, cfg, req, &format!("/internal/videos/{id}")).await?;
     match resp.status {
         200 => {
             let rec = VideoRecord::from_cbor(&resp.body)
@@ -62,6 +63,7 @@ const NO_ENTITLEMENT_TTL_SECS: u64 = 60;
 pub async fn load_entitlement<P: Platform>(
     p: &P,
     cfg: &EdgeConfig,
+    req: &Request,
     user: &str,
 ) -> Result<Entitlement, EdgeError> {
     let key = Entitlement::key(user);
@@ -72,7 +74,7 @@ pub async fn load_entitlement<P: Platform>(
         }
     }
     let path = format!("/internal/entitlements/{}", id_segment(user)?);
-    let resp = origin::get(p, cfg, &path).await?;
+    let resp = origin::get(p, cfg, req, &path).await?;
     let (ent, ttl) = match resp.status {
         200 => {
             let e = Entitlement::from_cbor(&resp.body)
@@ -142,7 +144,7 @@ pub async fn handle<P: Platform>(
         viewer.as_ref().map(|c| c.sub.as_str()),
     )
     .await?;
-    let record = load_record(p, cfg, &id)
+    let record = load_record(p, cfg, req, &id)
         .await?
         .filter(|r| r.visibility != Visibility::Private)
         .ok_or(EdgeError::NotFound("video"))?;
@@ -153,7 +155,7 @@ pub async fn handle<P: Platform>(
         let user = viewer
             .as_ref()
             .ok_or(EdgeError::Unauthorized { reason: None })?;
-        let ent = load_entitlement(p, cfg, &user.sub).await?;
+        let ent = load_entitlement(p, cfg, req, &user.sub).await?;
         if !ent.active_at(now) {
             return Err(EdgeError::EntitlementRequired);
         }

@@ -1,0 +1,169 @@
+//! Geo routing end to end, once per edge runtime: two origin processes as two regions sharing
+//! one catalogue. The viewer (DE) is nearest to `north`; the demo users are homed in `south`.
+//! Shows: reads go to the nearest region, a user's calls to the home region (residency), a
+//! killed home region refuses writes rather than sending them elsewhere, a killed nearest
+//! region fails over to the next and is then skipped, and each decision is in a header.
+
+use std::time::Duration;
+
+use e2e::{
+    free_port, Edge, Origin, Runtime, CONTINENT_HEADER, COUNTRY_HEADER, DEMO_EMAIL, DEMO_PASSWORD,
+    VIEWER_CONTINENT, VIEWER_COUNTRY,
+};
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{json, Value};
+
+fn header<'a>(r: &'a Response, name: &str) -> Option<&'a str> {
+    r.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+fn route_of(r: &Response) -> (Option<&str>, Option<&str>) {
+    (header(r, "x-edge-region"), header(r, "x-edge-failover"))
+}
+
+/// The media files a manifest names, through the edge (each a cache miss the first time).
+async fn variant_and_segments(c: &Client, manifest: &str) -> (String, Vec<String>) {
+    let base = manifest.strip_suffix("master.m3u8").unwrap();
+    let master = c.get(manifest).send().await.unwrap().text().await.unwrap();
+    let variant = master
+        .lines()
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .unwrap();
+    let variant_url = format!("{base}{variant}");
+    let playlist = c
+        .get(&variant_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let dir = variant_url.rsplit_once('/').unwrap().0;
+    let segments = playlist
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|s| format!("{dir}/{s}"))
+        .collect();
+    (variant_url, segments)
+}
+
+async fn flow(runtime: Runtime) {
+    let edge_port = free_port();
+    let mut south = Origin::start_region("south", None, edge_port).await;
+    let mut north = Origin::start_region("north", Some(&south), edge_port).await;
+    let regions = json!([
+        {"name": "north", "origin": north.url, "countries": [VIEWER_COUNTRY], "residency": "n"},
+        {"name": "south", "origin": south.url, "continents": ["SA"], "residency": "s"},
+    ]);
+    let edge = Edge::start_regions(runtime, &regions, edge_port).await;
+    let e = edge.url.as_str();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(COUNTRY_HEADER, VIEWER_COUNTRY.parse().unwrap());
+    headers.insert(CONTINENT_HEADER, VIEWER_CONTINENT.parse().unwrap());
+    let c = Client::builder().default_headers(headers).build().unwrap();
+
+    // Anonymous: the nearest region. A user's own data: the home region, though not nearest.
+    let r = c
+        .post(format!("{e}/v1/auth/login"))
+        .json(&json!({"email": DEMO_EMAIL, "password": DEMO_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", edge.log());
+    assert_eq!(route_of(&r), (Some("north"), None));
+    let token = r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let me = |c: &Client| c.get(format!("{e}/v1/me")).bearer_auth(&token).send();
+    let r = me(&c).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(route_of(&r), (Some("south"), None));
+    assert_eq!(
+        header(&r, "x-origin-region"),
+        None,
+        "origin headers stay inside"
+    );
+
+    let r = c
+        .get(format!("{e}/v1/videos/demo-free/playback"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let manifest = r.json::<Value>().await.unwrap()["manifest_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (variant, segments) = variant_and_segments(&c, &manifest).await;
+    assert!(segments.len() >= 3, "{segments:?}");
+    let r = c.get(&segments[0]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(route_of(&r), (Some("north"), None));
+    assert_eq!(header(&r, "x-edge-cache"), Some("MISS"));
+    let r = c.get(&segments[0]).send().await.unwrap();
+    assert_eq!(header(&r, "x-edge-cache"), Some("HIT"));
+    assert_eq!(route_of(&r), (None, None), "a hit involves no region");
+
+    // The home region dies: the user's writes are refused, never sent north.
+    south.kill();
+    let r = c
+        .post(format!("{e}/v1/auth/logout"))
+        .bearer_auth(&token)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        edge.log()
+    );
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"],
+        "home_region_unavailable"
+    );
+    let r = me(&c).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // Reads carry on from the nearest region.
+    let r = c.get(&segments[1]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(route_of(&r), (Some("north"), None));
+
+    // The home region is back; the nearest one dies. Reads fail over once, then skip it.
+    south.restart().await;
+    north.kill();
+    let r = c.get(&segments[2]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", edge.log());
+    assert_eq!(route_of(&r), (Some("south"), Some("north")));
+    let bytes = r.bytes().await.unwrap();
+    let name = segments[2].rsplit('/').next().unwrap();
+    let rendition = variant.rsplit('/').nth(1).unwrap();
+    let stored = std::fs::read(south.media_dir.join("demo-free").join(rendition).join(name))
+        .expect("the stored segment");
+    assert_eq!(bytes.as_ref(), stored.as_slice());
+    let next = segments.get(3).unwrap_or(&variant);
+    let r = c.get(next).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        route_of(&r),
+        (Some("south"), None),
+        "north is marked unhealthy and tried last"
+    );
+    // And the user's calls work again at home.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let r = me(&c).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", edge.log());
+    assert_eq!(route_of(&r), (Some("south"), None));
+}
+
+#[tokio::test]
+async fn geo_routing_on_workerd_via_wrangler_dev() {
+    flow(Runtime::Wrangler).await;
+}
+
+#[tokio::test]
+async fn geo_routing_on_spin_component_in_wasmtime() {
+    flow(Runtime::Spin).await;
+}

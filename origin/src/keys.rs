@@ -31,6 +31,10 @@ impl std::fmt::Debug for SigningKeys {
     }
 }
 
+fn new_kid() -> String {
+    format!("ed-{}", URL_SAFE_NO_PAD.encode(random_bytes::<6>()))
+}
+
 /// Random bytes from the OS.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
@@ -57,7 +61,7 @@ impl SigningKeys {
             "INSERT INTO signing_keys (kid, alg, secret, active, created_at)
              SELECT ?, 'EdDSA', ?, 1, ? WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE active = 1)",
         )
-        .bind(format!("ed-{}", URL_SAFE_NO_PAD.encode(random_bytes::<6>())))
+        .bind(new_kid())
         .bind(random_bytes::<32>().to_vec())
         .bind(now() as i64)
         .execute(db)
@@ -85,6 +89,43 @@ impl SigningKeys {
             active,
             published,
         })
+    }
+
+    /// Makes a new key the active one. The previous key stays published, so tokens it signed
+    /// keep verifying until they expire; running processes pick the new key up when they
+    /// restart (`origin rotate-signing-key`, then a rolling restart).
+    pub async fn rotate(db: &SqlitePool) -> anyhow::Result<String> {
+        let kid = new_kid();
+        let mut tx = db.begin().await?;
+        sqlx::query("UPDATE signing_keys SET active = 0, deactivated_at = ? WHERE active = 1")
+            .bind(now() as i64)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, secret, active, created_at)
+             VALUES (?, 'EdDSA', ?, 1, ?)",
+        )
+        .bind(&kid)
+        .bind(random_bytes::<32>().to_vec())
+        .bind(now() as i64)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(kid)
+    }
+
+    /// Removes inactive keys from the JWKS, which kills every token they signed. Only keys
+    /// deactivated at least `min_age_secs` ago go (pass the access-token lifetime so no live
+    /// token is killed, or 0 to retire at once after a compromise). Returns the retired kids.
+    pub async fn retire(db: &SqlitePool, min_age_secs: u64) -> anyhow::Result<Vec<String>> {
+        let cutoff = now().saturating_sub(min_age_secs) as i64;
+        let kids: Vec<(String,)> = sqlx::query_as(
+            "DELETE FROM signing_keys WHERE active = 0 AND deactivated_at <= ? RETURNING kid",
+        )
+        .bind(cutoff)
+        .fetch_all(db)
+        .await?;
+        Ok(kids.into_iter().map(|(k,)| k).collect())
     }
 
     /// The JWKS document (public keys only).

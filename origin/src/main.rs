@@ -8,11 +8,14 @@ use origin::startup::{self, AppState};
 use tokio::net::TcpListener;
 
 const USAGE: &str = "usage: origin [--config FILE] serve | seed-demo [--email E] [--password P]
+       | rotate-signing-key | retire-signing-keys [--now]
   settings: FILE (default origin/config/base.toml) then APP_<SECTION>__<KEY> variables";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
+        // Colour codes only for a person at a terminal, never in log files.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,tower_http=info,sqlx=warn".into()),
@@ -56,6 +59,24 @@ async fn main() -> anyhow::Result<()> {
             println!(
                 "demo ready: user {email}, videos demo-free (public) and demo-members (members)"
             );
+            Ok(())
+        }
+        Some("rotate-signing-key") => {
+            let db = startup::connect(&settings.database.url).await?;
+            let kid = origin::keys::SigningKeys::rotate(&db).await?;
+            println!("new active signing key {kid}; restart the origin processes to use it");
+            Ok(())
+        }
+        Some("retire-signing-keys") => {
+            // Without --now, only keys whose tokens have all expired.
+            let min_age = match args.get(1).map(String::as_str) {
+                None => settings.auth.access_ttl_secs + 60,
+                Some("--now") => 0,
+                Some(other) => bail!("unknown flag {other}\n{USAGE}"),
+            };
+            let db = startup::connect(&settings.database.url).await?;
+            let kids = origin::keys::SigningKeys::retire(&db, min_age).await?;
+            println!("retired {kids:?}; restart the origin processes to stop publishing them");
             Ok(())
         }
         _ => bail!("{USAGE}"),

@@ -180,7 +180,8 @@ fn origin_cmd(dir: &Path, port: u16, region: &str, sync_url: &str) -> Command {
         .env("APP_EDGE__SHARED_SECRET", EDGE_SECRET)
         .env("APP_SYNC__EDGES", sync_url)
         .env("APP_SYNC__SECRET", SYNC_SECRET)
-        .env("RUST_LOG", "warn");
+        // Request lines (tower_http at debug) let tests count what reached the origin.
+        .env("RUST_LOG", "warn,tower_http=debug");
     cmd
 }
 
@@ -233,13 +234,39 @@ impl Origin {
         self.proc = None;
     }
 
+    /// Runs an `origin` subcommand (key rotation, …) against this origin's database.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = origin_cmd(self.dir.path(), self.port, &self.region, &self.sync_url)
+            .args(args)
+            .output()
+            .expect("running origin");
+        assert!(
+            out.status.success(),
+            "origin {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// How many requests for `path` the running process has logged since it started.
+    pub fn requests_for(&self, path: &str) -> usize {
+        let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        let needle = format!("uri={path} ");
+        log.lines()
+            .filter(|l| l.contains("started processing request") && l.contains(&needle))
+            .count()
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join(format!("origin-{}.log", self.region))
+    }
+
     /// Starts serving again on the same port (after [`Origin::kill`], or the first time).
     pub async fn restart(&mut self) {
         self.kill();
         let mut cmd = origin_cmd(self.dir.path(), self.port, &self.region, &self.sync_url);
         cmd.arg("serve");
-        let log = self.dir.path().join(format!("origin-{}.log", self.region));
-        let mut proc = Proc::spawn("origin", cmd, log);
+        let mut proc = Proc::spawn("origin", cmd, self.log_path());
         proc.wait_ready(&format!("{}/healthz", self.url), Duration::from_secs(30))
             .await;
         self.proc = Some(proc);
@@ -263,10 +290,11 @@ pub struct Edge {
     _dir: tempfile::TempDir,
 }
 
-/// The edge settings every test uses, plus `upstream` (`ORIGIN_URL` or `REGIONS`).
+/// The edge settings every test uses, after `upstream` (`ORIGIN_URL` or `REGIONS`, and any
+/// overrides).
 fn settings(upstream: Vec<(&'static str, String)>) -> Vec<(&'static str, String)> {
     let mut all = upstream;
-    all.extend([
+    let defaults = [
         ("EDGE_ORIGIN_SECRET", EDGE_SECRET.to_owned()),
         ("SYNC_SECRET", SYNC_SECRET.to_owned()),
         (
@@ -281,7 +309,13 @@ fn settings(upstream: Vec<(&'static str, String)>) -> Vec<(&'static str, String)
         ("PLAYBACK_BIND_COUNTRY", "true".to_owned()),
         ("COUNTRY_HEADER", COUNTRY_HEADER.to_owned()),
         ("CONTINENT_HEADER", CONTINENT_HEADER.to_owned()),
-    ]);
+    ];
+    // Settings given by the caller win over the defaults.
+    for (k, v) in defaults {
+        if !all.iter().any(|(have, _)| *have == k) {
+            all.push((k, v));
+        }
+    }
     all
 }
 
@@ -298,6 +332,18 @@ impl Edge {
     /// Starts the edge in front of `origin`, on `port`.
     pub async fn start(runtime: Runtime, origin: &Origin, port: u16) -> Self {
         Self::start_upstream(runtime, vec![("ORIGIN_URL", origin.url.clone())], port).await
+    }
+
+    /// Like [`Edge::start`], with extra settings (which win over the defaults).
+    pub async fn start_with(
+        runtime: Runtime,
+        origin: &Origin,
+        port: u16,
+        extra: &[(&'static str, &str)],
+    ) -> Self {
+        let mut upstream = vec![("ORIGIN_URL", origin.url.clone())];
+        upstream.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        Self::start_upstream(runtime, upstream, port).await
     }
 
     /// Starts the edge in front of several origin regions (`REGIONS`, JSON), on `port`.

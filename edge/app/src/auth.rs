@@ -11,9 +11,6 @@ use crate::origin;
 use crate::platform::{Platform, Request};
 
 const JWKS_KEY: &str = "jwks";
-/// An unknown `kid` refetches the JWKS only when the cached copy is at least this old, so a
-/// stream of tokens with made-up kids costs one origin request per interval, not one each.
-const UNKNOWN_KID_REFRESH_SECS: u64 = 30;
 
 async fn fetch_jwks<P: Platform>(
     p: &P,
@@ -86,7 +83,7 @@ pub async fn bearer<P: Platform>(
     let claims = match jwt::verify(&cfg.jwt, &keyset(cfg, &rec)?, token, p.now()) {
         Ok(claims) => claims,
         Err(JwtError::UnknownKid)
-            if p.now().0 >= rec.fetched_at.saturating_add(UNKNOWN_KID_REFRESH_SECS) =>
+            if p.now().0 >= rec.fetched_at.saturating_add(cfg.jwks_min_refresh_secs) =>
         {
             let fresh = fetch_jwks(p, cfg, req).await?;
             jwt::verify(&cfg.jwt, &keyset(cfg, &fresh)?, token, p.now())

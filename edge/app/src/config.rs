@@ -56,6 +56,9 @@ pub struct EdgeConfig {
     pub jwt: JwtPolicy,
     /// How long a fetched JWKS is trusted before it is fetched again.
     pub jwks_ttl_secs: u64,
+    /// An unknown `kid` refetches the JWKS only when the cached copy is at least this old, so a
+    /// stream of tokens with made-up kids costs one origin request per interval, not one each.
+    pub jwks_min_refresh_secs: u64,
     /// Quotas per route class.
     pub rate_limits: RateLimits,
 }
@@ -232,6 +235,7 @@ impl EdgeConfig {
             },
             jwt,
             jwks_ttl_secs: number(&get, "JWKS_CACHE_SECS", 300)?,
+            jwks_min_refresh_secs: number(&get, "JWKS_MIN_REFRESH_SECS", 30)?.max(1),
             rate_limits: RateLimits::parse(get("RATE_LIMITS"))?,
         })
     }

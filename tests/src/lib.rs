@@ -433,3 +433,16 @@ fn spin_cmd(port: u16, vars: Vec<(&'static str, String)>) -> Command {
     }
     cmd
 }
+
+/// Logs in through the edge with the demo password; panics unless 200. Returns the JSON body
+/// (`access_token`, `refresh_token`, …).
+pub async fn login(c: &reqwest::Client, edge: &str, email: &str) -> serde_json::Value {
+    let r = c
+        .post(format!("{edge}/v1/auth/login"))
+        .json(&serde_json::json!({"email": email, "password": DEMO_PASSWORD}))
+        .send()
+        .await
+        .expect("login request");
+    assert_eq!(r.status(), reqwest::StatusCode::OK, "login {email}");
+    r.json().await.expect("login JSON")
+}

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use e2e::{free_port, Edge, Origin, Runtime, DEMO_EMAIL, DEMO_PASSWORD};
+use e2e::{free_port, Edge, Origin, Runtime, DEMO_EMAIL};
 use reqwest::{Client, StatusCode};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 const JWKS: &str = "/.well-known/jwks.json";
 /// The edge keeps the JWKS this long, and refetches for an unknown kid at most this often.
@@ -28,14 +28,7 @@ fn ghost_token(n: usize) -> String {
 }
 
 async fn login(c: &Client, e: &str) -> String {
-    let r = c
-        .post(format!("{e}/v1/auth/login"))
-        .json(&json!({"email": DEMO_EMAIL, "password": DEMO_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    r.json::<Value>().await.unwrap()["access_token"]
+    e2e::login(c, e, DEMO_EMAIL).await["access_token"]
         .as_str()
         .unwrap()
         .to_owned()
@@ -81,7 +74,10 @@ async fn flow(runtime: Runtime) {
         "overlap: both keys verify"
     );
     // The unknown new kid made the edge refetch (so the counting below does see fetches).
-    assert!(origin.requests_for(JWKS) >= 1, "the edge refetched the JWKS");
+    assert!(
+        origin.requests_for(JWKS) >= 1,
+        "the edge refetched the JWKS"
+    );
 
     // A burst of made-up kids: each is refused, and the JWKS is fetched at most once for all.
     let before = origin.requests_for(JWKS);

@@ -5,8 +5,7 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use e2e::{
-    Runtime, ADMIN_EMAIL, COUNTRY_HEADER, DEMO_EMAIL, DEMO_PASSWORD, SYNC_SECRET, VIEWER_COUNTRY,
-    VIEWER_EMAIL,
+    Runtime, ADMIN_EMAIL, COUNTRY_HEADER, DEMO_EMAIL, SYNC_SECRET, VIEWER_COUNTRY, VIEWER_EMAIL,
 };
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
@@ -31,14 +30,7 @@ async fn json_of(r: reqwest::Response) -> Value {
 }
 
 async fn login(c: &Client, e: &str, email: &str) -> Session {
-    let r = c
-        .post(format!("{e}/v1/auth/login"))
-        .json(&json!({"email": email, "password": DEMO_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK, "login {email}");
-    let b = json_of(r).await;
+    let b = e2e::login(c, e, email).await;
     Session {
         access: b["access_token"].as_str().unwrap().to_owned(),
         refresh: b["refresh_token"].as_str().unwrap().to_owned(),

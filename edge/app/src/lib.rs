@@ -86,8 +86,11 @@ async fn route<P: Platform>(p: &P, cfg: &EdgeConfig, req: &Request) -> Result<Re
         _ => return Err(EdgeError::NotFound("route")),
     };
     if req.method == "HEAD" {
-        resp.headers
-            .push(("content-length".into(), resp.body.len().to_string()));
+        // A passed-through body keeps the length header it was stored with.
+        if resp.native_body.take().is_none() {
+            resp.headers
+                .push(("content-length".into(), resp.body.len().to_string()));
+        }
         resp.body.clear();
     }
     Ok(resp)

@@ -70,6 +70,10 @@ pub struct Response {
     pub headers: Vec<(String, String)>,
     /// The body.
     pub body: Vec<u8>,
+    /// A body the runtime holds and the app only passes on (a cache hit on Workers), so large
+    /// media never crosses into Wasm memory; `body` is then empty. The number is the adapter's
+    /// handle, valid for the current request only.
+    pub native_body: Option<usize>,
 }
 
 impl Response {
@@ -79,6 +83,7 @@ impl Response {
             status,
             headers: vec![("content-type".into(), content_type.into())],
             body,
+            native_body: None,
         }
     }
 

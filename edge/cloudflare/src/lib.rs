@@ -4,7 +4,7 @@
 
 mod rate_limiter;
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::pin::pin;
 use std::rc::Rc;
 use std::time::Duration;
@@ -32,6 +32,9 @@ struct Cloudflare {
     kv: worker::kv::KvStore,
     cache: Cache,
     limiter: worker::ObjectNamespace,
+    /// Bodies of cache hits, handed to the app by index (`AppResponse::native_body`) and sent
+    /// to the client without being read into Wasm memory. Per request: dropped with it.
+    bodies: RefCell<Vec<Option<Response>>>,
 }
 
 fn to_headers(pairs: &[(String, String)]) -> Result<Headers> {
@@ -47,6 +50,7 @@ async fn from_worker_response(mut resp: Response) -> Result<AppResponse> {
         status: resp.status_code(),
         headers: resp.headers().entries().collect(),
         body: resp.bytes().await?,
+        native_body: None,
     })
 }
 
@@ -54,6 +58,22 @@ fn to_worker_response(resp: &AppResponse) -> Result<Response> {
     Ok(Response::from_bytes(resp.body.clone())?
         .with_status(resp.status)
         .with_headers(to_headers(&resp.headers)?))
+}
+
+impl Cloudflare {
+    /// The response to send: the app's status and headers, with a passed-through body if the
+    /// app kept one.
+    fn finish(&self, resp: &AppResponse) -> Result<Response> {
+        let native = resp
+            .native_body
+            .and_then(|i| self.bodies.borrow_mut().get_mut(i).and_then(Option::take));
+        match native {
+            Some(r) => Ok(r
+                .with_status(resp.status)
+                .with_headers(to_headers(&resp.headers)?)),
+            None => to_worker_response(resp),
+        }
+    }
 }
 
 impl Platform for Cloudflare {
@@ -88,10 +108,18 @@ impl Platform for Cloudflare {
         key: &str,
     ) -> std::result::Result<Option<AppResponse>, PlatformError> {
         let err = |e: worker::Error| PlatformError::Cache(e.to_string());
-        match self.cache.get(key, false).await.map_err(err)? {
-            Some(r) => Ok(Some(from_worker_response(r).await.map_err(err)?)),
-            None => Ok(None),
-        }
+        let Some(r) = self.cache.get(key, false).await.map_err(err)? else {
+            return Ok(None);
+        };
+        let (status, headers) = (r.status_code(), r.headers().entries().collect());
+        let mut bodies = self.bodies.borrow_mut();
+        bodies.push(Some(r));
+        Ok(Some(AppResponse {
+            status,
+            headers,
+            body: Vec::new(),
+            native_body: Some(bodies.len() - 1),
+        }))
     }
 
     async fn cache_put(
@@ -203,22 +231,37 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
         kv: env.kv(KV_BINDING)?,
         cache: Cache::default(),
         limiter: env.durable_object(RATE_LIMITER_BINDING)?,
+        bodies: RefCell::new(Vec::new()),
     };
+    // Every JS call costs a boundary crossing on every request: each value is read once, and a
+    // GET or HEAD has no body to wait for.
+    let method = req.method();
+    let headers: Vec<(String, String)> = req.headers().entries().collect();
+    let body = if matches!(method, Method::Get | Method::Head) {
+        Vec::new()
+    } else {
+        req.bytes().await.unwrap_or_default()
+    };
+    // Set by Cloudflare's edge for every request; a client cannot supply its own.
+    let client_ip = headers
+        .iter()
+        .find(|(k, _)| k == "cf-connecting-ip")
+        .map(|(_, v)| v.clone());
+    // `request.cf` is Cloudflare's own geolocation. Under `wrangler dev` it is a local stand-in
+    // that only a developer's environment (Miniflare) can set.
+    let cf = req.cf();
     let app_req = AppRequest {
-        method: req.method().to_string(),
-        url: req.url()?.to_string(),
-        headers: req.headers().entries().collect(),
-        body: req.bytes().await.unwrap_or_default(),
-        // Set by Cloudflare's edge for every request; a client cannot supply its own.
-        client_ip: req.headers().get("cf-connecting-ip").ok().flatten(),
-        // `request.cf` is Cloudflare's own geolocation. Under `wrangler dev` it is a local
-        // stand-in that only a developer's environment (Miniflare) can set.
-        country: req
-            .cf()
+        method: method.to_string(),
+        url: req.inner().url(),
+        headers,
+        body,
+        client_ip,
+        country: cf
+            .as_ref()
             .and_then(|cf| cf.country())
             .and_then(|c| CountryCode::parse(&c).ok()),
-        continent: req
-            .cf()
+        continent: cf
+            .as_ref()
             .and_then(|cf| cf.continent())
             .and_then(|c| Continent::parse(&c)),
     };
@@ -227,5 +270,5 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
             .clone()
     });
     let resp = edge_app::handle(&platform, config.as_ref().as_ref(), app_req).await;
-    to_worker_response(&resp)
+    platform.finish(&resp)
 }

@@ -64,6 +64,7 @@ impl Platform for Spin {
             status: c.status,
             headers: c.headers,
             body: c.body,
+            native_body: None,
         }))
     }
 
@@ -126,6 +127,7 @@ impl Platform for Spin {
             status: *resp.status(),
             headers: header_pairs(resp.headers()),
             body: resp.into_body(),
+            native_body: None,
         })
     }
 

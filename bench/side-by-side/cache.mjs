@@ -1,0 +1,68 @@
+// An in-memory Cache API backend for `workerd serve` (benchmarks only). workerd sends
+// `cache.put` as PUT {key URL} with the serialised HTTP response as the body, and `cache.match`
+// as GET {key URL}, expecting `Cf-Cache-Status: HIT` with the stored response or `MISS`.
+// Expiry is ignored: runs are short.
+const store = new Map();
+const CRLF2 = [13, 10, 13, 10];
+
+function indexOf(bytes, pattern) {
+  outer: for (let i = 0; i + pattern.length <= bytes.length; i++) {
+    for (let j = 0; j < pattern.length; j++) if (bytes[i + j] !== pattern[j]) continue outer;
+    return i;
+  }
+  return -1;
+}
+
+function dechunk(bytes) {
+  const out = [];
+  let i = 0;
+  const dec = new TextDecoder();
+  for (;;) {
+    const eol = indexOf(bytes.subarray(i), [13, 10]);
+    const size = parseInt(dec.decode(bytes.subarray(i, i + eol)), 16);
+    i += eol + 2;
+    if (!size) break;
+    out.push(bytes.subarray(i, i + size));
+    i += size + 2;
+  }
+  const total = new Uint8Array(out.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of out) { total.set(c, at); at += c.length; }
+  return total;
+}
+
+function parse(serialised) {
+  const split = indexOf(serialised, CRLF2);
+  const head = new TextDecoder().decode(serialised.subarray(0, split)).split('\r\n');
+  const status = parseInt(head[0].split(' ')[1], 10);
+  const headers = new Headers();
+  for (const line of head.slice(1)) {
+    const colon = line.indexOf(':');
+    headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
+  }
+  let body = serialised.subarray(split + 4);
+  if ((headers.get('transfer-encoding') || '').includes('chunked')) {
+    body = dechunk(body);
+    headers.delete('transfer-encoding');
+    headers.set('content-length', String(body.length));
+  }
+  return { status, headers, body };
+}
+
+export default {
+  async fetch(request) {
+    const key = request.url;
+    if (request.method === 'PUT') {
+      store.set(key, parse(new Uint8Array(await request.arrayBuffer())));
+      return new Response(null, { status: 204 });
+    }
+    if (request.method === 'PURGE') {
+      return new Response(null, { status: store.delete(key) ? 200 : 404 });
+    }
+    const hit = store.get(key);
+    if (!hit) return new Response(null, { headers: { 'cf-cache-status': 'MISS' } });
+    const headers = new Headers(hit.headers);
+    headers.set('cf-cache-status', 'HIT');
+    return new Response(hit.body, { status: hit.status, headers });
+  },
+};

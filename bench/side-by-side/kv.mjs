@@ -1,0 +1,24 @@
+// An in-memory KV namespace for `workerd serve` (benchmarks only): workerd turns a kvNamespace
+// binding's calls into HTTP requests to this service, GET/PUT/DELETE on /{urlencoded key}.
+// One instance per worker under test, so each starts empty. Expiry is ignored: runs are short.
+const store = new Map();
+
+export default {
+  async fetch(request) {
+    const key = decodeURIComponent(new URL(request.url).pathname.slice(1));
+    switch (request.method) {
+      case 'GET': {
+        const value = store.get(key);
+        return value === undefined ? new Response(null, { status: 404 }) : new Response(value);
+      }
+      case 'PUT':
+        store.set(key, new Uint8Array(await request.arrayBuffer()));
+        return new Response(null, { status: 200 });
+      case 'DELETE':
+        store.delete(key);
+        return new Response(null, { status: 200 });
+      default:
+        return new Response(null, { status: 405 });
+    }
+  },
+};

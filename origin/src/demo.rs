@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use shared_wasm::jwt::Role;
+use shared_wasm::playback::{BindingPolicy, IpBinding};
 use shared_wasm::record::{CountryMode, CountryRule, EntitlementStatus, VideoState, Visibility};
 use shared_wasm::{CountryCode, VideoId};
 use tokio::process::Command;
@@ -25,15 +26,18 @@ struct Demo {
     /// Countries it is limited to (an allow-list), if any.
     only_in: Option<&'static str>,
     taken_down: bool,
+    /// Its own token binding, if it overrides the deployment's.
+    binding: Option<BindingPolicy>,
 }
 
-const DEMOS: [Demo; 4] = [
+const DEMOS: [Demo; 5] = [
     Demo {
         id: "demo-free",
         title: "Test pattern (public)",
         visibility: Visibility::Public,
         only_in: None,
         taken_down: false,
+        binding: None,
     },
     Demo {
         id: "demo-members",
@@ -41,6 +45,7 @@ const DEMOS: [Demo; 4] = [
         visibility: Visibility::Members,
         only_in: None,
         taken_down: false,
+        binding: None,
     },
     Demo {
         id: "demo-geo",
@@ -48,6 +53,7 @@ const DEMOS: [Demo; 4] = [
         visibility: Visibility::Public,
         only_in: Some("FR"),
         taken_down: false,
+        binding: None,
     },
     Demo {
         id: "demo-taken",
@@ -55,6 +61,18 @@ const DEMOS: [Demo; 4] = [
         visibility: Visibility::Public,
         only_in: None,
         taken_down: true,
+        binding: None,
+    },
+    Demo {
+        id: "demo-embed",
+        title: "Test pattern (embeddable: tokens never bound)",
+        visibility: Visibility::Public,
+        only_in: None,
+        taken_down: false,
+        binding: Some(BindingPolicy {
+            ip: IpBinding::Off,
+            country: false,
+        }),
     },
 ];
 const DURATION_SECS: u32 = 8;
@@ -243,6 +261,7 @@ pub async fn seed(state: &AppState, email: &str, password: &str) -> anyhow::Resu
                     list: vec![CountryCode::parse(c).expect("demo countries are valid")],
                 }),
                 taken_down: demo.taken_down,
+                binding: demo.binding,
             },
         )
         .await?;

@@ -1,5 +1,6 @@
 //! Video rows and their edge records.
 
+use shared_wasm::playback::BindingPolicy;
 use shared_wasm::record::{CountryRule, VideoRecord, VideoState, Visibility, VIDEO_RECORD_VERSION};
 use shared_wasm::{CountryCode, VideoId};
 use sqlx::SqlitePool;
@@ -17,6 +18,8 @@ struct VideoRow {
     country_mode: Option<String>,
     country_list: Option<String>,
     taken_down: i64,
+    bind_ip: Option<String>,
+    bind_country: Option<i64>,
     updated_at: i64,
     version: i64,
 }
@@ -45,6 +48,13 @@ impl VideoRow {
             duration_ms: self.duration_ms.map(|d| d as u64),
             countries,
             taken_down: self.taken_down != 0,
+            binding: match self.bind_ip {
+                None => None,
+                Some(ip) => Some(BindingPolicy {
+                    ip: parse_enum(&ip)?,
+                    country: self.bind_country == Some(1),
+                }),
+            },
             updated_at: self.updated_at as u64,
             version: self.version as u64,
         })
@@ -58,7 +68,7 @@ pub async fn record(
 ) -> anyhow::Result<Option<VideoRecord>> {
     let row: Option<VideoRow> = sqlx::query_as(
         "SELECT title, visibility, state, duration_ms, country_mode, country_list, taken_down,
-                updated_at, version
+                bind_ip, bind_country, updated_at, version
          FROM videos WHERE id = ?",
     )
     .bind(id.as_str())
@@ -85,6 +95,8 @@ pub struct NewVideo<'a> {
     pub countries: Option<CountryRule>,
     /// Taken down.
     pub taken_down: bool,
+    /// Its own token binding; `None`: the deployment's.
+    pub binding: Option<BindingPolicy>,
 }
 
 /// Inserts a video or updates it, bumping its version, and queues its new record for the edge
@@ -94,12 +106,14 @@ pub async fn upsert(db: &SqlitePool, v: NewVideo<'_>) -> anyhow::Result<VideoRec
     let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO videos (id, owner_id, title, visibility, state, duration_ms, country_mode,
-                             country_list, taken_down, created_at, updated_at, version)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+                             country_list, taken_down, bind_ip, bind_country, created_at,
+                             updated_at, version)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
          ON CONFLICT (id) DO UPDATE SET title = excluded.title, visibility = excluded.visibility,
              state = excluded.state, duration_ms = excluded.duration_ms,
              country_mode = excluded.country_mode, country_list = excluded.country_list,
-             taken_down = excluded.taken_down,
+             taken_down = excluded.taken_down, bind_ip = excluded.bind_ip,
+             bind_country = excluded.bind_country,
              updated_at = excluded.updated_at, version = videos.version + 1",
     )
     .bind(v.id.as_str())
@@ -117,6 +131,8 @@ pub async fn upsert(db: &SqlitePool, v: NewVideo<'_>) -> anyhow::Result<VideoRec
             .join(",")
     }))
     .bind(i64::from(v.taken_down))
+    .bind(v.binding.map(|b| enum_name(b.ip)))
+    .bind(v.binding.map(|b| i64::from(b.country)))
     .bind(t)
     .bind(t)
     .execute(&mut *tx)

@@ -24,6 +24,7 @@ fn video(duration: Option<u64>) -> VideoRecord {
         duration_ms: duration,
         countries: None,
         taken_down: false,
+        binding: None,
         updated_at: 1_700_000_000,
         version: 2,
     }
@@ -42,6 +43,10 @@ fn video_record_matches_schema() {
         ],
     });
     full.taken_down = true;
+    full.binding = Some(shared_wasm::playback::BindingPolicy {
+        ip: shared_wasm::playback::IpBinding::Subnet,
+        country: true,
+    });
     validate("video.cddl", &full.to_cbor()).unwrap();
 }
 

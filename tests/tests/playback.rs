@@ -241,6 +241,26 @@ async fn flow(runtime: Runtime) {
             .as_deref(),
         Some(VIEWER_COUNTRY)
     );
+    // A video with its own binding policy (none) overrides the deployment's.
+    let r = playback(&c, e, "demo-embed", None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let embed = json_of(r).await["manifest_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let embed_grant = playback::verify(
+        &keys,
+        token_of(&embed),
+        &Use {
+            path: "/hls/demo-embed/master.m3u8",
+            now: UnixTime(now()),
+            leeway_secs: 30,
+            viewer: Viewer::default(),
+        },
+    )
+    .expect("an unbound token verifies for anyone");
+    assert_eq!(embed_grant.claims.binding, Binding::default());
+
     // ...and refuses tokens bound elsewhere.
     let elsewhere = |network: Option<&str>, country: Option<&str>| {
         playback::sign(

@@ -132,6 +132,7 @@ async fn seed_video(app: &TestApp) -> VideoId {
             duration_ms: Some(1000),
             countries: None,
             taken_down: false,
+            binding: None,
         },
     )
     .await
@@ -248,6 +249,7 @@ async fn country_rules_and_takedown_reach_the_record() {
             duration_ms: None,
             countries: Some(rule.clone()),
             taken_down: true,
+            binding: None,
         },
     )
     .await

@@ -10,8 +10,9 @@ use std::str::FromStr;
 
 use crate::ids::CountryCode;
 
-/// How strictly tokens are bound to the viewer's address (a deployment setting).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// How strictly tokens are bound to the viewer's address (per deployment, or per video).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum IpBinding {
     /// Not bound.
     #[default]
@@ -34,6 +35,16 @@ impl FromStr for IpBinding {
             other => Err(format!("{other:?}: expected off, exact or subnet")),
         }
     }
+}
+
+/// What new tokens for a video are bound to: the deployment's setting, or the video's own
+/// (`VideoRecord::binding`), which wins when present.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct BindingPolicy {
+    /// Address binding.
+    pub ip: IpBinding,
+    /// Country binding.
+    pub country: bool,
 }
 
 /// What a token is bound to.

@@ -26,7 +26,7 @@ use crate::{hmac, CountryCode, Kid, UnixTime};
 
 mod binding;
 
-pub use binding::{network_for, Binding, IpBinding, Viewer};
+pub use binding::{network_for, Binding, BindingPolicy, IpBinding, Viewer};
 
 const VERSION: u8 = 1;
 const TAG_LEN: usize = 32;

@@ -93,6 +93,9 @@ pub struct VideoRecord {
     /// Taken down (legal or policy): every playback URL for it fails at once.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub taken_down: bool,
+    /// How this video's tokens are bound; absent: the deployment's setting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binding: Option<crate::playback::BindingPolicy>,
     /// Last change, Unix seconds.
     pub updated_at: u64,
     /// Monotonic per video; a newer version always wins.
@@ -278,6 +281,7 @@ mod tests {
             duration_ms: Some(12_000),
             countries: None,
             taken_down: false,
+            binding: None,
             updated_at: 1_700_000_000,
             version: 3,
         }
@@ -334,6 +338,10 @@ mod tests {
             list: vec![CountryCode::parse("FR").unwrap()],
         });
         r.taken_down = true;
+        r.binding = Some(crate::playback::BindingPolicy {
+            ip: crate::playback::IpBinding::Exact,
+            country: false,
+        });
         assert_eq!(VideoRecord::from_cbor(&r.to_cbor()).unwrap(), r);
     }
 

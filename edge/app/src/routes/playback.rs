@@ -2,7 +2,7 @@
 
 use serde_json::json;
 use shared_wasm::media::token_prefix;
-use shared_wasm::playback::{self, network_for, Binding, Claims};
+use shared_wasm::playback::{self, network_for, Binding, BindingPolicy, Claims};
 use shared_wasm::record::{Entitlement, EntitlementStatus, VideoRecord, VideoState, Visibility};
 use shared_wasm::VideoId;
 
@@ -166,6 +166,12 @@ pub async fn handle<P: Platform>(
         return Err(EdgeError::NotReady);
     }
 
+    // The video's own binding wins over the deployment's (an embeddable trailer may want none,
+    // a premiere the strictest).
+    let policy = record.binding.unwrap_or(BindingPolicy {
+        ip: cfg.bind_ip,
+        country: cfg.bind_country,
+    });
     let claims = Claims {
         prefix: token_prefix(&id),
         not_before: now,
@@ -173,8 +179,8 @@ pub async fn handle<P: Platform>(
         // Only what the runtime knows can be bound: a viewer whose country or address the
         // runtime does not report gets a token unbound on that axis.
         binding: Binding {
-            network: network_for(req.client_ip.as_deref(), cfg.bind_ip),
-            country: req.country.filter(|_| cfg.bind_country),
+            network: network_for(req.client_ip.as_deref(), policy.ip),
+            country: req.country.filter(|_| policy.country),
         },
     };
     let token = playback::sign(&cfg.playback_keys, &claims);

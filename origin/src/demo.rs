@@ -253,6 +253,7 @@ pub async fn seed(state: &AppState, email: &str, password: &str) -> anyhow::Resu
                 id: &vid,
                 owner_id: Some(&user.id),
                 title: demo.title,
+                description: "",
                 visibility: demo.visibility,
                 state: VideoState::Ready,
                 duration_ms: Some(u64::from(DURATION_SECS) * 1000),

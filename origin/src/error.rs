@@ -19,6 +19,14 @@ pub enum ApiError {
         /// What was wrong.
         message: String,
     },
+    /// One field of the body is not acceptable.
+    #[error("{field}: {message}")]
+    InvalidField {
+        /// The field's name, as in the request.
+        field: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
     /// Missing or wrong credentials.
     #[error("{message}")]
     Unauthorized {
@@ -54,6 +62,14 @@ impl From<sqlx::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let Self::InvalidField { field, message } = &self {
+            return (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                [(header::CACHE_CONTROL, "no-store")],
+                Json(json!({"error": "invalid_field", "field": field, "message": message})),
+            )
+                .into_response();
+        }
         let (status, code, message) = match &self {
             Self::BadRequest { code, message } => (StatusCode::BAD_REQUEST, *code, message.clone()),
             Self::Unauthorized { code, message } => {
@@ -72,6 +88,7 @@ impl IntoResponse for ApiError {
                 "not_found",
                 format!("{what} not found"),
             ),
+            Self::InvalidField { .. } => unreachable!("answered above"),
             Self::Internal(e) => {
                 tracing::error!(error = ?e, "internal error");
                 (

@@ -22,7 +22,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::keys::SigningKeys;
 use crate::outbox::{self, PushConfig, Waker};
-use crate::routes::{admin, auth, internal};
+use crate::routes::{admin, auth, internal, videos};
 use crate::settings::Settings;
 
 /// Largest JSON body any route accepts.
@@ -110,6 +110,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/auth/logout", post(auth::logout))
         .route("/v1/me", get(auth::me))
         .route("/v1/creator/videos", get(admin::my_videos))
+        .route("/v1/videos", post(videos::create))
+        .route("/v1/videos/{id}", axum::routing::patch(videos::edit))
         .route("/v1/admin/users/{id}/role", post(admin::set_role))
         .route("/v1/admin/users/{id}/revoke", post(admin::revoke))
         .route("/.well-known/jwks.json", get(auth::jwks))

@@ -85,6 +85,8 @@ pub struct NewVideo<'a> {
     pub owner_id: Option<&'a str>,
     /// Title.
     pub title: &'a str,
+    /// Description.
+    pub description: &'a str,
     /// Visibility.
     pub visibility: Visibility,
     /// State.
@@ -105,11 +107,12 @@ pub async fn upsert(db: &SqlitePool, v: NewVideo<'_>) -> anyhow::Result<VideoRec
     let t = now() as i64;
     let mut tx = db.begin().await?;
     sqlx::query(
-        "INSERT INTO videos (id, owner_id, title, visibility, state, duration_ms, country_mode,
-                             country_list, taken_down, bind_ip, bind_country, created_at,
-                             updated_at, version)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
-         ON CONFLICT (id) DO UPDATE SET title = excluded.title, visibility = excluded.visibility,
+        "INSERT INTO videos (id, owner_id, title, description, visibility, state, duration_ms,
+                             country_mode, country_list, taken_down, bind_ip, bind_country,
+                             created_at, updated_at, version)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+         ON CONFLICT (id) DO UPDATE SET title = excluded.title,
+             description = excluded.description, visibility = excluded.visibility,
              state = excluded.state, duration_ms = excluded.duration_ms,
              country_mode = excluded.country_mode, country_list = excluded.country_list,
              taken_down = excluded.taken_down, bind_ip = excluded.bind_ip,
@@ -119,17 +122,12 @@ pub async fn upsert(db: &SqlitePool, v: NewVideo<'_>) -> anyhow::Result<VideoRec
     .bind(v.id.as_str())
     .bind(v.owner_id)
     .bind(v.title)
+    .bind(v.description)
     .bind(enum_name(v.visibility))
     .bind(enum_name(v.state))
     .bind(v.duration_ms.map(|d| d as i64))
     .bind(v.countries.as_ref().map(|c| enum_name(c.mode)))
-    .bind(v.countries.as_ref().map(|c| {
-        c.list
-            .iter()
-            .map(|cc| cc.as_str())
-            .collect::<Vec<_>>()
-            .join(",")
-    }))
+    .bind(v.countries.as_ref().map(country_list))
     .bind(i64::from(v.taken_down))
     .bind(v.binding.map(|b| enum_name(b.ip)))
     .bind(v.binding.map(|b| i64::from(b.country)))
@@ -143,4 +141,79 @@ pub async fn upsert(db: &SqlitePool, v: NewVideo<'_>) -> anyhow::Result<VideoRec
     outbox::enqueue(&mut tx, &rec).await?;
     tx.commit().await?;
     Ok(rec)
+}
+
+/// A change to a video's metadata; `None` fields stay as they are.
+#[derive(Debug, Default)]
+pub struct VideoPatch {
+    /// New title.
+    pub title: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New visibility.
+    pub visibility: Option<Visibility>,
+    /// New country rule; `Some(None)` removes it.
+    pub countries: Option<Option<CountryRule>>,
+    /// Taken down or restored.
+    pub taken_down: Option<bool>,
+}
+
+/// The owner of a video: `None` if there is no such video, `Some(None)` if it has no owner.
+pub async fn owner(db: &SqlitePool, id: &VideoId) -> anyhow::Result<Option<Option<String>>> {
+    let row: Option<(Option<String>,)> = sqlx::query_as("SELECT owner_id FROM videos WHERE id = ?")
+        .bind(id.as_str())
+        .fetch_optional(db)
+        .await?;
+    Ok(row.map(|(o,)| o))
+}
+
+/// Applies `patch`, bumps the version and queues the new record for the edge, all in one
+/// transaction. `None` when there is no such video. The caller wakes the outbox.
+pub async fn update(
+    db: &SqlitePool,
+    id: &VideoId,
+    patch: &VideoPatch,
+) -> anyhow::Result<Option<VideoRecord>> {
+    let mut tx = db.begin().await?;
+    let countries = patch.countries.as_ref();
+    let done = sqlx::query(
+        "UPDATE videos SET
+             title = COALESCE(?, title),
+             description = COALESCE(?, description),
+             visibility = COALESCE(?, visibility),
+             country_mode = CASE WHEN ? THEN ? ELSE country_mode END,
+             country_list = CASE WHEN ? THEN ? ELSE country_list END,
+             taken_down = COALESCE(?, taken_down),
+             updated_at = ?, version = version + 1
+         WHERE id = ?",
+    )
+    .bind(patch.title.as_deref())
+    .bind(patch.description.as_deref())
+    .bind(patch.visibility.map(enum_name))
+    .bind(countries.is_some())
+    .bind(countries.and_then(|c| c.as_ref().map(|r| enum_name(r.mode))))
+    .bind(countries.is_some())
+    .bind(countries.and_then(|c| c.as_ref().map(country_list)))
+    .bind(patch.taken_down.map(i64::from))
+    .bind(now() as i64)
+    .bind(id.as_str())
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(None);
+    }
+    let rec = record(&mut *tx, id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("video {id} vanished inside its transaction"))?;
+    outbox::enqueue(&mut tx, &rec).await?;
+    tx.commit().await?;
+    Ok(Some(rec))
+}
+
+fn country_list(rule: &CountryRule) -> String {
+    rule.list
+        .iter()
+        .map(|c| c.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }

@@ -282,12 +282,15 @@ pub enum Runtime {
     Spin,
 }
 
-/// A running edge.
+/// A running edge. Its key-value state lives in its folder, so it survives [`Edge::restart`].
 pub struct Edge {
     /// `http://127.0.0.1:port`.
     pub url: String,
-    proc: Proc,
-    _dir: tempfile::TempDir,
+    runtime: Runtime,
+    port: u16,
+    vars: Vec<(&'static str, String)>,
+    proc: Option<Proc>,
+    dir: tempfile::TempDir,
 }
 
 /// The edge settings every test uses, after `upstream` (`ORIGIN_URL` or `REGIONS`, and any
@@ -356,25 +359,43 @@ impl Edge {
         upstream: Vec<(&'static str, String)>,
         port: u16,
     ) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let cmd = match runtime {
-            Runtime::Wrangler => wrangler_cmd(dir.path(), port, settings(upstream)),
-            Runtime::Spin => spin_cmd(port, settings(upstream)),
+        let mut edge = Self {
+            url: format!("http://127.0.0.1:{port}"),
+            runtime,
+            port,
+            vars: settings(upstream),
+            proc: None,
+            dir: tempfile::tempdir().expect("temp dir"),
         };
-        let mut proc = Proc::spawn("edge", cmd, dir.path().join("edge.log"));
-        let url = format!("http://127.0.0.1:{port}");
-        proc.wait_ready(&format!("{url}/healthz"), Duration::from_secs(240))
-            .await;
-        Self {
-            url,
-            proc,
-            _dir: dir,
-        }
+        edge.restart().await;
+        edge
     }
 
-    /// The runtime's output so far.
+    /// Kills the runtime at once (SIGKILL to its group): the edge is down.
+    pub fn kill(&mut self) {
+        if let Some(p) = self.proc.as_mut() {
+            p.kill_now();
+        }
+        self.proc = None;
+    }
+
+    /// Starts the runtime again on the same port with the same state folder.
+    pub async fn restart(&mut self) {
+        self.kill();
+        let dir = self.dir.path();
+        let cmd = match self.runtime {
+            Runtime::Wrangler => wrangler_cmd(dir, self.port, self.vars.clone()),
+            Runtime::Spin => spin_cmd(dir, self.port, self.vars.clone()),
+        };
+        let mut proc = Proc::spawn("edge", cmd, dir.join("edge.log"));
+        proc.wait_ready(&format!("{}/healthz", self.url), Duration::from_secs(240))
+            .await;
+        self.proc = Some(proc);
+    }
+
+    /// The runtime's output so far (of the current process).
     pub fn log(&self) -> String {
-        self.proc.log()
+        self.proc.as_ref().map(Proc::log).unwrap_or_default()
     }
 }
 
@@ -421,12 +442,14 @@ fn wrangler_cmd(dir: &Path, port: u16, vars: Vec<(&'static str, String)>) -> Com
     cmd
 }
 
-fn spin_cmd(port: u16, vars: Vec<(&'static str, String)>) -> Command {
+fn spin_cmd(dir: &Path, port: u16, vars: Vec<(&'static str, String)>) -> Command {
     let mut cmd = Command::new(artifact("target/debug/spin-host"));
     cmd.arg("--component")
         .arg(artifact("target/wasm32-wasip2/release/edge_spin.wasm"))
         .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(["--allow-outbound", "http://127.0.0.1:*"]);
+        .args(["--allow-outbound", "http://127.0.0.1:*"])
+        .arg("--kv-dir")
+        .arg(dir.join("kv"));
     for (k, v) in vars {
         cmd.arg("--var")
             .arg(format!("{}={v}", k.to_ascii_lowercase()));

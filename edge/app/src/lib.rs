@@ -71,6 +71,15 @@ async fn route<P: Platform>(p: &P, cfg: &EdgeConfig, req: &Request) -> Result<Re
             let access = Access::Role(Role::Admin);
             return forward(p, cfg, req, &path, access, &limits.api).await;
         }
+        (["v1", "videos"], "POST") => {
+            let access = Access::Role(Role::Creator);
+            return forward(p, cfg, req, "/v1/videos", access, &limits.api).await;
+        }
+        (["v1", "videos", id], "PATCH") => {
+            let path = format!("/v1/videos/{}", id_segment(id)?);
+            let access = Access::Role(Role::Creator);
+            return forward(p, cfg, req, &path, access, &limits.api).await;
+        }
         (["internal", "sync"], "POST") => return routes::sync::handle(p, cfg, req).await,
         (
             ["healthz"]
@@ -80,6 +89,8 @@ async fn route<P: Platform>(p: &P, cfg: &EdgeConfig, req: &Request) -> Result<Re
             | ["v1", "me"]
             | ["v1", "creator", "videos"]
             | ["v1", "admin", "users", _, "role" | "revoke"]
+            | ["v1", "videos"]
+            | ["v1", "videos", _]
             | ["internal", "sync"],
             _,
         ) => return Err(EdgeError::MethodNotAllowed),

@@ -1,6 +1,6 @@
 //! Runs a Spin HTTP component (WASI 0.2 `incoming-handler`) in Wasmtime, providing the Spin
 //! interfaces the edge component imports: `fermyon:spin/key-value@2.0.0` (the `default` store,
-//! in memory, shared by every request of this process), `fermyon:spin/variables@2.0.0` and
+//! shared by every request of this process; in memory, or kept in a folder with `--kv-dir`), `fermyon:spin/variables@2.0.0` and
 //! outbound `wasi:http`, restricted to an allow-list like `allowed_outbound_hosts` in spin.toml.
 //! Like Spin, it sets `spin-client-addr` on each request to the connection's peer address.
 //!
@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context as _};
@@ -42,9 +43,63 @@ use spin::fermyon::spin::{key_value, variables};
 /// The one store a component may open: `default`.
 pub struct KvStore;
 
+/// The `default` store: in memory, and with `--kv-dir` also on disk (one file per key, named by
+/// the key in hex, written to a temporary file and renamed), so it survives a restart the way
+/// `spin up`'s SQLite store in `.spin/` does.
+struct Kv {
+    map: Mutex<HashMap<String, Vec<u8>>>,
+    dir: Option<PathBuf>,
+}
+
+impl Kv {
+    fn open(dir: Option<PathBuf>) -> anyhow::Result<Self> {
+        let mut map = HashMap::new();
+        if let Some(d) = &dir {
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+            for entry in std::fs::read_dir(d)? {
+                let path = entry?.path();
+                let Some(key) = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| hex::decode(n).ok())
+                    .and_then(|k| String::from_utf8(k).ok())
+                else {
+                    continue; // a temporary file from an interrupted write
+                };
+                map.insert(key, std::fs::read(&path)?);
+            }
+        }
+        Ok(Self {
+            map: Mutex::new(map),
+            dir,
+        })
+    }
+
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<u8>>> {
+        self.map.lock().expect("kv lock")
+    }
+
+    fn persist(&self, key: &str, value: Option<&[u8]>) -> Result<(), key_value::Error> {
+        let Some(d) = &self.dir else { return Ok(()) };
+        let path = d.join(hex::encode(key));
+        let io = |e: std::io::Error| key_value::Error::Other(format!("kv on disk: {e}"));
+        match value {
+            Some(v) => {
+                let tmp = d.join(format!(".tmp-{}", hex::encode(key)));
+                std::fs::write(&tmp, v).map_err(io)?;
+                std::fs::rename(&tmp, &path).map_err(io)
+            }
+            None => match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(e)),
+                _ => Ok(()),
+            },
+        }
+    }
+}
+
 /// What every request of this process shares.
 struct Shared {
-    kv: Mutex<HashMap<String, Vec<u8>>>,
+    kv: Kv,
     vars: HashMap<String, String>,
     allowed_outbound: Vec<String>,
 }
@@ -139,7 +194,7 @@ impl key_value::HostStore for State {
         _: Resource<KvStore>,
         key: String,
     ) -> Result<Option<Vec<u8>>, key_value::Error> {
-        Ok(self.shared.kv.lock().expect("kv lock").get(&key).cloned())
+        Ok(self.shared.kv.map().get(&key).cloned())
     }
 
     fn set(
@@ -148,28 +203,25 @@ impl key_value::HostStore for State {
         key: String,
         value: Vec<u8>,
     ) -> Result<(), key_value::Error> {
-        self.shared.kv.lock().expect("kv lock").insert(key, value);
+        let mut map = self.shared.kv.map();
+        self.shared.kv.persist(&key, Some(&value))?;
+        map.insert(key, value);
         Ok(())
     }
 
     fn delete(&mut self, _: Resource<KvStore>, key: String) -> Result<(), key_value::Error> {
-        self.shared.kv.lock().expect("kv lock").remove(&key);
+        let mut map = self.shared.kv.map();
+        self.shared.kv.persist(&key, None)?;
+        map.remove(&key);
         Ok(())
     }
 
     fn exists(&mut self, _: Resource<KvStore>, key: String) -> Result<bool, key_value::Error> {
-        Ok(self.shared.kv.lock().expect("kv lock").contains_key(&key))
+        Ok(self.shared.kv.map().contains_key(&key))
     }
 
     fn get_keys(&mut self, _: Resource<KvStore>) -> Result<Vec<String>, key_value::Error> {
-        Ok(self
-            .shared
-            .kv
-            .lock()
-            .expect("kv lock")
-            .keys()
-            .cloned()
-            .collect())
+        Ok(self.shared.kv.map().keys().cloned().collect())
     }
 
     fn drop(&mut self, rep: Resource<KvStore>) -> wasmtime::Result<()> {
@@ -193,6 +245,7 @@ struct Args {
     listen: SocketAddr,
     vars: HashMap<String, String>,
     allowed_outbound: Vec<String>,
+    kv_dir: Option<PathBuf>,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -200,6 +253,7 @@ fn parse_args() -> anyhow::Result<Args> {
     let mut listen = None;
     let mut vars = HashMap::new();
     let mut allowed_outbound = Vec::new();
+    let mut kv_dir = None;
     // Like `spin up`, variables may also come from SPIN_VARIABLE_<NAME>.
     for (k, v) in std::env::vars() {
         if let Some(name) = k.strip_prefix("SPIN_VARIABLE_") {
@@ -218,6 +272,7 @@ fn parse_args() -> anyhow::Result<Args> {
                 vars.insert(k.to_owned(), v.to_owned());
             }
             "--allow-outbound" => allowed_outbound.push(value()?),
+            "--kv-dir" => kv_dir = Some(PathBuf::from(value()?)),
             other => bail!("unknown argument {other}; see the module docs for usage"),
         }
     }
@@ -226,6 +281,7 @@ fn parse_args() -> anyhow::Result<Args> {
         listen: listen.context("--listen is required")?,
         vars,
         allowed_outbound,
+        kv_dir,
     })
 }
 
@@ -300,7 +356,7 @@ async fn main() -> anyhow::Result<()> {
     let server = Arc::new(Server {
         pre,
         shared: Arc::new(Shared {
-            kv: Mutex::new(HashMap::new()),
+            kv: Kv::open(args.kv_dir)?,
             vars: args.vars,
             allowed_outbound: args.allowed_outbound,
         }),

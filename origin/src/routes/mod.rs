@@ -3,3 +3,4 @@
 pub mod admin;
 pub mod auth;
 pub mod internal;
+pub mod videos;

@@ -3,6 +3,7 @@
 mod helpers;
 mod sessions;
 mod sync;
+mod video_writes;
 
 use helpers::{now, TestApp, EDGE_SECRET};
 use origin::users;
@@ -127,6 +128,7 @@ async fn seed_video(app: &TestApp) -> VideoId {
             id: &id,
             owner_id: None,
             title: "Clip",
+            description: "",
             visibility: Visibility::Members,
             state: VideoState::Ready,
             duration_ms: Some(1000),
@@ -244,6 +246,7 @@ async fn country_rules_and_takedown_reach_the_record() {
             id: &id,
             owner_id: None,
             title: "Geo",
+            description: "",
             visibility: Visibility::Public,
             state: VideoState::Ready,
             duration_ms: None,

@@ -1,0 +1,165 @@
+//! Video metadata writes: who may create and edit, field validation, versions.
+
+use origin::users;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use shared_wasm::jwt::Role;
+
+use crate::helpers::TestApp;
+
+const PW: &str = "correct horse";
+
+async fn token(app: &TestApp, email: &str, role: Role) -> String {
+    users::ensure_user(&app.state.db, email, PW, role, "test")
+        .await
+        .unwrap();
+    let r = app.login(email, PW).await;
+    r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn patch(app: &TestApp, id: &str, bearer: &str, body: Value) -> reqwest::Response {
+    app.client
+        .patch(format!("{}/v1/videos/{id}", app.url))
+        .bearer_auth(bearer)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn creators_create_owners_edit_admins_take_down() {
+    let app = TestApp::spawn().await;
+    let creator = token(&app, "c@example.com", Role::Creator).await;
+    let other = token(&app, "o@example.com", Role::Creator).await;
+    let viewer = token(&app, "v@example.com", Role::User).await;
+    let admin = token(&app, "a@example.com", Role::Admin).await;
+
+    let body = json!({"title": "Clip", "visibility": "public"});
+    let r = app.post("/v1/videos", Some(&viewer), body.clone()).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = app.post("/v1/videos", Some(&creator), body).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let v: Value = r.json().await.unwrap();
+    let id = v["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        (v["state"].as_str(), v["version"].as_u64()),
+        (Some("uploading"), Some(1))
+    );
+
+    let r = patch(
+        &app,
+        &id,
+        &creator,
+        json!({"title": "Clip, cut", "countries": {"mode": "deny", "list": ["FR"]}}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["title"], "Clip, cut");
+    assert_eq!(v["countries"]["list"], json!(["FR"]));
+    assert_eq!(v["version"], 2);
+    // `null` clears the rule; an absent field leaves it.
+    let r = patch(&app, &id, &creator, json!({"countries": null})).await;
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        (v["countries"].clone(), v["title"].clone()),
+        (Value::Null, json!("Clip, cut"))
+    );
+
+    // Someone else's video does not exist for them; only admins take down.
+    assert_eq!(
+        patch(&app, &id, &other, json!({"title": "mine"}))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let r = patch(&app, &id, &creator, json!({"taken_down": true})).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = patch(&app, &id, &admin, json!({"taken_down": true})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["taken_down"], true);
+
+    // Every write queued the video's record for the edge, versions in order.
+    let versions: Vec<(i64,)> =
+        sqlx::query_as("SELECT version FROM edge_outbox WHERE key = ? ORDER BY seq")
+            .bind(format!("video:{id}"))
+            .fetch_all(&app.state.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        versions.into_iter().map(|v| v.0).collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
+}
+
+#[tokio::test]
+async fn bad_fields_are_named() {
+    let app = TestApp::spawn().await;
+    let creator = token(&app, "c@example.com", Role::Creator).await;
+    for (body, field) in [
+        (
+            json!({"title": "  ", "visibility": "public"}),
+            Some("title"),
+        ),
+        (
+            json!({"title": "x".repeat(201), "visibility": "public"}),
+            Some("title"),
+        ),
+        (
+            json!({"title": "ok", "description": "d".repeat(5001), "visibility": "public"}),
+            Some("description"),
+        ),
+        (json!({"title": "ok", "visibility": "everyone"}), None),
+        (
+            json!({"title": "ok", "visibility": "public", "owner": "me"}),
+            None,
+        ),
+    ] {
+        let r = app.post("/v1/videos", Some(&creator), body.clone()).await;
+        let status = r.status();
+        let b: Value = r.json().await.unwrap();
+        match field {
+            Some(f) => {
+                assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+                assert_eq!(
+                    (b["error"].as_str(), b["field"].as_str()),
+                    (Some("invalid_field"), Some(f))
+                );
+            }
+            None => {
+                assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+                assert_eq!(b["error"], "invalid_body");
+            }
+        }
+    }
+    let r = app
+        .post(
+            "/v1/videos",
+            Some(&creator),
+            json!({"title": "ok", "visibility": "public"}),
+        )
+        .await;
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = patch(
+        &app,
+        &id,
+        &creator,
+        json!({"countries": {"mode": "allow", "list": []}}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json::<Value>().await.unwrap()["field"], "countries");
+    assert_eq!(
+        patch(&app, "no-such-video", &creator, json!({"title": "x"}))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+}

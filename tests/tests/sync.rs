@@ -1,0 +1,108 @@
+//! The durable sync end to end, once per edge runtime: the edge goes down, the origin takes a
+//! burst of writes (twelve title edits of one video, a logout everywhere), the edge comes back
+//! with its stored state, and every change arrives through the outbox in order: the title the
+//! edge serves only moves forward and ends at the last edit, and the revoked token is refused.
+
+use std::time::{Duration, Instant};
+
+use e2e::{Runtime, COUNTRY_HEADER, DEMO_EMAIL, VIEWER_COUNTRY, VIEWER_EMAIL};
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+
+const EDITS: usize = 12;
+
+async fn title_at_edge(c: &Client, e: &str) -> String {
+    let r = c
+        .get(format!("{e}/v1/videos/demo-free/playback"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json::<Value>().await.unwrap()["title"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn edit_number(title: &str) -> usize {
+    title
+        .strip_prefix("Edit ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn flow(runtime: Runtime) {
+    let (origin, mut edge) = e2e::stack(runtime).await;
+    let e = edge.url.clone();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(COUNTRY_HEADER, VIEWER_COUNTRY.parse().unwrap());
+    let c = Client::builder().default_headers(headers).build().unwrap();
+    let token = |v: Value| v["access_token"].as_str().unwrap().to_owned();
+    let creator = token(e2e::login(&c, &e, DEMO_EMAIL).await);
+    let viewer = token(e2e::login(&c, &e, VIEWER_EMAIL).await);
+    assert_eq!(title_at_edge(&c, &e).await, "Test pattern (public)");
+
+    edge.kill();
+    for i in 1..=EDITS {
+        let r = c
+            .patch(format!("{}/v1/videos/demo-free", origin.url))
+            .bearer_auth(&creator)
+            .json(&json!({"title": format!("Edit {i}")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let r = c
+        .post(format!("{}/v1/auth/logout", origin.url))
+        .bearer_auth(&viewer)
+        .json(&json!({"everywhere": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    edge.restart().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    loop {
+        let n = edit_number(&title_at_edge(&c, &e).await);
+        if seen.last() != Some(&n) {
+            seen.push(n);
+        }
+        if n == EDITS {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the edge still serves edit {n} (saw {seen:?}):\n{}",
+            edge.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        seen.windows(2).all(|w| w[0] < w[1]),
+        "the title went backwards: {seen:?}"
+    );
+    let r = c
+        .get(format!("{e}/v1/videos/demo-free/playback"))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "revocation arrived too"
+    );
+}
+
+#[tokio::test]
+async fn sync_survives_edge_downtime_on_workerd_via_wrangler_dev() {
+    flow(Runtime::Wrangler).await;
+}
+
+#[tokio::test]
+async fn sync_survives_edge_downtime_on_spin_component_in_wasmtime() {
+    flow(Runtime::Spin).await;
+}

@@ -120,6 +120,7 @@ pub struct PushConfig {
 
 /// Starts one pusher task per edge.
 pub fn spawn(db: SqlitePool, config: PushConfig, wake: watch::Receiver<u64>) {
+    let edges = std::sync::Arc::new(config.edges.clone());
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -130,6 +131,7 @@ pub fn spawn(db: SqlitePool, config: PushConfig, wake: watch::Receiver<u64>) {
             client: client.clone(),
             secret: config.secret.clone(),
             url,
+            edges: edges.clone(),
         };
         tokio::spawn(pusher.run(wake.clone()));
     }
@@ -140,6 +142,8 @@ struct Pusher {
     client: reqwest::Client,
     secret: SecretString,
     url: String,
+    /// Every configured edge, for compaction.
+    edges: std::sync::Arc<Vec<String>>,
 }
 
 type Row = (i64, String, i64, Vec<u8>, Option<i64>);
@@ -234,8 +238,40 @@ impl Pusher {
         .bind(last)
         .execute(&self.db)
         .await?;
+        compact(&self.db, &self.edges).await?;
         Ok(true)
     }
+}
+
+/// Drops outbox rows every configured edge has received, except the newest row of each key:
+/// those stay as a snapshot from which a newly added edge deployment learns every current
+/// record (revocations included). Rows of records past their expiry go too.
+pub async fn compact(db: &SqlitePool, edges: &[String]) -> sqlx::Result<u64> {
+    if edges.is_empty() {
+        return Ok(0);
+    }
+    let marks = vec!["?"; edges.len()].join(",");
+    let sql = format!(
+        "SELECT COUNT(*), COALESCE(MIN(last_seq), 0) FROM edge_sync_cursors WHERE edge IN ({marks})"
+    );
+    let mut q = sqlx::query_as::<_, (i64, i64)>(&sql);
+    for e in edges {
+        q = q.bind(e);
+    }
+    let (known, min_seq) = q.fetch_one(db).await?;
+    if known < edges.len() as i64 {
+        return Ok(0); // an edge has received nothing yet
+    }
+    let done = sqlx::query(
+        "DELETE FROM edge_outbox WHERE seq <= ? AND (
+             seq NOT IN (SELECT MAX(seq) FROM edge_outbox GROUP BY key)
+             OR (expires_at IS NOT NULL AND expires_at <= ?))",
+    )
+    .bind(min_seq)
+    .bind(now() as i64)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 fn base64_nonce() -> String {

@@ -22,7 +22,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::keys::SigningKeys;
 use crate::outbox::{self, PushConfig, Waker};
-use crate::routes::{admin, auth, internal, videos};
+use crate::routes::{account, admin, auth, internal, videos};
 use crate::settings::Settings;
 
 /// Largest JSON body any route accepts.
@@ -108,7 +108,13 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/auth/login", post(auth::login))
         .route("/v1/auth/refresh", post(auth::refresh))
         .route("/v1/auth/logout", post(auth::logout))
-        .route("/v1/me", get(auth::me))
+        .route("/v1/auth/signup", post(account::signup))
+        .route(
+            "/v1/me",
+            get(auth::me)
+                .patch(account::edit_profile)
+                .delete(account::delete_account),
+        )
         .route("/v1/creator/videos", get(admin::my_videos))
         .route("/v1/videos", post(videos::create))
         .route("/v1/videos/{id}", axum::routing::patch(videos::edit))

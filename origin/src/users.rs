@@ -123,3 +123,48 @@ pub async fn authenticate(
     let ok = verify_password(hash, password.to_owned()).await?;
     Ok(user.filter(|_| ok))
 }
+
+/// Creates a user; `None` when the email is taken (the insert and the check are one statement,
+/// so two signups racing for one address cannot both succeed).
+pub async fn create(
+    db: &SqlitePool,
+    email: &str,
+    password: &str,
+    display_name: &str,
+    role: Role,
+    region: &str,
+) -> anyhow::Result<Option<User>> {
+    let id = format!("u_{}", URL_SAFE_NO_PAD.encode(random_bytes::<9>()));
+    let hash = hash_password(password.to_owned()).await?;
+    let row: Option<(String,)> = sqlx::query_as(
+        "INSERT INTO users (id, email, password_hash, role, created_at, home_region, display_name)
+         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email) DO NOTHING RETURNING id",
+    )
+    .bind(&id)
+    .bind(email)
+    .bind(&hash)
+    .bind(enum_name(role))
+    .bind(now() as i64)
+    .bind(region)
+    .bind(display_name)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|(id,)| User {
+        id,
+        role,
+        home_region: Some(region.to_owned()),
+        password_hash: hash,
+    }))
+}
+
+/// Whether `password` is the password of user `id` (false for an unknown id).
+pub async fn verify_by_id(db: &SqlitePool, id: &str, password: &str) -> anyhow::Result<bool> {
+    let hash: Option<(String,)> = sqlx::query_as("SELECT password_hash FROM users WHERE id = ?")
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    match hash {
+        Some((h,)) => verify_password(h, password.to_owned()).await,
+        None => Ok(false),
+    }
+}

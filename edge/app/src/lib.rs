@@ -51,7 +51,7 @@ async fn route<P: Platform>(p: &P, cfg: &EdgeConfig, req: &Request) -> Result<Re
             routes::playback::handle(p, cfg, req, id).await?
         }
         (["hls", ..], "GET" | "HEAD") => routes::hls::handle(p, cfg, req).await?,
-        (["v1", "auth", action @ ("login" | "refresh")], "POST") => {
+        (["v1", "auth", action @ ("login" | "refresh" | "signup")], "POST") => {
             let path = format!("/v1/auth/{action}");
             return forward(p, cfg, req, &path, Access::Public, &limits.login).await;
         }
@@ -59,7 +59,7 @@ async fn route<P: Platform>(p: &P, cfg: &EdgeConfig, req: &Request) -> Result<Re
             let access = Access::Role(Role::User);
             return forward(p, cfg, req, "/v1/auth/logout", access, &limits.api).await;
         }
-        (["v1", "me"], "GET") => {
+        (["v1", "me"], "GET" | "PATCH" | "DELETE") => {
             return forward(p, cfg, req, "/v1/me", Access::Role(Role::User), &limits.api).await;
         }
         (["v1", "creator", "videos"], "GET") => {
@@ -85,7 +85,7 @@ async fn route<P: Platform>(p: &P, cfg: &EdgeConfig, req: &Request) -> Result<Re
             ["healthz"]
             | ["v1", "videos", _, "playback"]
             | ["hls", ..]
-            | ["v1", "auth", "login" | "refresh" | "logout"]
+            | ["v1", "auth", "login" | "refresh" | "signup" | "logout"]
             | ["v1", "me"]
             | ["v1", "creator", "videos"]
             | ["v1", "admin", "users", _, "role" | "revoke"]

@@ -22,7 +22,8 @@ pub struct Login {
     password: String,
 }
 
-fn tokens(issued: Issued) -> impl IntoResponse {
+/// The JSON a login, signup or refresh answers with.
+pub fn tokens(issued: Issued) -> impl IntoResponse {
     (
         [(header::CACHE_CONTROL, "no-store")],
         Json(json!({
@@ -52,7 +53,9 @@ pub async fn login(
             message: format!("password must be 1 to {MAX_PASSWORD_LEN} bytes"),
         });
     }
-    let user = users::authenticate(&state.db, &body.email, &body.password)
+    // Addresses are stored lower-case (signup folds them).
+    let email = body.email.trim().to_ascii_lowercase();
+    let user = users::authenticate(&state.db, &email, &body.password)
         .await?
         .ok_or(ApiError::Unauthorized {
             code: "invalid_credentials",

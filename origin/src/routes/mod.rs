@@ -1,5 +1,6 @@
 //! HTTP handlers, one module per area.
 
+pub mod account;
 pub mod admin;
 pub mod auth;
 pub mod internal;

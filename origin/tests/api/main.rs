@@ -1,5 +1,6 @@
 //! Black-box API tests of the origin over real HTTP.
 
+mod accounts;
 mod helpers;
 mod sessions;
 mod sync;

@@ -111,18 +111,35 @@ async fn outbox_delivers_every_record_in_order_through_failures() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let received = rx.received.lock().unwrap();
     // Each logout also revoked its session.
-    assert_eq!(
-        received
-            .iter()
-            .filter(|i| i.key.starts_with("session:"))
-            .count(),
-        5
-    );
+    let sessions = rx
+        .received
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|i| i.key.starts_with("session:"))
+        .count();
+    assert_eq!(sessions, 5);
     assert_eq!(
         *rx.failures_left.lock().unwrap(),
         0,
         "the failures were retried"
     );
+
+    // Once delivered, the outbox keeps only the newest row of each key: what a new edge needs.
+    // (The pusher compacts right after the receiver's 200, so give it a moment.)
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT key, version FROM edge_outbox WHERE key = ?")
+                .bind(&user_key)
+                .fetch_all(&app.state.db)
+                .await
+                .unwrap();
+        if rows.len() == 1 || std::time::Instant::now() > deadline {
+            assert_eq!(rows, [(user_key.clone(), 6)]);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -1,0 +1,211 @@
+//! Accounts: signup, profile and password changes, deletion.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::TestApp;
+
+async fn signup(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
+    app.post(
+        "/v1/auth/signup",
+        None,
+        json!({"email": email, "password": password, "display_name": "Ada"}),
+    )
+    .await
+}
+
+async fn send(
+    app: &TestApp,
+    method: reqwest::Method,
+    token: &str,
+    body: Value,
+) -> reqwest::Response {
+    app.client
+        .request(method, format!("{}/v1/me", app.url))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn signup_validates_and_refuses_a_taken_address() {
+    let app = TestApp::spawn().await;
+    for (email, password, field) in [
+        ("not-an-address", "long enough pw", "email"),
+        ("a b@example.com", "long enough pw", "email"),
+        ("ada@example.com", "short", "password"),
+    ] {
+        let r = signup(&app, email, password).await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{email}");
+        assert_eq!(r.json::<Value>().await.unwrap()["field"], field);
+    }
+    let r = signup(&app, "Ada@Example.com", "long enough pw").await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let b: Value = r.json().await.unwrap();
+    let token = b["access_token"].as_str().unwrap();
+    let me: Value = app.get_as("/v1/me", token).await.json().await.unwrap();
+    assert_eq!(
+        (me["email"].as_str(), me["role"].as_str()),
+        (Some("ada@example.com"), Some("user"))
+    );
+    assert_eq!(me["home_region"], "test");
+
+    let r = signup(&app, "ada@example.com", "another long pw").await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json::<Value>().await.unwrap()["field"], "email");
+    // Logins fold case the way signup does.
+    assert_eq!(
+        app.login("ADA@example.com", "long enough pw")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_password_change_needs_the_old_one_and_ends_every_session() {
+    let app = TestApp::spawn().await;
+    let b: Value = signup(&app, "ada@example.com", "long enough pw")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = b["access_token"].as_str().unwrap().to_owned();
+
+    let r = send(
+        &app,
+        reqwest::Method::PATCH,
+        &token,
+        json!({"password": {"current": "wrong password", "new": "a new long pw"}}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "wrong_password");
+    let r = send(
+        &app,
+        reqwest::Method::PATCH,
+        &token,
+        json!({"display_name": "Ada L."}),
+    )
+    .await;
+    assert_eq!(r.json::<Value>().await.unwrap()["signed_out"], false);
+
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let r = send(
+        &app,
+        reqwest::Method::PATCH,
+        &token,
+        json!({"password": {"current": "long enough pw", "new": "a new long pw"}}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["signed_out"], true);
+    assert_eq!(
+        app.get_as("/v1/me", &token).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.login("ada@example.com", "long enough pw")
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.login("ada@example.com", "a new long pw").await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn deleting_an_account_revokes_it_and_keeps_its_videos_ownerless() {
+    let app = TestApp::spawn().await;
+    let b: Value = signup(&app, "ada@example.com", "long enough pw")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = b["access_token"].as_str().unwrap().to_owned();
+    let me: Value = app.get_as("/v1/me", &token).await.json().await.unwrap();
+    let id = me["id"].as_str().unwrap().to_owned();
+    sqlx::query("UPDATE users SET role = 'creator' WHERE id = ?")
+        .bind(&id)
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+    let video = origin::videos::upsert(
+        &app.state.db,
+        origin::videos::NewVideo {
+            id: &shared_wasm::VideoId::parse("mine").unwrap(),
+            owner_id: Some(&id),
+            title: "Mine",
+            description: "",
+            visibility: shared_wasm::record::Visibility::Public,
+            state: shared_wasm::record::VideoState::Ready,
+            duration_ms: None,
+            countries: None,
+            taken_down: false,
+            binding: None,
+        },
+    )
+    .await
+    .unwrap();
+    origin::entitlements::set(
+        &app.state.db,
+        &id,
+        "members",
+        shared_wasm::record::EntitlementStatus::Active,
+        4_000_000_000,
+    )
+    .await
+    .unwrap();
+
+    let r = send(
+        &app,
+        reqwest::Method::DELETE,
+        &token,
+        json!({"password": "wrong password"}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = send(
+        &app,
+        reqwest::Method::DELETE,
+        &token,
+        json!({"password": "long enough pw"}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+
+    assert_eq!(
+        app.get_as("/v1/me", &token).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.login("ada@example.com", "long enough pw")
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let owner = origin::videos::owner(&app.state.db, &video.id)
+        .await
+        .unwrap();
+    assert_eq!(owner, Some(None), "the video stays, without an owner");
+    // The edge is told: the user's epoch, and the entitlement ended (version 2).
+    let queued: Vec<(String, i64)> =
+        sqlx::query_as("SELECT key, version FROM edge_outbox WHERE key IN (?, ?) ORDER BY seq")
+            .bind(format!("user:{id}"))
+            .bind(format!("ent:{id}"))
+            .fetch_all(&app.state.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        queued,
+        [
+            (format!("ent:{id}"), 1),
+            (format!("user:{id}"), 2),
+            (format!("ent:{id}"), 2)
+        ]
+    );
+}

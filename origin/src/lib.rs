@@ -7,6 +7,7 @@ pub mod db;
 pub mod demo;
 pub mod entitlements;
 pub mod error;
+pub mod feeds;
 pub mod keys;
 pub mod outbox;
 pub mod routes;

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use shared_wasm::record::{Entitlement, RevokedSession, UserRecord, VideoRecord};
+use shared_wasm::record::{Entitlement, FeedVersion, RevokedSession, UserRecord, VideoRecord};
 use shared_wasm::sync::{self, SyncBatch, SyncItem};
 use shared_wasm::UnixTime;
 use sqlx::{SqliteConnection, SqlitePool};
@@ -60,6 +60,17 @@ impl EdgeRecord for RevokedSession {
             version: self.version,
             value: self.to_cbor(),
             expires_at: Some(self.expires_at),
+        }
+    }
+}
+
+impl EdgeRecord for FeedVersion {
+    fn item(&self) -> SyncItem {
+        SyncItem {
+            key: FeedVersion::key(&self.feed),
+            version: self.version,
+            value: self.to_cbor(),
+            expires_at: None,
         }
     }
 }

@@ -22,7 +22,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::keys::SigningKeys;
 use crate::outbox::{self, PushConfig, Waker};
-use crate::routes::{account, admin, auth, internal, videos};
+use crate::routes::{account, admin, auth, feeds, internal, videos};
 use crate::settings::Settings;
 
 /// Largest JSON body any route accepts.
@@ -116,6 +116,8 @@ pub fn app(state: AppState) -> Router {
                 .delete(account::delete_account),
         )
         .route("/v1/creator/videos", get(admin::my_videos))
+        .route("/v1/feeds/home", get(feeds::home))
+        .route("/v1/feeds/channel/{user}", get(feeds::channel))
         .route("/v1/videos", post(videos::create))
         .route("/v1/videos/{id}", axum::routing::patch(videos::edit))
         .route("/v1/admin/users/{id}/role", post(admin::set_role))

@@ -7,7 +7,7 @@ use sqlx::SqlitePool;
 
 use crate::clock::now;
 use crate::db::{enum_name, parse_enum};
-use crate::outbox;
+use crate::{feeds, outbox};
 
 #[derive(sqlx::FromRow)]
 struct VideoRow {
@@ -139,6 +139,7 @@ pub async fn upsert(db: &SqlitePool, v: NewVideo<'_>) -> anyhow::Result<VideoRec
         .await?
         .ok_or_else(|| anyhow::anyhow!("video {} vanished inside its transaction", v.id))?;
     outbox::enqueue(&mut tx, &rec).await?;
+    feeds::bump(&mut tx, &feeds::of_video(v.owner_id)).await?;
     tx.commit().await?;
     Ok(rec)
 }
@@ -206,6 +207,11 @@ pub async fn update(
         .await?
         .ok_or_else(|| anyhow::anyhow!("video {id} vanished inside its transaction"))?;
     outbox::enqueue(&mut tx, &rec).await?;
+    let (owner,): (Option<String>,) = sqlx::query_as("SELECT owner_id FROM videos WHERE id = ?")
+        .bind(id.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+    feeds::bump(&mut tx, &feeds::of_video(owner.as_deref())).await?;
     tx.commit().await?;
     Ok(Some(rec))
 }

@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::record::{
-    serde_bytes_vec, Entitlement, RevokedSession, UserRecord, VideoRecord, MAX_RECORD_BYTES,
+    serde_bytes_vec, Entitlement, FeedVersion, RevokedSession, UserRecord, VideoRecord,
+    MAX_RECORD_BYTES,
 };
 use crate::{hmac, UnixTime, VideoId};
 
@@ -197,6 +198,10 @@ pub fn check_item(item: &SyncItem) -> Result<(), SyncError> {
         "ent" => {
             let r = Entitlement::from_cbor(&item.value).map_err(|_| bad("not an entitlement"))?;
             (r.user == name, r.version)
+        }
+        "feedver" => {
+            let r = FeedVersion::from_cbor(&item.value).map_err(|_| bad("not a feed version"))?;
+            (r.feed == name, r.version)
         }
         _ => return Err(bad("prefix not synced")),
     };

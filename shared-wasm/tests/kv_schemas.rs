@@ -212,3 +212,16 @@ fn region_health_matches_schema() {
     ciborium::into_writer(&bad_value, &mut bad).unwrap();
     assert!(validate("region_health.cddl", &bad).is_err());
 }
+
+#[test]
+fn feed_version_matches_schema() {
+    use shared_wasm::record::FeedVersion;
+    let f = FeedVersion {
+        v: 1,
+        feed: "channel:u_abc".into(),
+        version: 7,
+    };
+    validate("feed_version.cddl", &f.to_cbor()).unwrap();
+    assert_eq!(FeedVersion::from_cbor(&f.to_cbor()).unwrap(), f);
+    assert!(validate("feed_version.cddl", &video(None).to_cbor()).is_err());
+}

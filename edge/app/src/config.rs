@@ -61,6 +61,20 @@ pub struct EdgeConfig {
     pub jwks_min_refresh_secs: u64,
     /// Quotas per route class.
     pub rate_limits: RateLimits,
+    /// How the shared feeds are cached.
+    pub feeds: FeedCaching,
+}
+
+/// Feed caching windows (seconds): fresh, then served stale while revalidating in the
+/// background, and served stale when the origin fails.
+#[derive(Debug, Clone, Copy)]
+pub struct FeedCaching {
+    /// `FEED_FRESH_SECS` (30): served as is.
+    pub fresh_secs: u64,
+    /// `FEED_SWR_SECS` (300): after fresh, served at once while a background fetch refreshes it.
+    pub stale_while_revalidate_secs: u64,
+    /// `FEED_STALE_IF_ERROR_SECS` (3600): after fresh, served when the origin cannot answer.
+    pub stale_if_error_secs: u64,
 }
 
 /// Quotas per route class, from `RATE_LIMITS` (`login=10/60,playback=120/60,api=60/60`:
@@ -237,6 +251,11 @@ impl EdgeConfig {
             jwks_ttl_secs: number(&get, "JWKS_CACHE_SECS", 300)?,
             jwks_min_refresh_secs: number(&get, "JWKS_MIN_REFRESH_SECS", 30)?.max(1),
             rate_limits: RateLimits::parse(get("RATE_LIMITS"))?,
+            feeds: FeedCaching {
+                fresh_secs: number(&get, "FEED_FRESH_SECS", 30)?.max(1),
+                stale_while_revalidate_secs: number(&get, "FEED_SWR_SECS", 300)?,
+                stale_if_error_secs: number(&get, "FEED_STALE_IF_ERROR_SECS", 3600)?,
+            },
         })
     }
 }

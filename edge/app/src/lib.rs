@@ -13,12 +13,12 @@ pub mod routes;
 
 pub use config::{ConfigError, EdgeConfig};
 pub use error::EdgeError;
-pub use platform::{Platform, PlatformError, Request, Response};
+pub use platform::{Deferred, Platform, PlatformError, Request, Response};
 
 /// Handles one request. `config` is the adapter's attempt at reading settings (adapters may
 /// keep it for the life of an instance): a broken deployment answers 500 (and logs which
 /// setting is wrong) rather than guessing.
-pub async fn handle<P: Platform>(
+pub async fn handle<P: Platform + Clone + 'static>(
     p: &P,
     config: Result<&EdgeConfig, &ConfigError>,
     req: Request,
@@ -35,7 +35,11 @@ pub async fn handle<P: Platform>(
     })
 }
 
-async fn route<P: Platform>(p: &P, cfg: &EdgeConfig, req: &Request) -> Result<Response, EdgeError> {
+async fn route<P: Platform + Clone + 'static>(
+    p: &P,
+    cfg: &EdgeConfig,
+    req: &Request,
+) -> Result<Response, EdgeError> {
     use routes::api::{forward, id_segment, Access};
     use shared_wasm::jwt::Role;
 
@@ -51,6 +55,17 @@ async fn route<P: Platform>(p: &P, cfg: &EdgeConfig, req: &Request) -> Result<Re
             routes::playback::handle(p, cfg, req, id).await?
         }
         (["hls", ..], "GET" | "HEAD") => routes::hls::handle(p, cfg, req).await?,
+        (["v1", "feeds", "home"], "GET" | "HEAD") => {
+            routes::feeds::handle(p, cfg, req, "home".into(), "/v1/feeds/home".into()).await?
+        }
+        (["v1", "feeds", "channel", user], "GET" | "HEAD") => {
+            let user = id_segment(user)?;
+            let (feed, path) = (
+                format!("channel:{user}"),
+                format!("/v1/feeds/channel/{user}"),
+            );
+            routes::feeds::handle(p, cfg, req, feed, path).await?
+        }
         (["v1", "auth", action @ ("login" | "refresh" | "signup")], "POST") => {
             let path = format!("/v1/auth/{action}");
             return forward(p, cfg, req, &path, Access::Public, &limits.login).await;
@@ -85,6 +100,8 @@ async fn route<P: Platform>(p: &P, cfg: &EdgeConfig, req: &Request) -> Result<Re
             ["healthz"]
             | ["v1", "videos", _, "playback"]
             | ["hls", ..]
+            | ["v1", "feeds", "home"]
+            | ["v1", "feeds", "channel", _]
             | ["v1", "auth", "login" | "refresh" | "signup" | "logout"]
             | ["v1", "me"]
             | ["v1", "creator", "videos"]

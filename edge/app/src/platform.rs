@@ -4,6 +4,9 @@
 //! small ones here; they hold no business logic. Futures are not `Send`: workers-rs futures
 //! are not, and neither runtime runs a request on more than one thread.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use shared_wasm::geo::Continent;
 use shared_wasm::ratelimit::{Decision, Quota};
 use shared_wasm::{CountryCode, UnixTime};
@@ -120,6 +123,10 @@ pub enum PlatformError {
     Fetch(String),
 }
 
+/// Work the app hands back to the runtime to finish after the response (see
+/// [`Platform::defer`]).
+pub type Deferred = Pin<Box<dyn Future<Output = ()>>>;
+
 /// What a runtime gives the edge app.
 ///
 /// Consistency: on Workers, KV is eventually consistent (a write may take ~60 s to be seen in
@@ -160,6 +167,10 @@ pub trait Platform {
     /// `timeout_ms` where the runtime lets the guest bound it (Workers); on Spin the host's
     /// outbound timeouts apply.
     async fn fetch(&self, request: Request, timeout_ms: u32) -> Result<Response, PlatformError>;
+    /// Runs `task` after the response has gone out where the runtime allows it (Workers:
+    /// `ctx.waitUntil`); a runtime that cannot (Spin 5 components end with their response)
+    /// runs it before answering.
+    fn defer(&self, task: Deferred);
     /// The current time.
     fn now(&self) -> UnixTime;
     /// Writes a line to the runtime's log (server faults only; never secrets or tokens).

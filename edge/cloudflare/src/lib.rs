@@ -28,7 +28,20 @@ const RATE_LIMITER_BINDING: &str = "RATE_LIMITER";
 /// Workers KV refuses TTLs under 60 s.
 const KV_MIN_TTL: u64 = 60;
 
-struct Cloudflare {
+/// The platform for one request; cheap to clone, so deferred work can own a handle to it.
+#[derive(Clone)]
+struct Cloudflare(Rc<Inner>);
+
+impl std::ops::Deref for Cloudflare {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+struct Inner {
+    ctx: Context,
     kv: worker::kv::KvStore,
     cache: Cache,
     limiter: worker::ObjectNamespace,
@@ -202,6 +215,10 @@ impl Platform for Cloudflare {
         }
     }
 
+    fn defer(&self, task: edge_app::Deferred) {
+        self.ctx.wait_until(task);
+    }
+
     fn now(&self) -> UnixTime {
         UnixTime(Date::now().as_millis() / 1000)
     }
@@ -226,13 +243,14 @@ thread_local! {
 }
 
 #[event(fetch)]
-async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    let platform = Cloudflare {
+async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
+    let platform = Cloudflare(Rc::new(Inner {
+        ctx,
         kv: env.kv(KV_BINDING)?,
         cache: Cache::default(),
         limiter: env.durable_object(RATE_LIMITER_BINDING)?,
         bodies: RefCell::new(Vec::new()),
-    };
+    }));
     // Every JS call costs a boundary crossing on every request: each value is read once, and a
     // GET or HEAD has no body to wait for.
     let method = req.method();

@@ -19,8 +19,22 @@ use shared_wasm::{CountryCode, UnixTime};
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::key_value::Store;
 
-struct Spin {
+/// The platform for one request; cheap to clone, so deferred work can own a handle to it.
+#[derive(Clone)]
+struct Spin(std::rc::Rc<Inner>);
+
+impl std::ops::Deref for Spin {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+struct Inner {
     store: Store,
+    /// Work to finish before answering: a Spin 5 component ends with its response.
+    deferred: std::cell::RefCell<Vec<edge_app::Deferred>>,
 }
 
 /// Milliseconds since the epoch (WASI wall clock).
@@ -131,6 +145,10 @@ impl Platform for Spin {
         })
     }
 
+    fn defer(&self, task: edge_app::Deferred) {
+        self.deferred.borrow_mut().push(task);
+    }
+
     fn now(&self) -> UnixTime {
         UnixTime(now_ms() / 1000)
     }
@@ -162,7 +180,10 @@ mod entry {
     #[spin_sdk::http_component]
     async fn handle(req: Request) -> anyhow::Result<Response> {
         let store = Store::open_default()?;
-        let platform = Spin { store };
+        let platform = Spin(std::rc::Rc::new(Inner {
+            store,
+            deferred: Default::default(),
+        }));
         let headers = header_pairs(req.headers());
         let mut url = req.uri().to_owned();
         if url.starts_with('/') {
@@ -207,6 +228,10 @@ mod entry {
         // Each request runs in a fresh instance, so there is nothing to keep settings in.
         let config = EdgeConfig::from_lookup(setting);
         let resp = edge_app::handle(&platform, config.as_ref(), app_req).await;
+        let deferred = std::mem::take(&mut *platform.deferred.borrow_mut());
+        for task in deferred {
+            task.await;
+        }
         let mut out = Response::builder();
         out.status(resp.status);
         for (k, v) in resp.headers {

@@ -14,7 +14,7 @@ use crate::error::{ApiError, ApiJson};
 use crate::routes::auth::tokens;
 use crate::startup::AppState;
 use crate::users::{self, MAX_PASSWORD_LEN};
-use crate::{entitlements, outbox, sessions};
+use crate::{entitlements, feeds, outbox, sessions};
 
 /// Shortest password accepted at signup or change.
 pub const MIN_PASSWORD_LEN: usize = 10;
@@ -186,11 +186,13 @@ pub async fn delete_account(
         };
         outbox::enqueue(&mut tx, &ended).await?;
     }
-    // Sessions and the entitlement row cascade; videos keep playing without an owner.
+    // Sessions and the entitlement row cascade; videos keep playing without an owner, so the
+    // user's channel empties.
     sqlx::query("DELETE FROM users WHERE id = ?")
         .bind(&user_id)
         .execute(&mut *tx)
         .await?;
+    feeds::bump(&mut tx, &feeds::of_video(Some(&user_id))).await?;
     tx.commit().await?;
     state.outbox.wake();
     tracing::info!(user = %user_id, "account deleted");

@@ -3,5 +3,6 @@
 pub mod account;
 pub mod admin;
 pub mod auth;
+pub mod feeds;
 pub mod internal;
 pub mod videos;

@@ -134,23 +134,7 @@ async fn deleting_an_account_revokes_it_and_keeps_its_videos_ownerless() {
         .execute(&app.state.db)
         .await
         .unwrap();
-    let video = origin::videos::upsert(
-        &app.state.db,
-        origin::videos::NewVideo {
-            id: &shared_wasm::VideoId::parse("mine").unwrap(),
-            owner_id: Some(&id),
-            title: "Mine",
-            description: "",
-            visibility: shared_wasm::record::Visibility::Public,
-            state: shared_wasm::record::VideoState::Ready,
-            duration_ms: None,
-            countries: None,
-            taken_down: false,
-            binding: None,
-        },
-    )
-    .await
-    .unwrap();
+    let video = app.public_video("mine", Some(&id)).await;
     origin::entitlements::set(
         &app.state.db,
         &id,

@@ -111,3 +111,42 @@ impl TestApp {
             .unwrap()
     }
 }
+
+impl TestApp {
+    /// A public, ready video owned by `owner`.
+    pub async fn public_video(
+        &self,
+        id: &str,
+        owner: Option<&str>,
+    ) -> shared_wasm::record::VideoRecord {
+        origin::videos::upsert(
+            &self.state.db,
+            origin::videos::NewVideo {
+                id: &shared_wasm::VideoId::parse(id).unwrap(),
+                owner_id: owner,
+                title: "A video",
+                description: "",
+                visibility: shared_wasm::record::Visibility::Public,
+                state: shared_wasm::record::VideoState::Ready,
+                duration_ms: None,
+                countries: None,
+                taken_down: false,
+                binding: None,
+            },
+        )
+        .await
+        .unwrap()
+    }
+
+    /// GET `path` (no credentials) and parse the JSON.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        self.client
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}

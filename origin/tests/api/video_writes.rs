@@ -163,3 +163,63 @@ async fn bad_fields_are_named() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn feeds_page_without_skips_and_every_write_bumps_their_version() {
+    let app = TestApp::spawn().await;
+    let creator = token(&app, "c@example.com", Role::Creator).await;
+    let me: Value = app.get_as("/v1/me", &creator).await.json().await.unwrap();
+    let owner = me["id"].as_str().unwrap().to_owned();
+    for i in 0..5 {
+        app.public_video(&format!("f{i}"), Some(&owner)).await;
+    }
+    // Pages of two: every video exactly once, newest first.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let q = cursor
+            .as_ref()
+            .map(|c| format!("&cursor={c}"))
+            .unwrap_or_default();
+        let page = app.get_json(&format!("/v1/feeds/home?limit=2{q}")).await;
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["id"].as_str().unwrap().to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 5, "{seen:?}");
+    let r = app
+        .client
+        .get(format!("{}/v1/feeds/home?cursor=garbage", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    // A takedown removes it from both feeds, and bumps both versions.
+    let admin = token(&app, "a@example.com", Role::Admin).await;
+    patch(&app, "f0", &admin, json!({"taken_down": true})).await;
+    let channel = app
+        .get_json(&format!("/v1/feeds/channel/{owner}?limit=50"))
+        .await;
+    assert_eq!(channel["items"].as_array().unwrap().len(), 4);
+    let versions: Vec<(String, i64)> =
+        sqlx::query_as("SELECT feed, version FROM feed_versions ORDER BY feed")
+            .fetch_all(&app.state.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        versions,
+        [(format!("channel:{owner}"), 6), ("home".to_owned(), 6)]
+    );
+}

@@ -9,6 +9,27 @@ use crate::UnixTime;
 cbor_record!(UserRecord, 1);
 cbor_record!(RevokedSession, 1);
 cbor_record!(Entitlement, 1);
+cbor_record!(FeedVersion, 1);
+
+/// `feedver:{feed}`: the version of a shared feed (`home`, `channel:{user}`). The origin bumps
+/// it in the same transaction as any write that changes the feed; the edge puts it in the feed's
+/// cache key, so the next read after a write misses and fetches the new feed, with no purge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedVersion {
+    /// Schema version, 1.
+    pub v: u8,
+    /// The feed's name.
+    pub feed: String,
+    /// Bumped on every change; the edge keeps the highest.
+    pub version: u64,
+}
+
+impl FeedVersion {
+    /// KV key.
+    pub fn key(feed: &str) -> String {
+        format!("feedver:{feed}")
+    }
+}
 
 /// `user:{id}`: what the edge must know about a user beyond the token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,7 +7,7 @@ use thiserror::Error;
 use crate::{CountryCode, VideoId};
 
 mod auth;
-pub use auth::{Entitlement, EntitlementStatus, RevokedSession, UserRecord};
+pub use auth::{Entitlement, EntitlementStatus, FeedVersion, RevokedSession, UserRecord};
 
 /// Records larger than this are refused before decoding.
 pub const MAX_RECORD_BYTES: usize = 64 * 1024;

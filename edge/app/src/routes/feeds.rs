@@ -1,0 +1,213 @@
+//! Shared feeds (`/v1/feeds/home`, `/v1/feeds/channel/{user}`), cached at the edge.
+//!
+//! The cache key carries the feed's version from KV (`feedver:{feed}`, bumped by the origin with
+//! every write that changes the feed), so a write shows on the next read without any purge.
+//! Within one version the edge applies its own windows (`FeedCaching`), which the Workers Cache
+//! API does not do for it:
+//! - fresh: served from the cache (`x-edge-cache: HIT`);
+//! - then stale-while-revalidate: served at once (`STALE`) while a deferred fetch refreshes it;
+//! - then fetched inline; if the origin fails, stale-if-error serves the old entry, or the last
+//!   good page of an older version (`STALE-IF-ERROR`).
+//!
+//! Entries carry `x-edge-stored-at` and a content `ETag`; `If-None-Match` gets a 304.
+
+use sha2::{Digest, Sha256};
+use shared_wasm::record::FeedVersion;
+
+use crate::config::EdgeConfig;
+use crate::error::EdgeError;
+use crate::origin;
+use crate::platform::{Platform, Request, Response};
+
+const STORED_AT: &str = "x-edge-stored-at";
+const MAX_CURSOR: usize = 200;
+
+/// `?cursor=…&limit=…` in one canonical order; anything else is refused, so cache keys stay
+/// bounded and one page has one key.
+fn canonical_query(req: &Request) -> Result<String, EdgeError> {
+    let bad = |message: &str| EdgeError::BadRequest {
+        code: "invalid_query",
+        message: message.into(),
+    };
+    let query = req.url.split_once('?').map_or("", |(_, q)| q);
+    let (mut cursor, mut limit) = (None, None);
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("cursor", c))
+                if !c.is_empty()
+                    && c.len() <= MAX_CURSOR
+                    && c.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+            {
+                cursor = Some(c)
+            }
+            Some(("limit", l)) => match l.parse::<u32>() {
+                Ok(n @ 1..=50) => limit = Some(n),
+                _ => return Err(bad("limit is 1 to 50")),
+            },
+            _ => return Err(bad("only cursor (as returned) and limit are accepted")),
+        }
+    }
+    let mut out = String::new();
+    for (k, v) in [
+        ("cursor", cursor.map(str::to_owned)),
+        ("limit", limit.map(|n| n.to_string())),
+    ] {
+        if let Some(v) = v {
+            out.push(if out.is_empty() { '?' } else { '&' });
+            out.push_str(&format!("{k}={v}"));
+        }
+    }
+    Ok(out)
+}
+
+async fn feed_version<P: Platform>(p: &P, feed: &str) -> u64 {
+    match p.kv_get(&FeedVersion::key(feed)).await {
+        Ok(Some(bytes)) => FeedVersion::from_cbor(&bytes).map_or(0, |f| f.version),
+        Ok(None) => 0,
+        Err(e) => {
+            p.log_error(&format!("feed version unreadable, using 0: {e}"));
+            0
+        }
+    }
+}
+
+fn stored_at(entry: &Response) -> u64 {
+    entry
+        .header(STORED_AT)
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The origin's page as a cache entry, or its 4xx as is (`Err` for the caller to return).
+async fn fetch_entry<P: Platform>(
+    p: &P,
+    cfg: &EdgeConfig,
+    req: &Request,
+    path: &str,
+) -> Result<Result<Response, Response>, EdgeError> {
+    let resp = origin::get(p, cfg, req, path).await?;
+    if resp.status != 200 {
+        let mut out = Response::new(resp.status, "application/json", Vec::new())
+            .with_header("cache-control", "no-store");
+        out.body = resp.body;
+        return Ok(Err(out));
+    }
+    let digest = Sha256::digest(&resp.body);
+    let etag: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    let mut entry = Response::new(200, "application/json", Vec::new())
+        .with_header("etag", format!("\"{etag}\""))
+        .with_header(STORED_AT, p.now().0.to_string());
+    origin::copy_route_headers(&resp, &mut entry);
+    entry.body = resp.body;
+    Ok(Ok(entry))
+}
+
+async fn store<P: Platform>(p: &P, cfg: &EdgeConfig, keys: &[&str], entry: &Response) {
+    let f = cfg.feeds;
+    let ttl = f.fresh_secs + f.stale_while_revalidate_secs.max(f.stale_if_error_secs);
+    for key in keys {
+        if let Err(e) = p.cache_put(key, entry, ttl).await {
+            p.log_error(&format!("feed cache write failed: {e}"));
+        }
+    }
+}
+
+fn serve(mut entry: Response, req: &Request, cfg: &EdgeConfig, status: &str) -> Response {
+    entry
+        .headers
+        .retain(|(k, _)| k != "cache-control" && k != "x-edge-cache");
+    entry.headers.extend([
+        ("x-edge-cache".into(), status.into()),
+        // Clients may keep it briefly, then revalidate with If-None-Match.
+        (
+            "cache-control".into(),
+            format!("public, max-age={}", cfg.feeds.fresh_secs.min(10)),
+        ),
+    ]);
+    let etag = entry.header("etag").map(str::to_owned);
+    if etag.is_some() && req.header("if-none-match") == etag.as_deref() {
+        entry.status = 304;
+        entry.body.clear();
+        entry.native_body = None;
+        entry
+            .headers
+            .retain(|(k, _)| k != "content-type" && k != "content-length");
+    }
+    entry
+}
+
+/// Serves feed `feed` (origin path `path`).
+pub async fn handle<P: Platform + Clone + 'static>(
+    p: &P,
+    cfg: &EdgeConfig,
+    req: &Request,
+    feed: String,
+    path: String,
+) -> Result<Response, EdgeError> {
+    let query = canonical_query(req)?;
+    let version = feed_version(p, &feed).await;
+    let key = format!("{}/__edge-feed/{feed}/v{version}{query}", req.origin());
+    let last_good = format!("{}/__edge-feed/{feed}/last{query}", req.origin());
+    let origin_path = format!("{path}{query}");
+    let f = cfg.feeds;
+    let now = p.now().0;
+
+    let cached = p.cache_get(&key).await.unwrap_or_else(|e| {
+        p.log_error(&format!("feed cache read failed: {e}"));
+        None
+    });
+    if let Some(entry) = cached {
+        let age = now.saturating_sub(stored_at(&entry));
+        if age < f.fresh_secs {
+            return Ok(serve(entry, req, cfg, "HIT"));
+        }
+        if age < f.fresh_secs + f.stale_while_revalidate_secs {
+            let (p2, cfg2, req2) = (p.clone(), cfg.clone(), req.clone());
+            p.defer(Box::pin(async move {
+                match fetch_entry(&p2, &cfg2, &req2, &origin_path).await {
+                    Ok(Ok(fresh)) => store(&p2, &cfg2, &[&key, &last_good], &fresh).await,
+                    Ok(Err(r)) => p2.log_error(&format!("feed revalidation got {}", r.status)),
+                    Err(e) => p2.log_error(&format!("feed revalidation failed: {e}")),
+                }
+            }));
+            return Ok(serve(entry, req, cfg, "STALE"));
+        }
+        return match fetch_entry(p, cfg, req, &origin_path).await {
+            Ok(Ok(fresh)) => {
+                store(p, cfg, &[&key, &last_good], &fresh).await;
+                Ok(serve(fresh, req, cfg, "MISS"))
+            }
+            Ok(Err(client_error)) => Ok(client_error),
+            Err(e) if age < f.fresh_secs + f.stale_if_error_secs => {
+                p.log_error(&format!("feed {feed}: origin failed, serving stale: {e}"));
+                Ok(serve(entry, req, cfg, "STALE-IF-ERROR"))
+            }
+            Err(e) => Err(e),
+        };
+    }
+    match fetch_entry(p, cfg, req, &origin_path).await {
+        Ok(Ok(fresh)) => {
+            store(p, cfg, &[&key, &last_good], &fresh).await;
+            Ok(serve(fresh, req, cfg, "MISS"))
+        }
+        Ok(Err(client_error)) => Ok(client_error),
+        Err(e) => {
+            // A newer version we never fetched, and the origin is down: the last good page
+            // (of an older version) beats an error.
+            let last = p.cache_get(&last_good).await.ok().flatten();
+            match last {
+                Some(entry)
+                    if now.saturating_sub(stored_at(&entry))
+                        < f.fresh_secs + f.stale_if_error_secs =>
+                {
+                    p.log_error(&format!(
+                        "feed {feed}: origin failed, serving last good: {e}"
+                    ));
+                    Ok(serve(entry, req, cfg, "STALE-IF-ERROR"))
+                }
+                _ => Err(e),
+            }
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! Shared feeds: the newest public, playable videos (`home`) and a creator's (`channel:{user}`),
+//! in pages with an opaque cursor, and the versions the edge caches them under.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::Serialize;
+use shared_wasm::record::FeedVersion;
+use sqlx::{SqliteConnection, SqlitePool};
+
+use crate::error::ApiError;
+use crate::outbox;
+
+/// Most items per page.
+pub const MAX_PAGE: u32 = 50;
+
+/// Bumps the versions of `feeds` and queues them for the edge, inside the caller's transaction.
+pub async fn bump(tx: &mut SqliteConnection, feeds: &[String]) -> sqlx::Result<()> {
+    for feed in feeds {
+        let (version,): (i64,) = sqlx::query_as(
+            "INSERT INTO feed_versions (feed, version) VALUES (?, 1)
+             ON CONFLICT (feed) DO UPDATE SET version = version + 1 RETURNING version",
+        )
+        .bind(feed)
+        .fetch_one(&mut *tx)
+        .await?;
+        let rec = FeedVersion {
+            v: 1,
+            feed: feed.clone(),
+            version: version as u64,
+        };
+        outbox::enqueue(tx, &rec).await?;
+    }
+    Ok(())
+}
+
+/// The feeds a video appears in.
+pub fn of_video(owner: Option<&str>) -> Vec<String> {
+    let mut feeds = vec!["home".to_owned()];
+    if let Some(o) = owner {
+        feeds.push(format!("channel:{o}"));
+    }
+    feeds
+}
+
+/// One entry of a feed.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct Item {
+    id: String,
+    title: String,
+    owner_id: Option<String>,
+    duration_ms: Option<i64>,
+    created_at: i64,
+}
+
+/// A page of a feed.
+#[derive(Debug, Serialize)]
+pub struct Page {
+    items: Vec<Item>,
+    /// Pass back as `cursor` for the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+}
+
+/// `(created_at, id)` of the last item seen: pages never skip or repeat an item, whatever is
+/// inserted meanwhile (ordering is by creation time, then id).
+fn decode_cursor(cursor: &str) -> Result<(i64, String), ApiError> {
+    let bad = || ApiError::BadRequest {
+        code: "invalid_cursor",
+        message: "cursor is not one this API returned".into(),
+    };
+    let raw = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let text = String::from_utf8(raw).map_err(|_| bad())?;
+    let (t, id) = text.split_once(':').ok_or_else(bad)?;
+    Ok((t.parse().map_err(|_| bad())?, id.to_owned()))
+}
+
+/// A page of public, ready, not taken down videos, newest first, optionally of one owner.
+pub async fn page(
+    db: &SqlitePool,
+    owner: Option<&str>,
+    cursor: Option<&str>,
+    limit: u32,
+) -> Result<Page, ApiError> {
+    let limit = limit.clamp(1, MAX_PAGE);
+    let (after_t, after_id) = match cursor {
+        Some(c) => decode_cursor(c)?,
+        None => (i64::MAX, String::new()),
+    };
+    let mut items: Vec<Item> = sqlx::query_as(
+        "SELECT id, title, owner_id, duration_ms, created_at FROM videos
+         WHERE visibility = 'public' AND state = 'ready' AND taken_down = 0
+           AND (? IS NULL OR owner_id = ?)
+           AND (created_at < ? OR (created_at = ? AND (? = '' OR id < ?)))
+         ORDER BY created_at DESC, id DESC LIMIT ?",
+    )
+    .bind(owner)
+    .bind(owner)
+    .bind(after_t)
+    .bind(after_t)
+    .bind(&after_id)
+    .bind(&after_id)
+    .bind(i64::from(limit) + 1)
+    .fetch_all(db)
+    .await?;
+    let next_cursor = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items
+            .last()
+            .map(|i| URL_SAFE_NO_PAD.encode(format!("{}:{}", i.created_at, i.id)))
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor })
+}

@@ -1,0 +1,44 @@
+//! `GET /v1/feeds/home` and `GET /v1/feeds/channel/{user}`: shared feeds, which the edge caches.
+
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use crate::feeds;
+use crate::startup::AppState;
+
+/// Paging parameters.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Paging {
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+/// The newest public videos.
+pub async fn home(
+    State(state): State<AppState>,
+    Query(p): Query<Paging>,
+) -> Result<impl IntoResponse, ApiError> {
+    let page = feeds::page(&state.db, None, p.cursor.as_deref(), p.limit.unwrap_or(20)).await?;
+    Ok(([(header::CACHE_CONTROL, "public, max-age=30")], Json(page)))
+}
+
+/// A creator's public videos.
+pub async fn channel(
+    State(state): State<AppState>,
+    Path(user): Path<String>,
+    Query(p): Query<Paging>,
+) -> Result<impl IntoResponse, ApiError> {
+    let page = feeds::page(
+        &state.db,
+        Some(&user),
+        p.cursor.as_deref(),
+        p.limit.unwrap_or(20),
+    )
+    .await?;
+    Ok(([(header::CACHE_CONTROL, "public, max-age=30")], Json(page)))
+}

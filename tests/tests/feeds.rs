@@ -1,0 +1,178 @@
+//! Feed caching at the edge, once per edge runtime: a hit does not reach the origin (counted in
+//! its request log), ETag revalidation answers 304, a write shows on the next read through the
+//! feed version, stale-while-revalidate serves at once and refreshes behind, and with the origin
+//! down the stale feed is served and says so.
+
+use std::time::{Duration, Instant};
+
+use e2e::{free_port, Edge, Origin, Runtime, DEMO_EMAIL};
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{json, Value};
+
+const FRESH: u64 = 5;
+const SWR: u64 = 3;
+const HOME: &str = "/v1/feeds/home";
+
+fn cache_of(r: &Response) -> String {
+    r.headers()["x-edge-cache"].to_str().unwrap().to_owned()
+}
+
+async fn titles(r: Response) -> Vec<(String, String)> {
+    let page: Value = r.json().await.unwrap();
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["id"].as_str().unwrap().to_owned(),
+                i["title"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+async fn flow(runtime: Runtime) {
+    let edge_port = free_port();
+    let mut origin = Origin::start(edge_port).await;
+    let (fresh, swr) = (FRESH.to_string(), SWR.to_string());
+    let edge = Edge::start_with(
+        runtime,
+        &origin,
+        edge_port,
+        &[("FEED_FRESH_SECS", &fresh), ("FEED_SWR_SECS", &swr)],
+    )
+    .await;
+    let e = edge.url.as_str();
+    let c = Client::new();
+    let home = format!("{e}{HOME}");
+    let get = |url: String| c.get(url).send();
+
+    // Until the seed's feed versions have arrived through the sync, a read may miss twice.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        get(home.clone()).await.unwrap();
+        let r = get(home.clone()).await.unwrap();
+        if cache_of(&r) == "HIT" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never a hit: {}", edge.log());
+    }
+    let before = origin.requests_for(HOME);
+    let r = get(home.clone()).await.unwrap();
+    assert_eq!((r.status(), cache_of(&r)), (StatusCode::OK, "HIT".into()));
+    let etag = r.headers()["etag"].to_str().unwrap().to_owned();
+    let listed = titles(r).await;
+    assert_eq!(
+        origin.requests_for(HOME),
+        before,
+        "a hit does not reach the origin"
+    );
+    let ids: Vec<&str> = listed.iter().map(|(id, _)| id.as_str()).collect();
+    assert!(
+        ids.contains(&"demo-free") && ids.contains(&"demo-embed"),
+        "{ids:?}"
+    );
+    assert!(
+        !ids.contains(&"demo-taken") && !ids.contains(&"demo-members"),
+        "{ids:?}"
+    );
+
+    let r = c
+        .get(&home)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(r.headers()["etag"].to_str().unwrap(), etag);
+
+    for bad in ["?limit=500", "?foo=1", "?cursor=../x"] {
+        let r = get(format!("{home}{bad}")).await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+
+    // A write at the origin shows on the next read: the feed version moved, no purge.
+    let token = e2e::login(&c, e, DEMO_EMAIL).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = c
+        .patch(format!("{e}/v1/videos/demo-free"))
+        .bearer_auth(&token)
+        .json(&json!({"title": "Retitled for the feed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", edge.log());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = get(home.clone()).await.unwrap();
+        let status = cache_of(&r);
+        if titles(r)
+            .await
+            .iter()
+            .any(|(_, t)| t == "Retitled for the feed")
+        {
+            // FRESH outlasts this loop, so only the feed version can have brought it.
+            assert_eq!(status, "MISS", "the new version was fetched");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the edit never showed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let me: Value = c
+        .get(format!("{e}/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let r = get(format!(
+        "{e}/v1/feeds/channel/{}",
+        me["id"].as_str().unwrap()
+    ))
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(titles(r).await.len() >= 3);
+
+    // Past fresh: served stale at once, refreshed behind the response.
+    tokio::time::sleep(Duration::from_millis(FRESH * 1000 + 300)).await;
+    let before = origin.requests_for(HOME);
+    let r = get(home.clone()).await.unwrap();
+    assert_eq!((r.status(), cache_of(&r)), (StatusCode::OK, "STALE".into()));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while origin.requests_for(HOME) == before {
+        assert!(
+            Instant::now() < deadline,
+            "no revalidation reached the origin"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = get(home.clone()).await.unwrap();
+    assert_eq!(cache_of(&r), "HIT", "the revalidated entry is fresh");
+
+    // The origin goes away: past fresh and revalidate windows, the stale feed still serves.
+    origin.kill();
+    tokio::time::sleep(Duration::from_millis((FRESH + SWR) * 1000 + 300)).await;
+    let r = get(home.clone()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", edge.log());
+    assert_eq!(cache_of(&r), "STALE-IF-ERROR");
+    assert!(titles(r)
+        .await
+        .iter()
+        .any(|(_, t)| t == "Retitled for the feed"));
+}
+
+#[tokio::test]
+async fn feeds_on_workerd_via_wrangler_dev() {
+    flow(Runtime::Wrangler).await;
+}
+
+#[tokio::test]
+async fn feeds_on_spin_component_in_wasmtime() {
+    flow(Runtime::Spin).await;
+}

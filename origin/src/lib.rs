@@ -13,6 +13,7 @@ pub mod outbox;
 pub mod routes;
 pub mod sessions;
 pub mod settings;
+pub mod social;
 pub mod startup;
 pub mod users;
 pub mod videos;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{middleware, Json, Router};
 use serde_json::json;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
@@ -22,7 +22,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::keys::SigningKeys;
 use crate::outbox::{self, PushConfig, Waker};
-use crate::routes::{account, admin, auth, feeds, internal, videos};
+use crate::routes::{account, admin, auth, feeds, internal, social, videos};
 use crate::settings::Settings;
 
 /// Largest JSON body any route accepts.
@@ -120,6 +120,21 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/feeds/channel/{user}", get(feeds::channel))
         .route("/v1/videos", post(videos::create))
         .route("/v1/videos/{id}", axum::routing::patch(videos::edit))
+        .route(
+            "/v1/videos/{id}/comments",
+            get(social::list_comments).post(social::add_comment),
+        )
+        .route("/v1/videos/{id}/reaction", put(social::react_video))
+        .route(
+            "/v1/comments/{id}",
+            axum::routing::patch(social::edit_comment).delete(social::delete_comment),
+        )
+        .route("/v1/comments/{id}/reaction", put(social::react_comment))
+        .route(
+            "/v1/channels/{id}/subscription",
+            put(social::subscribe).delete(social::unsubscribe),
+        )
+        .route("/v1/me/subscriptions", get(social::my_subscriptions))
         .route("/v1/admin/users/{id}/role", post(admin::set_role))
         .route("/v1/admin/users/{id}/revoke", post(admin::revoke))
         .route("/.well-known/jwks.json", get(auth::jwks))

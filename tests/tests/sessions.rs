@@ -118,6 +118,53 @@ async fn flow(runtime: Runtime) {
     let exp = json_of(r).await["expires_at"].as_u64().unwrap();
     assert!(exp > now() && exp <= now() + 3600);
 
+    // The social API through the edge: comment (login needed), read comments (public), react,
+    // subscribe to the creator's channel.
+    let comments = format!("{e}/v1/videos/demo-free/comments");
+    let r = post_as(&c, &comments, None, json!({"body": "first!"})).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = post_as(
+        &c,
+        &comments,
+        Some(&viewer.access),
+        json!({"body": "first!"}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED, "{}", edge.log());
+    let page: Value = c
+        .get(format!("{comments}?limit=10"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["items"][0]["body"], "first!");
+    let r = c
+        .put(format!("{e}/v1/videos/demo-free/reaction"))
+        .bearer_auth(&viewer.access)
+        .json(&json!({"value": "like"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"likes": 1, "dislikes": 0})
+    );
+    let creator_id = json_of(get_as(&c, &format!("{e}/v1/me"), &creator.access).await).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = c
+        .put(format!("{e}/v1/channels/{creator_id}/subscription"))
+        .bearer_auth(&viewer.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let subs = json_of(get_as(&c, &format!("{e}/v1/me/subscriptions"), &viewer.access).await).await;
+    assert_eq!(subs["channels"], json!([creator_id]));
+
     // Refresh through the edge gives a working token.
     let r = post_as(
         &c,

@@ -40,8 +40,7 @@ async fn route<P: Platform + Clone + 'static>(
     cfg: &EdgeConfig,
     req: &Request,
 ) -> Result<Response, EdgeError> {
-    use routes::api::{forward, id_segment, Access};
-    use shared_wasm::jwt::Role;
+    use routes::api::{forward, id_segment, Class};
 
     let segs: Vec<&str> = req.path().trim_start_matches('/').split('/').collect();
     let m = req.method.as_str();
@@ -66,35 +65,6 @@ async fn route<P: Platform + Clone + 'static>(
             );
             routes::feeds::handle(p, cfg, req, feed, path).await?
         }
-        (["v1", "auth", action @ ("login" | "refresh" | "signup")], "POST") => {
-            let path = format!("/v1/auth/{action}");
-            return forward(p, cfg, req, &path, Access::Public, &limits.login).await;
-        }
-        (["v1", "auth", "logout"], "POST") => {
-            let access = Access::Role(Role::User);
-            return forward(p, cfg, req, "/v1/auth/logout", access, &limits.api).await;
-        }
-        (["v1", "me"], "GET" | "PATCH" | "DELETE") => {
-            return forward(p, cfg, req, "/v1/me", Access::Role(Role::User), &limits.api).await;
-        }
-        (["v1", "creator", "videos"], "GET") => {
-            let access = Access::Role(Role::Creator);
-            return forward(p, cfg, req, "/v1/creator/videos", access, &limits.api).await;
-        }
-        (["v1", "admin", "users", id, action @ ("role" | "revoke")], "POST") => {
-            let path = format!("/v1/admin/users/{}/{action}", id_segment(id)?);
-            let access = Access::Role(Role::Admin);
-            return forward(p, cfg, req, &path, access, &limits.api).await;
-        }
-        (["v1", "videos"], "POST") => {
-            let access = Access::Role(Role::Creator);
-            return forward(p, cfg, req, "/v1/videos", access, &limits.api).await;
-        }
-        (["v1", "videos", id], "PATCH") => {
-            let path = format!("/v1/videos/{}", id_segment(id)?);
-            let access = Access::Role(Role::Creator);
-            return forward(p, cfg, req, &path, access, &limits.api).await;
-        }
         (["internal", "sync"], "POST") => return routes::sync::handle(p, cfg, req).await,
         (
             ["healthz"]
@@ -102,16 +72,23 @@ async fn route<P: Platform + Clone + 'static>(
             | ["hls", ..]
             | ["v1", "feeds", "home"]
             | ["v1", "feeds", "channel", _]
-            | ["v1", "auth", "login" | "refresh" | "signup" | "logout"]
-            | ["v1", "me"]
-            | ["v1", "creator", "videos"]
-            | ["v1", "admin", "users", _, "role" | "revoke"]
-            | ["v1", "videos"]
-            | ["v1", "videos", _]
             | ["internal", "sync"],
             _,
         ) => return Err(EdgeError::MethodNotAllowed),
-        _ => return Err(EdgeError::NotFound("route")),
+        _ => {
+            // The JSON API the edge forwards to the origin after its own checks.
+            return match routes::api::resolve(req, &segs) {
+                Some(Ok(f)) => {
+                    let quota = match f.class {
+                        Class::Login => &limits.login,
+                        Class::Api => &limits.api,
+                    };
+                    forward(p, cfg, req, &f.path, f.access, quota).await
+                }
+                Some(Err(e)) => Err(e),
+                None => Err(EdgeError::NotFound("route")),
+            };
+        }
     };
     if req.method == "HEAD" {
         // A passed-through body keeps the length header it was stored with.

@@ -5,4 +5,5 @@ pub mod admin;
 pub mod auth;
 pub mod feeds;
 pub mod internal;
+pub mod social;
 pub mod videos;

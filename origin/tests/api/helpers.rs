@@ -138,6 +138,11 @@ impl TestApp {
         .unwrap()
     }
 
+    /// GET `path` with a bearer token and parse the JSON.
+    pub async fn get_json_as(&self, path: &str, bearer: &str) -> serde_json::Value {
+        self.get_as(path, bearer).await.json().await.unwrap()
+    }
+
     /// GET `path` (no credentials) and parse the JSON.
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
         self.client

@@ -3,6 +3,7 @@
 mod accounts;
 mod helpers;
 mod sessions;
+mod social;
 mod sync;
 mod video_writes;
 

@@ -69,3 +69,116 @@ pub fn id_segment(s: &str) -> Result<&str, EdgeError> {
         })
     }
 }
+
+/// Which quota a forwarded route counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// Login, refresh, signup.
+    Login,
+    /// Everything else.
+    Api,
+}
+
+/// A forwarded route, resolved: who may call it, its quota, and the origin path.
+pub struct Forward {
+    /// Access rule.
+    pub access: Access,
+    /// Quota class.
+    pub class: Class,
+    /// Origin path (ids checked), with the canonical query where the route pages.
+    pub path: String,
+}
+
+/// The JSON API routes the edge forwards. `None`: not one of them; `Some(Err)`: a known path
+/// with a wrong method or a bad id.
+pub fn resolve(req: &Request, segs: &[&str]) -> Option<Result<Forward, EdgeError>> {
+    use Access::{Public, Role as R};
+    let m = req.method.as_str();
+    let (user, creator, admin) = (R(Role::User), R(Role::Creator), R(Role::Admin));
+    let id = |s: &str| id_segment(s).map(str::to_owned);
+    let route: (&[&str], Access, Class, Result<String, EdgeError>) = match segs {
+        ["v1", "auth", a @ ("login" | "refresh" | "signup")] => {
+            (&["POST"], Public, Class::Login, Ok(format!("/v1/auth/{a}")))
+        }
+        ["v1", "auth", "logout"] => (&["POST"], user, Class::Api, Ok("/v1/auth/logout".into())),
+        ["v1", "me"] => (
+            &["GET", "PATCH", "DELETE"],
+            user,
+            Class::Api,
+            Ok("/v1/me".into()),
+        ),
+        ["v1", "me", "subscriptions"] => (
+            &["GET"],
+            user,
+            Class::Api,
+            Ok("/v1/me/subscriptions".into()),
+        ),
+        ["v1", "creator", "videos"] => (
+            &["GET"],
+            creator,
+            Class::Api,
+            Ok("/v1/creator/videos".into()),
+        ),
+        ["v1", "admin", "users", u, a @ ("role" | "revoke")] => (
+            &["POST"],
+            admin,
+            Class::Api,
+            id(u).map(|u| format!("/v1/admin/users/{u}/{a}")),
+        ),
+        ["v1", "videos"] => (&["POST"], creator, Class::Api, Ok("/v1/videos".into())),
+        ["v1", "videos", v] => (
+            &["PATCH"],
+            creator,
+            Class::Api,
+            id(v).map(|v| format!("/v1/videos/{v}")),
+        ),
+        // Reading comments is public; writing one needs a login.
+        ["v1", "videos", v, "comments"] => (
+            &["GET", "POST"],
+            if m == "GET" { Public } else { user },
+            Class::Api,
+            id(v).and_then(|v| {
+                let query = if m == "GET" {
+                    crate::routes::feeds::canonical_query(req)?
+                } else {
+                    String::new()
+                };
+                Ok(format!("/v1/videos/{v}/comments{query}"))
+            }),
+        ),
+        ["v1", "videos", v, "reaction"] => (
+            &["PUT"],
+            user,
+            Class::Api,
+            id(v).map(|v| format!("/v1/videos/{v}/reaction")),
+        ),
+        ["v1", "comments", c] => (
+            &["PATCH", "DELETE"],
+            user,
+            Class::Api,
+            id(c).map(|c| format!("/v1/comments/{c}")),
+        ),
+        ["v1", "comments", c, "reaction"] => (
+            &["PUT"],
+            user,
+            Class::Api,
+            id(c).map(|c| format!("/v1/comments/{c}/reaction")),
+        ),
+        ["v1", "channels", c, "subscription"] => (
+            &["PUT", "DELETE"],
+            user,
+            Class::Api,
+            id(c).map(|c| format!("/v1/channels/{c}/subscription")),
+        ),
+        _ => return None,
+    };
+    let (methods, access, class, path) = route;
+    if !methods.contains(&m) {
+        return Some(Err(EdgeError::MethodNotAllowed));
+    }
+    Some(path.map(|path| Forward {
+        access,
+        class,
+        path,
+    }))
+}

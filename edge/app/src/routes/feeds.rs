@@ -24,7 +24,7 @@ const MAX_CURSOR: usize = 200;
 
 /// `?cursor=…&limit=…` in one canonical order; anything else is refused, so cache keys stay
 /// bounded and one page has one key.
-fn canonical_query(req: &Request) -> Result<String, EdgeError> {
+pub fn canonical_query(req: &Request) -> Result<String, EdgeError> {
     let bad = |message: &str| EdgeError::BadRequest {
         code: "invalid_query",
         message: message.into(),

@@ -1,0 +1,203 @@
+//! Comments, likes/dislikes and channel subscriptions over HTTP.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+use shared_wasm::jwt::Role;
+
+use crate::caller::Caller;
+use crate::error::{ApiError, ApiJson};
+use crate::social::{self, Target};
+use crate::startup::AppState;
+
+const MAX_COMMENT: usize = 2000;
+
+fn comment_body(b: &str) -> Result<&str, ApiError> {
+    let b = b.trim();
+    if b.is_empty() || b.chars().count() > MAX_COMMENT {
+        return Err(ApiError::InvalidField {
+            field: "body",
+            message: format!("1 to {MAX_COMMENT} characters"),
+        });
+    }
+    Ok(b)
+}
+
+/// A comment's text.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommentBody {
+    body: String,
+}
+
+/// Paging parameters.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Paging {
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+/// `GET /v1/videos/{id}/comments`: oldest first, paged.
+pub async fn list_comments(
+    State(state): State<AppState>,
+    Path(video): Path<String>,
+    Query(p): Query<Paging>,
+) -> Result<impl IntoResponse, ApiError> {
+    let page = social::comments(
+        &state.db,
+        &video,
+        p.cursor.as_deref(),
+        p.limit.unwrap_or(50),
+    )
+    .await?;
+    Ok(Json(page))
+}
+
+/// `POST /v1/videos/{id}/comments`.
+pub async fn add_comment(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(video): Path<String>,
+    ApiJson(body): ApiJson<CommentBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let text = comment_body(&body.body)?;
+    let c = social::add_comment(&state.db, &video, &caller.0.sub, text)
+        .await?
+        .ok_or(ApiError::NotFound("video"))?;
+    Ok((StatusCode::CREATED, Json(c)))
+}
+
+async fn may_change(state: &AppState, caller: &Caller, id: &str) -> Result<(), ApiError> {
+    let author = social::comment_author(&state.db, id)
+        .await?
+        .ok_or(ApiError::NotFound("comment"))?;
+    if author.as_deref() == Some(caller.0.sub.as_str()) {
+        return Ok(());
+    }
+    Err(ApiError::Forbidden {
+        code: "not_author",
+        message: "only its author changes a comment",
+    })
+}
+
+/// `PATCH /v1/comments/{id}`: the author edits.
+pub async fn edit_comment(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<CommentBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let text = comment_body(&body.body)?;
+    may_change(&state, &caller, &id).await?;
+    Ok(Json(social::edit_comment(&state.db, &id, text).await?))
+}
+
+/// `DELETE /v1/comments/{id}`: the author, or an admin, removes it.
+pub async fn delete_comment(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    if caller.0.role != Role::Admin {
+        may_change(&state, &caller, &id).await?;
+    } else if social::comment_author(&state.db, &id).await?.is_none() {
+        return Err(ApiError::NotFound("comment"));
+    }
+    social::delete_comment(&state.db, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A reaction.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reaction {
+    value: ReactionValue,
+}
+
+/// What a user thinks of something.
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+pub enum ReactionValue {
+    /// Like.
+    Like,
+    /// Dislike.
+    Dislike,
+    /// Neither (removes a reaction).
+    None,
+}
+
+async fn react(
+    state: &AppState,
+    caller: &Caller,
+    target: Target<'_>,
+    value: ReactionValue,
+    what: &'static str,
+) -> Result<impl IntoResponse, ApiError> {
+    let v = match value {
+        ReactionValue::Like => 1,
+        ReactionValue::Dislike => -1,
+        ReactionValue::None => 0,
+    };
+    let counts = social::react(&state.db, &caller.0.sub, target, v)
+        .await?
+        .ok_or(ApiError::NotFound(what))?;
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(counts)))
+}
+
+/// `PUT /v1/videos/{id}/reaction`.
+pub async fn react_video(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Reaction>,
+) -> Result<impl IntoResponse, ApiError> {
+    react(&state, &caller, Target::Video(&id), body.value, "video").await
+}
+
+/// `PUT /v1/comments/{id}/reaction`.
+pub async fn react_comment(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Reaction>,
+) -> Result<impl IntoResponse, ApiError> {
+    react(&state, &caller, Target::Comment(&id), body.value, "comment").await
+}
+
+/// `PUT /v1/channels/{id}/subscription`.
+pub async fn subscribe(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(channel): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    if !social::subscribe(&state.db, &caller.0.sub, &channel).await? {
+        return Err(ApiError::NotFound("channel"));
+    }
+    Ok(Json(json!({"channel": channel, "subscribed": true})))
+}
+
+/// `DELETE /v1/channels/{id}/subscription`.
+pub async fn unsubscribe(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(channel): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    social::unsubscribe(&state.db, &caller.0.sub, &channel).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/me/subscriptions`.
+pub async fn my_subscriptions(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<impl IntoResponse, ApiError> {
+    let channels = social::subscriptions(&state.db, &caller.0.sub).await?;
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(json!({"channels": channels})),
+    ))
+}

@@ -1,0 +1,276 @@
+//! Comments, reactions and subscriptions.
+//!
+//! Reaction counts live on the target row and change in the same transaction as the reaction,
+//! whose first statement is a write: SQLite then takes the write lock at once (waiting on the
+//! busy timeout) instead of failing to upgrade a read, so concurrent reactions serialise and the
+//! counts stay exact.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::Serialize;
+use sqlx::SqlitePool;
+
+use crate::clock::now;
+use crate::error::ApiError;
+use crate::keys::random_bytes;
+
+/// What a reaction is on.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    /// A video.
+    Video(&'a str),
+    /// A comment.
+    Comment(&'a str),
+}
+
+impl Target<'_> {
+    fn key(&self) -> String {
+        match self {
+            Self::Video(id) => format!("video:{id}"),
+            Self::Comment(id) => format!("comment:{id}"),
+        }
+    }
+
+    fn table(&self) -> &'static str {
+        match self {
+            Self::Video(_) => "videos",
+            Self::Comment(_) => "comments",
+        }
+    }
+
+    fn id(&self) -> &str {
+        match self {
+            Self::Video(id) | Self::Comment(id) => id,
+        }
+    }
+}
+
+/// Counts after a reaction.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Counts {
+    /// Likes.
+    pub likes: i64,
+    /// Dislikes.
+    pub dislikes: i64,
+}
+
+/// Sets the user's reaction on `target` (1 like, -1 dislike, 0 none); `None` if the target does
+/// not exist.
+pub async fn react(
+    db: &SqlitePool,
+    user: &str,
+    target: Target<'_>,
+    value: i8,
+) -> Result<Option<Counts>, ApiError> {
+    let key = target.key();
+    let mut tx = db.begin().await?;
+    let old: Option<(i64,)> =
+        sqlx::query_as("DELETE FROM reactions WHERE user_id = ? AND target = ? RETURNING value")
+            .bind(user)
+            .bind(&key)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let old = old.map_or(0, |(v,)| v);
+    if value != 0 {
+        sqlx::query("INSERT INTO reactions (user_id, target, value) VALUES (?, ?, ?)")
+            .bind(user)
+            .bind(&key)
+            .bind(i64::from(value))
+            .execute(&mut *tx)
+            .await?;
+    }
+    let new = i64::from(value);
+    let (dl, dd) = (
+        i64::from(new == 1) - i64::from(old == 1),
+        i64::from(new == -1) - i64::from(old == -1),
+    );
+    // The table name comes from the enum, never from input.
+    let sql = format!(
+        "UPDATE {} SET likes = likes + ?, dislikes = dislikes + ? WHERE id = ?
+         RETURNING likes, dislikes",
+        target.table()
+    );
+    let counts: Option<(i64, i64)> = sqlx::query_as(&sql)
+        .bind(dl)
+        .bind(dd)
+        .bind(target.id())
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some((likes, dislikes)) = counts else {
+        return Ok(None); // dropped: the reaction rows roll back with it
+    };
+    tx.commit().await?;
+    Ok(Some(Counts { likes, dislikes }))
+}
+
+/// A comment as the API shows it.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct Comment {
+    id: String,
+    video_id: String,
+    author_id: Option<String>,
+    body: String,
+    created_at: i64,
+    edited_at: Option<i64>,
+    deleted: bool,
+    likes: i64,
+    dislikes: i64,
+}
+
+/// A page of comments.
+#[derive(Debug, Serialize)]
+pub struct CommentPage {
+    items: Vec<Comment>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+}
+
+const COMMENT_COLUMNS: &str =
+    "id, video_id, author_id, body, created_at, edited_at, deleted, likes, dislikes";
+
+/// Adds a comment; `None` if the video does not exist.
+pub async fn add_comment(
+    db: &SqlitePool,
+    video: &str,
+    author: &str,
+    body: &str,
+) -> Result<Option<Comment>, ApiError> {
+    let id = format!("c_{}", URL_SAFE_NO_PAD.encode(random_bytes::<9>()));
+    let sql = format!(
+        "INSERT INTO comments (id, video_id, author_id, body, created_at)
+         SELECT ?, id, ?, ?, ? FROM videos WHERE id = ? RETURNING {COMMENT_COLUMNS}"
+    );
+    Ok(sqlx::query_as(&sql)
+        .bind(&id)
+        .bind(author)
+        .bind(body)
+        .bind(now() as i64)
+        .bind(video)
+        .fetch_optional(db)
+        .await?)
+}
+
+/// The author of a live comment: `None` if none, `Some(None)` if its author is gone.
+pub async fn comment_author(db: &SqlitePool, id: &str) -> Result<Option<Option<String>>, ApiError> {
+    let row: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT author_id FROM comments WHERE id = ? AND deleted = 0")
+            .bind(id)
+            .fetch_optional(db)
+            .await?;
+    Ok(row.map(|(a,)| a))
+}
+
+/// Replaces a comment's text.
+pub async fn edit_comment(db: &SqlitePool, id: &str, body: &str) -> Result<Comment, ApiError> {
+    let sql = format!(
+        "UPDATE comments SET body = ?, edited_at = ? WHERE id = ? AND deleted = 0
+         RETURNING {COMMENT_COLUMNS}"
+    );
+    sqlx::query_as(&sql)
+        .bind(body)
+        .bind(now() as i64)
+        .bind(id)
+        .fetch_optional(db)
+        .await?
+        .ok_or(ApiError::NotFound("comment"))
+}
+
+/// Removes a comment's text (the row stays so replies and counts keep their place).
+pub async fn delete_comment(db: &SqlitePool, id: &str) -> Result<(), ApiError> {
+    sqlx::query("UPDATE comments SET body = '', deleted = 1 WHERE id = ?")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// A page of a video's comments, oldest first, by `(created_at, id)`.
+pub async fn comments(
+    db: &SqlitePool,
+    video: &str,
+    cursor: Option<&str>,
+    limit: u32,
+) -> Result<CommentPage, ApiError> {
+    let bad = || ApiError::BadRequest {
+        code: "invalid_cursor",
+        message: "cursor is not one this API returned".into(),
+    };
+    let (after_t, after_id) = match cursor {
+        Some(c) => {
+            let text = URL_SAFE_NO_PAD
+                .decode(c)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(bad)?;
+            let (t, id) = text.split_once(':').ok_or_else(bad)?;
+            (t.parse::<i64>().map_err(|_| bad())?, id.to_owned())
+        }
+        None => (i64::MIN, String::new()),
+    };
+    let limit = limit.clamp(1, 100);
+    let sql = format!(
+        "SELECT {COMMENT_COLUMNS} FROM comments WHERE video_id = ?
+           AND (created_at > ? OR (created_at = ? AND id > ?))
+         ORDER BY created_at, id LIMIT ?"
+    );
+    let mut items: Vec<Comment> = sqlx::query_as(&sql)
+        .bind(video)
+        .bind(after_t)
+        .bind(after_t)
+        .bind(&after_id)
+        .bind(i64::from(limit) + 1)
+        .fetch_all(db)
+        .await?;
+    let next_cursor = (items.len() > limit as usize).then(|| {
+        items.truncate(limit as usize);
+        let last = items.last().expect("limit is at least 1");
+        URL_SAFE_NO_PAD.encode(format!("{}:{}", last.created_at, last.id))
+    });
+    Ok(CommentPage { items, next_cursor })
+}
+
+/// Subscribes `user` to `channel` (idempotent); `false` if there is no such creator.
+pub async fn subscribe(db: &SqlitePool, user: &str, channel: &str) -> Result<bool, ApiError> {
+    let done = sqlx::query(
+        "INSERT INTO subscriptions (user_id, channel_id, created_at)
+         SELECT ?, id, ? FROM users WHERE id = ? AND role IN ('creator', 'admin')
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(user)
+    .bind(now() as i64)
+    .bind(channel)
+    .execute(db)
+    .await?;
+    if done.rows_affected() == 1 {
+        return Ok(true);
+    }
+    // Already subscribed, or no such channel.
+    let exists: Option<(i64,)> =
+        sqlx::query_as("SELECT 1 FROM subscriptions WHERE user_id = ? AND channel_id = ?")
+            .bind(user)
+            .bind(channel)
+            .fetch_optional(db)
+            .await?;
+    Ok(exists.is_some())
+}
+
+/// Ends a subscription (idempotent).
+pub async fn unsubscribe(db: &SqlitePool, user: &str, channel: &str) -> Result<(), ApiError> {
+    sqlx::query("DELETE FROM subscriptions WHERE user_id = ? AND channel_id = ?")
+        .bind(user)
+        .bind(channel)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// The channels `user` follows, oldest subscription first.
+pub async fn subscriptions(db: &SqlitePool, user: &str) -> Result<Vec<String>, ApiError> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT channel_id FROM subscriptions WHERE user_id = ? ORDER BY created_at, channel_id",
+    )
+    .bind(user)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|(c,)| c).collect())
+}

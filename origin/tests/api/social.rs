@@ -1,0 +1,295 @@
+//! Comments, reactions under concurrency, subscriptions.
+
+use origin::users;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use shared_wasm::jwt::Role;
+
+use crate::helpers::TestApp;
+
+const PW: &str = "correct horse";
+
+async fn token(app: &TestApp, email: &str, role: Role) -> (String, String) {
+    let id = users::ensure_user(&app.state.db, email, PW, role, "test")
+        .await
+        .unwrap()
+        .id;
+    let r = app.login(email, PW).await;
+    let t = r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (id, t)
+}
+
+async fn send(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    bearer: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut req = app
+        .client
+        .request(method, format!("{}{path}", app.url))
+        .bearer_auth(bearer);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn comments_page_in_order_and_only_authors_or_admins_change_them() {
+    let app = TestApp::spawn().await;
+    app.public_video("v", None).await;
+    let (_, ada) = token(&app, "ada@example.com", Role::User).await;
+    let (_, bob) = token(&app, "bob@example.com", Role::User).await;
+    let (_, admin) = token(&app, "admin@example.com", Role::Admin).await;
+
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let r = app
+            .post(
+                "/v1/videos/v/comments",
+                Some(&ada),
+                json!({"body": format!("comment {i}")}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        ids.push(
+            r.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let r = app
+        .post("/v1/videos/v/comments", Some(&ada), json!({"body": "   "}))
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = app
+        .post(
+            "/v1/videos/nope/comments",
+            Some(&ada),
+            json!({"body": "hi"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // Pages of two, each comment once, in the order written.
+    let (mut seen, mut cursor) = (Vec::new(), String::new());
+    loop {
+        let page = app
+            .get_json(&format!("/v1/videos/v/comments?limit=2{cursor}"))
+            .await;
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["id"].as_str().unwrap().to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    // Pages agree with one full read (the stable order), and hold every comment once.
+    let full = app.get_json("/v1/videos/v/comments?limit=100").await;
+    let all: Vec<String> = full["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(seen, all);
+    let mut sorted = seen.clone();
+    sorted.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(sorted, expected);
+
+    let first = &ids[0];
+    let r = send(
+        &app,
+        reqwest::Method::PATCH,
+        &format!("/v1/comments/{first}"),
+        &bob,
+        Some(json!({"body": "mine now"})),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = send(
+        &app,
+        reqwest::Method::PATCH,
+        &format!("/v1/comments/{first}"),
+        &ada,
+        Some(json!({"body": "edited"})),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.json::<Value>().await.unwrap()["edited_at"].is_number());
+    let r = send(
+        &app,
+        reqwest::Method::DELETE,
+        &format!("/v1/comments/{first}"),
+        &bob,
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = send(
+        &app,
+        reqwest::Method::DELETE,
+        &format!("/v1/comments/{first}"),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let page = app.get_json("/v1/videos/v/comments?limit=100").await;
+    let removed = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == *first)
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (removed["deleted"].clone(), removed["body"].clone()),
+        (json!(true), json!(""))
+    );
+}
+
+#[tokio::test]
+async fn reaction_counts_stay_exact_under_concurrent_requests() {
+    let app = TestApp::spawn().await;
+    app.public_video("v", None).await;
+    let mut tokens = Vec::new();
+    for i in 0..12 {
+        tokens.push(
+            token(&app, &format!("u{i}@example.com"), Role::User)
+                .await
+                .1,
+        );
+    }
+    // Everyone likes at once; then the first third switch to dislike and the next third
+    // withdraw, all at once; each user also repeats their request (idempotent).
+    let round = |assign: Vec<(String, &'static str)>| {
+        let app = &app;
+        async move {
+            let tasks = assign.into_iter().flat_map(|(t, v)| {
+                [0, 1].map(|_| {
+                    let t = t.clone();
+                    async move {
+                        let r = send(
+                            app,
+                            reqwest::Method::PUT,
+                            "/v1/videos/v/reaction",
+                            &t,
+                            Some(json!({"value": v})),
+                        )
+                        .await;
+                        assert_eq!(r.status(), StatusCode::OK);
+                    }
+                })
+            });
+            futures_join_all(tasks).await;
+        }
+    };
+    round(tokens.iter().map(|t| (t.clone(), "like")).collect()).await;
+    let counts = app_counts(&app).await;
+    assert_eq!(counts, (12, 0));
+    round(
+        tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                (
+                    t.clone(),
+                    if i < 4 {
+                        "dislike"
+                    } else if i < 8 {
+                        "none"
+                    } else {
+                        "like"
+                    },
+                )
+            })
+            .collect(),
+    )
+    .await;
+    assert_eq!(app_counts(&app).await, (4, 4));
+    let r = send(
+        &app,
+        reqwest::Method::PUT,
+        "/v1/videos/nope/reaction",
+        &tokens[0],
+        Some(json!({"value": "like"})),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+async fn app_counts(app: &TestApp) -> (i64, i64) {
+    sqlx::query_as("SELECT likes, dislikes FROM videos WHERE id = 'v'")
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap()
+}
+
+/// Runs futures concurrently on the current task (no extra dependency).
+async fn futures_join_all<F: std::future::Future<Output = ()>>(fs: impl IntoIterator<Item = F>) {
+    let mut set = Vec::new();
+    for f in fs {
+        set.push(Box::pin(f));
+    }
+    let mut pending: Vec<_> = set.into_iter().map(Some).collect();
+    std::future::poll_fn(|cx| {
+        let mut all_done = true;
+        for slot in pending.iter_mut() {
+            if let Some(f) = slot {
+                if f.as_mut().poll(cx).is_ready() {
+                    *slot = None;
+                } else {
+                    all_done = false;
+                }
+            }
+        }
+        if all_done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn subscriptions_are_idempotent_and_only_to_channels() {
+    let app = TestApp::spawn().await;
+    let (creator, _) = token(&app, "c@example.com", Role::Creator).await;
+    let (plain, _) = token(&app, "p@example.com", Role::User).await;
+    let (_, viewer) = token(&app, "v@example.com", Role::User).await;
+    let path = format!("/v1/channels/{creator}/subscription");
+    for _ in 0..2 {
+        let r = send(&app, reqwest::Method::PUT, &path, &viewer, None).await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let r = send(
+        &app,
+        reqwest::Method::PUT,
+        &format!("/v1/channels/{plain}/subscription"),
+        &viewer,
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let mine = app.get_json_as("/v1/me/subscriptions", &viewer).await;
+    assert_eq!(mine["channels"], json!([creator]));
+    let r = send(&app, reqwest::Method::DELETE, &path, &viewer, None).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let mine = app.get_json_as("/v1/me/subscriptions", &viewer).await;
+    assert_eq!(mine["channels"], json!([]));
+}

@@ -57,6 +57,9 @@ async fn route<P: Platform + Clone + 'static>(
         (["v1", "feeds", "home"], "GET" | "HEAD") => {
             routes::feeds::handle(p, cfg, req, "home".into(), "/v1/feeds/home".into()).await?
         }
+        (["v1", "feeds", "subscriptions"], "GET") => {
+            routes::subscriptions::handle(p, cfg, req).await?
+        }
         (["v1", "feeds", "channel", user], "GET" | "HEAD") => {
             let user = id_segment(user)?;
             let (feed, path) = (
@@ -72,6 +75,7 @@ async fn route<P: Platform + Clone + 'static>(
             | ["hls", ..]
             | ["v1", "feeds", "home"]
             | ["v1", "feeds", "channel", _]
+            | ["v1", "feeds", "subscriptions"]
             | ["internal", "sync"],
             _,
         ) => return Err(EdgeError::MethodNotAllowed),

@@ -148,6 +148,11 @@ pub trait Platform {
     ) -> Result<(), PlatformError>;
     /// Reads a cached response by key.
     async fn cache_get(&self, key: &str) -> Result<Option<Response>, PlatformError>;
+    /// The bytes of a response's body, reading a body the runtime holds (`native_body`) when
+    /// the app needs its content after all (composing feeds).
+    async fn body_bytes(&self, resp: &mut Response) -> Result<Vec<u8>, PlatformError> {
+        Ok(std::mem::take(&mut resp.body))
+    }
     /// Caches a response for `ttl_secs`.
     async fn cache_put(
         &self,

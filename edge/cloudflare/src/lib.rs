@@ -215,6 +215,23 @@ impl Platform for Cloudflare {
         }
     }
 
+    async fn body_bytes(
+        &self,
+        resp: &mut AppResponse,
+    ) -> std::result::Result<Vec<u8>, PlatformError> {
+        let native = resp
+            .native_body
+            .take()
+            .and_then(|i| self.bodies.borrow_mut().get_mut(i).and_then(Option::take));
+        match native {
+            Some(mut r) => r
+                .bytes()
+                .await
+                .map_err(|e| PlatformError::Cache(e.to_string())),
+            None => Ok(std::mem::take(&mut resp.body)),
+        }
+    }
+
     fn defer(&self, task: edge_app::Deferred) {
         self.ctx.wait_until(task);
     }

@@ -146,7 +146,30 @@ pub async fn handle<P: Platform + Clone + 'static>(
     path: String,
 ) -> Result<Response, EdgeError> {
     let query = canonical_query(req)?;
-    let version = feed_version(p, &feed).await;
+    Ok(match lookup(p, cfg, req, &feed, &path, &query).await? {
+        Lookup::Entry(entry, status) => serve(entry, req, cfg, status),
+        Lookup::ClientError(resp) => resp,
+    })
+}
+
+/// What a feed lookup found.
+pub enum Lookup {
+    /// A page (cache entry, maybe stale) and how it was obtained (`HIT`, `MISS`, …).
+    Entry(Response, &'static str),
+    /// The origin's 4xx for this query, to relay.
+    ClientError(Response),
+}
+
+/// The page of `feed` for the canonical `query`, through the cache windows described above.
+pub async fn lookup<P: Platform + Clone + 'static>(
+    p: &P,
+    cfg: &EdgeConfig,
+    req: &Request,
+    feed: &str,
+    path: &str,
+    query: &str,
+) -> Result<Lookup, EdgeError> {
+    let version = feed_version(p, feed).await;
     let key = format!("{}/__edge-feed/{feed}/v{version}{query}", req.origin());
     let last_good = format!("{}/__edge-feed/{feed}/last{query}", req.origin());
     let origin_path = format!("{path}{query}");
@@ -160,7 +183,7 @@ pub async fn handle<P: Platform + Clone + 'static>(
     if let Some(entry) = cached {
         let age = now.saturating_sub(stored_at(&entry));
         if age < f.fresh_secs {
-            return Ok(serve(entry, req, cfg, "HIT"));
+            return Ok(Lookup::Entry(entry, "HIT"));
         }
         if age < f.fresh_secs + f.stale_while_revalidate_secs {
             let (p2, cfg2, req2) = (p.clone(), cfg.clone(), req.clone());
@@ -171,17 +194,17 @@ pub async fn handle<P: Platform + Clone + 'static>(
                     Err(e) => p2.log_error(&format!("feed revalidation failed: {e}")),
                 }
             }));
-            return Ok(serve(entry, req, cfg, "STALE"));
+            return Ok(Lookup::Entry(entry, "STALE"));
         }
         return match fetch_entry(p, cfg, req, &origin_path).await {
             Ok(Ok(fresh)) => {
                 store(p, cfg, &[&key, &last_good], &fresh).await;
-                Ok(serve(fresh, req, cfg, "MISS"))
+                Ok(Lookup::Entry(fresh, "MISS"))
             }
-            Ok(Err(client_error)) => Ok(client_error),
+            Ok(Err(client_error)) => Ok(Lookup::ClientError(client_error)),
             Err(e) if age < f.fresh_secs + f.stale_if_error_secs => {
                 p.log_error(&format!("feed {feed}: origin failed, serving stale: {e}"));
-                Ok(serve(entry, req, cfg, "STALE-IF-ERROR"))
+                Ok(Lookup::Entry(entry, "STALE-IF-ERROR"))
             }
             Err(e) => Err(e),
         };
@@ -189,9 +212,9 @@ pub async fn handle<P: Platform + Clone + 'static>(
     match fetch_entry(p, cfg, req, &origin_path).await {
         Ok(Ok(fresh)) => {
             store(p, cfg, &[&key, &last_good], &fresh).await;
-            Ok(serve(fresh, req, cfg, "MISS"))
+            Ok(Lookup::Entry(fresh, "MISS"))
         }
-        Ok(Err(client_error)) => Ok(client_error),
+        Ok(Err(client_error)) => Ok(Lookup::ClientError(client_error)),
         Err(e) => {
             // A newer version we never fetched, and the origin is down: the last good page
             // (of an older version) beats an error.
@@ -204,7 +227,7 @@ pub async fn handle<P: Platform + Clone + 'static>(
                     p.log_error(&format!(
                         "feed {feed}: origin failed, serving last good: {e}"
                     ));
-                    Ok(serve(entry, req, cfg, "STALE-IF-ERROR"))
+                    Ok(Lookup::Entry(entry, "STALE-IF-ERROR"))
                 }
                 _ => Err(e),
             }

@@ -4,4 +4,5 @@ pub mod api;
 pub mod feeds;
 pub mod hls;
 pub mod playback;
+pub mod subscriptions;
 pub mod sync;

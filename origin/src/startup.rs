@@ -25,6 +25,9 @@ use crate::outbox::{self, PushConfig, Waker};
 use crate::routes::{account, admin, auth, feeds, internal, social, videos};
 use crate::settings::Settings;
 
+/// The API's OpenAPI document (`tests/api/openapi.rs` keeps it and the router in step).
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
 /// Largest JSON body any route accepts.
 const MAX_JSON_BODY: usize = 16 * 1024;
 
@@ -105,6 +108,15 @@ pub fn app(state: AppState) -> Router {
         ));
     Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route(
+            "/openapi.json",
+            get(|| async {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    OPENAPI,
+                )
+            }),
+        )
         .route("/v1/auth/login", post(auth::login))
         .route("/v1/auth/refresh", post(auth::refresh))
         .route("/v1/auth/logout", post(auth::logout))

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod helpers;
+mod openapi;
 mod sessions;
 mod social;
 mod sync;

@@ -263,6 +263,8 @@ pub async fn seed(state: &AppState, email: &str, password: &str) -> anyhow::Resu
                 }),
                 taken_down: demo.taken_down,
                 binding: demo.binding,
+                category: None,
+                tags: "",
             },
         )
         .await?;

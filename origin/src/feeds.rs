@@ -33,13 +33,28 @@ pub async fn bump(tx: &mut SqliteConnection, feeds: &[String]) -> sqlx::Result<(
     Ok(())
 }
 
-/// The feeds a video appears in.
-pub fn of_video(owner: Option<&str>) -> Vec<String> {
+/// The feeds a video appears in (trending has no version: it moves with time and likes, and
+/// the edge's freshness windows bound how stale it gets).
+pub fn of_video(owner: Option<&str>, category: Option<&str>) -> Vec<String> {
     let mut feeds = vec!["home".to_owned()];
     if let Some(o) = owner {
         feeds.push(format!("channel:{o}"));
     }
+    if let Some(c) = category {
+        feeds.push(format!("category:{c}"));
+    }
     feeds
+}
+
+/// Which videos a feed page holds.
+#[derive(Debug, Clone, Copy)]
+pub enum Filter<'a> {
+    /// Every public video.
+    All,
+    /// One creator's.
+    Owner(&'a str),
+    /// One category's.
+    Category(&'a str),
 }
 
 /// One entry of a feed.
@@ -77,10 +92,15 @@ fn decode_cursor(cursor: &str) -> Result<(i64, String), ApiError> {
 /// A page of public, ready, not taken down videos, newest first, optionally of one owner.
 pub async fn page(
     db: &SqlitePool,
-    owner: Option<&str>,
+    filter: Filter<'_>,
     cursor: Option<&str>,
     limit: u32,
 ) -> Result<Page, ApiError> {
+    let (owner, category) = match filter {
+        Filter::All => (None, None),
+        Filter::Owner(o) => (Some(o), None),
+        Filter::Category(c) => (None, Some(c)),
+    };
     let limit = limit.clamp(1, MAX_PAGE);
     let (after_t, after_id) = match cursor {
         Some(c) => decode_cursor(c)?,
@@ -90,11 +110,14 @@ pub async fn page(
         "SELECT id, title, owner_id, duration_ms, created_at FROM videos
          WHERE visibility = 'public' AND state = 'ready' AND taken_down = 0
            AND (? IS NULL OR owner_id = ?)
+           AND (? IS NULL OR category = ?)
            AND (created_at < ? OR (created_at = ? AND (? = '' OR id < ?)))
          ORDER BY created_at DESC, id DESC LIMIT ?",
     )
     .bind(owner)
     .bind(owner)
+    .bind(category)
+    .bind(category)
     .bind(after_t)
     .bind(after_t)
     .bind(&after_id)
@@ -111,4 +134,25 @@ pub async fn page(
         None
     };
     Ok(Page { items, next_cursor })
+}
+
+/// The top public videos by recent approval: net likes weighted down linearly with age (a day
+/// old counts about a third of new). One page, no cursor: the ranking moves between reads.
+pub async fn trending(db: &SqlitePool, limit: u32) -> Result<Page, ApiError> {
+    let limit = limit.clamp(1, MAX_PAGE);
+    let items: Vec<Item> = sqlx::query_as(
+        "SELECT id, title, owner_id, duration_ms, created_at FROM videos
+         WHERE visibility = 'public' AND state = 'ready' AND taken_down = 0
+         ORDER BY (likes - dislikes) * 43200.0 / (MAX(? - created_at, 0) + 43200.0) DESC,
+                  created_at DESC, id DESC
+         LIMIT ?",
+    )
+    .bind(crate::clock::now() as i64)
+    .bind(i64::from(limit))
+    .fetch_all(db)
+    .await?;
+    Ok(Page {
+        items,
+        next_cursor: None,
+    })
 }

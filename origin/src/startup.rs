@@ -130,6 +130,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/creator/videos", get(admin::my_videos))
         .route("/v1/feeds/home", get(feeds::home))
         .route("/v1/feeds/channel/{user}", get(feeds::channel))
+        .route("/v1/feeds/category/{category}", get(feeds::category))
+        .route("/v1/feeds/trending", get(feeds::trending))
         .route("/v1/videos", post(videos::create))
         .route("/v1/videos/{id}", axum::routing::patch(videos::edit))
         .route(

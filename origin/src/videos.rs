@@ -99,6 +99,10 @@ pub struct NewVideo<'a> {
     pub taken_down: bool,
     /// Its own token binding; `None`: the deployment's.
     pub binding: Option<BindingPolicy>,
+    /// Category slug.
+    pub category: Option<&'a str>,
+    /// Tags, comma-separated slugs.
+    pub tags: &'a str,
 }
 
 /// Inserts a video or updates it, bumping its version, and queues its new record for the edge
@@ -109,14 +113,15 @@ pub async fn upsert(db: &SqlitePool, v: NewVideo<'_>) -> anyhow::Result<VideoRec
     sqlx::query(
         "INSERT INTO videos (id, owner_id, title, description, visibility, state, duration_ms,
                              country_mode, country_list, taken_down, bind_ip, bind_country,
-                             created_at, updated_at, version)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+                             category, tags, created_at, updated_at, version)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
          ON CONFLICT (id) DO UPDATE SET title = excluded.title,
              description = excluded.description, visibility = excluded.visibility,
              state = excluded.state, duration_ms = excluded.duration_ms,
              country_mode = excluded.country_mode, country_list = excluded.country_list,
              taken_down = excluded.taken_down, bind_ip = excluded.bind_ip,
-             bind_country = excluded.bind_country,
+             bind_country = excluded.bind_country, category = excluded.category,
+             tags = excluded.tags,
              updated_at = excluded.updated_at, version = videos.version + 1",
     )
     .bind(v.id.as_str())
@@ -131,6 +136,8 @@ pub async fn upsert(db: &SqlitePool, v: NewVideo<'_>) -> anyhow::Result<VideoRec
     .bind(i64::from(v.taken_down))
     .bind(v.binding.map(|b| enum_name(b.ip)))
     .bind(v.binding.map(|b| i64::from(b.country)))
+    .bind(v.category)
+    .bind(v.tags)
     .bind(t)
     .bind(t)
     .execute(&mut *tx)
@@ -139,7 +146,7 @@ pub async fn upsert(db: &SqlitePool, v: NewVideo<'_>) -> anyhow::Result<VideoRec
         .await?
         .ok_or_else(|| anyhow::anyhow!("video {} vanished inside its transaction", v.id))?;
     outbox::enqueue(&mut tx, &rec).await?;
-    feeds::bump(&mut tx, &feeds::of_video(v.owner_id)).await?;
+    feeds::bump(&mut tx, &feeds::of_video(v.owner_id, v.category)).await?;
     tx.commit().await?;
     Ok(rec)
 }
@@ -157,6 +164,10 @@ pub struct VideoPatch {
     pub countries: Option<Option<CountryRule>>,
     /// Taken down or restored.
     pub taken_down: Option<bool>,
+    /// New category; `Some(None)` removes it.
+    pub category: Option<Option<String>>,
+    /// New tags, comma-separated.
+    pub tags: Option<String>,
 }
 
 /// The owner of a video: `None` if there is no such video, `Some(None)` if it has no owner.
@@ -176,7 +187,14 @@ pub async fn update(
     patch: &VideoPatch,
 ) -> anyhow::Result<Option<VideoRecord>> {
     let mut tx = db.begin().await?;
+    // The category before the change: a video leaving a category changes that feed too.
+    let before: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT category FROM videos WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
     let countries = patch.countries.as_ref();
+    let category = patch.category.as_ref();
     let done = sqlx::query(
         "UPDATE videos SET
              title = COALESCE(?, title),
@@ -185,6 +203,8 @@ pub async fn update(
              country_mode = CASE WHEN ? THEN ? ELSE country_mode END,
              country_list = CASE WHEN ? THEN ? ELSE country_list END,
              taken_down = COALESCE(?, taken_down),
+             category = CASE WHEN ? THEN ? ELSE category END,
+             tags = COALESCE(?, tags),
              updated_at = ?, version = version + 1
          WHERE id = ?",
     )
@@ -196,6 +216,9 @@ pub async fn update(
     .bind(countries.is_some())
     .bind(countries.and_then(|c| c.as_ref().map(country_list)))
     .bind(patch.taken_down.map(i64::from))
+    .bind(category.is_some())
+    .bind(category.and_then(|c| c.as_deref()))
+    .bind(patch.tags.as_deref())
     .bind(now() as i64)
     .bind(id.as_str())
     .execute(&mut *tx)
@@ -207,11 +230,19 @@ pub async fn update(
         .await?
         .ok_or_else(|| anyhow::anyhow!("video {id} vanished inside its transaction"))?;
     outbox::enqueue(&mut tx, &rec).await?;
-    let (owner,): (Option<String>,) = sqlx::query_as("SELECT owner_id FROM videos WHERE id = ?")
-        .bind(id.as_str())
-        .fetch_one(&mut *tx)
-        .await?;
-    feeds::bump(&mut tx, &feeds::of_video(owner.as_deref())).await?;
+    let (owner, category): (Option<String>, Option<String>) =
+        sqlx::query_as("SELECT owner_id, category FROM videos WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+    let mut feeds = feeds::of_video(owner.as_deref(), category.as_deref());
+    if let Some(old) = before
+        .and_then(|(c,)| c)
+        .filter(|c| Some(c) != category.as_ref())
+    {
+        feeds.push(format!("category:{old}"));
+    }
+    feeds::bump(&mut tx, &feeds).await?;
     tx.commit().await?;
     Ok(Some(rec))
 }

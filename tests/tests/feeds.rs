@@ -105,6 +105,15 @@ async fn flow(runtime: Runtime) {
         .json()
         .await
         .unwrap();
+    // Trending and category feeds go through the same cache.
+    for feed in ["trending", "category/music"] {
+        let url = format!("{e}/v1/feeds/{feed}");
+        let first = get(url.clone()).await.unwrap();
+        assert_eq!(first.status(), StatusCode::OK, "{feed}");
+        let second = get(url).await.unwrap();
+        assert_eq!(cache_of(&second), "HIT", "{feed}");
+    }
+
     // A viewer's subscriptions feed, composed at the edge from the channel feeds.
     let viewer = e2e::login(&c, e, VIEWER_EMAIL).await["access_token"]
         .as_str()

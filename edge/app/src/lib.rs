@@ -60,6 +60,19 @@ async fn route<P: Platform + Clone + 'static>(
         (["v1", "feeds", "subscriptions"], "GET") => {
             routes::subscriptions::handle(p, cfg, req).await?
         }
+        // Trending has no version: it moves with likes and time, so only the windows apply.
+        (["v1", "feeds", "trending"], "GET" | "HEAD") => {
+            let path = "/v1/feeds/trending".into();
+            routes::feeds::handle(p, cfg, req, "trending".into(), path).await?
+        }
+        (["v1", "feeds", "category", category], "GET" | "HEAD") => {
+            let category = id_segment(category)?;
+            let (feed, path) = (
+                format!("category:{category}"),
+                format!("/v1/feeds/category/{category}"),
+            );
+            routes::feeds::handle(p, cfg, req, feed, path).await?
+        }
         (["v1", "feeds", "channel", user], "GET" | "HEAD") => {
             let user = id_segment(user)?;
             let (feed, path) = (
@@ -75,7 +88,8 @@ async fn route<P: Platform + Clone + 'static>(
             | ["hls", ..]
             | ["v1", "feeds", "home"]
             | ["v1", "feeds", "channel", _]
-            | ["v1", "feeds", "subscriptions"]
+            | ["v1", "feeds", "subscriptions" | "trending"]
+            | ["v1", "feeds", "category", _]
             | ["internal", "sync"],
             _,
         ) => return Err(EdgeError::MethodNotAllowed),

@@ -192,7 +192,7 @@ pub async fn delete_account(
         .bind(&user_id)
         .execute(&mut *tx)
         .await?;
-    feeds::bump(&mut tx, &feeds::of_video(Some(&user_id))).await?;
+    feeds::bump(&mut tx, &feeds::of_video(Some(&user_id), None)).await?;
     tx.commit().await?;
     state.outbox.wake();
     tracing::info!(user = %user_id, "account deleted");

@@ -7,7 +7,7 @@ use axum::Json;
 use serde::Deserialize;
 
 use crate::error::ApiError;
-use crate::feeds;
+use crate::feeds::{self, Filter};
 use crate::startup::AppState;
 
 /// Paging parameters.
@@ -23,7 +23,13 @@ pub async fn home(
     State(state): State<AppState>,
     Query(p): Query<Paging>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let page = feeds::page(&state.db, None, p.cursor.as_deref(), p.limit.unwrap_or(20)).await?;
+    let page = feeds::page(
+        &state.db,
+        Filter::All,
+        p.cursor.as_deref(),
+        p.limit.unwrap_or(20),
+    )
+    .await?;
     Ok(([(header::CACHE_CONTROL, "public, max-age=30")], Json(page)))
 }
 
@@ -35,10 +41,42 @@ pub async fn channel(
 ) -> Result<impl IntoResponse, ApiError> {
     let page = feeds::page(
         &state.db,
-        Some(&user),
+        Filter::Owner(&user),
         p.cursor.as_deref(),
         p.limit.unwrap_or(20),
     )
     .await?;
+    Ok(([(header::CACHE_CONTROL, "public, max-age=30")], Json(page)))
+}
+
+/// One category's public videos.
+pub async fn category(
+    State(state): State<AppState>,
+    Path(category): Path<String>,
+    Query(p): Query<Paging>,
+) -> Result<impl IntoResponse, ApiError> {
+    let page = feeds::page(
+        &state.db,
+        Filter::Category(&category),
+        p.cursor.as_deref(),
+        p.limit.unwrap_or(20),
+    )
+    .await?;
+    Ok(([(header::CACHE_CONTROL, "public, max-age=30")], Json(page)))
+}
+
+/// Trending parameters: one page.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Top {
+    limit: Option<u32>,
+}
+
+/// The top videos by recent net likes.
+pub async fn trending(
+    State(state): State<AppState>,
+    Query(p): Query<Top>,
+) -> Result<impl IntoResponse, ApiError> {
+    let page = feeds::trending(&state.db, p.limit.unwrap_or(20)).await?;
     Ok(([(header::CACHE_CONTROL, "public, max-age=30")], Json(page)))
 }

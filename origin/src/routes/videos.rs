@@ -45,6 +45,39 @@ fn description(d: &str) -> Result<String, ApiError> {
     Ok(d.to_owned())
 }
 
+fn slug(s: &str) -> bool {
+    (1..=32).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn category(c: Option<String>) -> Result<Option<String>, ApiError> {
+    match c {
+        Some(c) if !slug(&c) => Err(ApiError::InvalidField {
+            field: "category",
+            message: "1 to 32 of a-z, 0-9, '-'".into(),
+        }),
+        other => Ok(other),
+    }
+}
+
+/// Tags as stored: comma-separated, each a slug, at most 10, without repeats.
+fn tags(list: &[String]) -> Result<String, ApiError> {
+    let mut seen: Vec<&str> = Vec::new();
+    for t in list {
+        if !slug(t) || seen.len() == 10 {
+            return Err(ApiError::InvalidField {
+                field: "tags",
+                message: "at most 10 tags of 1 to 32 of a-z, 0-9, '-'".into(),
+            });
+        }
+        if !seen.contains(&t.as_str()) {
+            seen.push(t);
+        }
+    }
+    Ok(seen.join(","))
+}
+
 fn countries(rule: Option<CountryRule>) -> Result<Option<CountryRule>, ApiError> {
     match rule {
         Some(r) if r.list.is_empty() || r.list.len() > MAX_COUNTRIES => {
@@ -77,6 +110,9 @@ pub struct CreateVideo {
     #[serde(default)]
     description: String,
     visibility: Visibility,
+    category: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
 }
 
 /// Creates a video owned by the caller (a creator), in state `uploading`.
@@ -88,6 +124,8 @@ pub async fn create(
     caller.require(Role::Creator)?;
     let title = title(&body.title)?;
     let description = description(&body.description)?;
+    let category = category(body.category)?;
+    let tags = tags(&body.tags)?;
     let id = VideoId::parse(&format!(
         "v_{}",
         URL_SAFE_NO_PAD.encode(random_bytes::<9>())
@@ -106,6 +144,8 @@ pub async fn create(
             countries: None,
             taken_down: false,
             binding: None,
+            category: category.as_deref(),
+            tags: &tags,
         },
     )
     .await?;
@@ -129,6 +169,9 @@ pub struct EditVideo {
     #[serde(default, deserialize_with = "present")]
     countries: Option<Option<CountryRule>>,
     taken_down: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    category: Option<Option<String>>,
+    tags: Option<Vec<String>>,
 }
 
 /// Edits a video: its owner, or an admin; only an admin takes a video down or restores it.
@@ -162,6 +205,8 @@ pub async fn edit(
         visibility: body.visibility,
         countries: body.countries.map(countries).transpose()?,
         taken_down: body.taken_down,
+        category: body.category.map(category).transpose()?,
+        tags: body.tags.as_deref().map(tags).transpose()?,
     };
     let rec = videos::update(&state.db, &id, &patch)
         .await?

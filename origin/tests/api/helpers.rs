@@ -132,6 +132,8 @@ impl TestApp {
                 countries: None,
                 taken_down: false,
                 binding: None,
+                category: None,
+                tags: "",
             },
         )
         .await

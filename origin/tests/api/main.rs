@@ -138,6 +138,8 @@ async fn seed_video(app: &TestApp) -> VideoId {
             countries: None,
             taken_down: false,
             binding: None,
+            category: None,
+            tags: "",
         },
     )
     .await
@@ -256,6 +258,8 @@ async fn country_rules_and_takedown_reach_the_record() {
             countries: Some(rule.clone()),
             taken_down: true,
             binding: None,
+            category: None,
+            tags: "",
         },
     )
     .await

@@ -223,3 +223,72 @@ async fn feeds_page_without_skips_and_every_write_bumps_their_version() {
         [(format!("channel:{owner}"), 6), ("home".to_owned(), 6)]
     );
 }
+
+#[tokio::test]
+async fn category_feeds_follow_edits_and_trending_ranks_by_recent_likes() {
+    let app = TestApp::spawn().await;
+    let creator = token(&app, "c@example.com", Role::Creator).await;
+    for id in ["a", "b", "c"] {
+        app.public_video(id, None).await;
+    }
+    let r = patch(
+        &app,
+        "a",
+        &creator,
+        json!({"category": "music", "tags": ["live", "live", "jazz"]}),
+    )
+    .await;
+    // Not the owner (ownerless video): not found for a creator.
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let admin = token(&app, "adm@example.com", Role::Admin).await;
+    let r = patch(
+        &app,
+        "a",
+        &admin,
+        json!({"category": "music", "tags": ["live", "live", "jazz"]}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = patch(&app, "b", &admin, json!({"category": "Music!"})).await;
+    assert_eq!(r.json::<Value>().await.unwrap()["field"], "category");
+    let music = app.get_json("/v1/feeds/category/music").await;
+    assert_eq!(music["items"].as_array().unwrap().len(), 1);
+    let (tags,): (String,) = sqlx::query_as("SELECT tags FROM videos WHERE id = 'a'")
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(tags, "live,jazz");
+    // Leaving the category empties its feed and bumps its version.
+    patch(&app, "a", &admin, json!({"category": null})).await;
+    let music = app.get_json("/v1/feeds/category/music").await;
+    assert_eq!(music["items"], json!([]));
+    let (v,): (i64,) =
+        sqlx::query_as("SELECT version FROM feed_versions WHERE feed = 'category:music'")
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap();
+    assert_eq!(v, 2);
+
+    // Two likes for c, one for b: c, b, a.
+    let u1 = token(&app, "u1@example.com", Role::User).await;
+    let u2 = token(&app, "u2@example.com", Role::User).await;
+    for (video, who) in [("c", &u1), ("c", &u2), ("b", &u1)] {
+        let r = app
+            .client
+            .put(format!("{}/v1/videos/{video}/reaction", app.url))
+            .bearer_auth(who)
+            .json(&json!({"value": "like"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let top = app.get_json("/v1/feeds/trending?limit=3").await;
+    let order: Vec<&str> = top["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, ["c", "b", "a"]);
+}

@@ -133,7 +133,10 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/feeds/category/{category}", get(feeds::category))
         .route("/v1/feeds/trending", get(feeds::trending))
         .route("/v1/videos", post(videos::create))
-        .route("/v1/videos/{id}", axum::routing::patch(videos::edit))
+        .route(
+            "/v1/videos/{id}",
+            axum::routing::patch(videos::edit).delete(videos::delete),
+        )
         .route(
             "/v1/videos/{id}/comments",
             get(social::list_comments).post(social::add_comment),

@@ -254,3 +254,44 @@ fn country_list(rule: &CountryRule) -> String {
         .collect::<Vec<_>>()
         .join(",")
 }
+
+/// Deletes a video, its comments and reactions, in one transaction that also queues a
+/// tombstone record (private, taken down, next version) for the edge, so every playback URL for
+/// it fails as soon as the edge has it, and bumps its feeds. Returns the tombstone; `None` if
+/// there was no such video. Removing the media files is the caller's (after the commit).
+pub async fn delete(db: &SqlitePool, id: &VideoId) -> anyhow::Result<Option<VideoRecord>> {
+    let mut tx = db.begin().await?;
+    // A write first, so the transaction holds the write lock from the start.
+    sqlx::query(
+        "DELETE FROM reactions WHERE target = ?
+            OR target IN (SELECT 'comment:' || id FROM comments WHERE video_id = ?)",
+    )
+    .bind(format!("video:{id}"))
+    .bind(id.as_str())
+    .execute(&mut *tx)
+    .await?;
+    let Some(mut rec) = record(&mut *tx, id).await? else {
+        return Ok(None);
+    };
+    let (owner, category): (Option<String>, Option<String>) =
+        sqlx::query_as("SELECT owner_id, category FROM videos WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+    sqlx::query("DELETE FROM videos WHERE id = ?")
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await?;
+    rec.visibility = Visibility::Private;
+    rec.taken_down = true;
+    rec.version += 1;
+    rec.updated_at = now();
+    outbox::enqueue(&mut tx, &rec).await?;
+    feeds::bump(
+        &mut tx,
+        &feeds::of_video(owner.as_deref(), category.as_deref()),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Some(rec))
+}

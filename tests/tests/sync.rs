@@ -95,6 +95,27 @@ async fn flow(runtime: Runtime) {
         StatusCode::UNAUTHORIZED,
         "revocation arrived too"
     );
+
+    // Deleting a video through the edge: its tombstone reaches the edge, playback is a 404.
+    let playback = format!("{e}/v1/videos/demo-geo/playback");
+    let r = c.get(&playback).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
+        "France only"
+    );
+    let r = c
+        .delete(format!("{e}/v1/videos/demo-geo"))
+        .bearer_auth(&creator)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT, "{}", edge.log());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while c.get(&playback).send().await.unwrap().status() != StatusCode::NOT_FOUND {
+        assert!(Instant::now() < deadline, "the tombstone never arrived");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test]

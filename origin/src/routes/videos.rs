@@ -215,3 +215,34 @@ pub async fn edit(
     tracing::info!(video = %id, by = %caller.0.sub, version = rec.version, "video edited");
     Ok(Json(public(&rec)))
 }
+
+/// Deletes a video: its owner or an admin. The edge learns through a tombstone record; the media
+/// files go after the commit (a failure there is logged, and leaves files nobody can reach).
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = VideoId::parse(&id).map_err(|e| ApiError::BadRequest {
+        code: "invalid_video_id",
+        message: format!("video id {e}"),
+    })?;
+    let owner = videos::owner(&state.db, &id)
+        .await?
+        .ok_or(ApiError::NotFound("video"))?;
+    if caller.0.role != Role::Admin && owner.as_deref() != Some(caller.0.sub.as_str()) {
+        return Err(ApiError::NotFound("video"));
+    }
+    if videos::delete(&state.db, &id).await?.is_none() {
+        return Err(ApiError::NotFound("video"));
+    }
+    state.outbox.wake();
+    let dir = std::path::Path::new(&state.settings.storage.media_dir).join(id.as_str());
+    if let Err(e) = tokio::fs::remove_dir_all(&dir).await {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(video = %id, error = %e, "media of a deleted video not removed");
+        }
+    }
+    tracing::info!(video = %id, by = %caller.0.sub, "video deleted");
+    Ok(StatusCode::NO_CONTENT)
+}

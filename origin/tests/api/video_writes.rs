@@ -292,3 +292,64 @@ async fn category_feeds_follow_edits_and_trending_ranks_by_recent_likes() {
         .collect();
     assert_eq!(order, ["c", "b", "a"]);
 }
+
+#[tokio::test]
+async fn owners_delete_videos_and_the_edge_gets_a_tombstone() {
+    let app = TestApp::spawn().await;
+    let creator = token(&app, "c@example.com", Role::Creator).await;
+    let other = token(&app, "o@example.com", Role::Creator).await;
+    let r = app
+        .post(
+            "/v1/videos",
+            Some(&creator),
+            json!({"title": "Gone soon", "visibility": "public"}),
+        )
+        .await;
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .post(
+            &format!("/v1/videos/{id}/comments"),
+            Some(&other),
+            json!({"body": "hi"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let del = |t: &str| {
+        app.client
+            .delete(format!("{}/v1/videos/{id}", app.url))
+            .bearer_auth(t.to_owned())
+            .send()
+    };
+    assert_eq!(del(&other).await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        del(&creator).await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(del(&creator).await.unwrap().status(), StatusCode::NOT_FOUND);
+
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM comments WHERE video_id = ?")
+        .bind(&id)
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    let (value, version): (Vec<u8>, i64) = sqlx::query_as(
+        "SELECT value, version FROM edge_outbox WHERE key = ? ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(format!("video:{id}"))
+    .fetch_one(&app.state.db)
+    .await
+    .unwrap();
+    let tomb = shared_wasm::record::VideoRecord::from_cbor(&value).unwrap();
+    assert!(tomb.taken_down && tomb.visibility == shared_wasm::record::Visibility::Private);
+    assert_eq!(version, 2);
+    assert_eq!(
+        app.edge_get(&format!("/internal/videos/{id}"))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+}

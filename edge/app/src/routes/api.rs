@@ -127,7 +127,7 @@ pub fn resolve(req: &Request, segs: &[&str]) -> Option<Result<Forward, EdgeError
         ),
         ["v1", "videos"] => (&["POST"], creator, Class::Api, Ok("/v1/videos".into())),
         ["v1", "videos", v] => (
-            &["PATCH"],
+            &["PATCH", "DELETE"],
             creator,
             Class::Api,
             id(v).map(|v| format!("/v1/videos/{v}")),

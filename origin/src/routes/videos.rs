@@ -174,6 +174,22 @@ pub struct EditVideo {
     tags: Option<Vec<String>>,
 }
 
+/// The video `raw` names, if the caller owns it or is an admin. Someone else's video looks like
+/// no video at all.
+async fn owned_video(state: &AppState, caller: &Caller, raw: &str) -> Result<VideoId, ApiError> {
+    let id = VideoId::parse(raw).map_err(|e| ApiError::BadRequest {
+        code: "invalid_video_id",
+        message: format!("video id {e}"),
+    })?;
+    let owner = videos::owner(&state.db, &id)
+        .await?
+        .ok_or(ApiError::NotFound("video"))?;
+    if caller.0.role != Role::Admin && owner.as_deref() != Some(caller.0.sub.as_str()) {
+        return Err(ApiError::NotFound("video"));
+    }
+    Ok(id)
+}
+
 /// Edits a video: its owner, or an admin; only an admin takes a video down or restores it.
 pub async fn edit(
     State(state): State<AppState>,
@@ -181,18 +197,8 @@ pub async fn edit(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<EditVideo>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id = VideoId::parse(&id).map_err(|e| ApiError::BadRequest {
-        code: "invalid_video_id",
-        message: format!("video id {e}"),
-    })?;
-    let owner = videos::owner(&state.db, &id)
-        .await?
-        .ok_or(ApiError::NotFound("video"))?;
+    let id = owned_video(&state, &caller, &id).await?;
     let admin = caller.0.role == Role::Admin;
-    if !admin && owner.as_deref() != Some(caller.0.sub.as_str()) {
-        // Someone else's video looks like no video at all.
-        return Err(ApiError::NotFound("video"));
-    }
     if body.taken_down.is_some() && !admin {
         return Err(ApiError::Forbidden {
             code: "admin_only",
@@ -223,16 +229,7 @@ pub async fn delete(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id = VideoId::parse(&id).map_err(|e| ApiError::BadRequest {
-        code: "invalid_video_id",
-        message: format!("video id {e}"),
-    })?;
-    let owner = videos::owner(&state.db, &id)
-        .await?
-        .ok_or(ApiError::NotFound("video"))?;
-    if caller.0.role != Role::Admin && owner.as_deref() != Some(caller.0.sub.as_str()) {
-        return Err(ApiError::NotFound("video"));
-    }
+    let id = owned_video(&state, &caller, &id).await?;
     if videos::delete(&state.db, &id).await?.is_none() {
         return Err(ApiError::NotFound("video"));
     }

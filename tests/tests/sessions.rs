@@ -76,6 +76,17 @@ async fn flow(runtime: Runtime) {
     headers.insert(COUNTRY_HEADER, VIEWER_COUNTRY.parse().unwrap());
     let c = Client::builder().default_headers(headers).build().unwrap();
 
+    // A body larger than any route takes is refused (on workerd before it is read).
+    let r = c
+        .post(format!("{e}/v1/auth/login"))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 600 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(json_of(r).await["error"], "payload_too_large");
+
     // Roles per route, at the edge.
     let creator = login(&c, e, DEMO_EMAIL).await;
     let viewer = login(&c, e, VIEWER_EMAIL).await;

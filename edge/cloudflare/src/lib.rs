@@ -25,6 +25,9 @@ use worker::{
 
 const KV_BINDING: &str = "EDGE_KV";
 const RATE_LIMITER_BINDING: &str = "RATE_LIMITER";
+/// The largest body any route accepts (a sync batch), so anything declaring more is refused
+/// unread.
+const MAX_REQUEST_BODY: usize = shared_wasm::sync::MAX_BATCH_BYTES;
 /// Workers KV refuses TTLs under 60 s.
 const KV_MIN_TTL: u64 = 60;
 
@@ -272,6 +275,15 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     // GET or HEAD has no body to wait for.
     let method = req.method();
     let headers: Vec<(String, String)> = req.headers().entries().collect();
+    // A declared body larger than any route takes is refused before it is read into memory
+    // (the app's own per-route caps apply to what is read).
+    let declared = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_REQUEST_BODY) {
+        return to_worker_response(&edge_app::EdgeError::PayloadTooLarge.into_response());
+    }
     let body = if matches!(method, Method::Get | Method::Head) {
         Vec::new()
     } else {

@@ -78,7 +78,7 @@ pub struct Page {
 
 /// `(created_at, id)` of the last item seen: pages never skip or repeat an item, whatever is
 /// inserted meanwhile (ordering is by creation time, then id).
-fn decode_cursor(cursor: &str) -> Result<(i64, String), ApiError> {
+pub fn decode_cursor(cursor: &str) -> Result<(i64, String), ApiError> {
     let bad = || ApiError::BadRequest {
         code: "invalid_cursor",
         message: "cursor is not one this API returned".into(),
@@ -87,6 +87,11 @@ fn decode_cursor(cursor: &str) -> Result<(i64, String), ApiError> {
     let text = String::from_utf8(raw).map_err(|_| bad())?;
     let (t, id) = text.split_once(':').ok_or_else(bad)?;
     Ok((t.parse().map_err(|_| bad())?, id.to_owned()))
+}
+
+/// The cursor after an item created at `created_at` with id `id`.
+pub fn encode_cursor(created_at: i64, id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{created_at}:{id}"))
 }
 
 /// A page of public, ready, not taken down videos, newest first, optionally of one owner.
@@ -127,9 +132,7 @@ pub async fn page(
     .await?;
     let next_cursor = if items.len() > limit as usize {
         items.truncate(limit as usize);
-        items
-            .last()
-            .map(|i| URL_SAFE_NO_PAD.encode(format!("{}:{}", i.created_at, i.id)))
+        items.last().map(|i| encode_cursor(i.created_at, &i.id))
     } else {
         None
     };

@@ -12,6 +12,7 @@ use sqlx::SqlitePool;
 
 use crate::clock::now;
 use crate::error::ApiError;
+use crate::feeds;
 use crate::keys::random_bytes;
 
 /// What a reaction is on.
@@ -191,20 +192,8 @@ pub async fn comments(
     cursor: Option<&str>,
     limit: u32,
 ) -> Result<CommentPage, ApiError> {
-    let bad = || ApiError::BadRequest {
-        code: "invalid_cursor",
-        message: "cursor is not one this API returned".into(),
-    };
     let (after_t, after_id) = match cursor {
-        Some(c) => {
-            let text = URL_SAFE_NO_PAD
-                .decode(c)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(bad)?;
-            let (t, id) = text.split_once(':').ok_or_else(bad)?;
-            (t.parse::<i64>().map_err(|_| bad())?, id.to_owned())
-        }
+        Some(c) => feeds::decode_cursor(c)?,
         None => (i64::MIN, String::new()),
     };
     let limit = limit.clamp(1, 100);
@@ -224,7 +213,7 @@ pub async fn comments(
     let next_cursor = (items.len() > limit as usize).then(|| {
         items.truncate(limit as usize);
         let last = items.last().expect("limit is at least 1");
-        URL_SAFE_NO_PAD.encode(format!("{}:{}", last.created_at, last.id))
+        feeds::encode_cursor(last.created_at, &last.id)
     });
     Ok(CommentPage { items, next_cursor })
 }

@@ -64,26 +64,13 @@ pub async fn ensure_user(
     if let Some(u) = find_by_email(db, email).await? {
         return Ok(u);
     }
-    let id = format!("u_{}", URL_SAFE_NO_PAD.encode(random_bytes::<9>()));
-    let hash = hash_password(password.to_owned()).await?;
-    sqlx::query(
-        "INSERT INTO users (id, email, password_hash, role, created_at, home_region)
-         VALUES (?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&id)
-    .bind(email)
-    .bind(&hash)
-    .bind(enum_name(role))
-    .bind(now() as i64)
-    .bind(region)
-    .execute(db)
-    .await?;
-    Ok(User {
-        id,
-        role,
-        home_region: Some(region.to_owned()),
-        password_hash: hash,
-    })
+    match create(db, email, password, "", role, region).await? {
+        Some(u) => Ok(u),
+        // Created by someone else since the lookup.
+        None => find_by_email(db, email)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("user {email} vanished")),
+    }
 }
 
 async fn find_by_email(db: &SqlitePool, email: &str) -> anyhow::Result<Option<User>> {

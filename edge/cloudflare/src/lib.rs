@@ -77,13 +77,15 @@ fn to_worker_response(resp: &AppResponse) -> Result<Response> {
 }
 
 impl Cloudflare {
+    /// The runtime-held response behind a `native_body` handle, once.
+    fn take_native(&self, handle: Option<usize>) -> Option<Response> {
+        handle.and_then(|i| self.bodies.borrow_mut().get_mut(i).and_then(Option::take))
+    }
+
     /// The response to send: the app's status and headers, with a passed-through body if the
     /// app kept one.
     fn finish(&self, resp: &AppResponse) -> Result<Response> {
-        let native = resp
-            .native_body
-            .and_then(|i| self.bodies.borrow_mut().get_mut(i).and_then(Option::take));
-        match native {
+        match self.take_native(resp.native_body) {
             Some(r) => Ok(r
                 .with_status(resp.status)
                 .with_headers(to_headers(&resp.headers)?)),
@@ -222,11 +224,7 @@ impl Platform for Cloudflare {
         &self,
         resp: &mut AppResponse,
     ) -> std::result::Result<Vec<u8>, PlatformError> {
-        let native = resp
-            .native_body
-            .take()
-            .and_then(|i| self.bodies.borrow_mut().get_mut(i).and_then(Option::take));
-        match native {
+        match self.take_native(resp.native_body.take()) {
             Some(mut r) => r
                 .bytes()
                 .await

@@ -188,33 +188,25 @@ pub async fn lookup<P: Platform + Clone + 'static>(
         if age < f.fresh_secs + f.stale_while_revalidate_secs {
             let (p2, cfg2, req2) = (p.clone(), cfg.clone(), req.clone());
             p.defer(Box::pin(async move {
-                match fetch_entry(&p2, &cfg2, &req2, &origin_path).await {
-                    Ok(Ok(fresh)) => store(&p2, &cfg2, &[&key, &last_good], &fresh).await,
-                    Ok(Err(r)) => p2.log_error(&format!("feed revalidation got {}", r.status)),
+                match refetch(&p2, &cfg2, &req2, &origin_path, &[&key, &last_good]).await {
+                    Ok(Lookup::Entry(..)) => {}
+                    Ok(Lookup::ClientError(r)) => {
+                        p2.log_error(&format!("feed revalidation got {}", r.status))
+                    }
                     Err(e) => p2.log_error(&format!("feed revalidation failed: {e}")),
                 }
             }));
             return Ok(Lookup::Entry(entry, "STALE"));
         }
-        return match fetch_entry(p, cfg, req, &origin_path).await {
-            Ok(Ok(fresh)) => {
-                store(p, cfg, &[&key, &last_good], &fresh).await;
-                Ok(Lookup::Entry(fresh, "MISS"))
-            }
-            Ok(Err(client_error)) => Ok(Lookup::ClientError(client_error)),
+        return match refetch(p, cfg, req, &origin_path, &[&key, &last_good]).await {
             Err(e) if age < f.fresh_secs + f.stale_if_error_secs => {
                 p.log_error(&format!("feed {feed}: origin failed, serving stale: {e}"));
                 Ok(Lookup::Entry(entry, "STALE-IF-ERROR"))
             }
-            Err(e) => Err(e),
+            other => other,
         };
     }
-    match fetch_entry(p, cfg, req, &origin_path).await {
-        Ok(Ok(fresh)) => {
-            store(p, cfg, &[&key, &last_good], &fresh).await;
-            Ok(Lookup::Entry(fresh, "MISS"))
-        }
-        Ok(Err(client_error)) => Ok(Lookup::ClientError(client_error)),
+    match refetch(p, cfg, req, &origin_path, &[&key, &last_good]).await {
         Err(e) => {
             // A newer version we never fetched, and the origin is down: the last good page
             // (of an older version) beats an error.
@@ -232,5 +224,23 @@ pub async fn lookup<P: Platform + Clone + 'static>(
                 _ => Err(e),
             }
         }
+        other => other,
     }
+}
+
+/// Fetches the page from the origin and, if it is one, stores it under `keys`.
+async fn refetch<P: Platform>(
+    p: &P,
+    cfg: &EdgeConfig,
+    req: &Request,
+    origin_path: &str,
+    keys: &[&str],
+) -> Result<Lookup, EdgeError> {
+    Ok(match fetch_entry(p, cfg, req, origin_path).await? {
+        Ok(fresh) => {
+            store(p, cfg, keys, &fresh).await;
+            Lookup::Entry(fresh, "MISS")
+        }
+        Err(client_error) => Lookup::ClientError(client_error),
+    })
 }

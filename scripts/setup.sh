@@ -6,6 +6,7 @@
 #   - wasm-bindgen-cli, exactly the `wasm-bindgen` version in Cargo.lock
 #   - npm packages from package-lock.json (wrangler, binaryen's wasm-opt)
 #   - ffmpeg/ffprobe (Debian package)
+#   - a PostgreSQL server and python3 (Debian packages), for the origin's PostgreSQL tests
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -84,6 +85,16 @@ else
   if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
   $sudo apt-get update -qq && $sudo apt-get install -y -qq ffmpeg >/dev/null \
     || fail "apt-get install ffmpeg" "install ffmpeg and ffprobe with your package manager"
+fi
+
+if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v python3 >/dev/null \
+  && id postgres >/dev/null 2>&1; then
+  say "PostgreSQL server present"
+else
+  say "installing PostgreSQL (apt)"
+  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq postgresql python3 >/dev/null \
+    || fail "apt-get install postgresql" "install Debian's postgresql package (the tests start their own server on loopback)"
 fi
 
 say "ready: worker-build $worker_version, wasm-bindgen $bindgen_version, wrangler $wrangler_version, $(ffmpeg -version | head -1 | cut -d' ' -f1-3)"

@@ -27,10 +27,16 @@ bash scripts/build.sh
 echo "[test] fuzzing (short runs, committed corpus)"
 bash scripts/fuzz.sh
 
-echo "[test] cargo test (unit, vectors, API, end to end)"
+echo "[test] starting PostgreSQL on loopback"
 log="$(mktemp)"
-trap 'rm -f "$log"' EXIT
+pgdir="$(mktemp -d /tmp/video-pg.XXXXXX)"
+trap 'bash scripts/postgres.sh stop "$pgdir"; rm -f "$log"' EXIT
+pg_url="$(bash scripts/postgres.sh start "$pgdir")"
+
+echo "[test] cargo test (unit, vectors, API, end to end; origin on SQLite)"
 cargo test --workspace 2>&1 | tee "$log"
+echo "[test] the origin's API and the end-to-end tests again, origin on PostgreSQL"
+TEST_POSTGRES_URL="$pg_url" cargo test -p origin -p e2e 2>&1 | tee -a "$log"
 # One closing line for the whole run (cargo prints one per test binary, the last often "0 passed").
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -40,7 +40,7 @@ impl FromRequestParts<AppState> for Caller {
         .map_err(|_| REQUIRED)?;
         let row: Option<(i64, Option<i64>)> = sqlx::query_as(
             "SELECT u.not_before, s.revoked_at FROM users u
-             LEFT JOIN sessions s ON s.id = ? AND s.user_id = u.id WHERE u.id = ?",
+             LEFT JOIN sessions s ON s.id = $1 AND s.user_id = u.id WHERE u.id = $2",
         )
         .bind(claims.jti.as_deref().unwrap_or(""))
         .bind(&claims.sub)

@@ -1,5 +1,13 @@
 //! How enums are stored in text columns: the same lower-case names they have in JSON and CBOR
 //! (`"members"`, `"creator"`), so the database, the API and the KV records agree.
+//! Also: connecting to SQLite or PostgreSQL, and the transactions that feed the edge outbox.
+
+use std::str::FromStr;
+
+use anyhow::Context;
+use sqlx::any::AnyPoolOptions;
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
 
 /// The stored name of a unit enum value.
 pub fn enum_name<T: serde::Serialize>(v: T) -> String {
@@ -13,4 +21,147 @@ pub fn enum_name<T: serde::Serialize>(v: T) -> String {
 pub fn parse_enum<T: serde::de::DeserializeOwned>(s: &str) -> anyhow::Result<T> {
     serde_json::from_value(serde_json::Value::String(s.to_owned()))
         .map_err(|_| anyhow::anyhow!("unexpected value {s:?} in the database"))
+}
+
+/// Serializes a 0/1 column as a JSON boolean.
+pub fn flag<S: serde::Serializer>(v: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_bool(*v != 0)
+}
+
+/// Which SQL server holds the data: the queries are written once, in the dialect both share
+/// (`$N` parameters, `ON CONFLICT`, `RETURNING`), and only the schema files differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded default: one file, one writer at a time.
+    Sqlite,
+    /// For deployments that outgrow one machine.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a `database.url` names.
+    pub fn of_url(url: &str) -> anyhow::Result<Self> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else {
+            anyhow::bail!("database.url must start with sqlite: or postgres://")
+        }
+    }
+
+    fn of(conn: &AnyConnection) -> Self {
+        if conn.backend_name() == "PostgreSQL" {
+            Self::Postgres
+        } else {
+            Self::Sqlite
+        }
+    }
+}
+
+/// Opens (creating a SQLite file if needed) the database and runs its migrations.
+pub async fn connect(url: &str) -> anyhow::Result<AnyPool> {
+    sqlx::any::install_default_drivers();
+    let backend = Backend::of_url(url)?;
+    let mut url = url.to_owned();
+    if backend == Backend::Sqlite {
+        let opts = SqliteConnectOptions::from_str(&url).context("database.url")?;
+        if let Some(parent) = opts.get_filename().parent() {
+            std::fs::create_dir_all(parent).ok();
+        }
+        if !url.contains("mode=") {
+            url.push(if url.contains('?') { '&' } else { '?' });
+            url.push_str("mode=rwc");
+        }
+    }
+    let pool = AnyPoolOptions::new()
+        .max_connections(8)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    // Readers never wait for the writer, and references are enforced.
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;
+                         PRAGMA busy_timeout = 5000;",
+                    )
+                    .await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(&url)
+        .await
+        .context("opening the database")?;
+    match backend {
+        Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await,
+        Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await,
+    }
+    .context("running migrations")?;
+    Ok(pool)
+}
+
+/// Any constant: the key of the advisory lock that orders outbox writers on PostgreSQL.
+const OUTBOX_LOCK: i64 = 0x6564_6765_5f6f_7574; // "edge_out"
+
+/// A transaction that may queue records for the edge ([`crate::outbox::enqueue`] takes only
+/// this). The outbox's `seq` must be in commit order, or a pusher could pass a row whose
+/// transaction has yet to commit and never send it. SQLite has one writer at a time, so it
+/// is (and these start IMMEDIATE); on PostgreSQL every such transaction takes one advisory lock as its first statement, so
+/// they commit one after another (before any row lock, so the lock cannot deadlock with them).
+/// Writes the edge never hears of (comments, reactions) do not take it.
+pub struct WriteTx(Transaction<'static, Any>);
+
+/// Starts a [`WriteTx`].
+pub async fn begin_write(db: &AnyPool) -> sqlx::Result<WriteTx> {
+    let conn = db.acquire().await?;
+    let tx = if Backend::of(&conn) == Backend::Postgres {
+        let mut tx = Transaction::begin(conn, None).await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(OUTBOX_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        tx
+    } else {
+        // IMMEDIATE: the write lock at once (waiting up to the busy timeout), since a deferred
+        // transaction that reads first cannot upgrade while another writer holds it (SQLite
+        // answers "database is locked" at once, whatever the timeout).
+        Transaction::begin(conn, Some("BEGIN IMMEDIATE".into())).await?
+    };
+    Ok(WriteTx(tx))
+}
+
+impl WriteTx {
+    /// Commits.
+    pub async fn commit(self) -> sqlx::Result<()> {
+        self.0.commit().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The two schema folders are one history in two dialects: the same versions, same names.
+    #[test]
+    fn both_backends_have_the_same_migrations() {
+        let names = |m: sqlx::migrate::Migrator| {
+            m.iter()
+                .map(|m| (m.version, m.description.to_string()))
+                .collect::<Vec<_>>()
+        };
+        let sqlite = names(sqlx::migrate!("./migrations/sqlite"));
+        assert!(!sqlite.is_empty());
+        assert_eq!(sqlite, names(sqlx::migrate!("./migrations/postgres")));
+    }
 }

@@ -2,18 +2,18 @@
 //! events); the demo seed grants one so the local stack can play a members video.
 
 use shared_wasm::record::{Entitlement, EntitlementStatus};
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use crate::db::{enum_name, parse_enum};
 use crate::outbox;
 
 /// The user's entitlement, if any.
 pub async fn record(
-    db: impl sqlx::SqliteExecutor<'_>,
+    db: impl sqlx::AnyExecutor<'_>,
     user_id: &str,
 ) -> anyhow::Result<Option<Entitlement>> {
     let row: Option<(String, String, i64, i64)> = sqlx::query_as(
-        "SELECT tier, status, period_end, version FROM entitlements WHERE user_id = ?",
+        "SELECT tier, status, period_end, version FROM entitlements WHERE user_id = $1",
     )
     .bind(user_id)
     .fetch_optional(db)
@@ -34,15 +34,15 @@ pub async fn record(
 /// Sets a user's entitlement (bumping its version) and queues the record for the edge in the
 /// same transaction. The caller wakes the outbox.
 pub async fn set(
-    db: &SqlitePool,
+    db: &AnyPool,
     user_id: &str,
     tier: &str,
     status: EntitlementStatus,
     period_end: u64,
 ) -> anyhow::Result<Entitlement> {
-    let mut tx = db.begin().await?;
+    let mut tx = crate::db::begin_write(db).await?;
     sqlx::query(
-        "INSERT INTO entitlements (user_id, tier, status, period_end, version) VALUES (?, ?, ?, ?, 1)
+        "INSERT INTO entitlements (user_id, tier, status, period_end, version) VALUES ($1, $2, $3, $4, 1)
          ON CONFLICT (user_id) DO UPDATE SET tier = excluded.tier, status = excluded.status,
              period_end = excluded.period_end, version = entitlements.version + 1",
     )

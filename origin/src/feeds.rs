@@ -5,7 +5,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Serialize;
 use shared_wasm::record::FeedVersion;
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::AnyPool;
+
+use crate::db::WriteTx;
 
 use crate::error::ApiError;
 use crate::outbox;
@@ -14,14 +16,14 @@ use crate::outbox;
 pub const MAX_PAGE: u32 = 50;
 
 /// Bumps the versions of `feeds` and queues them for the edge, inside the caller's transaction.
-pub async fn bump(tx: &mut SqliteConnection, feeds: &[String]) -> sqlx::Result<()> {
+pub async fn bump(tx: &mut WriteTx, feeds: &[String]) -> sqlx::Result<()> {
     for feed in feeds {
         let (version,): (i64,) = sqlx::query_as(
-            "INSERT INTO feed_versions (feed, version) VALUES (?, 1)
-             ON CONFLICT (feed) DO UPDATE SET version = version + 1 RETURNING version",
+            "INSERT INTO feed_versions (feed, version) VALUES ($1, 1)
+             ON CONFLICT (feed) DO UPDATE SET version = feed_versions.version + 1 RETURNING version",
         )
         .bind(feed)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?;
         let rec = FeedVersion {
             v: 1,
@@ -96,7 +98,7 @@ pub fn encode_cursor(created_at: i64, id: &str) -> String {
 
 /// A page of public, ready, not taken down videos, newest first, optionally of one owner.
 pub async fn page(
-    db: &SqlitePool,
+    db: &AnyPool,
     filter: Filter<'_>,
     cursor: Option<&str>,
     limit: u32,
@@ -114,10 +116,10 @@ pub async fn page(
     let mut items: Vec<Item> = sqlx::query_as(
         "SELECT id, title, owner_id, duration_ms, created_at FROM videos
          WHERE visibility = 'public' AND state = 'ready' AND taken_down = 0
-           AND (? IS NULL OR owner_id = ?)
-           AND (? IS NULL OR category = ?)
-           AND (created_at < ? OR (created_at = ? AND (? = '' OR id < ?)))
-         ORDER BY created_at DESC, id DESC LIMIT ?",
+           AND ($1 IS NULL OR owner_id = $2)
+           AND ($3 IS NULL OR category = $4)
+           AND (created_at < $5 OR (created_at = $6 AND ($7 = '' OR id < $8)))
+         ORDER BY created_at DESC, id DESC LIMIT $9",
     )
     .bind(owner)
     .bind(owner)
@@ -141,14 +143,14 @@ pub async fn page(
 
 /// The top public videos by recent approval: net likes weighted down linearly with age (a day
 /// old counts about a third of new). One page, no cursor: the ranking moves between reads.
-pub async fn trending(db: &SqlitePool, limit: u32) -> Result<Page, ApiError> {
+pub async fn trending(db: &AnyPool, limit: u32) -> Result<Page, ApiError> {
     let limit = limit.clamp(1, MAX_PAGE);
     let items: Vec<Item> = sqlx::query_as(
         "SELECT id, title, owner_id, duration_ms, created_at FROM videos
          WHERE visibility = 'public' AND state = 'ready' AND taken_down = 0
-         ORDER BY (likes - dislikes) * 43200.0 / (MAX(? - created_at, 0) + 43200.0) DESC,
+         ORDER BY (likes - dislikes) * 43200.0 / (CASE WHEN $1 > created_at THEN $1 - created_at ELSE 0 END + 43200.0) DESC,
                   created_at DESC, id DESC
-         LIMIT ?",
+         LIMIT $2",
     )
     .bind(crate::clock::now() as i64)
     .bind(i64::from(limit))

@@ -11,7 +11,7 @@ use jwt_compact::{AlgorithmExt, Claims, Header};
 use serde::Serialize;
 use serde_json::json;
 use shared_wasm::jwt::Role;
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use crate::clock::now;
 use crate::settings::AuthSettings;
@@ -54,12 +54,12 @@ struct IssuedClaims<'a> {
 
 impl SigningKeys {
     /// Loads the keys, creating the first one if there is none.
-    pub async fn load_or_create(db: &SqlitePool) -> anyhow::Result<Self> {
+    pub async fn load_or_create(db: &AnyPool) -> anyhow::Result<Self> {
         // Inserts only when there is no active key, which also keeps two processes starting at
         // once from both adding one.
         sqlx::query(
             "INSERT INTO signing_keys (kid, alg, secret, active, created_at)
-             SELECT ?, 'EdDSA', ?, 1, ? WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE active = 1)",
+             SELECT $1, 'EdDSA', $2, 1, $3 WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE active = 1)",
         )
         .bind(new_kid())
         .bind(random_bytes::<32>().to_vec())
@@ -94,16 +94,16 @@ impl SigningKeys {
     /// Makes a new key the active one. The previous key stays published, so tokens it signed
     /// keep verifying until they expire; running processes pick the new key up when they
     /// restart (`origin rotate-signing-key`, then a rolling restart).
-    pub async fn rotate(db: &SqlitePool) -> anyhow::Result<String> {
+    pub async fn rotate(db: &AnyPool) -> anyhow::Result<String> {
         let kid = new_kid();
-        let mut tx = db.begin().await?;
-        sqlx::query("UPDATE signing_keys SET active = 0, deactivated_at = ? WHERE active = 1")
+        let mut tx = crate::db::begin_write(db).await?;
+        sqlx::query("UPDATE signing_keys SET active = 0, deactivated_at = $1 WHERE active = 1")
             .bind(now() as i64)
             .execute(&mut *tx)
             .await?;
         sqlx::query(
             "INSERT INTO signing_keys (kid, alg, secret, active, created_at)
-             VALUES (?, 'EdDSA', ?, 1, ?)",
+             VALUES ($1, 'EdDSA', $2, 1, $3)",
         )
         .bind(&kid)
         .bind(random_bytes::<32>().to_vec())
@@ -117,10 +117,10 @@ impl SigningKeys {
     /// Removes inactive keys from the JWKS, which kills every token they signed. Only keys
     /// deactivated at least `min_age_secs` ago go (pass the access-token lifetime so no live
     /// token is killed, or 0 to retire at once after a compromise). Returns the retired kids.
-    pub async fn retire(db: &SqlitePool, min_age_secs: u64) -> anyhow::Result<Vec<String>> {
+    pub async fn retire(db: &AnyPool, min_age_secs: u64) -> anyhow::Result<Vec<String>> {
         let cutoff = now().saturating_sub(min_age_secs) as i64;
         let kids: Vec<(String,)> = sqlx::query_as(
-            "DELETE FROM signing_keys WHERE active = 0 AND deactivated_at <= ? RETURNING kid",
+            "DELETE FROM signing_keys WHERE active = 0 AND deactivated_at <= $1 RETURNING kid",
         )
         .bind(cutoff)
         .fetch_all(db)

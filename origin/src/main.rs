@@ -62,7 +62,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some("rotate-signing-key") => {
-            let db = startup::connect(&settings.database.url).await?;
+            let db = origin::db::connect(&settings.database.url).await?;
             let kid = origin::keys::SigningKeys::rotate(&db).await?;
             println!("new active signing key {kid}; restart the origin processes to use it");
             Ok(())
@@ -74,7 +74,7 @@ async fn main() -> anyhow::Result<()> {
                 Some("--now") => 0,
                 Some(other) => bail!("unknown flag {other}\n{USAGE}"),
             };
-            let db = startup::connect(&settings.database.url).await?;
+            let db = origin::db::connect(&settings.database.url).await?;
             let kids = origin::keys::SigningKeys::retire(&db, min_age).await?;
             println!("retired {kids:?}; restart the origin processes to stop publishing them");
             Ok(())

@@ -11,7 +11,9 @@ use secrecy::{ExposeSecret, SecretString};
 use shared_wasm::record::{Entitlement, FeedVersion, RevokedSession, UserRecord, VideoRecord};
 use shared_wasm::sync::{self, SyncBatch, SyncItem};
 use shared_wasm::UnixTime;
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::AnyPool;
+
+use crate::db::WriteTx;
 use tokio::sync::watch;
 
 use crate::clock::now;
@@ -87,18 +89,18 @@ impl EdgeRecord for Entitlement {
 }
 
 /// Adds a record to the outbox inside the caller's transaction.
-pub async fn enqueue(conn: &mut SqliteConnection, record: &impl EdgeRecord) -> sqlx::Result<()> {
+pub async fn enqueue(tx: &mut WriteTx, record: &impl EdgeRecord) -> sqlx::Result<()> {
     let item = record.item();
     sqlx::query(
         "INSERT INTO edge_outbox (key, version, value, expires_at, created_at)
-         VALUES (?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(&item.key)
     .bind(item.version as i64)
     .bind(&item.value)
     .bind(item.expires_at.map(|t| t as i64))
     .bind(now() as i64)
-    .execute(conn)
+    .execute(&mut **tx)
     .await?;
     Ok(())
 }
@@ -130,7 +132,7 @@ pub struct PushConfig {
 }
 
 /// Starts one pusher task per edge.
-pub fn spawn(db: SqlitePool, config: PushConfig, wake: watch::Receiver<u64>) {
+pub fn spawn(db: AnyPool, config: PushConfig, wake: watch::Receiver<u64>) {
     let edges = std::sync::Arc::new(config.edges.clone());
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -149,7 +151,7 @@ pub fn spawn(db: SqlitePool, config: PushConfig, wake: watch::Receiver<u64>) {
 }
 
 struct Pusher {
-    db: SqlitePool,
+    db: AnyPool,
     client: reqwest::Client,
     secret: SecretString,
     url: String,
@@ -181,14 +183,14 @@ impl Pusher {
     /// Sends the next batch; `Ok(false)` when there was none.
     async fn push_once(&self) -> anyhow::Result<bool> {
         let cursor: i64 = sqlx::query_scalar(
-            "SELECT COALESCE((SELECT last_seq FROM edge_sync_cursors WHERE edge = ?), 0)",
+            "SELECT COALESCE((SELECT last_seq FROM edge_sync_cursors WHERE edge = $1), 0)",
         )
         .bind(&self.url)
         .fetch_one(&self.db)
         .await?;
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT seq, key, version, value, expires_at FROM edge_outbox
-             WHERE seq > ? ORDER BY seq LIMIT ?",
+             WHERE seq > $1 ORDER BY seq LIMIT $2",
         )
         .bind(cursor)
         .bind(BATCH_ROWS)
@@ -242,8 +244,10 @@ impl Pusher {
             );
         }
         sqlx::query(
-            "INSERT INTO edge_sync_cursors (edge, last_seq) VALUES (?, ?)
-             ON CONFLICT (edge) DO UPDATE SET last_seq = MAX(last_seq, excluded.last_seq)",
+            "INSERT INTO edge_sync_cursors (edge, last_seq) VALUES ($1, $2)
+             ON CONFLICT (edge) DO UPDATE SET last_seq = CASE
+                 WHEN excluded.last_seq > edge_sync_cursors.last_seq THEN excluded.last_seq
+                 ELSE edge_sync_cursors.last_seq END",
         )
         .bind(&self.url)
         .bind(last)
@@ -257,11 +261,14 @@ impl Pusher {
 /// Drops outbox rows every configured edge has received, except the newest row of each key:
 /// those stay as a snapshot from which a newly added edge deployment learns every current
 /// record (revocations included). Rows of records past their expiry go too.
-pub async fn compact(db: &SqlitePool, edges: &[String]) -> sqlx::Result<u64> {
+pub async fn compact(db: &AnyPool, edges: &[String]) -> sqlx::Result<u64> {
     if edges.is_empty() {
         return Ok(0);
     }
-    let marks = vec!["?"; edges.len()].join(",");
+    let marks = (1..=edges.len())
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(",");
     let sql = format!(
         "SELECT COUNT(*), COALESCE(MIN(last_seq), 0) FROM edge_sync_cursors WHERE edge IN ({marks})"
     );
@@ -274,9 +281,9 @@ pub async fn compact(db: &SqlitePool, edges: &[String]) -> sqlx::Result<u64> {
         return Ok(0); // an edge has received nothing yet
     }
     let done = sqlx::query(
-        "DELETE FROM edge_outbox WHERE seq <= ? AND (
+        "DELETE FROM edge_outbox WHERE seq <= $1 AND (
              seq NOT IN (SELECT MAX(seq) FROM edge_outbox GROUP BY key)
-             OR (expires_at IS NOT NULL AND expires_at <= ?))",
+             OR (expires_at IS NOT NULL AND expires_at <= $2))",
     )
     .bind(min_seq)
     .bind(now() as i64)

@@ -5,12 +5,12 @@
 //! Each refresh replaces the secret. Presenting the replaced one again can only mean two
 //! parties hold the session (the token was stolen), so the whole session is revoked.
 
+use crate::db::WriteTx;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use shared_wasm::jwt::Role;
 use shared_wasm::record::{RevokedSession, UserRecord};
-use sqlx::SqliteConnection;
 use subtle::ConstantTimeEq;
 
 use crate::clock::now;
@@ -55,7 +55,7 @@ pub async fn start(
     let t = now();
     sqlx::query(
         "INSERT INTO sessions (id, user_id, refresh_hash, created_at, expires_at)
-         VALUES (?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(&id)
     .bind(user_id)
@@ -105,7 +105,7 @@ pub async fn refresh(state: &AppState, token: &str) -> Result<Issued, ApiError> 
     let row: Option<SessionRow> = sqlx::query_as(
         "SELECT s.user_id, s.refresh_hash, s.previous_hash, s.expires_at, s.revoked_at, u.role,
                 u.home_region
-         FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?",
+         FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1",
     )
     .bind(id)
     .fetch_optional(&state.db)
@@ -119,8 +119,8 @@ pub async fn refresh(state: &AppState, token: &str) -> Result<Issued, ApiError> 
         let next = new_secret();
         // Compare-and-set: of two refreshes racing with the same token, one wins.
         let done = sqlx::query(
-            "UPDATE sessions SET previous_hash = refresh_hash, refresh_hash = ?
-             WHERE id = ? AND refresh_hash = ? AND revoked_at IS NULL",
+            "UPDATE sessions SET previous_hash = refresh_hash, refresh_hash = $1
+             WHERE id = $2 AND refresh_hash = $3 AND revoked_at IS NULL",
         )
         .bind(hash(&next))
         .bind(id)
@@ -135,7 +135,7 @@ pub async fn refresh(state: &AppState, token: &str) -> Result<Issued, ApiError> 
     }
     if previous.is_some_and(|p| bool::from(presented.ct_eq(&p))) {
         tracing::warn!(session = %id, user = %user_id, "refresh token reused; revoking the session");
-        let mut tx = state.db.begin().await?;
+        let mut tx = crate::db::begin_write(&state.db).await?;
         revoke_session(&mut tx, state, id).await?;
         tx.commit().await?;
         state.outbox.wake();
@@ -150,15 +150,15 @@ pub async fn refresh(state: &AppState, token: &str) -> Result<Issued, ApiError> 
 /// Revokes one session: its refresh token stops working and its access tokens are refused at
 /// the edge once the record arrives. Call inside a transaction, then wake the outbox.
 pub async fn revoke_session(
-    tx: &mut SqliteConnection,
+    tx: &mut WriteTx,
     state: &AppState,
     session_id: &str,
 ) -> Result<(), ApiError> {
     let t = now();
-    sqlx::query("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+    sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
         .bind(t as i64)
         .bind(session_id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     // No access token of the session outlives the access lifetime plus the edge's skew.
     let record = RevokedSession {
@@ -174,22 +174,22 @@ pub async fn revoke_session(
 /// Logs a user out everywhere: every session revoked and every access token issued so far
 /// refused (the user's "not before" epoch). Used by logout-everywhere, by an admin's revoke,
 /// and after a role change. Call inside a transaction, then wake the outbox.
-pub async fn revoke_user(tx: &mut SqliteConnection, user_id: &str) -> Result<bool, ApiError> {
+pub async fn revoke_user(tx: &mut WriteTx, user_id: &str) -> Result<bool, ApiError> {
     let t = now();
     let row: Option<(i64,)> = sqlx::query_as(
-        "UPDATE users SET not_before = ?, version = version + 1 WHERE id = ? RETURNING version",
+        "UPDATE users SET not_before = $1, version = version + 1 WHERE id = $2 RETURNING version",
     )
     .bind(t as i64)
     .bind(user_id)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut **tx)
     .await?;
     let Some((version,)) = row else {
         return Ok(false);
     };
-    sqlx::query("UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL")
+    sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
         .bind(t as i64)
         .bind(user_id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     let record = UserRecord {
         v: 1,

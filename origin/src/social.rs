@@ -8,7 +8,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Serialize;
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use crate::clock::now;
 use crate::error::ApiError;
@@ -58,22 +58,33 @@ pub struct Counts {
 /// Sets the user's reaction on `target` (1 like, -1 dislike, 0 none); `None` if the target does
 /// not exist.
 pub async fn react(
-    db: &SqlitePool,
+    db: &AnyPool,
     user: &str,
     target: Target<'_>,
     value: i8,
 ) -> Result<Option<Counts>, ApiError> {
     let key = target.key();
     let mut tx = db.begin().await?;
+    // A write first: on SQLite it takes the write lock at once (a read first would fail to
+    // upgrade under contention), on PostgreSQL it locks the target's row, so two reactions of
+    // one user on one target never both see "no reaction yet".
+    let lock = format!("UPDATE {} SET likes = likes WHERE id = $1", target.table());
+    let found = sqlx::query(&lock)
+        .bind(target.id())
+        .execute(&mut *tx)
+        .await?;
+    if found.rows_affected() == 0 {
+        return Ok(None);
+    }
     let old: Option<(i64,)> =
-        sqlx::query_as("DELETE FROM reactions WHERE user_id = ? AND target = ? RETURNING value")
+        sqlx::query_as("DELETE FROM reactions WHERE user_id = $1 AND target = $2 RETURNING value")
             .bind(user)
             .bind(&key)
             .fetch_optional(&mut *tx)
             .await?;
     let old = old.map_or(0, |(v,)| v);
     if value != 0 {
-        sqlx::query("INSERT INTO reactions (user_id, target, value) VALUES (?, ?, ?)")
+        sqlx::query("INSERT INTO reactions (user_id, target, value) VALUES ($1, $2, $3)")
             .bind(user)
             .bind(&key)
             .bind(i64::from(value))
@@ -87,7 +98,7 @@ pub async fn react(
     );
     // The table name comes from the enum, never from input.
     let sql = format!(
-        "UPDATE {} SET likes = likes + ?, dislikes = dislikes + ? WHERE id = ?
+        "UPDATE {} SET likes = likes + $1, dislikes = dislikes + $2 WHERE id = $3
          RETURNING likes, dislikes",
         target.table()
     );
@@ -113,7 +124,9 @@ pub struct Comment {
     body: String,
     created_at: i64,
     edited_at: Option<i64>,
-    deleted: bool,
+    /// Stored as 0/1: the Any driver decodes no booleans from SQLite.
+    #[serde(serialize_with = "crate::db::flag")]
+    deleted: i64,
     likes: i64,
     dislikes: i64,
 }
@@ -131,7 +144,7 @@ const COMMENT_COLUMNS: &str =
 
 /// Adds a comment; `None` if the video does not exist.
 pub async fn add_comment(
-    db: &SqlitePool,
+    db: &AnyPool,
     video: &str,
     author: &str,
     body: &str,
@@ -139,7 +152,7 @@ pub async fn add_comment(
     let id = format!("c_{}", URL_SAFE_NO_PAD.encode(random_bytes::<9>()));
     let sql = format!(
         "INSERT INTO comments (id, video_id, author_id, body, created_at)
-         SELECT ?, id, ?, ?, ? FROM videos WHERE id = ? RETURNING {COMMENT_COLUMNS}"
+         SELECT $1, id, $2, $3, $4 FROM videos WHERE id = $5 RETURNING {COMMENT_COLUMNS}"
     );
     Ok(sqlx::query_as(&sql)
         .bind(&id)
@@ -152,9 +165,9 @@ pub async fn add_comment(
 }
 
 /// The author of a live comment: `None` if none, `Some(None)` if its author is gone.
-pub async fn comment_author(db: &SqlitePool, id: &str) -> Result<Option<Option<String>>, ApiError> {
+pub async fn comment_author(db: &AnyPool, id: &str) -> Result<Option<Option<String>>, ApiError> {
     let row: Option<(Option<String>,)> =
-        sqlx::query_as("SELECT author_id FROM comments WHERE id = ? AND deleted = 0")
+        sqlx::query_as("SELECT author_id FROM comments WHERE id = $1 AND deleted = 0")
             .bind(id)
             .fetch_optional(db)
             .await?;
@@ -162,9 +175,9 @@ pub async fn comment_author(db: &SqlitePool, id: &str) -> Result<Option<Option<S
 }
 
 /// Replaces a comment's text.
-pub async fn edit_comment(db: &SqlitePool, id: &str, body: &str) -> Result<Comment, ApiError> {
+pub async fn edit_comment(db: &AnyPool, id: &str, body: &str) -> Result<Comment, ApiError> {
     let sql = format!(
-        "UPDATE comments SET body = ?, edited_at = ? WHERE id = ? AND deleted = 0
+        "UPDATE comments SET body = $1, edited_at = $2 WHERE id = $3 AND deleted = 0
          RETURNING {COMMENT_COLUMNS}"
     );
     sqlx::query_as(&sql)
@@ -177,8 +190,8 @@ pub async fn edit_comment(db: &SqlitePool, id: &str, body: &str) -> Result<Comme
 }
 
 /// Removes a comment's text (the row stays so replies and counts keep their place).
-pub async fn delete_comment(db: &SqlitePool, id: &str) -> Result<(), ApiError> {
-    sqlx::query("UPDATE comments SET body = '', deleted = 1 WHERE id = ?")
+pub async fn delete_comment(db: &AnyPool, id: &str) -> Result<(), ApiError> {
+    sqlx::query("UPDATE comments SET body = '', deleted = 1 WHERE id = $1")
         .bind(id)
         .execute(db)
         .await?;
@@ -187,7 +200,7 @@ pub async fn delete_comment(db: &SqlitePool, id: &str) -> Result<(), ApiError> {
 
 /// A page of a video's comments, oldest first, by `(created_at, id)`.
 pub async fn comments(
-    db: &SqlitePool,
+    db: &AnyPool,
     video: &str,
     cursor: Option<&str>,
     limit: u32,
@@ -198,9 +211,9 @@ pub async fn comments(
     };
     let limit = limit.clamp(1, 100);
     let sql = format!(
-        "SELECT {COMMENT_COLUMNS} FROM comments WHERE video_id = ?
-           AND (created_at > ? OR (created_at = ? AND id > ?))
-         ORDER BY created_at, id LIMIT ?"
+        "SELECT {COMMENT_COLUMNS} FROM comments WHERE video_id = $1
+           AND (created_at > $2 OR (created_at = $3 AND id > $4))
+         ORDER BY created_at, id LIMIT $5"
     );
     let mut items: Vec<Comment> = sqlx::query_as(&sql)
         .bind(video)
@@ -219,10 +232,10 @@ pub async fn comments(
 }
 
 /// Subscribes `user` to `channel` (idempotent); `false` if there is no such creator.
-pub async fn subscribe(db: &SqlitePool, user: &str, channel: &str) -> Result<bool, ApiError> {
+pub async fn subscribe(db: &AnyPool, user: &str, channel: &str) -> Result<bool, ApiError> {
     let done = sqlx::query(
         "INSERT INTO subscriptions (user_id, channel_id, created_at)
-         SELECT ?, id, ? FROM users WHERE id = ? AND role IN ('creator', 'admin')
+         SELECT $1, id, $2 FROM users WHERE id = $3 AND role IN ('creator', 'admin')
          ON CONFLICT DO NOTHING",
     )
     .bind(user)
@@ -235,7 +248,7 @@ pub async fn subscribe(db: &SqlitePool, user: &str, channel: &str) -> Result<boo
     }
     // Already subscribed, or no such channel.
     let exists: Option<(i64,)> =
-        sqlx::query_as("SELECT 1 FROM subscriptions WHERE user_id = ? AND channel_id = ?")
+        sqlx::query_as("SELECT 1 FROM subscriptions WHERE user_id = $1 AND channel_id = $2")
             .bind(user)
             .bind(channel)
             .fetch_optional(db)
@@ -244,8 +257,8 @@ pub async fn subscribe(db: &SqlitePool, user: &str, channel: &str) -> Result<boo
 }
 
 /// Ends a subscription (idempotent).
-pub async fn unsubscribe(db: &SqlitePool, user: &str, channel: &str) -> Result<(), ApiError> {
-    sqlx::query("DELETE FROM subscriptions WHERE user_id = ? AND channel_id = ?")
+pub async fn unsubscribe(db: &AnyPool, user: &str, channel: &str) -> Result<(), ApiError> {
+    sqlx::query("DELETE FROM subscriptions WHERE user_id = $1 AND channel_id = $2")
         .bind(user)
         .bind(channel)
         .execute(db)
@@ -254,9 +267,9 @@ pub async fn unsubscribe(db: &SqlitePool, user: &str, channel: &str) -> Result<(
 }
 
 /// The channels `user` follows, oldest subscription first.
-pub async fn subscriptions(db: &SqlitePool, user: &str) -> Result<Vec<String>, ApiError> {
+pub async fn subscriptions(db: &AnyPool, user: &str) -> Result<Vec<String>, ApiError> {
     let rows: Vec<(String,)> = sqlx::query_as(
-        "SELECT channel_id FROM subscriptions WHERE user_id = ? ORDER BY created_at, channel_id",
+        "SELECT channel_id FROM subscriptions WHERE user_id = $1 ORDER BY created_at, channel_id",
     )
     .bind(user)
     .fetch_all(db)

@@ -1,16 +1,13 @@
 //! Builds the application: database, keys, router; and runs it.
 
-use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
 use axum::{middleware, Json, Router};
 use serde_json::json;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
@@ -35,7 +32,7 @@ const MAX_JSON_BODY: usize = 16 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     /// The database.
-    pub db: SqlitePool,
+    pub db: AnyPool,
     /// Access-token keys.
     pub keys: Arc<SigningKeys>,
     /// The public half of `keys`, to check tokens presented to the origin.
@@ -50,33 +47,10 @@ pub struct AppState {
     pub settings: Arc<Settings>,
 }
 
-/// Opens (creating if needed) the database and runs the migrations.
-pub async fn connect(url: &str) -> anyhow::Result<SqlitePool> {
-    let opts = SqliteConnectOptions::from_str(url)
-        .with_context(|| "database.url is not a sqlite URL".to_owned())?
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(5));
-    if let Some(parent) = opts.get_filename().parent() {
-        std::fs::create_dir_all(parent).ok();
-    }
-    let pool = SqlitePoolOptions::new()
-        .max_connections(8)
-        .connect_with(opts)
-        .await
-        .context("opening the database")?;
-    sqlx::migrate!("./migrations")
-        .run(&pool)
-        .await
-        .context("running migrations")?;
-    Ok(pool)
-}
-
 impl AppState {
     /// Connects everything the settings name.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let db = connect(&settings.database.url).await?;
+        let db = crate::db::connect(&settings.database.url).await?;
         std::fs::create_dir_all(&settings.storage.media_dir)
             .with_context(|| format!("creating {}", settings.storage.media_dir))?;
         let keys = SigningKeys::load_or_create(&db).await?;

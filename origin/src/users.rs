@@ -5,7 +5,7 @@ use argon2::Argon2;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use shared_wasm::jwt::Role;
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use crate::clock::now;
 use crate::db::{enum_name, parse_enum};
@@ -55,7 +55,7 @@ async fn verify_password(hash: String, password: String) -> anyhow::Result<bool>
 
 /// Creates a user homed in `region`, or returns the existing one with that email unchanged.
 pub async fn ensure_user(
-    db: &SqlitePool,
+    db: &AnyPool,
     email: &str,
     password: &str,
     role: Role,
@@ -73,9 +73,9 @@ pub async fn ensure_user(
     }
 }
 
-async fn find_by_email(db: &SqlitePool, email: &str) -> anyhow::Result<Option<User>> {
+async fn find_by_email(db: &AnyPool, email: &str) -> anyhow::Result<Option<User>> {
     let row: Option<(String, String, String, Option<String>)> =
-        sqlx::query_as("SELECT id, password_hash, role, home_region FROM users WHERE email = ?")
+        sqlx::query_as("SELECT id, password_hash, role, home_region FROM users WHERE email = $1")
             .bind(email)
             .fetch_optional(db)
             .await?;
@@ -92,7 +92,7 @@ async fn find_by_email(db: &SqlitePool, email: &str) -> anyhow::Result<Option<Us
 
 /// The user, if `email` and `password` match.
 pub async fn authenticate(
-    db: &SqlitePool,
+    db: &AnyPool,
     email: &str,
     password: &str,
 ) -> anyhow::Result<Option<User>> {
@@ -114,7 +114,7 @@ pub async fn authenticate(
 /// Creates a user; `None` when the email is taken (the insert and the check are one statement,
 /// so two signups racing for one address cannot both succeed).
 pub async fn create(
-    db: &SqlitePool,
+    db: &AnyPool,
     email: &str,
     password: &str,
     display_name: &str,
@@ -125,7 +125,7 @@ pub async fn create(
     let hash = hash_password(password.to_owned()).await?;
     let row: Option<(String,)> = sqlx::query_as(
         "INSERT INTO users (id, email, password_hash, role, created_at, home_region, display_name)
-         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email) DO NOTHING RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (email) DO NOTHING RETURNING id",
     )
     .bind(&id)
     .bind(email)
@@ -145,8 +145,8 @@ pub async fn create(
 }
 
 /// Whether `password` is the password of user `id` (false for an unknown id).
-pub async fn verify_by_id(db: &SqlitePool, id: &str, password: &str) -> anyhow::Result<bool> {
-    let hash: Option<(String,)> = sqlx::query_as("SELECT password_hash FROM users WHERE id = ?")
+pub async fn verify_by_id(db: &AnyPool, id: &str, password: &str) -> anyhow::Result<bool> {
+    let hash: Option<(String,)> = sqlx::query_as("SELECT password_hash FROM users WHERE id = $1")
         .bind(id)
         .fetch_optional(db)
         .await?;

@@ -3,7 +3,7 @@
 use shared_wasm::playback::BindingPolicy;
 use shared_wasm::record::{CountryRule, VideoRecord, VideoState, Visibility, VIDEO_RECORD_VERSION};
 use shared_wasm::{CountryCode, VideoId};
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use crate::clock::now;
 use crate::db::{enum_name, parse_enum};
@@ -63,13 +63,13 @@ impl VideoRow {
 
 /// The edge record of a video, if it exists.
 pub async fn record(
-    db: impl sqlx::SqliteExecutor<'_>,
+    db: impl sqlx::AnyExecutor<'_>,
     id: &VideoId,
 ) -> anyhow::Result<Option<VideoRecord>> {
     let row: Option<VideoRow> = sqlx::query_as(
         "SELECT title, visibility, state, duration_ms, country_mode, country_list, taken_down,
                 bind_ip, bind_country, updated_at, version
-         FROM videos WHERE id = ?",
+         FROM videos WHERE id = $1",
     )
     .bind(id.as_str())
     .fetch_optional(db)
@@ -107,14 +107,14 @@ pub struct NewVideo<'a> {
 
 /// Inserts a video or updates it, bumping its version, and queues its new record for the edge
 /// in the same transaction. The caller wakes the outbox.
-pub async fn upsert(db: &SqlitePool, v: NewVideo<'_>) -> anyhow::Result<VideoRecord> {
+pub async fn upsert(db: &AnyPool, v: NewVideo<'_>) -> anyhow::Result<VideoRecord> {
     let t = now() as i64;
-    let mut tx = db.begin().await?;
+    let mut tx = crate::db::begin_write(db).await?;
     sqlx::query(
         "INSERT INTO videos (id, owner_id, title, description, visibility, state, duration_ms,
                              country_mode, country_list, taken_down, bind_ip, bind_country,
                              category, tags, created_at, updated_at, version)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 1)
          ON CONFLICT (id) DO UPDATE SET title = excluded.title,
              description = excluded.description, visibility = excluded.visibility,
              state = excluded.state, duration_ms = excluded.duration_ms,
@@ -171,25 +171,26 @@ pub struct VideoPatch {
 }
 
 /// The owner of a video: `None` if there is no such video, `Some(None)` if it has no owner.
-pub async fn owner(db: &SqlitePool, id: &VideoId) -> anyhow::Result<Option<Option<String>>> {
-    let row: Option<(Option<String>,)> = sqlx::query_as("SELECT owner_id FROM videos WHERE id = ?")
-        .bind(id.as_str())
-        .fetch_optional(db)
-        .await?;
+pub async fn owner(db: &AnyPool, id: &VideoId) -> anyhow::Result<Option<Option<String>>> {
+    let row: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT owner_id FROM videos WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(db)
+            .await?;
     Ok(row.map(|(o,)| o))
 }
 
 /// Applies `patch`, bumps the version and queues the new record for the edge, all in one
 /// transaction. `None` when there is no such video. The caller wakes the outbox.
 pub async fn update(
-    db: &SqlitePool,
+    db: &AnyPool,
     id: &VideoId,
     patch: &VideoPatch,
 ) -> anyhow::Result<Option<VideoRecord>> {
-    let mut tx = db.begin().await?;
+    let mut tx = crate::db::begin_write(db).await?;
     // The category before the change: a video leaving a category changes that feed too.
     let before: Option<(Option<String>,)> =
-        sqlx::query_as("SELECT category FROM videos WHERE id = ?")
+        sqlx::query_as("SELECT category FROM videos WHERE id = $1")
             .bind(id.as_str())
             .fetch_optional(&mut *tx)
             .await?;
@@ -197,16 +198,16 @@ pub async fn update(
     let category = patch.category.as_ref();
     let done = sqlx::query(
         "UPDATE videos SET
-             title = COALESCE(?, title),
-             description = COALESCE(?, description),
-             visibility = COALESCE(?, visibility),
-             country_mode = CASE WHEN ? THEN ? ELSE country_mode END,
-             country_list = CASE WHEN ? THEN ? ELSE country_list END,
-             taken_down = COALESCE(?, taken_down),
-             category = CASE WHEN ? THEN ? ELSE category END,
-             tags = COALESCE(?, tags),
-             updated_at = ?, version = version + 1
-         WHERE id = ?",
+             title = COALESCE($1, title),
+             description = COALESCE($2, description),
+             visibility = COALESCE($3, visibility),
+             country_mode = CASE WHEN $4 THEN $5 ELSE country_mode END,
+             country_list = CASE WHEN $6 THEN $7 ELSE country_list END,
+             taken_down = COALESCE($8, taken_down),
+             category = CASE WHEN $9 THEN $10 ELSE category END,
+             tags = COALESCE($11, tags),
+             updated_at = $12, version = version + 1
+         WHERE id = $13",
     )
     .bind(patch.title.as_deref())
     .bind(patch.description.as_deref())
@@ -231,7 +232,7 @@ pub async fn update(
         .ok_or_else(|| anyhow::anyhow!("video {id} vanished inside its transaction"))?;
     outbox::enqueue(&mut tx, &rec).await?;
     let (owner, category): (Option<String>, Option<String>) =
-        sqlx::query_as("SELECT owner_id, category FROM videos WHERE id = ?")
+        sqlx::query_as("SELECT owner_id, category FROM videos WHERE id = $1")
             .bind(id.as_str())
             .fetch_one(&mut *tx)
             .await?;
@@ -259,12 +260,12 @@ fn country_list(rule: &CountryRule) -> String {
 /// tombstone record (private, taken down, next version) for the edge, so every playback URL for
 /// it fails as soon as the edge has it, and bumps its feeds. Returns the tombstone; `None` if
 /// there was no such video. Removing the media files is the caller's (after the commit).
-pub async fn delete(db: &SqlitePool, id: &VideoId) -> anyhow::Result<Option<VideoRecord>> {
-    let mut tx = db.begin().await?;
+pub async fn delete(db: &AnyPool, id: &VideoId) -> anyhow::Result<Option<VideoRecord>> {
+    let mut tx = crate::db::begin_write(db).await?;
     // A write first, so the transaction holds the write lock from the start.
     sqlx::query(
-        "DELETE FROM reactions WHERE target = ?
-            OR target IN (SELECT 'comment:' || id FROM comments WHERE video_id = ?)",
+        "DELETE FROM reactions WHERE target = $1
+            OR target IN (SELECT 'comment:' || id FROM comments WHERE video_id = $2)",
     )
     .bind(format!("video:{id}"))
     .bind(id.as_str())
@@ -274,11 +275,11 @@ pub async fn delete(db: &SqlitePool, id: &VideoId) -> anyhow::Result<Option<Vide
         return Ok(None);
     };
     let (owner, category): (Option<String>, Option<String>) =
-        sqlx::query_as("SELECT owner_id, category FROM videos WHERE id = ?")
+        sqlx::query_as("SELECT owner_id, category FROM videos WHERE id = $1")
             .bind(id.as_str())
             .fetch_one(&mut *tx)
             .await?;
-    sqlx::query("DELETE FROM videos WHERE id = ?")
+    sqlx::query("DELETE FROM videos WHERE id = $1")
         .bind(id.as_str())
         .execute(&mut *tx)
         .await?;

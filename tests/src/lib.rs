@@ -9,6 +9,7 @@ use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -161,21 +162,36 @@ pub struct Origin {
     pub region: String,
     port: u16,
     sync_url: String,
+    database: String,
     proc: Option<Proc>,
     dir: Arc<tempfile::TempDir>,
 }
 
-fn origin_cmd(dir: &Path, port: u16, region: &str, sync_url: &str) -> Command {
+/// The database of a new origin: a SQLite file in `dir`, or, when `TEST_POSTGRES_URL` names a
+/// PostgreSQL server (`scripts/test.sh` starts one), a new database there.
+async fn database_url(dir: &Path) -> String {
+    use sqlx::migrate::MigrateDatabase;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let Ok(server) = std::env::var("TEST_POSTGRES_URL") else {
+        return format!("sqlite://{}", dir.join("origin.db").display());
+    };
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let url = format!("{server}/e2e_{}_{n}", std::process::id());
+    sqlx::any::install_default_drivers();
+    sqlx::Any::create_database(&url)
+        .await
+        .expect("creating a test database");
+    url
+}
+
+fn origin_cmd(dir: &Path, database: &str, port: u16, region: &str, sync_url: &str) -> Command {
     let mut cmd = Command::new(artifact("target/debug/origin"));
     cmd.current_dir(root())
         .arg("--config")
         .arg(root().join("origin/config/base.toml"))
         .env("APP_SERVER__PORT", port.to_string())
         .env("APP_SERVER__REGION", region)
-        .env(
-            "APP_DATABASE__URL",
-            format!("sqlite://{}", dir.join("origin.db").display()),
-        )
+        .env("APP_DATABASE__URL", database)
         .env("APP_STORAGE__MEDIA_DIR", dir.join("media"))
         .env("APP_EDGE__SHARED_SECRET", EDGE_SECRET)
         .env("APP_SYNC__EDGES", sync_url)
@@ -202,8 +218,12 @@ impl Origin {
         };
         let port = free_port();
         let sync_url = format!("http://127.0.0.1:{edge_port}/internal/sync");
+        let database = match share {
+            Some(o) => o.database.clone(),
+            None => database_url(dir.path()).await,
+        };
         if share.is_none() {
-            let seed = origin_cmd(dir.path(), port, region, &sync_url)
+            let seed = origin_cmd(dir.path(), &database, port, region, &sync_url)
                 .arg("seed-demo")
                 .output()
                 .expect("running origin seed-demo");
@@ -219,6 +239,7 @@ impl Origin {
             region: region.to_owned(),
             port,
             sync_url,
+            database,
             proc: None,
             dir,
         };
@@ -236,10 +257,16 @@ impl Origin {
 
     /// Runs an `origin` subcommand (key rotation, …) against this origin's database.
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = origin_cmd(self.dir.path(), self.port, &self.region, &self.sync_url)
-            .args(args)
-            .output()
-            .expect("running origin");
+        let out = origin_cmd(
+            self.dir.path(),
+            &self.database,
+            self.port,
+            &self.region,
+            &self.sync_url,
+        )
+        .args(args)
+        .output()
+        .expect("running origin");
         assert!(
             out.status.success(),
             "origin {args:?} failed: {}",
@@ -264,7 +291,13 @@ impl Origin {
     /// Starts serving again on the same port (after [`Origin::kill`], or the first time).
     pub async fn restart(&mut self) {
         self.kill();
-        let mut cmd = origin_cmd(self.dir.path(), self.port, &self.region, &self.sync_url);
+        let mut cmd = origin_cmd(
+            self.dir.path(),
+            &self.database,
+            self.port,
+            &self.region,
+            &self.sync_url,
+        );
         cmd.arg("serve");
         let mut proc = Proc::spawn("origin", cmd, self.log_path());
         proc.wait_ready(&format!("{}/healthz", self.url), Duration::from_secs(30))

@@ -131,7 +131,7 @@ pub async fn edit_profile(
     let user_id = &caller.0.sub;
     if let Some(name) = &body.display_name {
         let name = display_name(name)?;
-        sqlx::query("UPDATE users SET display_name = ? WHERE id = ?")
+        sqlx::query("UPDATE users SET display_name = $1 WHERE id = $2")
             .bind(name)
             .bind(user_id)
             .execute(&state.db)
@@ -142,8 +142,8 @@ pub async fn edit_profile(
         new_password("password.new", &change.new)?;
         check_password(&state, user_id, &change.current).await?;
         let hash = users::hash_password(change.new.clone()).await?;
-        let mut tx = state.db.begin().await?;
-        sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+        let mut tx = crate::db::begin_write(&state.db).await?;
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(hash)
             .bind(user_id)
             .execute(&mut *tx)
@@ -176,7 +176,7 @@ pub async fn delete_account(
 ) -> Result<impl IntoResponse, ApiError> {
     let user_id = caller.0.sub.clone();
     check_password(&state, &user_id, &body.password).await?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = crate::db::begin_write(&state.db).await?;
     sessions::revoke_user(&mut tx, &user_id).await?;
     if let Some(ent) = entitlements::record(&mut *tx, &user_id).await? {
         let ended = Entitlement {
@@ -188,7 +188,7 @@ pub async fn delete_account(
     }
     // Sessions and the entitlement row cascade; videos keep playing without an owner, so the
     // user's channel empties.
-    sqlx::query("DELETE FROM users WHERE id = ?")
+    sqlx::query("DELETE FROM users WHERE id = $1")
         .bind(&user_id)
         .execute(&mut *tx)
         .await?;

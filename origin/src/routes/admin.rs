@@ -31,8 +31,8 @@ pub async fn set_role(
     ApiJson(body): ApiJson<SetRole>,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require(Role::Admin)?;
-    let mut tx = state.db.begin().await?;
-    let done = sqlx::query("UPDATE users SET role = ? WHERE id = ?")
+    let mut tx = crate::db::begin_write(&state.db).await?;
+    let done = sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
         .bind(enum_name(body.role))
         .bind(&user_id)
         .execute(&mut *tx)
@@ -54,7 +54,7 @@ pub async fn revoke(
     Path(user_id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require(Role::Admin)?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = crate::db::begin_write(&state.db).await?;
     if !sessions::revoke_user(&mut tx, &user_id).await? {
         return Err(ApiError::NotFound("user"));
     }
@@ -71,7 +71,7 @@ pub async fn my_videos(
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require(Role::Creator)?;
     let rows: Vec<(String, String, String, String)> = sqlx::query_as(
-        "SELECT id, title, visibility, state FROM videos WHERE owner_id = ?
+        "SELECT id, title, visibility, state FROM videos WHERE owner_id = $1
          ORDER BY created_at DESC, id LIMIT 100",
     )
     .bind(&caller.0.sub)

@@ -110,7 +110,7 @@ pub async fn logout(
             message: format!("expected {{\"everywhere\": bool}}: {e}"),
         })?
     };
-    let mut tx = state.db.begin().await?;
+    let mut tx = crate::db::begin_write(&state.db).await?;
     if let Some(jti) = &caller.0.jti {
         sessions::revoke_session(&mut tx, &state, jti).await?;
     }
@@ -132,7 +132,7 @@ pub async fn me(
     caller: Caller,
 ) -> Result<impl IntoResponse, ApiError> {
     let row: Option<(String, String, Option<String>)> =
-        sqlx::query_as("SELECT email, role, home_region FROM users WHERE id = ?")
+        sqlx::query_as("SELECT email, role, home_region FROM users WHERE id = $1")
             .bind(&caller.0.sub)
             .fetch_optional(&state.db)
             .await?;

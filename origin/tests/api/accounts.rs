@@ -129,7 +129,7 @@ async fn deleting_an_account_revokes_it_and_keeps_its_videos_ownerless() {
     let token = b["access_token"].as_str().unwrap().to_owned();
     let me: Value = app.get_as("/v1/me", &token).await.json().await.unwrap();
     let id = me["id"].as_str().unwrap().to_owned();
-    sqlx::query("UPDATE users SET role = 'creator' WHERE id = ?")
+    sqlx::query("UPDATE users SET role = 'creator' WHERE id = $1")
         .bind(&id)
         .execute(&app.state.db)
         .await
@@ -178,7 +178,7 @@ async fn deleting_an_account_revokes_it_and_keeps_its_videos_ownerless() {
     assert_eq!(owner, Some(None), "the video stays, without an owner");
     // The edge is told: the user's epoch, and the entitlement ended (version 2).
     let queued: Vec<(String, i64)> =
-        sqlx::query_as("SELECT key, version FROM edge_outbox WHERE key IN (?, ?) ORDER BY seq")
+        sqlx::query_as("SELECT key, version FROM edge_outbox WHERE key IN ($1, $2) ORDER BY seq")
             .bind(format!("user:{id}"))
             .bind(format!("ent:{id}"))
             .fetch_all(&app.state.db)

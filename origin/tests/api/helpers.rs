@@ -8,6 +8,8 @@ use origin::startup::{self, AppState};
 use shared_wasm::{edge_auth, UnixTime};
 
 pub const EDGE_SECRET: &str = "api-test-edge-secret-0123456789abcdef";
+/// The password of users made by [`TestApp::user`].
+pub const PW: &str = "correct horse";
 pub const SYNC_SECRET: &str = "api-test-sync-secret-0123456789abcdef";
 
 pub struct TestApp {
@@ -15,6 +17,21 @@ pub struct TestApp {
     pub state: AppState,
     pub client: reqwest::Client,
     _dir: tempfile::TempDir,
+}
+
+/// A fresh database for one test: a SQLite file in `dir`, or, when `TEST_POSTGRES_URL` names a
+/// PostgreSQL server (`scripts/test.sh` starts one), a new database there.
+pub async fn database_url(dir: &std::path::Path) -> String {
+    use sqlx::migrate::MigrateDatabase;
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let Ok(server) = std::env::var("TEST_POSTGRES_URL") else {
+        return format!("sqlite://{}", dir.join("t.db").display());
+    };
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let url = format!("{server}/api_{}_{n}", std::process::id());
+    sqlx::any::install_default_drivers();
+    sqlx::Any::create_database(&url).await.unwrap();
+    url
 }
 
 pub fn now() -> u64 {
@@ -36,7 +53,7 @@ impl TestApp {
                 region: "test".into(),
             },
             database: DatabaseSettings {
-                url: format!("sqlite://{}", dir.path().join("t.db").display()),
+                url: database_url(dir.path()).await,
             },
             storage: StorageSettings {
                 media_dir: dir.path().join("media").display().to_string(),
@@ -113,6 +130,20 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// Ensures a user with `role` (password [`PW`]) and logs in: `(user id, access token)`.
+    pub async fn user(&self, email: &str, role: shared_wasm::jwt::Role) -> (String, String) {
+        let id = origin::users::ensure_user(&self.state.db, email, PW, role, "test")
+            .await
+            .unwrap()
+            .id;
+        let r = self.login(email, PW).await;
+        let token = r.json::<serde_json::Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        (id, token)
+    }
+
     /// A public, ready video owned by `owner`.
     pub async fn public_video(
         &self,

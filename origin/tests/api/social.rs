@@ -1,26 +1,10 @@
 //! Comments, reactions under concurrency, subscriptions.
 
-use origin::users;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use shared_wasm::jwt::Role;
 
 use crate::helpers::TestApp;
-
-const PW: &str = "correct horse";
-
-async fn token(app: &TestApp, email: &str, role: Role) -> (String, String) {
-    let id = users::ensure_user(&app.state.db, email, PW, role, "test")
-        .await
-        .unwrap()
-        .id;
-    let r = app.login(email, PW).await;
-    let t = r.json::<Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    (id, t)
-}
 
 async fn send(
     app: &TestApp,
@@ -43,9 +27,9 @@ async fn send(
 async fn comments_page_in_order_and_only_authors_or_admins_change_them() {
     let app = TestApp::spawn().await;
     app.public_video("v", None).await;
-    let (_, ada) = token(&app, "ada@example.com", Role::User).await;
-    let (_, bob) = token(&app, "bob@example.com", Role::User).await;
-    let (_, admin) = token(&app, "admin@example.com", Role::Admin).await;
+    let (_, ada) = app.user("ada@example.com", Role::User).await;
+    let (_, bob) = app.user("bob@example.com", Role::User).await;
+    let (_, admin) = app.user("admin@example.com", Role::Admin).await;
 
     let mut ids = Vec::new();
     for i in 0..5 {
@@ -168,11 +152,7 @@ async fn reaction_counts_stay_exact_under_concurrent_requests() {
     app.public_video("v", None).await;
     let mut tokens = Vec::new();
     for i in 0..12 {
-        tokens.push(
-            token(&app, &format!("u{i}@example.com"), Role::User)
-                .await
-                .1,
-        );
+        tokens.push(app.user(&format!("u{i}@example.com"), Role::User).await.1);
     }
     // Everyone likes at once; then the first third switch to dislike and the next third
     // withdraw, all at once; each user also repeats their request (idempotent).
@@ -269,9 +249,9 @@ async fn futures_join_all<F: std::future::Future<Output = ()>>(fs: impl IntoIter
 #[tokio::test]
 async fn subscriptions_are_idempotent_and_only_to_channels() {
     let app = TestApp::spawn().await;
-    let (creator, _) = token(&app, "c@example.com", Role::Creator).await;
-    let (plain, _) = token(&app, "p@example.com", Role::User).await;
-    let (_, viewer) = token(&app, "v@example.com", Role::User).await;
+    let (creator, _) = app.user("c@example.com", Role::Creator).await;
+    let (plain, _) = app.user("p@example.com", Role::User).await;
+    let (_, viewer) = app.user("v@example.com", Role::User).await;
     let path = format!("/v1/channels/{creator}/subscription");
     for _ in 0..2 {
         let r = send(&app, reqwest::Method::PUT, &path, &viewer, None).await;

@@ -48,18 +48,24 @@ async fn receive(State(rx): State<Receiver>, headers: HeaderMap, body: Bytes) ->
     StatusCode::OK
 }
 
-#[tokio::test]
-async fn outbox_delivers_every_record_in_order_through_failures() {
-    let rx = Receiver {
-        failures_left: Arc::new(Mutex::new(3)),
-        ..Receiver::default()
-    };
+/// Serves `rx` on a free loopback port; its sync URL.
+async fn listen(rx: &Receiver) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/internal/sync", listener.local_addr().unwrap());
     let router = Router::new()
         .route("/internal/sync", post(receive))
         .with_state(rx.clone());
     tokio::spawn(async move { axum::serve(listener, router).await });
+    url
+}
+
+#[tokio::test]
+async fn outbox_delivers_every_record_in_order_through_failures() {
+    let rx = Receiver {
+        failures_left: Arc::new(Mutex::new(3)),
+        ..Receiver::default()
+    };
+    let url = listen(&rx).await;
 
     let app = TestApp::spawn_syncing_to(&url).await;
     let id = users::ensure_user(
@@ -131,7 +137,7 @@ async fn outbox_delivers_every_record_in_order_through_failures() {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT key, version FROM edge_outbox WHERE key = ?")
+            sqlx::query_as("SELECT key, version FROM edge_outbox WHERE key = $1")
                 .bind(&user_key)
                 .fetch_all(&app.state.db)
                 .await
@@ -142,4 +148,99 @@ async fn outbox_delivers_every_record_in_order_through_failures() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Many writers at once: the outbox's order must be commit order, or a pusher that has sent
+/// a later row could pass over an earlier one still committing and never send it (the reason
+/// for `db::begin_write`'s lock on PostgreSQL). Every version of every video arrives, in order.
+#[tokio::test]
+async fn concurrent_writers_lose_no_record() {
+    let rx = Receiver::default();
+    let url = listen(&rx).await;
+    let app = TestApp::spawn_syncing_to(&url).await;
+    let (_, creator) = app.user("c@example.com", Role::Creator).await;
+
+    const VIDEOS: usize = 4;
+    const EDITS: usize = 10;
+    let mut ids = Vec::new();
+    for i in 0..VIDEOS {
+        let r = app
+            .post(
+                "/v1/videos",
+                Some(&creator),
+                json!({"title": format!("v{i}"), "visibility": "public"}),
+            )
+            .await;
+        assert_eq!(r.status(), 201);
+        let v: serde_json::Value = r.json().await.unwrap();
+        ids.push(v["id"].as_str().unwrap().to_owned());
+    }
+    let mut edits = tokio::task::JoinSet::new();
+    for id in &ids {
+        for n in 0..EDITS {
+            let req = app
+                .client
+                .patch(format!("{}/v1/videos/{id}", app.url))
+                .bearer_auth(&creator)
+                .json(&json!({"title": format!("edit {n}")}));
+            edits.spawn(req.send());
+        }
+    }
+    while let Some(r) = edits.join_next().await {
+        assert_eq!(r.unwrap().unwrap().status(), 200);
+    }
+
+    let want: Vec<u64> = (1..=(EDITS as u64 + 1)).collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    for id in &ids {
+        let key = format!("video:{id}");
+        loop {
+            let got: Vec<u64> = rx
+                .received
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|i| i.key == key)
+                .map(|i| i.version)
+                .collect();
+            if got.len() >= want.len() {
+                assert_eq!(got, want, "{key}: every version, in order, once");
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{key}: only {got:?} arrived"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// The guarantee behind the test above, shown directly: while one transaction that queues
+/// records is open, a second one waits for it, so rows commit in `seq` order.
+#[tokio::test]
+async fn outbox_writers_take_turns() {
+    let app = TestApp::spawn().await;
+    let db = app.state.db.clone();
+    let mut first = origin::db::begin_write(&db).await.unwrap();
+    origin::feeds::bump(&mut first, &["home".to_owned()])
+        .await
+        .unwrap();
+    let second = tokio::spawn(async move {
+        let mut tx = origin::db::begin_write(&db).await.unwrap();
+        origin::feeds::bump(&mut tx, &["channel:x".to_owned()])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!second.is_finished(), "the second writer went ahead");
+    first.commit().await.unwrap();
+    second.await.unwrap();
+    let keys: Vec<(String,)> = sqlx::query_as("SELECT key FROM edge_outbox ORDER BY seq")
+        .fetch_all(&app.state.db)
+        .await
+        .unwrap();
+    let keys: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
+    assert_eq!(keys, ["feedver:home", "feedver:channel:x"]);
 }

@@ -1,24 +1,10 @@
 //! Video metadata writes: who may create and edit, field validation, versions.
 
-use origin::users;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use shared_wasm::jwt::Role;
 
 use crate::helpers::TestApp;
-
-const PW: &str = "correct horse";
-
-async fn token(app: &TestApp, email: &str, role: Role) -> String {
-    users::ensure_user(&app.state.db, email, PW, role, "test")
-        .await
-        .unwrap();
-    let r = app.login(email, PW).await;
-    r.json::<Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
 
 async fn patch(app: &TestApp, id: &str, bearer: &str, body: Value) -> reqwest::Response {
     app.client
@@ -33,10 +19,10 @@ async fn patch(app: &TestApp, id: &str, bearer: &str, body: Value) -> reqwest::R
 #[tokio::test]
 async fn creators_create_owners_edit_admins_take_down() {
     let app = TestApp::spawn().await;
-    let creator = token(&app, "c@example.com", Role::Creator).await;
-    let other = token(&app, "o@example.com", Role::Creator).await;
-    let viewer = token(&app, "v@example.com", Role::User).await;
-    let admin = token(&app, "a@example.com", Role::Admin).await;
+    let creator = app.user("c@example.com", Role::Creator).await.1;
+    let other = app.user("o@example.com", Role::Creator).await.1;
+    let viewer = app.user("v@example.com", Role::User).await.1;
+    let admin = app.user("a@example.com", Role::Admin).await.1;
 
     let body = json!({"title": "Clip", "visibility": "public"});
     let r = app.post("/v1/videos", Some(&viewer), body.clone()).await;
@@ -85,7 +71,7 @@ async fn creators_create_owners_edit_admins_take_down() {
 
     // Every write queued the video's record for the edge, versions in order.
     let versions: Vec<(i64,)> =
-        sqlx::query_as("SELECT version FROM edge_outbox WHERE key = ? ORDER BY seq")
+        sqlx::query_as("SELECT version FROM edge_outbox WHERE key = $1 ORDER BY seq")
             .bind(format!("video:{id}"))
             .fetch_all(&app.state.db)
             .await
@@ -99,7 +85,7 @@ async fn creators_create_owners_edit_admins_take_down() {
 #[tokio::test]
 async fn bad_fields_are_named() {
     let app = TestApp::spawn().await;
-    let creator = token(&app, "c@example.com", Role::Creator).await;
+    let creator = app.user("c@example.com", Role::Creator).await.1;
     for (body, field) in [
         (
             json!({"title": "  ", "visibility": "public"}),
@@ -167,7 +153,7 @@ async fn bad_fields_are_named() {
 #[tokio::test]
 async fn feeds_page_without_skips_and_every_write_bumps_their_version() {
     let app = TestApp::spawn().await;
-    let creator = token(&app, "c@example.com", Role::Creator).await;
+    let creator = app.user("c@example.com", Role::Creator).await.1;
     let me: Value = app.get_as("/v1/me", &creator).await.json().await.unwrap();
     let owner = me["id"].as_str().unwrap().to_owned();
     for i in 0..5 {
@@ -207,7 +193,7 @@ async fn feeds_page_without_skips_and_every_write_bumps_their_version() {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 
     // A takedown removes it from both feeds, and bumps both versions.
-    let admin = token(&app, "a@example.com", Role::Admin).await;
+    let admin = app.user("a@example.com", Role::Admin).await.1;
     patch(&app, "f0", &admin, json!({"taken_down": true})).await;
     let channel = app
         .get_json(&format!("/v1/feeds/channel/{owner}?limit=50"))
@@ -227,7 +213,7 @@ async fn feeds_page_without_skips_and_every_write_bumps_their_version() {
 #[tokio::test]
 async fn category_feeds_follow_edits_and_trending_ranks_by_recent_likes() {
     let app = TestApp::spawn().await;
-    let creator = token(&app, "c@example.com", Role::Creator).await;
+    let creator = app.user("c@example.com", Role::Creator).await.1;
     for id in ["a", "b", "c"] {
         app.public_video(id, None).await;
     }
@@ -240,7 +226,7 @@ async fn category_feeds_follow_edits_and_trending_ranks_by_recent_likes() {
     .await;
     // Not the owner (ownerless video): not found for a creator.
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let admin = token(&app, "adm@example.com", Role::Admin).await;
+    let admin = app.user("adm@example.com", Role::Admin).await.1;
     let r = patch(
         &app,
         "a",
@@ -270,8 +256,8 @@ async fn category_feeds_follow_edits_and_trending_ranks_by_recent_likes() {
     assert_eq!(v, 2);
 
     // Two likes for c, one for b: c, b, a.
-    let u1 = token(&app, "u1@example.com", Role::User).await;
-    let u2 = token(&app, "u2@example.com", Role::User).await;
+    let u1 = app.user("u1@example.com", Role::User).await.1;
+    let u2 = app.user("u2@example.com", Role::User).await.1;
     for (video, who) in [("c", &u1), ("c", &u2), ("b", &u1)] {
         let r = app
             .client
@@ -296,8 +282,8 @@ async fn category_feeds_follow_edits_and_trending_ranks_by_recent_likes() {
 #[tokio::test]
 async fn owners_delete_videos_and_the_edge_gets_a_tombstone() {
     let app = TestApp::spawn().await;
-    let creator = token(&app, "c@example.com", Role::Creator).await;
-    let other = token(&app, "o@example.com", Role::Creator).await;
+    let creator = app.user("c@example.com", Role::Creator).await.1;
+    let other = app.user("o@example.com", Role::Creator).await.1;
     let r = app
         .post(
             "/v1/videos",
@@ -330,14 +316,14 @@ async fn owners_delete_videos_and_the_edge_gets_a_tombstone() {
     );
     assert_eq!(del(&creator).await.unwrap().status(), StatusCode::NOT_FOUND);
 
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM comments WHERE video_id = ?")
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM comments WHERE video_id = $1")
         .bind(&id)
         .fetch_one(&app.state.db)
         .await
         .unwrap();
     assert_eq!(n, 0);
     let (value, version): (Vec<u8>, i64) = sqlx::query_as(
-        "SELECT value, version FROM edge_outbox WHERE key = ? ORDER BY seq DESC LIMIT 1",
+        "SELECT value, version FROM edge_outbox WHERE key = $1 ORDER BY seq DESC LIMIT 1",
     )
     .bind(format!("video:{id}"))
     .fetch_one(&app.state.db)

@@ -1,0 +1,30 @@
+-- Users, the keys that sign their access tokens, and the videos the edge plays.
+CREATE TABLE users (
+    id            TEXT PRIMARY KEY,
+    email         TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    role          TEXT NOT NULL CHECK (role IN ('user', 'creator', 'admin')),
+    created_at    BIGINT NOT NULL
+);
+
+-- Access-token signing keys. One is active; older ones stay published in the JWKS until the
+-- tokens they signed have expired.
+CREATE TABLE signing_keys (
+    kid        TEXT PRIMARY KEY,
+    alg        TEXT NOT NULL CHECK (alg IN ('EdDSA')),
+    secret     BYTEA NOT NULL,
+    active     BIGINT NOT NULL CHECK (active IN (0, 1)),
+    created_at BIGINT NOT NULL
+);
+
+CREATE TABLE videos (
+    id          TEXT PRIMARY KEY,
+    owner_id    TEXT REFERENCES users(id) ON DELETE SET NULL,
+    title       TEXT NOT NULL,
+    visibility  TEXT NOT NULL CHECK (visibility IN ('public', 'members', 'private')),
+    state       TEXT NOT NULL CHECK (state IN ('uploading', 'processing', 'ready', 'failed')),
+    duration_ms BIGINT,
+    created_at  BIGINT NOT NULL,
+    updated_at  BIGINT NOT NULL,
+    version     BIGINT NOT NULL DEFAULT 1
+);

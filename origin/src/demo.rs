@@ -252,6 +252,7 @@ pub async fn seed(state: &AppState, email: &str, password: &str) -> anyhow::Resu
             NewVideo {
                 id: &vid,
                 owner_id: Some(&user.id),
+                channel_id: None,
                 title: demo.title,
                 description: "",
                 visibility: demo.visibility,

@@ -43,6 +43,14 @@ pub enum ApiError {
         /// What was wrong.
         message: &'static str,
     },
+    /// The request conflicts with the current state.
+    #[error("{message}")]
+    Conflict {
+        /// Stable code.
+        code: &'static str,
+        /// What was wrong.
+        message: &'static str,
+    },
     /// The body is larger than the route accepts.
     #[error("request body too large")]
     PayloadTooLarge,
@@ -77,6 +85,9 @@ impl IntoResponse for ApiError {
             }
             Self::Forbidden { code, message } => {
                 (StatusCode::FORBIDDEN, *code, (*message).to_owned())
+            }
+            Self::Conflict { code, message } => {
+                (StatusCode::CONFLICT, *code, (*message).to_owned())
             }
             Self::PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,

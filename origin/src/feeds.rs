@@ -1,4 +1,5 @@
-//! Shared feeds: the newest public, playable videos (`home`) and a creator's (`channel:{user}`),
+//! Shared feeds: the newest public, playable videos (`home`), a channel's (`channel:{id}`) and a
+//! category's (`category:{slug}`),
 //! in pages with an opaque cursor, and the versions the edge caches them under.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -37,10 +38,10 @@ pub async fn bump(tx: &mut WriteTx, feeds: &[String]) -> sqlx::Result<()> {
 
 /// The feeds a video appears in (trending has no version: it moves with time and likes, and
 /// the edge's freshness windows bound how stale it gets).
-pub fn of_video(owner: Option<&str>, category: Option<&str>) -> Vec<String> {
+pub fn of_video(channel: Option<&str>, category: Option<&str>) -> Vec<String> {
     let mut feeds = vec!["home".to_owned()];
-    if let Some(o) = owner {
-        feeds.push(format!("channel:{o}"));
+    if let Some(c) = channel {
+        feeds.push(format!("channel:{c}"));
     }
     if let Some(c) = category {
         feeds.push(format!("category:{c}"));
@@ -53,8 +54,8 @@ pub fn of_video(owner: Option<&str>, category: Option<&str>) -> Vec<String> {
 pub enum Filter<'a> {
     /// Every public video.
     All,
-    /// One creator's.
-    Owner(&'a str),
+    /// One channel's.
+    Channel(&'a str),
     /// One category's.
     Category(&'a str),
 }
@@ -65,6 +66,7 @@ pub struct Item {
     id: String,
     title: String,
     owner_id: Option<String>,
+    channel_id: Option<String>,
     duration_ms: Option<i64>,
     created_at: i64,
 }
@@ -103,9 +105,9 @@ pub async fn page(
     cursor: Option<&str>,
     limit: u32,
 ) -> Result<Page, ApiError> {
-    let (owner, category) = match filter {
+    let (channel, category) = match filter {
         Filter::All => (None, None),
-        Filter::Owner(o) => (Some(o), None),
+        Filter::Channel(c) => (Some(c), None),
         Filter::Category(c) => (None, Some(c)),
     };
     let limit = limit.clamp(1, MAX_PAGE);
@@ -114,15 +116,15 @@ pub async fn page(
         None => (i64::MAX, String::new()),
     };
     let mut items: Vec<Item> = sqlx::query_as(
-        "SELECT id, title, owner_id, duration_ms, created_at FROM videos
+        "SELECT id, title, owner_id, channel_id, duration_ms, created_at FROM videos
          WHERE visibility = 'public' AND state = 'ready' AND taken_down = 0
-           AND ($1 IS NULL OR owner_id = $2)
+           AND ($1 IS NULL OR channel_id = $2)
            AND ($3 IS NULL OR category = $4)
            AND (created_at < $5 OR (created_at = $6 AND ($7 = '' OR id < $8)))
          ORDER BY created_at DESC, id DESC LIMIT $9",
     )
-    .bind(owner)
-    .bind(owner)
+    .bind(channel)
+    .bind(channel)
     .bind(category)
     .bind(category)
     .bind(after_t)
@@ -146,7 +148,7 @@ pub async fn page(
 pub async fn trending(db: &AnyPool, limit: u32) -> Result<Page, ApiError> {
     let limit = limit.clamp(1, MAX_PAGE);
     let items: Vec<Item> = sqlx::query_as(
-        "SELECT id, title, owner_id, duration_ms, created_at FROM videos
+        "SELECT id, title, owner_id, channel_id, duration_ms, created_at FROM videos
          WHERE visibility = 'public' AND state = 'ready' AND taken_down = 0
          ORDER BY (likes - dislikes) * 43200.0 / (CASE WHEN $1 > created_at THEN $1 - created_at ELSE 0 END + 43200.0) DESC,
                   created_at DESC, id DESC

@@ -2,6 +2,7 @@
 //! the edge only.
 
 pub mod caller;
+pub mod channels;
 pub mod clock;
 pub mod db;
 pub mod demo;

@@ -231,11 +231,11 @@ pub async fn comments(
     Ok(CommentPage { items, next_cursor })
 }
 
-/// Subscribes `user` to `channel` (idempotent); `false` if there is no such creator.
+/// Subscribes `user` to `channel` (idempotent); `false` if there is no such channel.
 pub async fn subscribe(db: &AnyPool, user: &str, channel: &str) -> Result<bool, ApiError> {
     let done = sqlx::query(
         "INSERT INTO subscriptions (user_id, channel_id, created_at)
-         SELECT $1, id, $2 FROM users WHERE id = $3 AND role IN ('creator', 'admin')
+         SELECT $1, id, $2 FROM channels WHERE id = $3
          ON CONFLICT DO NOTHING",
     )
     .bind(user)

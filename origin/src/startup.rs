@@ -19,7 +19,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::keys::SigningKeys;
 use crate::outbox::{self, PushConfig, Waker};
-use crate::routes::{account, admin, auth, feeds, internal, social, videos};
+use crate::routes::{account, admin, auth, channels, feeds, internal, social, videos};
 use crate::settings::Settings;
 
 /// The API's OpenAPI document (`tests/api/openapi.rs` keeps it and the router in step).
@@ -103,7 +103,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/v1/creator/videos", get(admin::my_videos))
         .route("/v1/feeds/home", get(feeds::home))
-        .route("/v1/feeds/channel/{user}", get(feeds::channel))
+        .route("/v1/feeds/channel/{id}", get(feeds::channel))
         .route("/v1/feeds/category/{category}", get(feeds::category))
         .route("/v1/feeds/trending", get(feeds::trending))
         .route("/v1/videos", post(videos::create))
@@ -121,6 +121,14 @@ pub fn app(state: AppState) -> Router {
             axum::routing::patch(social::edit_comment).delete(social::delete_comment),
         )
         .route("/v1/comments/{id}/reaction", put(social::react_comment))
+        .route("/v1/channels", post(channels::create))
+        .route(
+            "/v1/channels/{id}",
+            get(channels::get)
+                .patch(channels::edit)
+                .delete(channels::delete),
+        )
+        .route("/v1/users/{id}/channels", get(channels::of_user))
         .route(
             "/v1/channels/{id}/subscription",
             put(social::subscribe).delete(social::unsubscribe),

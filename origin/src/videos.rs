@@ -7,7 +7,7 @@ use sqlx::AnyPool;
 
 use crate::clock::now;
 use crate::db::{enum_name, parse_enum};
-use crate::{feeds, outbox};
+use crate::{channels, feeds, outbox};
 
 #[derive(sqlx::FromRow)]
 struct VideoRow {
@@ -83,6 +83,8 @@ pub struct NewVideo<'a> {
     pub id: &'a VideoId,
     /// Owner.
     pub owner_id: Option<&'a str>,
+    /// Its channel (one of the owner's); `None`: the owner's default channel.
+    pub channel_id: Option<&'a str>,
     /// Title.
     pub title: &'a str,
     /// Description.
@@ -110,18 +112,23 @@ pub struct NewVideo<'a> {
 pub async fn upsert(db: &AnyPool, v: NewVideo<'_>) -> anyhow::Result<VideoRecord> {
     let t = now() as i64;
     let mut tx = crate::db::begin_write(db).await?;
+    let channel = match (v.channel_id, v.owner_id) {
+        (Some(c), _) => Some(c.to_owned()),
+        (None, Some(owner)) => Some(channels::default_for(&mut tx, owner).await?),
+        (None, None) => None,
+    };
     sqlx::query(
         "INSERT INTO videos (id, owner_id, title, description, visibility, state, duration_ms,
                              country_mode, country_list, taken_down, bind_ip, bind_country,
-                             category, tags, created_at, updated_at, version)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 1)
+                             category, tags, created_at, updated_at, channel_id, version)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 1)
          ON CONFLICT (id) DO UPDATE SET title = excluded.title,
              description = excluded.description, visibility = excluded.visibility,
              state = excluded.state, duration_ms = excluded.duration_ms,
              country_mode = excluded.country_mode, country_list = excluded.country_list,
              taken_down = excluded.taken_down, bind_ip = excluded.bind_ip,
              bind_country = excluded.bind_country, category = excluded.category,
-             tags = excluded.tags,
+             tags = excluded.tags, channel_id = excluded.channel_id,
              updated_at = excluded.updated_at, version = videos.version + 1",
     )
     .bind(v.id.as_str())
@@ -140,13 +147,14 @@ pub async fn upsert(db: &AnyPool, v: NewVideo<'_>) -> anyhow::Result<VideoRecord
     .bind(v.tags)
     .bind(t)
     .bind(t)
+    .bind(channel.as_deref())
     .execute(&mut *tx)
     .await?;
     let rec = record(&mut *tx, v.id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("video {} vanished inside its transaction", v.id))?;
     outbox::enqueue(&mut tx, &rec).await?;
-    feeds::bump(&mut tx, &feeds::of_video(v.owner_id, v.category)).await?;
+    feeds::bump(&mut tx, &feeds::of_video(channel.as_deref(), v.category)).await?;
     tx.commit().await?;
     Ok(rec)
 }
@@ -168,6 +176,18 @@ pub struct VideoPatch {
     pub category: Option<Option<String>>,
     /// New tags, comma-separated.
     pub tags: Option<String>,
+    /// Another channel of the same owner (the caller checks it is theirs).
+    pub channel: Option<String>,
+}
+
+/// The channel of a video (`None` if it has none or there is no such video).
+pub async fn channel_of(db: &AnyPool, id: &VideoId) -> anyhow::Result<Option<String>> {
+    let row: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT channel_id FROM videos WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(db)
+            .await?;
+    Ok(row.and_then(|(c,)| c))
 }
 
 /// The owner of a video: `None` if there is no such video, `Some(None)` if it has no owner.
@@ -188,9 +208,9 @@ pub async fn update(
     patch: &VideoPatch,
 ) -> anyhow::Result<Option<VideoRecord>> {
     let mut tx = crate::db::begin_write(db).await?;
-    // The category before the change: a video leaving a category changes that feed too.
-    let before: Option<(Option<String>,)> =
-        sqlx::query_as("SELECT category FROM videos WHERE id = $1")
+    // Category and channel before the change: a video leaving one changes that feed too.
+    let before: Option<(Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT channel_id, category FROM videos WHERE id = $1")
             .bind(id.as_str())
             .fetch_optional(&mut *tx)
             .await?;
@@ -206,8 +226,9 @@ pub async fn update(
              taken_down = COALESCE($8, taken_down),
              category = CASE WHEN $9 THEN $10 ELSE category END,
              tags = COALESCE($11, tags),
-             updated_at = $12, version = version + 1
-         WHERE id = $13",
+             channel_id = COALESCE($12, channel_id),
+             updated_at = $13, version = version + 1
+         WHERE id = $14",
     )
     .bind(patch.title.as_deref())
     .bind(patch.description.as_deref())
@@ -220,6 +241,7 @@ pub async fn update(
     .bind(category.is_some())
     .bind(category.and_then(|c| c.as_deref()))
     .bind(patch.tags.as_deref())
+    .bind(patch.channel.as_deref())
     .bind(now() as i64)
     .bind(id.as_str())
     .execute(&mut *tx)
@@ -231,16 +253,17 @@ pub async fn update(
         .await?
         .ok_or_else(|| anyhow::anyhow!("video {id} vanished inside its transaction"))?;
     outbox::enqueue(&mut tx, &rec).await?;
-    let (owner, category): (Option<String>, Option<String>) =
-        sqlx::query_as("SELECT owner_id, category FROM videos WHERE id = $1")
+    let (channel, category): (Option<String>, Option<String>) =
+        sqlx::query_as("SELECT channel_id, category FROM videos WHERE id = $1")
             .bind(id.as_str())
             .fetch_one(&mut *tx)
             .await?;
-    let mut feeds = feeds::of_video(owner.as_deref(), category.as_deref());
-    if let Some(old) = before
-        .and_then(|(c,)| c)
-        .filter(|c| Some(c) != category.as_ref())
-    {
+    let mut feeds = feeds::of_video(channel.as_deref(), category.as_deref());
+    let (old_channel, old_category) = before.unwrap_or_default();
+    if let Some(old) = old_channel.filter(|c| Some(c) != channel.as_ref()) {
+        feeds.push(format!("channel:{old}"));
+    }
+    if let Some(old) = old_category.filter(|c| Some(c) != category.as_ref()) {
         feeds.push(format!("category:{old}"));
     }
     feeds::bump(&mut tx, &feeds).await?;
@@ -274,8 +297,8 @@ pub async fn delete(db: &AnyPool, id: &VideoId) -> anyhow::Result<Option<VideoRe
     let Some(mut rec) = record(&mut *tx, id).await? else {
         return Ok(None);
     };
-    let (owner, category): (Option<String>, Option<String>) =
-        sqlx::query_as("SELECT owner_id, category FROM videos WHERE id = $1")
+    let (channel, category): (Option<String>, Option<String>) =
+        sqlx::query_as("SELECT channel_id, category FROM videos WHERE id = $1")
             .bind(id.as_str())
             .fetch_one(&mut *tx)
             .await?;
@@ -290,7 +313,7 @@ pub async fn delete(db: &AnyPool, id: &VideoId) -> anyhow::Result<Option<VideoRe
     outbox::enqueue(&mut tx, &rec).await?;
     feeds::bump(
         &mut tx,
-        &feeds::of_video(owner.as_deref(), category.as_deref()),
+        &feeds::of_video(channel.as_deref(), category.as_deref()),
     )
     .await?;
     tx.commit().await?;

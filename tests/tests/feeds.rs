@@ -123,7 +123,17 @@ async fn flow(runtime: Runtime) {
     let r = c.get(&subs_feed).bearer_auth(&viewer).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK, "{}", edge.log());
     assert_eq!(titles(r).await.len(), 0, "no subscriptions yet");
-    let channel = me["id"].as_str().unwrap();
+    // The demo creator's channel (made with their first video), looked up through the edge.
+    let list: Value = get(format!(
+        "{e}/v1/users/{}/channels",
+        me["id"].as_str().unwrap()
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let channel = list["channels"][0]["id"].as_str().unwrap().to_owned();
     let r = c
         .put(format!("{e}/v1/channels/{channel}/subscription"))
         .bearer_auth(&viewer)
@@ -165,12 +175,9 @@ async fn flow(runtime: Runtime) {
         assert!(Instant::now() < deadline, "the edit never showed");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let r = get(format!(
-        "{e}/v1/feeds/channel/{}",
-        me["id"].as_str().unwrap()
-    ))
-    .await
-    .unwrap();
+    let r = get(format!("{e}/v1/feeds/channel/{channel}"))
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert!(titles(r).await.len() >= 3);
 

@@ -166,15 +166,23 @@ async fn flow(runtime: Runtime) {
         .as_str()
         .unwrap()
         .to_owned();
+    let channels = json_of(
+        c.get(format!("{e}/v1/users/{creator_id}/channels"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let channel = channels["channels"][0]["id"].as_str().unwrap().to_owned();
     let r = c
-        .put(format!("{e}/v1/channels/{creator_id}/subscription"))
+        .put(format!("{e}/v1/channels/{channel}/subscription"))
         .bearer_auth(&viewer.access)
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let subs = json_of(get_as(&c, &format!("{e}/v1/me/subscriptions"), &viewer.access).await).await;
-    assert_eq!(subs["channels"], json!([creator_id]));
+    assert_eq!(subs["channels"], json!([channel]));
 
     // Refresh through the edge gives a working token.
     let r = post_as(

@@ -73,11 +73,11 @@ async fn route<P: Platform + Clone + 'static>(
             );
             routes::feeds::handle(p, cfg, req, feed, path).await?
         }
-        (["v1", "feeds", "channel", user], "GET" | "HEAD") => {
-            let user = id_segment(user)?;
+        (["v1", "feeds", "channel", channel], "GET" | "HEAD") => {
+            let channel = id_segment(channel)?;
             let (feed, path) = (
-                format!("channel:{user}"),
-                format!("/v1/feeds/channel/{user}"),
+                format!("channel:{channel}"),
+                format!("/v1/feeds/channel/{channel}"),
             );
             routes::feeds::handle(p, cfg, req, feed, path).await?
         }

@@ -186,13 +186,21 @@ pub async fn delete_account(
         };
         outbox::enqueue(&mut tx, &ended).await?;
     }
-    // Sessions and the entitlement row cascade; videos keep playing without an owner, so the
-    // user's channel empties.
+    // Sessions, the entitlement row and the channels cascade; videos keep playing without an
+    // owner or a channel, so the channels' feeds empty.
+    let channels: Vec<(String,)> = sqlx::query_as("SELECT id FROM channels WHERE owner_id = $1")
+        .bind(&user_id)
+        .fetch_all(&mut *tx)
+        .await?;
     sqlx::query("DELETE FROM users WHERE id = $1")
         .bind(&user_id)
         .execute(&mut *tx)
         .await?;
-    feeds::bump(&mut tx, &feeds::of_video(Some(&user_id), None)).await?;
+    let feeds: Vec<String> = channels
+        .into_iter()
+        .map(|(c,)| format!("channel:{c}"))
+        .collect();
+    feeds::bump(&mut tx, &feeds).await?;
     tx.commit().await?;
     state.outbox.wake();
     tracing::info!(user = %user_id, "account deleted");

@@ -1,4 +1,5 @@
-//! `GET /v1/feeds/home` and `GET /v1/feeds/channel/{user}`: shared feeds, which the edge caches.
+//! `GET /v1/feeds/home`, `/channel/{id}`, `/category/{slug}`, `/trending`: shared feeds, which
+//! the edge caches.
 
 use axum::extract::{Path, Query, State};
 use axum::http::header;
@@ -6,6 +7,7 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde::Deserialize;
 
+use crate::channels;
 use crate::error::ApiError;
 use crate::feeds::{self, Filter};
 use crate::startup::AppState;
@@ -33,15 +35,18 @@ pub async fn home(
     Ok(([(header::CACHE_CONTROL, "public, max-age=30")], Json(page)))
 }
 
-/// A creator's public videos.
+/// A channel's public videos; 404 for no such channel (the edge's subscriptions feed skips it).
 pub async fn channel(
     State(state): State<AppState>,
-    Path(user): Path<String>,
+    Path(id): Path<String>,
     Query(p): Query<Paging>,
 ) -> Result<impl IntoResponse, ApiError> {
+    if channels::get(&state.db, &id).await?.is_none() {
+        return Err(ApiError::NotFound("channel"));
+    }
     let page = feeds::page(
         &state.db,
-        Filter::Owner(&user),
+        Filter::Channel(&id),
         p.cursor.as_deref(),
         p.limit.unwrap_or(20),
     )

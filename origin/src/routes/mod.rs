@@ -3,7 +3,9 @@
 pub mod account;
 pub mod admin;
 pub mod auth;
+pub mod channels;
 pub mod feeds;
+pub mod fields;
 pub mod internal;
 pub mod social;
 pub mod videos;

@@ -10,21 +10,11 @@ use shared_wasm::jwt::Role;
 
 use crate::caller::Caller;
 use crate::error::{ApiError, ApiJson};
+use crate::routes::fields;
 use crate::social::{self, Target};
 use crate::startup::AppState;
 
 const MAX_COMMENT: usize = 2000;
-
-fn comment_body(b: &str) -> Result<&str, ApiError> {
-    let b = b.trim();
-    if b.is_empty() || b.chars().count() > MAX_COMMENT {
-        return Err(ApiError::InvalidField {
-            field: "body",
-            message: format!("1 to {MAX_COMMENT} characters"),
-        });
-    }
-    Ok(b)
-}
 
 /// A comment's text.
 #[derive(Deserialize)]
@@ -64,8 +54,8 @@ pub async fn add_comment(
     Path(video): Path<String>,
     ApiJson(body): ApiJson<CommentBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let text = comment_body(&body.body)?;
-    let c = social::add_comment(&state.db, &video, &caller.0.sub, text)
+    let text = fields::line("body", &body.body, MAX_COMMENT)?;
+    let c = social::add_comment(&state.db, &video, &caller.0.sub, &text)
         .await?
         .ok_or(ApiError::NotFound("video"))?;
     Ok((StatusCode::CREATED, Json(c)))
@@ -91,9 +81,9 @@ pub async fn edit_comment(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<CommentBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let text = comment_body(&body.body)?;
+    let text = fields::line("body", &body.body, MAX_COMMENT)?;
     may_change(&state, &caller, &id).await?;
-    Ok(Json(social::edit_comment(&state.db, &id, text).await?))
+    Ok(Json(social::edit_comment(&state.db, &id, &text).await?))
 }
 
 /// `DELETE /v1/comments/{id}`: the author, or an admin, removes it.

@@ -15,35 +15,16 @@ use shared_wasm::record::{CountryRule, VideoRecord, VideoState, Visibility};
 use shared_wasm::VideoId;
 
 use crate::caller::Caller;
+use crate::channels;
 use crate::error::{ApiError, ApiJson};
 use crate::keys::random_bytes;
+use crate::routes::fields;
 use crate::startup::AppState;
 use crate::videos::{self, NewVideo, VideoPatch};
 
 const MAX_TITLE: usize = 200;
 const MAX_DESCRIPTION: usize = 5000;
 const MAX_COUNTRIES: usize = 250;
-
-fn title(t: &str) -> Result<String, ApiError> {
-    let t = t.trim();
-    if t.is_empty() || t.chars().count() > MAX_TITLE {
-        return Err(ApiError::InvalidField {
-            field: "title",
-            message: format!("1 to {MAX_TITLE} characters"),
-        });
-    }
-    Ok(t.to_owned())
-}
-
-fn description(d: &str) -> Result<String, ApiError> {
-    if d.chars().count() > MAX_DESCRIPTION {
-        return Err(ApiError::InvalidField {
-            field: "description",
-            message: format!("at most {MAX_DESCRIPTION} characters"),
-        });
-    }
-    Ok(d.to_owned())
-}
 
 fn slug(s: &str) -> bool {
     (1..=32).contains(&s.len())
@@ -90,9 +71,10 @@ fn countries(rule: Option<CountryRule>) -> Result<Option<CountryRule>, ApiError>
     }
 }
 
-fn public(rec: &VideoRecord) -> serde_json::Value {
+fn public(rec: &VideoRecord, channel: Option<String>) -> serde_json::Value {
     json!({
         "id": rec.id,
+        "channel_id": channel,
         "title": rec.title,
         "visibility": rec.visibility,
         "state": rec.state,
@@ -113,6 +95,20 @@ pub struct CreateVideo {
     category: Option<String>,
     #[serde(default)]
     tags: Vec<String>,
+    /// One of the caller's channels; absent: their default channel.
+    channel: Option<String>,
+}
+
+/// `channel` if it belongs to `owner`; any other id is an invalid field (someone else's
+/// channel looks like no channel).
+async fn own_channel(state: &AppState, owner: &str, channel: String) -> Result<String, ApiError> {
+    match channels::get(&state.db, &channel).await? {
+        Some(c) if c.owner_id == owner => Ok(channel),
+        _ => Err(ApiError::InvalidField {
+            field: "channel",
+            message: "not a channel of the video's owner".into(),
+        }),
+    }
 }
 
 /// Creates a video owned by the caller (a creator), in state `uploading`.
@@ -122,10 +118,14 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateVideo>,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require(Role::Creator)?;
-    let title = title(&body.title)?;
-    let description = description(&body.description)?;
+    let title = fields::line("title", &body.title, MAX_TITLE)?;
+    let description = fields::text("description", &body.description, MAX_DESCRIPTION)?;
     let category = category(body.category)?;
     let tags = tags(&body.tags)?;
+    let channel = match body.channel {
+        Some(c) => Some(own_channel(&state, &caller.0.sub, c).await?),
+        None => None,
+    };
     let id = VideoId::parse(&format!(
         "v_{}",
         URL_SAFE_NO_PAD.encode(random_bytes::<9>())
@@ -136,6 +136,7 @@ pub async fn create(
         NewVideo {
             id: &id,
             owner_id: Some(&caller.0.sub),
+            channel_id: channel.as_deref(),
             title: &title,
             description: &description,
             visibility: body.visibility,
@@ -150,7 +151,8 @@ pub async fn create(
     )
     .await?;
     state.outbox.wake();
-    Ok((StatusCode::CREATED, Json(public(&rec))))
+    let channel = videos::channel_of(&state.db, &id).await?;
+    Ok((StatusCode::CREATED, Json(public(&rec, channel))))
 }
 
 /// `Some(x)` for any present value, including `null` (`Some(None)`): tells "clear it" apart
@@ -172,11 +174,16 @@ pub struct EditVideo {
     #[serde(default, deserialize_with = "present")]
     category: Option<Option<String>>,
     tags: Option<Vec<String>>,
+    channel: Option<String>,
 }
 
 /// The video `raw` names, if the caller owns it or is an admin. Someone else's video looks like
 /// no video at all.
-async fn owned_video(state: &AppState, caller: &Caller, raw: &str) -> Result<VideoId, ApiError> {
+async fn owned_video(
+    state: &AppState,
+    caller: &Caller,
+    raw: &str,
+) -> Result<(VideoId, Option<String>), ApiError> {
     let id = VideoId::parse(raw).map_err(|e| ApiError::BadRequest {
         code: "invalid_video_id",
         message: format!("video id {e}"),
@@ -187,7 +194,7 @@ async fn owned_video(state: &AppState, caller: &Caller, raw: &str) -> Result<Vid
     if caller.0.role != Role::Admin && owner.as_deref() != Some(caller.0.sub.as_str()) {
         return Err(ApiError::NotFound("video"));
     }
-    Ok(id)
+    Ok((id, owner))
 }
 
 /// Edits a video: its owner, or an admin; only an admin takes a video down or restores it.
@@ -197,7 +204,7 @@ pub async fn edit(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<EditVideo>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id = owned_video(&state, &caller, &id).await?;
+    let (id, owner) = owned_video(&state, &caller, &id).await?;
     let admin = caller.0.role == Role::Admin;
     if body.taken_down.is_some() && !admin {
         return Err(ApiError::Forbidden {
@@ -206,20 +213,39 @@ pub async fn edit(
         });
     }
     let patch = VideoPatch {
-        title: body.title.as_deref().map(title).transpose()?,
-        description: body.description.as_deref().map(description).transpose()?,
+        title: body
+            .title
+            .as_deref()
+            .map(|t| fields::line("title", t, MAX_TITLE))
+            .transpose()?,
+        description: body
+            .description
+            .as_deref()
+            .map(|d| fields::text("description", d, MAX_DESCRIPTION))
+            .transpose()?,
         visibility: body.visibility,
         countries: body.countries.map(countries).transpose()?,
         taken_down: body.taken_down,
         category: body.category.map(category).transpose()?,
         tags: body.tags.as_deref().map(tags).transpose()?,
+        channel: match (body.channel, owner) {
+            (Some(c), Some(owner)) => Some(own_channel(&state, &owner, c).await?),
+            (Some(_), None) => {
+                return Err(ApiError::InvalidField {
+                    field: "channel",
+                    message: "the video has no owner".into(),
+                })
+            }
+            (None, _) => None,
+        },
     };
     let rec = videos::update(&state.db, &id, &patch)
         .await?
         .ok_or(ApiError::NotFound("video"))?;
     state.outbox.wake();
     tracing::info!(video = %id, by = %caller.0.sub, version = rec.version, "video edited");
-    Ok(Json(public(&rec)))
+    let channel = videos::channel_of(&state.db, &id).await?;
+    Ok(Json(public(&rec, channel)))
 }
 
 /// Deletes a video: its owner or an admin. The edge learns through a tombstone record; the media
@@ -229,7 +255,7 @@ pub async fn delete(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id = owned_video(&state, &caller, &id).await?;
+    let (id, _) = owned_video(&state, &caller, &id).await?;
     if videos::delete(&state.db, &id).await?.is_none() {
         return Err(ApiError::NotFound("video"));
     }

@@ -109,6 +109,24 @@ impl TestApp {
         req.send().await.unwrap()
     }
 
+    /// Any method, with a bearer token and an optional JSON body.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        bearer: &str,
+        body: Option<serde_json::Value>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(bearer);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.unwrap()
+    }
+
     /// GET with a bearer token.
     pub async fn get_as(&self, path: &str, bearer: &str) -> reqwest::Response {
         self.client
@@ -155,6 +173,7 @@ impl TestApp {
             origin::videos::NewVideo {
                 id: &shared_wasm::VideoId::parse(id).unwrap(),
                 owner_id: owner,
+                channel_id: None,
                 title: "A video",
                 description: "",
                 visibility: shared_wasm::record::Visibility::Public,

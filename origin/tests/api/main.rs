@@ -1,7 +1,9 @@
 //! Black-box API tests of the origin over real HTTP.
 
 mod accounts;
+mod channels;
 mod helpers;
+mod migrations;
 mod openapi;
 mod sessions;
 mod social;
@@ -130,6 +132,7 @@ async fn seed_video(app: &TestApp) -> VideoId {
         NewVideo {
             id: &id,
             owner_id: None,
+            channel_id: None,
             title: "Clip",
             description: "",
             visibility: Visibility::Members,
@@ -250,6 +253,7 @@ async fn country_rules_and_takedown_reach_the_record() {
         NewVideo {
             id: &id,
             owner_id: None,
+            channel_id: None,
             title: "Geo",
             description: "",
             visibility: Visibility::Public,

@@ -6,23 +6,6 @@ use shared_wasm::jwt::Role;
 
 use crate::helpers::TestApp;
 
-async fn send(
-    app: &TestApp,
-    method: reqwest::Method,
-    path: &str,
-    bearer: &str,
-    body: Option<Value>,
-) -> reqwest::Response {
-    let mut req = app
-        .client
-        .request(method, format!("{}{path}", app.url))
-        .bearer_auth(bearer);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    req.send().await.unwrap()
-}
-
 #[tokio::test]
 async fn comments_page_in_order_and_only_authors_or_admins_change_them() {
     let app = TestApp::spawn().await;
@@ -95,42 +78,42 @@ async fn comments_page_in_order_and_only_authors_or_admins_change_them() {
     assert_eq!(sorted, expected);
 
     let first = &ids[0];
-    let r = send(
-        &app,
-        reqwest::Method::PATCH,
-        &format!("/v1/comments/{first}"),
-        &bob,
-        Some(json!({"body": "mine now"})),
-    )
-    .await;
+    let r = app
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/v1/comments/{first}"),
+            &bob,
+            Some(json!({"body": "mine now"})),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let r = send(
-        &app,
-        reqwest::Method::PATCH,
-        &format!("/v1/comments/{first}"),
-        &ada,
-        Some(json!({"body": "edited"})),
-    )
-    .await;
+    let r = app
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/v1/comments/{first}"),
+            &ada,
+            Some(json!({"body": "edited"})),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.json::<Value>().await.unwrap()["edited_at"].is_number());
-    let r = send(
-        &app,
-        reqwest::Method::DELETE,
-        &format!("/v1/comments/{first}"),
-        &bob,
-        None,
-    )
-    .await;
+    let r = app
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/v1/comments/{first}"),
+            &bob,
+            None,
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let r = send(
-        &app,
-        reqwest::Method::DELETE,
-        &format!("/v1/comments/{first}"),
-        &admin,
-        None,
-    )
-    .await;
+    let r = app
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/v1/comments/{first}"),
+            &admin,
+            None,
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let page = app.get_json("/v1/videos/v/comments?limit=100").await;
     let removed = page["items"]
@@ -163,14 +146,14 @@ async fn reaction_counts_stay_exact_under_concurrent_requests() {
                 [0, 1].map(|_| {
                     let t = t.clone();
                     async move {
-                        let r = send(
-                            app,
-                            reqwest::Method::PUT,
-                            "/v1/videos/v/reaction",
-                            &t,
-                            Some(json!({"value": v})),
-                        )
-                        .await;
+                        let r = app
+                            .send(
+                                reqwest::Method::PUT,
+                                "/v1/videos/v/reaction",
+                                &t,
+                                Some(json!({"value": v})),
+                            )
+                            .await;
                         assert_eq!(r.status(), StatusCode::OK);
                     }
                 })
@@ -201,14 +184,14 @@ async fn reaction_counts_stay_exact_under_concurrent_requests() {
     )
     .await;
     assert_eq!(app_counts(&app).await, (4, 4));
-    let r = send(
-        &app,
-        reqwest::Method::PUT,
-        "/v1/videos/nope/reaction",
-        &tokens[0],
-        Some(json!({"value": "like"})),
-    )
-    .await;
+    let r = app
+        .send(
+            reqwest::Method::PUT,
+            "/v1/videos/nope/reaction",
+            &tokens[0],
+            Some(json!({"value": "like"})),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
 
@@ -249,26 +232,42 @@ async fn futures_join_all<F: std::future::Future<Output = ()>>(fs: impl IntoIter
 #[tokio::test]
 async fn subscriptions_are_idempotent_and_only_to_channels() {
     let app = TestApp::spawn().await;
-    let (creator, _) = app.user("c@example.com", Role::Creator).await;
-    let (plain, _) = app.user("p@example.com", Role::User).await;
+    let (creator, creator_token) = app.user("c@example.com", Role::Creator).await;
     let (_, viewer) = app.user("v@example.com", Role::User).await;
-    let path = format!("/v1/channels/{creator}/subscription");
+    let r = app
+        .post(
+            "/v1/channels",
+            Some(&creator_token),
+            json!({"name": "Cooking"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let channel = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/v1/channels/{channel}/subscription");
     for _ in 0..2 {
-        let r = send(&app, reqwest::Method::PUT, &path, &viewer, None).await;
+        let r = app.send(reqwest::Method::PUT, &path, &viewer, None).await;
         assert_eq!(r.status(), StatusCode::OK);
     }
-    let r = send(
-        &app,
-        reqwest::Method::PUT,
-        &format!("/v1/channels/{plain}/subscription"),
-        &viewer,
-        None,
-    )
-    .await;
+    let r = app
+        .send(
+            reqwest::Method::PUT,
+            // A user id is not a channel.
+            &format!("/v1/channels/{creator}/subscription"),
+            &viewer,
+            None,
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let mine = app.get_json_as("/v1/me/subscriptions", &viewer).await;
-    assert_eq!(mine["channels"], json!([creator]));
-    let r = send(&app, reqwest::Method::DELETE, &path, &viewer, None).await;
+    assert_eq!(mine["channels"], json!([channel]));
+    let shown = app.get_json(&format!("/v1/channels/{channel}")).await;
+    assert_eq!(shown["subscribers"], 1);
+    let r = app
+        .send(reqwest::Method::DELETE, &path, &viewer, None)
+        .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let mine = app.get_json_as("/v1/me/subscriptions", &viewer).await;
     assert_eq!(mine["channels"], json!([]));

@@ -164,6 +164,20 @@ pub fn resolve(req: &Request, segs: &[&str]) -> Option<Result<Forward, EdgeError
             Class::Api,
             id(c).map(|c| format!("/v1/comments/{c}/reaction")),
         ),
+        ["v1", "channels"] => (&["POST"], creator, Class::Api, Ok("/v1/channels".into())),
+        // Anyone may look at a channel; its owner (or an admin) changes it.
+        ["v1", "channels", c] => (
+            &["GET", "PATCH", "DELETE"],
+            if m == "GET" { Public } else { creator },
+            Class::Api,
+            id(c).map(|c| format!("/v1/channels/{c}")),
+        ),
+        ["v1", "users", u, "channels"] => (
+            &["GET"],
+            Public,
+            Class::Api,
+            id(u).map(|u| format!("/v1/users/{u}/channels")),
+        ),
         ["v1", "channels", c, "subscription"] => (
             &["PUT", "DELETE"],
             user,

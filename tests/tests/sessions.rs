@@ -9,7 +9,7 @@ use e2e::{
 };
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
-use shared_wasm::record::UserRecord;
+use shared_wasm::record::{FeedVersion, UserRecord};
 use shared_wasm::sync::{self, SyncBatch, SyncItem};
 use shared_wasm::UnixTime;
 
@@ -294,11 +294,43 @@ async fn sync_endpoint_refusals(c: &Client, e: &str, user_id: &str) {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(
         json_of(r).await,
-        json!({"applied": 0, "stale": 1, "expired": 0})
+        json!({"applied": 0, "stale": 1, "expired": 0, "superseded": 0})
     );
     let r = send(Some(good), body).await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(json_of(r).await["reason"], "replayed");
+
+    // Three versions of one key in a batch: only the newest is written.
+    let bumps = SyncBatch {
+        v: 1,
+        items: (1..=3)
+            .map(|version| {
+                let rec = FeedVersion {
+                    v: 1,
+                    feed: "e2e-burst".into(),
+                    version,
+                };
+                SyncItem {
+                    key: FeedVersion::key("e2e-burst"),
+                    version,
+                    value: rec.to_cbor(),
+                    expires_at: None,
+                }
+            })
+            .collect(),
+    }
+    .to_cbor();
+    let auth = sync::sign(
+        SYNC_SECRET.as_bytes(),
+        &bumps,
+        "nonce-nonce-nonce-5",
+        UnixTime(now()),
+    );
+    let r = send(Some(auth), bumps).await.unwrap();
+    assert_eq!(
+        json_of(r).await,
+        json!({"applied": 1, "stale": 0, "expired": 0, "superseded": 2})
+    );
 
     // A batch may not write the edge's own keys.
     let forged = SyncBatch {

@@ -5,6 +5,8 @@
 //! a retried or reordered batch changes nothing. KV has no compare-and-set: two pushes racing
 //! on one key could still interleave, which is why the origin pushes to one edge sequentially.
 
+use std::collections::BTreeMap;
+
 use serde_json::json;
 use shared_wasm::sync::{self, SyncBatch, SyncError};
 
@@ -48,8 +50,20 @@ pub async fn handle<P: Platform>(
         code: "invalid_batch",
         message: e.to_string(),
     })?;
-    let (mut applied, mut stale, mut expired) = (0u32, 0u32, 0u32);
+    // Only the newest version of a key in the batch is written: a burst of writes to one record
+    // (`feedver:home` moves with every upload) costs one KV read and one write per batch, not
+    // one per version (Workers KV takes about one write per second per key).
+    let mut newest: BTreeMap<&str, u64> = BTreeMap::new();
     for item in &batch.items {
+        let v = newest.entry(item.key.as_str()).or_default();
+        *v = (*v).max(item.version);
+    }
+    let (mut applied, mut stale, mut expired, mut superseded) = (0u32, 0u32, 0u32, 0u32);
+    for item in &batch.items {
+        if newest[item.key.as_str()] > item.version {
+            superseded += 1;
+            continue;
+        }
         let ttl = match item.expires_at {
             Some(t) if t <= now.0 => {
                 expired += 1;
@@ -70,7 +84,12 @@ pub async fn handle<P: Platform>(
         p.kv_put(&item.key, &item.value, ttl).await?;
         applied += 1;
     }
-    let body = json!({"applied": applied, "stale": stale, "expired": expired});
+    let body = json!({
+        "applied": applied,
+        "stale": stale,
+        "expired": expired,
+        "superseded": superseded,
+    });
     Ok(
         Response::new(200, "application/json", body.to_string().into_bytes())
             .with_header("cache-control", "no-store"),

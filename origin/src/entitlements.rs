@@ -4,7 +4,7 @@
 use shared_wasm::record::{Entitlement, EntitlementStatus};
 use sqlx::AnyPool;
 
-use crate::db::{enum_name, parse_enum};
+use crate::db::{enum_name, parse_enum, WriteTx};
 use crate::outbox;
 
 /// The user's entitlement, if any.
@@ -41,6 +41,19 @@ pub async fn set(
     period_end: u64,
 ) -> anyhow::Result<Entitlement> {
     let mut tx = crate::db::begin_write(db).await?;
+    let rec = set_in(&mut tx, user_id, tier, status, period_end).await?;
+    tx.commit().await?;
+    Ok(rec)
+}
+
+/// [`set`] inside the caller's transaction.
+pub async fn set_in(
+    tx: &mut WriteTx,
+    user_id: &str,
+    tier: &str,
+    status: EntitlementStatus,
+    period_end: u64,
+) -> anyhow::Result<Entitlement> {
     sqlx::query(
         "INSERT INTO entitlements (user_id, tier, status, period_end, version) VALUES ($1, $2, $3, $4, 1)
          ON CONFLICT (user_id) DO UPDATE SET tier = excluded.tier, status = excluded.status,
@@ -50,12 +63,11 @@ pub async fn set(
     .bind(tier)
     .bind(enum_name(status))
     .bind(period_end as i64)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
-    let rec = record(&mut *tx, user_id).await?.ok_or_else(|| {
+    let rec = record(&mut **tx, user_id).await?.ok_or_else(|| {
         anyhow::anyhow!("entitlement of {user_id} vanished inside its transaction")
     })?;
-    outbox::enqueue(&mut tx, &rec).await?;
-    tx.commit().await?;
+    outbox::enqueue(tx, &rec).await?;
     Ok(rec)
 }

@@ -51,6 +51,25 @@ pub enum ApiError {
         /// What was wrong.
         message: &'static str,
     },
+    /// A dependency is not configured or not reachable.
+    #[error("{message}")]
+    Unavailable {
+        /// Stable code.
+        code: &'static str,
+        /// What was wrong.
+        message: &'static str,
+    },
+    /// A dependency answered wrongly.
+    #[error("{message}")]
+    BadGateway {
+        /// Stable code.
+        code: &'static str,
+        /// What was wrong.
+        message: &'static str,
+    },
+    /// A webhook whose signature does not hold; the reason is a stable code.
+    #[error("invalid signature: {0}")]
+    InvalidSignature(&'static str),
     /// The body is larger than the route accepts.
     #[error("request body too large")]
     PayloadTooLarge,
@@ -78,6 +97,18 @@ impl IntoResponse for ApiError {
             )
                 .into_response();
         }
+        if let Self::InvalidSignature(reason) = &self {
+            return (
+                StatusCode::BAD_REQUEST,
+                [(header::CACHE_CONTROL, "no-store")],
+                Json(json!({
+                    "error": "invalid_signature",
+                    "reason": reason,
+                    "message": "the Stripe-Signature header does not hold",
+                })),
+            )
+                .into_response();
+        }
         let (status, code, message) = match &self {
             Self::BadRequest { code, message } => (StatusCode::BAD_REQUEST, *code, message.clone()),
             Self::Unauthorized { code, message } => {
@@ -89,6 +120,14 @@ impl IntoResponse for ApiError {
             Self::Conflict { code, message } => {
                 (StatusCode::CONFLICT, *code, (*message).to_owned())
             }
+            Self::Unavailable { code, message } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                *code,
+                (*message).to_owned(),
+            ),
+            Self::BadGateway { code, message } => {
+                (StatusCode::BAD_GATEWAY, *code, (*message).to_owned())
+            }
             Self::PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
@@ -99,7 +138,9 @@ impl IntoResponse for ApiError {
                 "not_found",
                 format!("{what} not found"),
             ),
-            Self::InvalidField { .. } => unreachable!("answered above"),
+            Self::InvalidField { .. } | Self::InvalidSignature(_) => {
+                unreachable!("answered above")
+            }
             Self::Internal(e) => {
                 tracing::error!(error = ?e, "internal error");
                 (

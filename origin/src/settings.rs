@@ -23,6 +23,90 @@ pub struct Settings {
     /// Pushing records to the edge.
     #[serde(default)]
     pub sync: SyncSettings,
+    /// Stripe: checkout and webhooks.
+    #[serde(default)]
+    pub billing: BillingSettings,
+}
+
+/// Stripe billing. Checkout needs `api_base`, `secret_key`, `price` and the two return URLs;
+/// webhooks need `webhook_secrets`. Without them those routes answer 503.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BillingSettings {
+    /// Stripe's API base URL (tests point it at a stand-in).
+    pub api_base: Option<String>,
+    /// The API secret key (`APP_BILLING__SECRET_KEY`).
+    pub secret_key: Option<SecretString>,
+    /// The subscription's price id.
+    pub price: Option<String>,
+    /// Where Checkout sends the buyer afterwards.
+    pub success_url: Option<String>,
+    /// Where Checkout sends a buyer who gives up.
+    pub cancel_url: Option<String>,
+    /// Webhook endpoint secrets, comma-separated (`APP_BILLING__WEBHOOK_SECRETS`): more than
+    /// one while a secret is rolled.
+    pub webhook_secrets: Option<SecretString>,
+    /// Oldest accepted signature timestamp, seconds.
+    #[serde(default = "default_tolerance")]
+    pub tolerance_secs: u64,
+    /// How long access lasts past a failed renewal payment, or past the period end while the
+    /// renewal is on its way.
+    #[serde(default = "default_grace")]
+    pub grace_secs: u64,
+    /// The entitlement tier a subscription grants.
+    #[serde(default = "default_tier")]
+    pub tier: String,
+    /// Whether this process applies stored events (one may run the receiver alone).
+    #[serde(default = "yes")]
+    pub worker: bool,
+}
+
+impl Default for BillingSettings {
+    fn default() -> Self {
+        Self {
+            api_base: None,
+            secret_key: None,
+            price: None,
+            success_url: None,
+            cancel_url: None,
+            webhook_secrets: None,
+            tolerance_secs: default_tolerance(),
+            grace_secs: default_grace(),
+            tier: default_tier(),
+            worker: true,
+        }
+    }
+}
+
+impl BillingSettings {
+    /// The configured webhook secrets.
+    pub fn webhook_secrets(&self) -> Vec<&str> {
+        self.webhook_secrets
+            .as_ref()
+            .map(|s| {
+                s.expose_secret()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+fn default_tolerance() -> u64 {
+    300
+}
+
+fn default_grace() -> u64 {
+    3 * 24 * 3600
+}
+
+fn default_tier() -> String {
+    "members".into()
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Listening address.
@@ -157,6 +241,24 @@ impl Settings {
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         {
             bail!("server.region must be 1 to 32 of a-z, 0-9, '-'");
+        }
+        let b = &self.billing;
+        if b.api_base
+            .as_deref()
+            .is_some_and(|u| !(u.starts_with("http://") || u.starts_with("https://")))
+        {
+            bail!("billing.api_base must be an http(s) URL");
+        }
+        if b.secret_key.is_some()
+            && (b.api_base.is_none()
+                || b.price.is_none()
+                || b.success_url.is_none()
+                || b.cancel_url.is_none())
+        {
+            bail!("billing.secret_key needs billing.api_base, price, success_url and cancel_url");
+        }
+        if b.tolerance_secs == 0 || b.tolerance_secs > 3600 {
+            bail!("billing.tolerance_secs must be between 1 and 3600");
         }
         if self.auth.access_ttl_secs == 0 || self.auth.access_ttl_secs > 3600 {
             bail!("auth.access_ttl_secs must be between 1 and 3600");

@@ -19,7 +19,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::keys::SigningKeys;
 use crate::outbox::{self, PushConfig, Waker};
-use crate::routes::{account, admin, auth, channels, feeds, internal, social, videos};
+use crate::routes::{account, admin, auth, billing, channels, feeds, internal, social, videos};
 use crate::settings::Settings;
 
 /// The API's OpenAPI document (`tests/api/openapi.rs` keeps it and the router in step).
@@ -43,6 +43,10 @@ pub struct AppState {
     pub outbox: Waker,
     /// What the pushers wait on (taken by [`run`]).
     outbox_rx: watch::Receiver<u64>,
+    /// Wakes the billing worker after a webhook event is stored.
+    pub billing: Waker,
+    /// What the billing worker waits on (taken by [`run`]).
+    billing_rx: watch::Receiver<u64>,
     /// Settings.
     pub settings: Arc<Settings>,
 }
@@ -58,6 +62,7 @@ impl AppState {
             .map_err(|e| anyhow::anyhow!("own JWKS unusable: {e}"))?;
         let jwt_policy = JwtPolicy::new(&settings.auth.issuer, &settings.auth.audience);
         let (waker, outbox_rx) = Waker::new();
+        let (billing, billing_rx) = Waker::new();
         Ok(Self {
             db,
             keys: Arc::new(keys),
@@ -65,6 +70,8 @@ impl AppState {
             jwt_policy: Arc::new(jwt_policy),
             outbox: waker,
             outbox_rx,
+            billing,
+            billing_rx,
             settings: Arc::new(settings),
         })
     }
@@ -137,6 +144,11 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/admin/users/{id}/role", post(admin::set_role))
         .route("/v1/admin/users/{id}/revoke", post(admin::revoke))
         .route("/.well-known/jwks.json", get(auth::jwks))
+        .route("/v1/billing/checkout", post(billing::start_checkout))
+        .route(
+            "/billing/stripe/webhook",
+            post(billing::stripe_webhook).layer(DefaultBodyLimit::max(billing::MAX_WEBHOOK_BODY)),
+        )
         .merge(internal)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .layer(SetResponseHeaderLayer::overriding(
@@ -156,6 +168,14 @@ pub async fn run(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
             secret,
         };
         outbox::spawn(state.db.clone(), config, state.outbox_rx.clone());
+    }
+    if state.settings.billing.worker {
+        crate::billing::events::spawn(
+            state.db.clone(),
+            state.settings.billing.clone(),
+            state.outbox.clone(),
+            state.billing_rx.clone(),
+        );
     }
     axum::serve(listener, app(state))
         .with_graceful_shutdown(async {

@@ -5,6 +5,8 @@
 //! The binaries and Wasm artifacts are built beforehand by `scripts/test.sh`; a missing one is
 //! reported with the command that builds it.
 
+pub mod stripe;
+
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};

@@ -1,8 +1,8 @@
 //! Spawns the origin in-process on a free loopback port with a fresh database and media folder.
 
 use origin::settings::{
-    AuthSettings, DatabaseSettings, EdgeSettings, ServerSettings, Settings, StorageSettings,
-    SyncSettings,
+    AuthSettings, BillingSettings, DatabaseSettings, EdgeSettings, ServerSettings, Settings,
+    StorageSettings, SyncSettings,
 };
 use origin::startup::{self, AppState};
 use shared_wasm::{edge_auth, UnixTime};
@@ -10,12 +10,21 @@ use shared_wasm::{edge_auth, UnixTime};
 pub const EDGE_SECRET: &str = "api-test-edge-secret-0123456789abcdef";
 /// The password of users made by [`TestApp::user`].
 pub const PW: &str = "correct horse";
+/// The Stripe API key the origin sends to the stand-in.
+pub const STRIPE_KEY: &str = "sk_test_standin_key";
+/// Webhook endpoint secrets: the current one and one being rolled in.
+pub const WEBHOOK_SECRETS: [&str; 2] = [
+    "whsec_current_0123456789abcdef",
+    "whsec_next_fedcba9876543210",
+];
 pub const SYNC_SECRET: &str = "api-test-sync-secret-0123456789abcdef";
 
 pub struct TestApp {
     pub url: String,
     pub state: AppState,
     pub client: reqwest::Client,
+    /// The Stripe API stand-in this origin calls.
+    pub stripe: e2e::stripe::StandIn,
     _dir: tempfile::TempDir,
 }
 
@@ -45,16 +54,29 @@ impl TestApp {
 
     /// An origin whose outbox pushes to `edges` (comma-separated sync URLs).
     pub async fn spawn_syncing_to(edges: &str) -> Self {
+        Self::spawn_with(edges, None, true).await
+    }
+
+    /// A second origin process on `self`'s database, its billing worker on or off.
+    pub async fn spawn_beside(&self, billing_worker: bool) -> Self {
+        let db = self.state.settings.database.url.clone();
+        Self::spawn_with("", Some(db), billing_worker).await
+    }
+
+    pub async fn spawn_with(edges: &str, database: Option<String>, billing_worker: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        let stripe = e2e::stripe::StandIn::start().await;
+        let database = match database {
+            Some(url) => url,
+            None => database_url(dir.path()).await,
+        };
         let settings = Settings {
             server: ServerSettings {
                 host: "127.0.0.1".into(),
                 port: 0,
                 region: "test".into(),
             },
-            database: DatabaseSettings {
-                url: database_url(dir.path()).await,
-            },
+            database: DatabaseSettings { url: database },
             storage: StorageSettings {
                 media_dir: dir.path().join("media").display().to_string(),
             },
@@ -71,6 +93,16 @@ impl TestApp {
                 edges: edges.to_owned(),
                 secret: Some(SYNC_SECRET.to_owned().into()),
             },
+            billing: BillingSettings {
+                api_base: Some(stripe.url.clone()),
+                secret_key: Some(STRIPE_KEY.to_owned().into()),
+                price: Some("price_members_monthly".into()),
+                success_url: Some("https://app.example/billing/done".into()),
+                cancel_url: Some("https://app.example/billing/cancel".into()),
+                webhook_secrets: Some(WEBHOOK_SECRETS.join(",").into()),
+                worker: billing_worker,
+                ..BillingSettings::default()
+            },
         };
         let state = AppState::build(settings).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -80,6 +112,7 @@ impl TestApp {
             url,
             state,
             client: reqwest::Client::new(),
+            stripe,
             _dir: dir,
         }
     }

@@ -1,6 +1,7 @@
 //! Black-box API tests of the origin over real HTTP.
 
 mod accounts;
+mod billing;
 mod channels;
 mod helpers;
 mod migrations;

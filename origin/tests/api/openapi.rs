@@ -8,7 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use shared_wasm::jwt::Role;
 
-use crate::helpers::{TestApp, PW};
+use crate::helpers::{now, TestApp, PW, WEBHOOK_SECRETS};
 
 fn router_paths() -> BTreeSet<String> {
     let src = include_str!("../../src/startup.rs");
@@ -117,20 +117,34 @@ impl Doc {
         bearer: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let what = format!("{method} {path}");
-        let op = self.operation(method.as_str(), template).clone();
         let mut req = app
             .client
             .request(method.clone(), format!("{}{path}", app.url));
         if let Some(t) = bearer {
             req = req.bearer_auth(t);
         }
-        match &body {
+        if let Some(b) = &body {
+            req = req.json(b);
+        }
+        self.send(req, method, template, path, body.as_ref()).await
+    }
+
+    /// [`Doc::call`] for a request built by the caller (`body`: what it carries, to check).
+    async fn send(
+        &mut self,
+        req: reqwest::RequestBuilder,
+        method: Method,
+        template: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let what = format!("{method} {path}");
+        let op = self.operation(method.as_str(), template).clone();
+        match body {
             Some(b) => {
                 let schema = &op["requestBody"]["content"]["application/json"]["schema"];
                 assert!(schema.is_object(), "{what}: no request body documented");
                 self.check(&format!("{what} request"), schema, b);
-                req = req.json(b);
             }
             None => assert_ne!(
                 op["requestBody"]["required"], true,
@@ -489,6 +503,40 @@ async fn every_operation_answers_as_documented() {
         None,
     )
     .await;
+
+    // Billing: Checkout (against the Stripe stand-in) and a signed webhook.
+    d.call(
+        &app,
+        M::POST,
+        "/v1/billing/checkout",
+        "/v1/billing/checkout",
+        Some(&viewer),
+        None,
+    )
+    .await;
+    let hook = "/billing/stripe/webhook";
+    let event = e2e::stripe::event(
+        "evt_doc",
+        "customer.created",
+        now(),
+        json!({"id": "cus_doc"}),
+    );
+    let signature = e2e::stripe::sign(WEBHOOK_SECRETS[0], now(), &event);
+    let req = app
+        .client
+        .post(format!("{}{hook}", app.url))
+        .header("content-type", "application/json")
+        .header("stripe-signature", signature)
+        .body(event.clone());
+    let parsed: Value = serde_json::from_str(&event).unwrap();
+    let (s, _) = d.send(req, M::POST, hook, hook, Some(&parsed)).await;
+    assert_eq!(s, StatusCode::OK);
+    let req = app.client.post(format!("{}{hook}", app.url)).body(event);
+    let (s, e) = d.send(req, M::POST, hook, hook, Some(&parsed)).await;
+    assert_eq!(
+        (s, e["reason"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("missing_signature"))
+    );
 
     // Admin, then the end of sessions and of an account.
     let admin_user = format!("/v1/admin/users/{viewer_id}");

@@ -164,6 +164,12 @@ pub fn resolve(req: &Request, segs: &[&str]) -> Option<Result<Forward, EdgeError
             Class::Api,
             id(c).map(|c| format!("/v1/comments/{c}/reaction")),
         ),
+        ["v1", "billing", "checkout"] => (
+            &["POST"],
+            user,
+            Class::Api,
+            Ok("/v1/billing/checkout".into()),
+        ),
         ["v1", "channels"] => (&["POST"], creator, Class::Api, Ok("/v1/channels".into())),
         // Anyone may look at a channel; its owner (or an admin) changes it.
         ["v1", "channels", c] => (

@@ -165,6 +165,8 @@ pub struct Origin {
     port: u16,
     sync_url: String,
     database: String,
+    /// Extra settings for its next start ([`Origin::restart`]).
+    pub env: Vec<(String, String)>,
     proc: Option<Proc>,
     dir: Arc<tempfile::TempDir>,
 }
@@ -186,8 +188,40 @@ async fn database_url(dir: &Path) -> String {
     url
 }
 
-fn origin_cmd(dir: &Path, database: &str, port: u16, region: &str, sync_url: &str) -> Command {
+/// The Stripe settings of an origin that bills against `api_base` (a [`stripe::StandIn`]).
+pub fn billing_env(api_base: &str) -> Vec<(String, String)> {
+    [
+        ("APP_BILLING__API_BASE", api_base),
+        ("APP_BILLING__SECRET_KEY", "sk_test_e2e_standin"),
+        ("APP_BILLING__PRICE", "price_e2e_members"),
+        (
+            "APP_BILLING__SUCCESS_URL",
+            "https://app.example/billing/done",
+        ),
+        (
+            "APP_BILLING__CANCEL_URL",
+            "https://app.example/billing/cancel",
+        ),
+        ("APP_BILLING__WEBHOOK_SECRETS", WEBHOOK_SECRET),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect()
+}
+
+/// The webhook endpoint secret of [`billing_env`].
+pub const WEBHOOK_SECRET: &str = "whsec_e2e_0123456789abcdef";
+
+fn origin_cmd(
+    dir: &Path,
+    database: &str,
+    port: u16,
+    region: &str,
+    sync_url: &str,
+    env: &[(String, String)],
+) -> Command {
     let mut cmd = Command::new(artifact("target/debug/origin"));
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
     cmd.current_dir(root())
         .arg("--config")
         .arg(root().join("origin/config/base.toml"))
@@ -225,7 +259,7 @@ impl Origin {
             None => database_url(dir.path()).await,
         };
         if share.is_none() {
-            let seed = origin_cmd(dir.path(), &database, port, region, &sync_url)
+            let seed = origin_cmd(dir.path(), &database, port, region, &sync_url, &[])
                 .arg("seed-demo")
                 .output()
                 .expect("running origin seed-demo");
@@ -242,6 +276,7 @@ impl Origin {
             port,
             sync_url,
             database,
+            env: Vec::new(),
             proc: None,
             dir,
         };
@@ -265,6 +300,7 @@ impl Origin {
             self.port,
             &self.region,
             &self.sync_url,
+            &self.env,
         )
         .args(args)
         .output()
@@ -299,6 +335,7 @@ impl Origin {
             self.port,
             &self.region,
             &self.sync_url,
+            &self.env,
         );
         cmd.arg("serve");
         let mut proc = Proc::spawn("origin", cmd, self.log_path());

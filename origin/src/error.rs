@@ -73,6 +73,31 @@ pub enum ApiError {
     /// The body is larger than the route accepts.
     #[error("request body too large")]
     PayloadTooLarge,
+    /// An upload larger than its URL allows.
+    #[error("upload larger than {max} bytes")]
+    PayloadTooLargeFor {
+        /// The most the URL allows.
+        max: u64,
+    },
+    /// The thing existed and is gone for good (an expired or used upload URL).
+    #[error("{message}")]
+    Gone {
+        /// Stable code.
+        code: &'static str,
+        /// What was wrong.
+        message: &'static str,
+    },
+    /// A body of a type the route does not take.
+    #[error("{message}")]
+    UnsupportedMediaType {
+        /// Stable code.
+        code: &'static str,
+        /// What was wrong.
+        message: &'static str,
+    },
+    /// Another request is writing the same upload.
+    #[error("the upload is being written by another request")]
+    Locked,
     /// No such thing.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -128,6 +153,22 @@ impl IntoResponse for ApiError {
             Self::BadGateway { code, message } => {
                 (StatusCode::BAD_GATEWAY, *code, (*message).to_owned())
             }
+            Self::PayloadTooLargeFor { max } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the upload URL allows at most {max} bytes"),
+            ),
+            Self::Gone { code, message } => (StatusCode::GONE, *code, (*message).to_owned()),
+            Self::UnsupportedMediaType { code, message } => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                *code,
+                (*message).to_owned(),
+            ),
+            Self::Locked => (
+                StatusCode::LOCKED,
+                "upload_busy",
+                "another request is writing this upload; retry after it".to_owned(),
+            ),
             Self::PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",

@@ -17,5 +17,6 @@ pub mod sessions;
 pub mod settings;
 pub mod social;
 pub mod startup;
+pub mod uploads;
 pub mod users;
 pub mod videos;

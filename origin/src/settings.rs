@@ -120,6 +120,10 @@ pub struct ServerSettings {
     /// `x-origin-region` on its responses.
     #[serde(default = "default_region")]
     pub region: String,
+    /// The URL creators reach this origin at, for the upload URLs it signs; default
+    /// `http://{host}:{port}`.
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 fn default_region() -> String {
@@ -138,6 +142,45 @@ pub struct DatabaseSettings {
 pub struct StorageSettings {
     /// Root folder; each video has `{media_dir}/{video_id}/`.
     pub media_dir: String,
+    /// Where uploads are written (`partial/`) and kept once complete (`sources/`); default:
+    /// `uploads` beside `media_dir`. Never served.
+    #[serde(default)]
+    pub upload_dir: Option<String>,
+    /// Largest upload a ticket allows.
+    #[serde(default = "default_max_upload")]
+    pub max_upload_bytes: u64,
+    /// How long an upload ticket (and a resumable upload made with it) lasts.
+    #[serde(default = "default_ticket_secs")]
+    pub upload_ticket_secs: u64,
+    /// An upload body that sends nothing for this long counts as dropped (what arrived stays,
+    /// for a resumable upload), so a stalled client cannot hold its upload forever.
+    #[serde(default = "default_idle_secs")]
+    pub upload_idle_secs: u64,
+}
+
+impl StorageSettings {
+    /// The upload folder.
+    pub fn upload_dir(&self) -> std::path::PathBuf {
+        match &self.upload_dir {
+            Some(d) => d.into(),
+            None => Path::new(&self.media_dir)
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join("uploads"),
+        }
+    }
+}
+
+fn default_max_upload() -> u64 {
+    8 << 30
+}
+
+fn default_idle_secs() -> u64 {
+    30
+}
+
+fn default_ticket_secs() -> u64 {
+    24 * 3600
 }
 
 /// Access tokens.

@@ -19,7 +19,9 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::keys::SigningKeys;
 use crate::outbox::{self, PushConfig, Waker};
-use crate::routes::{account, admin, auth, billing, channels, feeds, internal, social, videos};
+use crate::routes::{
+    account, admin, auth, billing, channels, feeds, internal, social, tus, uploads, videos,
+};
 use crate::settings::Settings;
 
 /// The API's OpenAPI document (`tests/api/openapi.rs` keeps it and the router in step).
@@ -43,6 +45,8 @@ pub struct AppState {
     pub outbox: Waker,
     /// What the pushers wait on (taken by [`run`]).
     outbox_rx: watch::Receiver<u64>,
+    /// Signs upload tickets (made once, kept in the database).
+    pub upload_key: Arc<[u8; 32]>,
     /// Wakes the billing worker after a webhook event is stored.
     pub billing: Waker,
     /// What the billing worker waits on (taken by [`run`]).
@@ -63,6 +67,7 @@ impl AppState {
         let jwt_policy = JwtPolicy::new(&settings.auth.issuer, &settings.auth.audience);
         let (waker, outbox_rx) = Waker::new();
         let (billing, billing_rx) = Waker::new();
+        let upload_key = Arc::new(crate::uploads::store::ticket_key(&db).await?);
         Ok(Self {
             db,
             keys: Arc::new(keys),
@@ -70,6 +75,7 @@ impl AppState {
             jwt_policy: Arc::new(jwt_policy),
             outbox: waker,
             outbox_rx,
+            upload_key,
             billing,
             billing_rx,
             settings: Arc::new(settings),
@@ -145,6 +151,16 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/admin/users/{id}/revoke", post(admin::revoke))
         .route("/.well-known/jwks.json", get(auth::jwks))
         .route("/v1/billing/checkout", post(billing::start_checkout))
+        .route("/v1/videos/{id}/upload", post(uploads::issue))
+        .route("/uploads/{ticket}", put(uploads::put))
+        .route("/uploads/{ticket}/tus", post(tus::create))
+        .route("/uploads/tus", axum::routing::options(tus::options))
+        .route(
+            "/uploads/tus/{id}",
+            axum::routing::head(tus::head)
+                .patch(tus::patch)
+                .delete(tus::delete),
+        )
         .route(
             "/billing/stripe/webhook",
             post(billing::stripe_webhook).layer(DefaultBodyLimit::max(billing::MAX_WEBHOOK_BODY)),
@@ -169,6 +185,22 @@ pub async fn run(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
         };
         outbox::spawn(state.db.clone(), config, state.outbox_rx.clone());
     }
+    let sweep_db = state.db.clone();
+    let upload_root = state.settings.storage.upload_dir();
+    tokio::spawn(async move {
+        // Abandoned uploads: expired resumable ones, and partial files of plain uploads a
+        // crash left behind (an hour untouched).
+        loop {
+            match crate::uploads::store::sweep(&sweep_db, &upload_root, crate::clock::now(), 3600)
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(files = n, "swept abandoned uploads"),
+                Err(e) => tracing::warn!(error = %e, "upload sweep failed"),
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+        }
+    });
     if state.settings.billing.worker {
         crate::billing::events::spawn(
             state.db.clone(),

@@ -9,4 +9,6 @@ pub mod feeds;
 pub mod fields;
 pub mod internal;
 pub mod social;
+pub mod tus;
+pub mod uploads;
 pub mod videos;

@@ -10,6 +10,8 @@ use shared_wasm::{edge_auth, UnixTime};
 pub const EDGE_SECRET: &str = "api-test-edge-secret-0123456789abcdef";
 /// The password of users made by [`TestApp::user`].
 pub const PW: &str = "correct horse";
+/// The largest upload an upload URL allows in tests.
+pub const MAX_UPLOAD: u64 = 4 << 20;
 /// The Stripe API key the origin sends to the stand-in.
 pub const STRIPE_KEY: &str = "sk_test_standin_key";
 /// Webhook endpoint secrets: the current one and one being rolled in.
@@ -70,15 +72,22 @@ impl TestApp {
             Some(url) => url,
             None => database_url(dir.path()).await,
         };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
         let settings = Settings {
             server: ServerSettings {
                 host: "127.0.0.1".into(),
                 port: 0,
                 region: "test".into(),
+                public_url: Some(url.clone()),
             },
             database: DatabaseSettings { url: database },
             storage: StorageSettings {
                 media_dir: dir.path().join("media").display().to_string(),
+                upload_dir: Some(dir.path().join("uploads").display().to_string()),
+                max_upload_bytes: MAX_UPLOAD,
+                upload_ticket_secs: 3600,
+                upload_idle_secs: 2,
             },
             auth: AuthSettings {
                 issuer: "test-origin".into(),
@@ -105,8 +114,6 @@ impl TestApp {
             },
         };
         let state = AppState::build(settings).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(startup::run(listener, state.clone()));
         Self {
             url,

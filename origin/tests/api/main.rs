@@ -9,6 +9,7 @@ mod openapi;
 mod sessions;
 mod social;
 mod sync;
+mod uploads;
 mod video_writes;
 
 use helpers::{now, TestApp, EDGE_SECRET};

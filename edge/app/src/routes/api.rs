@@ -146,6 +146,13 @@ pub fn resolve(req: &Request, segs: &[&str]) -> Option<Result<Forward, EdgeError
                 Ok(format!("/v1/videos/{v}/comments{query}"))
             }),
         ),
+        // The ticket is signed at the creator's home region; the file goes straight there.
+        ["v1", "videos", v, "upload"] => (
+            &["POST"],
+            creator,
+            Class::Api,
+            id(v).map(|v| format!("/v1/videos/{v}/upload")),
+        ),
         ["v1", "videos", v, "reaction"] => (
             &["PUT"],
             user,

@@ -1,0 +1,322 @@
+//! tus 1.0 resumable uploads: `POST /uploads/{ticket}/tus` creates, `HEAD`/`PATCH`/`DELETE
+//! /uploads/tus/{id}` report, append and terminate, `OPTIONS /uploads/tus` describes
+//! (extensions: creation, expiration, termination).
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use serde_json::json;
+use shared_wasm::VideoId;
+
+use super::uploads::{consume, content_type_of, header_u64, idle, public_url, refused, too_large};
+use crate::clock::now;
+use crate::error::ApiError;
+use crate::keys::random_bytes;
+use crate::startup::AppState;
+use crate::uploads::store::{self, Written};
+use crate::uploads::ticket;
+
+const TUS_VERSION: &str = "1.0.0";
+
+/// Uploads a PATCH is being written to: a second PATCH to the same upload waits its turn (423).
+static BUSY: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+
+/// Holds an upload in [`BUSY`] until dropped, even when the handler is dropped mid-way (a
+/// client that goes away cancels it).
+struct Busy(String);
+
+impl Busy {
+    fn take(id: &str) -> Option<Self> {
+        let mut busy = BUSY.lock().expect("not poisoned");
+        busy.get_or_insert_with(HashSet::new)
+            .insert(id.to_owned())
+            .then(|| Self(id.to_owned()))
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        if let Some(set) = BUSY.lock().expect("not poisoned").as_mut() {
+            set.remove(&self.0);
+        }
+    }
+}
+
+fn tus_headers(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert("tus-resumable", HeaderValue::from_static(TUS_VERSION));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn http_date(unix: u64) -> String {
+    httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix))
+}
+
+/// The 412 for a request without `Tus-Resumable: 1.0.0`, if it is one.
+fn without_tus(headers: &HeaderMap) -> Option<Response> {
+    if headers.get("tus-resumable").and_then(|v| v.to_str().ok()) == Some(TUS_VERSION) {
+        return None;
+    }
+    let mut r = (
+        StatusCode::PRECONDITION_FAILED,
+        Json(json!({"error": "tus_version", "message": "Tus-Resumable: 1.0.0 is required"})),
+    )
+        .into_response();
+    r.headers_mut()
+        .insert("tus-version", HeaderValue::from_static(TUS_VERSION));
+    Some(tus_headers(r))
+}
+
+/// `OPTIONS /uploads/tus`: what this server supports.
+pub async fn options(State(state): State<AppState>) -> Response {
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    let h = r.headers_mut();
+    h.insert("tus-version", HeaderValue::from_static(TUS_VERSION));
+    h.insert(
+        "tus-extension",
+        HeaderValue::from_static("creation,expiration,termination"),
+    );
+    h.insert(
+        "tus-max-size",
+        HeaderValue::from(state.settings.storage.max_upload_bytes),
+    );
+    tus_headers(r)
+}
+
+/// The file type from `Upload-Metadata` (`key base64value,…`).
+fn metadata_type(headers: &HeaderMap) -> Option<String> {
+    let meta = headers.get("upload-metadata")?.to_str().ok()?;
+    meta.split(',').find_map(|pair| {
+        let mut it = pair.trim().splitn(2, ' ');
+        let (k, v) = (it.next()?, it.next()?);
+        (k == "filetype")
+            .then(|| STANDARD.decode(v).ok())
+            .flatten()
+            .and_then(|b| String::from_utf8(b).ok())
+    })
+}
+
+/// `POST /uploads/{ticket}/tus`: creates a resumable upload.
+pub async fn create(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(r) = without_tus(&headers) {
+        return Ok(r);
+    }
+    let t = ticket::verify(&state.upload_key[..], &token, now()).map_err(refused)?;
+    let length = header_u64(&headers, "upload-length")?.ok_or(ApiError::BadRequest {
+        code: "upload_length_required",
+        message: "Upload-Length is required (deferred length is not supported)".into(),
+    })?;
+    if length > t.max_bytes {
+        return Err(too_large(t.max_bytes));
+    }
+    let content_type = content_type_of(&t, metadata_type(&headers).as_deref())?;
+    consume(&state, &t).await?;
+    let id = URL_SAFE_NO_PAD.encode(random_bytes::<16>());
+    let root = state.settings.storage.upload_dir();
+    tokio::fs::create_dir_all(store::partial_dir(&root))
+        .await
+        .map_err(anyhow::Error::from)?;
+    tokio::fs::File::create(store::partial_dir(&root).join(&id))
+        .await
+        .map_err(anyhow::Error::from)?;
+    sqlx::query(
+        "INSERT INTO uploads (id, video_id, length, content_type, expires_at, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&id)
+    .bind(t.video.as_str())
+    .bind(length as i64)
+    .bind(content_type)
+    .bind(t.expires_at as i64)
+    .bind(now() as i64)
+    .execute(&state.db)
+    .await?;
+    let mut r = StatusCode::CREATED.into_response();
+    let h = r.headers_mut();
+    let location = format!("{}/uploads/tus/{id}", public_url(&state));
+    h.insert(
+        header::LOCATION,
+        HeaderValue::from_str(&location).map_err(anyhow::Error::from)?,
+    );
+    h.insert(
+        "upload-expires",
+        HeaderValue::from_str(&http_date(t.expires_at)).map_err(anyhow::Error::from)?,
+    );
+    Ok(tus_headers(r))
+}
+
+struct Upload {
+    video: VideoId,
+    length: u64,
+    received: u64,
+    expires_at: u64,
+}
+
+async fn load(state: &AppState, id: &str) -> Result<Upload, ApiError> {
+    if id.len() > 64 {
+        return Err(ApiError::NotFound("upload"));
+    }
+    let row: Option<(String, i64, i64, i64)> =
+        sqlx::query_as("SELECT video_id, length, received, expires_at FROM uploads WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&state.db)
+            .await?;
+    let (video, length, _, expires_at) = row.ok_or(ApiError::NotFound("upload"))?;
+    // The file is the record of what arrived: bytes are appended in order, so its length is
+    // the offset even when a handler was cut off before it could write the offset down.
+    let root = state.settings.storage.upload_dir();
+    let on_disk = tokio::fs::metadata(store::partial_dir(&root).join(id))
+        .await
+        .map_err(|e| anyhow::anyhow!("partial upload {id}: {e}"))?
+        .len();
+    let u = Upload {
+        video: VideoId::parse(&video).map_err(|e| anyhow::anyhow!("stored video id: {e}"))?,
+        length: length as u64,
+        received: on_disk.min(length as u64),
+        expires_at: expires_at as u64,
+    };
+    if now() >= u.expires_at {
+        return Err(ApiError::Gone {
+            code: "upload_expired",
+            message: "the upload has expired",
+        });
+    }
+    Ok(u)
+}
+
+fn offset_response(status: StatusCode, u: &Upload, offset: u64) -> Result<Response, ApiError> {
+    let mut r = status.into_response();
+    let h = r.headers_mut();
+    h.insert("upload-offset", HeaderValue::from(offset));
+    h.insert("upload-length", HeaderValue::from(u.length));
+    h.insert(
+        "upload-expires",
+        HeaderValue::from_str(&http_date(u.expires_at)).map_err(anyhow::Error::from)?,
+    );
+    Ok(tus_headers(r))
+}
+
+/// `HEAD /uploads/tus/{id}`: how much is on disk.
+pub async fn head(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(r) = without_tus(&headers) {
+        return Ok(r);
+    }
+    let u = load(&state, &id).await?;
+    offset_response(StatusCode::OK, &u, u.received)
+}
+
+/// `PATCH /uploads/tus/{id}`: appends at `Upload-Offset`. Whatever reached the disk before a
+/// dropped connection counts, so the client resumes from the offset `HEAD` reports.
+pub async fn patch(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    if let Some(r) = without_tus(&headers) {
+        return Ok(r);
+    }
+    if headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        != Some("application/offset+octet-stream")
+    {
+        return Err(ApiError::UnsupportedMediaType {
+            code: "unsupported_type",
+            message: "PATCH bodies are application/offset+octet-stream",
+        });
+    }
+    let u = load(&state, &id).await?;
+    let offset = header_u64(&headers, "upload-offset")?.ok_or(ApiError::BadRequest {
+        code: "upload_offset_required",
+        message: "Upload-Offset is required".into(),
+    })?;
+    if offset != u.received {
+        return Err(ApiError::Conflict {
+            code: "offset_mismatch",
+            message: "Upload-Offset is not the upload's current offset (ask with HEAD)",
+        });
+    }
+    let Some(_busy) = Busy::take(&id) else {
+        return Err(ApiError::Locked);
+    };
+    patch_locked(&state, &id, &u, body).await
+}
+
+async fn patch_locked(
+    state: &AppState,
+    id: &str,
+    u: &Upload,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let root = state.settings.storage.upload_dir();
+    let path = store::partial_dir(&root).join(id);
+    let mut file = tokio::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .await
+        .map_err(anyhow::Error::from)?;
+    let written = store::append(&mut file, body, u.received, u.length, idle(state))
+        .await
+        .map_err(anyhow::Error::from)?;
+    drop(file);
+    let added = match written {
+        Written::Done(n) | Written::Dropped(n) => n,
+        Written::TooLarge => {
+            // Nothing past the declared length was written; what came before it stays.
+            return Err(too_large(u.length));
+        }
+    };
+    let offset = u.received + added;
+    sqlx::query("UPDATE uploads SET received = $1 WHERE id = $2")
+        .bind(offset as i64)
+        .bind(id)
+        .execute(&state.db)
+        .await?;
+    if offset == u.length {
+        sqlx::query("DELETE FROM uploads WHERE id = $1")
+            .bind(id)
+            .execute(&state.db)
+            .await?;
+        if store::finish(&state.db, &root, &u.video, &path).await? {
+            state.outbox.wake();
+            tracing::info!(video = %u.video, bytes = offset, "resumable upload complete");
+        }
+    }
+    offset_response(StatusCode::NO_CONTENT, u, offset)
+}
+
+/// `DELETE /uploads/tus/{id}`: termination; the partial file goes.
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(r) = without_tus(&headers) {
+        return Ok(r);
+    }
+    load(&state, &id).await?;
+    sqlx::query("DELETE FROM uploads WHERE id = $1")
+        .bind(&id)
+        .execute(&state.db)
+        .await?;
+    let root = state.settings.storage.upload_dir();
+    let _ = tokio::fs::remove_file(store::partial_dir(&root).join(&id)).await;
+    Ok(tus_headers(StatusCode::NO_CONTENT.into_response()))
+}

@@ -1,0 +1,221 @@
+//! Upload routes. `POST /v1/videos/{id}/upload` (the owner, through the edge) signs a ticket;
+//! the creator then sends the file straight to this origin: `PUT /uploads/{ticket}` in one
+//! request here, or tus 1.0 ([`super::tus`]).
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::json;
+use shared_wasm::jwt::Role;
+use shared_wasm::record::VideoState;
+use shared_wasm::VideoId;
+
+use crate::caller::Caller;
+use crate::clock::now;
+use crate::error::ApiError;
+use crate::keys::random_bytes;
+use crate::startup::AppState;
+use crate::uploads::store::{self, Written};
+use crate::uploads::ticket::{self, Ticket};
+use crate::videos;
+
+pub(super) fn public_url(state: &AppState) -> String {
+    let s = &state.settings.server;
+    s.public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}:{}", s.host, s.port))
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+pub(super) fn refused(r: ticket::Refusal) -> ApiError {
+    match r {
+        ticket::Refusal::Forged => ApiError::Forbidden {
+            code: "invalid_ticket",
+            message: "the upload URL is not one this origin signed",
+        },
+        ticket::Refusal::Expired => ApiError::Gone {
+            code: "ticket_expired",
+            message: "the upload URL has expired; ask for a new one",
+        },
+    }
+}
+
+/// Signs an upload ticket for a video of the caller's that waits for its file.
+pub async fn issue(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require(Role::Creator)?;
+    let video = VideoId::parse(&id).map_err(|e| ApiError::BadRequest {
+        code: "invalid_video_id",
+        message: format!("video id {e}"),
+    })?;
+    let owner = videos::owner(&state.db, &video)
+        .await?
+        .ok_or(ApiError::NotFound("video"))?;
+    if owner.as_deref() != Some(caller.0.sub.as_str()) {
+        return Err(ApiError::NotFound("video"));
+    }
+    let rec = videos::record(&state.db, &video)
+        .await?
+        .ok_or(ApiError::NotFound("video"))?;
+    if rec.state != VideoState::Uploading {
+        return Err(ApiError::Conflict {
+            code: "already_uploaded",
+            message: "the video already has its file",
+        });
+    }
+    let storage = &state.settings.storage;
+    let t = Ticket {
+        video: video.clone(),
+        expires_at: now() + storage.upload_ticket_secs,
+        max_bytes: storage.max_upload_bytes,
+        types: ticket::TYPES.iter().map(|(_, m)| *m).collect(),
+        nonce: URL_SAFE_NO_PAD.encode(random_bytes::<16>()),
+    };
+    sqlx::query("INSERT INTO upload_tickets (nonce, video_id, expires_at) VALUES ($1, $2, $3)")
+        .bind(&t.nonce)
+        .bind(video.as_str())
+        .bind(t.expires_at as i64)
+        .execute(&state.db)
+        .await?;
+    let token = ticket::issue(&state.upload_key[..], &t);
+    let base = public_url(&state);
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "upload_url": format!("{base}/uploads/{token}"),
+            "tus_url": format!("{base}/uploads/{token}/tus"),
+            "expires_at": t.expires_at,
+            "max_bytes": t.max_bytes,
+            "content_types": t.types,
+        })),
+    ))
+}
+
+/// Marks the ticket used; a second use is refused (410).
+pub(super) async fn consume(state: &AppState, t: &Ticket) -> Result<(), ApiError> {
+    let done = sqlx::query(
+        "UPDATE upload_tickets SET used_at = $1 WHERE nonce = $2 AND video_id = $3 AND used_at IS NULL",
+    )
+    .bind(now() as i64)
+    .bind(&t.nonce)
+    .bind(t.video.as_str())
+    .execute(&state.db)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(ApiError::Gone {
+            code: "ticket_used",
+            message: "the upload URL was already used; ask for a new one",
+        });
+    }
+    Ok(())
+}
+
+pub(super) fn content_type_of(t: &Ticket, ct: Option<&str>) -> Result<&'static str, ApiError> {
+    let ct = ct.map(|c| {
+        c.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    });
+    t.types
+        .iter()
+        .find(|m| Some(**m) == ct.as_deref())
+        .copied()
+        .ok_or(ApiError::UnsupportedMediaType {
+            code: "unsupported_type",
+            message: "the upload's content type is not one the URL allows",
+        })
+}
+
+pub(super) fn idle(state: &AppState) -> std::time::Duration {
+    std::time::Duration::from_secs(state.settings.storage.upload_idle_secs)
+}
+
+pub(super) fn too_large(max: u64) -> ApiError {
+    ApiError::PayloadTooLargeFor { max }
+}
+
+pub(super) fn header_u64(headers: &HeaderMap, name: &str) -> Result<Option<u64>, ApiError> {
+    headers
+        .get(name)
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or(ApiError::BadRequest {
+                    code: "invalid_header",
+                    message: format!("{name} is not a number"),
+                })
+        })
+        .transpose()
+}
+
+/// `PUT /uploads/{ticket}`: the whole file in one request.
+pub async fn put(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<impl IntoResponse, ApiError> {
+    let t = ticket::verify(&state.upload_key[..], &token, now()).map_err(refused)?;
+    content_type_of(
+        &t,
+        headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+    )?;
+    if header_u64(&headers, "content-length")?.is_some_and(|n| n > t.max_bytes) {
+        return Err(too_large(t.max_bytes));
+    }
+    consume(&state, &t).await?;
+    let root = state.settings.storage.upload_dir();
+    tokio::fs::create_dir_all(store::partial_dir(&root))
+        .await
+        .map_err(anyhow::Error::from)?;
+    let partial = store::partial_dir(&root).join(format!(
+        "put-{}",
+        URL_SAFE_NO_PAD.encode(random_bytes::<12>())
+    ));
+    let mut file = tokio::fs::File::create(&partial)
+        .await
+        .map_err(anyhow::Error::from)?;
+    let written = store::append(&mut file, body, 0, t.max_bytes, idle(&state))
+        .await
+        .map_err(anyhow::Error::from)?;
+    drop(file);
+    let bytes = match written {
+        Written::Done(n) => n,
+        Written::TooLarge => {
+            let _ = tokio::fs::remove_file(&partial).await;
+            return Err(too_large(t.max_bytes));
+        }
+        Written::Dropped(_) => {
+            let _ = tokio::fs::remove_file(&partial).await;
+            return Err(ApiError::BadRequest {
+                code: "upload_interrupted",
+                message: "the body ended early; use tus to resume uploads".into(),
+            });
+        }
+    };
+    if !store::finish(&state.db, &root, &t.video, &partial).await? {
+        return Err(ApiError::Conflict {
+            code: "already_uploaded",
+            message: "the video already has its file",
+        });
+    }
+    state.outbox.wake();
+    tracing::info!(video = %t.video, bytes, "upload complete");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"video_id": t.video, "bytes": bytes, "state": "processing"})),
+    ))
+}

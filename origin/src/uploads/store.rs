@@ -1,0 +1,162 @@
+//! Upload files and rows: streaming a body to disk with a size cap, finishing an upload (file
+//! renamed into `sources/`, video to `processing`, its record queued for the edge, in one
+//! transaction), and sweeping what was abandoned.
+
+use std::path::{Path, PathBuf};
+
+use axum::body::Body;
+use futures_util::StreamExt;
+use shared_wasm::record::VideoState;
+use shared_wasm::VideoId;
+use sqlx::AnyPool;
+use tokio::io::AsyncWriteExt;
+
+use crate::clock::now;
+use crate::db::enum_name;
+use crate::{outbox, videos};
+
+/// The origin's upload-ticket key, made on first start and kept in the database.
+pub async fn ticket_key(db: &AnyPool) -> anyhow::Result<[u8; 32]> {
+    sqlx::query(
+        "INSERT INTO secrets (name, value) VALUES ('upload_ticket_key', $1) ON CONFLICT DO NOTHING",
+    )
+    .bind(crate::keys::random_bytes::<32>().to_vec())
+    .execute(db)
+    .await?;
+    let (key,): (Vec<u8>,) =
+        sqlx::query_as("SELECT value FROM secrets WHERE name = 'upload_ticket_key'")
+            .fetch_one(db)
+            .await?;
+    key.try_into()
+        .map_err(|_| anyhow::anyhow!("the stored upload ticket key is not 32 bytes"))
+}
+
+/// Where partial uploads are written.
+pub fn partial_dir(root: &Path) -> PathBuf {
+    root.join("partial")
+}
+
+/// Where a video's complete source file is kept.
+pub fn source_path(root: &Path, video: &VideoId) -> PathBuf {
+    root.join("sources").join(video.as_str())
+}
+
+/// How a body stream ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Written {
+    /// The body ended; this many bytes were appended.
+    Done(u64),
+    /// It would have passed the cap: nothing past the cap was written.
+    TooLarge,
+    /// The connection failed part way; this many bytes were appended (and flushed).
+    Dropped(u64),
+}
+
+/// Appends `body` to `file` (opened for appending), never writing past `cap` bytes in all
+/// (`already` are there). Chunks go straight to disk: memory holds one chunk at a time. A body
+/// silent for `idle` counts as dropped.
+pub async fn append(
+    file: &mut tokio::fs::File,
+    body: Body,
+    already: u64,
+    cap: u64,
+    idle: std::time::Duration,
+) -> std::io::Result<Written> {
+    let mut stream = body.into_data_stream();
+    let mut written = 0u64;
+    let end = loop {
+        match tokio::time::timeout(idle, stream.next()).await {
+            Err(_) | Ok(Some(Err(_))) => break Written::Dropped(written),
+            Ok(None) => break Written::Done(written),
+            Ok(Some(Ok(chunk))) => {
+                if already + written + chunk.len() as u64 > cap {
+                    break Written::TooLarge;
+                }
+                file.write_all(&chunk).await?;
+                written += chunk.len() as u64;
+            }
+        }
+    };
+    file.flush().await?;
+    file.sync_data().await?;
+    Ok(end)
+}
+
+/// Makes a finished upload the video's source: the file is renamed into place (an atomic step:
+/// a viewer or worker sees no file or the whole file), then, in one transaction, the video
+/// moves from `uploading` to `processing` and its record is queued for the edge. `false` if the
+/// video is not waiting for an upload any more (the file is removed).
+pub async fn finish(
+    db: &AnyPool,
+    root: &Path,
+    video: &VideoId,
+    partial: &Path,
+) -> anyhow::Result<bool> {
+    let dest = source_path(root, video);
+    tokio::fs::create_dir_all(dest.parent().expect("sources folder")).await?;
+    let mut tx = crate::db::begin_write(db).await?;
+    let done = sqlx::query(
+        "UPDATE videos SET state = $1, updated_at = $2, version = version + 1
+         WHERE id = $3 AND state = $4",
+    )
+    .bind(enum_name(VideoState::Processing))
+    .bind(now() as i64)
+    .bind(video.as_str())
+    .bind(enum_name(VideoState::Uploading))
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        drop(tx);
+        let _ = tokio::fs::remove_file(partial).await;
+        return Ok(false);
+    }
+    // Renamed while the row is locked: a crash before the commit leaves a source file for a
+    // video still `uploading`, which the next complete upload replaces.
+    tokio::fs::rename(partial, &dest).await?;
+    let rec = videos::record(&mut *tx, video)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("video {video} vanished inside its transaction"))?;
+    outbox::enqueue(&mut tx, &rec).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Removes resumable uploads past their expiry (rows and files) and partial files of plain
+/// uploads a crash left behind (untouched for longer than `stale_secs`). Returns how many files
+/// went.
+pub async fn sweep(db: &AnyPool, root: &Path, now: u64, stale_secs: u64) -> anyhow::Result<usize> {
+    let expired: Vec<(String,)> =
+        sqlx::query_as("DELETE FROM uploads WHERE expires_at <= $1 RETURNING id")
+            .bind(now as i64)
+            .fetch_all(db)
+            .await?;
+    let mut removed = 0;
+    for (id,) in &expired {
+        if tokio::fs::remove_file(partial_dir(root).join(id))
+            .await
+            .is_ok()
+        {
+            removed += 1;
+        }
+    }
+    let live: Vec<(String,)> = sqlx::query_as("SELECT id FROM uploads")
+        .fetch_all(db)
+        .await?;
+    let Ok(mut entries) = tokio::fs::read_dir(partial_dir(root)).await else {
+        return Ok(removed);
+    };
+    while let Some(e) = entries.next_entry().await? {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if live.iter().any(|(id,)| *id == name) {
+            continue;
+        }
+        let modified = e.metadata().await?.modified()?;
+        let age = std::time::SystemTime::now()
+            .duration_since(modified)
+            .map_or(0, |d| d.as_secs());
+        if age >= stale_secs && tokio::fs::remove_file(e.path()).await.is_ok() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}

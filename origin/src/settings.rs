@@ -26,6 +26,37 @@ pub struct Settings {
     /// Stripe: checkout and webhooks.
     #[serde(default)]
     pub billing: BillingSettings,
+    /// The transcoding workers.
+    #[serde(default)]
+    pub transcode: TranscodeSettings,
+}
+
+/// Transcoding.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TranscodeSettings {
+    /// Workers in this process (0: none; another process does the work).
+    #[serde(default = "one")]
+    pub workers: usize,
+    /// How long a worker owns a task it took without renewing it.
+    #[serde(default = "default_lease")]
+    pub lease_secs: u64,
+}
+
+impl Default for TranscodeSettings {
+    fn default() -> Self {
+        Self {
+            workers: 1,
+            lease_secs: default_lease(),
+        }
+    }
+}
+
+fn one() -> usize {
+    1
+}
+
+fn default_lease() -> u64 {
+    30
 }
 
 /// Stripe billing. Checkout needs `api_base`, `secret_key`, `price` and the two return URLs;

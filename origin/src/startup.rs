@@ -20,7 +20,8 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::keys::SigningKeys;
 use crate::outbox::{self, PushConfig, Waker};
 use crate::routes::{
-    account, admin, auth, billing, channels, feeds, internal, social, tus, uploads, videos,
+    account, admin, auth, billing, channels, feeds, internal, social, transcode, tus, uploads,
+    videos,
 };
 use crate::settings::Settings;
 
@@ -152,6 +153,7 @@ pub fn app(state: AppState) -> Router {
         .route("/.well-known/jwks.json", get(auth::jwks))
         .route("/v1/billing/checkout", post(billing::start_checkout))
         .route("/v1/videos/{id}/upload", post(uploads::issue))
+        .route("/v1/videos/{id}/transcode", get(transcode::status))
         .route("/uploads/{ticket}", put(uploads::put))
         .route("/uploads/{ticket}/tus", post(tus::create))
         .route("/uploads/tus", axum::routing::options(tus::options))
@@ -201,6 +203,16 @@ pub async fn run(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
             tokio::time::sleep(std::time::Duration::from_secs(600)).await;
         }
     });
+    for _ in 0..state.settings.transcode.workers {
+        crate::transcode::Worker {
+            db: state.db.clone(),
+            media_dir: state.settings.storage.media_dir.clone().into(),
+            upload_dir: state.settings.storage.upload_dir(),
+            lease: std::time::Duration::from_secs(state.settings.transcode.lease_secs.max(3)),
+            outbox: state.outbox.clone(),
+        }
+        .spawn();
+    }
     if state.settings.billing.worker {
         crate::billing::events::spawn(
             state.db.clone(),

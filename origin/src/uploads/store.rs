@@ -84,7 +84,8 @@ pub async fn append(
 
 /// Makes a finished upload the video's source: the file is renamed into place (an atomic step:
 /// a viewer or worker sees no file or the whole file), then, in one transaction, the video
-/// moves from `uploading` to `processing` and its record is queued for the edge. `false` if the
+/// moves from `uploading` to `processing`, its record is queued for the edge and its
+/// transcoding job is queued. `false` if the
 /// video is not waiting for an upload any more (the file is removed).
 pub async fn finish(
     db: &AnyPool,
@@ -117,6 +118,16 @@ pub async fn finish(
         .await?
         .ok_or_else(|| anyhow::anyhow!("video {video} vanished inside its transaction"))?;
     outbox::enqueue(&mut tx, &rec).await?;
+    // The transcoding job, in the same transaction: a complete upload is never without one.
+    sqlx::query(
+        "INSERT INTO transcode_jobs (video_id, stage, created_at) VALUES ($1, 'probe', $2)
+         ON CONFLICT (video_id) DO UPDATE SET stage = 'probe', attempts = 0, next_attempt_at = 0,
+             lease_until = 0, last_error = NULL",
+    )
+    .bind(video.as_str())
+    .bind(now() as i64)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(true)
 }

@@ -2,7 +2,7 @@
 
 use origin::settings::{
     AuthSettings, BillingSettings, DatabaseSettings, EdgeSettings, ServerSettings, Settings,
-    StorageSettings, SyncSettings,
+    StorageSettings, SyncSettings, TranscodeSettings,
 };
 use origin::startup::{self, AppState};
 use shared_wasm::{edge_auth, UnixTime};
@@ -101,6 +101,10 @@ impl TestApp {
             sync: SyncSettings {
                 edges: edges.to_owned(),
                 secret: Some(SYNC_SECRET.to_owned().into()),
+            },
+            transcode: TranscodeSettings {
+                workers: 1,
+                lease_secs: 6,
             },
             billing: BillingSettings {
                 api_base: Some(stripe.url.clone()),

@@ -9,6 +9,7 @@ mod openapi;
 mod sessions;
 mod social;
 mod sync;
+mod transcode;
 mod uploads;
 mod video_writes;
 

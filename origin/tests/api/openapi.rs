@@ -581,6 +581,34 @@ async fn every_operation_answers_as_documented() {
         .body(vec![0u8; 100]);
     let (s, _, _) = d.send(req, M::PUT, "/uploads/{ticket}", &path, None).await;
     assert_eq!(s, StatusCode::CREATED);
+    let (_, v) = d
+        .call(
+            &app,
+            M::GET,
+            "/v1/creator/videos",
+            "/v1/creator/videos",
+            Some(&creator),
+            None,
+        )
+        .await;
+    let uploaded = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["state"] == "processing" || i["state"] == "failed" || i["state"] == "ready")
+        .expect("the uploaded video")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    d.call(
+        &app,
+        M::GET,
+        "/v1/videos/{id}/transcode",
+        &format!("/v1/videos/{uploaded}/transcode"),
+        Some(&creator),
+        None,
+    )
+    .await;
     let tus_path = "/uploads/tus";
     let req = app
         .client

@@ -153,6 +153,12 @@ pub fn resolve(req: &Request, segs: &[&str]) -> Option<Result<Forward, EdgeError
             Class::Api,
             id(v).map(|v| format!("/v1/videos/{v}/upload")),
         ),
+        ["v1", "videos", v, "transcode"] => (
+            &["GET"],
+            creator,
+            Class::Api,
+            id(v).map(|v| format!("/v1/videos/{v}/transcode")),
+        ),
         ["v1", "videos", v, "reaction"] => (
             &["PUT"],
             user,

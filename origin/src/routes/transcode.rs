@@ -1,0 +1,68 @@
+//! `GET /v1/videos/{id}/transcode`: where the video's transcoding is (its owner or an admin).
+
+use axum::extract::{Path, State};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde_json::json;
+use shared_wasm::jwt::Role;
+use shared_wasm::VideoId;
+
+use crate::caller::Caller;
+use crate::error::ApiError;
+use crate::startup::AppState;
+use crate::videos;
+
+/// State, overall progress, each rendition's state, progress, attempts and error.
+pub async fn status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require(Role::Creator)?;
+    let video = VideoId::parse(&id).map_err(|e| ApiError::BadRequest {
+        code: "invalid_video_id",
+        message: format!("video id {e}"),
+    })?;
+    let owner = videos::owner(&state.db, &video)
+        .await?
+        .ok_or(ApiError::NotFound("video"))?;
+    if caller.0.role != Role::Admin && owner.as_deref() != Some(caller.0.sub.as_str()) {
+        return Err(ApiError::NotFound("video"));
+    }
+    let rec = videos::record(&state.db, &video)
+        .await?
+        .ok_or(ApiError::NotFound("video"))?;
+    let job: Option<(String, Option<String>)> =
+        sqlx::query_as("SELECT stage, last_error FROM transcode_jobs WHERE video_id = $1")
+            .bind(video.as_str())
+            .fetch_optional(&state.db)
+            .await?;
+    let tasks: Vec<(String, String, i64, i64, Option<String>)> = sqlx::query_as(
+        "SELECT rendition, state, progress, attempts, last_error FROM transcode_tasks
+         WHERE video_id = $1 ORDER BY height",
+    )
+    .bind(video.as_str())
+    .fetch_all(&state.db)
+    .await?;
+    let progress = match job.as_ref().map(|j| j.0.as_str()) {
+        Some("done") => 100,
+        _ if tasks.is_empty() => 0,
+        // Encoding is nearly all the work; finalizing shows as 99.
+        _ => (tasks.iter().map(|t| t.2).sum::<i64>() / tasks.len() as i64).min(99),
+    };
+    let renditions: Vec<_> = tasks
+        .iter()
+        .map(|(name, state, progress, attempts, error)| {
+            json!({"name": name, "state": state, "progress": progress, "attempts": attempts,
+                   "error": error})
+        })
+        .collect();
+    Ok(Json(json!({
+        "video_id": video,
+        "state": rec.state,
+        "stage": job.as_ref().map(|j| j.0.clone()),
+        "progress": progress,
+        "renditions": renditions,
+        "error": job.and_then(|j| j.1),
+    })))
+}

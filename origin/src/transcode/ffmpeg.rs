@@ -1,0 +1,311 @@
+//! ffprobe and ffmpeg: what a source holds, the ladder it gets, one rendition encoded with its
+//! progress reported, the poster, and the master playlist.
+
+use std::path::Path;
+use std::process::Stdio;
+
+use anyhow::{bail, Context};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+/// What ffprobe found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probe {
+    /// Display width.
+    pub width: u32,
+    /// Display height.
+    pub height: u32,
+    /// Duration in milliseconds.
+    pub duration_ms: u64,
+    /// Whether there is an audio stream.
+    pub has_audio: bool,
+}
+
+/// Reads the source; `Err` with ffprobe's words when it is not a video it can read.
+pub async fn probe(source: &Path) -> anyhow::Result<Probe> {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_streams",
+            "-show_format",
+        ])
+        .arg(source)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .context("running ffprobe")?;
+    if !out.status.success() {
+        let why = String::from_utf8_lossy(&out.stderr);
+        bail!(
+            "ffprobe cannot read the file: {}",
+            why.trim().chars().take(300).collect::<String>()
+        );
+    }
+    let v: Value = serde_json::from_slice(&out.stdout).context("ffprobe's output")?;
+    let streams = v["streams"].as_array().cloned().unwrap_or_default();
+    let video = streams
+        .iter()
+        .find(|s| s["codec_type"] == "video" && s["disposition"]["attached_pic"] != 1)
+        .context("the file has no video stream")?;
+    let (width, height) = (
+        video["width"].as_u64().unwrap_or(0) as u32,
+        video["height"].as_u64().unwrap_or(0) as u32,
+    );
+    if width < 16 || height < 16 {
+        bail!("the video stream has no usable size ({width}x{height})");
+    }
+    let seconds: f64 = v["format"]["duration"]
+        .as_str()
+        .or(video["duration"].as_str())
+        .and_then(|d| d.parse().ok())
+        .context("the file has no duration")?;
+    Ok(Probe {
+        width,
+        height,
+        duration_ms: (seconds * 1000.0) as u64,
+        has_audio: streams.iter().any(|s| s["codec_type"] == "audio"),
+    })
+}
+
+/// One rung of the ladder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendition {
+    /// Folder and variant name, `720p`.
+    pub name: String,
+    /// Output height.
+    pub height: u32,
+}
+
+const RUNGS: [(u32, u32); 5] = [
+    (240, 400),
+    (360, 800),
+    (480, 1400),
+    (720, 2800),
+    (1080, 5000),
+];
+
+/// The rungs no higher than the source (a source below 240 lines gets one at its own height).
+pub fn ladder(p: &Probe) -> Vec<Rendition> {
+    let mut rungs: Vec<Rendition> = RUNGS
+        .iter()
+        .filter(|(h, _)| *h <= p.height)
+        .map(|(h, _)| Rendition {
+            name: format!("{h}p"),
+            height: *h,
+        })
+        .collect();
+    if rungs.is_empty() {
+        let h = p.height & !1;
+        rungs.push(Rendition {
+            name: format!("{h}p"),
+            height: h,
+        });
+    }
+    rungs
+}
+
+fn kbps(height: u32) -> u32 {
+    RUNGS
+        .iter()
+        .find(|(h, _)| *h >= height)
+        .map_or(5000, |(_, k)| *k)
+}
+
+/// The H.264 level for a height (main profile), as ffmpeg takes it and as CODECS spells it.
+fn level(height: u32) -> (&'static str, &'static str) {
+    match height {
+        0..=480 => ("3.0", "4d401e"),
+        481..=720 => ("3.1", "4d401f"),
+        _ => ("4.0", "4d4028"),
+    }
+}
+
+/// Output width for `height`, keeping the source's shape, even.
+pub fn width_for(p: &Probe, height: u32) -> u32 {
+    let w = (u64::from(p.width) * u64::from(height) / u64::from(p.height)) as u32;
+    (w + 1) & !1
+}
+
+/// Encodes one rendition into `dir` (`index.m3u8` and `seg_NNN.ts`), calling `progress` with
+/// the percent done as ffmpeg reports it. The child is killed if this future is dropped.
+pub async fn encode(
+    source: &Path,
+    dir: &Path,
+    p: &Probe,
+    r: &Rendition,
+    mut progress: impl FnMut(u8),
+) -> anyhow::Result<()> {
+    let k = kbps(r.height);
+    let (lvl, _) = level(r.height);
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args([
+        "-hide_banner",
+        "-nostdin",
+        "-y",
+        "-loglevel",
+        "error",
+        "-progress",
+        "pipe:1",
+    ])
+    .arg("-i")
+    .arg(source)
+    .args(["-map", "0:v:0", "-map", "0:a:0?"])
+    .args([
+        "-vf",
+        &format!("scale={}:{}", width_for(p, r.height), r.height),
+    ])
+    .args([
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-profile:v",
+        "main",
+        "-level:v",
+        lvl,
+    ])
+    .args([
+        "-pix_fmt",
+        "yuv420p",
+        "-g",
+        "48",
+        "-keyint_min",
+        "48",
+        "-sc_threshold",
+        "0",
+    ])
+    .args([
+        "-b:v",
+        &format!("{k}k"),
+        "-maxrate",
+        &format!("{}k", k * 11 / 10),
+    ])
+    .args(["-bufsize", &format!("{}k", k * 2)])
+    .args(["-c:a", "aac", "-b:a", "96k", "-ac", "2"])
+    .args(["-f", "hls", "-hls_time", "4", "-hls_playlist_type", "vod"])
+    .arg("-hls_segment_filename")
+    .arg(dir.join("seg_%03d.ts"))
+    .arg(dir.join("index.m3u8"))
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .kill_on_drop(true);
+    let mut child = cmd.spawn().context("running ffmpeg")?;
+    let stdout = child.stdout.take().context("ffmpeg's stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let total_us = p.duration_ms.max(1) * 1000;
+    while let Some(line) = lines.next_line().await? {
+        if let Some(us) = line.strip_prefix("out_time_us=") {
+            if let Ok(us) = us.trim().parse::<u64>() {
+                progress((us.min(total_us) * 100 / total_us).min(99) as u8);
+            }
+        }
+    }
+    let out = child.wait_with_output().await?;
+    if !out.status.success() {
+        let why = String::from_utf8_lossy(&out.stderr);
+        bail!(
+            "ffmpeg failed ({}): {}",
+            out.status,
+            why.trim().chars().take(300).collect::<String>()
+        );
+    }
+    progress(100);
+    Ok(())
+}
+
+/// A poster frame (`poster.jpg`, 360 lines high) from a second in, or the middle of a short
+/// video.
+pub async fn poster(source: &Path, dest: &Path, p: &Probe) -> anyhow::Result<()> {
+    let at = (p.duration_ms / 2).min(1000);
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-y", "-loglevel", "error"])
+        .args(["-ss", &format!("{}.{:03}", at / 1000, at % 1000)])
+        .arg("-i")
+        .arg(source)
+        .args(["-frames:v", "1", "-vf", "scale=-2:360", "-q:v", "3"])
+        .arg(dest)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .context("running ffmpeg for the poster")?;
+    if !out.status.success() {
+        bail!("poster: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(())
+}
+
+/// The master playlist for the renditions in `dir`: BANDWIDTH is the peak segment bit rate
+/// measured on the files written, AVERAGE-BANDWIDTH the mean, RESOLUTION and CODECS as encoded.
+pub async fn master(dir: &Path, p: &Probe, renditions: &[Rendition]) -> anyhow::Result<String> {
+    let mut m = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+    for r in renditions.iter().rev() {
+        let folder = dir.join(&r.name);
+        let playlist = tokio::fs::read_to_string(folder.join("index.m3u8")).await?;
+        let (mut peak, mut bits, mut secs) = (0f64, 0f64, 0f64);
+        let mut duration = None;
+        for line in playlist.lines() {
+            if let Some(d) = line.strip_prefix("#EXTINF:") {
+                duration = d
+                    .trim_end_matches(',')
+                    .split(',')
+                    .next()
+                    .and_then(|d| d.parse::<f64>().ok());
+            } else if !line.starts_with('#') && !line.is_empty() {
+                let size = tokio::fs::metadata(folder.join(line)).await?.len() as f64 * 8.0;
+                let d = duration.take().unwrap_or(4.0).max(0.1);
+                peak = peak.max(size / d);
+                bits += size;
+                secs += d;
+            }
+        }
+        let (_, avc) = level(r.height);
+        let codecs = if p.has_audio {
+            format!("avc1.{avc},mp4a.40.2")
+        } else {
+            format!("avc1.{avc}")
+        };
+        m.push_str(&format!(
+            "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},RESOLUTION={}x{},CODECS=\"{codecs}\"\n{}/index.m3u8\n",
+            peak.ceil() as u64,
+            (bits / secs.max(0.1)).ceil() as u64,
+            width_for(p, r.height),
+            r.height,
+            r.name
+        ));
+    }
+    Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ladder_never_goes_above_the_source() {
+        let p = |w, h| Probe {
+            width: w,
+            height: h,
+            duration_ms: 1000,
+            has_audio: true,
+        };
+        let names = |p: &Probe| ladder(p).into_iter().map(|r| r.name).collect::<Vec<_>>();
+        assert_eq!(
+            names(&p(1920, 1080)),
+            ["240p", "360p", "480p", "720p", "1080p"]
+        );
+        assert_eq!(names(&p(1280, 720)), ["240p", "360p", "480p", "720p"]);
+        assert_eq!(names(&p(640, 350)), ["240p"]);
+        assert_eq!(names(&p(320, 181)), ["180p"]);
+        assert_eq!(width_for(&p(1920, 1080), 360), 640);
+        assert_eq!(
+            width_for(&p(1080, 1920), 240),
+            136,
+            "portrait keeps its shape, even"
+        );
+    }
+}

@@ -1,0 +1,400 @@
+//! The durable transcoding pipeline. A complete upload queues a job (same transaction); workers
+//! take its stages and its per-rendition tasks from the database under leases they renew while
+//! they work, so a crashed worker's work is taken again when its lease runs out, and `attempts`
+//! fences a worker that lost its lease. Every output is written into a temporary folder and
+//! renamed into place, so no half-written rendition or video is ever visible, and a redone task
+//! replaces rather than duplicates.
+
+pub mod ffmpeg;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use shared_wasm::record::VideoState;
+use shared_wasm::VideoId;
+use sqlx::AnyPool;
+
+use crate::clock::now;
+use crate::db::enum_name;
+use crate::outbox::Waker;
+use crate::uploads::store::source_path;
+use crate::{outbox, videos};
+use ffmpeg::{Probe, Rendition};
+
+/// Attempts of a rendition before it is given up on (`dead`, the video `failed`).
+pub const MAX_ATTEMPTS: i64 = 3;
+
+/// Where workers find things.
+#[derive(Clone)]
+pub struct Worker {
+    /// The database.
+    pub db: AnyPool,
+    /// `storage.media_dir`.
+    pub media_dir: PathBuf,
+    /// `storage.upload_dir()`.
+    pub upload_dir: PathBuf,
+    /// How long a lease lasts; renewed at a third of it.
+    pub lease: Duration,
+    /// Wakes the outbox when a video's record changes.
+    pub outbox: Waker,
+}
+
+fn work_dir(media: &Path, video: &VideoId) -> PathBuf {
+    // Dot-prefixed: no media path can name it, so nothing in it is ever served.
+    media.join(format!(".work-{video}"))
+}
+
+fn backoff(attempts: i64) -> i64 {
+    5 << attempts.clamp(0, 6)
+}
+
+impl Worker {
+    fn lease_until(&self) -> i64 {
+        (now() + self.lease.as_secs()) as i64
+    }
+
+    /// Does one piece of due work; `false` if there was none.
+    pub async fn run_once(&self) -> anyhow::Result<bool> {
+        if let Some((video, stage, attempts)) = self.claim_job().await? {
+            let video = VideoId::parse(&video).map_err(|e| anyhow::anyhow!("stored id: {e}"))?;
+            let result = match stage.as_str() {
+                "probe" => self.probe(&video, attempts).await,
+                _ => self.finalize(&video, attempts).await,
+            };
+            if let Err(e) = result {
+                tracing::warn!(video = %video, stage, error = %e, "transcode stage failed");
+                self.fail(&video, &format!("{stage}: {e}")).await?;
+            }
+            return Ok(true);
+        }
+        if let Some(task) = self.claim_task().await? {
+            self.encode(task).await?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    async fn claim_job(&self) -> sqlx::Result<Option<(String, String, i64)>> {
+        let t = now() as i64;
+        sqlx::query_as(
+            "UPDATE transcode_jobs SET lease_until = $1, attempts = attempts + 1
+             WHERE video_id = (SELECT video_id FROM transcode_jobs
+                               WHERE stage IN ('probe', 'finalize') AND lease_until <= $2
+                                 AND next_attempt_at <= $2
+                               ORDER BY created_at LIMIT 1)
+               AND lease_until <= $2
+             RETURNING video_id, stage, attempts",
+        )
+        .bind(self.lease_until())
+        .bind(t)
+        .fetch_optional(&self.db)
+        .await
+    }
+
+    async fn claim_task(&self) -> sqlx::Result<Option<(String, String, String, i64, i64)>> {
+        let t = now() as i64;
+        sqlx::query_as(
+            "UPDATE transcode_tasks SET lease_until = $1, attempts = attempts + 1,
+                 state = 'running', progress = 0
+             WHERE id = (SELECT id FROM transcode_tasks
+                         WHERE state IN ('queued', 'running') AND lease_until <= $2
+                           AND next_attempt_at <= $2
+                         ORDER BY video_id, height LIMIT 1)
+               AND lease_until <= $2
+             RETURNING id, video_id, rendition, height, attempts",
+        )
+        .bind(self.lease_until())
+        .bind(t)
+        .fetch_optional(&self.db)
+        .await
+    }
+
+    async fn probe_of(&self, video: &VideoId) -> anyhow::Result<Probe> {
+        let row: (Option<i64>, Option<i64>, Option<i64>, Option<i64>) = sqlx::query_as(
+            "SELECT width, height, duration_ms, has_audio FROM transcode_jobs WHERE video_id = $1",
+        )
+        .bind(video.as_str())
+        .fetch_one(&self.db)
+        .await?;
+        match row {
+            (Some(w), Some(h), Some(d), Some(a)) => Ok(Probe {
+                width: w as u32,
+                height: h as u32,
+                duration_ms: d as u64,
+                has_audio: a != 0,
+            }),
+            _ => anyhow::bail!("the job of {video} has no probe"),
+        }
+    }
+
+    /// Reads the source and queues one task per rendition.
+    async fn probe(&self, video: &VideoId, attempts: i64) -> anyhow::Result<()> {
+        let p = ffmpeg::probe(&source_path(&self.upload_dir, video)).await?;
+        let mut tx = self.db.begin().await?;
+        let moved = sqlx::query(
+            "UPDATE transcode_jobs SET stage = 'encode', lease_until = 0, width = $1, height = $2,
+                 duration_ms = $3, has_audio = $4
+             WHERE video_id = $5 AND stage = 'probe' AND attempts = $6",
+        )
+        .bind(i64::from(p.width))
+        .bind(i64::from(p.height))
+        .bind(p.duration_ms as i64)
+        .bind(i64::from(p.has_audio))
+        .bind(video.as_str())
+        .bind(attempts)
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() == 0 {
+            return Ok(()); // another worker has it now
+        }
+        for r in ffmpeg::ladder(&p) {
+            sqlx::query(
+                "INSERT INTO transcode_tasks (id, video_id, rendition, height, state)
+                 VALUES ($1, $2, $3, $4, 'queued') ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(format!("{video}:{}", r.name))
+            .bind(video.as_str())
+            .bind(&r.name)
+            .bind(i64::from(r.height))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        tracing::info!(video = %video, width = p.width, height = p.height, "probed");
+        Ok(())
+    }
+
+    /// Encodes one rendition into the video's work folder, renewing the lease as it goes.
+    async fn encode(&self, task: (String, String, String, i64, i64)) -> anyhow::Result<()> {
+        let (id, video, name, height, attempts) = task;
+        let video = VideoId::parse(&video).map_err(|e| anyhow::anyhow!("stored id: {e}"))?;
+        let r = Rendition {
+            name,
+            height: height as u32,
+        };
+        let result = self.encode_inner(&id, &video, &r, attempts).await;
+        match result {
+            Ok(true) => {
+                // The last rendition moves the job on to its finalize stage.
+                sqlx::query(
+                    "UPDATE transcode_jobs SET stage = 'finalize', lease_until = 0
+                     WHERE video_id = $1 AND stage = 'encode'
+                       AND NOT EXISTS (SELECT 1 FROM transcode_tasks
+                                       WHERE video_id = $1 AND state <> 'done')",
+                )
+                .bind(video.as_str())
+                .execute(&self.db)
+                .await?;
+            }
+            Ok(false) => {} // fenced off: another worker owns the task
+            Err(e) => {
+                let dead = attempts >= MAX_ATTEMPTS;
+                tracing::warn!(video = %video, rendition = %r.name, attempts, dead, error = %e, "rendition failed");
+                sqlx::query(
+                    "UPDATE transcode_tasks SET state = $1, lease_until = 0, next_attempt_at = $2,
+                         last_error = $3
+                     WHERE id = $4 AND attempts = $5",
+                )
+                .bind(if dead { "dead" } else { "queued" })
+                .bind(now() as i64 + backoff(attempts))
+                .bind(e.to_string().chars().take(500).collect::<String>())
+                .bind(&id)
+                .bind(attempts)
+                .execute(&self.db)
+                .await?;
+                if dead {
+                    self.fail(&video, &format!("rendition {}: {e}", r.name))
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `Ok(false)` when the lease was lost (the work is someone else's now).
+    async fn encode_inner(
+        &self,
+        id: &str,
+        video: &VideoId,
+        r: &Rendition,
+        attempts: i64,
+    ) -> anyhow::Result<bool> {
+        let p = self.probe_of(video).await?;
+        let work = work_dir(&self.media_dir, video);
+        let tmp = work.join(format!(".{}-{attempts}", r.name));
+        let _ = tokio::fs::remove_dir_all(&tmp).await;
+        tokio::fs::create_dir_all(&tmp).await?;
+        let progress = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(0));
+        let seen = progress.clone();
+        let source = source_path(&self.upload_dir, video);
+        let encoding = ffmpeg::encode(&source, &tmp, &p, r, move |pct| {
+            seen.store(pct, std::sync::atomic::Ordering::Relaxed)
+        });
+        tokio::pin!(encoding);
+        let mut beat = tokio::time::interval(self.lease / 3);
+        beat.tick().await;
+        let outcome = loop {
+            tokio::select! {
+                done = &mut encoding => break done,
+                _ = beat.tick() => {
+                    let pct = progress.load(std::sync::atomic::Ordering::Relaxed);
+                    let held = sqlx::query(
+                        "UPDATE transcode_tasks SET lease_until = $1, progress = $2
+                         WHERE id = $3 AND attempts = $4",
+                    )
+                    .bind(self.lease_until())
+                    .bind(i64::from(pct))
+                    .bind(id)
+                    .bind(attempts)
+                    .execute(&self.db)
+                    .await?;
+                    if held.rows_affected() == 0 {
+                        // Lost the lease: stop (dropping the future kills ffmpeg).
+                        let _ = tokio::fs::remove_dir_all(&tmp).await;
+                        return Ok(false);
+                    }
+                }
+            }
+        };
+        if let Err(e) = outcome {
+            let _ = tokio::fs::remove_dir_all(&tmp).await;
+            return Err(e);
+        }
+        let dest = work.join(&r.name);
+        let _ = tokio::fs::remove_dir_all(&dest).await;
+        tokio::fs::rename(&tmp, &dest).await?;
+        let done = sqlx::query(
+            "UPDATE transcode_tasks SET state = 'done', progress = 100, lease_until = 0
+             WHERE id = $1 AND attempts = $2",
+        )
+        .bind(id)
+        .bind(attempts)
+        .execute(&self.db)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Poster, master playlist, then the work folder renamed to the video's media folder and
+    /// the video made `ready` (its record queued for the edge) in one transaction.
+    async fn finalize(&self, video: &VideoId, attempts: i64) -> anyhow::Result<()> {
+        let p = self.probe_of(video).await?;
+        let work = work_dir(&self.media_dir, video);
+        let dest = self.media_dir.join(video.as_str());
+        if tokio::fs::metadata(&work).await.is_ok() {
+            let names: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT rendition, height FROM transcode_tasks WHERE video_id = $1 ORDER BY height",
+            )
+            .bind(video.as_str())
+            .fetch_all(&self.db)
+            .await?;
+            let renditions: Vec<Rendition> = names
+                .into_iter()
+                .map(|(name, h)| Rendition {
+                    name,
+                    height: h as u32,
+                })
+                .collect();
+            ffmpeg::poster(
+                &source_path(&self.upload_dir, video),
+                &work.join("poster.jpg"),
+                &p,
+            )
+            .await?;
+            let master = ffmpeg::master(&work, &p, &renditions).await?;
+            tokio::fs::write(work.join("master.m3u8"), master).await?;
+            // Leftovers of attempts cut short stay out of what is served.
+            let mut entries = tokio::fs::read_dir(&work).await?;
+            while let Some(e) = entries.next_entry().await? {
+                if e.file_name().to_string_lossy().starts_with('.') {
+                    let _ = tokio::fs::remove_dir_all(e.path()).await;
+                }
+            }
+            let _ = tokio::fs::remove_dir_all(&dest).await;
+            tokio::fs::rename(&work, &dest).await?;
+        } else if tokio::fs::metadata(dest.join("master.m3u8")).await.is_err() {
+            anyhow::bail!("neither the work folder nor the finished video is there");
+        } // else: renamed by an attempt that crashed before its commit
+        let mut tx = crate::db::begin_write(&self.db).await?;
+        let fenced = sqlx::query(
+            "UPDATE transcode_jobs SET stage = 'done', lease_until = 0
+             WHERE video_id = $1 AND stage = 'finalize' AND attempts = $2",
+        )
+        .bind(video.as_str())
+        .bind(attempts)
+        .execute(&mut *tx)
+        .await?;
+        if fenced.rows_affected() == 0 {
+            return Ok(());
+        }
+        sqlx::query(
+            "UPDATE videos SET state = $1, duration_ms = $2, updated_at = $3,
+                 version = version + 1
+             WHERE id = $4",
+        )
+        .bind(enum_name(VideoState::Ready))
+        .bind(p.duration_ms as i64)
+        .bind(now() as i64)
+        .bind(video.as_str())
+        .execute(&mut *tx)
+        .await?;
+        let rec = videos::record(&mut *tx, video)
+            .await?
+            .context("the video vanished inside its transaction")?;
+        outbox::enqueue(&mut tx, &rec).await?;
+        crate::feeds::bump(
+            &mut tx,
+            &crate::feeds::of_video(videos::channel_of(&self.db, video).await?.as_deref(), None),
+        )
+        .await?;
+        tx.commit().await?;
+        self.outbox.wake();
+        tracing::info!(video = %video, "transcoded, ready");
+        Ok(())
+    }
+
+    /// Gives up on a video: the job `failed` with the reason, the video `failed` (its record
+    /// queued for the edge).
+    async fn fail(&self, video: &VideoId, reason: &str) -> anyhow::Result<()> {
+        let mut tx = crate::db::begin_write(&self.db).await?;
+        sqlx::query(
+            "UPDATE transcode_jobs SET stage = 'failed', lease_until = 0, last_error = $1
+             WHERE video_id = $2",
+        )
+        .bind(reason.chars().take(500).collect::<String>())
+        .bind(video.as_str())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE videos SET state = $1, updated_at = $2, version = version + 1 WHERE id = $3",
+        )
+        .bind(enum_name(VideoState::Failed))
+        .bind(now() as i64)
+        .bind(video.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if let Some(rec) = videos::record(&mut *tx, video).await? {
+            outbox::enqueue(&mut tx, &rec).await?;
+        }
+        tx.commit().await?;
+        self.outbox.wake();
+        let _ = tokio::fs::remove_dir_all(work_dir(&self.media_dir, video)).await;
+        Ok(())
+    }
+
+    /// Runs the worker for good: work while there is some, otherwise look again shortly.
+    pub fn spawn(self) {
+        tokio::spawn(async move {
+            loop {
+                match self.run_once().await {
+                    Ok(true) => continue,
+                    Ok(false) => tokio::time::sleep(Duration::from_millis(500)).await,
+                    Err(e) => {
+                        tracing::error!(error = %e, "transcode worker");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+    }
+}

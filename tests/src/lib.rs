@@ -7,6 +7,42 @@
 
 pub mod stripe;
 
+/// An H.264/AAC MP4 of `secs` seconds at `width`x`height`, rendered by ffmpeg into `dir`: what
+/// a creator uploads in the tests.
+pub fn render_source(dir: &Path, width: u32, height: u32, secs: u32) -> Vec<u8> {
+    let out = dir.join(format!("source-{width}x{height}-{secs}s.mp4"));
+    let ok = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc2=size={width}x{height}:rate=24:duration={secs}"),
+        ])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("sine=frequency=500:sample_rate=48000:duration={secs}"),
+        ])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+        ])
+        .arg(&out)
+        .status()
+        .expect("ffmpeg runs")
+        .success();
+    assert!(ok, "ffmpeg could not render the source");
+    std::fs::read(out).unwrap()
+}
+
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};

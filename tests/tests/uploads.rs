@@ -2,47 +2,11 @@
 //! out; the origin transcodes it and it plays through the edge (manifest, variant, segment) on
 //! both runtimes. And a transcode survives its origin being killed mid-way.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use e2e::{free_port, stack, Origin, Runtime, DEMO_EMAIL};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
-
-/// An H.264/AAC MP4 rendered by ffmpeg.
-fn source(dir: &Path, width: u32, height: u32, secs: u32) -> Vec<u8> {
-    let out = dir.join("source.mp4");
-    let ok = std::process::Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("testsrc2=size={width}x{height}:rate=24:duration={secs}"),
-        ])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("sine=frequency=500:sample_rate=48000:duration={secs}"),
-        ])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-        ])
-        .arg(&out)
-        .status()
-        .expect("ffmpeg runs")
-        .success();
-    assert!(ok);
-    std::fs::read(out).unwrap()
-}
 
 /// A new video of the caller's, and its upload ticket, both asked of `api` (the edge or the
 /// origin).
@@ -142,7 +106,7 @@ async fn flow(runtime: Runtime) {
         .unwrap()
         .to_owned();
     let dir = tempfile::tempdir().unwrap();
-    let file = source(dir.path(), 854, 480, 4);
+    let file = e2e::render_source(dir.path(), 854, 480, 4);
 
     // By PUT, to the URL the edge handed out (it points at the origin).
     let (put_id, t) = new_upload(&c, e, &token).await;
@@ -223,7 +187,7 @@ async fn a_transcode_survives_its_origin_being_killed() {
     let r = c
         .put(t["upload_url"].as_str().unwrap())
         .header("content-type", "video/mp4")
-        .body(source(dir.path(), 1280, 720, 12))
+        .body(e2e::render_source(dir.path(), 1280, 720, 12))
         .send()
         .await
         .unwrap();

@@ -11,40 +11,6 @@ use shared_wasm::jwt::Role;
 
 use crate::helpers::TestApp;
 
-/// A short H.264/AAC MP4 made by ffmpeg.
-pub fn make_source(dir: &Path, width: u32, height: u32, secs: u32) -> Vec<u8> {
-    let out = dir.join(format!("src-{width}x{height}.mp4"));
-    let status = std::process::Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("testsrc2=size={width}x{height}:rate=24:duration={secs}"),
-        ])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("sine=frequency=300:sample_rate=48000:duration={secs}"),
-        ])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-        ])
-        .arg(&out)
-        .status()
-        .expect("ffmpeg runs");
-    assert!(status.success());
-    std::fs::read(out).unwrap()
-}
-
 /// Uploads `file` by PUT for a new video of `token`'s; the video id.
 pub async fn upload(app: &TestApp, token: &str, file: Vec<u8>) -> String {
     let r = app
@@ -95,7 +61,7 @@ async fn an_upload_becomes_a_ladder_no_higher_than_its_source() {
     let app = TestApp::spawn().await;
     let (_, ada) = app.user("ada@example.com", Role::Creator).await;
     let dir = tempfile::tempdir().unwrap();
-    let id = upload(&app, &ada, make_source(dir.path(), 640, 360, 4)).await;
+    let id = upload(&app, &ada, e2e::render_source(dir.path(), 640, 360, 4)).await;
     let s = status_until(&app, &ada, &id, "ready").await;
     assert_eq!(s["progress"], 100);
     assert_eq!(s["stage"], "done");

@@ -48,6 +48,10 @@ pub struct AppState {
     outbox_rx: watch::Receiver<u64>,
     /// Signs upload tickets (made once, kept in the database).
     pub upload_key: Arc<[u8; 32]>,
+    /// Wakes the transcoding workers after an upload completes.
+    pub transcode: Waker,
+    /// What the transcoding workers wait on (taken by [`run`]).
+    transcode_rx: watch::Receiver<u64>,
     /// Wakes the billing worker after a webhook event is stored.
     pub billing: Waker,
     /// What the billing worker waits on (taken by [`run`]).
@@ -68,6 +72,7 @@ impl AppState {
         let jwt_policy = JwtPolicy::new(&settings.auth.issuer, &settings.auth.audience);
         let (waker, outbox_rx) = Waker::new();
         let (billing, billing_rx) = Waker::new();
+        let (transcode, transcode_rx) = Waker::new();
         let upload_key = Arc::new(crate::uploads::store::ticket_key(&db).await?);
         Ok(Self {
             db,
@@ -77,6 +82,8 @@ impl AppState {
             outbox: waker,
             outbox_rx,
             upload_key,
+            transcode,
+            transcode_rx,
             billing,
             billing_rx,
             settings: Arc::new(settings),
@@ -210,6 +217,7 @@ pub async fn run(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
             upload_dir: state.settings.storage.upload_dir(),
             lease: std::time::Duration::from_secs(state.settings.transcode.lease_secs.max(3)),
             outbox: state.outbox.clone(),
+            wake: state.transcode_rx.clone(),
         }
         .spawn();
     }

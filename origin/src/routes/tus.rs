@@ -296,6 +296,7 @@ async fn patch_locked(
             .await?;
         if store::finish(&state.db, &root, &u.video, &path).await? {
             state.outbox.wake();
+            state.transcode.wake();
             tracing::info!(video = %u.video, bytes = offset, "resumable upload complete");
         }
     }

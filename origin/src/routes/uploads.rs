@@ -213,6 +213,7 @@ pub async fn put(
         });
     }
     state.outbox.wake();
+    state.transcode.wake();
     tracing::info!(video = %t.video, bytes, "upload complete");
     Ok((
         StatusCode::CREATED,

@@ -24,20 +24,19 @@ pub struct Probe {
 
 /// Reads the source; `Err` with ffprobe's words when it is not a video it can read.
 pub async fn probe(source: &Path) -> anyhow::Result<Probe> {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-print_format",
-            "json",
-            "-show_streams",
-            "-show_format",
-        ])
-        .arg(source)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .context("running ffprobe")?;
+    let mut cmd = Command::new("ffprobe");
+    cmd.args([
+        "-v",
+        "error",
+        "-print_format",
+        "json",
+        "-show_streams",
+        "-show_format",
+    ])
+    .arg(source)
+    .stdin(Stdio::null());
+    log_command(&cmd);
+    let out = cmd.output().await.context("running ffprobe")?;
     if !out.status.success() {
         let why = String::from_utf8_lossy(&out.stderr);
         bail!(
@@ -194,6 +193,7 @@ pub async fn encode(
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())
     .kill_on_drop(true);
+    log_command(&cmd);
     let mut child = cmd.spawn().context("running ffmpeg")?;
     let stdout = child.stdout.take().context("ffmpeg's stdout")?;
     let mut lines = BufReader::new(stdout).lines();
@@ -218,18 +218,30 @@ pub async fn encode(
     Ok(())
 }
 
+/// Logs a command's arguments as JSON (`bench/transcode.sh` replays them by hand).
+fn log_command(cmd: &Command) {
+    let std = cmd.as_std();
+    let args: Vec<String> = std::iter::once(std.get_program())
+        .chain(std.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    tracing::info!(args = %serde_json::Value::from(args), "ffmpeg command");
+}
+
 /// A poster frame (`poster.jpg`, 360 lines high) from a second in, or the middle of a short
 /// video.
 pub async fn poster(source: &Path, dest: &Path, p: &Probe) -> anyhow::Result<()> {
     let at = (p.duration_ms / 2).min(1000);
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-nostdin", "-y", "-loglevel", "error"])
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-nostdin", "-y", "-loglevel", "error"])
         .args(["-ss", &format!("{}.{:03}", at / 1000, at % 1000)])
         .arg("-i")
         .arg(source)
         .args(["-frames:v", "1", "-vf", "scale=-2:360", "-q:v", "3"])
         .arg(dest)
-        .stdin(Stdio::null())
+        .stdin(Stdio::null());
+    log_command(&cmd);
+    let out = cmd
         .output()
         .await
         .context("running ffmpeg for the poster")?;

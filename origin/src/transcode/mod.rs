@@ -38,6 +38,8 @@ pub struct Worker {
     pub lease: Duration,
     /// Wakes the outbox when a video's record changes.
     pub outbox: Waker,
+    /// Woken when an upload completes, so its job starts at once.
+    pub wake: tokio::sync::watch::Receiver<u64>,
 }
 
 fn work_dir(media: &Path, video: &VideoId) -> PathBuf {
@@ -383,12 +385,16 @@ impl Worker {
     }
 
     /// Runs the worker for good: work while there is some, otherwise look again shortly.
-    pub fn spawn(self) {
+    pub fn spawn(mut self) {
         tokio::spawn(async move {
             loop {
                 match self.run_once().await {
                     Ok(true) => continue,
-                    Ok(false) => tokio::time::sleep(Duration::from_millis(500)).await,
+                    Ok(false) => {
+                        // Retries and leases come due with time; new jobs with a wake.
+                        let wait = self.wake.changed();
+                        let _ = tokio::time::timeout(Duration::from_millis(500), wait).await;
+                    }
                     Err(e) => {
                         tracing::error!(error = %e, "transcode worker");
                         tokio::time::sleep(Duration::from_secs(1)).await;

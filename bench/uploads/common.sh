@@ -1,0 +1,31 @@
+# Shared by the upload and transcoding benchmarks: a release origin on loopback with its own
+# folders, the demo creator's token, and a new video with its upload ticket.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+cargo build -p origin --release -q
+work="$(mktemp -d /tmp/video-bench.XXXXXX)"
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+export APP_SERVER__PORT="$port" APP_DATABASE__URL="sqlite://$work/origin.db" \
+  APP_STORAGE__MEDIA_DIR="$work/media" APP_STORAGE__UPLOAD_DIR="$work/uploads" \
+  APP_STORAGE__MAX_UPLOAD_BYTES=$((4 << 30)) \
+  APP_EDGE__SHARED_SECRET="bench-edge-secret-0123456789abcdef0123" RUST_LOG="info"
+origin=(./target/release/origin --config origin/config/base.toml)
+"${origin[@]}" seed-demo >/dev/null
+"${origin[@]}" serve >"$work/origin.log" 2>&1 &
+origin_pid=$!
+trap 'kill $origin_pid 2>/dev/null || true; wait $origin_pid 2>/dev/null || true; rm -rf "$work"' EXIT
+base="http://127.0.0.1:$port"
+for _ in $(seq 100); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.1; done
+
+json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+token="$(curl -sf "$base/v1/auth/login" -H 'content-type: application/json' \
+  -d '{"email":"demo@example.com","password":"demo-password"}' | json '["access_token"]')"
+
+# Prints "video_id upload_url".
+new_ticket() {
+  local id
+  id="$(curl -sf "$base/v1/videos" -H "authorization: Bearer $token" -H 'content-type: application/json' \
+    -d '{"title":"bench","visibility":"public"}' | json '["id"]')"
+  echo "$id $(curl -sf -X POST "$base/v1/videos/$id/upload" -H "authorization: Bearer $token" | json '["upload_url"]')"
+}

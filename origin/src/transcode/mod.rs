@@ -102,6 +102,9 @@ impl Worker {
              WHERE id = (SELECT id FROM transcode_tasks
                          WHERE state IN ('queued', 'running') AND lease_until <= $2
                            AND next_attempt_at <= $2
+                           -- none for a video already given up on
+                           AND video_id IN (SELECT video_id FROM transcode_jobs
+                                            WHERE stage = 'encode')
                          ORDER BY video_id, height LIMIT 1)
                AND lease_until <= $2
              RETURNING id, video_id, rendition, height, attempts",
@@ -344,11 +347,14 @@ impl Worker {
             .await?
             .context("the video vanished inside its transaction")?;
         outbox::enqueue(&mut tx, &rec).await?;
-        crate::feeds::bump(
-            &mut tx,
-            &crate::feeds::of_video(videos::channel_of(&self.db, video).await?.as_deref(), None),
-        )
-        .await?;
+        // It now appears in its channel's and category's feeds, and the home feed.
+        let (channel, category): (Option<String>, Option<String>) =
+            sqlx::query_as("SELECT channel_id, category FROM videos WHERE id = $1")
+                .bind(video.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+        let feeds = crate::feeds::of_video(channel.as_deref(), category.as_deref());
+        crate::feeds::bump(&mut tx, &feeds).await?;
         tx.commit().await?;
         self.outbox.wake();
         tracing::info!(video = %video, "transcoded, ready");

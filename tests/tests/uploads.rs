@@ -192,7 +192,7 @@ async fn a_transcode_survives_its_origin_being_killed() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
-    // Wait until a rendition is part way, then kill the origin (and its ffmpeg) at once.
+    // Wait until a rendition is being encoded, then kill the origin (and its ffmpeg) at once.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let s: Value = c
@@ -208,7 +208,7 @@ async fn a_transcode_survives_its_origin_being_killed() {
             .as_array()
             .into_iter()
             .flatten()
-            .any(|r| r["state"] == "running" && r["progress"].as_i64() > Some(0));
+            .any(|r| r["state"] == "running");
         if running {
             break;
         }

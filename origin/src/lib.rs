@@ -17,6 +17,7 @@ pub mod sessions;
 pub mod settings;
 pub mod social;
 pub mod startup;
+pub mod storage;
 pub mod transcode;
 pub mod uploads;
 pub mod users;

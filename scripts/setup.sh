@@ -7,6 +7,7 @@
 #   - npm packages from package-lock.json (wrangler, binaryen's wasm-opt)
 #   - ffmpeg/ffprobe (Debian package)
 #   - a PostgreSQL server and python3 (Debian packages), for the origin's PostgreSQL tests
+#   - s3s-fs (crates.io), an S3-compatible server the storage tests run against
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -85,6 +86,17 @@ else
   if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
   $sudo apt-get update -qq && $sudo apt-get install -y -qq ffmpeg >/dev/null \
     || fail "apt-get install ffmpeg" "install ffmpeg and ffprobe with your package manager"
+fi
+
+# An S3-compatible server that checks SigV4, for the object-store tests (pinned: newer releases
+# need a newer rustc than the project's).
+s3s_version="0.14.1"
+if s3s-fs --version 2>/dev/null | grep -q "$s3s_version"; then
+  say "s3s-fs $s3s_version present"
+else
+  say "installing s3s-fs $s3s_version"
+  cargo install s3s-fs --version "$s3s_version" --features binary --locked \
+    || fail "cargo install s3s-fs" "check crates.io access"
 fi
 
 if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v python3 >/dev/null \

@@ -32,9 +32,13 @@ log="$(mktemp)"
 pgdir="$(mktemp -d /tmp/video-pg.XXXXXX)"
 trap 'bash scripts/postgres.sh stop "$pgdir"; rm -f "$log"' EXIT
 pg_url="$(bash scripts/postgres.sh start "$pgdir")"
+echo "[test] starting an S3-compatible server (s3s-fs) on loopback"
+s3dir="$(mktemp -d /tmp/video-s3.XXXXXX)"
+trap 'bash scripts/s3.sh stop "$s3dir"; bash scripts/postgres.sh stop "$pgdir"; rm -f "$log"' EXIT
+s3_url="$(bash scripts/s3.sh start "$s3dir")"
 
 echo "[test] cargo test (unit, vectors, API, end to end; origin on SQLite)"
-cargo test --workspace 2>&1 | tee "$log"
+TEST_S3_ENDPOINT="$s3_url" cargo test --workspace 2>&1 | tee "$log"
 echo "[test] the origin's API and the end-to-end tests again, origin on PostgreSQL"
 TEST_POSTGRES_URL="$pg_url" cargo test -p origin -p e2e 2>&1 | tee -a "$log"
 # One closing line for the whole run (cargo prints one per test binary, the last often "0 passed").

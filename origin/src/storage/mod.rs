@@ -1,5 +1,6 @@
-//! Where sources and media live: the local filesystem by default, or an S3-compatible object
-//! store for deployments beyond one machine. (Work in progress: the signer and the object
-//! client; the upload and transcoding paths still use local folders.)
+//! Object storage for deployments beyond one machine: a SigV4 signer and a client for
+//! S3-compatible stores, tested against a real one (`s3s-fs`). Not wired in yet: uploads,
+//! transcoding and `/internal/media` still use the local folders of `storage`.
 
+pub mod s3;
 pub mod sigv4;

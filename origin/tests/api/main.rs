@@ -6,6 +6,7 @@ mod channels;
 mod helpers;
 mod migrations;
 mod openapi;
+mod s3;
 mod sessions;
 mod social;
 mod sync;

@@ -5,7 +5,6 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::json;
 use shared_wasm::jwt::Role;
-use shared_wasm::VideoId;
 
 use crate::caller::Caller;
 use crate::error::ApiError;
@@ -19,16 +18,7 @@ pub async fn status(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require(Role::Creator)?;
-    let video = VideoId::parse(&id).map_err(|e| ApiError::BadRequest {
-        code: "invalid_video_id",
-        message: format!("video id {e}"),
-    })?;
-    let owner = videos::owner(&state.db, &video)
-        .await?
-        .ok_or(ApiError::NotFound("video"))?;
-    if caller.0.role != Role::Admin && owner.as_deref() != Some(caller.0.sub.as_str()) {
-        return Err(ApiError::NotFound("video"));
-    }
+    let (video, _) = super::videos::owned_video(&state, &caller, &id).await?;
     let rec = videos::record(&state.db, &video)
         .await?
         .ok_or(ApiError::NotFound("video"))?;

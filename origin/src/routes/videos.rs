@@ -179,7 +179,7 @@ pub struct EditVideo {
 
 /// The video `raw` names, if the caller owns it or is an admin. Someone else's video looks like
 /// no video at all.
-async fn owned_video(
+pub(crate) async fn owned_video(
     state: &AppState,
     caller: &Caller,
     raw: &str,

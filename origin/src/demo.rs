@@ -15,6 +15,7 @@ use tokio::process::Command;
 use crate::clock::now;
 use crate::entitlements;
 use crate::startup::AppState;
+use crate::storage::Store;
 use crate::users;
 use crate::videos::{self, NewVideo};
 
@@ -219,6 +220,29 @@ async fn copy_ladder(src: &Path, dest: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Puts a rendered ladder into the store: each rendition folder, then the rest, then the
+/// master playlist, so a crash part way leaves a demo that the next run redoes.
+async fn publish(store: &dyn Store, prefix: &str, ladder: &Path) -> anyhow::Result<()> {
+    let mut entries = tokio::fs::read_dir(ladder).await?;
+    let mut files = Vec::new();
+    while let Some(e) = entries.next_entry().await? {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if e.file_type().await?.is_dir() {
+            store
+                .put_dir(&format!("{prefix}/{name}"), &e.path(), "index.m3u8")
+                .await?;
+        } else if name != "master.m3u8" {
+            files.push((name, e.path()));
+        }
+    }
+    files.push(("master.m3u8".into(), ladder.join("master.m3u8")));
+    for (name, path) in files {
+        store.put_file(&format!("{prefix}/{name}"), &path).await?;
+    }
+    let _ = tokio::fs::remove_dir_all(ladder).await;
+    Ok(())
+}
+
 /// The other demo accounts (same password as the main one): a viewer without a membership and
 /// an admin.
 pub const VIEWER_EMAIL: &str = "viewer@example.com";
@@ -240,13 +264,19 @@ pub async fn seed(state: &AppState, email: &str, password: &str) -> anyhow::Resu
         now() + 365 * 24 * 3600,
     )
     .await?;
-    let media = Path::new(&state.settings.storage.media_dir);
-    // ffmpeg renders the ladder once; the other demos get copies.
-    let first = media.join(DEMOS[0].id);
-    render_ladder(&first).await?;
+    // ffmpeg renders the ladder once, in scratch space; each demo gets a copy in the store.
+    let scratch = state.settings.storage.upload_dir().join("work");
+    let rendered = scratch.join("demo-ladder");
     for demo in DEMOS {
         let vid = VideoId::parse(demo.id).expect("demo ids are valid");
-        copy_ladder(&first, &media.join(demo.id)).await?;
+        let prefix = crate::storage::media_prefix(&vid);
+        let master = format!("{prefix}/master.m3u8");
+        if state.store.get(&master).await?.is_none() {
+            render_ladder(&rendered).await?;
+            let copy = scratch.join(format!("demo-{}", demo.id));
+            copy_ladder(&rendered, &copy).await?;
+            publish(state.store.as_ref(), &prefix, &copy).await?;
+        }
         videos::upsert(
             &state.db,
             NewVideo {

@@ -187,6 +187,48 @@ pub struct StorageSettings {
     /// for a resumable upload), so a stalled client cannot hold its upload forever.
     #[serde(default = "default_idle_secs")]
     pub upload_idle_secs: u64,
+    /// An S3-compatible bucket for sources and media instead of the two folders (which then
+    /// hold only partial uploads and scratch work).
+    #[serde(default)]
+    pub s3: Option<S3Settings>,
+}
+
+/// An S3-compatible bucket. The keys come from the environment only
+/// (`APP_STORAGE__S3__ACCESS_KEY_ID`, `APP_STORAGE__S3__SECRET_ACCESS_KEY`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct S3Settings {
+    /// `http(s)://host:port` of the store (path-style requests).
+    pub endpoint: String,
+    /// The bucket (made at start if missing).
+    pub bucket: String,
+    /// The signing region.
+    #[serde(default = "default_s3_region")]
+    pub region: String,
+    /// Access key id.
+    pub access_key_id: Option<String>,
+    /// Secret access key.
+    pub secret_access_key: Option<SecretString>,
+}
+
+impl S3Settings {
+    /// The signing keys; an error names what is missing.
+    pub fn credentials(&self) -> anyhow::Result<crate::storage::sigv4::Credentials> {
+        let (Some(id), Some(secret)) = (&self.access_key_id, &self.secret_access_key) else {
+            bail!(
+                "storage.s3 needs APP_STORAGE__S3__ACCESS_KEY_ID and \
+                 APP_STORAGE__S3__SECRET_ACCESS_KEY"
+            );
+        };
+        Ok(crate::storage::sigv4::Credentials {
+            access_key: id.clone(),
+            secret_key: secret.expose_secret().to_owned(),
+            region: self.region.clone(),
+        })
+    }
+}
+
+fn default_s3_region() -> String {
+    "us-east-1".into()
 }
 
 impl StorageSettings {
@@ -315,6 +357,12 @@ impl Settings {
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         {
             bail!("server.region must be 1 to 32 of a-z, 0-9, '-'");
+        }
+        if let Some(s3) = &self.storage.s3 {
+            if !(s3.endpoint.starts_with("http://") || s3.endpoint.starts_with("https://")) {
+                bail!("storage.s3.endpoint must be an http(s) URL");
+            }
+            s3.credentials()?;
         }
         let b = &self.billing;
         if b.api_base

@@ -56,6 +56,8 @@ pub struct AppState {
     pub billing: Waker,
     /// What the billing worker waits on (taken by [`run`]).
     billing_rx: watch::Receiver<u64>,
+    /// Where sources and media live.
+    pub store: Arc<dyn crate::storage::Store>,
     /// Settings.
     pub settings: Arc<Settings>,
 }
@@ -74,7 +76,10 @@ impl AppState {
         let (billing, billing_rx) = Waker::new();
         let (transcode, transcode_rx) = Waker::new();
         let upload_key = Arc::new(crate::uploads::store::ticket_key(&db).await?);
+        crate::storage::prepare(&settings.storage).await?;
+        let store = crate::storage::open(&settings.storage)?;
         Ok(Self {
+            store,
             db,
             keys: Arc::new(keys),
             jwt_keys: Arc::new(jwt_keys),
@@ -213,8 +218,9 @@ pub async fn run(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
     for _ in 0..state.settings.transcode.workers {
         crate::transcode::Worker {
             db: state.db.clone(),
-            media_dir: state.settings.storage.media_dir.clone().into(),
-            upload_dir: state.settings.storage.upload_dir(),
+            backend: crate::db::Backend::of_url(&state.settings.database.url)?,
+            store: state.store.clone(),
+            scratch: state.settings.storage.upload_dir().join("work"),
             lease: std::time::Duration::from_secs(state.settings.transcode.lease_secs.max(3)),
             outbox: state.outbox.clone(),
             wake: state.transcode_rx.clone(),

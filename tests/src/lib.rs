@@ -203,6 +203,8 @@ pub struct Origin {
     database: String,
     /// Extra settings for its next start ([`Origin::restart`]).
     pub env: Vec<(String, String)>,
+    /// The bucket its sources and media are in, when not its folders.
+    pub bucket: Option<origin::storage::s3::Bucket>,
     proc: Option<Proc>,
     dir: Arc<tempfile::TempDir>,
 }
@@ -245,6 +247,36 @@ pub fn billing_env(api_base: &str) -> Vec<(String, String)> {
     .collect()
 }
 
+/// The keys `scripts/s3.sh` starts its server with.
+pub const S3_KEYS: (&str, &str) = ("testaccess", "testsecret-0123456789");
+
+/// The settings of an origin that keeps sources and media in a new bucket at `endpoint`, and
+/// that bucket.
+pub fn s3_env(endpoint: &str) -> (Vec<(String, String)>, origin::storage::s3::Bucket) {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let name = format!(
+        "e2e-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let creds = origin::storage::sigv4::Credentials {
+        access_key: S3_KEYS.0.into(),
+        secret_key: S3_KEYS.1.into(),
+        region: "us-east-1".into(),
+    };
+    let bucket = origin::storage::s3::Bucket::new(endpoint, &name, creds).expect("bucket");
+    let env = [
+        ("APP_STORAGE__S3__ENDPOINT", endpoint),
+        ("APP_STORAGE__S3__BUCKET", &name),
+        ("APP_STORAGE__S3__ACCESS_KEY_ID", S3_KEYS.0),
+        ("APP_STORAGE__S3__SECRET_ACCESS_KEY", S3_KEYS.1),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    (env, bucket)
+}
+
 /// The webhook endpoint secret of [`billing_env`].
 pub const WEBHOOK_SECRET: &str = "whsec_e2e_0123456789abcdef";
 
@@ -284,6 +316,27 @@ impl Origin {
     /// in `region`); with it, it serves the same database and media as that origin, the way
     /// regions share a replicated catalogue.
     pub async fn start_region(region: &str, share: Option<&Origin>, edge_port: u16) -> Self {
+        Self::start_full(region, share, edge_port, Vec::new(), None).await
+    }
+
+    /// An origin whose sources and media are in a new bucket of the S3-compatible server at
+    /// `endpoint` (its folders hold only partial uploads and scratch work).
+    pub async fn start_on_s3(edge_port: u16, endpoint: &str) -> Self {
+        let (env, bucket) = s3_env(endpoint);
+        Self::start_full("local", None, edge_port, env, Some(bucket)).await
+    }
+
+    async fn start_full(
+        region: &str,
+        share: Option<&Origin>,
+        edge_port: u16,
+        env: Vec<(String, String)>,
+        bucket: Option<origin::storage::s3::Bucket>,
+    ) -> Self {
+        let (env, bucket) = match share {
+            Some(o) => (o.env.clone(), o.bucket.clone()),
+            None => (env, bucket),
+        };
         let dir = match share {
             Some(o) => o.dir.clone(),
             None => Arc::new(tempfile::tempdir().expect("temp dir")),
@@ -295,7 +348,7 @@ impl Origin {
             None => database_url(dir.path()).await,
         };
         if share.is_none() {
-            let seed = origin_cmd(dir.path(), &database, port, region, &sync_url, &[])
+            let seed = origin_cmd(dir.path(), &database, port, region, &sync_url, &env)
                 .arg("seed-demo")
                 .output()
                 .expect("running origin seed-demo");
@@ -312,12 +365,32 @@ impl Origin {
             port,
             sync_url,
             database,
-            env: Vec::new(),
+            env,
+            bucket,
             proc: None,
             dir,
         };
         origin.restart().await;
         origin
+    }
+
+    /// The stored bytes of a video's media file (`{video}/{rendition}/{file}`), from the bucket
+    /// or the media folder: what the edge must serve unchanged.
+    pub async fn stored(&self, path: &str) -> Vec<u8> {
+        use futures_util::TryStreamExt;
+        use origin::storage::Store;
+        match &self.bucket {
+            None => std::fs::read(self.media_dir.join(path)).expect("stored media file"),
+            Some(b) => {
+                let obj = b
+                    .get(&format!("media/{path}"))
+                    .await
+                    .expect("reading the bucket")
+                    .expect("stored media object");
+                let chunks: Vec<_> = obj.body.try_collect().await.expect("object body");
+                chunks.concat()
+            }
+        }
     }
 
     /// Kills the process at once (SIGKILL to its group), as a crash or a lost machine would.

@@ -9,11 +9,11 @@ use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
 use shared_wasm::media::MediaFile;
 use shared_wasm::{edge_auth, UnixTime, VideoId};
-use tokio_util::io::ReaderStream;
 
 use crate::clock::now;
 use crate::error::ApiError;
 use crate::startup::AppState;
+use crate::storage::media_prefix;
 use crate::{entitlements, videos};
 
 /// Refuses any request without a valid edge proof for its method and path.
@@ -67,7 +67,7 @@ pub async fn video_record(
     Ok(([(header::CONTENT_TYPE, "application/cbor")], rec.to_cbor()).into_response())
 }
 
-/// `GET /internal/media/{id}/{*file}`: one media file, streamed from disk.
+/// `GET /internal/media/{id}/{*file}`: one media file, streamed from the store.
 pub async fn media(
     State(state): State<AppState>,
     Path((id, file)): Path<(String, String)>,
@@ -77,32 +77,26 @@ pub async fn media(
         code: "bad_media_path",
         message: e.to_string(),
     })?;
-    // Both parts are validated (no separators beyond `/`, no dot segments), so the join stays
-    // inside the video's folder.
-    let path = std::path::Path::new(&state.settings.storage.media_dir)
-        .join(id.as_str())
-        .join(file.as_str());
-    let f = match tokio::fs::File::open(&path).await {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(ApiError::NotFound("media file"))
-        }
-        Err(e) => return Err(ApiError::Internal(e.into())),
-    };
-    let len = f
-        .metadata()
+    // Both parts are validated (no separators beyond `/`, no dot segments), so the key stays
+    // inside the video's media.
+    let key = format!("{}/{}", media_prefix(&id), file.as_str());
+    let obj = state
+        .store
+        .get(&key)
         .await
-        .map_err(|e| ApiError::Internal(e.into()))?
-        .len();
-    Ok((
+        .map_err(ApiError::Internal)?
+        .ok_or(ApiError::NotFound("media file"))?;
+    let mut resp = (
         StatusCode::OK,
-        [
-            (header::CONTENT_TYPE, file.content_type().to_owned()),
-            (header::CONTENT_LENGTH, len.to_string()),
-        ],
-        Body::from_stream(ReaderStream::new(f)),
+        [(header::CONTENT_TYPE, file.content_type().to_owned())],
+        Body::from_stream(obj.body),
     )
-        .into_response())
+        .into_response();
+    if let Some(len) = obj.len {
+        resp.headers_mut()
+            .insert(header::CONTENT_LENGTH, len.into());
+    }
+    Ok(resp)
 }
 
 /// `GET /internal/entitlements/{user}`: the user's entitlement record, CBOR; 404 when none.

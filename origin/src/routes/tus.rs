@@ -294,7 +294,7 @@ async fn patch_locked(
             .bind(id)
             .execute(&state.db)
             .await?;
-        if store::finish(&state.db, &root, &u.video, &path).await? {
+        if store::finish(&state.db, state.store.as_ref(), &u.video, &path).await? {
             state.outbox.wake();
             state.transcode.wake();
             tracing::info!(video = %u.video, bytes = offset, "resumable upload complete");

@@ -206,7 +206,7 @@ pub async fn put(
             });
         }
     };
-    if !store::finish(&state.db, &root, &t.video, &partial).await? {
+    if !store::finish(&state.db, state.store.as_ref(), &t.video, &partial).await? {
         return Err(ApiError::Conflict {
             code: "already_uploaded",
             message: "the video already has its file",

@@ -20,6 +20,7 @@ use crate::error::{ApiError, ApiJson};
 use crate::keys::random_bytes;
 use crate::routes::fields;
 use crate::startup::AppState;
+use crate::storage::media_prefix;
 use crate::videos::{self, NewVideo, VideoPatch};
 
 const MAX_TITLE: usize = 200;
@@ -256,15 +257,25 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let (id, _) = owned_video(&state, &caller, &id).await?;
+    // Read before the row (and its job, by cascade) goes.
+    let source: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT source FROM transcode_jobs WHERE video_id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&state.db)
+            .await?;
     if videos::delete(&state.db, &id).await?.is_none() {
         return Err(ApiError::NotFound("video"));
     }
     state.outbox.wake();
-    let dir = std::path::Path::new(&state.settings.storage.media_dir).join(id.as_str());
-    if let Err(e) = tokio::fs::remove_dir_all(&dir).await {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            tracing::warn!(video = %id, error = %e, "media of a deleted video not removed");
+    let removed = async {
+        state.store.delete_prefix(&media_prefix(&id)).await?;
+        if let Some((Some(key),)) = source {
+            state.store.delete(&key).await?;
         }
+        anyhow::Ok(())
+    };
+    if let Err(e) = removed.await {
+        tracing::warn!(video = %id, error = %e, "media of a deleted video not removed");
     }
     tracing::info!(video = %id, by = %caller.0.sub, "video deleted");
     Ok(StatusCode::NO_CONTENT)

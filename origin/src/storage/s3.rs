@@ -1,12 +1,18 @@
 //! A small client for S3-compatible object stores (path-style URLs, SigV4): what the platform
-//! needs and no more — put a file (streamed), get an object (streamed), delete, list a prefix.
+//! needs and no more — put a file (streamed), get an object (streamed), delete, list a prefix —
+//! behind the [`Store`] trait.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use futures_util::{StreamExt, TryStreamExt};
+use shared_wasm::media::content_type;
+use tokio::io::AsyncWriteExt;
 
 use super::sigv4::{self, Credentials};
+use super::{check_key, files_in, Object, Store};
+use crate::keys::random_bytes;
 
 /// One bucket on one endpoint.
 #[derive(Clone, Debug)]
@@ -95,6 +101,11 @@ impl Bucket {
         )
     }
 
+    /// The bucket's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Makes the bucket (succeeds if it is already there and ours).
     pub async fn create(&self) -> anyhow::Result<()> {
         let resp = self
@@ -107,10 +118,65 @@ impl Bucket {
         Self::check(resp, "create bucket").await.map(drop)
     }
 
-    /// Uploads a file, streamed (its bytes are not hashed up front: `UNSIGNED-PAYLOAD`).
-    pub async fn put_file(&self, key: &str, file: &Path, content_type: &str) -> anyhow::Result<()> {
+    /// Every key under `prefix`, a ListObjectsV2 page (up to 1,000) at a time.
+    pub async fn list(&self, prefix: &str) -> anyhow::Result<Vec<String>> {
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            // Parameters in the canonical (sorted) order SigV4 signs them in.
+            let mut query = String::new();
+            if let Some(t) = &token {
+                query.push_str(&format!("continuation-token={}&", query_value(t)));
+            }
+            query.push_str(&format!("list-type=2&prefix={}", query_value(prefix)));
+            let resp = self
+                .request(reqwest::Method::GET, "", &query, &sigv4::payload_hash(b""))
+                .send()
+                .await?;
+            let xml = Self::check(resp, "list objects").await?.text().await?;
+            keys.extend(
+                xml.split("<Key>")
+                    .skip(1)
+                    .filter_map(|s| s.split("</Key>").next())
+                    .map(unescape),
+            );
+            token = xml
+                .contains("<IsTruncated>true</IsTruncated>")
+                .then(|| between(&xml, "<NextContinuationToken>", "</NextContinuationToken>"))
+                .flatten()
+                .map(unescape);
+            if token.is_none() {
+                return Ok(keys);
+            }
+        }
+    }
+}
+
+fn query_value(s: &str) -> String {
+    sigv4::encode_path(s).replace('/', "%2F")
+}
+
+fn between<'a>(s: &'a str, open: &str, close: &str) -> Option<&'a str> {
+    let rest = s.split_once(open)?.1;
+    Some(rest.split_once(close)?.0)
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
+
+#[async_trait::async_trait]
+impl Store for Bucket {
+    async fn put_file(&self, key: &str, file: &Path) -> anyhow::Result<()> {
+        check_key(key)?;
+        let content_type = content_type(key).unwrap_or("application/octet-stream");
         let f = tokio::fs::File::open(file).await?;
         let len = f.metadata().await?.len();
+        // Streamed: its bytes are not hashed up front (`UNSIGNED-PAYLOAD`).
         let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(f));
         let resp = self
             .request(reqwest::Method::PUT, key, "", sigv4::UNSIGNED)
@@ -119,11 +185,24 @@ impl Bucket {
             .body(body)
             .send()
             .await?;
-        Self::check(resp, "put object").await.map(drop)
+        Self::check(resp, "put object").await?;
+        tokio::fs::remove_file(file).await?;
+        Ok(())
     }
 
-    /// The object, its body still to be read; `None` for no such key.
-    pub async fn get(&self, key: &str) -> anyhow::Result<Option<reqwest::Response>> {
+    async fn put_dir(&self, prefix: &str, dir: &Path, last: &str) -> anyhow::Result<()> {
+        let files = files_in(dir, last).await?;
+        // A redone rendition may have fewer segments than the one it replaces.
+        self.delete_prefix(prefix).await?;
+        for (name, path) in files {
+            self.put_file(&format!("{prefix}/{name}"), &path).await?;
+        }
+        let _ = tokio::fs::remove_dir_all(dir).await;
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> anyhow::Result<Option<Object>> {
+        check_key(key)?;
         let resp = self
             .request(reqwest::Method::GET, key, "", &sigv4::payload_hash(b""))
             .send()
@@ -131,11 +210,43 @@ impl Bucket {
         if resp.status() == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
         }
-        Self::check(resp, "get object").await.map(Some)
+        let resp = Self::check(resp, "get object").await?;
+        Ok(Some(Object {
+            len: resp.content_length(),
+            body: resp.bytes_stream().map_err(std::io::Error::other).boxed(),
+        }))
     }
 
-    /// Deletes one key (no error if absent).
-    pub async fn delete(&self, key: &str) -> anyhow::Result<()> {
+    async fn fetch(&self, key: &str, scratch: &Path) -> anyhow::Result<PathBuf> {
+        let dest = scratch.join(key.replace('/', "_"));
+        if tokio::fs::metadata(&dest).await.is_ok() {
+            return Ok(dest); // renamed into place only once whole
+        }
+        let mut obj = self
+            .get(key)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("{key}: no such object"))?;
+        tokio::fs::create_dir_all(scratch).await?;
+        let tmp = scratch.join(format!(".fetch-{}", hex::encode(random_bytes::<6>())));
+        let mut f = tokio::fs::File::create(&tmp).await?;
+        let copied = async {
+            while let Some(chunk) = obj.body.next().await {
+                f.write_all(&chunk?).await?;
+            }
+            f.flush().await?;
+            anyhow::Ok(())
+        }
+        .await;
+        if let Err(e) = copied {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(e.context(format!("fetching {key}")));
+        }
+        tokio::fs::rename(&tmp, &dest).await?;
+        Ok(dest)
+    }
+
+    async fn delete(&self, key: &str) -> anyhow::Result<()> {
+        check_key(key)?;
         let resp = self
             .request(reqwest::Method::DELETE, key, "", &sigv4::payload_hash(b""))
             .send()
@@ -143,26 +254,11 @@ impl Bucket {
         Self::check(resp, "delete object").await.map(drop)
     }
 
-    /// Keys under `prefix` (up to 1,000: one ListObjectsV2 page).
-    pub async fn list(&self, prefix: &str) -> anyhow::Result<Vec<String>> {
-        let query = format!(
-            "list-type=2&prefix={}",
-            sigv4::encode_path(prefix).replace('/', "%2F")
-        );
-        let resp = self
-            .request(reqwest::Method::GET, "", &query, &sigv4::payload_hash(b""))
-            .send()
-            .await?;
-        let xml = Self::check(resp, "list objects").await?.text().await?;
-        Ok(xml
-            .split("<Key>")
-            .skip(1)
-            .filter_map(|s| s.split("</Key>").next())
-            .map(|k| {
-                k.replace("&amp;", "&")
-                    .replace("&lt;", "<")
-                    .replace("&gt;", ">")
-            })
-            .collect())
+    async fn delete_prefix(&self, prefix: &str) -> anyhow::Result<()> {
+        check_key(prefix)?;
+        for key in self.list(&format!("{prefix}/")).await? {
+            self.delete(&key).await?;
+        }
+        Ok(())
     }
 }

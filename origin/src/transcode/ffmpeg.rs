@@ -251,30 +251,47 @@ pub async fn poster(source: &Path, dest: &Path, p: &Probe) -> anyhow::Result<()>
     Ok(())
 }
 
-/// The master playlist for the renditions in `dir`: BANDWIDTH is the peak segment bit rate
-/// measured on the files written, AVERAGE-BANDWIDTH the mean, RESOLUTION and CODECS as encoded.
-pub async fn master(dir: &Path, p: &Probe, renditions: &[Rendition]) -> anyhow::Result<String> {
-    let mut m = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n");
-    for r in renditions.iter().rev() {
-        let folder = dir.join(&r.name);
-        let playlist = tokio::fs::read_to_string(folder.join("index.m3u8")).await?;
-        let (mut peak, mut bits, mut secs) = (0f64, 0f64, 0f64);
-        let mut duration = None;
-        for line in playlist.lines() {
-            if let Some(d) = line.strip_prefix("#EXTINF:") {
-                duration = d
-                    .trim_end_matches(',')
-                    .split(',')
-                    .next()
-                    .and_then(|d| d.parse::<f64>().ok());
-            } else if !line.starts_with('#') && !line.is_empty() {
-                let size = tokio::fs::metadata(folder.join(line)).await?.len() as f64 * 8.0;
-                let d = duration.take().unwrap_or(4.0).max(0.1);
-                peak = peak.max(size / d);
-                bits += size;
-                secs += d;
-            }
+/// A rendition's bit rates, bits per second: the peak over its segments (what `BANDWIDTH`
+/// must be, RFC 8216 §4.3.4.2) and the average over the whole (`AVERAGE-BANDWIDTH`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Measured {
+    /// Peak segment bit rate.
+    pub peak: u64,
+    /// Mean bit rate.
+    pub average: u64,
+}
+
+/// Measures the encoded rendition in `folder` (its `index.m3u8` and segments).
+pub async fn measure(folder: &Path) -> anyhow::Result<Measured> {
+    let playlist = tokio::fs::read_to_string(folder.join("index.m3u8")).await?;
+    let (mut peak, mut bits, mut secs) = (0f64, 0f64, 0f64);
+    let mut duration = None;
+    for line in playlist.lines() {
+        if let Some(d) = line.strip_prefix("#EXTINF:") {
+            duration = d
+                .trim_end_matches(',')
+                .split(',')
+                .next()
+                .and_then(|d| d.parse::<f64>().ok());
+        } else if !line.starts_with('#') && !line.is_empty() {
+            let size = tokio::fs::metadata(folder.join(line)).await?.len() as f64 * 8.0;
+            let d = duration.take().unwrap_or(4.0).max(0.1);
+            peak = peak.max(size / d);
+            bits += size;
+            secs += d;
         }
+    }
+    Ok(Measured {
+        peak: peak.ceil() as u64,
+        average: (bits / secs.max(0.1)).ceil() as u64,
+    })
+}
+
+/// The master playlist: the renditions, highest first, with their measured bit rates,
+/// `RESOLUTION` and `CODECS`.
+pub fn master(p: &Probe, renditions: &[(Rendition, Measured)]) -> String {
+    let mut m = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+    for (r, measured) in renditions.iter().rev() {
         let (_, avc) = level(r.height);
         let codecs = if p.has_audio {
             format!("avc1.{avc},mp4a.40.2")
@@ -283,14 +300,14 @@ pub async fn master(dir: &Path, p: &Probe, renditions: &[Rendition]) -> anyhow::
         };
         m.push_str(&format!(
             "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},RESOLUTION={}x{},CODECS=\"{codecs}\"\n{}/index.m3u8\n",
-            peak.ceil() as u64,
-            (bits / secs.max(0.1)).ceil() as u64,
+            measured.peak,
+            measured.average,
             width_for(p, r.height),
             r.height,
             r.name
         ));
     }
-    Ok(m)
+    m
 }
 
 #[cfg(test)]

@@ -1,13 +1,16 @@
 //! The durable transcoding pipeline. A complete upload queues a job (same transaction); workers
 //! take its stages and its per-rendition tasks from the database under leases they renew while
 //! they work, so a crashed worker's work is taken again when its lease runs out, and `attempts`
-//! fences a worker that lost its lease. Every output is written into a temporary folder and
-//! renamed into place, so no half-written rendition or video is ever visible, and a redone task
-//! replaces rather than duplicates.
+//! fences a worker that lost its lease. Work happens in a scratch folder on the worker's
+//! machine; a finished rendition goes into the store whole (replacing what an earlier attempt
+//! left, never beside it), and the master playlist goes last, so no half-written rendition or
+//! video is ever visible. On PostgreSQL, claims skip rows other workers have locked
+//! (`FOR UPDATE SKIP LOCKED`), so workers on many machines do not queue behind each other.
 
 pub mod ffmpeg;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -16,11 +19,11 @@ use shared_wasm::VideoId;
 use sqlx::AnyPool;
 
 use crate::clock::now;
-use crate::db::enum_name;
+use crate::db::{enum_name, Backend};
 use crate::outbox::Waker;
-use crate::uploads::store::source_path;
+use crate::storage::{media_prefix, Store};
 use crate::{outbox, videos};
-use ffmpeg::{Probe, Rendition};
+use ffmpeg::{Measured, Probe, Rendition};
 
 /// Attempts of a rendition before it is given up on (`dead`, the video `failed`).
 pub const MAX_ATTEMPTS: i64 = 3;
@@ -30,10 +33,12 @@ pub const MAX_ATTEMPTS: i64 = 3;
 pub struct Worker {
     /// The database.
     pub db: AnyPool,
-    /// `storage.media_dir`.
-    pub media_dir: PathBuf,
-    /// `storage.upload_dir()`.
-    pub upload_dir: PathBuf,
+    /// Which one it is (claims differ).
+    pub backend: Backend,
+    /// Where sources are read from and media written to.
+    pub store: Arc<dyn Store>,
+    /// This machine's scratch folder (`{upload_dir}/work`): a folder per video being worked on.
+    pub scratch: PathBuf,
     /// How long a lease lasts; renewed at a third of it.
     pub lease: Duration,
     /// Wakes the outbox when a video's record changes.
@@ -42,9 +47,8 @@ pub struct Worker {
     pub wake: tokio::sync::watch::Receiver<u64>,
 }
 
-fn work_dir(media: &Path, video: &VideoId) -> PathBuf {
-    // Dot-prefixed: no media path can name it, so nothing in it is ever served.
-    media.join(format!(".work-{video}"))
+fn work_dir(scratch: &Path, video: &VideoId) -> PathBuf {
+    scratch.join(video.as_str())
 }
 
 fn backoff(attempts: i64) -> i64 {
@@ -54,6 +58,28 @@ fn backoff(attempts: i64) -> i64 {
 impl Worker {
     fn lease_until(&self) -> i64 {
         (now() + self.lease.as_secs()) as i64
+    }
+
+    /// What a claim's inner select adds so concurrent claims pass over each other's rows.
+    fn skip_locked(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "", // one writer at a time anyway
+        }
+    }
+
+    /// A local path to the video's source (fetched into its work folder if the store is
+    /// remote).
+    async fn source(&self, video: &VideoId) -> anyhow::Result<PathBuf> {
+        let (key,): (Option<String>,) =
+            sqlx::query_as("SELECT source FROM transcode_jobs WHERE video_id = $1")
+                .bind(video.as_str())
+                .fetch_one(&self.db)
+                .await?;
+        let key = key.with_context(|| format!("the job of {video} names no source"))?;
+        self.store
+            .fetch(&key, &work_dir(&self.scratch, video))
+            .await
     }
 
     /// Does one piece of due work; `false` if there was none.
@@ -79,15 +105,16 @@ impl Worker {
 
     async fn claim_job(&self) -> sqlx::Result<Option<(String, String, i64)>> {
         let t = now() as i64;
-        sqlx::query_as(
+        sqlx::query_as(&format!(
             "UPDATE transcode_jobs SET lease_until = $1, attempts = attempts + 1
              WHERE video_id = (SELECT video_id FROM transcode_jobs
                                WHERE stage IN ('probe', 'finalize') AND lease_until <= $2
                                  AND next_attempt_at <= $2
-                               ORDER BY created_at LIMIT 1)
+                               ORDER BY created_at LIMIT 1{})
                AND lease_until <= $2
              RETURNING video_id, stage, attempts",
-        )
+            self.skip_locked()
+        ))
         .bind(self.lease_until())
         .bind(t)
         .fetch_optional(&self.db)
@@ -96,7 +123,7 @@ impl Worker {
 
     async fn claim_task(&self) -> sqlx::Result<Option<(String, String, String, i64, i64)>> {
         let t = now() as i64;
-        sqlx::query_as(
+        sqlx::query_as(&format!(
             "UPDATE transcode_tasks SET lease_until = $1, attempts = attempts + 1,
                  state = 'running', progress = 0
              WHERE id = (SELECT id FROM transcode_tasks
@@ -105,10 +132,11 @@ impl Worker {
                            -- none for a video already given up on
                            AND video_id IN (SELECT video_id FROM transcode_jobs
                                             WHERE stage = 'encode')
-                         ORDER BY video_id, height LIMIT 1)
+                         ORDER BY video_id, height LIMIT 1{})
                AND lease_until <= $2
              RETURNING id, video_id, rendition, height, attempts",
-        )
+            self.skip_locked()
+        ))
         .bind(self.lease_until())
         .bind(t)
         .fetch_optional(&self.db)
@@ -135,7 +163,7 @@ impl Worker {
 
     /// Reads the source and queues one task per rendition.
     async fn probe(&self, video: &VideoId, attempts: i64) -> anyhow::Result<()> {
-        let p = ffmpeg::probe(&source_path(&self.upload_dir, video)).await?;
+        let p = ffmpeg::probe(&self.source(video).await?).await?;
         let mut tx = self.db.begin().await?;
         let moved = sqlx::query(
             "UPDATE transcode_jobs SET stage = 'encode', lease_until = 0, width = $1, height = $2,
@@ -226,13 +254,12 @@ impl Worker {
         attempts: i64,
     ) -> anyhow::Result<bool> {
         let p = self.probe_of(video).await?;
-        let work = work_dir(&self.media_dir, video);
-        let tmp = work.join(format!(".{}-{attempts}", r.name));
+        let source = self.source(video).await?;
+        let tmp = work_dir(&self.scratch, video).join(format!(".{}-{attempts}", r.name));
         let _ = tokio::fs::remove_dir_all(&tmp).await;
         tokio::fs::create_dir_all(&tmp).await?;
         let progress = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(0));
         let seen = progress.clone();
-        let source = source_path(&self.upload_dir, video);
         let encoding = ffmpeg::encode(&source, &tmp, &p, r, move |pct| {
             seen.store(pct, std::sync::atomic::Ordering::Relaxed)
         });
@@ -244,17 +271,7 @@ impl Worker {
                 done = &mut encoding => break done,
                 _ = beat.tick() => {
                     let pct = progress.load(std::sync::atomic::Ordering::Relaxed);
-                    let held = sqlx::query(
-                        "UPDATE transcode_tasks SET lease_until = $1, progress = $2
-                         WHERE id = $3 AND attempts = $4",
-                    )
-                    .bind(self.lease_until())
-                    .bind(i64::from(pct))
-                    .bind(id)
-                    .bind(attempts)
-                    .execute(&self.db)
-                    .await?;
-                    if held.rows_affected() == 0 {
+                    if !self.renew(id, video, attempts, pct).await? {
                         // Lost the lease: stop (dropping the future kills ffmpeg).
                         let _ = tokio::fs::remove_dir_all(&tmp).await;
                         return Ok(false);
@@ -262,17 +279,34 @@ impl Worker {
                 }
             }
         };
-        if let Err(e) = outcome {
+        let measured = match outcome {
+            Ok(()) => ffmpeg::measure(&tmp).await,
+            Err(e) => Err(e),
+        };
+        let measured = match measured {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = tokio::fs::remove_dir_all(&tmp).await;
+                return Err(e);
+            }
+        };
+        // Still ours, and the video still wanted, just before it is published.
+        if !self.renew(id, video, attempts, 100).await? {
             let _ = tokio::fs::remove_dir_all(&tmp).await;
-            return Err(e);
+            return Ok(false);
         }
-        let dest = work.join(&r.name);
-        let _ = tokio::fs::remove_dir_all(&dest).await;
-        tokio::fs::rename(&tmp, &dest).await?;
+        let prefix = format!("{}/{}", media_prefix(video), r.name);
+        if let Err(e) = self.store.put_dir(&prefix, &tmp, "index.m3u8").await {
+            let _ = tokio::fs::remove_dir_all(&tmp).await;
+            return Err(e.context("storing the rendition"));
+        }
         let done = sqlx::query(
-            "UPDATE transcode_tasks SET state = 'done', progress = 100, lease_until = 0
-             WHERE id = $1 AND attempts = $2",
+            "UPDATE transcode_tasks SET state = 'done', progress = 100, lease_until = 0,
+                 bandwidth = $1, average_bandwidth = $2
+             WHERE id = $3 AND attempts = $4",
         )
+        .bind(measured.peak as i64)
+        .bind(measured.average as i64)
         .bind(id)
         .bind(attempts)
         .execute(&self.db)
@@ -280,46 +314,71 @@ impl Worker {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Poster, master playlist, then the work folder renamed to the video's media folder and
-    /// the video made `ready` (its record queued for the edge) in one transaction.
+    /// Renews a task's lease and reports its progress; `false` if the task is no longer this
+    /// attempt's or its video was given up on.
+    async fn renew(
+        &self,
+        id: &str,
+        video: &VideoId,
+        attempts: i64,
+        pct: u8,
+    ) -> anyhow::Result<bool> {
+        let held = sqlx::query(
+            "UPDATE transcode_tasks SET lease_until = $1, progress = $2
+             WHERE id = $3 AND attempts = $4
+               AND EXISTS (SELECT 1 FROM transcode_jobs WHERE video_id = $5 AND stage = 'encode')",
+        )
+        .bind(self.lease_until())
+        .bind(i64::from(pct))
+        .bind(id)
+        .bind(attempts)
+        .bind(video.as_str())
+        .execute(&self.db)
+        .await?;
+        Ok(held.rows_affected() == 1)
+    }
+
+    /// Poster, then the master playlist (last: its presence says the video is whole), then the
+    /// video made `ready` (its record queued for the edge) in one transaction. Redone after a
+    /// crash, it writes the same objects again.
     async fn finalize(&self, video: &VideoId, attempts: i64) -> anyhow::Result<()> {
         let p = self.probe_of(video).await?;
-        let work = work_dir(&self.media_dir, video);
-        let dest = self.media_dir.join(video.as_str());
-        if tokio::fs::metadata(&work).await.is_ok() {
-            let names: Vec<(String, i64)> = sqlx::query_as(
-                "SELECT rendition, height FROM transcode_tasks WHERE video_id = $1 ORDER BY height",
-            )
-            .bind(video.as_str())
-            .fetch_all(&self.db)
+        let rows: Vec<(String, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT rendition, height, bandwidth, average_bandwidth FROM transcode_tasks
+             WHERE video_id = $1 ORDER BY height",
+        )
+        .bind(video.as_str())
+        .fetch_all(&self.db)
+        .await?;
+        let renditions = rows
+            .into_iter()
+            .map(|(name, h, peak, average)| match (peak, average) {
+                (Some(peak), Some(average)) => Ok((
+                    Rendition {
+                        name,
+                        height: h as u32,
+                    },
+                    Measured {
+                        peak: peak as u64,
+                        average: average as u64,
+                    },
+                )),
+                _ => Err(anyhow::anyhow!("rendition {name} has no measured bit rate")),
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let work = work_dir(&self.scratch, video);
+        let source = self.source(video).await?;
+        let poster = work.join(format!(".poster-{attempts}.jpg"));
+        ffmpeg::poster(&source, &poster, &p).await?;
+        let prefix = media_prefix(video);
+        self.store
+            .put_file(&format!("{prefix}/poster.jpg"), &poster)
             .await?;
-            let renditions: Vec<Rendition> = names
-                .into_iter()
-                .map(|(name, h)| Rendition {
-                    name,
-                    height: h as u32,
-                })
-                .collect();
-            ffmpeg::poster(
-                &source_path(&self.upload_dir, video),
-                &work.join("poster.jpg"),
-                &p,
-            )
+        let master = work.join(format!(".master-{attempts}.m3u8"));
+        tokio::fs::write(&master, ffmpeg::master(&p, &renditions)).await?;
+        self.store
+            .put_file(&format!("{prefix}/master.m3u8"), &master)
             .await?;
-            let master = ffmpeg::master(&work, &p, &renditions).await?;
-            tokio::fs::write(work.join("master.m3u8"), master).await?;
-            // Leftovers of attempts cut short stay out of what is served.
-            let mut entries = tokio::fs::read_dir(&work).await?;
-            while let Some(e) = entries.next_entry().await? {
-                if e.file_name().to_string_lossy().starts_with('.') {
-                    let _ = tokio::fs::remove_dir_all(e.path()).await;
-                }
-            }
-            let _ = tokio::fs::remove_dir_all(&dest).await;
-            tokio::fs::rename(&work, &dest).await?;
-        } else if tokio::fs::metadata(dest.join("master.m3u8")).await.is_err() {
-            anyhow::bail!("neither the work folder nor the finished video is there");
-        } // else: renamed by an attempt that crashed before its commit
         let mut tx = crate::db::begin_write(&self.db).await?;
         let fenced = sqlx::query(
             "UPDATE transcode_jobs SET stage = 'done', lease_until = 0
@@ -357,6 +416,8 @@ impl Worker {
         crate::feeds::bump(&mut tx, &feeds).await?;
         tx.commit().await?;
         self.outbox.wake();
+        // The scratch copy of the source, and leftovers of attempts cut short.
+        let _ = tokio::fs::remove_dir_all(&work).await;
         tracing::info!(video = %video, "transcoded, ready");
         Ok(())
     }
@@ -386,7 +447,10 @@ impl Worker {
         }
         tx.commit().await?;
         self.outbox.wake();
-        let _ = tokio::fs::remove_dir_all(work_dir(&self.media_dir, video)).await;
+        let _ = tokio::fs::remove_dir_all(work_dir(&self.scratch, video)).await;
+        if let Err(e) = self.store.delete_prefix(&media_prefix(video)).await {
+            tracing::warn!(video = %video, error = %e, "media of a failed video not removed");
+        }
         Ok(())
     }
 

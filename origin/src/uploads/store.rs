@@ -1,6 +1,6 @@
 //! Upload files and rows: streaming a body to disk with a size cap, finishing an upload (file
-//! renamed into `sources/`, video to `processing`, its record queued for the edge, in one
-//! transaction), and sweeping what was abandoned.
+//! put into the store, then video to `processing`, its record and its transcoding job queued,
+//! in one transaction), and sweeping what was abandoned.
 
 use std::path::{Path, PathBuf};
 
@@ -13,6 +13,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::clock::now;
 use crate::db::enum_name;
+use crate::storage::Store;
 use crate::{outbox, videos};
 
 /// The origin's upload-ticket key, made on first start and kept in the database.
@@ -34,11 +35,6 @@ pub async fn ticket_key(db: &AnyPool) -> anyhow::Result<[u8; 32]> {
 /// Where partial uploads are written.
 pub fn partial_dir(root: &Path) -> PathBuf {
     root.join("partial")
-}
-
-/// Where a video's complete source file is kept.
-pub fn source_path(root: &Path, video: &VideoId) -> PathBuf {
-    root.join("sources").join(video.as_str())
 }
 
 /// How a body stream ended.
@@ -82,19 +78,41 @@ pub async fn append(
     Ok(end)
 }
 
-/// Makes a finished upload the video's source: the file is renamed into place (an atomic step:
-/// a viewer or worker sees no file or the whole file), then, in one transaction, the video
-/// moves from `uploading` to `processing`, its record is queued for the edge and its
-/// transcoding job is queued. `false` if the
-/// video is not waiting for an upload any more (the file is removed).
+/// Makes a finished upload the video's source: the file goes into the store under a key of
+/// its own (whole or not at all), then, in one transaction, the video moves from `uploading`
+/// to `processing`, its record is queued for the edge and its transcoding job is queued with
+/// that key. `false` if the video is not waiting for an upload any more (the file and the
+/// object are removed).
 pub async fn finish(
     db: &AnyPool,
-    root: &Path,
+    store: &dyn Store,
     video: &VideoId,
     partial: &Path,
 ) -> anyhow::Result<bool> {
-    let dest = source_path(root, video);
-    tokio::fs::create_dir_all(dest.parent().expect("sources folder")).await?;
+    let waiting: Option<(i64,)> =
+        sqlx::query_as("SELECT 1 FROM videos WHERE id = $1 AND state = $2")
+            .bind(video.as_str())
+            .bind(enum_name(VideoState::Uploading))
+            .fetch_optional(db)
+            .await?;
+    if waiting.is_none() {
+        let _ = tokio::fs::remove_file(partial).await;
+        return Ok(false);
+    }
+    // Stored before the transaction, which must not wait on a multi-gigabyte copy. A crash in
+    // between leaves an object no job names, never a job without its object.
+    let key = crate::storage::source_key(video);
+    store.put_file(&key, partial).await?;
+    let committed = commit_finish(db, video, &key).await;
+    if !matches!(committed, Ok(true)) {
+        if let Err(e) = store.delete(&key).await {
+            tracing::warn!(%key, error = %e, "source of a refused upload not removed");
+        }
+    }
+    committed
+}
+
+async fn commit_finish(db: &AnyPool, video: &VideoId, key: &str) -> anyhow::Result<bool> {
     let mut tx = crate::db::begin_write(db).await?;
     let done = sqlx::query(
         "UPDATE videos SET state = $1, updated_at = $2, version = version + 1
@@ -107,24 +125,21 @@ pub async fn finish(
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
-        drop(tx);
-        let _ = tokio::fs::remove_file(partial).await;
-        return Ok(false);
+        return Ok(false); // another upload of the same video finished first
     }
-    // Renamed while the row is locked: a crash before the commit leaves a source file for a
-    // video still `uploading`, which the next complete upload replaces.
-    tokio::fs::rename(partial, &dest).await?;
     let rec = videos::record(&mut *tx, video)
         .await?
         .ok_or_else(|| anyhow::anyhow!("video {video} vanished inside its transaction"))?;
     outbox::enqueue(&mut tx, &rec).await?;
     // The transcoding job, in the same transaction: a complete upload is never without one.
     sqlx::query(
-        "INSERT INTO transcode_jobs (video_id, stage, created_at) VALUES ($1, 'probe', $2)
-         ON CONFLICT (video_id) DO UPDATE SET stage = 'probe', attempts = 0, next_attempt_at = 0,
-             lease_until = 0, last_error = NULL",
+        "INSERT INTO transcode_jobs (video_id, source, stage, created_at)
+         VALUES ($1, $2, 'probe', $3)
+         ON CONFLICT (video_id) DO UPDATE SET source = excluded.source, stage = 'probe',
+             attempts = 0, next_attempt_at = 0, lease_until = 0, last_error = NULL",
     )
     .bind(video.as_str())
+    .bind(key)
     .bind(now() as i64)
     .execute(&mut *tx)
     .await?;

@@ -1,8 +1,8 @@
 //! Spawns the origin in-process on a free loopback port with a fresh database and media folder.
 
 use origin::settings::{
-    AuthSettings, BillingSettings, DatabaseSettings, EdgeSettings, ServerSettings, Settings,
-    StorageSettings, SyncSettings, TranscodeSettings,
+    AuthSettings, BillingSettings, DatabaseSettings, EdgeSettings, S3Settings, ServerSettings,
+    Settings, StorageSettings, SyncSettings, TranscodeSettings,
 };
 use origin::startup::{self, AppState};
 use shared_wasm::{edge_auth, UnixTime};
@@ -66,6 +66,29 @@ impl TestApp {
     }
 
     pub async fn spawn_with(edges: &str, database: Option<String>, billing_worker: bool) -> Self {
+        Self::spawn_full(edges, database, billing_worker, None).await
+    }
+
+    /// An origin keeping sources and media in a new bucket of the S3-compatible server at
+    /// `endpoint`.
+    pub async fn spawn_on_s3(endpoint: &str) -> Self {
+        let (_, bucket) = e2e::s3_env(endpoint);
+        let s3 = S3Settings {
+            endpoint: endpoint.into(),
+            bucket: bucket.name().into(),
+            region: "us-east-1".into(),
+            access_key_id: Some(e2e::S3_KEYS.0.into()),
+            secret_access_key: Some(e2e::S3_KEYS.1.into()),
+        };
+        Self::spawn_full("", None, true, Some(s3)).await
+    }
+
+    async fn spawn_full(
+        edges: &str,
+        database: Option<String>,
+        billing_worker: bool,
+        s3: Option<S3Settings>,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let stripe = e2e::stripe::StandIn::start().await;
         let database = match database {
@@ -88,6 +111,7 @@ impl TestApp {
                 max_upload_bytes: MAX_UPLOAD,
                 upload_ticket_secs: 3600,
                 upload_idle_secs: 2,
+                s3,
             },
             auth: AuthSettings {
                 issuer: "test-origin".into(),

@@ -56,13 +56,57 @@ async fn status_until(app: &TestApp, token: &str, id: &str, want: &str) -> Value
     }
 }
 
+/// An object in the origin's store, whichever it is.
+async fn stored(app: &TestApp, key: &str) -> Option<Vec<u8>> {
+    use futures_util::TryStreamExt;
+    let obj = app.state.store.get(key).await.unwrap()?;
+    let chunks: Vec<_> = obj.body.try_collect().await.unwrap();
+    Some(chunks.concat())
+}
+
+async fn text(app: &TestApp, key: &str) -> String {
+    String::from_utf8(stored(app, key).await.unwrap_or_else(|| panic!("no {key}"))).unwrap()
+}
+
 #[tokio::test]
 async fn an_upload_becomes_a_ladder_no_higher_than_its_source() {
     let app = TestApp::spawn().await;
+    ladder_from_an_upload(&app).await;
+    let sources = app.state.settings.storage.upload_dir().join("sources");
+    let left: Vec<_> = std::fs::read_dir(sources).unwrap().collect();
+    assert!(
+        left.is_empty(),
+        "the deleted video's source is gone: {left:?}"
+    );
+}
+
+#[tokio::test]
+async fn with_an_s3_bucket_the_ladder_goes_to_the_bucket() {
+    let Ok(endpoint) = std::env::var("TEST_S3_ENDPOINT") else {
+        eprintln!("TEST_S3_ENDPOINT not set: scripts/test.sh starts a server");
+        return;
+    };
+    let app = TestApp::spawn_on_s3(&endpoint).await;
+    let id = ladder_from_an_upload(&app).await;
+    // Nothing of it on the origin's disk: not the media, not the source.
+    let storage = &app.state.settings.storage;
+    assert!(!Path::new(&storage.media_dir).join(&id).exists());
+    assert!(!storage.upload_dir().join("sources").exists());
+    // And nothing of it left in the bucket once deleted.
+    let s3 = storage.s3.as_ref().unwrap();
+    let bucket =
+        origin::storage::s3::Bucket::new(&s3.endpoint, &s3.bucket, s3.credentials().unwrap())
+            .unwrap();
+    let left = bucket.list("").await.unwrap();
+    assert!(left.is_empty(), "{id}: {left:?}");
+}
+
+/// Uploads a 640x360 clip and checks the ladder in `app`'s store; the video id.
+async fn ladder_from_an_upload(app: &TestApp) -> String {
     let (_, ada) = app.user("ada@example.com", Role::Creator).await;
     let dir = tempfile::tempdir().unwrap();
-    let id = upload(&app, &ada, e2e::render_source(dir.path(), 640, 360, 4)).await;
-    let s = status_until(&app, &ada, &id, "ready").await;
+    let id = upload(app, &ada, e2e::render_source(dir.path(), 640, 360, 4)).await;
+    let s = status_until(app, &ada, &id, "ready").await;
     assert_eq!(s["progress"], 100);
     assert_eq!(s["stage"], "done");
     let names: Vec<&str> = s["renditions"]
@@ -79,8 +123,7 @@ async fn an_upload_becomes_a_ladder_no_higher_than_its_source() {
         .collect();
     assert_eq!(names, ["240p", "360p"], "no rung above the 360-line source");
 
-    let media = Path::new(&app.state.settings.storage.media_dir).join(&id);
-    let master = std::fs::read_to_string(media.join("master.m3u8")).unwrap();
+    let master = text(app, &format!("media/{id}/master.m3u8")).await;
     let variants: Vec<&str> = master
         .lines()
         .filter(|l| l.starts_with("#EXT-X-STREAM-INF:"))
@@ -92,24 +135,37 @@ async fn an_upload_becomes_a_ladder_no_higher_than_its_source() {
         assert!(v.contains("CODECS=\"avc1.4d401e,mp4a.40.2\""), "{v}");
     }
     for r in ["240p", "360p"] {
-        let playlist = std::fs::read_to_string(media.join(r).join("index.m3u8")).unwrap();
+        let playlist = text(app, &format!("media/{id}/{r}/index.m3u8")).await;
         assert!(playlist.contains("#EXT-X-ENDLIST"));
-        assert!(media.join(r).join("seg_000.ts").is_file());
-    }
-    let poster = std::fs::read(media.join("poster.jpg")).unwrap();
-    assert_eq!(&poster[..2], &[0xff, 0xd8], "a JPEG");
-    let leftovers: Vec<_> = std::fs::read_dir(&app.state.settings.storage.media_dir)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
-        .collect();
-    assert!(leftovers.is_empty(), "work folders left: {leftovers:?}");
-    // The edge may fetch it now, and its record says ready with the duration.
-    assert_eq!(
-        app.edge_get(&format!("/internal/media/{id}/master.m3u8"))
+        assert!(stored(app, &format!("media/{id}/{r}/seg_000.ts"))
             .await
-            .status(),
-        200
+            .is_some());
+    }
+    let poster = stored(app, &format!("media/{id}/poster.jpg"))
+        .await
+        .unwrap();
+    assert_eq!(&poster[..2], &[0xff, 0xd8], "a JPEG");
+    let scratch = app.state.settings.storage.upload_dir().join("work");
+    assert!(
+        !scratch.join(&id).exists(),
+        "the work folder (and any scratch copy of the source) is gone"
+    );
+    // The edge may fetch it now, the bytes in the store, and its record says ready with the
+    // duration.
+    let r = app
+        .edge_get(&format!("/internal/media/{id}/360p/seg_000.ts"))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["content-type"],
+        "video/mp2t",
+        "typed by its name"
+    );
+    assert_eq!(
+        r.bytes().await.unwrap()[..],
+        stored(app, &format!("media/{id}/360p/seg_000.ts"))
+            .await
+            .unwrap()[..]
     );
     let rec = origin::videos::record(&app.state.db, &shared_wasm::VideoId::parse(&id).unwrap())
         .await
@@ -121,6 +177,25 @@ async fn an_upload_becomes_a_ladder_no_higher_than_its_source() {
         "{:?}",
         rec.duration_ms
     );
+
+    // Deleting the video removes its media and its source from the store.
+    let r = app
+        .client
+        .delete(format!("{}/v1/videos/{id}", app.url))
+        .bearer_auth(&ada)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    for key in [
+        "master.m3u8",
+        "poster.jpg",
+        "240p/index.m3u8",
+        "360p/seg_000.ts",
+    ] {
+        assert!(stored(app, &format!("media/{id}/{key}")).await.is_none());
+    }
+    id
 }
 
 #[tokio::test]

@@ -1,0 +1,101 @@
+//! The default store: folders on this machine. `media/…` keys live under `storage.media_dir`,
+//! every other key under `storage.upload_dir` (never served). Objects appear by rename.
+
+use std::path::{Path, PathBuf};
+
+use futures_util::StreamExt;
+use tokio_util::io::ReaderStream;
+
+use super::{check_key, files_in, Object, Store};
+
+/// Folders on this machine.
+#[derive(Debug, Clone)]
+pub struct Local {
+    media_dir: PathBuf,
+    upload_dir: PathBuf,
+}
+
+impl Local {
+    /// A store over these two folders.
+    pub fn new(media_dir: PathBuf, upload_dir: PathBuf) -> Self {
+        Self {
+            media_dir,
+            upload_dir,
+        }
+    }
+
+    /// Where `key` is on disk.
+    pub fn path(&self, key: &str) -> anyhow::Result<PathBuf> {
+        check_key(key)?;
+        Ok(match key.strip_prefix("media/") {
+            Some(rest) => self.media_dir.join(rest),
+            None => self.upload_dir.join(key),
+        })
+    }
+}
+
+async fn remove_dir(dir: &Path) -> std::io::Result<()> {
+    match tokio::fs::remove_dir_all(dir).await {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for Local {
+    async fn put_file(&self, key: &str, file: &Path) -> anyhow::Result<()> {
+        let dest = self.path(key)?;
+        if let Some(parent) = dest.parent() {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        tokio::fs::rename(file, &dest).await?;
+        Ok(())
+    }
+
+    async fn put_dir(&self, prefix: &str, dir: &Path, last: &str) -> anyhow::Result<()> {
+        files_in(dir, last).await?; // the same check the S3 store makes
+        let dest = self.path(prefix)?;
+        if let Some(parent) = dest.parent() {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        // One rename moves the whole folder in: what was there before goes first.
+        remove_dir(&dest).await?;
+        tokio::fs::rename(dir, &dest).await?;
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> anyhow::Result<Option<Object>> {
+        let f = match tokio::fs::File::open(self.path(key)?).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let meta = f.metadata().await?;
+        if !meta.is_file() {
+            return Ok(None);
+        }
+        Ok(Some(Object {
+            len: Some(meta.len()),
+            body: ReaderStream::new(f).boxed(),
+        }))
+    }
+
+    async fn fetch(&self, key: &str, _scratch: &Path) -> anyhow::Result<PathBuf> {
+        let path = self.path(key)?;
+        tokio::fs::metadata(&path)
+            .await
+            .map_err(|e| anyhow::anyhow!("{key}: {e}"))?;
+        Ok(path)
+    }
+
+    async fn delete(&self, key: &str) -> anyhow::Result<()> {
+        match tokio::fs::remove_file(self.path(key)?).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    async fn delete_prefix(&self, prefix: &str) -> anyhow::Result<()> {
+        Ok(remove_dir(&self.path(prefix)?).await?)
+    }
+}

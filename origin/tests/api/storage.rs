@@ -1,0 +1,187 @@
+//! The storage contract, held by both stores: the local folders, and an S3-compatible bucket on
+//! a real server (`s3s-fs`, which checks SigV4) when `TEST_S3_ENDPOINT` names one
+//! (`scripts/test.sh` starts it on loopback with the keys of `e2e::S3_KEYS`).
+
+use std::path::Path;
+
+use futures_util::TryStreamExt;
+use origin::storage::local::Local;
+use origin::storage::s3::Bucket;
+use origin::storage::sigv4::Credentials;
+use origin::storage::Store;
+
+fn creds(secret: &str) -> Credentials {
+    Credentials {
+        access_key: e2e::S3_KEYS.0.into(),
+        secret_key: secret.into(),
+        region: "us-east-1".into(),
+    }
+}
+
+fn s3_endpoint() -> Option<String> {
+    let endpoint = std::env::var("TEST_S3_ENDPOINT").ok();
+    if endpoint.is_none() {
+        eprintln!("TEST_S3_ENDPOINT not set: scripts/test.sh starts a server");
+    }
+    endpoint
+}
+
+async fn read(store: &dyn Store, key: &str) -> Option<Vec<u8>> {
+    let obj = store.get(key).await.unwrap()?;
+    let len = obj.len;
+    let chunks: Vec<_> = obj.body.try_collect().await.unwrap();
+    let bytes = chunks.concat();
+    assert_eq!(len, Some(bytes.len() as u64), "{key}: announced length");
+    Some(bytes)
+}
+
+fn file(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// What uploads, the transcoding workers and `/internal/media` rely on, whatever the store.
+async fn contract(store: &dyn Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let scratch = dir.path().join("scratch");
+
+    // A whole file in, consumed; streamed back out, the same bytes; fetched as a local file.
+    let big: Vec<u8> = (0..3u32 << 20).map(|i| (i * 31 % 251) as u8).collect();
+    let src = file(dir.path(), "upload", &big);
+    store.put_file("sources/v_abc.0123", &src).await.unwrap();
+    assert!(!src.exists(), "the local file is consumed");
+    assert_eq!(read(store, "sources/v_abc.0123").await.unwrap(), big);
+    let local = store.fetch("sources/v_abc.0123", &scratch).await.unwrap();
+    assert_eq!(std::fs::read(&local).unwrap(), big);
+    assert!(store.fetch("sources/none", &scratch).await.is_err());
+
+    // A rendition folder in, replacing an earlier attempt's (which had one segment more).
+    for (attempt, segments) in [(1, 3), (2, 2)] {
+        let r = dir.path().join(format!("r{attempt}"));
+        std::fs::create_dir(&r).unwrap();
+        for n in 0..segments {
+            file(
+                &r,
+                &format!("seg_{n:03}.ts"),
+                format!("{attempt}:{n}").as_bytes(),
+            );
+        }
+        file(
+            &r,
+            "index.m3u8",
+            format!("#EXTM3U attempt {attempt}").as_bytes(),
+        );
+        store
+            .put_dir("media/v_abc/240p", &r, "index.m3u8")
+            .await
+            .unwrap();
+        assert!(!r.exists(), "the folder is consumed");
+    }
+    assert_eq!(
+        read(store, "media/v_abc/240p/index.m3u8").await.unwrap(),
+        b"#EXTM3U attempt 2"
+    );
+    assert_eq!(
+        read(store, "media/v_abc/240p/seg_001.ts").await.unwrap(),
+        b"2:1"
+    );
+    assert!(
+        read(store, "media/v_abc/240p/seg_002.ts").await.is_none(),
+        "nothing of the earlier attempt is left beside the new one"
+    );
+    // A folder without the file that must go last is refused.
+    let r = dir.path().join("r3");
+    std::fs::create_dir(&r).unwrap();
+    file(&r, "seg_000.ts", b"x");
+    assert!(store
+        .put_dir("media/v_abc/360p", &r, "index.m3u8")
+        .await
+        .is_err());
+    assert!(read(store, "media/v_abc/360p/seg_000.ts").await.is_none());
+
+    // Keys that could leave the store's root are refused.
+    for bad in ["media/../x", "/media/x", "media//x", ""] {
+        assert!(store.get(bad).await.is_err(), "{bad:?}");
+    }
+
+    // Deleting: one key, then a whole prefix (and nothing beside it).
+    let other = file(dir.path(), "other", b"other");
+    store
+        .put_file("media/v_abd/poster.jpg", &other)
+        .await
+        .unwrap();
+    store.delete("sources/v_abc.0123").await.unwrap();
+    store.delete("sources/v_abc.0123").await.unwrap(); // absent: no error
+    assert!(read(store, "sources/v_abc.0123").await.is_none());
+    store.delete_prefix("media/v_abc").await.unwrap();
+    assert!(read(store, "media/v_abc/240p/index.m3u8").await.is_none());
+    assert_eq!(
+        read(store, "media/v_abd/poster.jpg").await.unwrap(),
+        b"other"
+    );
+}
+
+#[tokio::test]
+async fn the_local_store_keeps_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Local::new(dir.path().join("media"), dir.path().join("uploads"));
+    contract(&store).await;
+    // Media under the media folder, the rest under the upload folder (never served).
+    let f = file(dir.path(), "f", b"f");
+    store.put_file("sources/v1.00", &f).await.unwrap();
+    assert!(dir.path().join("uploads/sources/v1.00").is_file());
+    assert!(dir.path().join("media/v_abd/poster.jpg").is_file());
+}
+
+#[tokio::test]
+async fn an_s3_bucket_keeps_the_contract() {
+    let Some(endpoint) = s3_endpoint() else {
+        return;
+    };
+    let bucket = Bucket::new(&endpoint, "contract", creds(e2e::S3_KEYS.1)).unwrap();
+    bucket.create().await.unwrap();
+    bucket.create().await.unwrap(); // again: already ours
+    contract(&bucket).await;
+
+    // Keys S3 encodes in its own way.
+    let dir = tempfile::tempdir().unwrap();
+    let key = "media/v_x/seg 000+x.ts";
+    bucket
+        .put_file(key, &file(dir.path(), "a", b"odd"))
+        .await
+        .unwrap();
+    assert_eq!(read(&bucket, key).await.unwrap(), b"odd");
+    assert_eq!(bucket.list("media/v_x/").await.unwrap(), [key]);
+
+    // The server checks signatures: the wrong secret is refused, and writes nothing.
+    let wrong = Bucket::new(&endpoint, "contract", creds("not-the-secret")).unwrap();
+    let f = file(dir.path(), "b", b"b");
+    assert!(wrong.put_file("media/v_y/x.ts", &f).await.is_err());
+    assert!(read(&bucket, "media/v_y/x.ts").await.is_none());
+}
+
+/// A long video has more segments than one list page holds (1,000): deleting it must not stop
+/// at the first page.
+#[tokio::test]
+async fn deleting_a_prefix_goes_past_one_list_page() {
+    let Some(endpoint) = s3_endpoint() else {
+        return;
+    };
+    let bucket = Bucket::new(&endpoint, "pages", creds(e2e::S3_KEYS.1)).unwrap();
+    bucket.create().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rendition = dir.path().join("r");
+    std::fs::create_dir(&rendition).unwrap();
+    for n in 0..1_001 {
+        file(&rendition, &format!("seg_{n:04}.ts"), b"s");
+    }
+    file(&rendition, "index.m3u8", b"#EXTM3U");
+    bucket
+        .put_dir("media/v_long/240p", &rendition, "index.m3u8")
+        .await
+        .unwrap();
+    assert_eq!(bucket.list("media/v_long/").await.unwrap().len(), 1_002);
+    bucket.delete_prefix("media/v_long").await.unwrap();
+    assert!(bucket.list("media/v_long/").await.unwrap().is_empty());
+}

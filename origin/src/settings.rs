@@ -40,6 +40,15 @@ pub struct TranscodeSettings {
     /// How long a worker owns a task it took without renewing it.
     #[serde(default = "default_lease")]
     pub lease_secs: u64,
+    /// The wait before a failed rendition's first retry; it doubles with each attempt.
+    #[serde(default = "default_retry_secs")]
+    pub retry_secs: u64,
+    /// The ffmpeg to run (a name on `PATH` or a path: pin a build in production).
+    #[serde(default = "default_ffmpeg")]
+    pub ffmpeg: String,
+    /// The ffprobe to run.
+    #[serde(default = "default_ffprobe")]
+    pub ffprobe: String,
 }
 
 impl Default for TranscodeSettings {
@@ -47,6 +56,9 @@ impl Default for TranscodeSettings {
         Self {
             workers: 1,
             lease_secs: default_lease(),
+            retry_secs: default_retry_secs(),
+            ffmpeg: default_ffmpeg(),
+            ffprobe: default_ffprobe(),
         }
     }
 }
@@ -57,6 +69,18 @@ fn one() -> usize {
 
 fn default_lease() -> u64 {
     30
+}
+
+fn default_retry_secs() -> u64 {
+    10
+}
+
+fn default_ffmpeg() -> String {
+    "ffmpeg".into()
+}
+
+fn default_ffprobe() -> String {
+    "ffprobe".into()
 }
 
 /// Stripe billing. Checkout needs `api_base`, `secret_key`, `price` and the two return URLs;

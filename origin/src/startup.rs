@@ -222,6 +222,7 @@ pub async fn run(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
             store: state.store.clone(),
             scratch: state.settings.storage.upload_dir().join("work"),
             lease: std::time::Duration::from_secs(state.settings.transcode.lease_secs.max(3)),
+            settings: state.settings.transcode.clone(),
             outbox: state.outbox.clone(),
             wake: state.transcode_rx.clone(),
         }

@@ -23,8 +23,8 @@ pub struct Probe {
 }
 
 /// Reads the source; `Err` with ffprobe's words when it is not a video it can read.
-pub async fn probe(source: &Path) -> anyhow::Result<Probe> {
-    let mut cmd = Command::new("ffprobe");
+pub async fn probe(ffprobe: &str, source: &Path) -> anyhow::Result<Probe> {
+    let mut cmd = Command::new(ffprobe);
     cmd.args([
         "-v",
         "error",
@@ -132,6 +132,7 @@ pub fn width_for(p: &Probe, height: u32) -> u32 {
 /// Encodes one rendition into `dir` (`index.m3u8` and `seg_NNN.ts`), calling `progress` with
 /// the percent done as ffmpeg reports it. The child is killed if this future is dropped.
 pub async fn encode(
+    ffmpeg: &str,
     source: &Path,
     dir: &Path,
     p: &Probe,
@@ -140,7 +141,7 @@ pub async fn encode(
 ) -> anyhow::Result<()> {
     let k = kbps(r.height);
     let (lvl, _) = level(r.height);
-    let mut cmd = Command::new("ffmpeg");
+    let mut cmd = Command::new(ffmpeg);
     cmd.args([
         "-hide_banner",
         "-nostdin",
@@ -230,9 +231,9 @@ fn log_command(cmd: &Command) {
 
 /// A poster frame (`poster.jpg`, 360 lines high) from a second in, or the middle of a short
 /// video.
-pub async fn poster(source: &Path, dest: &Path, p: &Probe) -> anyhow::Result<()> {
+pub async fn poster(ffmpeg: &str, source: &Path, dest: &Path, p: &Probe) -> anyhow::Result<()> {
     let at = (p.duration_ms / 2).min(1000);
-    let mut cmd = Command::new("ffmpeg");
+    let mut cmd = Command::new(ffmpeg);
     cmd.args(["-hide_banner", "-nostdin", "-y", "-loglevel", "error"])
         .args(["-ss", &format!("{}.{:03}", at / 1000, at % 1000)])
         .arg("-i")

@@ -21,6 +21,7 @@ use sqlx::AnyPool;
 use crate::clock::now;
 use crate::db::{enum_name, Backend};
 use crate::outbox::Waker;
+use crate::settings::TranscodeSettings;
 use crate::storage::{media_prefix, Store};
 use crate::{outbox, videos};
 use ffmpeg::{Measured, Probe, Rendition};
@@ -41,6 +42,8 @@ pub struct Worker {
     pub scratch: PathBuf,
     /// How long a lease lasts; renewed at a third of it.
     pub lease: Duration,
+    /// `transcode.retry_secs`, `ffmpeg` and `ffprobe`.
+    pub settings: TranscodeSettings,
     /// Wakes the outbox when a video's record changes.
     pub outbox: Waker,
     /// Woken when an upload completes, so its job starts at once.
@@ -51,13 +54,14 @@ fn work_dir(scratch: &Path, video: &VideoId) -> PathBuf {
     scratch.join(video.as_str())
 }
 
-fn backoff(attempts: i64) -> i64 {
-    5 << attempts.clamp(0, 6)
-}
-
 impl Worker {
     fn lease_until(&self) -> i64 {
         (now() + self.lease.as_secs()) as i64
+    }
+
+    /// The wait before the next attempt: `retry_secs`, doubled for each attempt made.
+    fn backoff(&self, attempts: i64) -> i64 {
+        (self.settings.retry_secs << (attempts - 1).clamp(0, 6)) as i64
     }
 
     /// What a claim's inner select adds so concurrent claims pass over each other's rows.
@@ -163,7 +167,7 @@ impl Worker {
 
     /// Reads the source and queues one task per rendition.
     async fn probe(&self, video: &VideoId, attempts: i64) -> anyhow::Result<()> {
-        let p = ffmpeg::probe(&self.source(video).await?).await?;
+        let p = ffmpeg::probe(&self.settings.ffprobe, &self.source(video).await?).await?;
         let mut tx = self.db.begin().await?;
         let moved = sqlx::query(
             "UPDATE transcode_jobs SET stage = 'encode', lease_until = 0, width = $1, height = $2,
@@ -230,7 +234,7 @@ impl Worker {
                      WHERE id = $4 AND attempts = $5",
                 )
                 .bind(if dead { "dead" } else { "queued" })
-                .bind(now() as i64 + backoff(attempts))
+                .bind(now() as i64 + self.backoff(attempts))
                 .bind(e.to_string().chars().take(500).collect::<String>())
                 .bind(&id)
                 .bind(attempts)
@@ -260,7 +264,7 @@ impl Worker {
         tokio::fs::create_dir_all(&tmp).await?;
         let progress = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(0));
         let seen = progress.clone();
-        let encoding = ffmpeg::encode(&source, &tmp, &p, r, move |pct| {
+        let encoding = ffmpeg::encode(&self.settings.ffmpeg, &source, &tmp, &p, r, move |pct| {
             seen.store(pct, std::sync::atomic::Ordering::Relaxed)
         });
         tokio::pin!(encoding);
@@ -369,7 +373,7 @@ impl Worker {
         let work = work_dir(&self.scratch, video);
         let source = self.source(video).await?;
         let poster = work.join(format!(".poster-{attempts}.jpg"));
-        ffmpeg::poster(&source, &poster, &p).await?;
+        ffmpeg::poster(&self.settings.ffmpeg, &source, &poster, &p).await?;
         let prefix = media_prefix(video);
         self.store
             .put_file(&format!("{prefix}/poster.jpg"), &poster)

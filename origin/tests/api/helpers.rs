@@ -66,7 +66,12 @@ impl TestApp {
     }
 
     pub async fn spawn_with(edges: &str, database: Option<String>, billing_worker: bool) -> Self {
-        Self::spawn_full(edges, database, billing_worker, None).await
+        Self::spawn_full(edges, database, billing_worker, |_| {}).await
+    }
+
+    /// An origin with settings of the test's own on top of the usual ones.
+    pub async fn spawn_tweaked(tweak: impl FnOnce(&mut Settings)) -> Self {
+        Self::spawn_full("", None, true, tweak).await
     }
 
     /// An origin keeping sources and media in a new bucket of the S3-compatible server at
@@ -80,14 +85,14 @@ impl TestApp {
             access_key_id: Some(e2e::S3_KEYS.0.into()),
             secret_access_key: Some(e2e::S3_KEYS.1.into()),
         };
-        Self::spawn_full("", None, true, Some(s3)).await
+        Self::spawn_tweaked(|s| s.storage.s3 = Some(s3)).await
     }
 
     async fn spawn_full(
         edges: &str,
         database: Option<String>,
         billing_worker: bool,
-        s3: Option<S3Settings>,
+        tweak: impl FnOnce(&mut Settings),
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let stripe = e2e::stripe::StandIn::start().await;
@@ -97,7 +102,7 @@ impl TestApp {
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let settings = Settings {
+        let mut settings = Settings {
             server: ServerSettings {
                 host: "127.0.0.1".into(),
                 port: 0,
@@ -111,7 +116,7 @@ impl TestApp {
                 max_upload_bytes: MAX_UPLOAD,
                 upload_ticket_secs: 3600,
                 upload_idle_secs: 2,
-                s3,
+                s3: None,
             },
             auth: AuthSettings {
                 issuer: "test-origin".into(),
@@ -129,6 +134,7 @@ impl TestApp {
             transcode: TranscodeSettings {
                 workers: 1,
                 lease_secs: 6,
+                ..TranscodeSettings::default()
             },
             billing: BillingSettings {
                 api_base: Some(stripe.url.clone()),
@@ -141,6 +147,7 @@ impl TestApp {
                 ..BillingSettings::default()
             },
         };
+        tweak(&mut settings);
         let state = AppState::build(settings).await.unwrap();
         tokio::spawn(startup::run(listener, state.clone()));
         Self {

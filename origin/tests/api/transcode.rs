@@ -210,3 +210,100 @@ async fn a_file_ffprobe_cannot_read_fails_the_video_with_the_reason() {
         .join(&id)
         .exists());
 }
+
+/// An ffmpeg that fails the 360p rendition's attempts matching `attempts` (a shell pattern:
+/// `[12]`, `*`), as a crashing encoder would, and runs the real one for everything else.
+fn flaky_ffmpeg(dir: &Path, attempts: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("ffmpeg");
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\ncase \"$*\" in\n  */.360p-{attempts}/*) echo 'injected failure' >&2; \
+             exit 1 ;;\nesac\nexec ffmpeg \"$@\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path.display().to_string()
+}
+
+fn rendition<'a>(s: &'a Value, name: &str) -> &'a Value {
+    s["renditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {s}"))
+}
+
+#[tokio::test]
+async fn a_failed_rendition_is_retried_alone() {
+    let tools = tempfile::tempdir().unwrap();
+    let ffmpeg = flaky_ffmpeg(tools.path(), "[12]");
+    let app = TestApp::spawn_tweaked(|s| {
+        s.transcode.ffmpeg = ffmpeg;
+        s.transcode.retry_secs = 1;
+        // Two workers claiming side by side (on PostgreSQL, past each other's locked rows).
+        s.transcode.workers = 2;
+    })
+    .await;
+    let (_, ada) = app.user("ada@example.com", Role::Creator).await;
+    let dir = tempfile::tempdir().unwrap();
+    let id = upload(&app, &ada, e2e::render_source(dir.path(), 640, 360, 2)).await;
+    let s = status_until(&app, &ada, &id, "ready").await;
+    let failing = rendition(&s, "360p");
+    assert_eq!(
+        (failing["state"].as_str(), failing["attempts"].as_i64()),
+        (Some("done"), Some(3)),
+        "{s}"
+    );
+    assert!(
+        failing["error"]
+            .as_str()
+            .unwrap()
+            .contains("injected failure"),
+        "the last failure is kept: {s}"
+    );
+    let other = rendition(&s, "240p");
+    assert_eq!(other["attempts"], 1, "not encoded again: {s}");
+    assert!(other["error"].is_null(), "{s}");
+    let master = text(&app, &format!("media/{id}/master.m3u8")).await;
+    assert_eq!(master.matches("#EXT-X-STREAM-INF").count(), 2, "{master}");
+}
+
+#[tokio::test]
+async fn a_rendition_that_keeps_failing_is_dead_lettered_with_its_error() {
+    let tools = tempfile::tempdir().unwrap();
+    let ffmpeg = flaky_ffmpeg(tools.path(), "*");
+    let app = TestApp::spawn_tweaked(|s| {
+        s.transcode.ffmpeg = ffmpeg;
+        s.transcode.retry_secs = 1;
+    })
+    .await;
+    let (_, ada) = app.user("ada@example.com", Role::Creator).await;
+    let dir = tempfile::tempdir().unwrap();
+    let id = upload(&app, &ada, e2e::render_source(dir.path(), 640, 360, 2)).await;
+    let s = status_until(&app, &ada, &id, "failed").await;
+    assert_eq!(s["stage"], "failed");
+    let error = s["error"].as_str().unwrap();
+    assert!(
+        error.contains("rendition 360p") && error.contains("injected failure"),
+        "{s}"
+    );
+    let dead = rendition(&s, "360p");
+    assert_eq!(
+        (dead["state"].as_str(), dead["attempts"].as_i64()),
+        (Some("dead"), Some(origin::transcode::MAX_ATTEMPTS)),
+        "{s}"
+    );
+    // Nothing of the video is left to serve, not even the rendition that worked.
+    for key in ["master.m3u8", "240p/index.m3u8", "360p/index.m3u8"] {
+        assert!(stored(&app, &format!("media/{id}/{key}")).await.is_none());
+    }
+    let rec = origin::videos::record(&app.state.db, &shared_wasm::VideoId::parse(&id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rec.state, shared_wasm::record::VideoState::Failed);
+}

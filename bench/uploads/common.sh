@@ -1,5 +1,6 @@
 # Shared by the upload and transcoding benchmarks: a release origin on loopback with its own
-# folders, the demo creator's token, and a new video with its upload ticket.
+# folders, the demo creator's token, and a new video with its upload ticket. STORE=s3 puts
+# sources and media in a bucket of a loopback S3-compatible server (scripts/s3.sh) instead.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
@@ -10,11 +11,18 @@ export APP_SERVER__PORT="$port" APP_DATABASE__URL="sqlite://$work/origin.db" \
   APP_STORAGE__MEDIA_DIR="$work/media" APP_STORAGE__UPLOAD_DIR="$work/uploads" \
   APP_STORAGE__MAX_UPLOAD_BYTES=$((4 << 30)) \
   APP_EDGE__SHARED_SECRET="bench-edge-secret-0123456789abcdef0123" RUST_LOG="info"
+origin_pid=""
+trap 'kill $origin_pid 2>/dev/null || true; wait $origin_pid 2>/dev/null || true;
+  [ -d "$work/s3" ] && bash scripts/s3.sh stop "$work/s3"; rm -rf "$work"' EXIT
+if [ "${STORE:-local}" = s3 ]; then
+  export APP_STORAGE__S3__ENDPOINT="$(bash scripts/s3.sh start "$work/s3")" \
+    APP_STORAGE__S3__BUCKET=bench APP_STORAGE__S3__ACCESS_KEY_ID=testaccess \
+    APP_STORAGE__S3__SECRET_ACCESS_KEY=testsecret-0123456789
+fi
 origin=(./target/release/origin --config origin/config/base.toml)
 "${origin[@]}" seed-demo >/dev/null
 "${origin[@]}" serve >"$work/origin.log" 2>&1 &
 origin_pid=$!
-trap 'kill $origin_pid 2>/dev/null || true; wait $origin_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 base="http://127.0.0.1:$port"
 for _ in $(seq 100); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.1; done
 

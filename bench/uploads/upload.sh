@@ -11,7 +11,11 @@ before="$(rss VmRSS)"
 start="$(date +%s.%N)"
 head -c "$bytes" /dev/zero | curl -sf -X PUT -H 'content-type: video/mp4' -T - "$url" >/dev/null
 end="$(date +%s.%N)"
-stored="$(stat -c %s "$work/uploads/sources/$id")"
+if [ "${STORE:-local}" = s3 ]; then
+  stored="$(stat -c %s "$work/s3/data/bench/sources/$id".*)" # s3s-fs keeps objects as files
+else
+  stored="$(stat -c %s "$work/uploads/sources/$id".*)"
+fi
 python3 - "$bytes" "$stored" "$start" "$end" "$before" "$(rss VmHWM)" <<'PY'
 import sys
 n, stored, start, end, before, peak = int(sys.argv[1]), int(sys.argv[2]), *map(float, sys.argv[3:5]), int(sys.argv[5]), int(sys.argv[6])

@@ -76,7 +76,7 @@ impl Store for Local {
         }
         Ok(Some(Object {
             len: Some(meta.len()),
-            body: ReaderStream::new(f).boxed(),
+            body: ReaderStream::with_capacity(f, super::CHUNK).boxed(),
         }))
     }
 

@@ -22,6 +22,9 @@ use shared_wasm::VideoId;
 
 use crate::settings::StorageSettings;
 
+/// How much a streamed file read takes at a time.
+const CHUNK: usize = 256 << 10;
+
 /// One object being read.
 pub struct Object {
     /// Its size, when the store says.

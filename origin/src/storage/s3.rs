@@ -177,7 +177,11 @@ impl Store for Bucket {
         let f = tokio::fs::File::open(file).await?;
         let len = f.metadata().await?.len();
         // Streamed: its bytes are not hashed up front (`UNSIGNED-PAYLOAD`).
-        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(f));
+        // Large reads: with the default 4 KiB ones a 2 GiB put ran at a third of the speed.
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
+            f,
+            super::CHUNK,
+        ));
         let resp = self
             .request(reqwest::Method::PUT, key, "", sigv4::UNSIGNED)
             .header("content-type", content_type)

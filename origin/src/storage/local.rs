@@ -34,6 +34,46 @@ impl Local {
     }
 }
 
+/// Moves `src` (a file or a folder of files) to `dest` in one rename. When they are on
+/// different filesystems (the upload and media folders may be separate mounts), it is copied
+/// beside `dest` under a dot-name first (no media path can name it) and renamed from there.
+async fn move_into(src: &Path, dest: &Path) -> std::io::Result<()> {
+    match tokio::fs::rename(src, dest).await {
+        Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices => {}
+        done => return done,
+    }
+    let name = dest
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("object");
+    let staged = dest.with_file_name(format!(
+        ".in-{name}-{}",
+        hex::encode(crate::keys::random_bytes::<6>())
+    ));
+    let copied = async {
+        if tokio::fs::metadata(src).await?.is_dir() {
+            tokio::fs::create_dir(&staged).await?;
+            let mut entries = tokio::fs::read_dir(src).await?;
+            while let Some(e) = entries.next_entry().await? {
+                tokio::fs::copy(e.path(), staged.join(e.file_name())).await?;
+            }
+        } else {
+            tokio::fs::copy(src, &staged).await?;
+        }
+        tokio::fs::rename(&staged, dest).await
+    }
+    .await;
+    if copied.is_err() {
+        let _ = tokio::fs::remove_dir_all(&staged).await;
+        let _ = tokio::fs::remove_file(&staged).await;
+        return copied;
+    }
+    match tokio::fs::metadata(src).await?.is_dir() {
+        true => tokio::fs::remove_dir_all(src).await,
+        false => tokio::fs::remove_file(src).await,
+    }
+}
+
 async fn remove_dir(dir: &Path) -> std::io::Result<()> {
     match tokio::fs::remove_dir_all(dir).await {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
@@ -48,7 +88,7 @@ impl Store for Local {
         if let Some(parent) = dest.parent() {
             tokio::fs::create_dir_all(parent).await?;
         }
-        tokio::fs::rename(file, &dest).await?;
+        move_into(file, &dest).await?;
         Ok(())
     }
 
@@ -60,7 +100,7 @@ impl Store for Local {
         }
         // One rename moves the whole folder in: what was there before goes first.
         remove_dir(&dest).await?;
-        tokio::fs::rename(dir, &dest).await?;
+        move_into(dir, &dest).await?;
         Ok(())
     }
 

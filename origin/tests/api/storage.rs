@@ -134,6 +134,24 @@ async fn the_local_store_keeps_the_contract() {
     assert!(dir.path().join("media/v_abd/poster.jpg").is_file());
 }
 
+/// The media folder on another filesystem than the upload folder (tmpfs here), as separate
+/// mounts would be: objects cannot simply be renamed across.
+#[tokio::test]
+async fn the_local_store_keeps_the_contract_across_filesystems() {
+    let shm = Path::new("/dev/shm");
+    let uploads = tempfile::tempdir().unwrap();
+    let media = tempfile::tempdir_in(shm).unwrap();
+    let dev = |p: &Path| std::os::unix::fs::MetadataExt::dev(&std::fs::metadata(p).unwrap());
+    assert_ne!(dev(uploads.path()), dev(media.path()), "two filesystems");
+    let store = Local::new(media.path().to_owned(), uploads.path().to_owned());
+    contract(&store).await;
+    let left: Vec<_> = std::fs::read_dir(media.path().join("v_abd"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["poster.jpg"], "no staging copies left");
+}
+
 #[tokio::test]
 async fn an_s3_bucket_keeps_the_contract() {
     let Some(endpoint) = s3_endpoint() else {

@@ -26,8 +26,20 @@ use crate::storage::{media_prefix, Store};
 use crate::{outbox, videos};
 use ffmpeg::{Measured, Probe, Rendition};
 
-/// Attempts of a rendition before it is given up on (`dead`, the video `failed`).
+/// Attempts of a rendition or a stage before it is given up on (`dead`, the video `failed`).
 pub const MAX_ATTEMPTS: i64 = 3;
+
+/// A source ffprobe cannot read: no retry will mend it.
+#[derive(Debug)]
+struct Unreadable(anyhow::Error);
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.0)
+    }
+}
+
+impl std::error::Error for Unreadable {}
 
 /// Where workers find things.
 #[derive(Clone)]
@@ -95,8 +107,17 @@ impl Worker {
                 _ => self.finalize(&video, attempts).await,
             };
             if let Err(e) = result {
-                tracing::warn!(video = %video, stage, error = %e, "transcode stage failed");
-                self.fail(&video, &format!("{stage}: {e}")).await?;
+                // A file ffprobe cannot read stays unreadable; anything else (the store out of
+                // reach, a crashed ffmpeg) may mend, so the stage is tried again later.
+                let unreadable = e.downcast_ref::<Unreadable>().is_some();
+                let dead = unreadable || attempts >= MAX_ATTEMPTS;
+                tracing::warn!(video = %video, stage, attempts, dead, error = %e, "transcode stage failed");
+                if dead {
+                    self.fail(&video, &format!("{stage}: {e}")).await?;
+                } else {
+                    self.retry_job(&video, attempts, &format!("{stage}: {e}"))
+                        .await?;
+                }
             }
             return Ok(true);
         }
@@ -105,6 +126,21 @@ impl Worker {
             return Ok(true);
         }
         Ok(false)
+    }
+
+    /// Puts a job's stage back in the queue, after a backoff, with the error that stopped it.
+    async fn retry_job(&self, video: &VideoId, attempts: i64, error: &str) -> sqlx::Result<()> {
+        sqlx::query(
+            "UPDATE transcode_jobs SET lease_until = 0, next_attempt_at = $1, last_error = $2
+             WHERE video_id = $3 AND attempts = $4",
+        )
+        .bind(now() as i64 + self.backoff(attempts))
+        .bind(error.chars().take(500).collect::<String>())
+        .bind(video.as_str())
+        .bind(attempts)
+        .execute(&self.db)
+        .await
+        .map(drop)
     }
 
     async fn claim_job(&self) -> sqlx::Result<Option<(String, String, i64)>> {
@@ -167,7 +203,13 @@ impl Worker {
 
     /// Reads the source and queues one task per rendition.
     async fn probe(&self, video: &VideoId, attempts: i64) -> anyhow::Result<()> {
-        let p = ffmpeg::probe(&self.settings.ffprobe, &self.source(video).await?).await?;
+        let source = self.source(video).await?;
+        let p = ffmpeg::probe(&self.settings.ffprobe, &source)
+            .await
+            .map_err(|e| match e.downcast_ref::<std::io::Error>() {
+                Some(_) => e, // ffprobe did not run: not the file's fault
+                None => anyhow::Error::new(Unreadable(e)),
+            })?;
         let mut tx = self.db.begin().await?;
         let moved = sqlx::query(
             "UPDATE transcode_jobs SET stage = 'encode', lease_until = 0, width = $1, height = $2,
@@ -215,7 +257,8 @@ impl Worker {
             Ok(true) => {
                 // The last rendition moves the job on to its finalize stage.
                 sqlx::query(
-                    "UPDATE transcode_jobs SET stage = 'finalize', lease_until = 0
+                    // Its attempts start again: they count this stage's tries.
+                    "UPDATE transcode_jobs SET stage = 'finalize', lease_until = 0, attempts = 0
                      WHERE video_id = $1 AND stage = 'encode'
                        AND NOT EXISTS (SELECT 1 FROM transcode_tasks
                                        WHERE video_id = $1 AND state <> 'done')",

@@ -209,18 +209,26 @@ async fn a_file_ffprobe_cannot_read_fails_the_video_with_the_reason() {
     assert!(!Path::new(&app.state.settings.storage.media_dir)
         .join(&id)
         .exists());
+    let (attempts,): (i64,) =
+        sqlx::query_as("SELECT attempts FROM transcode_jobs WHERE video_id = $1")
+            .bind(&id)
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap();
+    assert_eq!(attempts, 1, "an unreadable file is not tried again");
 }
 
-/// An ffmpeg that fails the 360p rendition's attempts matching `attempts` (a shell pattern:
-/// `[12]`, `*`), as a crashing encoder would, and runs the real one for everything else.
-fn flaky_ffmpeg(dir: &Path, attempts: &str) -> String {
+/// An ffmpeg that fails when its arguments match `pattern` (a shell `case` pattern over the
+/// work paths, which name the rendition or poster and the attempt), as a crashing encoder
+/// would, and runs the real one otherwise.
+fn flaky_ffmpeg(dir: &Path, pattern: &str) -> String {
     use std::os::unix::fs::PermissionsExt;
     let path = dir.join("ffmpeg");
     std::fs::write(
         &path,
         format!(
-            "#!/bin/sh\ncase \"$*\" in\n  */.360p-{attempts}/*) echo 'injected failure' >&2; \
-             exit 1 ;;\nesac\nexec ffmpeg \"$@\"\n"
+            "#!/bin/sh\ncase \"$*\" in\n  {pattern}) echo 'injected failure' >&2; exit 1 ;;\n\
+             esac\nexec ffmpeg \"$@\"\n"
         ),
     )
     .unwrap();
@@ -237,10 +245,11 @@ fn rendition<'a>(s: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {name} in {s}"))
 }
 
+/// The 360p rendition fails twice and the poster (in the finalize stage) once.
 #[tokio::test]
-async fn a_failed_rendition_is_retried_alone() {
+async fn a_failed_rendition_is_retried_alone_and_a_failed_stage_again() {
     let tools = tempfile::tempdir().unwrap();
-    let ffmpeg = flaky_ffmpeg(tools.path(), "[12]");
+    let ffmpeg = flaky_ffmpeg(tools.path(), "*/.360p-[12]/*|*/.poster-1.jpg*");
     let app = TestApp::spawn_tweaked(|s| {
         s.transcode.ffmpeg = ffmpeg;
         s.transcode.retry_secs = 1;
@@ -270,12 +279,23 @@ async fn a_failed_rendition_is_retried_alone() {
     assert!(other["error"].is_null(), "{s}");
     let master = text(&app, &format!("media/{id}/master.m3u8")).await;
     assert_eq!(master.matches("#EXT-X-STREAM-INF").count(), 2, "{master}");
+    assert!(stored(&app, &format!("media/{id}/poster.jpg"))
+        .await
+        .is_some());
+    let (attempts, error): (i64, Option<String>) =
+        sqlx::query_as("SELECT attempts, last_error FROM transcode_jobs WHERE video_id = $1")
+            .bind(&id)
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap();
+    assert_eq!(attempts, 2, "finalize ran twice");
+    assert!(error.unwrap().contains("poster"), "its failure is kept");
 }
 
 #[tokio::test]
 async fn a_rendition_that_keeps_failing_is_dead_lettered_with_its_error() {
     let tools = tempfile::tempdir().unwrap();
-    let ffmpeg = flaky_ffmpeg(tools.path(), "*");
+    let ffmpeg = flaky_ffmpeg(tools.path(), "*/.360p-*");
     let app = TestApp::spawn_tweaked(|s| {
         s.transcode.ffmpeg = ffmpeg;
         s.transcode.retry_secs = 1;

@@ -290,11 +290,16 @@ async fn patch_locked(
         .execute(&state.db)
         .await?;
     if offset == u.length {
+        // Whole. If storing it fails the upload stays, and a PATCH of no bytes at this offset
+        // finishes it.
+        let finished = store::finish(&state.db, state.store.as_ref(), &u.video, &path)
+            .await
+            .map_err(store::finish_error)?;
         sqlx::query("DELETE FROM uploads WHERE id = $1")
             .bind(id)
             .execute(&state.db)
             .await?;
-        if store::finish(&state.db, state.store.as_ref(), &u.video, &path).await? {
+        if finished {
             state.outbox.wake();
             state.transcode.wake();
             tracing::info!(video = %u.video, bytes = offset, "resumable upload complete");

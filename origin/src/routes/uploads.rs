@@ -206,7 +206,10 @@ pub async fn put(
             });
         }
     };
-    if !store::finish(&state.db, state.store.as_ref(), &t.video, &partial).await? {
+    if !store::finish(&state.db, state.store.as_ref(), &t.video, &partial)
+        .await
+        .map_err(store::finish_error)?
+    {
         return Err(ApiError::Conflict {
             code: "already_uploaded",
             message: "the video already has its file",

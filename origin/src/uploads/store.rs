@@ -13,6 +13,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::clock::now;
 use crate::db::enum_name;
+use crate::error::ApiError;
 use crate::storage::Store;
 use crate::{outbox, videos};
 
@@ -102,7 +103,10 @@ pub async fn finish(
     // Stored before the transaction, which must not wait on a multi-gigabyte copy. A crash in
     // between leaves an object no job names, never a job without its object.
     let key = crate::storage::source_key(video);
-    store.put_file(&key, partial).await?;
+    store
+        .put_file(&key, partial)
+        .await
+        .map_err(|e| anyhow::Error::new(Unstored(e)))?;
     let committed = commit_finish(db, video, &key).await;
     if !matches!(committed, Ok(true)) {
         if let Err(e) = store.delete(&key).await {
@@ -110,6 +114,32 @@ pub async fn finish(
         }
     }
     committed
+}
+
+/// The store refused or could not be reached: the upload is whole on this origin's disk and
+/// finishing it can be tried again.
+#[derive(Debug)]
+struct Unstored(anyhow::Error);
+
+impl std::fmt::Display for Unstored {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "storing the upload: {:#}", self.0)
+    }
+}
+
+impl std::error::Error for Unstored {}
+
+/// The answer for a [`finish`] that failed: 503 `storage_unavailable` when the store was the
+/// cause (logged, never shown), otherwise a 500.
+pub fn finish_error(e: anyhow::Error) -> ApiError {
+    if e.downcast_ref::<Unstored>().is_some() {
+        tracing::error!(error = %e, "upload not stored");
+        return ApiError::Unavailable {
+            code: "storage_unavailable",
+            message: "the upload could not be stored; try again",
+        };
+    }
+    ApiError::Internal(e)
 }
 
 async fn commit_finish(db: &AnyPool, video: &VideoId, key: &str) -> anyhow::Result<bool> {

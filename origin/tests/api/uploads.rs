@@ -429,3 +429,47 @@ async fn terminated_and_expired_uploads_are_removed() {
     assert_eq!(offset(&app, &live).await, (StatusCode::OK, 0));
     assert_eq!(offset(&app, &old).await.0, StatusCode::NOT_FOUND);
 }
+
+/// The store fails as the last bytes arrive: a 503 with a JSON body, the upload kept whole and
+/// the video still waiting; once the store is back, a PATCH of no bytes at the end finishes it.
+#[tokio::test]
+async fn a_store_failure_at_the_end_of_a_tus_upload_can_be_retried() {
+    let app = TestApp::spawn().await;
+    let (_, ada) = app.user("ada@example.com", Role::Creator).await;
+    let (id, t) = ticket(&app, &ada).await;
+    let file: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+    let r = create(
+        &app,
+        t["tus_url"].as_str().unwrap(),
+        file.len(),
+        "video/mp4",
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let upload = header(&r, "location");
+    // The local store cannot take it: where its sources go is a plain file, not a folder.
+    let sources = app.state.settings.storage.upload_dir().join("sources");
+    std::fs::write(&sources, b"in the way").unwrap();
+
+    let r = patch(&app, &upload, 0, file.clone().into()).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "storage_unavailable", "{body}");
+    assert_eq!(
+        offset(&app, &upload).await,
+        (StatusCode::OK, file.len() as u64)
+    );
+    assert_eq!(state_of(&app, &id).await, "uploading");
+
+    std::fs::remove_file(&sources).unwrap();
+    let r = patch(&app, &upload, file.len() as u64, Vec::new().into()).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(source(&app, &id).await.unwrap(), file);
+    assert_ne!(state_of(&app, &id).await, "uploading");
+    assert_eq!(
+        offset(&app, &upload).await.0,
+        StatusCode::NOT_FOUND,
+        "done with"
+    );
+    assert_eq!(partial_files(&app), 0);
+}

@@ -265,7 +265,7 @@ pub async fn seed(state: &AppState, email: &str, password: &str) -> anyhow::Resu
     )
     .await?;
     // ffmpeg renders the ladder once, in scratch space; each demo gets a copy in the store.
-    let scratch = state.settings.storage.upload_dir().join("work");
+    let scratch = state.settings.storage.scratch_dir();
     let rendered = scratch.join("demo-ladder");
     for demo in DEMOS {
         let vid = VideoId::parse(demo.id).expect("demo ids are valid");

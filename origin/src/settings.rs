@@ -256,6 +256,11 @@ fn default_s3_region() -> String {
 }
 
 impl StorageSettings {
+    /// Where this machine works on files (transcoding, the demo's rendering): never served.
+    pub fn scratch_dir(&self) -> std::path::PathBuf {
+        self.upload_dir().join("work")
+    }
+
     /// The upload folder.
     pub fn upload_dir(&self) -> std::path::PathBuf {
         match &self.upload_dir {

@@ -76,8 +76,7 @@ impl AppState {
         let (billing, billing_rx) = Waker::new();
         let (transcode, transcode_rx) = Waker::new();
         let upload_key = Arc::new(crate::uploads::store::ticket_key(&db).await?);
-        crate::storage::prepare(&settings.storage).await?;
-        let store = crate::storage::open(&settings.storage)?;
+        let store = crate::storage::open(&settings.storage).await?;
         Ok(Self {
             store,
             db,
@@ -220,8 +219,7 @@ pub async fn run(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
             db: state.db.clone(),
             backend: crate::db::Backend::of_url(&state.settings.database.url)?,
             store: state.store.clone(),
-            scratch: state.settings.storage.upload_dir().join("work"),
-            lease: std::time::Duration::from_secs(state.settings.transcode.lease_secs.max(3)),
+            scratch: state.settings.storage.scratch_dir(),
             settings: state.settings.transcode.clone(),
             outbox: state.outbox.clone(),
             wake: state.transcode_rx.clone(),

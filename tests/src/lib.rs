@@ -377,19 +377,17 @@ impl Origin {
     /// The stored bytes of a video's media file (`{video}/{rendition}/{file}`), from the bucket
     /// or the media folder: what the edge must serve unchanged.
     pub async fn stored(&self, path: &str) -> Vec<u8> {
-        use futures_util::TryStreamExt;
         use origin::storage::Store;
         match &self.bucket {
             None => std::fs::read(self.media_dir.join(path)).expect("stored media file"),
-            Some(b) => {
-                let obj = b
-                    .get(&format!("media/{path}"))
-                    .await
-                    .expect("reading the bucket")
-                    .expect("stored media object");
-                let chunks: Vec<_> = obj.body.try_collect().await.expect("object body");
-                chunks.concat()
-            }
+            Some(b) => b
+                .get(&format!("media/{path}"))
+                .await
+                .expect("reading the bucket")
+                .expect("stored media object")
+                .bytes()
+                .await
+                .expect("object body"),
         }
     }
 

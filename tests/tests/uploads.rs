@@ -33,16 +33,21 @@ async fn new_upload(c: &Client, api: &str, token: &str) -> (String, Value) {
     (id, r.json().await.unwrap())
 }
 
+/// The creator's view of the video's transcoding.
+async fn transcode_status(c: &Client, api: &str, token: &str, id: &str) -> Value {
+    let r = c
+        .get(format!("{api}/v1/videos/{id}/transcode"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    r.json().await.unwrap()
+}
+
 async fn wait_state(c: &Client, api: &str, token: &str, id: &str, want: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let r = c
-            .get(format!("{api}/v1/videos/{id}/transcode"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        let s: Value = r.json().await.unwrap();
+        let s = transcode_status(c, api, token, id).await;
         if s["state"] == want {
             return s;
         }
@@ -225,15 +230,7 @@ async fn a_transcode_survives_its_origin_being_killed() {
     // Wait until a rendition is being encoded, then kill the origin (and its ffmpeg) at once.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let s: Value = c
-            .get(format!("{o}/v1/videos/{id}/transcode"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let s = transcode_status(&c, &o, &token, &id).await;
         let running = s["renditions"]
             .as_array()
             .into_iter()

@@ -50,8 +50,9 @@ async fn move_into(src: &Path, dest: &Path) -> std::io::Result<()> {
         ".in-{name}-{}",
         hex::encode(crate::keys::random_bytes::<6>())
     ));
+    let is_dir = tokio::fs::metadata(src).await?.is_dir();
     let copied = async {
-        if tokio::fs::metadata(src).await?.is_dir() {
+        if is_dir {
             tokio::fs::create_dir(&staged).await?;
             let mut entries = tokio::fs::read_dir(src).await?;
             while let Some(e) = entries.next_entry().await? {
@@ -68,9 +69,10 @@ async fn move_into(src: &Path, dest: &Path) -> std::io::Result<()> {
         let _ = tokio::fs::remove_file(&staged).await;
         return copied;
     }
-    match tokio::fs::metadata(src).await?.is_dir() {
-        true => tokio::fs::remove_dir_all(src).await,
-        false => tokio::fs::remove_file(src).await,
+    if is_dir {
+        tokio::fs::remove_dir_all(src).await
+    } else {
+        tokio::fs::remove_file(src).await
     }
 }
 

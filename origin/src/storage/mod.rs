@@ -33,6 +33,15 @@ pub struct Object {
     pub body: BoxStream<'static, std::io::Result<Bytes>>,
 }
 
+impl Object {
+    /// All of it, read into memory: for small objects only.
+    pub async fn bytes(self) -> std::io::Result<Vec<u8>> {
+        use futures_util::TryStreamExt;
+        let chunks: Vec<Bytes> = self.body.try_collect().await?;
+        Ok(chunks.concat())
+    }
+}
+
 /// An object store. Keys are `/`-separated, without empty or dot segments.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
@@ -58,30 +67,24 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn delete_prefix(&self, prefix: &str) -> anyhow::Result<()>;
 }
 
-/// The store the settings name.
-pub fn open(settings: &StorageSettings) -> anyhow::Result<Arc<dyn Store>> {
-    Ok(match &settings.s3 {
-        None => Arc::new(local::Local::new(
+/// The store the settings name; an S3 bucket is made if it is missing.
+pub async fn open(settings: &StorageSettings) -> anyhow::Result<Arc<dyn Store>> {
+    let Some(s3) = &settings.s3 else {
+        return Ok(Arc::new(local::Local::new(
             settings.media_dir.clone().into(),
             settings.upload_dir(),
-        )),
-        Some(s3) => Arc::new(s3::Bucket::new(
-            &s3.endpoint,
-            &s3.bucket,
-            s3.credentials().context("storage.s3")?,
-        )?),
-    })
-}
-
-/// Makes the bucket if the store is S3 and it is missing; nothing for local storage.
-pub async fn prepare(settings: &StorageSettings) -> anyhow::Result<()> {
-    if let Some(s3) = &settings.s3 {
-        s3::Bucket::new(&s3.endpoint, &s3.bucket, s3.credentials()?)?
-            .create()
-            .await
-            .with_context(|| format!("bucket {} at {}", s3.bucket, s3.endpoint))?;
-    }
-    Ok(())
+        )));
+    };
+    let bucket = s3::Bucket::new(
+        &s3.endpoint,
+        &s3.bucket,
+        s3.credentials().context("storage.s3")?,
+    )?;
+    bucket
+        .create()
+        .await
+        .with_context(|| format!("bucket {} at {}", s3.bucket, s3.endpoint))?;
+    Ok(Arc::new(bucket))
 }
 
 /// The key of one complete upload of `video`.

@@ -52,9 +52,7 @@ pub struct Worker {
     pub store: Arc<dyn Store>,
     /// This machine's scratch folder (`{upload_dir}/work`): a folder per video being worked on.
     pub scratch: PathBuf,
-    /// How long a lease lasts; renewed at a third of it.
-    pub lease: Duration,
-    /// `transcode.retry_secs`, `ffmpeg` and `ffprobe`.
+    /// Leases, retries, the ffmpeg and ffprobe to run.
     pub settings: TranscodeSettings,
     /// Wakes the outbox when a video's record changes.
     pub outbox: Waker,
@@ -68,7 +66,12 @@ fn work_dir(scratch: &Path, video: &VideoId) -> PathBuf {
 
 impl Worker {
     fn lease_until(&self) -> i64 {
-        (now() + self.lease.as_secs()) as i64
+        (now() + self.lease().as_secs()) as i64
+    }
+
+    /// How long a lease lasts (at least 3 s); renewed at a third of it.
+    fn lease(&self) -> Duration {
+        Duration::from_secs(self.settings.lease_secs.max(3))
     }
 
     /// The wait before the next attempt: `retry_secs`, doubled for each attempt made.
@@ -300,18 +303,32 @@ impl Worker {
         r: &Rendition,
         attempts: i64,
     ) -> anyhow::Result<bool> {
-        let p = self.probe_of(video).await?;
-        let source = self.source(video).await?;
         let tmp = work_dir(&self.scratch, video).join(format!(".{}-{attempts}", r.name));
         let _ = tokio::fs::remove_dir_all(&tmp).await;
-        tokio::fs::create_dir_all(&tmp).await?;
+        let result = self.encode_into(&tmp, id, video, r, attempts).await;
+        // Whatever happened, the attempt's folder goes (the store took it if it succeeded).
+        let _ = tokio::fs::remove_dir_all(&tmp).await;
+        result
+    }
+
+    async fn encode_into(
+        &self,
+        tmp: &Path,
+        id: &str,
+        video: &VideoId,
+        r: &Rendition,
+        attempts: i64,
+    ) -> anyhow::Result<bool> {
+        let p = self.probe_of(video).await?;
+        let source = self.source(video).await?;
+        tokio::fs::create_dir_all(tmp).await?;
         let progress = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(0));
         let seen = progress.clone();
-        let encoding = ffmpeg::encode(&self.settings.ffmpeg, &source, &tmp, &p, r, move |pct| {
+        let encoding = ffmpeg::encode(&self.settings.ffmpeg, &source, tmp, &p, r, move |pct| {
             seen.store(pct, std::sync::atomic::Ordering::Relaxed)
         });
         tokio::pin!(encoding);
-        let mut beat = tokio::time::interval(self.lease / 3);
+        let mut beat = tokio::time::interval(self.lease() / 3);
         beat.tick().await;
         let outcome = loop {
             tokio::select! {
@@ -320,33 +337,22 @@ impl Worker {
                     let pct = progress.load(std::sync::atomic::Ordering::Relaxed);
                     if !self.renew(id, video, attempts, pct).await? {
                         // Lost the lease: stop (dropping the future kills ffmpeg).
-                        let _ = tokio::fs::remove_dir_all(&tmp).await;
                         return Ok(false);
                     }
                 }
             }
         };
-        let measured = match outcome {
-            Ok(()) => ffmpeg::measure(&tmp).await,
-            Err(e) => Err(e),
-        };
-        let measured = match measured {
-            Ok(m) => m,
-            Err(e) => {
-                let _ = tokio::fs::remove_dir_all(&tmp).await;
-                return Err(e);
-            }
-        };
+        outcome?;
+        let measured = ffmpeg::measure(tmp).await?;
         // Still ours, and the video still wanted, just before it is published.
         if !self.renew(id, video, attempts, 100).await? {
-            let _ = tokio::fs::remove_dir_all(&tmp).await;
             return Ok(false);
         }
         let prefix = format!("{}/{}", media_prefix(video), r.name);
-        if let Err(e) = self.store.put_dir(&prefix, &tmp, "index.m3u8").await {
-            let _ = tokio::fs::remove_dir_all(&tmp).await;
-            return Err(e.context("storing the rendition"));
-        }
+        self.store
+            .put_dir(&prefix, tmp, "index.m3u8")
+            .await
+            .context("storing the rendition")?;
         let done = sqlx::query(
             "UPDATE transcode_tasks SET state = 'done', progress = 100, lease_until = 0,
                  bandwidth = $1, average_bandwidth = $2

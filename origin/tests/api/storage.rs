@@ -4,7 +4,6 @@
 
 use std::path::Path;
 
-use futures_util::TryStreamExt;
 use origin::storage::local::Local;
 use origin::storage::s3::Bucket;
 use origin::storage::sigv4::Credentials;
@@ -29,8 +28,7 @@ fn s3_endpoint() -> Option<String> {
 async fn read(store: &dyn Store, key: &str) -> Option<Vec<u8>> {
     let obj = store.get(key).await.unwrap()?;
     let len = obj.len;
-    let chunks: Vec<_> = obj.body.try_collect().await.unwrap();
-    let bytes = chunks.concat();
+    let bytes = obj.bytes().await.unwrap();
     assert_eq!(len, Some(bytes.len() as u64), "{key}: announced length");
     Some(bytes)
 }

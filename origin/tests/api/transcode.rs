@@ -58,10 +58,8 @@ async fn status_until(app: &TestApp, token: &str, id: &str, want: &str) -> Value
 
 /// An object in the origin's store, whichever it is.
 async fn stored(app: &TestApp, key: &str) -> Option<Vec<u8>> {
-    use futures_util::TryStreamExt;
     let obj = app.state.store.get(key).await.unwrap()?;
-    let chunks: Vec<_> = obj.body.try_collect().await.unwrap();
-    Some(chunks.concat())
+    Some(obj.bytes().await.unwrap())
 }
 
 async fn text(app: &TestApp, key: &str) -> String {

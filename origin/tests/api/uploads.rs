@@ -57,7 +57,6 @@ async fn state_of(app: &TestApp, id: &str) -> String {
 
 /// The stored source of `id`: the object its transcoding job names.
 async fn source(app: &TestApp, id: &str) -> Option<Vec<u8>> {
-    use futures_util::TryStreamExt;
     let key: Option<(String,)> =
         sqlx::query_as("SELECT source FROM transcode_jobs WHERE video_id = $1")
             .bind(id)
@@ -65,8 +64,7 @@ async fn source(app: &TestApp, id: &str) -> Option<Vec<u8>> {
             .await
             .unwrap();
     let obj = app.state.store.get(&key?.0).await.unwrap()?;
-    let chunks: Vec<_> = obj.body.try_collect().await.unwrap();
-    Some(chunks.concat())
+    Some(obj.bytes().await.unwrap())
 }
 
 fn partial_files(app: &TestApp) -> usize {

@@ -100,23 +100,64 @@ fn artifact(rel: &str) -> PathBuf {
     p
 }
 
-/// A free TCP port on 127.0.0.1.
+/// A loopback port for a process the test starts, reserved for this test process until it exits.
+///
+/// Binding port 0 and closing the listener is not a reservation: until the child binds the port,
+/// the kernel may hand it to another `bind(0)` or use it as the source port of an outgoing
+/// connection. So ports come from below the kernel's ephemeral range (which neither touches),
+/// each under an exclusive lock on a file named after it that every harness process takes (two
+/// concurrent test processes never pick the same one), are never handed out twice by one process
+/// (a restarted process keeps its own), and must be free to bind when picked (no stray server
+/// holds them).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    use std::sync::Mutex;
+    // Held open, and so locked, until the process exits (std opens files close-on-exec, so a
+    // child that outlives the tests does not keep a lock either).
+    static HELD: Mutex<Vec<std::fs::File>> = Mutex::new(Vec::new());
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const LOW: u32 = 20_000;
+    let high = ephemeral_low().clamp(LOW + 1_000, 32_768);
+    let span = high - LOW;
+    let dir = std::env::temp_dir().join("edge-video-e2e-ports");
+    std::fs::create_dir_all(&dir).expect("the port lock folder");
+    // Processes start at different offsets, so concurrent ones rarely even contend for a lock.
+    let start = std::process::id().wrapping_mul(2_654_435_761) % span;
+    let mut held = HELD.lock().unwrap();
+    for _ in 0..span {
+        let port = (LOW + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % span) as u16;
+        let lock = std::fs::File::create(dir.join(format!("{port}.lock"))).expect("a port lock");
+        if lock.try_lock().is_err() {
+            continue; // another test process has it
+        }
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            held.push(lock);
+            return port;
+        }
+    }
+    panic!("no free loopback port in {LOW}..{high}");
 }
 
-/// A child process in its own process group, killed with that group on drop.
+/// The first port of the kernel's ephemeral range (32768 when it cannot be read).
+fn ephemeral_low() -> u32 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
+}
+
+/// A child process in its own process group, listening on `port`, killed with that group on
+/// drop.
 pub struct Proc {
     child: Child,
     name: &'static str,
+    port: u16,
     log: PathBuf,
 }
 
 impl Proc {
-    fn spawn(name: &'static str, mut cmd: Command, log: PathBuf) -> Self {
+    /// Starts `cmd`, which will listen on `port`, once every earlier process on that port is gone.
+    fn spawn(name: &'static str, mut cmd: Command, port: u16, log: PathBuf) -> Self {
+        wait_port_free(name, port);
         let out = std::fs::File::create(&log).expect("log file");
         let err = out.try_clone().expect("log file");
         cmd.stdin(Stdio::null())
@@ -126,7 +167,12 @@ impl Proc {
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("starting {name}: {e}"));
-        Self { child, name, log }
+        Self {
+            child,
+            name,
+            port,
+            log,
+        }
     }
 
     /// The process's combined output so far (for failure messages).
@@ -155,6 +201,21 @@ impl Proc {
             self.log()
         );
     }
+
+    /// SIGKILL to the whole group; returns once every process of it is gone (wrangler's workerd
+    /// outlives wrangler for a moment, holding the port) and the port is free, or panics.
+    fn kill_now(&mut self) {
+        let pgid = self.child.id();
+        signal_group("KILL", pgid);
+        let _ = self.child.wait();
+        if let Err(left) = wait_group_gone(pgid, Duration::from_secs(30)) {
+            panic!(
+                "{} (process group {pgid}) still running 30 s after SIGKILL: {left:?}",
+                self.name
+            );
+        }
+        wait_port_free(self.name, self.port);
+    }
 }
 
 /// Signals the process group led by `pid` (our child, started with `process_group(0)`).
@@ -166,27 +227,65 @@ fn signal_group(signal: &str, pid: u32) {
         .status();
 }
 
-impl Proc {
-    /// SIGKILL to the whole group, then reap.
-    fn kill_now(&mut self) {
-        signal_group("KILL", self.child.id());
-        let _ = self.child.wait();
+/// The live (not zombie) processes of group `pgid`, as `pid comm`. A zombie holds no socket, and
+/// an orphan's zombie may never be reaped in a container whose init does not reap, so zombies
+/// do not count.
+fn group_members(pgid: u32) -> Vec<String> {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    procs
+        .flatten()
+        .filter_map(|e| {
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            // `pid (comm) state ppid pgrp …`; comm may hold spaces and parentheses.
+            let (head, tail) = stat.rsplit_once(')')?;
+            let fields: Vec<&str> = tail.split_whitespace().collect();
+            let (state, pgrp) = (*fields.first()?, fields.get(2)?.parse::<u32>().ok()?);
+            (pgrp == pgid && state != "Z").then(|| head.replacen(" (", " ", 1))
+        })
+        .collect()
+}
+
+/// Waits up to `limit` until no live process is left in group `pgid`; else returns those left.
+fn wait_group_gone(pgid: u32, limit: Duration) -> Result<(), Vec<String>> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = group_members(pgid);
+        if left.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(left);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits until `port` can be bound on loopback (its last listener is gone), or panics.
+fn wait_port_free(name: &str, port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while let Err(e) = TcpListener::bind(("127.0.0.1", port)) {
+        assert!(
+            Instant::now() < deadline,
+            "{name}: port {port} still taken after 30 s ({e}): another process listens there"
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
 impl Drop for Proc {
     fn drop(&mut self) {
-        // Negative pid: the whole group, so wrangler's workerd children go too.
-        signal_group("TERM", self.child.id());
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        // Negative pid: the whole group, so wrangler's workerd children go too. No panics here
+        // (a drop may run while a test unwinds): what still lingers is killed, and its port is
+        // never handed out again by this process anyway.
+        let pgid = self.child.id();
+        signal_group("TERM", pgid);
+        if wait_group_gone(pgid, Duration::from_secs(5)).is_err() {
+            signal_group("KILL", pgid);
         }
-        signal_group("KILL", self.child.id());
         let _ = self.child.wait();
+        let _ = wait_group_gone(pgid, Duration::from_secs(5));
     }
 }
 
@@ -445,7 +544,7 @@ impl Origin {
             &self.env,
         );
         cmd.arg("serve");
-        let mut proc = Proc::spawn("origin", cmd, self.log_path());
+        let mut proc = Proc::spawn("origin", cmd, self.port, self.log_path());
         proc.wait_ready(&format!("{}/healthz", self.url), Duration::from_secs(30))
             .await;
         self.proc = Some(proc);
@@ -566,7 +665,7 @@ impl Edge {
             Runtime::Wrangler => wrangler_cmd(dir, self.port, self.vars.clone()),
             Runtime::Spin => spin_cmd(dir, self.port, self.vars.clone()),
         };
-        let mut proc = Proc::spawn("edge", cmd, dir.join("edge.log"));
+        let mut proc = Proc::spawn("edge", cmd, self.port, dir.join("edge.log"));
         proc.wait_ready(&format!("{}/healthz", self.url), Duration::from_secs(240))
             .await;
         self.proc = Some(proc);

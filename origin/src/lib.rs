@@ -5,6 +5,7 @@ pub mod billing;
 pub mod caller;
 pub mod channels;
 pub mod clock;
+pub mod container;
 pub mod db;
 pub mod demo;
 pub mod entitlements;

@@ -104,6 +104,12 @@ pub fn app(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             internal::require_edge,
+        ))
+        // Records, entitlements and members' media: for the edge alone, never for a shared
+        // cache between it and the origin.
+        .route_layer(SetResponseHeaderLayer::overriding(
+            axum::http::header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-store"),
         ));
     Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))

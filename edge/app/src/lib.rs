@@ -29,7 +29,7 @@ pub async fn handle<P: Platform + Clone + 'static>(
     };
     result.unwrap_or_else(|e| {
         if e.is_server_fault() {
-            p.log_error(&format!("{} {}: {e}", req.method, req.path()));
+            p.log_error(&format!("{} {}: {e}", req.method, loggable(req.path())));
         }
         e.into_response()
     })
@@ -117,4 +117,32 @@ async fn route<P: Platform + Clone + 'static>(
         resp.body.clear();
     }
     Ok(resp)
+}
+
+/// A request path fit for a log line: the playback token of `/hls/{id}/{token}/…` is a bearer
+/// credential (anyone holding it plays the video until it expires), so it is left out.
+fn loggable(path: &str) -> std::borrow::Cow<'_, str> {
+    let mut segs = path.splitn(5, '/');
+    match (segs.next(), segs.next(), segs.next(), segs.next()) {
+        (Some(""), Some("hls"), Some(id), Some(_token)) => {
+            let rest = segs.next().map_or(String::new(), |r| format!("/{r}"));
+            format!("/hls/{id}/[token]{rest}").into()
+        }
+        _ => path.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn logged_paths_carry_no_playback_token() {
+        use super::loggable;
+        assert_eq!(
+            loggable("/hls/demo-free/AQAAAGVkZ2UxLWtleQ/360p/seg_001.ts"),
+            "/hls/demo-free/[token]/360p/seg_001.ts"
+        );
+        assert_eq!(loggable("/hls/v/tok"), "/hls/v/[token]");
+        assert_eq!(loggable("/hls/v"), "/hls/v");
+        assert_eq!(loggable("/v1/videos/v/playback"), "/v1/videos/v/playback");
+    }
 }

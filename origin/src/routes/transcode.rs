@@ -9,9 +9,11 @@ use shared_wasm::jwt::Role;
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::startup::AppState;
+use crate::transcode::reason::Reason;
 use crate::videos;
 
-/// State, overall progress, each rendition's state, progress, attempts and error.
+/// State, overall progress, each rendition's state, progress, attempts and error (a code and a
+/// message of ours, [`Reason`]).
 pub async fn status(
     State(state): State<AppState>,
     caller: Caller,
@@ -44,7 +46,7 @@ pub async fn status(
         .iter()
         .map(|(name, state, progress, attempts, error)| {
             json!({"name": name, "state": state, "progress": progress, "attempts": attempts,
-                   "error": error})
+                   "error": shown(error.as_deref())})
         })
         .collect();
     Ok(Json(json!({
@@ -53,6 +55,12 @@ pub async fn status(
         "stage": job.as_ref().map(|j| j.0.clone()),
         "progress": progress,
         "renditions": renditions,
-        "error": job.and_then(|j| j.1),
+        "error": shown(job.and_then(|j| j.1).as_deref()),
     })))
+}
+
+fn shown(kept: Option<&str>) -> serde_json::Value {
+    kept.map_or(serde_json::Value::Null, |code| {
+        Reason::from_code(code).to_json()
+    })
 }

@@ -20,7 +20,7 @@ use crate::clock::now;
 use crate::error::ApiError;
 use crate::keys::random_bytes;
 use crate::startup::AppState;
-use crate::uploads::store::{self, Written};
+use crate::uploads::store::{self, Finished, Written};
 use crate::uploads::ticket;
 
 const TUS_VERSION: &str = "1.0.0";
@@ -159,6 +159,7 @@ pub async fn create(
 
 struct Upload {
     video: VideoId,
+    content_type: String,
     length: u64,
     received: u64,
     expires_at: u64,
@@ -168,12 +169,13 @@ async fn load(state: &AppState, id: &str) -> Result<Upload, ApiError> {
     if id.len() > 64 {
         return Err(ApiError::NotFound("upload"));
     }
-    let row: Option<(String, i64, i64, i64)> =
-        sqlx::query_as("SELECT video_id, length, received, expires_at FROM uploads WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&state.db)
-            .await?;
-    let (video, length, _, expires_at) = row.ok_or(ApiError::NotFound("upload"))?;
+    let row: Option<(String, String, i64, i64)> = sqlx::query_as(
+        "SELECT video_id, content_type, length, expires_at FROM uploads WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&state.db)
+    .await?;
+    let (video, content_type, length, expires_at) = row.ok_or(ApiError::NotFound("upload"))?;
     // The file is the record of what arrived: bytes are appended in order, so its length is
     // the offset even when a handler was cut off before it could write the offset down.
     let root = state.settings.storage.upload_dir();
@@ -183,6 +185,7 @@ async fn load(state: &AppState, id: &str) -> Result<Upload, ApiError> {
         .len();
     let u = Upload {
         video: VideoId::parse(&video).map_err(|e| anyhow::anyhow!("stored video id: {e}"))?,
+        content_type,
         length: length as u64,
         received: on_disk.min(length as u64),
         expires_at: expires_at as u64,
@@ -242,20 +245,22 @@ pub async fn patch(
             message: "PATCH bodies are application/offset+octet-stream",
         });
     }
-    let u = load(&state, &id).await?;
     let offset = header_u64(&headers, "upload-offset")?.ok_or(ApiError::BadRequest {
         code: "upload_offset_required",
         message: "Upload-Offset is required".into(),
     })?;
+    // The offset is read and checked under the lock the append holds, so two PATCHes at the
+    // same offset cannot both pass the check.
+    let Some(_busy) = Busy::take(&id) else {
+        return Err(ApiError::Locked);
+    };
+    let u = load(&state, &id).await?;
     if offset != u.received {
         return Err(ApiError::Conflict {
             code: "offset_mismatch",
             message: "Upload-Offset is not the upload's current offset (ask with HEAD)",
         });
     }
-    let Some(_busy) = Busy::take(&id) else {
-        return Err(ApiError::Locked);
-    };
     patch_locked(&state, &id, &u, body).await
 }
 
@@ -289,23 +294,54 @@ async fn patch_locked(
         .bind(id)
         .execute(&state.db)
         .await?;
+    // As soon as its first bytes are in, a file that is not the media it claims is refused,
+    // before the rest of a large upload is sent for nothing.
+    let head = (crate::container::HEAD as u64).min(u.length);
+    if u.received < head
+        && offset >= head
+        && offset < u.length
+        && !store::is_declared_media(&path, &u.content_type)
+            .await
+            .map_err(anyhow::Error::from)?
+    {
+        terminate(state, id).await?;
+        return Err(store::not_media());
+    }
     if offset == u.length {
         // Whole. If storing it fails the upload stays, and a PATCH of no bytes at this offset
         // finishes it.
-        let finished = store::finish(&state.db, state.store.as_ref(), &u.video, &path)
-            .await
-            .map_err(store::finish_error)?;
-        sqlx::query("DELETE FROM uploads WHERE id = $1")
-            .bind(id)
-            .execute(&state.db)
-            .await?;
-        if finished {
-            state.outbox.wake();
-            state.transcode.wake();
-            tracing::info!(video = %u.video, bytes = offset, "resumable upload complete");
+        let finished = store::finish(
+            &state.db,
+            state.store.as_ref(),
+            &u.video,
+            &path,
+            &u.content_type,
+        )
+        .await
+        .map_err(store::finish_error)?;
+        terminate(state, id).await?;
+        match finished {
+            Finished::Done => {
+                state.outbox.wake();
+                state.transcode.wake();
+                tracing::info!(video = %u.video, bytes = offset, "resumable upload complete");
+            }
+            Finished::NotWaiting => {}
+            Finished::NotMedia => return Err(store::not_media()),
         }
     }
     offset_response(StatusCode::NO_CONTENT, u, offset)
+}
+
+/// Removes an upload: its row and its partial file (if still there).
+async fn terminate(state: &AppState, id: &str) -> Result<(), ApiError> {
+    sqlx::query("DELETE FROM uploads WHERE id = $1")
+        .bind(id)
+        .execute(&state.db)
+        .await?;
+    let root = state.settings.storage.upload_dir();
+    let _ = tokio::fs::remove_file(store::partial_dir(&root).join(id)).await;
+    Ok(())
 }
 
 /// `DELETE /uploads/tus/{id}`: termination; the partial file goes.
@@ -318,11 +354,6 @@ pub async fn delete(
         return Ok(r);
     }
     load(&state, &id).await?;
-    sqlx::query("DELETE FROM uploads WHERE id = $1")
-        .bind(&id)
-        .execute(&state.db)
-        .await?;
-    let root = state.settings.storage.upload_dir();
-    let _ = tokio::fs::remove_file(store::partial_dir(&root).join(&id)).await;
+    terminate(&state, &id).await?;
     Ok(tus_headers(StatusCode::NO_CONTENT.into_response()))
 }

@@ -19,7 +19,7 @@ use crate::clock::now;
 use crate::error::ApiError;
 use crate::keys::random_bytes;
 use crate::startup::AppState;
-use crate::uploads::store::{self, Written};
+use crate::uploads::store::{self, Finished, Written};
 use crate::uploads::ticket::{self, Ticket};
 use crate::videos;
 
@@ -167,7 +167,7 @@ pub async fn put(
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
     let t = ticket::verify(&state.upload_key[..], &token, now()).map_err(refused)?;
-    content_type_of(
+    let declared = content_type_of(
         &t,
         headers
             .get(header::CONTENT_TYPE)
@@ -206,14 +206,24 @@ pub async fn put(
             });
         }
     };
-    if !store::finish(&state.db, state.store.as_ref(), &t.video, &partial)
-        .await
-        .map_err(store::finish_error)?
+    match store::finish(
+        &state.db,
+        state.store.as_ref(),
+        &t.video,
+        &partial,
+        declared,
+    )
+    .await
+    .map_err(store::finish_error)?
     {
-        return Err(ApiError::Conflict {
-            code: "already_uploaded",
-            message: "the video already has its file",
-        });
+        Finished::Done => {}
+        Finished::NotWaiting => {
+            return Err(ApiError::Conflict {
+                code: "already_uploaded",
+                message: "the video already has its file",
+            })
+        }
+        Finished::NotMedia => return Err(store::not_media()),
     }
     state.outbox.wake();
     state.transcode.wake();

@@ -4,10 +4,29 @@
 use std::path::Path;
 use std::process::Stdio;
 
-use anyhow::{bail, Context};
+use anyhow::{anyhow, Context};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
+
+use super::reason::{Because, Reason};
+use crate::container::Container;
+
+/// A source file and the container its bytes were found to be: every run that reads it opens
+/// it as that container and nothing else ([`Container::input_args`]).
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The local file.
+    pub path: std::path::PathBuf,
+    /// What it is.
+    pub container: Container,
+}
+
+impl Source {
+    fn input_args(&self) -> Vec<std::ffi::OsString> {
+        self.container.input_args(&self.path)
+    }
+}
 
 /// What ffprobe found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,8 +41,10 @@ pub struct Probe {
     pub has_audio: bool,
 }
 
-/// Reads the source; `Err` with ffprobe's words when it is not a video it can read.
-pub async fn probe(ffprobe: &str, source: &Path) -> anyhow::Result<Probe> {
+/// Reads the source. Errors are [`Failed`](super::reason::Failed) with the file's fault as
+/// their reason (ffprobe's words are in the error, for the log), or plain when ffprobe did not
+/// run.
+pub async fn probe(ffprobe: &str, source: &Source) -> anyhow::Result<Probe> {
     let mut cmd = Command::new(ffprobe);
     cmd.args([
         "-v",
@@ -33,35 +54,41 @@ pub async fn probe(ffprobe: &str, source: &Path) -> anyhow::Result<Probe> {
         "-show_streams",
         "-show_format",
     ])
-    .arg(source)
+    .args(source.input_args())
     .stdin(Stdio::null());
     log_command(&cmd);
     let out = cmd.output().await.context("running ffprobe")?;
     if !out.status.success() {
         let why = String::from_utf8_lossy(&out.stderr);
-        bail!(
+        return Err(anyhow!(
             "ffprobe cannot read the file: {}",
             why.trim().chars().take(300).collect::<String>()
-        );
+        ))
+        .because(Reason::UnreadableMedia);
     }
     let v: Value = serde_json::from_slice(&out.stdout).context("ffprobe's output")?;
     let streams = v["streams"].as_array().cloned().unwrap_or_default();
     let video = streams
         .iter()
         .find(|s| s["codec_type"] == "video" && s["disposition"]["attached_pic"] != 1)
-        .context("the file has no video stream")?;
+        .context("the file has no video stream")
+        .because(Reason::NoVideoStream)?;
     let (width, height) = (
         video["width"].as_u64().unwrap_or(0) as u32,
         video["height"].as_u64().unwrap_or(0) as u32,
     );
     if width < 16 || height < 16 {
-        bail!("the video stream has no usable size ({width}x{height})");
+        return Err(anyhow!(
+            "the video stream has no usable size ({width}x{height})"
+        ))
+        .because(Reason::BadDimensions);
     }
     let seconds: f64 = v["format"]["duration"]
         .as_str()
         .or(video["duration"].as_str())
         .and_then(|d| d.parse().ok())
-        .context("the file has no duration")?;
+        .context("the file has no duration")
+        .because(Reason::BadDimensions)?;
     Ok(Probe {
         width,
         height,
@@ -133,7 +160,7 @@ pub fn width_for(p: &Probe, height: u32) -> u32 {
 /// the percent done as ffmpeg reports it. The child is killed if this future is dropped.
 pub async fn encode(
     ffmpeg: &str,
-    source: &Path,
+    source: &Source,
     dir: &Path,
     p: &Probe,
     r: &Rendition,
@@ -151,8 +178,7 @@ pub async fn encode(
         "-progress",
         "pipe:1",
     ])
-    .arg("-i")
-    .arg(source)
+    .args(source.input_args())
     .args(["-map", "0:v:0", "-map", "0:a:0?"])
     .args([
         "-vf",
@@ -209,11 +235,11 @@ pub async fn encode(
     let out = child.wait_with_output().await?;
     if !out.status.success() {
         let why = String::from_utf8_lossy(&out.stderr);
-        bail!(
+        return Err(anyhow!(
             "ffmpeg failed ({}): {}",
             out.status,
             why.trim().chars().take(300).collect::<String>()
-        );
+        ));
     }
     progress(100);
     Ok(())
@@ -231,13 +257,12 @@ fn log_command(cmd: &Command) {
 
 /// A poster frame (`poster.jpg`, 360 lines high) from a second in, or the middle of a short
 /// video.
-pub async fn poster(ffmpeg: &str, source: &Path, dest: &Path, p: &Probe) -> anyhow::Result<()> {
+pub async fn poster(ffmpeg: &str, source: &Source, dest: &Path, p: &Probe) -> anyhow::Result<()> {
     let at = (p.duration_ms / 2).min(1000);
     let mut cmd = Command::new(ffmpeg);
     cmd.args(["-hide_banner", "-nostdin", "-y", "-loglevel", "error"])
         .args(["-ss", &format!("{}.{:03}", at / 1000, at % 1000)])
-        .arg("-i")
-        .arg(source)
+        .args(source.input_args())
         .args(["-frames:v", "1", "-vf", "scale=-2:360", "-q:v", "3"])
         .arg(dest)
         .stdin(Stdio::null());
@@ -247,7 +272,10 @@ pub async fn poster(ffmpeg: &str, source: &Path, dest: &Path, p: &Probe) -> anyh
         .await
         .context("running ffmpeg for the poster")?;
     if !out.status.success() {
-        bail!("poster: {}", String::from_utf8_lossy(&out.stderr).trim());
+        return Err(anyhow!(
+            "poster: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
     Ok(())
 }

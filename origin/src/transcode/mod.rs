@@ -8,6 +8,7 @@
 //! (`FOR UPDATE SKIP LOCKED`), so workers on many machines do not queue behind each other.
 
 pub mod ffmpeg;
+pub mod reason;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,27 +20,17 @@ use shared_wasm::VideoId;
 use sqlx::AnyPool;
 
 use crate::clock::now;
+use crate::container::Container;
 use crate::db::{enum_name, Backend};
 use crate::outbox::Waker;
 use crate::settings::TranscodeSettings;
 use crate::storage::{media_prefix, Store};
 use crate::{outbox, videos};
-use ffmpeg::{Measured, Probe, Rendition};
+use ffmpeg::{Measured, Probe, Rendition, Source};
+use reason::{Because, Reason};
 
 /// Attempts of a rendition or a stage before it is given up on (`dead`, the video `failed`).
 pub const MAX_ATTEMPTS: i64 = 3;
-
-/// A source ffprobe cannot read: no retry will mend it.
-#[derive(Debug)]
-struct Unreadable(anyhow::Error);
-
-impl std::fmt::Display for Unreadable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:#}", self.0)
-    }
-}
-
-impl std::error::Error for Unreadable {}
 
 /// Where workers find things.
 #[derive(Clone)]
@@ -87,18 +78,26 @@ impl Worker {
         }
     }
 
-    /// A local path to the video's source (fetched into its work folder if the store is
-    /// remote).
-    async fn source(&self, video: &VideoId) -> anyhow::Result<PathBuf> {
+    /// The video's source as a local file (fetched into its work folder if the store is
+    /// remote), with the container its bytes are: checked again here, whatever the upload
+    /// checked, since it decides how ffmpeg may open the file.
+    async fn source(&self, video: &VideoId) -> anyhow::Result<Source> {
         let (key,): (Option<String>,) =
             sqlx::query_as("SELECT source FROM transcode_jobs WHERE video_id = $1")
                 .bind(video.as_str())
                 .fetch_one(&self.db)
                 .await?;
         let key = key.with_context(|| format!("the job of {video} names no source"))?;
-        self.store
+        let path = self
+            .store
             .fetch(&key, &work_dir(&self.scratch, video))
             .await
+            .because(Reason::StorageUnavailable)?;
+        let container = Container::of_file(&path)
+            .await?
+            .context("the source is not a container uploads may be in")
+            .because(Reason::UnsupportedMedia)?;
+        Ok(Source { path, container })
     }
 
     /// Does one piece of due work; `false` if there was none.
@@ -110,16 +109,15 @@ impl Worker {
                 _ => self.finalize(&video, attempts).await,
             };
             if let Err(e) = result {
-                // A file ffprobe cannot read stays unreadable; anything else (the store out of
-                // reach, a crashed ffmpeg) may mend, so the stage is tried again later.
-                let unreadable = e.downcast_ref::<Unreadable>().is_some();
-                let dead = unreadable || attempts >= MAX_ATTEMPTS;
-                tracing::warn!(video = %video, stage, attempts, dead, error = %e, "transcode stage failed");
+                // A file that is not a video it can read stays so; anything else (the store out
+                // of reach, a crashed ffmpeg) may mend, so the stage is tried again later.
+                let reason = reason::of(&e);
+                let dead = reason.permanent() || attempts >= MAX_ATTEMPTS;
+                tracing::warn!(video = %video, stage, attempts, dead, error = %format!("{e:#}"), "transcode stage failed");
                 if dead {
-                    self.fail(&video, &format!("{stage}: {e}")).await?;
+                    self.fail(&video, reason).await?;
                 } else {
-                    self.retry_job(&video, attempts, &format!("{stage}: {e}"))
-                        .await?;
+                    self.retry_job(&video, attempts, reason).await?;
                 }
             }
             return Ok(true);
@@ -131,14 +129,14 @@ impl Worker {
         Ok(false)
     }
 
-    /// Puts a job's stage back in the queue, after a backoff, with the error that stopped it.
-    async fn retry_job(&self, video: &VideoId, attempts: i64, error: &str) -> sqlx::Result<()> {
+    /// Puts a job's stage back in the queue, after a backoff, with the reason that stopped it.
+    async fn retry_job(&self, video: &VideoId, attempts: i64, reason: Reason) -> sqlx::Result<()> {
         sqlx::query(
             "UPDATE transcode_jobs SET lease_until = 0, next_attempt_at = $1, last_error = $2
              WHERE video_id = $3 AND attempts = $4",
         )
         .bind(now() as i64 + self.backoff(attempts))
-        .bind(error.chars().take(500).collect::<String>())
+        .bind(reason.code())
         .bind(video.as_str())
         .bind(attempts)
         .execute(&self.db)
@@ -207,12 +205,7 @@ impl Worker {
     /// Reads the source and queues one task per rendition.
     async fn probe(&self, video: &VideoId, attempts: i64) -> anyhow::Result<()> {
         let source = self.source(video).await?;
-        let p = ffmpeg::probe(&self.settings.ffprobe, &source)
-            .await
-            .map_err(|e| match e.downcast_ref::<std::io::Error>() {
-                Some(_) => e, // ffprobe did not run: not the file's fault
-                None => anyhow::Error::new(Unreadable(e)),
-            })?;
+        let p = ffmpeg::probe(&self.settings.ffprobe, &source).await?;
         let mut tx = self.db.begin().await?;
         let moved = sqlx::query(
             "UPDATE transcode_jobs SET stage = 'encode', lease_until = 0, width = $1, height = $2,
@@ -273,7 +266,8 @@ impl Worker {
             Ok(false) => {} // fenced off: another worker owns the task
             Err(e) => {
                 let dead = attempts >= MAX_ATTEMPTS;
-                tracing::warn!(video = %video, rendition = %r.name, attempts, dead, error = %e, "rendition failed");
+                let reason = reason::of(&e);
+                tracing::warn!(video = %video, rendition = %r.name, attempts, dead, error = %format!("{e:#}"), "rendition failed");
                 sqlx::query(
                     "UPDATE transcode_tasks SET state = $1, lease_until = 0, next_attempt_at = $2,
                          last_error = $3
@@ -281,14 +275,13 @@ impl Worker {
                 )
                 .bind(if dead { "dead" } else { "queued" })
                 .bind(now() as i64 + self.backoff(attempts))
-                .bind(e.to_string().chars().take(500).collect::<String>())
+                .bind(reason.code())
                 .bind(&id)
                 .bind(attempts)
                 .execute(&self.db)
                 .await?;
                 if dead {
-                    self.fail(&video, &format!("rendition {}: {e}", r.name))
-                        .await?;
+                    self.fail(&video, reason).await?;
                 }
             }
         }
@@ -327,6 +320,7 @@ impl Worker {
         let encoding = ffmpeg::encode(&self.settings.ffmpeg, &source, tmp, &p, r, move |pct| {
             seen.store(pct, std::sync::atomic::Ordering::Relaxed)
         });
+        let encoding = async { encoding.await.because(Reason::EncodeFailed) };
         tokio::pin!(encoding);
         let mut beat = tokio::time::interval(self.lease() / 3);
         beat.tick().await;
@@ -352,7 +346,8 @@ impl Worker {
         self.store
             .put_dir(&prefix, tmp, "index.m3u8")
             .await
-            .context("storing the rendition")?;
+            .context("storing the rendition")
+            .because(Reason::StorageUnavailable)?;
         let done = sqlx::query(
             "UPDATE transcode_tasks SET state = 'done', progress = 100, lease_until = 0,
                  bandwidth = $1, average_bandwidth = $2
@@ -422,16 +417,20 @@ impl Worker {
         let work = work_dir(&self.scratch, video);
         let source = self.source(video).await?;
         let poster = work.join(format!(".poster-{attempts}.jpg"));
-        ffmpeg::poster(&self.settings.ffmpeg, &source, &poster, &p).await?;
+        ffmpeg::poster(&self.settings.ffmpeg, &source, &poster, &p)
+            .await
+            .because(Reason::PosterFailed)?;
         let prefix = media_prefix(video);
         self.store
             .put_file(&format!("{prefix}/poster.jpg"), &poster)
-            .await?;
+            .await
+            .because(Reason::StorageUnavailable)?;
         let master = work.join(format!(".master-{attempts}.m3u8"));
         tokio::fs::write(&master, ffmpeg::master(&p, &renditions)).await?;
         self.store
             .put_file(&format!("{prefix}/master.m3u8"), &master)
-            .await?;
+            .await
+            .because(Reason::StorageUnavailable)?;
         let mut tx = crate::db::begin_write(&self.db).await?;
         let fenced = sqlx::query(
             "UPDATE transcode_jobs SET stage = 'done', lease_until = 0
@@ -477,13 +476,13 @@ impl Worker {
 
     /// Gives up on a video: the job `failed` with the reason, the video `failed` (its record
     /// queued for the edge).
-    async fn fail(&self, video: &VideoId, reason: &str) -> anyhow::Result<()> {
+    async fn fail(&self, video: &VideoId, reason: Reason) -> anyhow::Result<()> {
         let mut tx = crate::db::begin_write(&self.db).await?;
         sqlx::query(
             "UPDATE transcode_jobs SET stage = 'failed', lease_until = 0, last_error = $1
              WHERE video_id = $2",
         )
-        .bind(reason.chars().take(500).collect::<String>())
+        .bind(reason.code())
         .bind(video.as_str())
         .execute(&mut *tx)
         .await?;

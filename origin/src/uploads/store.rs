@@ -12,6 +12,7 @@ use sqlx::AnyPool;
 use tokio::io::AsyncWriteExt;
 
 use crate::clock::now;
+use crate::container::Container;
 use crate::db::enum_name;
 use crate::error::ApiError;
 use crate::storage::Store;
@@ -79,17 +80,50 @@ pub async fn append(
     Ok(end)
 }
 
-/// Makes a finished upload the video's source: the file goes into the store under a key of
-/// its own (whole or not at all), then, in one transaction, the video moves from `uploading`
-/// to `processing`, its record is queued for the edge and its transcoding job is queued with
-/// that key. `false` if the video is not waiting for an upload any more (the file and the
-/// object are removed).
+/// Whether the file's first bytes are a container uploads may be in, the one its declared type
+/// names ([`crate::container`] says why nothing else may reach ffmpeg).
+pub async fn is_declared_media(path: &Path, declared: &str) -> std::io::Result<bool> {
+    let found = Container::of_file(path).await?;
+    Ok(found.is_some() && found == Container::of_type(declared))
+}
+
+/// The answer for an upload whose bytes are not the video it claims to be.
+pub fn not_media() -> ApiError {
+    ApiError::UnsupportedMediaType {
+        code: "unsupported_media",
+        message: "the file is not an MP4, QuickTime, Matroska, WebM or MPEG-TS video of the \
+                  type it was sent as",
+    }
+}
+
+/// What became of a finished upload.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Finished {
+    /// It is the video's source now, its transcoding queued.
+    Done,
+    /// The video was not waiting for an upload any more (another one finished first, or it
+    /// was deleted).
+    NotWaiting,
+    /// Its bytes are not the media its declared type says ([`is_declared_media`]).
+    NotMedia,
+}
+
+/// Makes a finished upload of declared type `declared` the video's source: its bytes are
+/// checked, the file goes into the store under a key of its own (whole or not at all), then, in
+/// one transaction, the video moves from `uploading` to `processing`, its record is queued for
+/// the edge and its transcoding job is queued with that key. Unless it is `Done`, the file (and
+/// the object) are removed.
 pub async fn finish(
     db: &AnyPool,
     store: &dyn Store,
     video: &VideoId,
     partial: &Path,
-) -> anyhow::Result<bool> {
+    declared: &str,
+) -> anyhow::Result<Finished> {
+    if !is_declared_media(partial, declared).await? {
+        let _ = tokio::fs::remove_file(partial).await;
+        return Ok(Finished::NotMedia);
+    }
     let waiting: Option<(i64,)> =
         sqlx::query_as("SELECT 1 FROM videos WHERE id = $1 AND state = $2")
             .bind(video.as_str())
@@ -98,7 +132,7 @@ pub async fn finish(
             .await?;
     if waiting.is_none() {
         let _ = tokio::fs::remove_file(partial).await;
-        return Ok(false);
+        return Ok(Finished::NotWaiting);
     }
     // Stored before the transaction, which must not wait on a multi-gigabyte copy. A crash in
     // between leaves an object no job names, never a job without its object.
@@ -113,7 +147,10 @@ pub async fn finish(
             tracing::warn!(%key, error = %e, "source of a refused upload not removed");
         }
     }
-    committed
+    Ok(match committed? {
+        true => Finished::Done,
+        false => Finished::NotWaiting,
+    })
 }
 
 /// The store refused or could not be reached: the upload is whole on this origin's disk and

@@ -4,6 +4,7 @@ mod accounts;
 mod billing;
 mod channels;
 mod helpers;
+mod hostile_uploads;
 mod migrations;
 mod openapi;
 mod sessions;
@@ -166,6 +167,7 @@ async fn internal_routes_refuse_anyone_but_the_edge() {
     let url = format!("{}{path}", app.url);
     let none = app.client.get(&url).send().await.unwrap();
     assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(none.headers()["cache-control"], "private, no-store");
     assert_eq!(body(none).await["error"], "edge_credentials_required");
 
     let stale = edge_auth::sign(EDGE_SECRET.as_bytes(), "GET", path, UnixTime(now() - 120));
@@ -196,6 +198,8 @@ async fn records_and_media_for_the_edge() {
     let r = app.edge_get("/internal/videos/v1").await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "application/cbor");
+    // Nothing between the edge and the origin may keep a copy.
+    assert_eq!(r.headers()["cache-control"], "private, no-store");
     let rec = VideoRecord::from_cbor(&r.bytes().await.unwrap()).unwrap();
     assert_eq!(rec.id, id);
     assert_eq!(rec.visibility, Visibility::Members);
@@ -209,6 +213,7 @@ async fn records_and_media_for_the_edge() {
     let r = app.edge_get("/internal/media/v1/480p/seg_000.ts").await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "video/mp2t");
+    assert_eq!(r.headers()["cache-control"], "private, no-store");
     assert_eq!(r.bytes().await.unwrap().as_ref(), &[0x47u8; 1880][..]);
 
     assert_eq!(

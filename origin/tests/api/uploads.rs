@@ -12,22 +12,27 @@ use shared_wasm::VideoId;
 use crate::helpers::{now, TestApp, MAX_UPLOAD};
 
 mod bytes_of {
-    /// `n` bytes of a fixed pseudo-random pattern (what a file's bytes look like to us).
+    /// `n` bytes that start as an MP4 does (an `ftyp` box), then a fixed pseudo-random
+    /// pattern: what the upload's checks take for an MP4 (only the transcoder would find out).
     pub fn data(n: usize) -> Vec<u8> {
         let mut x = 0x2545_f491_4f6c_dd1du64;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
+        let noise = std::iter::from_fn(|| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            Some(x as u8)
+        });
+        b"\0\0\0\x18ftypisom\0\0\x02\0isomiso2"
+            .iter()
+            .copied()
+            .chain(noise)
+            .take(n)
             .collect()
     }
 }
 
 /// A creator's new video and an upload ticket for it.
-async fn ticket(app: &TestApp, token: &str) -> (String, Value) {
+pub(crate) async fn ticket(app: &TestApp, token: &str) -> (String, Value) {
     let r = app
         .post(
             "/v1/videos",
@@ -46,7 +51,7 @@ async fn ticket(app: &TestApp, token: &str) -> (String, Value) {
     (id, r.json().await.unwrap())
 }
 
-async fn state_of(app: &TestApp, id: &str) -> String {
+pub(crate) async fn state_of(app: &TestApp, id: &str) -> String {
     let (s,): (String,) = sqlx::query_as("SELECT state FROM videos WHERE id = $1")
         .bind(id)
         .fetch_one(&app.state.db)
@@ -56,7 +61,7 @@ async fn state_of(app: &TestApp, id: &str) -> String {
 }
 
 /// The stored source of `id`: the object its transcoding job names.
-async fn source(app: &TestApp, id: &str) -> Option<Vec<u8>> {
+pub(crate) async fn source(app: &TestApp, id: &str) -> Option<Vec<u8>> {
     let key: Option<(String,)> =
         sqlx::query_as("SELECT source FROM transcode_jobs WHERE video_id = $1")
             .bind(id)
@@ -67,12 +72,12 @@ async fn source(app: &TestApp, id: &str) -> Option<Vec<u8>> {
     Some(obj.bytes().await.unwrap())
 }
 
-fn partial_files(app: &TestApp) -> usize {
+pub(crate) fn partial_files(app: &TestApp) -> usize {
     let dir = app.state.settings.storage.upload_dir().join("partial");
     std::fs::read_dir(dir).map_or(0, |d| d.count())
 }
 
-async fn put(app: &TestApp, url: &str, ct: &str, body: Vec<u8>) -> (StatusCode, Value) {
+pub(crate) async fn put(app: &TestApp, url: &str, ct: &str, body: Vec<u8>) -> (StatusCode, Value) {
     let r = app
         .client
         .put(url)
@@ -215,7 +220,7 @@ async fn tus(app: &TestApp, method: Method, url: &str) -> reqwest::RequestBuilde
         .header("tus-resumable", "1.0.0")
 }
 
-fn header(r: &reqwest::Response, name: &str) -> String {
+pub(crate) fn header(r: &reqwest::Response, name: &str) -> String {
     r.headers()
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -223,7 +228,12 @@ fn header(r: &reqwest::Response, name: &str) -> String {
         .to_owned()
 }
 
-async fn create(app: &TestApp, tus_url: &str, length: usize, filetype: &str) -> reqwest::Response {
+pub(crate) async fn create(
+    app: &TestApp,
+    tus_url: &str,
+    length: usize,
+    filetype: &str,
+) -> reqwest::Response {
     use base64::Engine;
     let meta = format!(
         "filename {},filetype {}",
@@ -239,7 +249,12 @@ async fn create(app: &TestApp, tus_url: &str, length: usize, filetype: &str) -> 
         .unwrap()
 }
 
-async fn patch(app: &TestApp, url: &str, offset: u64, body: reqwest::Body) -> reqwest::Response {
+pub(crate) async fn patch(
+    app: &TestApp,
+    url: &str,
+    offset: u64,
+    body: reqwest::Body,
+) -> reqwest::Response {
     tus(app, Method::PATCH, url)
         .await
         .header("content-type", "application/offset+octet-stream")
@@ -250,7 +265,7 @@ async fn patch(app: &TestApp, url: &str, offset: u64, body: reqwest::Body) -> re
         .unwrap()
 }
 
-async fn offset(app: &TestApp, url: &str) -> (StatusCode, u64) {
+pub(crate) async fn offset(app: &TestApp, url: &str) -> (StatusCode, u64) {
     let r = tus(app, Method::HEAD, url).await.send().await.unwrap();
     (
         r.status(),
@@ -348,8 +363,17 @@ async fn tus_uploads_resume_after_a_dropped_connection() {
         "nothing visible yet"
     );
 
-    // A wrong offset or type is refused; the rest from the reported offset completes it.
-    let r = patch(&app, &upload, got + 1, data(1).into()).await;
+    // A wrong offset or type is refused; the rest from the reported offset completes it. (The
+    // dropped request may still hold the upload until its body goes idle: 423, and the offset
+    // is only checked under that lock.)
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let r = loop {
+        let r = patch(&app, &upload, got + 1, data(1).into()).await;
+        if r.status() != StatusCode::LOCKED || std::time::Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     assert_eq!(r.status(), StatusCode::CONFLICT);
     let r = tus(&app, Method::PATCH, &upload)
         .await
@@ -359,15 +383,7 @@ async fn tus_uploads_resume_after_a_dropped_connection() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    // (The dropped request may still hold the upload until its body goes idle: 423, retry.)
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let r = loop {
-        let r = patch(&app, &upload, got, file[got as usize..].to_vec().into()).await;
-        if r.status() != StatusCode::LOCKED || std::time::Instant::now() > deadline {
-            break r;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let r = patch(&app, &upload, got, file[got as usize..].to_vec().into()).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(header(&r, "upload-offset"), file.len().to_string());
     assert_eq!(source(&app, &id).await.unwrap(), file);
@@ -435,7 +451,7 @@ async fn a_store_failure_at_the_end_of_a_tus_upload_can_be_retried() {
     let app = TestApp::spawn().await;
     let (_, ada) = app.user("ada@example.com", Role::Creator).await;
     let (id, t) = ticket(&app, &ada).await;
-    let file: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+    let file = data(100_000);
     let r = create(
         &app,
         t["tus_url"].as_str().unwrap(),

@@ -16,9 +16,9 @@ bash scripts/build.sh
 cargo test -p e2e --no-run
 
 work="$(mktemp -d /tmp/video-soak.XXXXXX)"
-pgdir="$work/pg"
-s3dir="$work/s3"
-mkdir -p "$pgdir" "$s3dir"
+# Their own folders, as scripts/test.sh makes them (PostgreSQL's user must reach its own).
+pgdir="$(mktemp -d /tmp/video-pg.XXXXXX)"
+s3dir="$(mktemp -d /tmp/video-s3.XXXXXX)"
 trap 'bash scripts/s3.sh stop "$s3dir"; bash scripts/postgres.sh stop "$pgdir"' EXIT
 pg_url="$(bash scripts/postgres.sh start "$pgdir")"
 s3_url="$(bash scripts/s3.sh start "$s3dir")"

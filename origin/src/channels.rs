@@ -33,27 +33,44 @@ fn new_id() -> String {
     format!("ch_{}", URL_SAFE_NO_PAD.encode(random_bytes::<9>()))
 }
 
-/// Makes a channel owned by `owner`.
+/// Makes a channel owned by `owner`, unless they have `max` already (`None`).
 pub async fn create(
     db: &AnyPool,
     owner: &str,
     name: &str,
     description: &str,
-) -> Result<Channel, ApiError> {
+    max: usize,
+) -> Result<Option<Channel>, ApiError> {
+    let mut tx = db.begin().await?;
+    // A write first: it locks the owner's row on PostgreSQL and takes SQLite's write lock, so
+    // concurrent creations by one owner count and insert one after the other and the cap holds.
+    sqlx::query("UPDATE users SET role = role WHERE id = $1")
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?;
+    let (have,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM channels WHERE owner_id = $1")
+        .bind(owner)
+        .fetch_one(&mut *tx)
+        .await?;
+    if have >= max as i64 {
+        return Ok(None);
+    }
     let sql = format!(
         "INSERT INTO channels (id, owner_id, name, description, created_at, ordinal)
          VALUES ($1, $2, $3, $4, $5,
                  (SELECT COALESCE(MAX(ordinal), 0) + 1 FROM channels WHERE owner_id = $2))
          RETURNING {COLUMNS}"
     );
-    Ok(sqlx::query_as(&sql)
+    let channel = sqlx::query_as(&sql)
         .bind(new_id())
         .bind(owner)
         .bind(name)
         .bind(description)
         .bind(now() as i64)
-        .fetch_one(db)
-        .await?)
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Some(channel))
 }
 
 /// One channel.

@@ -38,13 +38,18 @@ pub async fn create(
     caller.require(Role::Creator)?;
     let name = fields::line("name", &body.name, MAX_NAME)?;
     let description = fields::text("description", &body.description, MAX_DESCRIPTION)?;
-    if channels::of_owner(&state.db, &caller.0.sub).await?.len() >= MAX_PER_CREATOR {
-        return Err(ApiError::Conflict {
-            code: "too_many_channels",
-            message: "a creator has at most 20 channels",
-        });
-    }
-    let channel = channels::create(&state.db, &caller.0.sub, &name, &description).await?;
+    let channel = channels::create(
+        &state.db,
+        &caller.0.sub,
+        &name,
+        &description,
+        MAX_PER_CREATOR,
+    )
+    .await?
+    .ok_or(ApiError::Conflict {
+        code: "too_many_channels",
+        message: "a creator has at most 20 channels",
+    })?;
     tracing::info!(channel = %channel.id, by = %caller.0.sub, "channel created");
     Ok((StatusCode::CREATED, Json(channel)))
 }

@@ -201,3 +201,32 @@ async fn deleting_a_creator_empties_their_channels_feeds() {
     assert_eq!(item["channel_id"], Value::Null);
     assert_eq!(item["owner_id"], Value::Null);
 }
+
+/// The cap of 20 channels a creator holds under concurrent requests: exactly 20 are made, the
+/// rest are 409, none is a 500.
+#[tokio::test]
+async fn the_channel_cap_holds_under_concurrent_requests() {
+    let app = TestApp::spawn().await;
+    let (ada_id, ada) = app.user("ada@example.com", Role::Creator).await;
+    let made = futures_util::future::join_all((0..30).map(|i| {
+        app.post(
+            "/v1/channels",
+            Some(&ada),
+            json!({"name": format!("Channel {i}")}),
+        )
+    }))
+    .await;
+    let mut statuses: Vec<u16> = made.iter().map(|r| r.status().as_u16()).collect();
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [[201u16; 20].as_slice(), &[409; 10]].concat(),
+        "{statuses:?}"
+    );
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM channels WHERE owner_id = $1")
+        .bind(&ada_id)
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(n, 20);
+}

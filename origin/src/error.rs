@@ -1,7 +1,6 @@
 //! The origin's API errors and their one mapping to HTTP: 4xx bodies say what the client did
 //! wrong as `{"error": code, "message": text}`; 5xx bodies reveal nothing and the cause is logged.
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -200,26 +199,35 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// `Json<T>` whose rejections use the API's error shape.
+/// `Json<T>` whose rejections use the API's error shape, and whose text holds no control
+/// characters ([`crate::routes::text`]).
 pub struct ApiJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for ApiJson<T>
 where
-    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    T: serde::de::DeserializeOwned,
     S: Send + Sync,
 {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(Self(v)),
+        let value = match Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(Json(v)) => v,
             Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(ApiError::PayloadTooLarge)
+                return Err(ApiError::PayloadTooLarge)
             }
-            Err(rejection) => Err(ApiError::BadRequest {
-                code: "invalid_body",
-                message: rejection.body_text(),
-            }),
-        }
+            Err(rejection) => return Err(invalid_body(rejection.body_text())),
+        };
+        crate::routes::text::control_in_body(&value)?;
+        serde_json::from_value(value)
+            .map(Self)
+            .map_err(|e| invalid_body(format!("Failed to deserialize the JSON body: {e}")))
+    }
+}
+
+fn invalid_body(message: String) -> ApiError {
+    ApiError::BadRequest {
+        code: "invalid_body",
+        message,
     }
 }

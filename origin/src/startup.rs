@@ -20,8 +20,8 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::keys::SigningKeys;
 use crate::outbox::{self, PushConfig, Waker};
 use crate::routes::{
-    account, admin, auth, billing, channels, feeds, internal, social, transcode, tus, uploads,
-    videos,
+    account, admin, auth, billing, channels, feeds, internal, social, text, transcode, tus,
+    uploads, videos,
 };
 use crate::settings::Settings;
 
@@ -111,17 +111,11 @@ pub fn app(state: AppState) -> Router {
             axum::http::header::CACHE_CONTROL,
             HeaderValue::from_static("private, no-store"),
         ));
-    Router::new()
-        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-        .route(
-            "/openapi.json",
-            get(|| async {
-                (
-                    [(axum::http::header::CONTENT_TYPE, "application/json")],
-                    OPENAPI,
-                )
-            }),
-        )
+    // Trust boundary: the origin is public (upload URLs, Stripe), but its API is the edge's to
+    // call. Rate limits, role checks and token revocation run at the edge, so every `/v1` route
+    // (and the key set) answers only requests with the edge's proof; a caller who reaches the
+    // origin directly gets 401 and never gets to bypass them.
+    let api = Router::new()
         .route("/v1/auth/login", post(auth::login))
         .route("/v1/auth/refresh", post(auth::refresh))
         .route("/v1/auth/logout", post(auth::logout))
@@ -171,6 +165,24 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/billing/checkout", post(billing::start_checkout))
         .route("/v1/videos/{id}/upload", post(uploads::issue))
         .route("/v1/videos/{id}/transcode", get(transcode::status))
+        .route_layer(middleware::from_fn(text::refuse_control_in_target))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            internal::require_edge,
+        ));
+    // Public: health, the API document, the upload URLs (their tickets are their credentials)
+    // and Stripe's webhook (its signature is).
+    Router::new()
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route(
+            "/openapi.json",
+            get(|| async {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    OPENAPI,
+                )
+            }),
+        )
         .route("/uploads/{ticket}", put(uploads::put))
         .route("/uploads/{ticket}/tus", post(tus::create))
         .route("/uploads/tus", axum::routing::options(tus::options))
@@ -184,6 +196,7 @@ pub fn app(state: AppState) -> Router {
             "/billing/stripe/webhook",
             post(billing::stripe_webhook).layer(DefaultBodyLimit::max(billing::MAX_WEBHOOK_BODY)),
         )
+        .merge(api)
         .merge(internal)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .layer(SetResponseHeaderLayer::overriding(

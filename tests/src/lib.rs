@@ -5,6 +5,7 @@
 //! The binaries and Wasm artifacts are built beforehand by `scripts/test.sh`; a missing one is
 //! reported with the command that builds it.
 
+pub mod signer;
 pub mod stripe;
 
 /// An H.264/AAC MP4 of `secs` seconds at `width`x`height`, rendered by ffmpeg into `dir`: what
@@ -488,6 +489,12 @@ impl Origin {
                 .await
                 .expect("object body"),
         }
+    }
+
+    /// A base URL that reaches this origin's API as the edge does (its proof on every request,
+    /// through [`signer`]), for tests with no edge runtime in front. It outlives restarts.
+    pub async fn as_edge(&self) -> String {
+        signer::start(&self.url, EDGE_SECRET).await
     }
 
     /// Kills the process at once (SIGKILL to its group), as a crash or a lost machine would.

@@ -2,8 +2,12 @@
 //! one catalogue. The viewer (DE) is nearest to `north`; the demo users are homed in `south`.
 //! Shows: reads go to the nearest region, a user's calls to the home region (residency), a
 //! killed home region refuses writes rather than sending them elsewhere, a killed nearest
-//! region fails over to the next and is then skipped, and each decision is in a header.
+//! region fails over to the next and is then skipped, and each decision is in a header. And a
+//! region answering 500 (which a client's own input may cause) is relayed, not failed over
+//! from nor marked unhealthy; only 502/503/504 (or no answer) are the region's failure.
 
+use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use e2e::{
@@ -156,6 +160,78 @@ async fn flow(runtime: Runtime) {
     let r = me(&c).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK, "{}", edge.log());
     assert_eq!(route_of(&r), (Some("south"), None));
+}
+
+/// A stand-in origin that answers every request with the status in `status` (changeable while
+/// it runs), counting them.
+async fn answering(status: Arc<AtomicU16>) -> (String, Arc<AtomicUsize>) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let seen = hits.clone();
+    let app = axum::Router::new().fallback(move || {
+        seen.fetch_add(1, Ordering::SeqCst);
+        let status = status.load(Ordering::SeqCst);
+        async move {
+            (
+                axum::http::StatusCode::from_u16(status).unwrap(),
+                [("content-type", "application/json")],
+                r#"{"error":"internal","message":"internal error"}"#,
+            )
+        }
+    });
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await });
+    (url, hits)
+}
+
+async fn a_500_is_relayed_and_marks_nothing(runtime: Runtime) {
+    let edge_port = free_port();
+    let south = Origin::start_region("south", None, edge_port).await;
+    // The viewer's nearest region, `north`, answers 500 first, then 503.
+    let status = Arc::new(AtomicU16::new(500));
+    let (north, hits) = answering(status.clone()).await;
+    let regions = json!([
+        {"name": "north", "origin": north, "countries": [VIEWER_COUNTRY], "residency": "n"},
+        {"name": "south", "origin": south.url, "continents": ["SA"], "residency": "s"},
+    ]);
+    let edge = Edge::start_regions(runtime, &regions, edge_port).await;
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(COUNTRY_HEADER, VIEWER_COUNTRY.parse().unwrap());
+    headers.insert(CONTINENT_HEADER, VIEWER_CONTINENT.parse().unwrap());
+    let c = Client::builder().default_headers(headers).build().unwrap();
+    let channel = format!("{}/v1/channels/ch_nope", edge.url);
+    for n in 1..=2 {
+        let r = c.get(&channel).send().await.unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{}",
+            edge.log()
+        );
+        assert_eq!(route_of(&r), (Some("north"), None), "request {n}");
+        assert_eq!(hits.load(Ordering::SeqCst), n, "north is asked every time");
+    }
+    // A 503 is the region's failure: failed over once, then tried last.
+    status.store(503, Ordering::SeqCst);
+    let r = c.get(&channel).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "{}", edge.log());
+    assert_eq!(route_of(&r), (Some("south"), Some("north")));
+    let r = c.get(&channel).send().await.unwrap();
+    assert_eq!(
+        route_of(&r),
+        (Some("south"), None),
+        "north is marked unhealthy"
+    );
+}
+
+#[tokio::test]
+async fn a_500_is_relayed_and_marks_nothing_on_workerd_via_wrangler_dev() {
+    a_500_is_relayed_and_marks_nothing(Runtime::Wrangler).await;
+}
+
+#[tokio::test]
+async fn a_500_is_relayed_and_marks_nothing_on_spin_component_in_wasmtime() {
+    a_500_is_relayed_and_marks_nothing(Runtime::Spin).await;
 }
 
 #[tokio::test]

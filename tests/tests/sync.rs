@@ -43,9 +43,11 @@ async fn flow(runtime: Runtime) {
     assert_eq!(title_at_edge(&c, &e).await, "Test pattern (public)");
 
     edge.kill();
+    // Written at the origin while the edge is down (as through another edge).
+    let o = origin.as_edge().await;
     for i in 1..=EDITS {
         let r = c
-            .patch(format!("{}/v1/videos/demo-free", origin.url))
+            .patch(format!("{o}/v1/videos/demo-free"))
             .bearer_auth(&creator)
             .json(&json!({"title": format!("Edit {i}")}))
             .send()
@@ -54,7 +56,7 @@ async fn flow(runtime: Runtime) {
         assert_eq!(r.status(), StatusCode::OK);
     }
     let r = c
-        .post(format!("{}/v1/auth/logout", origin.url))
+        .post(format!("{o}/v1/auth/logout"))
         .bearer_auth(&viewer)
         .json(&json!({"everywhere": true}))
         .send()

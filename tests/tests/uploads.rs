@@ -212,7 +212,8 @@ async fn a_transcode_survives_its_origin_being_killed() {
     origin.env = vec![("APP_TRANSCODE__LEASE_SECS".into(), "4".into())];
     origin.restart().await;
     let c = Client::new();
-    let o = origin.url.clone();
+    // No edge runtime here: the API is reached as the edge reaches it.
+    let o = origin.as_edge().await;
     let token = e2e::login(&c, &o, DEMO_EMAIL).await["access_token"]
         .as_str()
         .unwrap()

@@ -70,7 +70,9 @@ async fn set_health<P: Platform>(p: &P, cfg: &EdgeConfig, region: &str, sick: bo
     }
 }
 
-/// One attempt at one region. A 5xx counts as a failure of the region.
+/// One attempt at one region. Only what says the region itself is down counts as its failure:
+/// no connection, a timeout, or 502/503/504. A 500 is the answer to that request (a client can
+/// cause one with its own input), relayed as it is: it must not steer where others are sent.
 async fn attempt<P: Platform>(
     p: &P,
     cfg: &EdgeConfig,
@@ -90,7 +92,7 @@ async fn attempt<P: Platform>(
         ..Request::default()
     };
     match p.fetch(req, cfg.origin_timeout_ms).await {
-        Ok(resp) if resp.status < 500 => Ok(resp),
+        Ok(resp) if !matches!(resp.status, 502..=504) => Ok(resp),
         Ok(resp) => Err(format!("answered {}", resp.status)),
         Err(PlatformError::Fetch(e)) => Err(e),
         Err(e) => Err(e.to_string()),

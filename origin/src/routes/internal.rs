@@ -16,7 +16,8 @@ use crate::startup::AppState;
 use crate::storage::media_prefix;
 use crate::{entitlements, videos};
 
-/// Refuses any request without a valid edge proof for its method and path.
+/// Refuses any request without a valid edge proof for its method and path (these routes and
+/// the whole `/v1` API).
 pub async fn require_edge(
     State(state): State<AppState>,
     req: Request,
@@ -42,7 +43,7 @@ pub async fn require_edge(
         tracing::warn!(reason = %e, %path, "refused internal request");
         ApiError::Unauthorized {
             code: "edge_credentials_required",
-            message: "this endpoint serves the edge only",
+            message: "this endpoint answers the edge only",
         }
     })?;
     Ok(next.run(req).await)

@@ -9,6 +9,7 @@ pub mod feeds;
 pub mod fields;
 pub mod internal;
 pub mod social;
+pub mod text;
 pub mod transcode;
 pub mod tus;
 pub mod uploads;

@@ -178,13 +178,15 @@ pub struct EditVideo {
     channel: Option<String>,
 }
 
-/// The video `raw` names, if the caller owns it or is an admin. Someone else's video looks like
-/// no video at all.
+/// The video `raw` names, if the caller owns it and is still a creator, or is an admin.
+/// Someone else's video looks like no video at all; an owner demoted below creator keeps the
+/// video but no longer changes it (403), whatever the edge let through.
 pub(crate) async fn owned_video(
     state: &AppState,
     caller: &Caller,
     raw: &str,
 ) -> Result<(VideoId, Option<String>), ApiError> {
+    caller.require(Role::Creator)?;
     let id = VideoId::parse(raw).map_err(|e| ApiError::BadRequest {
         code: "invalid_video_id",
         message: format!("video id {e}"),

@@ -19,7 +19,7 @@ const GRACE: u64 = 3 * DAY;
 async fn webhook(app: &TestApp, body: &str, signature: Option<&str>) -> (StatusCode, Value) {
     let mut req = app
         .client
-        .post(format!("{}/billing/stripe/webhook", app.url))
+        .post(format!("{}/billing/stripe/webhook", app.origin_url))
         .header("content-type", "application/json")
         .body(body.to_owned());
     if let Some(s) = signature {

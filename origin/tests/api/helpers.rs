@@ -22,7 +22,12 @@ pub const WEBHOOK_SECRETS: [&str; 2] = [
 pub const SYNC_SECRET: &str = "api-test-sync-secret-0123456789abcdef";
 
 pub struct TestApp {
+    /// The origin as the edge calls it: every request through a proxy that adds the edge's
+    /// proof ([`e2e::signer`]).
     pub url: String,
+    /// The origin itself, as anyone else (a creator's upload client, Stripe, an attacker)
+    /// reaches it.
+    pub origin_url: String,
     pub state: AppState,
     pub client: reqwest::Client,
     /// The Stripe API stand-in this origin calls.
@@ -101,13 +106,13 @@ impl TestApp {
             None => database_url(dir.path()).await,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let origin_url = format!("http://{}", listener.local_addr().unwrap());
         let mut settings = Settings {
             server: ServerSettings {
                 host: "127.0.0.1".into(),
                 port: 0,
                 region: "test".into(),
-                public_url: Some(url.clone()),
+                public_url: Some(origin_url.clone()),
             },
             database: DatabaseSettings { url: database },
             storage: StorageSettings {
@@ -151,7 +156,8 @@ impl TestApp {
         let state = AppState::build(settings).await.unwrap();
         tokio::spawn(startup::run(listener, state.clone()));
         Self {
-            url,
+            url: e2e::signer::start(&origin_url, EDGE_SECRET).await,
+            origin_url,
             state,
             client: reqwest::Client::new(),
             stripe,
@@ -159,11 +165,11 @@ impl TestApp {
         }
     }
 
-    /// GET with a valid edge proof.
+    /// GET straight to the origin with a valid edge proof.
     pub async fn edge_get(&self, path: &str) -> reqwest::Response {
         let proof = edge_auth::sign(EDGE_SECRET.as_bytes(), "GET", path, UnixTime(now()));
         self.client
-            .get(format!("{}{path}", self.url))
+            .get(format!("{}{path}", self.origin_url))
             .header(edge_auth::HEADER, proof)
             .send()
             .await

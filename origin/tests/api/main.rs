@@ -3,6 +3,7 @@
 mod accounts;
 mod billing;
 mod channels;
+mod control_text;
 mod helpers;
 mod hostile_uploads;
 mod migrations;
@@ -34,11 +35,86 @@ async fn healthz() {
     let app = TestApp::spawn().await;
     let r = app
         .client
-        .get(format!("{}/healthz", app.url))
+        .get(format!("{}/healthz", app.origin_url))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// Straight to the origin, without the edge's proof: every `/v1` route and the key set answer
+/// 401 (so the edge's rate limits, role checks and revocation cannot be gone around); health,
+/// the API document, the upload routes and Stripe's webhook stay public.
+#[tokio::test]
+async fn the_api_answers_only_the_edge() {
+    let app = TestApp::spawn().await;
+    app.user("ada@example.com", Role::Creator).await;
+    let direct = |m: reqwest::Method, path: &str| {
+        app.client
+            .request(m, format!("{}{path}", app.origin_url))
+            .json(&serde_json::json!({"email": "ada@example.com", "password": "correct horse"}))
+    };
+    use reqwest::Method as M;
+    for (m, path) in [
+        (M::POST, "/v1/auth/login"),
+        (M::POST, "/v1/auth/signup"),
+        (M::GET, "/v1/feeds/home"),
+        (M::GET, "/v1/me"),
+        (M::POST, "/v1/videos"),
+        (M::GET, "/v1/videos/v1/comments"),
+        (M::POST, "/v1/admin/users/u1/role"),
+        (M::GET, "/.well-known/jwks.json"),
+    ] {
+        let r = direct(m.clone(), path).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{m} {path}");
+        assert_eq!(
+            body(r).await["error"],
+            "edge_credentials_required",
+            "{m} {path}"
+        );
+    }
+    // A proof for another path or method does not open this one.
+    let proof = edge_auth::sign(
+        EDGE_SECRET.as_bytes(),
+        "GET",
+        "/v1/feeds/home",
+        UnixTime(now()),
+    );
+    let r = direct(M::POST, "/v1/auth/login")
+        .header(edge_auth::HEADER, proof)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // With the edge's proof, the same calls work.
+    assert_eq!(
+        app.login("ada@example.com", "correct horse").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.edge_get("/v1/feeds/home").await.status(),
+        StatusCode::OK
+    );
+
+    // Public: reached, and answered by the route itself.
+    for path in ["/healthz", "/openapi.json"] {
+        let r = direct(M::GET, path).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+    }
+    let r = direct(M::OPTIONS, "/uploads/tus").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = direct(M::PUT, "/uploads/not-a-ticket")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body(r).await["error"], "invalid_ticket");
+    // (Refused by the webhook's own signature check, not by the edge's.)
+    let r = direct(M::POST, "/billing/stripe/webhook")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(body(r).await["error"], "invalid_signature");
 }
 
 #[tokio::test]
@@ -164,7 +240,7 @@ async fn internal_routes_refuse_anyone_but_the_edge() {
     let app = TestApp::spawn().await;
     seed_video(&app).await;
     let path = "/internal/media/v1/master.m3u8";
-    let url = format!("{}{path}", app.url);
+    let url = format!("{}{path}", app.origin_url);
     let none = app.client.get(&url).send().await.unwrap();
     assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(none.headers()["cache-control"], "private, no-store");

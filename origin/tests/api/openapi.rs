@@ -556,14 +556,17 @@ async fn every_operation_answers_as_documented() {
     let signature = e2e::stripe::sign(WEBHOOK_SECRETS[0], now(), &event);
     let req = app
         .client
-        .post(format!("{}{hook}", app.url))
+        .post(format!("{}{hook}", app.origin_url))
         .header("content-type", "application/json")
         .header("stripe-signature", signature)
         .body(event.clone());
     let parsed: Value = serde_json::from_str(&event).unwrap();
     let (s, _, _) = d.send(req, M::POST, hook, hook, Some(&parsed)).await;
     assert_eq!(s, StatusCode::OK);
-    let req = app.client.post(format!("{}{hook}", app.url)).body(event);
+    let req = app
+        .client
+        .post(format!("{}{hook}", app.origin_url))
+        .body(event);
     let (s, e, _) = d.send(req, M::POST, hook, hook, Some(&parsed)).await;
     assert_eq!(
         (s, e["reason"].as_str()),
@@ -573,7 +576,7 @@ async fn every_operation_answers_as_documented() {
     // Uploads: a ticket, a PUT, and a tus upload through creation, HEAD, PATCH and DELETE.
     let t = upload_video(&mut d, &app, &creator).await;
     let url = t["upload_url"].as_str().unwrap();
-    let path = url.strip_prefix(&app.url).unwrap().to_owned();
+    let path = url.strip_prefix(&app.origin_url).unwrap().to_owned();
     let req = app
         .client
         .put(url)
@@ -612,12 +615,12 @@ async fn every_operation_answers_as_documented() {
     let tus_path = "/uploads/tus";
     let req = app
         .client
-        .request(M::OPTIONS, format!("{}{tus_path}", app.url));
+        .request(M::OPTIONS, format!("{}{tus_path}", app.origin_url));
     d.send(req, M::OPTIONS, tus_path, tus_path, None).await;
     for finish in [false, true] {
         let t = upload_video(&mut d, &app, &creator).await;
         let url = t["tus_url"].as_str().unwrap();
-        let path = url.strip_prefix(&app.url).unwrap().to_owned();
+        let path = url.strip_prefix(&app.origin_url).unwrap().to_owned();
         let req = app
             .client
             .post(url)
@@ -629,7 +632,7 @@ async fn every_operation_answers_as_documented() {
             .await;
         assert_eq!(s, StatusCode::CREATED);
         let location = headers["location"].to_str().unwrap().to_owned();
-        let up = location.strip_prefix(&app.url).unwrap().to_owned();
+        let up = location.strip_prefix(&app.origin_url).unwrap().to_owned();
         let template = "/uploads/tus/{id}";
         let req = app.client.head(&location).header("tus-resumable", "1.0.0");
         d.send(req, M::HEAD, template, &up, None).await;

@@ -203,7 +203,7 @@ async fn oversized_and_expired_uploads_leave_nothing() {
     );
     let (s, e) = put(
         &app,
-        &format!("{}/uploads/{expired}", app.url),
+        &format!("{}/uploads/{expired}", app.origin_url),
         "video/mp4",
         data(10),
     )
@@ -279,7 +279,7 @@ async fn tus_uploads_resume_after_a_dropped_connection() {
     let (_, ada) = app.user("ada@example.com", Role::Creator).await;
     let r = app
         .client
-        .request(Method::OPTIONS, format!("{}/uploads/tus", app.url))
+        .request(Method::OPTIONS, format!("{}/uploads/tus", app.origin_url))
         .send()
         .await
         .unwrap();
@@ -315,7 +315,7 @@ async fn tus_uploads_resume_after_a_dropped_connection() {
     assert_eq!(r.status(), StatusCode::CREATED);
     assert!(!header(&r, "upload-expires").is_empty());
     let upload = header(&r, "location");
-    assert!(upload.starts_with(&format!("{}/uploads/tus/", app.url)));
+    assert!(upload.starts_with(&format!("{}/uploads/tus/", app.origin_url)));
     assert_eq!(offset(&app, &upload).await, (StatusCode::OK, 0));
     // The ticket made one upload; it makes no other.
     assert_eq!(

@@ -82,6 +82,59 @@ async fn creators_create_owners_edit_admins_take_down() {
     );
 }
 
+/// A creator demoted to user keeps their videos but no longer edits or deletes them at the
+/// origin either, with a fresh token of the new role.
+#[tokio::test]
+async fn a_demoted_creator_no_longer_changes_their_videos() {
+    let app = TestApp::spawn().await;
+    let (creator_id, creator) = app.user("c@example.com", Role::Creator).await;
+    let admin = app.user("a@example.com", Role::Admin).await.1;
+    let r = app
+        .post(
+            "/v1/videos",
+            Some(&creator),
+            json!({"title": "Clip", "visibility": "public"}),
+        )
+        .await;
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .post(
+            &format!("/v1/admin/users/{creator_id}/role"),
+            Some(&admin),
+            json!({"role": "user"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = app.login("c@example.com", crate::helpers::PW).await;
+    let demoted = r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = patch(&app, &id, &demoted, json!({"title": "still mine?"})).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = app
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/v1/videos/{id}"),
+            &demoted,
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = app
+        .get_as(&format!("/v1/videos/{id}/transcode"), &demoted)
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let rec = origin::videos::record(&app.state.db, &shared_wasm::VideoId::parse(&id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rec.title, "Clip", "untouched");
+}
+
 #[tokio::test]
 async fn bad_fields_are_named() {
     let app = TestApp::spawn().await;

@@ -347,6 +347,15 @@ pub fn billing_env(api_base: &str) -> Vec<(String, String)> {
     .collect()
 }
 
+/// The S3-compatible server the test command starts (`TEST_S3_ENDPOINT`). The tests that need
+/// it fail without it rather than pass untested.
+pub fn s3_endpoint() -> String {
+    std::env::var("TEST_S3_ENDPOINT").expect(
+        "TEST_S3_ENDPOINT is not set: run the tests through scripts/test.sh, which starts an \
+         S3-compatible server (or start one with scripts/s3.sh start DIR)",
+    )
+}
+
 /// The keys `scripts/s3.sh` starts its server with.
 pub const S3_KEYS: (&str, &str) = ("testaccess", "testsecret-0123456789");
 

@@ -79,6 +79,40 @@ async fn flow(runtime: Runtime) {
         .as_str()
         .unwrap()
         .to_owned();
+    // A client's own bad text (NUL, which PostgreSQL cannot store) is its own 400, answered by
+    // the nearest region, which stays first for everyone.
+    for (path, body) in [
+        (
+            "/v1/auth/login",
+            json!({"email": "demo\u{0}@example.com", "password": "x"}),
+        ),
+        (
+            "/v1/videos/demo-free/comments",
+            json!({"body": "hello\u{0}"}),
+        ),
+    ] {
+        let r = c
+            .post(format!("{e}{path}"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(route_of(&r).1, None, "{path}: no failover");
+    }
+    let r = c
+        .get(format!("{e}/v1/videos/demo-free/comments?cursor=%00"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = c
+        .get(format!("{e}/v1/videos/demo-free/comments"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(route_of(&r), (Some("north"), None), "north is still first");
     let me = |c: &Client| c.get(format!("{e}/v1/me")).bearer_auth(&token).send();
     let r = me(&c).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);

@@ -184,10 +184,7 @@ async fn upload_transcode_play_on_spin_component_in_wasmtime() {
 /// bytes the bucket's, and nothing of them is on the origin's disk.
 #[tokio::test]
 async fn upload_transcode_play_with_media_in_an_s3_bucket() {
-    let Ok(endpoint) = std::env::var("TEST_S3_ENDPOINT") else {
-        eprintln!("TEST_S3_ENDPOINT not set: scripts/test.sh starts a server");
-        return;
-    };
+    let endpoint = e2e::s3_endpoint();
     let edge_port = free_port();
     let origin = Origin::start_on_s3(edge_port, &endpoint).await;
     let edge = Edge::start(Runtime::Wrangler, &origin, edge_port).await;

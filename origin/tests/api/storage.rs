@@ -1,5 +1,5 @@
 //! The storage contract, held by both stores: the local folders, and an S3-compatible bucket on
-//! a real server (`s3s-fs`, which checks SigV4) when `TEST_S3_ENDPOINT` names one
+//! a real server (`s3s-fs`, which checks SigV4) named by `TEST_S3_ENDPOINT`, required
 //! (`scripts/test.sh` starts it on loopback with the keys of `e2e::S3_KEYS`).
 
 use std::path::Path;
@@ -15,14 +15,6 @@ fn creds(secret: &str) -> Credentials {
         secret_key: secret.into(),
         region: "us-east-1".into(),
     }
-}
-
-fn s3_endpoint() -> Option<String> {
-    let endpoint = std::env::var("TEST_S3_ENDPOINT").ok();
-    if endpoint.is_none() {
-        eprintln!("TEST_S3_ENDPOINT not set: scripts/test.sh starts a server");
-    }
-    endpoint
 }
 
 async fn read(store: &dyn Store, key: &str) -> Option<Vec<u8>> {
@@ -152,9 +144,7 @@ async fn the_local_store_keeps_the_contract_across_filesystems() {
 
 #[tokio::test]
 async fn an_s3_bucket_keeps_the_contract() {
-    let Some(endpoint) = s3_endpoint() else {
-        return;
-    };
+    let endpoint = e2e::s3_endpoint();
     let bucket = Bucket::new(&endpoint, "contract", creds(e2e::S3_KEYS.1)).unwrap();
     bucket.create().await.unwrap();
     bucket.create().await.unwrap(); // again: already ours
@@ -181,9 +171,7 @@ async fn an_s3_bucket_keeps_the_contract() {
 /// at the first page.
 #[tokio::test]
 async fn deleting_a_prefix_goes_past_one_list_page() {
-    let Some(endpoint) = s3_endpoint() else {
-        return;
-    };
+    let endpoint = e2e::s3_endpoint();
     let bucket = Bucket::new(&endpoint, "pages", creds(e2e::S3_KEYS.1)).unwrap();
     bucket.create().await.unwrap();
     let dir = tempfile::tempdir().unwrap();

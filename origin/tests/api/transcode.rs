@@ -80,10 +80,7 @@ async fn an_upload_becomes_a_ladder_no_higher_than_its_source() {
 
 #[tokio::test]
 async fn with_an_s3_bucket_the_ladder_goes_to_the_bucket() {
-    let Ok(endpoint) = std::env::var("TEST_S3_ENDPOINT") else {
-        eprintln!("TEST_S3_ENDPOINT not set: scripts/test.sh starts a server");
-        return;
-    };
+    let endpoint = e2e::s3_endpoint();
     let app = TestApp::spawn_on_s3(&endpoint).await;
     let id = ladder_from_an_upload(&app).await;
     // Nothing of it on the origin's disk: not the media, not the source.

@@ -15,7 +15,9 @@ use base64::Engine;
 use serde_json::json;
 use shared_wasm::VideoId;
 
-use super::uploads::{consume, content_type_of, header_u64, idle, public_url, refused, too_large};
+use super::uploads::{
+    consume, content_type_of, header_u64, idle, public_url, refused, still_waiting, too_large,
+};
 use crate::clock::now;
 use crate::error::ApiError;
 use crate::keys::random_bytes;
@@ -123,6 +125,7 @@ pub async fn create(
     }
     let content_type = content_type_of(&t, metadata_type(&headers).as_deref())?;
     consume(&state, &t).await?;
+    still_waiting(&state, &t.video).await?;
     let id = URL_SAFE_NO_PAD.encode(random_bytes::<16>());
     let root = state.settings.storage.upload_dir();
     tokio::fs::create_dir_all(store::partial_dir(&root))

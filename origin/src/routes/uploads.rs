@@ -66,10 +66,7 @@ pub async fn issue(
         .await?
         .ok_or(ApiError::NotFound("video"))?;
     if rec.state != VideoState::Uploading {
-        return Err(ApiError::Conflict {
-            code: "already_uploaded",
-            message: "the video already has its file",
-        });
+        return Err(already_uploaded());
     }
     let storage = &state.settings.storage;
     let t = Ticket {
@@ -97,6 +94,23 @@ pub async fn issue(
             "content_types": t.types,
         })),
     ))
+}
+
+/// Refuses (before a byte of the body is read) an upload for a video that has its file already
+/// or is gone: a second ticket of a video that got its file must not cost a transfer.
+pub(super) async fn still_waiting(state: &AppState, video: &VideoId) -> Result<(), ApiError> {
+    match videos::record(&state.db, video).await? {
+        Some(rec) if rec.state == VideoState::Uploading => Ok(()),
+        Some(_) => Err(already_uploaded()),
+        None => Err(ApiError::NotFound("video")),
+    }
+}
+
+fn already_uploaded() -> ApiError {
+    ApiError::Conflict {
+        code: "already_uploaded",
+        message: "the video already has its file",
+    }
 }
 
 /// Marks the ticket used; a second use is refused (410).
@@ -177,6 +191,7 @@ pub async fn put(
         return Err(too_large(t.max_bytes));
     }
     consume(&state, &t).await?;
+    still_waiting(&state, &t.video).await?;
     let root = state.settings.storage.upload_dir();
     tokio::fs::create_dir_all(store::partial_dir(&root))
         .await
@@ -217,12 +232,7 @@ pub async fn put(
     .map_err(store::finish_error)?
     {
         Finished::Done => {}
-        Finished::NotWaiting => {
-            return Err(ApiError::Conflict {
-                code: "already_uploaded",
-                message: "the video already has its file",
-            })
-        }
+        Finished::NotWaiting => return Err(already_uploaded()),
         Finished::NotMedia => return Err(store::not_media()),
     }
     state.outbox.wake();

@@ -487,3 +487,49 @@ async fn a_store_failure_at_the_end_of_a_tus_upload_can_be_retried() {
     );
     assert_eq!(partial_files(&app), 0);
 }
+
+/// A second URL for a video that got its file in the meantime is refused before its body is
+/// read (the body here never ends: only an answer that does not wait for it can come back),
+/// by PUT and by tus creation.
+#[tokio::test]
+async fn an_upload_for_a_video_that_has_its_file_is_refused_before_its_body() {
+    let app = TestApp::spawn().await;
+    let (_, ada) = app.user("ada@example.com", Role::Creator).await;
+    let (id, first) = ticket(&app, &ada).await;
+    let more = || async {
+        let r = app
+            .post(&format!("/v1/videos/{id}/upload"), Some(&ada), json!({}))
+            .await;
+        r.json::<Value>().await.unwrap()
+    };
+    let (second, third) = (more().await, more().await);
+    let (s, _) = put(
+        &app,
+        first["upload_url"].as_str().unwrap(),
+        "video/mp4",
+        data(4096),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+
+    let endless = futures_util::stream::pending::<Result<Vec<u8>, std::io::Error>>();
+    let r = tokio::time::timeout(
+        Duration::from_secs(10),
+        app.client
+            .put(second["upload_url"].as_str().unwrap())
+            .header("content-type", "video/mp4")
+            .body(reqwest::Body::wrap_stream(endless))
+            .send(),
+    )
+    .await
+    .expect("answered without waiting for the body")
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"],
+        "already_uploaded"
+    );
+    let r = create(&app, third["tus_url"].as_str().unwrap(), 4096, "video/mp4").await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert_eq!(partial_files(&app), 0);
+}

@@ -100,6 +100,9 @@ pub enum ApiError {
     /// No such thing.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// Too many wrong passwords for the account; try again after this many seconds.
+    #[error("too many attempts")]
+    TooManyAttempts(u64),
     /// A fault on our side; the cause is logged, never sent.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -129,6 +132,20 @@ impl IntoResponse for ApiError {
                     "error": "invalid_signature",
                     "reason": reason,
                     "message": "the Stripe-Signature header does not hold",
+                })),
+            )
+                .into_response();
+        }
+        if let Self::TooManyAttempts(retry_after) = &self {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [
+                    (header::CACHE_CONTROL, "no-store".to_owned()),
+                    (header::RETRY_AFTER, retry_after.to_string()),
+                ],
+                Json(json!({
+                    "error": "too_many_attempts",
+                    "message": "too many wrong passwords for this account; try again later",
                 })),
             )
                 .into_response();
@@ -178,7 +195,7 @@ impl IntoResponse for ApiError {
                 "not_found",
                 format!("{what} not found"),
             ),
-            Self::InvalidField { .. } | Self::InvalidSignature(_) => {
+            Self::InvalidField { .. } | Self::InvalidSignature(_) | Self::TooManyAttempts(_) => {
                 unreachable!("answered above")
             }
             Self::Internal(e) => {

@@ -13,6 +13,7 @@ pub mod error;
 pub mod feeds;
 pub mod keys;
 pub mod outbox;
+pub mod passwords;
 pub mod routes;
 pub mod sessions;
 pub mod settings;

@@ -58,6 +58,8 @@ pub struct AppState {
     billing_rx: watch::Receiver<u64>,
     /// Where sources and media live.
     pub store: Arc<dyn crate::storage::Store>,
+    /// Wrong passwords per account ([`crate::passwords`]).
+    pub password_failures: Arc<crate::passwords::Failures>,
     /// Settings.
     pub settings: Arc<Settings>,
 }
@@ -90,6 +92,7 @@ impl AppState {
             transcode_rx,
             billing,
             billing_rx,
+            password_failures: Arc::default(),
             settings: Arc::new(settings),
         })
     }

@@ -26,9 +26,10 @@ pub struct User {
     password_hash: String,
 }
 
-/// Hashes off the async runtime: argon2 takes tens of milliseconds by design.
+/// Hashes off the async runtime (argon2 takes tens of milliseconds by design), one job per
+/// core at most.
 pub async fn hash_password(password: String) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || {
+    crate::passwords::bounded(move || {
         let salt = SaltString::encode_b64(&random_bytes::<16>())
             .map_err(|e| anyhow::anyhow!("salt: {e}"))?;
         Argon2::default()
@@ -44,7 +45,7 @@ pub async fn hash_password(password: String) -> anyhow::Result<String> {
 static DUMMY_HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 async fn verify_password(hash: String, password: String) -> anyhow::Result<bool> {
-    tokio::task::spawn_blocking(move || {
+    crate::passwords::bounded(move || {
         let parsed = PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
         Ok(Argon2::default()
             .verify_password(password.as_bytes(), &parsed)

@@ -112,9 +112,15 @@ pub struct PasswordChange {
 }
 
 async fn check_password(state: &AppState, user_id: &str, password: &str) -> Result<(), ApiError> {
+    let failures = &state.password_failures;
+    let now = crate::clock::now_ms();
+    failures
+        .may_try(user_id, now)
+        .map_err(ApiError::TooManyAttempts)?;
     if users::verify_by_id(&state.db, user_id, password).await? {
         Ok(())
     } else {
+        failures.failed(user_id, now);
         Err(ApiError::Forbidden {
             code: "wrong_password",
             message: "the current password is wrong",

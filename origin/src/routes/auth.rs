@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::caller::Caller;
+use crate::clock::now_ms;
 use crate::error::{ApiError, ApiJson};
 use crate::sessions::{self, Issued};
 use crate::startup::AppState;
@@ -55,12 +56,17 @@ pub async fn login(
     }
     // Addresses are stored lower-case (signup folds them).
     let email = body.email.trim().to_ascii_lowercase();
-    let user = users::authenticate(&state.db, &email, &body.password)
-        .await?
-        .ok_or(ApiError::Unauthorized {
+    let failures = &state.password_failures;
+    failures
+        .may_try(&email, now_ms())
+        .map_err(ApiError::TooManyAttempts)?;
+    let Some(user) = users::authenticate(&state.db, &email, &body.password).await? else {
+        failures.failed(&email, now_ms());
+        return Err(ApiError::Unauthorized {
             code: "invalid_credentials",
             message: "email or password is wrong",
-        })?;
+        });
+    };
     let region = user
         .home_region
         .clone()

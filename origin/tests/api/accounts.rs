@@ -1,9 +1,10 @@
 //! Accounts: signup, profile and password changes, deletion.
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, PW};
+use shared_wasm::jwt::Role;
 
 async fn signup(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
     app.post(
@@ -192,4 +193,48 @@ async fn deleting_an_account_revokes_it_and_keeps_its_videos_ownerless() {
             (format!("ent:{id}"), 2)
         ]
     );
+}
+
+/// Behind the edge's per-address limits, the origin refuses an account whose password keeps
+/// being wrong (10 in 15 minutes), even with the right one, whoever tries; other accounts are
+/// untouched. The same holds for the current password of a password change.
+#[tokio::test]
+async fn an_account_whose_password_keeps_being_wrong_is_refused_for_a_while() {
+    let app = TestApp::spawn().await;
+    let (_, ada) = app.user("ada@example.com", Role::User).await;
+    app.user("bob@example.com", Role::User).await;
+    for _ in 0..origin::passwords::FAILURES {
+        let r = app.login("ada@example.com", "wrong password").await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = app.login("ada@example.com", PW).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    // One more is allowed 90 s (15 minutes / 10) after the first failure.
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=90).contains(&retry), "{retry}");
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"],
+        "too_many_attempts"
+    );
+    assert_eq!(
+        app.login("bob@example.com", PW).await.status(),
+        StatusCode::OK
+    );
+
+    // Ada's session (from before) changing her password: the current one checked, and limited.
+    let change = |current: &str| json!({"password": {"current": current, "new": "a new password, long enough"}});
+    for _ in 0..origin::passwords::FAILURES {
+        let r = app
+            .send(Method::PATCH, "/v1/me", &ada, Some(change("wrong")))
+            .await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
+    let r = app
+        .send(Method::PATCH, "/v1/me", &ada, Some(change(PW)))
+        .await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
 }

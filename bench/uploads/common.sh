@@ -27,13 +27,28 @@ base="http://127.0.0.1:$port"
 for _ in $(seq 100); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.1; done
 
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
-token="$(curl -sf "$base/v1/auth/login" -H 'content-type: application/json' \
+# The origin's API answers only the edge: these calls carry the proof the edge would
+# (`x-edge-auth`, shared-wasm/src/edge_auth.rs) for METHOD and PATH.
+edge_auth() {
+  python3 - "$APP_EDGE__SHARED_SECRET" "$1" "$2" <<'PY'
+import base64, hashlib, hmac, sys, time
+secret, method, path = sys.argv[1:4]
+t = str(int(time.time()))
+msg = b"edge-video/edge-to-origin/v1\0" + f"{method}\n{path}\n{t}".encode()
+tag = base64.urlsafe_b64encode(hmac.new(secret.encode(), msg, hashlib.sha256).digest())
+print(f"x-edge-auth: v1.{t}.{tag.decode().rstrip('=')}")
+PY
+}
+token="$(curl -sf "$base/v1/auth/login" -H "$(edge_auth POST /v1/auth/login)" \
+  -H 'content-type: application/json' \
   -d '{"email":"demo@example.com","password":"demo-password"}' | json '["access_token"]')"
 
 # Prints "video_id upload_url".
 new_ticket() {
   local id
-  id="$(curl -sf "$base/v1/videos" -H "authorization: Bearer $token" -H 'content-type: application/json' \
+  id="$(curl -sf "$base/v1/videos" -H "$(edge_auth POST /v1/videos)" \
+    -H "authorization: Bearer $token" -H 'content-type: application/json' \
     -d '{"title":"bench","visibility":"public"}' | json '["id"]')"
-  echo "$id $(curl -sf -X POST "$base/v1/videos/$id/upload" -H "authorization: Bearer $token" | json '["upload_url"]')"
+  echo "$id $(curl -sf -X POST "$base/v1/videos/$id/upload" -H "$(edge_auth POST "/v1/videos/$id/upload")" \
+    -H "authorization: Bearer $token" | json '["upload_url"]')"
 }

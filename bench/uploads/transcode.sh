@@ -14,7 +14,8 @@ for _ in $(seq "${RUNS:-3}"); do
   read -r id url < <(new_ticket)
   curl -sf -X PUT -H 'content-type: video/mp4' --data-binary "@$work/source.mp4" "$url" >/dev/null
   # Polled slowly, so the polling takes no CPU from ffmpeg; the times come from the origin's log.
-  until curl -sf "$base/v1/videos/$id/transcode" -H "authorization: Bearer $token" | grep -q '"state":"ready"'; do
+  until curl -sf "$base/v1/videos/$id/transcode" -H "$(edge_auth GET "/v1/videos/$id/transcode")" \
+      -H "authorization: Bearer $token" | grep -q '"state":"ready"'; do
     sleep 1
   done
   python3 - "$work" "$id" <<'PY'

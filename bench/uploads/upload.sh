@@ -9,7 +9,9 @@ read -r id url < <(new_ticket)
 rss() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$origin_pid/status"; }
 before="$(rss VmRSS)"
 start="$(date +%s.%N)"
-head -c "$bytes" /dev/zero | curl -sf -X PUT -H 'content-type: video/mp4' -T - "$url" >/dev/null
+# An MP4's first box (the upload is sniffed), then zeros.
+{ printf '\0\0\0\030ftypisom\0\0\002\0isomiso2'; head -c "$((bytes - 24))" /dev/zero; } |
+  curl -sf -X PUT -H 'content-type: video/mp4' -T - "$url" >/dev/null
 end="$(date +%s.%N)"
 if [ "${STORE:-local}" = s3 ]; then
   stored="$(stat -c %s "$work/s3/data/bench/sources/$id".*)" # s3s-fs keeps objects as files

@@ -36,7 +36,7 @@ trap 'kill $origin_pid 2>/dev/null || true' EXIT
 
 cat <<MSG
 
-  origin:  http://127.0.0.1:$origin_port   (writes, JWKS; media for the edge only)
+  origin:  http://127.0.0.1:$origin_port   (its API and media answer the edge only; upload URLs are public)
   edge:    http://127.0.0.1:$edge_port    (wrangler dev / workerd; first start builds the Worker)
 
   try:

@@ -146,12 +146,10 @@ fn ephemeral_low() -> u32 {
         .unwrap_or(32_768)
 }
 
-/// A child process in its own process group, listening on `port`, killed with that group on
-/// drop.
+/// A child process in its own process group, killed with that group on drop.
 pub struct Proc {
     child: Child,
     name: &'static str,
-    port: u16,
     log: PathBuf,
 }
 
@@ -168,12 +166,7 @@ impl Proc {
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("starting {name}: {e}"));
-        Self {
-            child,
-            name,
-            port,
-            log,
-        }
+        Self { child, name, log }
     }
 
     /// The process's combined output so far (for failure messages).
@@ -204,7 +197,8 @@ impl Proc {
     }
 
     /// SIGKILL to the whole group; returns once every process of it is gone (wrangler's workerd
-    /// outlives wrangler for a moment, holding the port) and the port is free, or panics.
+    /// outlives wrangler for a moment, holding the port), or panics. The next [`Proc::spawn`] on
+    /// the port waits for it to be free.
     fn kill_now(&mut self) {
         let pgid = self.child.id();
         signal_group("KILL", pgid);
@@ -215,7 +209,6 @@ impl Proc {
                 self.name
             );
         }
-        wait_port_free(self.name, self.port);
     }
 }
 

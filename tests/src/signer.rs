@@ -35,11 +35,8 @@ async fn forward(
         .map_or("/", |p| p.as_str())
         .to_owned();
     let method = req.method().clone();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("after 1970")
-        .as_secs();
-    let proof = edge_auth::sign(secret.as_bytes(), method.as_str(), &path, UnixTime(now));
+    let now = UnixTime(origin::clock::now());
+    let proof = edge_auth::sign(secret.as_bytes(), method.as_str(), &path, now);
     let mut headers = req.headers().clone();
     headers.remove(axum::http::header::HOST);
     headers.insert(

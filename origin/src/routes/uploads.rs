@@ -62,12 +62,7 @@ pub async fn issue(
     if owner.as_deref() != Some(caller.0.sub.as_str()) {
         return Err(ApiError::NotFound("video"));
     }
-    let rec = videos::record(&state.db, &video)
-        .await?
-        .ok_or(ApiError::NotFound("video"))?;
-    if rec.state != VideoState::Uploading {
-        return Err(already_uploaded());
-    }
+    still_waiting(&state, &video).await?;
     let storage = &state.settings.storage;
     let t = Ticket {
         video: video.clone(),

@@ -22,17 +22,7 @@ async fn refused(r: reqwest::Response, what: &str) {
 async fn control_characters_are_refused_in_every_field_cursor_and_query() {
     let app = TestApp::spawn().await;
     let (_, ada) = app.user("ada@example.com", Role::Creator).await;
-    let v = app
-        .post(
-            "/v1/videos",
-            Some(&ada),
-            json!({"title": "Clip", "visibility": "public"}),
-        )
-        .await
-        .json::<Value>()
-        .await
-        .unwrap();
-    let id = v["id"].as_str().unwrap().to_owned();
+    let id = app.new_video(&ada, "Clip").await;
 
     // Cursors and query parameters, raw or percent-encoded.
     for path in [

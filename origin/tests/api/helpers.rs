@@ -271,6 +271,17 @@ impl TestApp {
         .unwrap()
     }
 
+    /// A new public video of `token`'s creator titled `title` (state `uploading`); its id.
+    pub async fn new_video(&self, token: &str, title: &str) -> String {
+        let body = serde_json::json!({"title": title, "visibility": "public"});
+        let r = self.post("/v1/videos", Some(token), body).await;
+        assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+        r.json::<serde_json::Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     /// GET `path` with a bearer token and parse the JSON.
     pub async fn get_json_as(&self, path: &str, bearer: &str) -> serde_json::Value {
         self.get_as(path, bearer).await.json().await.unwrap()

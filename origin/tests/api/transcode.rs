@@ -13,17 +13,7 @@ use crate::helpers::TestApp;
 
 /// Uploads `file` by PUT for a new video of `token`'s; the video id.
 pub async fn upload(app: &TestApp, token: &str, file: Vec<u8>) -> String {
-    let r = app
-        .post(
-            "/v1/videos",
-            Some(token),
-            json!({"title": "Clip", "visibility": "public"}),
-        )
-        .await;
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.new_video(token, "Clip").await;
     let t: Value = app
         .post(&format!("/v1/videos/{id}/upload"), Some(token), json!({}))
         .await

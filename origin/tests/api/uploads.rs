@@ -33,17 +33,7 @@ mod bytes_of {
 
 /// A creator's new video and an upload ticket for it.
 pub(crate) async fn ticket(app: &TestApp, token: &str) -> (String, Value) {
-    let r = app
-        .post(
-            "/v1/videos",
-            Some(token),
-            json!({"title": "Upload", "visibility": "public"}),
-        )
-        .await;
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.new_video(token, "Upload").await;
     let r = app
         .post(&format!("/v1/videos/{id}/upload"), Some(token), json!({}))
         .await;

@@ -89,17 +89,7 @@ async fn a_demoted_creator_no_longer_changes_their_videos() {
     let app = TestApp::spawn().await;
     let (creator_id, creator) = app.user("c@example.com", Role::Creator).await;
     let admin = app.user("a@example.com", Role::Admin).await.1;
-    let r = app
-        .post(
-            "/v1/videos",
-            Some(&creator),
-            json!({"title": "Clip", "visibility": "public"}),
-        )
-        .await;
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.new_video(&creator, "Clip").await;
     let r = app
         .post(
             &format!("/v1/admin/users/{creator_id}/role"),

@@ -5,7 +5,8 @@
 //! Each refresh replaces the secret. Presenting the replaced one again can only mean two
 //! parties hold the session (the token was stolen), so the whole session is revoked.
 
-use crate::db::WriteTx;
+use std::time::Duration;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
@@ -13,8 +14,8 @@ use shared_wasm::jwt::Role;
 use shared_wasm::record::{RevokedSession, UserRecord};
 use subtle::ConstantTimeEq;
 
-use crate::clock::now;
-use crate::db::parse_enum;
+use crate::clock::{now, now_ms};
+use crate::db::{parse_enum, WriteTx};
 use crate::error::ApiError;
 use crate::keys::random_bytes;
 use crate::outbox;
@@ -50,6 +51,7 @@ pub async fn start(
     role: Role,
     home_region: &str,
 ) -> Result<Issued, ApiError> {
+    wait_for_epoch(state, user_id).await?;
     let id = URL_SAFE_NO_PAD.encode(random_bytes::<16>());
     let secret = new_secret();
     let t = now();
@@ -65,6 +67,22 @@ pub async fn start(
     .execute(&state.db)
     .await?;
     issue(state, user_id, role, &id, home_region, secret)
+}
+
+/// `iat` has whole seconds, so a revocation sets the user's epoch to the second after it
+/// ([`revoke_user`]): every token issued up to the revocation, even in the same second, is then
+/// refused. A login in that same second waits for the epoch, or its own token would be refused.
+async fn wait_for_epoch(state: &AppState, user_id: &str) -> Result<(), ApiError> {
+    let (not_before,): (i64,) = sqlx::query_as("SELECT not_before FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_one(&state.db)
+        .await?;
+    let wait_ms = (not_before.max(0) as u64 * 1000).saturating_sub(now_ms());
+    // Bounded: an epoch set by this origin is at most one second ahead of its clock.
+    if wait_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(wait_ms.min(2_000))).await;
+    }
+    Ok(())
 }
 
 fn issue(
@@ -176,10 +194,12 @@ pub async fn revoke_session(
 /// and after a role change. Call inside a transaction, then wake the outbox.
 pub async fn revoke_user(tx: &mut WriteTx, user_id: &str) -> Result<bool, ApiError> {
     let t = now();
+    // The next second: a token issued in this one may predate the revocation.
+    let epoch = t + 1;
     let row: Option<(i64,)> = sqlx::query_as(
         "UPDATE users SET not_before = $1, version = version + 1 WHERE id = $2 RETURNING version",
     )
-    .bind(t as i64)
+    .bind(epoch as i64)
     .bind(user_id)
     .fetch_optional(&mut **tx)
     .await?;
@@ -194,7 +214,7 @@ pub async fn revoke_user(tx: &mut WriteTx, user_id: &str) -> Result<bool, ApiErr
     let record = UserRecord {
         v: 1,
         id: user_id.to_owned(),
-        not_before: t,
+        not_before: epoch,
         version: version as u64,
     };
     outbox::enqueue(tx, &record).await?;

@@ -70,7 +70,7 @@ async fn until_revoked_at_edge(c: &Client, e: &str, token: &str) {
 }
 
 async fn flow(runtime: Runtime) {
-    let (_origin, edge) = e2e::stack(runtime).await;
+    let (origin, edge) = e2e::stack(runtime).await;
     let e = edge.url.as_str();
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(COUNTRY_HEADER, VIEWER_COUNTRY.parse().unwrap());
@@ -233,8 +233,40 @@ async fn flow(runtime: Runtime) {
     .await;
     assert_eq!(r.status(), StatusCode::OK, "{}", edge.log());
     until_revoked_at_edge(&c, e, &creator.access).await;
+    // Its logins go to the origin directly (as the edge would): the edge's login quota is spent.
+    let o = origin.as_edge().await;
+    same_second_revocation(&c, e, &o, &admin.access, &creator_id).await;
 
     sync_endpoint_refusals(&c, e, &creator_id).await;
+}
+
+/// A token issued in the very second of a revocation is refused at the edge too (tokens are
+/// dated to the second), and a login right after it gets a token the edge takes.
+async fn same_second_revocation(c: &Client, e: &str, o: &str, admin: &str, user_id: &str) {
+    let now_ms = || {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+    };
+    // Start at the top of a second; a slow run that crosses into the next one tries again.
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis((1000 - now_ms() % 1000) as u64)).await;
+        let second = now_ms() / 1000;
+        let early = login(c, o, DEMO_EMAIL).await;
+        let url = format!("{e}/v1/admin/users/{user_id}/revoke");
+        let r = post_as(c, &url, Some(admin), json!({})).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        if now_ms() / 1000 != second {
+            continue;
+        }
+        until_revoked_at_edge(c, e, &early.access).await;
+        let late = login(c, o, DEMO_EMAIL).await;
+        let r = get_as(c, &format!("{e}/v1/videos/demo-free/playback"), &late.access).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        return;
+    }
+    panic!("five tries never fitted a login and a revocation in one second");
 }
 
 /// The sync endpoint takes only signed, fresh, unreplayed batches, and never lets an older

@@ -38,8 +38,10 @@ pub struct UserRecord {
     pub v: u8,
     /// The user id (the tokens' `sub`).
     pub id: String,
-    /// Access tokens issued (`iat`) before this instant are refused: logout everywhere, a ban,
-    /// a password or role change. Unix seconds; 0 when never set.
+    /// Access tokens issued (`iat`) before this second are refused: logout everywhere, a ban,
+    /// a password or role change. The origin sets it to the second after the revocation, so a
+    /// token issued in the revocation's own second is refused too. Unix seconds; 0 when never
+    /// set.
     pub not_before: u64,
     /// Monotonic per user; a newer version always wins.
     pub version: u64,

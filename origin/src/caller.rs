@@ -3,7 +3,7 @@
 //! session). The edge has checked it already; this is the second line, for requests that
 //! reach the origin by another path.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
 use shared_wasm::jwt::{self, AccessClaims, Role};
 use shared_wasm::UnixTime;
@@ -60,6 +60,25 @@ impl FromRequestParts<AppState> for Caller {
             });
         }
         Ok(Self(claims))
+    }
+}
+
+/// `Option<Caller>`: `None` for a request without credentials (an anonymous reader); a request
+/// that carries a token must carry a good one, so a broken client hears about it rather than
+/// silently reading as anonymous.
+impl OptionalFromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, ApiError> {
+        if !parts.headers.contains_key("authorization") {
+            return Ok(None);
+        }
+        <Self as FromRequestParts<AppState>>::from_request_parts(parts, state)
+            .await
+            .map(Some)
     }
 }
 

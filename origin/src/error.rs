@@ -50,6 +50,14 @@ pub enum ApiError {
         /// What was wrong.
         message: &'static str,
     },
+    /// Withheld for a legal or policy reason (a taken-down video): 451.
+    #[error("{message}")]
+    UnavailableForLegalReasons {
+        /// Stable code.
+        code: &'static str,
+        /// What was wrong.
+        message: &'static str,
+    },
     /// A dependency is not configured or not reachable.
     #[error("{message}")]
     Unavailable {
@@ -145,7 +153,8 @@ impl IntoResponse for ApiError {
                 ],
                 Json(json!({
                     "error": "too_many_attempts",
-                    "message": "too many wrong passwords for this account; try again later",
+                    "message": "too many attempts for this account or from this address; \
+                                try again later",
                 })),
             )
                 .into_response();
@@ -161,6 +170,11 @@ impl IntoResponse for ApiError {
             Self::Conflict { code, message } => {
                 (StatusCode::CONFLICT, *code, (*message).to_owned())
             }
+            Self::UnavailableForLegalReasons { code, message } => (
+                StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
+                *code,
+                (*message).to_owned(),
+            ),
             Self::Unavailable { code, message } => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 *code,

@@ -2,9 +2,8 @@
 //! category's (`category:{slug}`),
 //! in pages with an opaque cursor, and the versions the edge caches them under.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use serde::Serialize;
+use shared_wasm::cursor::CursorKey;
 use shared_wasm::record::FeedVersion;
 use sqlx::AnyPool;
 
@@ -82,25 +81,26 @@ pub struct Page {
 
 /// `(created_at, id)` of the last item seen: pages never skip or repeat an item, whatever is
 /// inserted meanwhile (ordering is by creation time, then id).
-pub fn decode_cursor(cursor: &str) -> Result<(i64, String), ApiError> {
+/// Cursors are sealed ([`shared_wasm::cursor`]), so the edge refuses a forged one itself.
+pub fn decode_cursor(key: &CursorKey, cursor: &str) -> Result<(i64, String), ApiError> {
     let bad = || ApiError::BadRequest {
         code: "invalid_cursor",
         message: "cursor is not one this API returned".into(),
     };
-    let raw = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
-    let text = String::from_utf8(raw).map_err(|_| bad())?;
+    let text = key.open(cursor).ok_or_else(bad)?;
     let (t, id) = text.split_once(':').ok_or_else(bad)?;
     Ok((t.parse().map_err(|_| bad())?, id.to_owned()))
 }
 
 /// The cursor after an item created at `created_at` with id `id`.
-pub fn encode_cursor(created_at: i64, id: &str) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{created_at}:{id}"))
+pub fn encode_cursor(key: &CursorKey, created_at: i64, id: &str) -> String {
+    key.seal(&format!("{created_at}:{id}"))
 }
 
 /// A page of public, ready, not taken down videos, newest first, optionally of one owner.
 pub async fn page(
     db: &AnyPool,
+    key: &CursorKey,
     filter: Filter<'_>,
     cursor: Option<&str>,
     limit: u32,
@@ -112,7 +112,7 @@ pub async fn page(
     };
     let limit = limit.clamp(1, MAX_PAGE);
     let (after_t, after_id) = match cursor {
-        Some(c) => decode_cursor(c)?,
+        Some(c) => decode_cursor(key, c)?,
         None => (i64::MAX, String::new()),
     };
     let mut items: Vec<Item> = sqlx::query_as(
@@ -136,7 +136,9 @@ pub async fn page(
     .await?;
     let next_cursor = if items.len() > limit as usize {
         items.truncate(limit as usize);
-        items.last().map(|i| encode_cursor(i.created_at, &i.id))
+        items
+            .last()
+            .map(|i| encode_cursor(key, i.created_at, &i.id))
     } else {
         None
     };

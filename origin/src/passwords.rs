@@ -1,7 +1,14 @@
 //! Defence in depth for password checks at the origin, behind the edge's per-address login
 //! limits: argon2 work runs at most one job per core (a flood of logins queues instead of
-//! taking every core from the rest of the origin), and an account whose password keeps being
-//! wrong is refused for a while, whoever is trying and from wherever.
+//! taking every core from the rest of the origin); an account whose password keeps being
+//! wrong is refused for a while, whoever is trying and from wherever; and so is an address
+//! that keeps getting passwords wrong (across accounts: credential stuffing) or keeps signing
+//! up.
+//!
+//! The address is the one the edge got from its runtime, in [`CLIENT_ADDR_HEADER`]: trusted
+//! because every route that reads it answers the edge only (its request proof). IPv6 addresses
+//! count by their /64, which one subscriber usually holds whole. Without an address (a runtime
+//! that reports none) only the account limits apply.
 //!
 //! The failure counts live in this process's memory: with several origin processes per region,
 //! each counts on its own (the limit is then per process), and a restart forgets them.
@@ -28,25 +35,61 @@ pub async fn bounded<T: Send + 'static>(
 pub const FAILURES: u32 = 10;
 /// The window they are counted in (GCRA: one more is allowed every `WINDOW / FAILURES`).
 pub const WINDOW_SECS: u32 = 900;
-/// Accounts tracked at most; past it, those whose count has run out are forgotten first.
-const MAX_ACCOUNTS: usize = 100_000;
+/// Wrong passwords allowed per address (any accounts) in [`WINDOW_SECS`]: more than one
+/// household or office gets wrong, far fewer than a credential-stuffing run needs.
+pub const ADDRESS_FAILURES: u32 = 30;
+/// Signups allowed per address per [`SIGNUP_WINDOW_SECS`].
+pub const SIGNUPS: u32 = 10;
+/// The signup window.
+pub const SIGNUP_WINDOW_SECS: u32 = 3600;
+/// Keys tracked at most per counter; past it, those whose count has run out are forgotten
+/// first.
+const MAX_KEYS: usize = 100_000;
 
-/// Wrong-password counts per account (GCRA, one stored number per account).
+/// The header the edge passes the client's address in.
+pub const CLIENT_ADDR_HEADER: &str = "x-edge-client-ip";
+
+/// The counting key of the request's client address, if the edge sent one: an IPv4 address
+/// itself, an IPv6 address's /64.
+pub fn client_addr(headers: &axum::http::HeaderMap) -> Option<String> {
+    let ip: std::net::IpAddr = headers
+        .get(CLIENT_ADDR_HEADER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    })
+}
+
+/// Counts per key (an account, an address): GCRA, one stored number per key.
 pub struct Failures {
     quota: Quota,
     tats: Mutex<HashMap<String, u64>>,
 }
 
 impl Default for Failures {
+    /// Wrong passwords per account.
     fn default() -> Self {
-        Self {
-            quota: Quota::new("password", FAILURES, WINDOW_SECS).expect("a valid quota"),
-            tats: Mutex::new(HashMap::new()),
-        }
+        Self::new("password", FAILURES, WINDOW_SECS)
     }
 }
 
 impl Failures {
+    /// At most `limit` per `window_secs` per key.
+    pub fn new(name: &'static str, limit: u32, window_secs: u32) -> Self {
+        Self {
+            quota: Quota::new(name, limit, window_secs).expect("a valid quota"),
+            tats: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// `Err(retry_after_secs)` if `account` has failed too often to try now.
     pub fn may_try(&self, account: &str, now_ms: u64) -> Result<(), u64> {
         let tat = self
@@ -66,11 +109,58 @@ impl Failures {
     /// Counts a wrong password for `account`.
     pub fn failed(&self, account: &str, now_ms: u64) {
         let mut tats = self.tats.lock().expect("not poisoned");
-        if tats.len() >= MAX_ACCOUNTS {
+        if tats.len() >= MAX_KEYS {
             tats.retain(|_, tat| *tat > now_ms);
         }
         let (_, tat) = ratelimit::check(&self.quota, tats.get(account).copied(), now_ms);
         tats.insert(account.to_owned(), tat);
+    }
+}
+
+/// The counters password checks and signups go through.
+pub struct Limits {
+    /// Wrong passwords per account.
+    pub accounts: Failures,
+    /// Wrong passwords per address.
+    pub addresses: Failures,
+    /// Signups per address.
+    pub signups: Failures,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            accounts: Failures::default(),
+            addresses: Failures::new("password-address", ADDRESS_FAILURES, WINDOW_SECS),
+            signups: Failures::new("signup", SIGNUPS, SIGNUP_WINDOW_SECS),
+        }
+    }
+}
+
+impl Limits {
+    /// Refuses a password check on `account` from `addr` while either has failed too often.
+    pub fn may_check(&self, account: &str, addr: Option<&str>, now_ms: u64) -> Result<(), u64> {
+        self.accounts.may_try(account, now_ms)?;
+        match addr {
+            Some(a) => self.addresses.may_try(a, now_ms),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a wrong password on `account` from `addr`.
+    pub fn failed(&self, account: &str, addr: Option<&str>, now_ms: u64) {
+        self.accounts.failed(account, now_ms);
+        if let Some(a) = addr {
+            self.addresses.failed(a, now_ms);
+        }
+    }
+
+    /// Counts a signup from `addr`, refusing it when the address has signed up too often.
+    pub fn signup(&self, addr: Option<&str>, now_ms: u64) -> Result<(), u64> {
+        let Some(a) = addr else { return Ok(()) };
+        self.signups.may_try(a, now_ms)?;
+        self.signups.failed(a, now_ms);
+        Ok(())
     }
 }
 

@@ -10,10 +10,81 @@ use base64::Engine;
 use serde::Serialize;
 use sqlx::AnyPool;
 
+use shared_wasm::cursor::CursorKey;
+use shared_wasm::jwt::{AccessClaims, Role};
+use shared_wasm::record::{VideoState, Visibility};
+use shared_wasm::UnixTime;
+
 use crate::clock::now;
+use crate::db::parse_enum;
 use crate::error::ApiError;
-use crate::feeds;
 use crate::keys::random_bytes;
+use crate::{entitlements, feeds};
+
+/// Refuses comments and reactions on a video its viewer may not watch: the rules playback
+/// follows at the edge (a private video is not found, a taken-down one is withheld, a members
+/// one needs an active membership, one not yet ready has nothing to talk about), with its owner
+/// and admins exempt as for the video's own management. `viewer`: `None` when anonymous.
+pub async fn video_rules(
+    db: &AnyPool,
+    video: &str,
+    viewer: Option<&AccessClaims>,
+) -> Result<(), ApiError> {
+    let row: Option<(Option<String>, String, String, i64)> =
+        sqlx::query_as("SELECT owner_id, visibility, state, taken_down FROM videos WHERE id = $1")
+            .bind(video)
+            .fetch_optional(db)
+            .await?;
+    let (owner, visibility, state, taken_down) = row.ok_or(ApiError::NotFound("video"))?;
+    let exempt = viewer.is_some_and(|v| {
+        v.role == Role::Admin || (v.role >= Role::Creator && owner.as_deref() == Some(&v.sub))
+    });
+    if exempt {
+        return Ok(());
+    }
+    match parse_enum::<Visibility>(&visibility)? {
+        Visibility::Private => return Err(ApiError::NotFound("video")),
+        _ if taken_down != 0 => {
+            return Err(ApiError::UnavailableForLegalReasons {
+                code: "taken_down",
+                message: "this video has been taken down",
+            })
+        }
+        Visibility::Members => {
+            let viewer = viewer.ok_or(ApiError::Unauthorized {
+                code: "unauthorized",
+                message: "this video is for members; log in",
+            })?;
+            let active = entitlements::record(db, &viewer.sub)
+                .await?
+                .is_some_and(|e| e.active_at(UnixTime(now())));
+            if !active {
+                return Err(ApiError::Forbidden {
+                    code: "entitlement_required",
+                    message: "this video needs an active membership",
+                });
+            }
+        }
+        Visibility::Public => {}
+    }
+    if parse_enum::<VideoState>(&state)? != VideoState::Ready {
+        return Err(ApiError::Conflict {
+            code: "not_ready",
+            message: "this video is not playable yet",
+        });
+    }
+    Ok(())
+}
+
+/// The video a live comment is on.
+pub async fn comment_video(db: &AnyPool, id: &str) -> Result<String, ApiError> {
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT video_id FROM comments WHERE id = $1 AND deleted = 0")
+            .bind(id)
+            .fetch_optional(db)
+            .await?;
+    row.map(|(v,)| v).ok_or(ApiError::NotFound("comment"))
+}
 
 /// What a reaction is on.
 #[derive(Debug, Clone, Copy)]
@@ -201,12 +272,13 @@ pub async fn delete_comment(db: &AnyPool, id: &str) -> Result<(), ApiError> {
 /// A page of a video's comments, oldest first, by `(created_at, id)`.
 pub async fn comments(
     db: &AnyPool,
+    key: &CursorKey,
     video: &str,
     cursor: Option<&str>,
     limit: u32,
 ) -> Result<CommentPage, ApiError> {
     let (after_t, after_id) = match cursor {
-        Some(c) => feeds::decode_cursor(c)?,
+        Some(c) => feeds::decode_cursor(key, c)?,
         None => (i64::MIN, String::new()),
     };
     let limit = limit.clamp(1, 100);
@@ -226,7 +298,7 @@ pub async fn comments(
     let next_cursor = (items.len() > limit as usize).then(|| {
         items.truncate(limit as usize);
         let last = items.last().expect("limit is at least 1");
-        feeds::encode_cursor(last.created_at, &last.id)
+        feeds::encode_cursor(key, last.created_at, &last.id)
     });
     Ok(CommentPage { items, next_cursor })
 }

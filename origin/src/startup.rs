@@ -12,6 +12,8 @@ use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
 use axum::http::HeaderValue;
+use secrecy::ExposeSecret;
+use shared_wasm::cursor::CursorKey;
 use shared_wasm::jwk::KeySet;
 use shared_wasm::jwt::{Alg, JwtPolicy};
 use tokio::sync::watch;
@@ -58,8 +60,11 @@ pub struct AppState {
     billing_rx: watch::Receiver<u64>,
     /// Where sources and media live.
     pub store: Arc<dyn crate::storage::Store>,
-    /// Wrong passwords per account ([`crate::passwords`]).
-    pub password_failures: Arc<crate::passwords::Failures>,
+    /// Seals page cursors (derived from the edge's shared secret, which checks them too).
+    pub cursors: CursorKey,
+    /// Wrong passwords per account and per address, signups per address
+    /// ([`crate::passwords`]).
+    pub password_limits: Arc<crate::passwords::Limits>,
     /// Settings.
     pub settings: Arc<Settings>,
 }
@@ -92,7 +97,8 @@ impl AppState {
             transcode_rx,
             billing,
             billing_rx,
-            password_failures: Arc::default(),
+            cursors: CursorKey::derive(settings.edge.shared_secret.expose_secret().as_bytes()),
+            password_limits: Arc::default(),
             settings: Arc::new(settings),
         })
     }

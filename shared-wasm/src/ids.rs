@@ -18,8 +18,8 @@ pub enum IdError {
     /// A character outside `A-Z a-z 0-9 - _`.
     #[error("may contain only letters, digits, '-' and '_'")]
     Charset,
-    /// Not two letters.
-    #[error("must be a two-letter country code")]
+    /// Not a letter then a letter or digit.
+    #[error("must be a two-character country code (ISO 3166-1 alpha-2, or T1, XX, A1 …)")]
     Country,
 }
 
@@ -94,15 +94,18 @@ token_newtype!(
     32
 );
 
-/// An ISO 3166-1 alpha-2 country code, upper case.
+/// A two-character country code as runtimes report them, upper case: ISO 3166-1 alpha-2, and
+/// the codes geolocation services add beside it (Cloudflare's `T1` for Tor and `XX` for
+/// unknown, `A1`/`A2` for anonymous proxies and satellite providers). They are kept as codes,
+/// so a country rule can name them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CountryCode([u8; 2]);
 
 impl CountryCode {
-    /// Accepts two ASCII letters in either case.
+    /// Accepts a letter then a letter or digit, in either case.
     pub fn parse(s: &str) -> Result<Self, IdError> {
         match s.trim().as_bytes() {
-            [a, b] if a.is_ascii_alphabetic() && b.is_ascii_alphabetic() => {
+            [a, b] if a.is_ascii_alphabetic() && b.is_ascii_alphanumeric() => {
                 Ok(Self([a.to_ascii_uppercase(), b.to_ascii_uppercase()]))
             }
             _ => Err(IdError::Country),
@@ -182,7 +185,11 @@ mod tests {
     #[test]
     fn country_codes() {
         assert_eq!(CountryCode::parse("de").unwrap().as_str(), "DE");
-        for bad in ["", "D", "DEU", "1A", "é"] {
+        for kept in ["T1", "XX", "a1"] {
+            let code = CountryCode::parse(kept).unwrap();
+            assert_eq!(code.as_str(), kept.to_ascii_uppercase());
+        }
+        for bad in ["", "D", "DEU", "1A", "11", "T-", "é"] {
             assert_eq!(CountryCode::parse(bad), Err(IdError::Country), "{bad:?}");
         }
     }

@@ -576,6 +576,9 @@ pub struct Edge {
     runtime: Runtime,
     port: u16,
     vars: Vec<(&'static str, String)>,
+    /// The country workerd reports for every request (`request.cf.country`); on Spin the
+    /// request's own trusted header says it.
+    cf_country: Option<String>,
     proc: Option<Proc>,
     dir: tempfile::TempDir,
 }
@@ -636,6 +639,21 @@ impl Edge {
         Self::start_upstream(runtime, upstream, port).await
     }
 
+    /// Like [`Edge::start_with`], on workerd with `request.cf.country` set to `country`
+    /// (`None`: the runtime knows no country). On Spin requests say their country in
+    /// [`COUNTRY_HEADER`].
+    pub async fn start_in_country(
+        runtime: Runtime,
+        origin: &Origin,
+        port: u16,
+        country: Option<&str>,
+        extra: &[(&'static str, &str)],
+    ) -> Self {
+        let mut upstream = vec![("ORIGIN_URL", origin.url.clone())];
+        upstream.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        Self::start_full(runtime, upstream, port, country).await
+    }
+
     /// Starts the edge in front of several origin regions (`REGIONS`, JSON), on `port`.
     pub async fn start_regions(runtime: Runtime, regions: &serde_json::Value, port: u16) -> Self {
         Self::start_upstream(runtime, vec![("REGIONS", regions.to_string())], port).await
@@ -646,11 +664,21 @@ impl Edge {
         upstream: Vec<(&'static str, String)>,
         port: u16,
     ) -> Self {
+        Self::start_full(runtime, upstream, port, Some(VIEWER_COUNTRY)).await
+    }
+
+    async fn start_full(
+        runtime: Runtime,
+        upstream: Vec<(&'static str, String)>,
+        port: u16,
+        cf_country: Option<&str>,
+    ) -> Self {
         let mut edge = Self {
             url: format!("http://127.0.0.1:{port}"),
             runtime,
             port,
             vars: settings(upstream),
+            cf_country: cf_country.map(str::to_owned),
             proc: None,
             dir: tempfile::tempdir().expect("temp dir"),
         };
@@ -671,7 +699,12 @@ impl Edge {
         self.kill();
         let dir = self.dir.path();
         let cmd = match self.runtime {
-            Runtime::Wrangler => wrangler_cmd(dir, self.port, self.vars.clone()),
+            Runtime::Wrangler => wrangler_cmd(
+                dir,
+                self.port,
+                self.vars.clone(),
+                self.cf_country.as_deref(),
+            ),
             Runtime::Spin => spin_cmd(dir, self.port, self.vars.clone()),
         };
         let mut proc = Proc::spawn("edge", cmd, self.port, dir.join("edge.log"));
@@ -687,7 +720,12 @@ impl Edge {
 }
 
 /// A wrangler config that runs the already built bundle (no build step) with test settings.
-fn wrangler_cmd(dir: &Path, port: u16, vars: Vec<(&'static str, String)>) -> Command {
+fn wrangler_cmd(
+    dir: &Path,
+    port: u16,
+    vars: Vec<(&'static str, String)>,
+    country: Option<&str>,
+) -> Command {
     let main = artifact("edge/cloudflare/build/index.js");
     let mut toml = format!(
         "name = \"edge-video-e2e\"\nmain = \"{}\"\ncompatibility_date = \"2025-09-01\"\n\n\
@@ -706,13 +744,11 @@ fn wrangler_cmd(dir: &Path, port: u16, vars: Vec<(&'static str, String)>) -> Com
     // `request.cf` under wrangler dev comes from this file: a Miniflare (local simulator)
     // setting, so the country can be chosen here and never in a deployment.
     let cf = dir.join("cf.json");
-    std::fs::write(
-        &cf,
-        format!(
-            "{{\"country\":\"{VIEWER_COUNTRY}\",\"continent\":\"{VIEWER_CONTINENT}\",\"colo\":\"LOCAL\"}}"
-        ),
-    )
-    .expect("writing cf.json");
+    let mut cf_json = serde_json::json!({"continent": VIEWER_CONTINENT, "colo": "LOCAL"});
+    if let Some(c) = country {
+        cf_json["country"] = c.into();
+    }
+    std::fs::write(&cf, cf_json.to_string()).expect("writing cf.json");
     let mut cmd = Command::new(artifact("node_modules/.bin/wrangler"));
     cmd.current_dir(dir)
         .args(["dev", "--config"])
@@ -742,6 +778,20 @@ fn spin_cmd(dir: &Path, port: u16, vars: Vec<(&'static str, String)>) -> Command
             .arg(format!("{}={v}", k.to_ascii_lowercase()));
     }
     cmd
+}
+
+/// A client whose requests come from [`VIEWER_COUNTRY`] on both runtimes: workerd's
+/// `request.cf` says so, and on Spin the trusted header this client sends.
+pub fn client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        COUNTRY_HEADER,
+        reqwest::header::HeaderValue::from_static(VIEWER_COUNTRY),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("HTTP client")
 }
 
 /// Logs in through the edge with the demo password; panics unless 200. Returns the JSON body

@@ -64,7 +64,7 @@ async fn flow(runtime: Runtime) {
     origin.env = billing_env(&stripe.url);
     origin.restart().await;
     let edge = Edge::start(runtime, &origin, edge_port).await;
-    let c = Client::new();
+    let c = e2e::client();
 
     let viewer = e2e::login(&c, &edge.url, VIEWER_EMAIL).await["access_token"]
         .as_str()

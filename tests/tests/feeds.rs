@@ -5,6 +5,8 @@
 
 use std::time::{Duration, Instant};
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use e2e::{free_port, Edge, Origin, Runtime, DEMO_EMAIL, VIEWER_EMAIL};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
@@ -91,6 +93,47 @@ async fn flow(runtime: Runtime) {
         let r = get(format!("{home}{bad}")).await.unwrap();
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
     }
+    // A client's own Host is no part of the cache key: the same page, another host, a hit.
+    let r = c
+        .get(&home)
+        .header("host", "made-up.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((r.status(), cache_of(&r)), (StatusCode::OK, "HIT".into()));
+    assert_eq!(
+        origin.requests_for(HOME),
+        before,
+        "no request for a new host"
+    );
+    // Feeds count against the API quota.
+    assert!(
+        r.headers().contains_key("ratelimit-policy"),
+        "{:?}",
+        r.headers()
+    );
+
+    // Only cursors the origin sealed pass the edge: a well-formed forgery (the unsealed form
+    // `base64url("{time}:{id}")`) is a 400 there, and the origin never sees it.
+    let page: Value = get(format!("{home}?limit=1"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sealed = page["next_cursor"]
+        .as_str()
+        .expect("a second page")
+        .to_owned();
+    let r = get(format!("{home}?cursor={sealed}&limit=1"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let forged = URL_SAFE_NO_PAD.encode("99999999999:zzz");
+    let r = get(format!("{home}?cursor={forged}")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_cursor");
+    assert_eq!(origin.requests_for(&format!("{HOME}?cursor={forged}")), 0);
 
     let token = e2e::login(&c, e, DEMO_EMAIL).await["access_token"]
         .as_str()

@@ -109,7 +109,7 @@ async fn flow(runtime: Runtime) {
 
 /// Uploads by PUT and by tus through the URLs `edge` hands out, and plays both.
 async fn upload_both_ways_and_play(origin: &Origin, edge: &Edge) -> [String; 2] {
-    let c = Client::new();
+    let c = e2e::client();
     let e = edge.url.as_str();
     let token = e2e::login(&c, e, DEMO_EMAIL).await["access_token"]
         .as_str()

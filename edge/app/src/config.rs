@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use shared_wasm::cursor::CursorKey;
 use shared_wasm::geo::RegionTable;
 use shared_wasm::jwt::JwtPolicy;
 use shared_wasm::playback::{IpBinding, PlaybackKeys};
@@ -39,6 +40,8 @@ pub struct EdgeConfig {
     pub origin_timeout_ms: u32,
     /// Shared secret the edge signs origin requests with.
     pub origin_secret: Secret,
+    /// Checks the page cursors the origin seals (derived from `origin_secret`).
+    pub cursors: CursorKey,
     /// Secret the origin signs sync batches with (a different one: a leak of either does not
     /// give the other direction).
     pub sync_secret: Secret,
@@ -63,6 +66,11 @@ pub struct EdgeConfig {
     pub rate_limits: RateLimits,
     /// How the shared feeds are cached.
     pub feeds: FeedCaching,
+    /// `https://{CACHE_HOST}`: the origin of every cache key. Never the request's own `Host`,
+    /// which a client chooses: each made-up host would be a new key, a miss and an origin
+    /// request. Workers deployments set it to the Worker's custom domain (Cloudflare advises
+    /// cache keys on the zone's own hostname); unset, a reserved name that no request carries.
+    pub cache_origin: String,
 }
 
 /// Feed caching windows (seconds): fresh, then served stale while revalidating in the
@@ -228,6 +236,7 @@ impl EdgeConfig {
             region_unhealthy_secs: number(&get, "REGION_UNHEALTHY_SECS", 30)?.max(1),
             origin_timeout_ms: u32::try_from(origin_timeout_ms.clamp(100, 60_000))
                 .expect("clamped"),
+            cursors: CursorKey::derive(&origin_secret),
             origin_secret: Secret(origin_secret),
             sync_secret: Secret(sync_secret),
             playback_keys,
@@ -251,12 +260,33 @@ impl EdgeConfig {
             jwks_ttl_secs: number(&get, "JWKS_CACHE_SECS", 300)?,
             jwks_min_refresh_secs: number(&get, "JWKS_MIN_REFRESH_SECS", 30)?.max(1),
             rate_limits: RateLimits::parse(get("RATE_LIMITS"))?,
+            cache_origin: cache_origin(get("CACHE_HOST"))?,
             feeds: FeedCaching {
                 fresh_secs: number(&get, "FEED_FRESH_SECS", 30)?.max(1),
                 stale_while_revalidate_secs: number(&get, "FEED_SWR_SECS", 300)?,
                 stale_if_error_secs: number(&get, "FEED_STALE_IF_ERROR_SECS", 3600)?,
             },
         })
+    }
+}
+
+fn cache_origin(host: Option<String>) -> Result<String, ConfigError> {
+    let host = host.filter(|h| !h.trim().is_empty());
+    let Some(host) = host else {
+        return Ok("https://edge-cache.invalid".into());
+    };
+    let host = host.trim().to_ascii_lowercase();
+    let ok = host.len() <= 253
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if ok {
+        Ok(format!("https://{host}"))
+    } else {
+        Err(ConfigError::Invalid(
+            "CACHE_HOST",
+            "expected a host name (letters, digits, '-', '.')".into(),
+        ))
     }
 }
 

@@ -38,10 +38,10 @@ pub enum EdgeError {
         /// Public reason, `None` when no credentials were presented at all.
         reason: Option<&'static str>,
     },
-    /// A playback token was refused.
+    /// A playback token was refused, or could not be issued as the policy wants.
     #[error("forbidden: {reason}")]
     Forbidden {
-        /// `TokenError::public_reason` of the refusal.
+        /// `TokenError::public_reason` of the refusal, or `country_unknown`.
         reason: &'static str,
     },
     /// The token is valid but its role does not reach the route's.
@@ -143,6 +143,10 @@ impl EdgeError {
                         "not_yet_valid" => "playback token is not valid yet",
                         "network_mismatch" => "playback token is bound to another network",
                         "country_mismatch" => "playback token is bound to another country",
+                        "country_unknown" => {
+                            "playback tokens here are bound to the viewer's country, \
+                             which is not known for this request"
+                        }
                         _ => "playback token invalid",
                     },
                 }),

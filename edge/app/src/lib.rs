@@ -10,6 +10,8 @@ pub mod limits;
 pub mod origin;
 pub mod platform;
 pub mod routes;
+#[cfg(test)]
+mod testing;
 
 pub use config::{ConfigError, EdgeConfig};
 pub use error::EdgeError;
@@ -95,7 +97,7 @@ async fn route<P: Platform + Clone + 'static>(
         ) => return Err(EdgeError::MethodNotAllowed),
         _ => {
             // The JSON API the edge forwards to the origin after its own checks.
-            return match routes::api::resolve(req, &segs) {
+            return match routes::api::resolve(cfg, req, &segs) {
                 Some(Ok(f)) => {
                     let quota = match f.class {
                         Class::Login => &limits.login,

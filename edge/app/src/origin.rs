@@ -181,6 +181,11 @@ pub async fn forward_json<P: Platform>(
     if let Some(a) = authorization {
         headers.push(("authorization".into(), a.to_owned()));
     }
+    // The address the runtime reported (never a client's header): the origin's own login and
+    // signup limits count by it.
+    if let Some(ip) = &req.client_ip {
+        headers.push(("x-edge-client-ip".into(), ip.clone()));
+    }
     let resp = send(p, cfg, target, &req.method, path, headers, req.body.clone()).await?;
     let content_type = resp
         .header("content-type")

@@ -26,7 +26,7 @@ pub struct Request {
     /// The client's address as the runtime reports it (Workers: `CF-Connecting-IP`; Spin: the
     /// connection's peer), never a header a client could set on its own.
     pub client_ip: Option<String>,
-    /// The client's country (ISO 3166-1 alpha-2) as the runtime reports it (Workers:
+    /// The client's country code (ISO, or T1, XX …) as the runtime reports it (Workers:
     /// `request.cf.country`; Spin: the trusted header named by `COUNTRY_HEADER`).
     pub country: Option<CountryCode>,
     /// The client's continent, from the same source as the country (Workers:

@@ -1,7 +1,7 @@
 //! Accounts: `POST /v1/auth/signup`, `PATCH /v1/me` (display name, password) and `DELETE /v1/me`.
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde::Deserialize;
@@ -14,7 +14,7 @@ use crate::error::{ApiError, ApiJson};
 use crate::routes::auth::tokens;
 use crate::startup::AppState;
 use crate::users::{self, MAX_PASSWORD_LEN};
-use crate::{entitlements, feeds, outbox, sessions};
+use crate::{entitlements, feeds, outbox, passwords, sessions};
 
 /// Shortest password accepted at signup or change.
 pub const MIN_PASSWORD_LEN: usize = 10;
@@ -59,11 +59,18 @@ pub struct Signup {
 /// Creates a user (role `user`, homed in this region) and starts a session.
 pub async fn signup(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<Signup>,
 ) -> Result<impl IntoResponse, ApiError> {
     let email = email(&body.email)?;
     new_password("password", &body.password)?;
     let name = display_name(&body.display_name)?;
+    // Counted before the work (an argon2 hash), whatever its outcome.
+    let addr = passwords::client_addr(&headers);
+    state
+        .password_limits
+        .signup(addr.as_deref(), crate::clock::now_ms())
+        .map_err(ApiError::TooManyAttempts)?;
     let region = state.settings.server.region.clone();
     let user = users::create(
         &state.db,
@@ -111,16 +118,21 @@ pub struct PasswordChange {
     new: String,
 }
 
-async fn check_password(state: &AppState, user_id: &str, password: &str) -> Result<(), ApiError> {
-    let failures = &state.password_failures;
+async fn check_password(
+    state: &AppState,
+    headers: &HeaderMap,
+    user_id: &str,
+    password: &str,
+) -> Result<(), ApiError> {
+    let (limits, addr) = (&state.password_limits, passwords::client_addr(headers));
     let now = crate::clock::now_ms();
-    failures
-        .may_try(user_id, now)
+    limits
+        .may_check(user_id, addr.as_deref(), now)
         .map_err(ApiError::TooManyAttempts)?;
     if users::verify_by_id(&state.db, user_id, password).await? {
         Ok(())
     } else {
-        failures.failed(user_id, now);
+        limits.failed(user_id, addr.as_deref(), now);
         Err(ApiError::Forbidden {
             code: "wrong_password",
             message: "the current password is wrong",
@@ -132,6 +144,7 @@ async fn check_password(state: &AppState, user_id: &str, password: &str) -> Resu
 pub async fn edit_profile(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<EditProfile>,
 ) -> Result<impl IntoResponse, ApiError> {
     let user_id = &caller.0.sub;
@@ -146,7 +159,7 @@ pub async fn edit_profile(
     let mut signed_out = false;
     if let Some(change) = &body.password {
         new_password("password.new", &change.new)?;
-        check_password(&state, user_id, &change.current).await?;
+        check_password(&state, &headers, user_id, &change.current).await?;
         let hash = users::hash_password(change.new.clone()).await?;
         let mut tx = crate::db::begin_write(&state.db).await?;
         sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
@@ -178,10 +191,11 @@ pub struct DeleteAccount {
 pub async fn delete_account(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<DeleteAccount>,
 ) -> Result<impl IntoResponse, ApiError> {
     let user_id = caller.0.sub.clone();
-    check_password(&state, &user_id, &body.password).await?;
+    check_password(&state, &headers, &user_id, &body.password).await?;
     let mut tx = crate::db::begin_write(&state.db).await?;
     sessions::revoke_user(&mut tx, &user_id).await?;
     if let Some(ent) = entitlements::record(&mut *tx, &user_id).await? {

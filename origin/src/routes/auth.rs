@@ -2,7 +2,7 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde::Deserialize;
@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::caller::Caller;
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiJson};
+use crate::passwords;
 use crate::sessions::{self, Issued};
 use crate::startup::AppState;
 use crate::users::{self, MAX_PASSWORD_LEN};
@@ -40,6 +41,7 @@ pub fn tokens(issued: Issued) -> impl IntoResponse {
 /// token.
 pub async fn login(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<Login>,
 ) -> Result<impl IntoResponse, ApiError> {
     if body.email.is_empty() || body.email.len() > 254 {
@@ -56,12 +58,12 @@ pub async fn login(
     }
     // Addresses are stored lower-case (signup folds them).
     let email = body.email.trim().to_ascii_lowercase();
-    let failures = &state.password_failures;
-    failures
-        .may_try(&email, now_ms())
+    let (limits, addr) = (&state.password_limits, passwords::client_addr(&headers));
+    limits
+        .may_check(&email, addr.as_deref(), now_ms())
         .map_err(ApiError::TooManyAttempts)?;
     let Some(user) = users::authenticate(&state.db, &email, &body.password).await? else {
-        failures.failed(&email, now_ms());
+        limits.failed(&email, addr.as_deref(), now_ms());
         return Err(ApiError::Unauthorized {
             code: "invalid_credentials",
             message: "email or password is wrong",

@@ -27,6 +27,7 @@ pub async fn home(
 ) -> Result<impl IntoResponse, ApiError> {
     let page = feeds::page(
         &state.db,
+        &state.cursors,
         Filter::All,
         p.cursor.as_deref(),
         p.limit.unwrap_or(20),
@@ -46,6 +47,7 @@ pub async fn channel(
     }
     let page = feeds::page(
         &state.db,
+        &state.cursors,
         Filter::Channel(&id),
         p.cursor.as_deref(),
         p.limit.unwrap_or(20),
@@ -62,6 +64,7 @@ pub async fn category(
 ) -> Result<impl IntoResponse, ApiError> {
     let page = feeds::page(
         &state.db,
+        &state.cursors,
         Filter::Category(&category),
         p.cursor.as_deref(),
         p.limit.unwrap_or(20),

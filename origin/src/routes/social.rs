@@ -31,14 +31,17 @@ pub struct Paging {
     limit: Option<u32>,
 }
 
-/// `GET /v1/videos/{id}/comments`: oldest first, paged.
+/// `GET /v1/videos/{id}/comments`: oldest first, paged; to those who may watch the video.
 pub async fn list_comments(
     State(state): State<AppState>,
+    caller: Option<Caller>,
     Path(video): Path<String>,
     Query(p): Query<Paging>,
 ) -> Result<impl IntoResponse, ApiError> {
+    social::video_rules(&state.db, &video, caller.as_ref().map(|c| &c.0)).await?;
     let page = social::comments(
         &state.db,
+        &state.cursors,
         &video,
         p.cursor.as_deref(),
         p.limit.unwrap_or(50),
@@ -55,6 +58,7 @@ pub async fn add_comment(
     ApiJson(body): ApiJson<CommentBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     let text = fields::line("body", &body.body, MAX_COMMENT)?;
+    social::video_rules(&state.db, &video, Some(&caller.0)).await?;
     let c = social::add_comment(&state.db, &video, &caller.0.sub, &text)
         .await?
         .ok_or(ApiError::NotFound("video"))?;
@@ -74,7 +78,7 @@ async fn may_change(state: &AppState, caller: &Caller, id: &str) -> Result<(), A
     })
 }
 
-/// `PATCH /v1/comments/{id}`: the author edits.
+/// `PATCH /v1/comments/{id}`: the author edits, while the video's rules let them see it.
 pub async fn edit_comment(
     State(state): State<AppState>,
     caller: Caller,
@@ -83,10 +87,13 @@ pub async fn edit_comment(
 ) -> Result<impl IntoResponse, ApiError> {
     let text = fields::line("body", &body.body, MAX_COMMENT)?;
     may_change(&state, &caller, &id).await?;
+    let video = social::comment_video(&state.db, &id).await?;
+    social::video_rules(&state.db, &video, Some(&caller.0)).await?;
     Ok(Json(social::edit_comment(&state.db, &id, &text).await?))
 }
 
-/// `DELETE /v1/comments/{id}`: the author, or an admin, removes it.
+/// `DELETE /v1/comments/{id}`: the author, or an admin, removes it, whatever became of the
+/// video (taking one's words back is always allowed).
 pub async fn delete_comment(
     State(state): State<AppState>,
     caller: Caller,
@@ -145,6 +152,7 @@ pub async fn react_video(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<Reaction>,
 ) -> Result<impl IntoResponse, ApiError> {
+    social::video_rules(&state.db, &id, Some(&caller.0)).await?;
     react(&state, &caller, Target::Video(&id), body.value, "video").await
 }
 
@@ -155,6 +163,8 @@ pub async fn react_comment(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<Reaction>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let video = social::comment_video(&state.db, &id).await?;
+    social::video_rules(&state.db, &video, Some(&caller.0)).await?;
     react(&state, &caller, Target::Comment(&id), body.value, "comment").await
 }
 

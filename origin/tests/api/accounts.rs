@@ -238,3 +238,70 @@ async fn an_account_whose_password_keeps_being_wrong_is_refused_for_a_while() {
         .await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
 }
+
+/// POST `body` to `path` as if from `addr` (the edge's header for the client's address).
+async fn post_from(app: &TestApp, addr: &str, path: &str, body: Value) -> reqwest::Response {
+    app.client
+        .post(format!("{}{path}", app.url))
+        .header(origin::passwords::CLIENT_ADDR_HEADER, addr)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Credential stuffing: one address getting passwords wrong across many accounts is refused
+/// after [`origin::passwords::ADDRESS_FAILURES`], for any account, even a right password; other
+/// addresses are not. An IPv6 client counts by its /64 (one subscriber holds it whole).
+#[tokio::test]
+async fn an_address_that_keeps_getting_passwords_wrong_is_refused_for_a_while() {
+    let app = TestApp::spawn().await;
+    app.user("ada@example.com", Role::User).await;
+    let login =
+        |email: String, password: &'static str| json!({"email": email, "password": password});
+    for (i, addr) in ["203.0.113.7", "2001:db8:1:2::1"].into_iter().enumerate() {
+        for n in 0..origin::passwords::ADDRESS_FAILURES {
+            let email = format!("nobody{i}-{n}@example.com");
+            let r = post_from(&app, addr, "/v1/auth/login", login(email, "wrong")).await;
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        }
+        let same_net = if i == 0 { addr } else { "2001:db8:1:2:ffff::9" };
+        let r = post_from(
+            &app,
+            same_net,
+            "/v1/auth/login",
+            login("ada@example.com".into(), PW),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "{same_net}");
+        assert_eq!(
+            r.json::<Value>().await.unwrap()["error"],
+            "too_many_attempts"
+        );
+    }
+    let r = post_from(
+        &app,
+        "198.51.100.1",
+        "/v1/auth/login",
+        login("ada@example.com".into(), PW),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// One address may sign up [`origin::passwords::SIGNUPS`] times an hour; the next is refused
+/// before any work, and another address still may.
+#[tokio::test]
+async fn an_address_that_keeps_signing_up_is_refused_for_a_while() {
+    let app = TestApp::spawn().await;
+    let signup = |n: u32| json!({"email": format!("new{n}@example.com"), "password": "a password, long enough"});
+    for n in 0..origin::passwords::SIGNUPS {
+        let r = post_from(&app, "203.0.113.8", "/v1/auth/signup", signup(n)).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let r = post_from(&app, "203.0.113.8", "/v1/auth/signup", signup(100)).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key("retry-after"));
+    let r = post_from(&app, "198.51.100.2", "/v1/auth/signup", signup(100)).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+}

@@ -3,8 +3,10 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use shared_wasm::jwt::Role;
+use shared_wasm::record::{VideoState, Visibility};
+use shared_wasm::VideoId;
 
-use crate::helpers::TestApp;
+use crate::helpers::{now, TestApp};
 
 #[tokio::test]
 async fn comments_page_in_order_and_only_authors_or_admins_change_them() {
@@ -271,4 +273,157 @@ async fn subscriptions_are_idempotent_and_only_to_channels() {
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let mine = app.get_json_as("/v1/me/subscriptions", &viewer).await;
     assert_eq!(mine["channels"], json!([]));
+}
+
+/// A video of `owner` with the given rules, written straight to the database.
+async fn video_with(
+    app: &TestApp,
+    id: &str,
+    owner: &str,
+    visibility: Visibility,
+    state: VideoState,
+    taken_down: bool,
+) {
+    origin::videos::upsert(
+        &app.state.db,
+        origin::videos::NewVideo {
+            id: &VideoId::parse(id).unwrap(),
+            owner_id: Some(owner),
+            channel_id: None,
+            title: "A video",
+            description: "",
+            visibility,
+            state,
+            duration_ms: None,
+            countries: None,
+            taken_down,
+            binding: None,
+            category: None,
+            tags: "",
+        },
+    )
+    .await
+    .unwrap();
+}
+
+/// Reads, writes and reactions on `video` (and on `comment`, one of its comments) as `token`:
+/// each status in order (list, post, react on the video, react on the comment, edit the
+/// comment).
+async fn engagement(app: &TestApp, video: &str, comment: &str, token: &str) -> [u16; 5] {
+    use reqwest::Method;
+    let like = || Some(json!({"value": "like"}));
+    let comments = format!("/v1/videos/{video}/comments");
+    [
+        app.get_as(&comments, token).await,
+        app.post(&comments, Some(token), json!({"body": "hello"}))
+            .await,
+        app.send(
+            Method::PUT,
+            &format!("/v1/videos/{video}/reaction"),
+            token,
+            like(),
+        )
+        .await,
+        app.send(
+            Method::PUT,
+            &format!("/v1/comments/{comment}/reaction"),
+            token,
+            like(),
+        )
+        .await,
+        app.send(
+            Method::PATCH,
+            &format!("/v1/comments/{comment}"),
+            token,
+            Some(json!({"body": "edited"})),
+        )
+        .await,
+    ]
+    .map(|r| r.status().as_u16())
+}
+
+#[tokio::test]
+async fn comments_and_reactions_follow_the_videos_rules() {
+    let app = TestApp::spawn().await;
+    let (owner, owner_token) = app.user("owner@example.com", Role::Creator).await;
+    let (fan, fan_token) = app.user("fan@example.com", Role::User).await;
+    let (_, admin) = app.user("admin@example.com", Role::Admin).await;
+    let anonymous = |video: &str| {
+        let url = format!("{}/v1/videos/{video}/comments", app.url);
+        async move { reqwest::get(url).await.unwrap().status().as_u16() }
+    };
+
+    // Each video starts public and ready, so the fan can comment; then its rule changes.
+    let mut comments = std::collections::HashMap::new();
+    for v in ["private", "down", "waiting", "members"] {
+        video_with(
+            &app,
+            v,
+            &owner,
+            Visibility::Public,
+            VideoState::Ready,
+            false,
+        )
+        .await;
+        let path = format!("/v1/videos/{v}/comments");
+        let r = app
+            .post(&path, Some(&fan_token), json!({"body": "first"}))
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let id = r.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        comments.insert(v, id);
+    }
+    use {VideoState::*, Visibility::*};
+    video_with(&app, "private", &owner, Private, Ready, false).await;
+    video_with(&app, "down", &owner, Public, Ready, true).await;
+    video_with(&app, "waiting", &owner, Public, Processing, false).await;
+    video_with(&app, "members", &owner, Members, Ready, false).await;
+
+    let fan_sees = |v: &'static str| engagement(&app, v, &comments[v], &fan_token);
+    assert_eq!(fan_sees("private").await, [404; 5]);
+    assert_eq!(anonymous("private").await, 404);
+    assert_eq!(fan_sees("down").await, [451; 5]);
+    assert_eq!(anonymous("down").await, 451);
+    assert_eq!(fan_sees("waiting").await, [409; 5]);
+    assert_eq!(fan_sees("members").await, [403; 5]);
+    assert_eq!(anonymous("members").await, 401);
+    let r = app.get_as("/v1/videos/members/comments", &fan_token).await;
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"],
+        "entitlement_required"
+    );
+
+    // A member may; so may the owner and an admin, whatever the rule.
+    origin::entitlements::set(
+        &app.state.db,
+        &fan,
+        "member",
+        shared_wasm::record::EntitlementStatus::Active,
+        now() + 3600,
+    )
+    .await
+    .unwrap();
+    assert_eq!(fan_sees("members").await, [200, 201, 200, 200, 200]);
+    for v in ["private", "down", "waiting"] {
+        let c = &comments[v];
+        let ok = [200, 201, 200, 200];
+        let owner_sees = engagement(&app, v, c, &owner_token).await;
+        assert_eq!(owner_sees[..4], ok, "owner on {v}");
+        let admin_sees = engagement(&app, v, c, &admin).await;
+        assert_eq!(admin_sees[..4], ok, "admin on {v}");
+        // Only the author edits; taking one's own comment back is always allowed.
+        assert_eq!((owner_sees[4], admin_sees[4]), (403, 403));
+        let r = app
+            .send(
+                reqwest::Method::DELETE,
+                &format!("/v1/comments/{c}"),
+                &fan_token,
+                None,
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::NO_CONTENT, "fan deletes on {v}");
+    }
 }

@@ -327,19 +327,14 @@ async fn category_feeds_follow_edits_and_trending_ranks_by_recent_likes() {
 #[tokio::test]
 async fn owners_delete_videos_and_the_edge_gets_a_tombstone() {
     let app = TestApp::spawn().await;
-    let creator = app.user("c@example.com", Role::Creator).await.1;
+    let (creator_id, creator) = app.user("c@example.com", Role::Creator).await;
     let other = app.user("o@example.com", Role::Creator).await.1;
-    let r = app
-        .post(
-            "/v1/videos",
-            Some(&creator),
-            json!({"title": "Gone soon", "visibility": "public"}),
-        )
-        .await;
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    // Ready, so that it takes comments.
+    let id = app
+        .public_video("gone-soon", Some(&creator_id))
+        .await
+        .id
+        .to_string();
     let r = app
         .post(
             &format!("/v1/videos/{id}/comments"),

@@ -20,6 +20,9 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 pub enum Access {
     /// Anyone (login, refresh): no token is read, and none is forwarded.
     Public,
+    /// Anyone, and a token when one is presented: it is checked and forwarded, since the answer
+    /// depends on who asks (a private video's comments, to its owner).
+    Optional,
     /// A valid, unrevoked token of at least this role.
     Role(Role),
 }
@@ -40,6 +43,7 @@ pub async fn forward<P: Platform>(
     // residency), whatever region is nearest.
     let claims = match access {
         Access::Public => None,
+        Access::Optional => auth::bearer(p, cfg, req).await?,
         Access::Role(role) => Some(auth::require(p, cfg, req, role).await?),
     };
     let user = claims.as_ref().map(|c| c.sub.as_str());
@@ -91,8 +95,12 @@ pub struct Forward {
 
 /// The JSON API routes the edge forwards. `None`: not one of them; `Some(Err)`: a known path
 /// with a wrong method or a bad id.
-pub fn resolve(req: &Request, segs: &[&str]) -> Option<Result<Forward, EdgeError>> {
-    use Access::{Public, Role as R};
+pub fn resolve(
+    cfg: &EdgeConfig,
+    req: &Request,
+    segs: &[&str],
+) -> Option<Result<Forward, EdgeError>> {
+    use Access::{Optional, Public, Role as R};
     let m = req.method.as_str();
     let (user, creator, admin) = (R(Role::User), R(Role::Creator), R(Role::Admin));
     let id = |s: &str| id_segment(s).map(str::to_owned);
@@ -132,14 +140,15 @@ pub fn resolve(req: &Request, segs: &[&str]) -> Option<Result<Forward, EdgeError
             Class::Api,
             id(v).map(|v| format!("/v1/videos/{v}")),
         ),
-        // Reading comments is public; writing one needs a login.
+        // Anyone may read comments, as the video's rules allow (a members video's need the
+        // viewer's token); writing one needs a login.
         ["v1", "videos", v, "comments"] => (
             &["GET", "POST"],
-            if m == "GET" { Public } else { user },
+            if m == "GET" { Optional } else { user },
             Class::Api,
             id(v).and_then(|v| {
                 let query = if m == "GET" {
-                    crate::routes::feeds::canonical_query(req)?
+                    crate::routes::feeds::canonical_query(cfg, req)?
                 } else {
                     String::new()
                 };

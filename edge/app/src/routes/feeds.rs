@@ -16,15 +16,15 @@ use shared_wasm::record::FeedVersion;
 
 use crate::config::EdgeConfig;
 use crate::error::EdgeError;
-use crate::origin;
 use crate::platform::{Platform, Request, Response};
+use crate::{limits, origin};
 
 const STORED_AT: &str = "x-edge-stored-at";
-const MAX_CURSOR: usize = 200;
 
 /// `?cursor=…&limit=…` in one canonical order; anything else is refused, so cache keys stay
-/// bounded and one page has one key.
-pub fn canonical_query(req: &Request) -> Result<String, EdgeError> {
+/// bounded and one page has one key. A cursor must be one the origin sealed: a forged one is
+/// refused here, before it can become a cache key or an origin query.
+pub fn canonical_query(cfg: &EdgeConfig, req: &Request) -> Result<String, EdgeError> {
     let bad = |message: &str| EdgeError::BadRequest {
         code: "invalid_query",
         message: message.into(),
@@ -33,14 +33,15 @@ pub fn canonical_query(req: &Request) -> Result<String, EdgeError> {
     let (mut cursor, mut limit) = (None, None);
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         match pair.split_once('=') {
-            Some(("cursor", c))
-                if !c.is_empty()
-                    && c.len() <= MAX_CURSOR
-                    && c.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
-            {
-                cursor = Some(c)
-            }
+            Some(("cursor", c)) => match cfg.cursors.open(c) {
+                Some(_) => cursor = Some(c),
+                None => {
+                    return Err(EdgeError::BadRequest {
+                        code: "invalid_cursor",
+                        message: "cursor is not one this API returned".into(),
+                    })
+                }
+            },
             Some(("limit", l)) => match l.parse::<u32>() {
                 Ok(n @ 1..=50) => limit = Some(n),
                 _ => return Err(bad("limit is 1 to 50")),
@@ -145,11 +146,14 @@ pub async fn handle<P: Platform + Clone + 'static>(
     feed: String,
     path: String,
 ) -> Result<Response, EdgeError> {
-    let query = canonical_query(req)?;
-    Ok(match lookup(p, cfg, req, &feed, &path, &query).await? {
-        Lookup::Entry(entry, status) => serve(entry, req, cfg, status),
-        Lookup::ClientError(resp) => resp,
-    })
+    let allowed = limits::enforce(p, &cfg.rate_limits.api, req, None).await?;
+    let query = canonical_query(cfg, req)?;
+    Ok(
+        allowed.annotate(match lookup(p, cfg, req, &feed, &path, &query).await? {
+            Lookup::Entry(entry, status) => serve(entry, req, cfg, status),
+            Lookup::ClientError(resp) => resp,
+        }),
+    )
 }
 
 /// What a feed lookup found.
@@ -170,8 +174,8 @@ pub async fn lookup<P: Platform + Clone + 'static>(
     query: &str,
 ) -> Result<Lookup, EdgeError> {
     let version = feed_version(p, feed).await;
-    let key = format!("{}/__edge-feed/{feed}/v{version}{query}", req.origin());
-    let last_good = format!("{}/__edge-feed/{feed}/last{query}", req.origin());
+    let key = format!("{}/__edge-feed/{feed}/v{version}{query}", cfg.cache_origin);
+    let last_good = format!("{}/__edge-feed/{feed}/last{query}", cfg.cache_origin);
     let origin_path = format!("{path}{query}");
     let f = cfg.feeds;
     let now = p.now().0;

@@ -2,6 +2,7 @@
 
 use shared_wasm::media::{parse_hls_path, HlsRequest, MediaPathError};
 use shared_wasm::playback::{self, Use, Viewer};
+use shared_wasm::record::Visibility;
 
 use crate::config::EdgeConfig;
 use crate::error::EdgeError;
@@ -14,10 +15,10 @@ use crate::routes::playback::{check_rules, load_record};
 const SEGMENT_CACHE_SECS: u64 = 86_400;
 const PLAYLIST_CACHE_SECS: u64 = 60;
 
-/// The cache key leaves the token out, so every viewer's request hits the same entry. It keeps
-/// the request's own scheme and host: the Workers Cache API stores entries per zone.
-fn cache_key(req: &Request, canonical_path: &str) -> String {
-    format!("{}/__edge-cache{canonical_path}", req.origin())
+/// The cache key leaves the token out, so every viewer's request hits the same entry, and the
+/// request's host out too (`EdgeConfig::cache_origin`).
+fn cache_key(cfg: &EdgeConfig, canonical_path: &str) -> String {
+    format!("{}/__edge-cache{canonical_path}", cfg.cache_origin)
 }
 
 fn bad_path(e: MediaPathError) -> EdgeError {
@@ -51,12 +52,14 @@ pub async fn handle<P: Platform>(
         })?;
     // A genuine token is not enough: the video may have been taken down or geo-restricted
     // since it was issued. One KV read per request (Workers caches KV reads at the location).
+    // Made private since: its URLs stop playing, as if it were gone.
     let record = load_record(p, cfg, req, &r.video)
         .await?
+        .filter(|r| r.visibility != Visibility::Private)
         .ok_or(EdgeError::NotFound("video"))?;
     check_rules(&record, req)?;
 
-    let key = cache_key(req, &path);
+    let key = cache_key(cfg, &path);
     let (mut resp, cache) = match p.cache_get(&key).await {
         Ok(Some(hit)) => (hit, "HIT"),
         other => {

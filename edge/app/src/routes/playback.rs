@@ -18,7 +18,34 @@ use crate::routes::api::id_segment;
 /// edge, this bounds how long a change in visibility can take to be seen.
 pub const RECORD_TTL_SECS: u64 = 300;
 
-/// The video's record: from KV, else read through from the origin and stored.
+/// Where a record read through from the origin is kept: beside the record's own key, which only
+/// the sync writes. KV has no compare-and-set, so a read-through write under the record's own
+/// key could land after a newer synced version (a takedown, an ended membership) and undo it.
+/// Reads prefer the synced key, so a read-through copy only serves until the sync has written
+/// the record, and for at most its TTL.
+fn read_through_key(key: &str) -> String {
+    format!("rt:{key}")
+}
+
+/// The first readable value of `key`, then of its read-through copy. An unreadable one is
+/// logged and skipped (it can only come from a broken write; the origin's copy replaces it).
+async fn kv_record<P: Platform, T>(
+    p: &P,
+    key: &str,
+    decode: impl Fn(&[u8]) -> Option<T>,
+) -> Result<Option<T>, EdgeError> {
+    for k in [key.to_owned(), read_through_key(key)] {
+        if let Some(bytes) = p.kv_get(&k).await? {
+            match decode(&bytes) {
+                Some(value) => return Ok(Some(value)),
+                None => p.log_error(&format!("unreadable KV record {k}; refetching")),
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The video's record: from KV, else read through from the origin and kept.
 pub async fn load_record<P: Platform>(
     p: &P,
     cfg: &EdgeConfig,
@@ -26,12 +53,9 @@ pub async fn load_record<P: Platform>(
     id: &VideoId,
 ) -> Result<Option<VideoRecord>, EdgeError> {
     let key = VideoRecord::key(id);
-    if let Some(bytes) = p.kv_get(&key).await? {
-        match VideoRecord::from_cbor(&bytes) {
-            Ok(rec) if rec.id == *id => return Ok(Some(rec)),
-            // A record we cannot read is treated as a miss and replaced from the origin.
-            _ => p.log_error(&format!("unreadable KV record {key}; refetching")),
-        }
+    let decode = |b: &[u8]| VideoRecord::from_cbor(b).ok().filter(|r| r.id == *id);
+    if let Some(rec) = kv_record(p, &key, decode).await? {
+        return Ok(Some(rec));
     }
     let resp = origin::get(p, cfg, req, &format!("/internal/videos/{id}")).await?;
     match resp.status {
@@ -44,7 +68,8 @@ pub async fn load_record<P: Platform>(
                     rec.id
                 )));
             }
-            p.kv_put(&key, &resp.body, Some(RECORD_TTL_SECS)).await?;
+            p.kv_put(&read_through_key(&key), &resp.body, Some(RECORD_TTL_SECS))
+                .await?;
             Ok(Some(rec))
         }
         404 => Ok(None),
@@ -54,12 +79,12 @@ pub async fn load_record<P: Platform>(
     }
 }
 
-/// How long "no entitlement" learned from the origin is remembered. A purchase reaches the edge
-/// through the sync at once (its version beats this placeholder's 0), so this only bounds how
-/// often a non-member's requests reach the origin.
+/// How long "no entitlement" learned from the origin is remembered: it bounds how often a
+/// non-member's requests reach the origin (a purchase reaches the edge through the sync at
+/// once, and the synced record is read first).
 const NO_ENTITLEMENT_TTL_SECS: u64 = 60;
 
-/// The user's entitlement: from KV (pushed by the origin), else read through once and kept.
+/// The user's entitlement: from KV (pushed by the origin), else read through and kept a while.
 pub async fn load_entitlement<P: Platform>(
     p: &P,
     cfg: &EdgeConfig,
@@ -67,11 +92,9 @@ pub async fn load_entitlement<P: Platform>(
     user: &str,
 ) -> Result<Entitlement, EdgeError> {
     let key = Entitlement::key(user);
-    if let Some(bytes) = p.kv_get(&key).await? {
-        match Entitlement::from_cbor(&bytes) {
-            Ok(e) if e.user == user => return Ok(e),
-            _ => p.log_error(&format!("unreadable KV record {key}; refetching")),
-        }
+    let decode = |b: &[u8]| Entitlement::from_cbor(b).ok().filter(|e| e.user == user);
+    if let Some(ent) = kv_record(p, &key, decode).await? {
+        return Ok(ent);
     }
     let path = format!("/internal/entitlements/{}", id_segment(user)?);
     let resp = origin::get(p, cfg, req, &path).await?;
@@ -81,7 +104,7 @@ pub async fn load_entitlement<P: Platform>(
                 .ok()
                 .filter(|e| e.user == user)
                 .ok_or_else(|| EdgeError::Upstream(format!("origin entitlement for {user}")))?;
-            (e, None)
+            (e, RECORD_TTL_SECS)
         }
         404 => {
             let none = Entitlement {
@@ -92,7 +115,7 @@ pub async fn load_entitlement<P: Platform>(
                 period_end: 0,
                 version: 0,
             };
-            (none, Some(NO_ENTITLEMENT_TTL_SECS))
+            (none, NO_ENTITLEMENT_TTL_SECS)
         }
         s => {
             return Err(EdgeError::Upstream(format!(
@@ -100,7 +123,8 @@ pub async fn load_entitlement<P: Platform>(
             )))
         }
     };
-    p.kv_put(&key, &ent.to_cbor(), ttl).await?;
+    p.kv_put(&read_through_key(&key), &ent.to_cbor(), Some(ttl))
+        .await?;
     Ok(ent)
 }
 
@@ -172,15 +196,25 @@ pub async fn handle<P: Platform>(
         ip: cfg.bind_ip,
         country: cfg.bind_country,
     });
+    // A country binding fails closed: a token the policy wants bound to a country that the
+    // runtime did not report would play anywhere. (The address binding stays best-effort: a
+    // runtime that reports no address is a deployment choice, not a viewer's.)
+    let country = match (policy.country, req.country) {
+        (false, _) => None,
+        (true, Some(c)) => Some(c),
+        (true, None) => {
+            return Err(EdgeError::Forbidden {
+                reason: "country_unknown",
+            })
+        }
+    };
     let claims = Claims {
         prefix: token_prefix(&id),
         not_before: now,
         expires,
-        // Only what the runtime knows can be bound: a viewer whose country or address the
-        // runtime does not report gets a token unbound on that axis.
         binding: Binding {
             network: network_for(req.client_ip.as_deref(), policy.ip),
-            country: req.country.filter(|_| policy.country),
+            country,
         },
     };
     let token = playback::sign(&cfg.playback_keys, &claims);
@@ -194,4 +228,77 @@ pub async fn handle<P: Platform>(
         Response::new(200, "application/json", body.to_string().into_bytes())
             .with_header("cache-control", "no-store"),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use shared_wasm::record::{Entitlement, EntitlementStatus, VideoRecord, VideoState};
+    use shared_wasm::VideoId;
+
+    use super::{load_entitlement, load_record};
+    use crate::platform::{Request, Response};
+    use crate::testing::{block_on, config, MemPlatform};
+
+    fn video(version: u64, taken_down: bool) -> VideoRecord {
+        VideoRecord {
+            v: 1,
+            id: VideoId::parse("v1").unwrap(),
+            title: "t".into(),
+            visibility: shared_wasm::record::Visibility::Public,
+            state: VideoState::Ready,
+            duration_ms: None,
+            countries: None,
+            taken_down,
+            binding: None,
+            updated_at: 0,
+            version,
+        }
+    }
+
+    fn entitlement(version: u64, status: EntitlementStatus) -> Entitlement {
+        Entitlement {
+            v: 1,
+            user: "u1".into(),
+            tier: "member".into(),
+            status,
+            period_end: 1_900_000_000,
+            version,
+        }
+    }
+
+    /// The origin answers `answer`, and while its answer is on the way the sync writes
+    /// `synced` under `key`: the read-through raced the sync and lost.
+    fn racing(answer: Vec<u8>, key: String, synced: Vec<u8>) -> MemPlatform {
+        MemPlatform::new(move |p, _req| {
+            p.kv.borrow_mut().insert(key.clone(), synced.clone());
+            Response::new(200, "application/cbor", answer.clone())
+        })
+    }
+
+    #[test]
+    fn a_read_through_that_raced_the_sync_never_undoes_a_takedown() {
+        let id = VideoId::parse("v1").unwrap();
+        let key = VideoRecord::key(&id);
+        let p = racing(video(1, false).to_cbor(), key, video(2, true).to_cbor());
+        let (cfg, req) = (config(), Request::default());
+        let first = block_on(load_record(&p, &cfg, &req, &id)).unwrap().unwrap();
+        assert!(!first.taken_down, "this request saw the origin's answer");
+        let next = block_on(load_record(&p, &cfg, &req, &id)).unwrap().unwrap();
+        assert_eq!((next.version, next.taken_down), (2, true));
+    }
+
+    #[test]
+    fn a_read_through_that_raced_the_sync_never_undoes_an_ended_membership() {
+        let key = Entitlement::key("u1");
+        let active = entitlement(1, EntitlementStatus::Active).to_cbor();
+        let ended = entitlement(2, EntitlementStatus::Inactive).to_cbor();
+        let p = racing(active, key, ended);
+        let (cfg, req) = (config(), Request::default());
+        block_on(load_entitlement(&p, &cfg, &req, "u1")).unwrap();
+        let next = block_on(load_entitlement(&p, &cfg, &req, "u1")).unwrap();
+        assert_eq!(
+            (next.version, next.status),
+            (2, EntitlementStatus::Inactive)
+        );
+    }
 }

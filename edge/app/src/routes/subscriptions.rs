@@ -13,6 +13,7 @@ use shared_wasm::jwt::Role;
 use crate::auth;
 use crate::config::EdgeConfig;
 use crate::error::EdgeError;
+use crate::limits;
 use crate::origin::{self, Target};
 use crate::platform::{Platform, Request, Response};
 use crate::routes::api::id_segment;
@@ -31,6 +32,7 @@ pub async fn handle<P: Platform + Clone + 'static>(
     req: &Request,
 ) -> Result<Response, EdgeError> {
     let claims = auth::require(p, cfg, req, Role::User).await?;
+    let allowed = limits::enforce(p, &cfg.rate_limits.api, req, Some(&claims.sub)).await?;
     let subs = origin::forward_json(
         p,
         cfg,
@@ -76,12 +78,12 @@ pub async fn handle<P: Platform + Clone + 'static>(
     });
     items.truncate(PAGE);
     let body = json!({"items": items, "channels": channels.len().min(MAX_CHANNELS)});
-    Ok(
+    Ok(allowed.annotate(
         Response::new(200, "application/json", body.to_string().into_bytes())
             .with_header("cache-control", "private, no-store")
             .with_header(
                 "x-edge-cache",
                 if stale { "COMPOSED-STALE" } else { "COMPOSED" },
             ),
-    )
+    ))
 }

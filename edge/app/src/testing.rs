@@ -1,0 +1,90 @@
+//! An in-memory [`Platform`] for unit tests of logic that spans KV and the origin: KV is a map,
+//! and the origin is a function that may also change KV while "in flight" (a sync landing
+//! during a read-through). Every future is ready at once, so [`block_on`] needs no runtime.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use shared_wasm::ratelimit::{Decision, Quota};
+use shared_wasm::UnixTime;
+
+use crate::platform::{Deferred, Platform, PlatformError, Request, Response};
+
+type Origin = Box<dyn Fn(&MemPlatform, &Request) -> Response>;
+
+/// KV in a map, a fixed clock, and an origin answered by a closure.
+pub struct MemPlatform {
+    pub kv: RefCell<HashMap<String, Vec<u8>>>,
+    origin: Origin,
+}
+
+impl MemPlatform {
+    pub fn new(origin: impl Fn(&MemPlatform, &Request) -> Response + 'static) -> Self {
+        Self {
+            kv: RefCell::default(),
+            origin: Box::new(origin),
+        }
+    }
+}
+
+impl Platform for MemPlatform {
+    async fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, PlatformError> {
+        Ok(self.kv.borrow().get(key).cloned())
+    }
+    async fn kv_put(
+        &self,
+        key: &str,
+        value: &[u8],
+        _ttl: Option<u64>,
+    ) -> Result<(), PlatformError> {
+        self.kv.borrow_mut().insert(key.to_owned(), value.to_vec());
+        Ok(())
+    }
+    async fn cache_get(&self, _key: &str) -> Result<Option<Response>, PlatformError> {
+        Ok(None)
+    }
+    async fn cache_put(&self, _: &str, _: &Response, _: u64) -> Result<(), PlatformError> {
+        Ok(())
+    }
+    async fn rate_limit(&self, _key: &str, _quota: &Quota) -> Result<Decision, PlatformError> {
+        Err(PlatformError::RateLimit("not in these tests".into()))
+    }
+    async fn fetch(&self, request: Request, _timeout_ms: u32) -> Result<Response, PlatformError> {
+        Ok((self.origin)(self, &request))
+    }
+    fn defer(&self, _task: Deferred) {}
+    fn now(&self) -> UnixTime {
+        UnixTime(1_800_000_000)
+    }
+    fn log_error(&self, _message: &str) {}
+}
+
+/// Runs a future whose every await is ready at once (all of [`MemPlatform`]'s are).
+pub fn block_on<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(out) => out,
+        Poll::Pending => panic!("a MemPlatform future was not ready"),
+    }
+}
+
+/// A complete configuration with one origin region and test secrets.
+pub fn config() -> crate::EdgeConfig {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let key = URL_SAFE_NO_PAD.encode([9u8; 32]);
+    let settings: HashMap<&str, String> = [
+        ("ORIGIN_URL", "http://127.0.0.1:1".to_owned()),
+        ("EDGE_ORIGIN_SECRET", "s".repeat(32)),
+        ("SYNC_SECRET", "y".repeat(32)),
+        ("PLAYBACK_KEYS", format!("k1:{key}")),
+        ("PLAYBACK_ACTIVE_KID", "k1".to_owned()),
+        ("JWT_ISSUER", "iss".to_owned()),
+        ("JWT_AUDIENCE", "aud".to_owned()),
+    ]
+    .into();
+    crate::EdgeConfig::from_lookup(|k| settings.get(k).cloned()).expect("test config")
+}

@@ -103,6 +103,15 @@ pub enum ApiError {
     /// Too many wrong passwords for the account; try again after this many seconds.
     #[error("too many attempts")]
     TooManyAttempts(u64),
+    /// The caller has as many uploads open, or as many bytes in them, as it may; finishing or
+    /// terminating one makes room.
+    #[error("{message}")]
+    TooManyUploads {
+        /// Stable code.
+        code: &'static str,
+        /// The bound that was reached.
+        message: String,
+    },
     /// A fault on our side; the cause is logged, never sent.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -190,6 +199,9 @@ impl IntoResponse for ApiError {
                 "payload_too_large",
                 "request body too large".to_owned(),
             ),
+            Self::TooManyUploads { code, message } => {
+                (StatusCode::TOO_MANY_REQUESTS, *code, message.clone())
+            }
             Self::NotFound(what) => (
                 StatusCode::NOT_FOUND,
                 "not_found",

@@ -121,6 +121,8 @@ impl TestApp {
                 max_upload_bytes: MAX_UPLOAD,
                 upload_ticket_secs: 3600,
                 upload_idle_secs: 2,
+                max_open_uploads: 5,
+                max_upload_bytes_in_flight: None,
                 s3: None,
             },
             auth: AuthSettings {

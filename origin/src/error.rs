@@ -112,6 +112,10 @@ pub enum ApiError {
         /// The bound that was reached.
         message: String,
     },
+    /// The disk that uploads are written to has no room for this one (the free space is
+    /// logged, never sent).
+    #[error("insufficient storage")]
+    InsufficientStorage,
     /// A fault on our side; the cause is logged, never sent.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -202,6 +206,11 @@ impl IntoResponse for ApiError {
             Self::TooManyUploads { code, message } => {
                 (StatusCode::TOO_MANY_REQUESTS, *code, message.clone())
             }
+            Self::InsufficientStorage => (
+                StatusCode::INSUFFICIENT_STORAGE,
+                "insufficient_storage",
+                "the origin has no room for this upload now; try again later".to_owned(),
+            ),
             Self::NotFound(what) => (
                 StatusCode::NOT_FOUND,
                 "not_found",

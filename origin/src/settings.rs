@@ -225,6 +225,11 @@ pub struct StorageSettings {
     /// far below what `max_open_uploads` full-size uploads would take.
     #[serde(default)]
     pub max_upload_bytes_in_flight: Option<u64>,
+    /// Free space the filesystem of `upload_dir` keeps for everything else (the database,
+    /// transcoding scratch, logs): an upload request that could leave less is refused with
+    /// 507 `insufficient_storage` before a byte of it is written.
+    #[serde(default = "default_min_free")]
+    pub min_free_bytes: u64,
     /// An S3-compatible bucket for sources and media instead of the two folders (which then
     /// hold only partial uploads and scratch work).
     #[serde(default)]
@@ -299,6 +304,10 @@ fn default_max_upload() -> u64 {
 
 fn default_max_open_uploads() -> u64 {
     5
+}
+
+fn default_min_free() -> u64 {
+    1 << 30
 }
 
 fn default_idle_secs() -> u64 {

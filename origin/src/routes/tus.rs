@@ -20,6 +20,7 @@ use crate::clock::now;
 use crate::error::ApiError;
 use crate::keys::random_bytes;
 use crate::startup::AppState;
+use crate::uploads::quota;
 use crate::uploads::store::{self, Finished, Written};
 use crate::uploads::ticket;
 
@@ -258,6 +259,15 @@ pub async fn patch(
             code: "offset_mismatch",
             message: "Upload-Offset is not the upload's current offset (ask with HEAD)",
         });
+    }
+    if u.received < u.length {
+        let storage = &state.settings.storage;
+        quota::ensure_room(
+            &storage.upload_dir(),
+            u.length - u.received,
+            storage.min_free_bytes,
+        )
+        .await?;
     }
     patch_locked(&state, &id, &u, body).await
 }

@@ -150,10 +150,11 @@ pub(super) fn content_type_of(t: &Ticket, ct: Option<&str>) -> Result<&'static s
         })
 }
 
-/// Starts an upload of up to `bytes` with ticket `t`: in the transaction returned, the upload
-/// within its creator's bounds ([`quota::admit`]), the ticket used and the video still waiting.
-/// The caller records the upload in it and commits; refused or dropped, it leaves the ticket
-/// unused and nothing recorded.
+/// Starts an upload of up to `bytes` with ticket `t`: the upload folder's free space checked,
+/// then, in the transaction returned, the upload within its creator's bounds
+/// ([`quota::admit`]), the ticket used and the video still waiting. The caller records the
+/// upload in it and commits; refused or dropped, it leaves the ticket unused and nothing
+/// recorded.
 pub(super) async fn start(
     state: &AppState,
     t: &Ticket,
@@ -164,6 +165,7 @@ pub(super) async fn start(
     tokio::fs::create_dir_all(store::partial_dir(&root))
         .await
         .map_err(anyhow::Error::from)?;
+    quota::ensure_room(&root, bytes, storage.min_free_bytes).await?;
     let limits = quota::Limits {
         open: storage.max_open_uploads,
         bytes: storage.upload_bytes_in_flight(),

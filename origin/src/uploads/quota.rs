@@ -1,8 +1,8 @@
 //! Bounds on what uploads may take: per creator, the uploads open at once and the bytes they
-//! may write in all. An upload is open from
+//! may write in all; per request, room on the disk they are written to. An upload is open from
 //! its start until it is finished, terminated or expires (a resumable one: its `uploads` row)
 //! or until its request ends (a plain `PUT`: its `put_uploads` row), and counts at the most it
-//! may write. They are checked before a byte of the body is read.
+//! may write. Both are checked before a byte of the body is read.
 
 use std::path::{Path, PathBuf};
 
@@ -78,6 +78,27 @@ pub async fn admit(
                 limits.bytes
             ),
         });
+    }
+    Ok(())
+}
+
+/// Bytes the filesystem holding `dir` has free for an unprivileged writer.
+pub fn available(dir: &Path) -> std::io::Result<u64> {
+    let s = rustix::fs::statvfs(dir)?;
+    Ok(s.f_bavail.saturating_mul(s.f_frsize))
+}
+
+/// Refuses (507) a request that may write `bytes` into `dir` when that could leave less than
+/// `reserve` free there.
+pub async fn ensure_room(dir: &Path, bytes: u64, reserve: u64) -> Result<(), ApiError> {
+    let at = dir.to_owned();
+    let free = tokio::task::spawn_blocking(move || available(&at))
+        .await
+        .map_err(anyhow::Error::from)?
+        .map_err(|e| anyhow::anyhow!("free space of {}: {e}", dir.display()))?;
+    if free < bytes.saturating_add(reserve) {
+        tracing::warn!(free, bytes, reserve, dir = %dir.display(), "upload refused: disk full");
+        return Err(ApiError::InsufficientStorage);
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
-//! Per-creator bounds on open uploads and bytes in flight: refusals come before a byte is
-//! written and leave nothing behind (no row, no partial file, the ticket still usable), hold
-//! under concurrent starts, and finishing or abandoning an upload makes room again.
+//! Per-creator bounds on open uploads and bytes in flight, and the free-space check: refusals
+//! come before a byte is written and leave nothing behind (no row, no partial file, the ticket
+//! still usable), hold under concurrent starts, and finishing or abandoning an upload makes
+//! room again.
 
 use std::time::Duration;
 
@@ -260,6 +261,77 @@ async fn error_or_created(r: reqwest::Response) -> (StatusCode, String) {
         return (StatusCode::CREATED, String::new());
     }
     error_of(r).await
+}
+
+/// An origin whose reserve is larger than any disk answers 507 `insufficient_storage` to a PUT,
+/// a tus creation and a tus PATCH, writing nothing; the same tickets and upload then work on
+/// an origin (same database and folders) with a normal reserve.
+#[tokio::test]
+async fn no_room_on_disk_is_507_and_writes_nothing() {
+    let app = TestApp::spawn_tweaked(|s| s.storage.min_free_bytes = 1 << 30).await;
+    let upload_dir = app.state.settings.storage.upload_dir();
+    let db = app.state.settings.database.url.clone();
+    let full = TestApp::spawn_tweaked(|s| {
+        s.database.url = db;
+        s.storage.upload_dir = Some(upload_dir.display().to_string());
+        s.storage.min_free_bytes = u64::MAX / 2;
+    })
+    .await;
+    let on_full = |url: &str| url.replace(&app.origin_url, &full.origin_url);
+    let (_, ada) = app.user("ada@example.com", Role::Creator).await;
+
+    let (put_video, t) = ticket(&app, &ada).await;
+    let url = t["upload_url"].as_str().unwrap();
+    let r = app
+        .client
+        .put(on_full(url))
+        .header("content-type", "video/mp4")
+        .body(mp4(4096))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(r).await,
+        (
+            StatusCode::INSUFFICIENT_STORAGE,
+            "insufficient_storage".into()
+        )
+    );
+    assert_eq!(partial_files(&app), 0);
+    assert_eq!(rows(&app, "put_uploads").await, 0);
+    assert_eq!(state_of(&app, &put_video).await, "uploading");
+    let (s, body) = put(&app, url, "video/mp4", mp4(4096)).await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+
+    let (tus_video, t) = ticket(&app, &ada).await;
+    let tus_url = t["tus_url"].as_str().unwrap();
+    let r = create(&app, &on_full(tus_url), 4096, "video/mp4").await;
+    assert_eq!(
+        error_of(r).await,
+        (
+            StatusCode::INSUFFICIENT_STORAGE,
+            "insufficient_storage".into()
+        )
+    );
+    assert_eq!(rows(&app, "uploads").await, 0);
+    assert_eq!(partial_files(&app), 0);
+    let r = create(&app, tus_url, 4096, "video/mp4").await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let upload = header(&r, "location");
+
+    let r = patch(&app, &on_full(&upload), 0, mp4(4096).into()).await;
+    assert_eq!(
+        error_of(r).await,
+        (
+            StatusCode::INSUFFICIENT_STORAGE,
+            "insufficient_storage".into()
+        )
+    );
+    assert_eq!(offset(&app, &upload).await, (StatusCode::OK, 0));
+    let r = patch(&app, &upload, 0, mp4(4096).into()).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(state_of(&app, &tus_video).await, "processing");
+    assert_eq!(partial_files(&app), 0);
 }
 
 /// With one upload open at most, each way an upload ends makes room for the next: a tus upload

@@ -111,6 +111,19 @@ pub enum ApiError {
     /// Too many wrong passwords for the account; try again after this many seconds.
     #[error("too many attempts")]
     TooManyAttempts(u64),
+    /// The caller has as many uploads open, or as many bytes in them, as it may; finishing or
+    /// terminating one makes room.
+    #[error("{message}")]
+    TooManyUploads {
+        /// Stable code.
+        code: &'static str,
+        /// The bound that was reached.
+        message: String,
+    },
+    /// The disk that uploads are written to has no room for this one (the free space is
+    /// logged, never sent).
+    #[error("insufficient storage")]
+    InsufficientStorage,
     /// A fault on our side; the cause is logged, never sent.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -203,6 +216,14 @@ impl IntoResponse for ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
                 "request body too large".to_owned(),
+            ),
+            Self::TooManyUploads { code, message } => {
+                (StatusCode::TOO_MANY_REQUESTS, *code, message.clone())
+            }
+            Self::InsufficientStorage => (
+                StatusCode::INSUFFICIENT_STORAGE,
+                "insufficient_storage",
+                "the origin has no room for this upload now; try again later".to_owned(),
             ),
             Self::NotFound(what) => (
                 StatusCode::NOT_FOUND,

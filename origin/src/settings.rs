@@ -211,6 +211,25 @@ pub struct StorageSettings {
     /// for a resumable upload), so a stalled client cannot hold its upload forever.
     #[serde(default = "default_idle_secs")]
     pub upload_idle_secs: u64,
+    /// Uploads one creator may have open at once: a resumable one from its creation until it
+    /// completes, is terminated or expires, a plain `PUT` while its body streams in. Past it,
+    /// 429 `too_many_uploads`. Five lets a creator send a batch side by side; a client with
+    /// more queues them.
+    #[serde(default = "default_max_open_uploads")]
+    pub max_open_uploads: u64,
+    /// The most one creator's open uploads may write in all, each counted at its declared
+    /// size (`Upload-Length`, `Content-Length`, or `max_upload_bytes` for a `PUT` that declares
+    /// none). Past it, 429 `upload_quota_exceeded`. Default: twice `max_upload_bytes`, so a
+    /// creator can have a second full-size upload going, or start again after losing one,
+    /// without waiting for the first to expire, while one creator's share of the disk stays
+    /// far below what `max_open_uploads` full-size uploads would take.
+    #[serde(default)]
+    pub max_upload_bytes_in_flight: Option<u64>,
+    /// Free space the filesystem of `upload_dir` keeps for everything else (the database,
+    /// transcoding scratch, logs): an upload request that could leave less is refused with
+    /// 507 `insufficient_storage` before a byte of it is written.
+    #[serde(default = "default_min_free")]
+    pub min_free_bytes: u64,
     /// An S3-compatible bucket for sources and media instead of the two folders (which then
     /// hold only partial uploads and scratch work).
     #[serde(default)]
@@ -261,6 +280,12 @@ impl StorageSettings {
         self.upload_dir().join("work")
     }
 
+    /// The bound on one creator's bytes in flight (`max_upload_bytes_in_flight`).
+    pub fn upload_bytes_in_flight(&self) -> u64 {
+        self.max_upload_bytes_in_flight
+            .unwrap_or(self.max_upload_bytes.saturating_mul(2))
+    }
+
     /// The upload folder.
     pub fn upload_dir(&self) -> std::path::PathBuf {
         match &self.upload_dir {
@@ -275,6 +300,14 @@ impl StorageSettings {
 
 fn default_max_upload() -> u64 {
     8 << 30
+}
+
+fn default_max_open_uploads() -> u64 {
+    5
+}
+
+fn default_min_free() -> u64 {
+    1 << 30
 }
 
 fn default_idle_secs() -> u64 {
@@ -392,6 +425,13 @@ impl Settings {
                 bail!("storage.s3.endpoint must be an http(s) URL");
             }
             s3.credentials()?;
+        }
+        let storage = &self.storage;
+        if storage.max_open_uploads == 0 {
+            bail!("storage.max_open_uploads must be at least 1");
+        }
+        if storage.upload_bytes_in_flight() < storage.max_upload_bytes {
+            bail!("storage.max_upload_bytes_in_flight must be at least storage.max_upload_bytes");
         }
         let b = &self.billing;
         if b.api_base

@@ -15,13 +15,12 @@ use base64::Engine;
 use serde_json::json;
 use shared_wasm::VideoId;
 
-use super::uploads::{
-    consume, content_type_of, header_u64, idle, public_url, refused, still_waiting, too_large,
-};
+use super::uploads::{content_type_of, header_u64, idle, public_url, refused, start, too_large};
 use crate::clock::now;
 use crate::error::ApiError;
 use crate::keys::random_bytes;
 use crate::startup::AppState;
+use crate::uploads::quota;
 use crate::uploads::store::{self, Finished, Written};
 use crate::uploads::ticket;
 
@@ -124,13 +123,9 @@ pub async fn create(
         return Err(too_large(t.max_bytes));
     }
     let content_type = content_type_of(&t, metadata_type(&headers).as_deref())?;
-    consume(&state, &t).await?;
-    still_waiting(&state, &t.video).await?;
+    let mut tx = start(&state, &t, length).await?;
     let id = URL_SAFE_NO_PAD.encode(random_bytes::<16>());
     let root = state.settings.storage.upload_dir();
-    tokio::fs::create_dir_all(store::partial_dir(&root))
-        .await
-        .map_err(anyhow::Error::from)?;
     tokio::fs::File::create(store::partial_dir(&root).join(&id))
         .await
         .map_err(anyhow::Error::from)?;
@@ -144,8 +139,9 @@ pub async fn create(
     .bind(content_type)
     .bind(t.expires_at as i64)
     .bind(now() as i64)
-    .execute(&state.db)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     let mut r = StatusCode::CREATED.into_response();
     let h = r.headers_mut();
     let location = format!("{}/uploads/tus/{id}", public_url(&state));
@@ -263,6 +259,15 @@ pub async fn patch(
             code: "offset_mismatch",
             message: "Upload-Offset is not the upload's current offset (ask with HEAD)",
         });
+    }
+    if u.received < u.length {
+        let storage = &state.settings.storage;
+        quota::ensure_room(
+            &storage.upload_dir(),
+            u.length - u.received,
+            storage.min_free_bytes,
+        )
+        .await?;
     }
     patch_locked(&state, &id, &u, body).await
 }

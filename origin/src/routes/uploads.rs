@@ -13,12 +13,14 @@ use serde_json::json;
 use shared_wasm::jwt::Role;
 use shared_wasm::record::VideoState;
 use shared_wasm::VideoId;
+use sqlx::{Any, AnyConnection, Transaction};
 
 use crate::caller::Caller;
 use crate::clock::now;
 use crate::error::ApiError;
 use crate::keys::random_bytes;
 use crate::startup::AppState;
+use crate::uploads::quota::{self, OpenPut};
 use crate::uploads::store::{self, Finished, Written};
 use crate::uploads::ticket::{self, Ticket};
 use crate::videos;
@@ -62,7 +64,7 @@ pub async fn issue(
     if owner.as_deref() != Some(caller.0.sub.as_str()) {
         return Err(ApiError::NotFound("video"));
     }
-    still_waiting(&state, &video).await?;
+    still_waiting(&state.db, &video).await?;
     let storage = &state.settings.storage;
     let t = Ticket {
         video: video.clone(),
@@ -93,8 +95,11 @@ pub async fn issue(
 
 /// Refuses (before a byte of the body is read) an upload for a video that has its file already
 /// or is gone: a second ticket of a video that got its file must not cost a transfer.
-pub(super) async fn still_waiting(state: &AppState, video: &VideoId) -> Result<(), ApiError> {
-    match videos::record(&state.db, video).await? {
+pub(super) async fn still_waiting(
+    db: impl sqlx::AnyExecutor<'_>,
+    video: &VideoId,
+) -> Result<(), ApiError> {
+    match videos::record(db, video).await? {
         Some(rec) if rec.state == VideoState::Uploading => Ok(()),
         Some(_) => Err(already_uploaded()),
         None => Err(ApiError::NotFound("video")),
@@ -109,14 +114,14 @@ fn already_uploaded() -> ApiError {
 }
 
 /// Marks the ticket used; a second use is refused (410).
-pub(super) async fn consume(state: &AppState, t: &Ticket) -> Result<(), ApiError> {
+pub(super) async fn consume(conn: &mut AnyConnection, t: &Ticket) -> Result<(), ApiError> {
     let done = sqlx::query(
         "UPDATE upload_tickets SET used_at = $1 WHERE nonce = $2 AND video_id = $3 AND used_at IS NULL",
     )
     .bind(now() as i64)
     .bind(&t.nonce)
     .bind(t.video.as_str())
-    .execute(&state.db)
+    .execute(conn)
     .await?;
     if done.rows_affected() == 0 {
         return Err(ApiError::Gone {
@@ -143,6 +148,33 @@ pub(super) fn content_type_of(t: &Ticket, ct: Option<&str>) -> Result<&'static s
             code: "unsupported_type",
             message: "the upload's content type is not one the URL allows",
         })
+}
+
+/// Starts an upload of up to `bytes` with ticket `t`: the upload folder's free space checked,
+/// then, in the transaction returned, the upload within its creator's bounds
+/// ([`quota::admit`]), the ticket used and the video still waiting. The caller records the
+/// upload in it and commits; refused or dropped, it leaves the ticket unused and nothing
+/// recorded.
+pub(super) async fn start(
+    state: &AppState,
+    t: &Ticket,
+    bytes: u64,
+) -> Result<Transaction<'static, Any>, ApiError> {
+    let storage = &state.settings.storage;
+    let root = storage.upload_dir();
+    tokio::fs::create_dir_all(store::partial_dir(&root))
+        .await
+        .map_err(anyhow::Error::from)?;
+    quota::ensure_room(&root, bytes, storage.min_free_bytes).await?;
+    let limits = quota::Limits {
+        open: storage.max_open_uploads,
+        bytes: storage.upload_bytes_in_flight(),
+    };
+    let mut tx = state.db.begin().await?;
+    quota::admit(&mut tx, &t.video, bytes, limits, now()).await?;
+    consume(&mut tx, t).await?;
+    still_waiting(&mut *tx, &t.video).await?;
+    Ok(tx)
 }
 
 pub(super) fn idle(state: &AppState) -> std::time::Duration {
@@ -182,54 +214,25 @@ pub async fn put(
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok()),
     )?;
-    if header_u64(&headers, "content-length")?.is_some_and(|n| n > t.max_bytes) {
+    let length = header_u64(&headers, "content-length")?;
+    if length.is_some_and(|n| n > t.max_bytes) {
         return Err(too_large(t.max_bytes));
     }
-    consume(&state, &t).await?;
-    still_waiting(&state, &t.video).await?;
+    let id = format!("put-{}", URL_SAFE_NO_PAD.encode(random_bytes::<12>()));
+    // The most this request may write: hyper ends the body at its Content-Length.
+    let bytes = length.unwrap_or(t.max_bytes);
+    let mut tx = start(&state, &t, bytes).await?;
     let root = state.settings.storage.upload_dir();
-    tokio::fs::create_dir_all(store::partial_dir(&root))
-        .await
-        .map_err(anyhow::Error::from)?;
-    let partial = store::partial_dir(&root).join(format!(
-        "put-{}",
-        URL_SAFE_NO_PAD.encode(random_bytes::<12>())
-    ));
-    let mut file = tokio::fs::File::create(&partial)
-        .await
-        .map_err(anyhow::Error::from)?;
-    let written = store::append(&mut file, body, 0, t.max_bytes, idle(&state))
-        .await
-        .map_err(anyhow::Error::from)?;
-    drop(file);
-    let bytes = match written {
-        Written::Done(n) => n,
-        Written::TooLarge => {
-            let _ = tokio::fs::remove_file(&partial).await;
-            return Err(too_large(t.max_bytes));
-        }
-        Written::Dropped(_) => {
-            let _ = tokio::fs::remove_file(&partial).await;
-            return Err(ApiError::BadRequest {
-                code: "upload_interrupted",
-                message: "the body ended early; use tus to resume uploads".into(),
-            });
-        }
-    };
-    match store::finish(
-        &state.db,
-        state.store.as_ref(),
-        &t.video,
-        &partial,
-        declared,
-    )
-    .await
-    .map_err(store::finish_error)?
-    {
-        Finished::Done => {}
-        Finished::NotWaiting => return Err(already_uploaded()),
-        Finished::NotMedia => return Err(store::not_media()),
-    }
+    let open = OpenPut::new(
+        state.db.clone(),
+        id.clone(),
+        store::partial_dir(&root).join(&id),
+    );
+    quota::open_put(&mut tx, &id, &t.video, bytes, now()).await?;
+    tx.commit().await?;
+    let received = receive(&state, &t, declared, &open.path, body).await;
+    open.close().await;
+    let bytes = received?;
     state.outbox.wake();
     state.transcode.wake();
     tracing::info!(video = %t.video, bytes, "upload complete");
@@ -237,4 +240,39 @@ pub async fn put(
         StatusCode::CREATED,
         Json(json!({"video_id": t.video, "bytes": bytes, "state": "processing"})),
     ))
+}
+
+/// Streams a PUT's body to `partial` and makes it the video's source; how many bytes it had.
+async fn receive(
+    state: &AppState,
+    t: &Ticket,
+    declared: &str,
+    partial: &std::path::Path,
+    body: Body,
+) -> Result<u64, ApiError> {
+    let mut file = tokio::fs::File::create(partial)
+        .await
+        .map_err(anyhow::Error::from)?;
+    let written = store::append(&mut file, body, 0, t.max_bytes, idle(state))
+        .await
+        .map_err(anyhow::Error::from)?;
+    drop(file);
+    let bytes = match written {
+        Written::Done(n) => n,
+        Written::TooLarge => return Err(too_large(t.max_bytes)),
+        Written::Dropped(_) => {
+            return Err(ApiError::BadRequest {
+                code: "upload_interrupted",
+                message: "the body ended early; use tus to resume uploads".into(),
+            })
+        }
+    };
+    match store::finish(&state.db, state.store.as_ref(), &t.video, partial, declared)
+        .await
+        .map_err(store::finish_error)?
+    {
+        Finished::Done => Ok(bytes),
+        Finished::NotWaiting => Err(already_uploaded()),
+        Finished::NotMedia => Err(store::not_media()),
+    }
 }

@@ -215,8 +215,8 @@ async fn commit_finish(db: &AnyPool, video: &VideoId, key: &str) -> anyhow::Resu
 }
 
 /// Removes resumable uploads past their expiry (rows and files) and partial files of plain
-/// uploads a crash left behind (untouched for longer than `stale_secs`). Returns how many files
-/// went.
+/// uploads a crash left behind (untouched for longer than `stale_secs`), with the rows that
+/// kept them open. Returns how many files went.
 pub async fn sweep(db: &AnyPool, root: &Path, now: u64, stale_secs: u64) -> anyhow::Result<usize> {
     let expired: Vec<(String,)> =
         sqlx::query_as("DELETE FROM uploads WHERE expires_at <= $1 RETURNING id")
@@ -232,6 +232,24 @@ pub async fn sweep(db: &AnyPool, root: &Path, now: u64, stale_secs: u64) -> anyh
             removed += 1;
         }
     }
+    // A plain upload's row outlives its request only when the process died mid-way: its file
+    // is then stale or gone (a live request writes at least every `upload_idle_secs`).
+    let puts: Vec<(String,)> = sqlx::query_as("SELECT id FROM put_uploads WHERE created_at <= $1")
+        .bind(now.saturating_sub(stale_secs) as i64)
+        .fetch_all(db)
+        .await?;
+    for (id,) in &puts {
+        let stale = match tokio::fs::metadata(partial_dir(root).join(id)).await {
+            Ok(m) => age_secs(&m)? >= stale_secs,
+            Err(_) => true,
+        };
+        if stale {
+            sqlx::query("DELETE FROM put_uploads WHERE id = $1")
+                .bind(id)
+                .execute(db)
+                .await?;
+        }
+    }
     let live: Vec<(String,)> = sqlx::query_as("SELECT id FROM uploads")
         .fetch_all(db)
         .await?;
@@ -243,13 +261,17 @@ pub async fn sweep(db: &AnyPool, root: &Path, now: u64, stale_secs: u64) -> anyh
         if live.iter().any(|(id,)| *id == name) {
             continue;
         }
-        let modified = e.metadata().await?.modified()?;
-        let age = std::time::SystemTime::now()
-            .duration_since(modified)
-            .map_or(0, |d| d.as_secs());
-        if age >= stale_secs && tokio::fs::remove_file(e.path()).await.is_ok() {
+        if age_secs(&e.metadata().await?)? >= stale_secs
+            && tokio::fs::remove_file(e.path()).await.is_ok()
+        {
             removed += 1;
         }
     }
     Ok(removed)
+}
+
+fn age_secs(m: &std::fs::Metadata) -> std::io::Result<u64> {
+    Ok(std::time::SystemTime::now()
+        .duration_since(m.modified()?)
+        .map_or(0, |d| d.as_secs()))
 }

@@ -121,6 +121,11 @@ impl TestApp {
                 max_upload_bytes: MAX_UPLOAD,
                 upload_ticket_secs: 3600,
                 upload_idle_secs: 2,
+                max_open_uploads: 5,
+                max_upload_bytes_in_flight: None,
+                // The test uploads are a few MiB: no reserve, so a nearly full disk does not
+                // fail every upload test (`quotas.rs` tests the reserve).
+                min_free_bytes: 0,
                 s3: None,
             },
             auth: AuthSettings {

@@ -8,6 +8,7 @@ mod helpers;
 mod hostile_uploads;
 mod migrations;
 mod openapi;
+mod quotas;
 mod sessions;
 mod social;
 mod storage;

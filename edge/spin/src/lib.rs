@@ -39,7 +39,8 @@ impl std::ops::Deref for Spin {
 
 struct Inner {
     store: Store,
-    /// Work to finish before answering: a Spin 5 component ends with its response.
+    /// Work the app defers, finished before answering (as it always was here; only the store
+    /// sweep runs after the response, see `entry::handle`).
     deferred: std::cell::RefCell<Vec<edge_app::Deferred>>,
 }
 

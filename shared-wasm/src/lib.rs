@@ -11,6 +11,7 @@ pub mod hmac;
 pub mod ids;
 pub mod jwk;
 pub mod jwt;
+pub mod kv_sweep;
 pub mod media;
 pub mod playback;
 pub mod ratelimit;

@@ -717,6 +717,36 @@ impl Edge {
     pub fn log(&self) -> String {
         self.proc.as_ref().map(Proc::log).unwrap_or_default()
     }
+
+    /// Spin only: the keys in the edge's key-value store, as spin-host keeps it on disk
+    /// (`--kv-dir`: one file per key, named by the key in hex; `.tmp-…` files are writes under
+    /// way and hold no key yet).
+    pub fn kv_keys(&self) -> std::collections::BTreeSet<String> {
+        assert!(matches!(self.runtime, Runtime::Spin), "kv_keys is for Spin");
+        let Ok(entries) = std::fs::read_dir(self.dir.path().join("kv")) else {
+            return Default::default();
+        };
+        entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                String::from_utf8(hex::decode(name).ok()?).ok()
+            })
+            .collect()
+    }
+
+    /// Spin only, with the edge stopped ([`Edge::kill`]): stores `value` under `key` the way
+    /// spin-host does; the next [`Edge::restart`] loads it with the rest of the store.
+    pub fn kv_insert(&self, key: &str, value: &[u8]) {
+        assert!(
+            matches!(self.runtime, Runtime::Spin),
+            "kv_insert is for Spin"
+        );
+        assert!(self.proc.is_none(), "kv_insert wants the edge stopped");
+        let dir = self.dir.path().join("kv");
+        std::fs::create_dir_all(&dir).expect("the edge's kv folder");
+        std::fs::write(dir.join(hex::encode(key)), value).expect("writing a kv entry");
+    }
 }
 
 /// A wrangler config that runs the already built bundle (no build step) with test settings.

@@ -4,19 +4,25 @@
 //! Spin has no HTTP cache API, so the cache is kept in the same key-value store under a
 //! `cache:` prefix, expiring like every value written through `kv_put` (Spin stores have no
 //! TTL, so an envelope carries it). On Spin's
-//! default store (a local SQLite file) that is strongly consistent for the instance.
+//! default store (a local SQLite file) that is strongly consistent for the instance. Dead
+//! entries are deleted when a read meets them and by a bounded sweep after some responses
+//! (`sweep`).
 #![cfg(target_arch = "wasm32")]
+
+mod sweep;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use edge_app::{
-    EdgeConfig, Platform, PlatformError, Request as AppRequest, Response as AppResponse,
+    ConfigError, EdgeConfig, Platform, PlatformError, Request as AppRequest,
+    Response as AppResponse,
 };
 use shared_wasm::geo::Continent;
+use shared_wasm::kv_sweep::{self, RATE_LIMIT_PREFIX};
 use shared_wasm::ratelimit::{self, Decision, Quota};
 use shared_wasm::record::{CachedResponse, KvEnvelope};
 use shared_wasm::{CountryCode, UnixTime};
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{IntoResponse, Method, OutgoingResponse, Request, Response, ResponseOutparam};
 use spin_sdk::key_value::Store;
 
 /// The platform for one request; cheap to clone, so deferred work can own a handle to it.
@@ -33,7 +39,8 @@ impl std::ops::Deref for Spin {
 
 struct Inner {
     store: Store,
-    /// Work to finish before answering: a Spin 5 component ends with its response.
+    /// Work the app defers, finished before answering (as it always was here; only the store
+    /// sweep runs after the response, see `entry::handle`).
     deferred: std::cell::RefCell<Vec<edge_app::Deferred>>,
 }
 
@@ -50,14 +57,21 @@ fn kv_err(e: impl std::fmt::Display) -> PlatformError {
 }
 
 impl Platform for Spin {
-    /// Values are stored in a [`KvEnvelope`] carrying their expiry; an expired one reads as absent.
+    /// Values are stored in a [`KvEnvelope`] carrying their expiry; an expired one reads as
+    /// absent, and is deleted here, since nothing else would (see `sweep` for the races).
     async fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, PlatformError> {
-        let now = self.now();
-        Ok(self
-            .store
-            .get(key)
-            .map_err(kv_err)?
-            .and_then(|bytes| KvEnvelope::open(&bytes, now)))
+        let now_ms = now_ms();
+        let Some(bytes) = self.store.get(key).map_err(kv_err)? else {
+            return Ok(None);
+        };
+        let value = KvEnvelope::open(&bytes, UnixTime(now_ms / 1000));
+        if value.is_none() && kv_sweep::is_dead(key, &bytes, now_ms) {
+            // The read's answer stands either way; a failed delete is left to the sweep.
+            if let Err(e) = self.store.delete(key) {
+                self.log_error(&format!("expired KV entry not deleted: {e}"));
+            }
+        }
+        Ok(value)
     }
 
     async fn kv_put(&self, key: &str, value: &[u8], ttl: Option<u64>) -> Result<(), PlatformError> {
@@ -98,7 +112,7 @@ impl Platform for Spin {
     /// on the same key may overshoot (Spin's key-value interface has no compare-and-swap).
     async fn rate_limit(&self, key: &str, quota: &Quota) -> Result<Decision, PlatformError> {
         let err = |e: spin_sdk::key_value::Error| PlatformError::RateLimit(e.to_string());
-        let k = format!("rl:{key}");
+        let k = format!("{RATE_LIMIT_PREFIX}{key}");
         let stored = self
             .store
             .get(&k)
@@ -171,14 +185,127 @@ fn setting(name: &str) -> Option<String> {
     spin_sdk::variables::get(&name.to_ascii_lowercase()).ok()
 }
 
+/// The settings only this adapter reads (the app's own are in [`EdgeConfig`]). Malformed, they
+/// fail every request the way the app's do.
+struct Settings {
+    /// `CLIENT_IP_HEADER`, lower case; see [`client_ip`].
+    client_ip_header: Option<String>,
+    sweep: sweep::Policy,
+}
+
+impl Settings {
+    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let client_ip_header = get("CLIENT_IP_HEADER")
+            .map(|v| v.trim().to_ascii_lowercase())
+            .filter(|v| !v.is_empty());
+        // A name that could never match fails here, rather than by making every viewer's
+        // address unknown.
+        if client_ip_header
+            .as_deref()
+            .is_some_and(|n| !is_header_name(n))
+        {
+            return Err(ConfigError::Invalid(
+                "CLIENT_IP_HEADER",
+                "must be a header name".into(),
+            ));
+        }
+        Ok(Self {
+            client_ip_header,
+            sweep: sweep::Policy::from_lookup(&get)?,
+        })
+    }
+}
+
+/// An RFC 9110 token, which every header name is.
+fn is_header_name(name: &str) -> bool {
+    name.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// The viewer's address, as rate limits and playback-token binding see it.
+///
+/// Without `CLIENT_IP_HEADER`: the connection's peer, from `spin-client-addr` (`ip:port`), which
+/// Spin sets, replacing any header of that name a client sent.
+///
+/// With it, the deployment is behind a CDN: the peer is the CDN, and the viewer's address is in
+/// the header the CDN sets to exactly one address, replacing any the client sent
+/// (`cf-connecting-ip`, `true-client-ip`, `fastly-client-ip`). The value must be one IP address,
+/// nothing else: a list (`x-forwarded-for`) or an address with a port is refused, never picked
+/// apart, since whatever a client put in such a list would come along. Absent or refused, the
+/// address is unknown rather than the peer's: the peer is the CDN, shared by strangers, so keying
+/// on it would quietly put them in one rate-limit bucket and bind their tokens to the CDN's
+/// network. Unknown fails visibly and closed: those requests share the one `unknown` bucket and
+/// a token bound to an address is refused. A refused value is logged, since it means the CDN
+/// does not do what the setting says; an absent one is not, since requests that do not come
+/// through the CDN (the origin's sync pushes, health checks) have none. (spin-sdk's `Request`
+/// keeps one value per header name, so whether a client sent its own copy cannot be seen here:
+/// the CDN must overwrite it.)
+fn client_ip(p: &Spin, headers: &[(String, String)], trusted: Option<&str>) -> Option<String> {
+    let Some(name) = trusted else {
+        return headers
+            .iter()
+            .find(|(k, _)| k == "spin-client-addr")
+            .and_then(|(_, a)| a.parse::<std::net::SocketAddr>().ok())
+            .map(|a| a.ip().to_string());
+    };
+    let value = headers.iter().find(|(k, _)| k == name).map(|(_, v)| v)?;
+    let ip = value.parse::<std::net::IpAddr>().ok();
+    if ip.is_none() {
+        // The header's name only: its value came from whoever sent it.
+        p.log_error(&format!(
+            "{name} (CLIENT_IP_HEADER) is not one IP address; client address unknown"
+        ));
+    }
+    ip.map(|ip| ip.to_string())
+}
+
 /// The component's entry point. Only the export glue generated by `#[http_component]` is
 /// allowed `unsafe`; nothing written by hand here uses it.
 #[allow(unsafe_code)]
 mod entry {
     use super::*;
 
+    /// Answers, then sometimes sweeps the store. The response is handed over and its body
+    /// finished before the sweep starts, so the viewer does not wait for it: hosts built on
+    /// wasmtime-wasi-http (Spin, spin-host) send a response once its body is finished and let
+    /// the handler run on. (The app's deferred work still runs before answering, in `answer`.)
     #[spin_sdk::http_component]
-    async fn handle(req: Request) -> anyhow::Result<Response> {
+    async fn handle(req: Request, response_out: ResponseOutparam) {
+        let settings = Settings::from_lookup(setting);
+        let answered = answer(req, settings.as_ref()).await;
+        let platform = answered.as_ref().ok().map(|(_, p)| p.clone());
+        send(
+            response_out,
+            IntoResponse::into_response(answered.map(|(r, _)| r)),
+        )
+        .await;
+        let (Some(platform), Ok(settings)) = (platform, settings) else {
+            return;
+        };
+        if settings.sweep.due() {
+            if let Err(e) = sweep::run(&platform.store, &settings.sweep, now_ms()) {
+                platform.log_error(&format!("KV sweep stopped: {e}"));
+            }
+        }
+    }
+
+    /// What `#[http_component]` does with a returned response.
+    async fn send(out: ResponseOutparam, mut resp: Response) {
+        let body = std::mem::take(resp.body_mut());
+        match OutgoingResponse::try_from(resp) {
+            Ok(r) => {
+                if let Err(e) = out.set_with_body(r, body).await {
+                    eprintln!("response not sent: {e}");
+                }
+            }
+            Err(e) => eprintln!("response not converted: {e}"),
+        }
+    }
+
+    async fn answer(
+        req: Request,
+        settings: Result<&Settings, &ConfigError>,
+    ) -> anyhow::Result<(Response, Spin)> {
         let store = Store::open_default()?;
         let platform = Spin(std::rc::Rc::new(Inner {
             store,
@@ -193,13 +320,8 @@ mod entry {
                 .unwrap_or("localhost");
             url = format!("http://{host}{url}");
         }
-        // Spin sets `spin-client-addr` to the connection's peer (`ip:port`), replacing any
-        // header of that name a client sent.
-        let client_ip = req
-            .header("spin-client-addr")
-            .and_then(|h| h.as_str())
-            .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
-            .map(|a| a.ip().to_string());
+        let trusted_ip_header = settings.ok().and_then(|s| s.client_ip_header.as_deref());
+        let client_ip = client_ip(&platform, &headers, trusted_ip_header);
         // Spin has no geolocation of its own: the CDN in front sets headers, named by the
         // `country_header` and `continent_header` variables. Unset, nothing is known (nothing
         // is bound to it, and regions are chosen in table order).
@@ -226,7 +348,9 @@ mod entry {
             continent,
         };
         // Each request runs in a fresh instance, so there is nothing to keep settings in.
-        let config = EdgeConfig::from_lookup(setting);
+        let config = settings
+            .map_err(Clone::clone)
+            .and_then(|_| EdgeConfig::from_lookup(setting));
         let resp = edge_app::handle(&platform, config.as_ref(), app_req).await;
         let deferred = std::mem::take(&mut *platform.deferred.borrow_mut());
         for task in deferred {
@@ -237,6 +361,6 @@ mod entry {
         for (k, v) in resp.headers {
             out.header(k, v);
         }
-        Ok(out.body(resp.body).build())
+        Ok((out.body(resp.body).build(), platform))
     }
 }

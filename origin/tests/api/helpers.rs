@@ -254,6 +254,21 @@ impl TestApp {
         id: &str,
         owner: Option<&str>,
     ) -> shared_wasm::record::VideoRecord {
+        use shared_wasm::record::{VideoState, Visibility};
+        self.video_with(id, owner, Visibility::Public, VideoState::Ready, false)
+            .await
+    }
+
+    /// A video owned by `owner` with these rules, written straight to the database (created,
+    /// or changed if it exists).
+    pub async fn video_with(
+        &self,
+        id: &str,
+        owner: Option<&str>,
+        visibility: shared_wasm::record::Visibility,
+        state: shared_wasm::record::VideoState,
+        taken_down: bool,
+    ) -> shared_wasm::record::VideoRecord {
         origin::videos::upsert(
             &self.state.db,
             origin::videos::NewVideo {
@@ -262,11 +277,11 @@ impl TestApp {
                 channel_id: None,
                 title: "A video",
                 description: "",
-                visibility: shared_wasm::record::Visibility::Public,
-                state: shared_wasm::record::VideoState::Ready,
+                visibility,
+                state,
                 duration_ms: None,
                 countries: None,
-                taken_down: false,
+                taken_down,
                 binding: None,
                 category: None,
                 tags: "",
@@ -285,6 +300,22 @@ impl TestApp {
             .as_str()
             .unwrap()
             .to_owned()
+    }
+
+    /// PUTs an MP4 body that never ends to `url`: the answer must come before the body (it
+    /// panics after 10 s without one).
+    pub async fn put_without_end(&self, url: &str) -> reqwest::Response {
+        let endless = futures_util::stream::pending::<Result<Vec<u8>, std::io::Error>>();
+        let send = self
+            .client
+            .put(url)
+            .header("content-type", "video/mp4")
+            .body(reqwest::Body::wrap_stream(endless))
+            .send();
+        tokio::time::timeout(std::time::Duration::from_secs(10), send)
+            .await
+            .expect("answered without waiting for the body")
+            .unwrap()
     }
 
     /// GET `path` with a bearer token and parse the JSON.

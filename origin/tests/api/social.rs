@@ -4,7 +4,6 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use shared_wasm::jwt::Role;
 use shared_wasm::record::{VideoState, Visibility};
-use shared_wasm::VideoId;
 
 use crate::helpers::{now, TestApp};
 
@@ -275,37 +274,6 @@ async fn subscriptions_are_idempotent_and_only_to_channels() {
     assert_eq!(mine["channels"], json!([]));
 }
 
-/// A video of `owner` with the given rules, written straight to the database.
-async fn video_with(
-    app: &TestApp,
-    id: &str,
-    owner: &str,
-    visibility: Visibility,
-    state: VideoState,
-    taken_down: bool,
-) {
-    origin::videos::upsert(
-        &app.state.db,
-        origin::videos::NewVideo {
-            id: &VideoId::parse(id).unwrap(),
-            owner_id: Some(owner),
-            channel_id: None,
-            title: "A video",
-            description: "",
-            visibility,
-            state,
-            duration_ms: None,
-            countries: None,
-            taken_down,
-            binding: None,
-            category: None,
-            tags: "",
-        },
-    )
-    .await
-    .unwrap();
-}
-
 /// Reads, writes and reactions on `video` (and on `comment`, one of its comments) as `token`:
 /// each status in order (list, post, react on the video, react on the comment, edit the
 /// comment).
@@ -356,15 +324,7 @@ async fn comments_and_reactions_follow_the_videos_rules() {
     // Each video starts public and ready, so the fan can comment; then its rule changes.
     let mut comments = std::collections::HashMap::new();
     for v in ["private", "down", "waiting", "members"] {
-        video_with(
-            &app,
-            v,
-            &owner,
-            Visibility::Public,
-            VideoState::Ready,
-            false,
-        )
-        .await;
+        app.public_video(v, Some(&owner)).await;
         let path = format!("/v1/videos/{v}/comments");
         let r = app
             .post(&path, Some(&fan_token), json!({"body": "first"}))
@@ -377,10 +337,14 @@ async fn comments_and_reactions_follow_the_videos_rules() {
         comments.insert(v, id);
     }
     use {VideoState::*, Visibility::*};
-    video_with(&app, "private", &owner, Private, Ready, false).await;
-    video_with(&app, "down", &owner, Public, Ready, true).await;
-    video_with(&app, "waiting", &owner, Public, Processing, false).await;
-    video_with(&app, "members", &owner, Members, Ready, false).await;
+    app.video_with("private", Some(&owner), Private, Ready, false)
+        .await;
+    app.video_with("down", Some(&owner), Public, Ready, true)
+        .await;
+    app.video_with("waiting", Some(&owner), Public, Processing, false)
+        .await;
+    app.video_with("members", Some(&owner), Members, Ready, false)
+        .await;
 
     let fan_sees = |v: &'static str| engagement(&app, v, &comments[v], &fan_token);
     assert_eq!(fan_sees("private").await, [404; 5]);

@@ -41,12 +41,16 @@ cleanup() {
 trap cleanup EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 rand() { head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'; }
-origin_port=$(port); rust_port=$(port); js_port=$(port); jskv_port=$(port); nginx_port=$(port)
+origin_port=$(port); rust_port=$(port); js_port=$(port); jskv_port=$(port); rustkv_port=$(port)
+nginx_port=$(port)
 edge_secret="$(rand)"; sync_secret="$(rand)"; playback_key="$(rand)"; link_secret="$(rand)"
 
 echo "[bench] origin with the demo content (ffmpeg renders it once)"
+# The origin pushes its records to the Rust edge as in production, so the edge reads each
+# video's synced record (one KV read), not a read-through copy.
 export APP_SERVER__PORT=$origin_port APP_DATABASE__URL="sqlite://$work/origin.db" \
-  APP_STORAGE__MEDIA_DIR="$work/media" APP_EDGE__SHARED_SECRET="$edge_secret" RUST_LOG=warn
+  APP_STORAGE__MEDIA_DIR="$work/media" APP_EDGE__SHARED_SECRET="$edge_secret" RUST_LOG=warn \
+  APP_SYNC__SECRET="$sync_secret" APP_SYNC__EDGES="http://127.0.0.1:$rust_port/internal/sync"
 target/debug/origin seed-demo >/dev/null
 target/debug/origin serve >"$work/origin.log" 2>&1 &
 pids+=($!)
@@ -69,6 +73,7 @@ const config :Workerd.Config = (
     (name = "rust", address = "127.0.0.1:$rust_port", http = (), service = "rust"),
     (name = "js", address = "127.0.0.1:$js_port", http = (), service = "js"),
     (name = "js-kv", address = "127.0.0.1:$jskv_port", http = (), service = "js-kv"),
+    (name = "rust-kv", address = "127.0.0.1:$rustkv_port", http = (), service = "rust-kv"),
   ],
 );
 
@@ -129,6 +134,7 @@ wait_up() {
 }
 wait_up "http://127.0.0.1:$origin_port/healthz"
 wait_up "http://127.0.0.1:$rust_port/healthz"
+wait_up "http://127.0.0.1:$rustkv_port/video%3Ademo-free"
 
 # One signed URL, minted by the Rust edge; the JS worker holds the same key and checks it too.
 manifest=$(curl -fs "http://127.0.0.1:$rust_port/v1/videos/demo-free/playback" \

@@ -567,6 +567,27 @@ pub enum Runtime {
     Wrangler,
     /// The built Spin component under the Wasmtime host.
     Spin,
+    /// The built Spin component under the Spin CLI's `spin up`, with the repository's
+    /// `spin.toml` ([`spin_cli`]).
+    SpinUp,
+}
+
+/// The Spin CLI: `$SPIN_BIN`, else `spin` on `PATH`, else `../shared/bin/spin` beside the
+/// repository. `None` when there is none; `scripts/test.sh` then skips the `spin up` tests by
+/// name and says so, and a test run without it fails with this message rather than passing.
+pub fn spin_cli() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("SPIN_BIN") {
+        return Some(PathBuf::from(p));
+    }
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("spin"))
+            .find(|p| p.is_file())
+    });
+    on_path.or_else(|| {
+        let beside = root().join("../shared/bin/spin");
+        beside.is_file().then_some(beside)
+    })
 }
 
 /// A running edge. Its key-value state lives in its folder, so it survives [`Edge::restart`].
@@ -706,6 +727,7 @@ impl Edge {
                 self.cf_country.as_deref(),
             ),
             Runtime::Spin => spin_cmd(dir, self.port, self.vars.clone()),
+            Runtime::SpinUp => spin_up_cmd(dir, self.port, self.vars.clone()),
         };
         let mut proc = Proc::spawn("edge", cmd, self.port, dir.join("edge.log"));
         proc.wait_ready(&format!("{}/healthz", self.url), Duration::from_secs(240))
@@ -792,6 +814,39 @@ fn wrangler_cmd(
         .env_remove("CLOUDFLARE_CF_FETCH_ENABLED")
         .env("CLOUDFLARE_CF_FETCH_PATH", &cf)
         .env("NO_COLOR", "1");
+    cmd
+}
+
+/// `spin up` with the repository's `spin.toml`, as a user runs it: settings as
+/// `SPIN_VARIABLE_*`, and a runtime config that puts the key-value store in the edge's folder
+/// (so it survives a restart, and concurrent tests do not share the default `.spin/` one).
+fn spin_up_cmd(dir: &Path, port: u16, vars: Vec<(&'static str, String)>) -> Command {
+    let spin = spin_cli().expect(
+        "no Spin CLI (SPIN_BIN, PATH or ../shared/bin/spin); scripts/test.sh skips these tests \
+         when it finds none",
+    );
+    let config = dir.join("runtime-config.toml");
+    let kv = dir.join("kv.db");
+    std::fs::write(
+        &config,
+        format!(
+            "[key_value_store.default]\ntype = \"spin\"\npath = \"{}\"\n",
+            kv.display()
+        ),
+    )
+    .expect("writing the runtime config");
+    let mut cmd = Command::new(spin);
+    cmd.arg("up")
+        .arg("--from")
+        .arg(artifact("spin.toml"))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .arg("--runtime-config-file")
+        .arg(&config)
+        .arg("--state-dir")
+        .arg(dir.join("state"));
+    for (k, v) in vars {
+        cmd.env(format!("SPIN_VARIABLE_{k}"), v);
+    }
     cmd
 }
 

@@ -178,3 +178,8 @@ async fn billing_on_workerd_via_wrangler_dev() {
 async fn billing_on_spin_component_in_wasmtime() {
     flow(Runtime::Spin).await;
 }
+
+#[tokio::test]
+async fn billing_under_spin_up() {
+    flow(Runtime::SpinUp).await;
+}

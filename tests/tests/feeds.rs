@@ -297,3 +297,8 @@ async fn feeds_on_workerd_via_wrangler_dev() {
 async fn feeds_on_spin_component_in_wasmtime() {
     flow(Runtime::Spin).await;
 }
+
+#[tokio::test]
+async fn feeds_under_spin_up() {
+    flow(Runtime::SpinUp).await;
+}

@@ -269,6 +269,11 @@ async fn a_500_is_relayed_and_marks_nothing_on_spin_component_in_wasmtime() {
 }
 
 #[tokio::test]
+async fn a_500_is_relayed_and_marks_nothing_under_spin_up() {
+    a_500_is_relayed_and_marks_nothing(Runtime::SpinUp).await;
+}
+
+#[tokio::test]
 async fn geo_routing_on_workerd_via_wrangler_dev() {
     flow(Runtime::Wrangler).await;
 }
@@ -276,4 +281,9 @@ async fn geo_routing_on_workerd_via_wrangler_dev() {
 #[tokio::test]
 async fn geo_routing_on_spin_component_in_wasmtime() {
     flow(Runtime::Spin).await;
+}
+
+#[tokio::test]
+async fn geo_routing_under_spin_up() {
+    flow(Runtime::SpinUp).await;
 }

@@ -121,3 +121,8 @@ async fn key_rotation_on_workerd_via_wrangler_dev() {
 async fn key_rotation_on_spin_component_in_wasmtime() {
     flow(Runtime::Spin).await;
 }
+
+#[tokio::test]
+async fn key_rotation_under_spin_up() {
+    flow(Runtime::SpinUp).await;
+}

@@ -288,7 +288,7 @@ async fn flow(runtime: Runtime) {
         "country_mismatch",
     )
     .await;
-    if let Runtime::Spin = runtime {
+    if let Runtime::Spin | Runtime::SpinUp = runtime {
         // The same viewer, now reported in another country, loses the issued token.
         let r = Client::new()
             .get(&manifest)
@@ -387,7 +387,7 @@ async fn login_rate_limit(c: &Client, e: &str, runtime: Runtime) {
                 responses.push(h.await.unwrap().unwrap());
             }
         }
-        Runtime::Spin => {
+        Runtime::Spin | Runtime::SpinUp => {
             for _ in 0..12 {
                 responses.push(c.post(&url).json(&body).send().await.unwrap());
             }
@@ -431,4 +431,9 @@ async fn playback_flow_on_workerd_via_wrangler_dev() {
 #[tokio::test(flavor = "multi_thread")]
 async fn playback_flow_on_spin_component_in_wasmtime() {
     flow(Runtime::Spin).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn playback_flow_under_spin_up() {
+    flow(Runtime::SpinUp).await;
 }

@@ -148,3 +148,8 @@ async fn video_rules_on_workerd_via_wrangler_dev() {
 async fn video_rules_on_spin_component_in_wasmtime() {
     flow(Runtime::Spin).await;
 }
+
+#[tokio::test]
+async fn video_rules_under_spin_up() {
+    flow(Runtime::SpinUp).await;
+}

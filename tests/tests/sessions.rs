@@ -410,3 +410,8 @@ async fn sessions_on_workerd_via_wrangler_dev() {
 async fn sessions_on_spin_component_in_wasmtime() {
     flow(Runtime::Spin).await;
 }
+
+#[tokio::test]
+async fn sessions_under_spin_up() {
+    flow(Runtime::SpinUp).await;
+}

@@ -140,3 +140,8 @@ async fn sync_survives_edge_downtime_on_workerd_via_wrangler_dev() {
 async fn sync_survives_edge_downtime_on_spin_component_in_wasmtime() {
     flow(Runtime::Spin).await;
 }
+
+#[tokio::test]
+async fn sync_survives_edge_downtime_under_spin_up() {
+    flow(Runtime::SpinUp).await;
+}

@@ -179,6 +179,11 @@ async fn upload_transcode_play_on_spin_component_in_wasmtime() {
     flow(Runtime::Spin).await;
 }
 
+#[tokio::test]
+async fn upload_transcode_play_under_spin_up() {
+    flow(Runtime::SpinUp).await;
+}
+
 /// The origin keeps sources and media in an S3-compatible bucket (a real server on loopback,
 /// which `scripts/test.sh` starts): the demo and both uploads play through the edge, their
 /// bytes the bucket's, and nothing of them is on the origin's disk.

@@ -69,19 +69,19 @@ pub fn client_addr(headers: &axum::http::HeaderMap) -> Option<String> {
 }
 
 /// Counts per key (an account, an address): GCRA, one stored number per key.
-pub struct Failures {
+pub struct Counts {
     quota: Quota,
     tats: Mutex<HashMap<String, u64>>,
 }
 
-impl Default for Failures {
+impl Default for Counts {
     /// Wrong passwords per account.
     fn default() -> Self {
         Self::new("password", FAILURES, WINDOW_SECS)
     }
 }
 
-impl Failures {
+impl Counts {
     /// At most `limit` per `window_secs` per key.
     pub fn new(name: &'static str, limit: u32, window_secs: u32) -> Self {
         Self {
@@ -90,14 +90,9 @@ impl Failures {
         }
     }
 
-    /// `Err(retry_after_secs)` if `account` has failed too often to try now.
-    pub fn may_try(&self, account: &str, now_ms: u64) -> Result<(), u64> {
-        let tat = self
-            .tats
-            .lock()
-            .expect("not poisoned")
-            .get(account)
-            .copied();
+    /// `Err(retry_after_secs)` if `key` has counted too many to try now.
+    pub fn may_try(&self, key: &str, now_ms: u64) -> Result<(), u64> {
+        let tat = self.tats.lock().expect("not poisoned").get(key).copied();
         let (decision, _) = ratelimit::check(&self.quota, tat, now_ms);
         if decision.allowed {
             Ok(())
@@ -106,33 +101,33 @@ impl Failures {
         }
     }
 
-    /// Counts a wrong password for `account`.
-    pub fn failed(&self, account: &str, now_ms: u64) {
+    /// Counts one for `key` (a wrong password, a signup).
+    pub fn count(&self, key: &str, now_ms: u64) {
         let mut tats = self.tats.lock().expect("not poisoned");
         if tats.len() >= MAX_KEYS {
             tats.retain(|_, tat| *tat > now_ms);
         }
-        let (_, tat) = ratelimit::check(&self.quota, tats.get(account).copied(), now_ms);
-        tats.insert(account.to_owned(), tat);
+        let (_, tat) = ratelimit::check(&self.quota, tats.get(key).copied(), now_ms);
+        tats.insert(key.to_owned(), tat);
     }
 }
 
 /// The counters password checks and signups go through.
 pub struct Limits {
     /// Wrong passwords per account.
-    pub accounts: Failures,
+    pub accounts: Counts,
     /// Wrong passwords per address.
-    pub addresses: Failures,
+    pub addresses: Counts,
     /// Signups per address.
-    pub signups: Failures,
+    pub signups: Counts,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            accounts: Failures::default(),
-            addresses: Failures::new("password-address", ADDRESS_FAILURES, WINDOW_SECS),
-            signups: Failures::new("signup", SIGNUPS, SIGNUP_WINDOW_SECS),
+            accounts: Counts::default(),
+            addresses: Counts::new("password-address", ADDRESS_FAILURES, WINDOW_SECS),
+            signups: Counts::new("signup", SIGNUPS, SIGNUP_WINDOW_SECS),
         }
     }
 }
@@ -149,9 +144,9 @@ impl Limits {
 
     /// Counts a wrong password on `account` from `addr`.
     pub fn failed(&self, account: &str, addr: Option<&str>, now_ms: u64) {
-        self.accounts.failed(account, now_ms);
+        self.accounts.count(account, now_ms);
         if let Some(a) = addr {
-            self.addresses.failed(a, now_ms);
+            self.addresses.count(a, now_ms);
         }
     }
 
@@ -159,7 +154,7 @@ impl Limits {
     pub fn signup(&self, addr: Option<&str>, now_ms: u64) -> Result<(), u64> {
         let Some(a) = addr else { return Ok(()) };
         self.signups.may_try(a, now_ms)?;
-        self.signups.failed(a, now_ms);
+        self.signups.count(a, now_ms);
         Ok(())
     }
 }
@@ -172,11 +167,11 @@ mod tests {
 
     #[test]
     fn an_account_is_refused_after_its_failures_and_recovers_with_time() {
-        let f = Failures::default();
+        let f = Counts::default();
         let t = 1_000_000;
         for _ in 0..FAILURES {
             assert!(f.may_try("a@example.com", t).is_ok());
-            f.failed("a@example.com", t);
+            f.count("a@example.com", t);
         }
         let retry = f.may_try("a@example.com", t).unwrap_err();
         assert_eq!(retry, u64::from(WINDOW_SECS / FAILURES));

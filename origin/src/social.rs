@@ -76,14 +76,23 @@ pub async fn video_rules(
     Ok(())
 }
 
-/// The video a live comment is on.
-pub async fn comment_video(db: &AnyPool, id: &str) -> Result<String, ApiError> {
-    let row: Option<(String,)> =
-        sqlx::query_as("SELECT video_id FROM comments WHERE id = $1 AND deleted = 0")
+/// Who wrote a live comment and where.
+pub struct CommentRef {
+    /// Its author; `None` if the author is gone.
+    pub author: Option<String>,
+    /// The video it is on.
+    pub video: String,
+}
+
+/// A live comment's author and video; 404 if there is none.
+pub async fn comment_ref(db: &AnyPool, id: &str) -> Result<CommentRef, ApiError> {
+    let row: Option<(Option<String>, String)> =
+        sqlx::query_as("SELECT author_id, video_id FROM comments WHERE id = $1 AND deleted = 0")
             .bind(id)
             .fetch_optional(db)
             .await?;
-    row.map(|(v,)| v).ok_or(ApiError::NotFound("comment"))
+    let (author, video) = row.ok_or(ApiError::NotFound("comment"))?;
+    Ok(CommentRef { author, video })
 }
 
 /// What a reaction is on.
@@ -233,16 +242,6 @@ pub async fn add_comment(
         .bind(video)
         .fetch_optional(db)
         .await?)
-}
-
-/// The author of a live comment: `None` if none, `Some(None)` if its author is gone.
-pub async fn comment_author(db: &AnyPool, id: &str) -> Result<Option<Option<String>>, ApiError> {
-    let row: Option<(Option<String>,)> =
-        sqlx::query_as("SELECT author_id FROM comments WHERE id = $1 AND deleted = 0")
-            .bind(id)
-            .fetch_optional(db)
-            .await?;
-    Ok(row.map(|(a,)| a))
 }
 
 /// Replaces a comment's text.

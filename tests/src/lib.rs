@@ -645,7 +645,7 @@ pub async fn stack(runtime: Runtime) -> (Origin, Edge) {
 impl Edge {
     /// Starts the edge in front of `origin`, on `port`.
     pub async fn start(runtime: Runtime, origin: &Origin, port: u16) -> Self {
-        Self::start_upstream(runtime, vec![("ORIGIN_URL", origin.url.clone())], port).await
+        Self::start_with(runtime, origin, port, &[]).await
     }
 
     /// Like [`Edge::start`], with extra settings (which win over the defaults).
@@ -655,9 +655,7 @@ impl Edge {
         port: u16,
         extra: &[(&'static str, &str)],
     ) -> Self {
-        let mut upstream = vec![("ORIGIN_URL", origin.url.clone())];
-        upstream.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
-        Self::start_upstream(runtime, upstream, port).await
+        Self::start_in_country(runtime, origin, port, Some(VIEWER_COUNTRY), extra).await
     }
 
     /// Like [`Edge::start_with`], on workerd with `request.cf.country` set to `country`
@@ -672,23 +670,16 @@ impl Edge {
     ) -> Self {
         let mut upstream = vec![("ORIGIN_URL", origin.url.clone())];
         upstream.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
-        Self::start_full(runtime, upstream, port, country).await
+        Self::start_upstream(runtime, upstream, port, country).await
     }
 
     /// Starts the edge in front of several origin regions (`REGIONS`, JSON), on `port`.
     pub async fn start_regions(runtime: Runtime, regions: &serde_json::Value, port: u16) -> Self {
-        Self::start_upstream(runtime, vec![("REGIONS", regions.to_string())], port).await
+        let upstream = vec![("REGIONS", regions.to_string())];
+        Self::start_upstream(runtime, upstream, port, Some(VIEWER_COUNTRY)).await
     }
 
     async fn start_upstream(
-        runtime: Runtime,
-        upstream: Vec<(&'static str, String)>,
-        port: u16,
-    ) -> Self {
-        Self::start_full(runtime, upstream, port, Some(VIEWER_COUNTRY)).await
-    }
-
-    async fn start_full(
         runtime: Runtime,
         upstream: Vec<(&'static str, String)>,
         port: u16,

@@ -72,9 +72,7 @@ async fn flow(runtime: Runtime) {
     let (origin, edge) = e2e::stack(runtime).await;
     let e = edge.url.as_str();
     // Spin learns the country from a trusted header; workerd from `request.cf` (see e2e::Edge).
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(COUNTRY_HEADER, VIEWER_COUNTRY.parse().unwrap());
-    let c = Client::builder().default_headers(headers).build().unwrap();
+    let c = e2e::client();
 
     // Login through the edge, which forwards to the origin.
     let r = c

@@ -7,9 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
-use e2e::{
-    Runtime, ADMIN_EMAIL, COUNTRY_HEADER, DEMO_EMAIL, SYNC_SECRET, VIEWER_COUNTRY, VIEWER_EMAIL,
-};
+use e2e::{Runtime, ADMIN_EMAIL, DEMO_EMAIL, SYNC_SECRET, VIEWER_EMAIL};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use shared_wasm::record::{FeedVersion, UserRecord};
@@ -75,9 +73,7 @@ async fn until_revoked_at_edge(c: &Client, e: &str, token: &str) {
 async fn flow(runtime: Runtime) {
     let (origin, edge) = e2e::stack(runtime).await;
     let e = edge.url.as_str();
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(COUNTRY_HEADER, VIEWER_COUNTRY.parse().unwrap());
-    let c = Client::builder().default_headers(headers).build().unwrap();
+    let c = e2e::client();
 
     // A body larger than any route takes is refused (on workerd before it is read).
     let r = c

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use e2e::{Runtime, COUNTRY_HEADER, DEMO_EMAIL, VIEWER_COUNTRY, VIEWER_EMAIL};
+use e2e::{Runtime, DEMO_EMAIL, VIEWER_EMAIL};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
@@ -34,9 +34,7 @@ fn edit_number(title: &str) -> usize {
 async fn flow(runtime: Runtime) {
     let (origin, mut edge) = e2e::stack(runtime).await;
     let e = edge.url.clone();
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(COUNTRY_HEADER, VIEWER_COUNTRY.parse().unwrap());
-    let c = Client::builder().default_headers(headers).build().unwrap();
+    let c = e2e::client();
     let token = |v: Value| v["access_token"].as_str().unwrap().to_owned();
     let creator = token(e2e::login(&c, &e, DEMO_EMAIL).await);
     let viewer = token(e2e::login(&c, &e, VIEWER_EMAIL).await);

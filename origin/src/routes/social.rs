@@ -11,7 +11,7 @@ use shared_wasm::jwt::Role;
 use crate::caller::Caller;
 use crate::error::{ApiError, ApiJson};
 use crate::routes::fields;
-use crate::social::{self, Target};
+use crate::social::{self, CommentRef, Target};
 use crate::startup::AppState;
 
 const MAX_COMMENT: usize = 2000;
@@ -65,11 +65,8 @@ pub async fn add_comment(
     Ok((StatusCode::CREATED, Json(c)))
 }
 
-async fn may_change(state: &AppState, caller: &Caller, id: &str) -> Result<(), ApiError> {
-    let author = social::comment_author(&state.db, id)
-        .await?
-        .ok_or(ApiError::NotFound("comment"))?;
-    if author.as_deref() == Some(caller.0.sub.as_str()) {
+fn may_change(caller: &Caller, comment: &CommentRef) -> Result<(), ApiError> {
+    if comment.author.as_deref() == Some(caller.0.sub.as_str()) {
         return Ok(());
     }
     Err(ApiError::Forbidden {
@@ -86,9 +83,9 @@ pub async fn edit_comment(
     ApiJson(body): ApiJson<CommentBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     let text = fields::line("body", &body.body, MAX_COMMENT)?;
-    may_change(&state, &caller, &id).await?;
-    let video = social::comment_video(&state.db, &id).await?;
-    social::video_rules(&state.db, &video, Some(&caller.0)).await?;
+    let comment = social::comment_ref(&state.db, &id).await?;
+    may_change(&caller, &comment)?;
+    social::video_rules(&state.db, &comment.video, Some(&caller.0)).await?;
     Ok(Json(social::edit_comment(&state.db, &id, &text).await?))
 }
 
@@ -99,10 +96,9 @@ pub async fn delete_comment(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let comment = social::comment_ref(&state.db, &id).await?;
     if caller.0.role != Role::Admin {
-        may_change(&state, &caller, &id).await?;
-    } else if social::comment_author(&state.db, &id).await?.is_none() {
-        return Err(ApiError::NotFound("comment"));
+        may_change(&caller, &comment)?;
     }
     social::delete_comment(&state.db, &id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -163,8 +159,8 @@ pub async fn react_comment(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<Reaction>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let video = social::comment_video(&state.db, &id).await?;
-    social::video_rules(&state.db, &video, Some(&caller.0)).await?;
+    let comment = social::comment_ref(&state.db, &id).await?;
+    social::video_rules(&state.db, &comment.video, Some(&caller.0)).await?;
     react(&state, &caller, Target::Comment(&id), body.value, "comment").await
 }
 

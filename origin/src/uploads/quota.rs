@@ -36,28 +36,28 @@ pub async fn admit(
     limits: Limits,
     now: u64,
 ) -> Result<(), ApiError> {
-    // A write first: it locks the owner's row on PostgreSQL and takes SQLite's write lock.
-    let owner = sqlx::query(
-        "UPDATE users SET role = role WHERE id = (SELECT owner_id FROM videos WHERE id = $1)",
+    // A write first: it locks the owner's row on PostgreSQL and takes SQLite's write lock (a
+    // read first could not upgrade under contention), and names the owner.
+    let owner: Option<(String,)> = sqlx::query_as(
+        "UPDATE users SET role = role WHERE id = (SELECT owner_id FROM videos WHERE id = $1)
+         RETURNING id",
     )
     .bind(video.as_str())
-    .execute(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    if owner.rows_affected() == 0 {
-        return Err(ApiError::NotFound("video"));
-    }
+    let (owner,) = owner.ok_or(ApiError::NotFound("video"))?;
     // An expired resumable upload takes no more bytes (and its owner cannot terminate it); the
     // sweep removes its file.
     let open: Open = sqlx::query_as(
         "SELECT COUNT(*) AS uploads, CAST(COALESCE(SUM(bytes), 0) AS BIGINT) AS bytes FROM (
              SELECT u.length AS bytes FROM uploads u JOIN videos v ON v.id = u.video_id
-             WHERE v.owner_id = (SELECT owner_id FROM videos WHERE id = $1) AND u.expires_at > $2
+             WHERE v.owner_id = $1 AND u.expires_at > $2
              UNION ALL
              SELECT p.bytes FROM put_uploads p JOIN videos v ON v.id = p.video_id
-             WHERE v.owner_id = (SELECT owner_id FROM videos WHERE id = $1)
+             WHERE v.owner_id = $1
          ) open",
     )
-    .bind(video.as_str())
+    .bind(&owner)
     .bind(now as i64)
     .fetch_one(&mut *conn)
     .await?;

@@ -2,13 +2,12 @@
 
 use shared_wasm::media::{parse_hls_path, HlsRequest, MediaPathError};
 use shared_wasm::playback::{self, Use, Viewer};
-use shared_wasm::record::Visibility;
 
 use crate::config::EdgeConfig;
 use crate::error::EdgeError;
 use crate::origin;
 use crate::platform::{Platform, Request, Response};
-use crate::routes::playback::{check_rules, load_record};
+use crate::routes::playback::{load_record, playable};
 
 /// Segments never change once written; playlists of a finished video do not either, but a
 /// re-encode rewrites them, so they are kept briefly.
@@ -50,14 +49,10 @@ pub async fn handle<P: Platform>(
         playback::verify(&cfg.playback_keys, r.token, &at).map_err(|e| EdgeError::Forbidden {
             reason: e.public_reason(),
         })?;
-    // A genuine token is not enough: the video may have been taken down or geo-restricted
-    // since it was issued. One KV read per request (Workers caches KV reads at the location).
-    // Made private since: its URLs stop playing, as if it were gone.
-    let record = load_record(p, cfg, req, &r.video)
-        .await?
-        .filter(|r| r.visibility != Visibility::Private)
-        .ok_or(EdgeError::NotFound("video"))?;
-    check_rules(&record, req)?;
+    // A genuine token is not enough: the video may have been taken down, geo-restricted or made
+    // private since it was issued. One KV read per request (Workers caches KV reads at the
+    // location).
+    playable(load_record(p, cfg, req, &r.video).await?, req)?;
 
     let key = cache_key(cfg, &path);
     let (mut resp, cache) = match p.cache_get(&key).await {

@@ -128,10 +128,14 @@ pub async fn load_entitlement<P: Platform>(
     Ok(ent)
 }
 
-/// Refuses a taken-down video, or one whose country rule excludes the viewer. Checked when a
-/// token is issued and again on every media request, so a takedown or a new rule applies to
-/// tokens already out as soon as the edge has the new record.
-pub fn check_rules(record: &VideoRecord, req: &Request) -> Result<(), EdgeError> {
+/// The video's record if the viewer may play it: a missing or private video is not found, a
+/// taken-down one or one whose country rule excludes the viewer is unavailable. Checked when a
+/// token is issued and again on every media request, so a takedown, a new rule or a switch to
+/// private applies to tokens already out as soon as the edge has the new record.
+pub fn playable(record: Option<VideoRecord>, req: &Request) -> Result<VideoRecord, EdgeError> {
+    let record = record
+        .filter(|r| r.visibility != Visibility::Private)
+        .ok_or(EdgeError::NotFound("video"))?;
     if record.taken_down {
         return Err(EdgeError::Unavailable {
             reason: "taken_down",
@@ -144,7 +148,7 @@ pub fn check_rules(record: &VideoRecord, req: &Request) -> Result<(), EdgeError>
             });
         }
     }
-    Ok(())
+    Ok(record)
 }
 
 /// Handles the playback request for video `id`.
@@ -168,11 +172,7 @@ pub async fn handle<P: Platform>(
         viewer.as_ref().map(|c| c.sub.as_str()),
     )
     .await?;
-    let record = load_record(p, cfg, req, &id)
-        .await?
-        .filter(|r| r.visibility != Visibility::Private)
-        .ok_or(EdgeError::NotFound("video"))?;
-    check_rules(&record, req)?;
+    let record = playable(load_record(p, cfg, req, &id).await?, req)?;
     let now = p.now();
     let mut expires = now.plus(cfg.playback_ttl_secs);
     if record.visibility == Visibility::Members {

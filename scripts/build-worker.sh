@@ -20,6 +20,6 @@ echo "worker size: $wasm raw ${raw} bytes, gzip ${gz} bytes"
 # start). Over it, the build fails rather than drifting silently.
 budget=$((300 * 1024))
 if [ "$gz" -gt "$budget" ]; then
-  echo "build-worker: gzip size ${gz} exceeds the ${budget}-byte budget; see README 'Figures'" >&2
+  echo "build-worker: gzip size ${gz} exceeds the ${budget}-byte budget; see docs/benchmarks.md 'Figures'" >&2
   exit 1
 fi

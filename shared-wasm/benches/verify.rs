@@ -5,7 +5,7 @@
 //! - access-token verification with EdDSA and ES256.
 //!
 //! A plain timing loop (median of several runs) keeps the harness dependency-free; figures are
-//! recorded in the README, never asserted.
+//! recorded in docs/benchmarks.md ("Figures"), never asserted.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;

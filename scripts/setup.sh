@@ -8,6 +8,7 @@
 #   - ffmpeg/ffprobe (Debian package)
 #   - a PostgreSQL server and python3 (Debian packages), for the origin's PostgreSQL tests
 #   - s3s-fs (crates.io), an S3-compatible server the storage tests run against
+#   - a Redis server (Debian package), for the Spin edge's Redis-backed run
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -107,6 +108,15 @@ else
   if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
   $sudo apt-get update -qq && $sudo apt-get install -y -qq postgresql python3 >/dev/null \
     || fail "apt-get install postgresql" "install Debian's postgresql package (the tests start their own server on loopback)"
+fi
+
+if command -v redis-server >/dev/null; then
+  say "Redis server present"
+else
+  say "installing Redis (apt)"
+  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq redis-server >/dev/null \
+    || fail "apt-get install redis-server" "install Debian's redis-server package (the tests start their own server on loopback)"
 fi
 
 say "ready: worker-build $worker_version, wasm-bindgen $bindgen_version, wrangler $wrangler_version, $(ffmpeg -version | head -1 | cut -d' ' -f1-3)"

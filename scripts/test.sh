@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, lints, the core on all three targets, unit and API tests, and the
-# end-to-end tests against workerd (wrangler dev) and the Spin component (Wasmtime).
+# end-to-end tests against workerd (wrangler dev) and the Spin component (Wasmtime, and `spin up`
+# with its store in SQLite and in Redis).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -36,11 +37,15 @@ echo "[test] starting an S3-compatible server (s3s-fs) on loopback"
 s3dir="$(mktemp -d /tmp/video-s3.XXXXXX)"
 trap 'bash scripts/s3.sh stop "$s3dir"; bash scripts/postgres.sh stop "$pgdir"; rm -f "$log"' EXIT
 s3_url="$(bash scripts/s3.sh start "$s3dir")"
+echo "[test] starting Redis on loopback"
+redisdir="$(mktemp -d /tmp/video-redis.XXXXXX)"
+trap 'bash scripts/redis.sh stop "$redisdir"; bash scripts/s3.sh stop "$s3dir"; bash scripts/postgres.sh stop "$pgdir"; rm -f "$log"' EXIT
+redis_url="$(bash scripts/redis.sh start "$redisdir")"
 
 # The end-to-end tests also run under the Spin CLI's `spin up` (`*_under_spin_up`). No registry
 # has it: it is found as the harness finds it (tests/src/lib.rs, `spin_cli`), and without one
 # those tests are skipped by name, and the run says so at the start and at the end.
-skip=()
+skip=(--)
 spin_bin="${SPIN_BIN:-$(command -v spin || true)}"
 if [ -z "$spin_bin" ] && [ -x "$root/../shared/bin/spin" ]; then spin_bin="$root/../shared/bin/spin"; fi
 if [ -n "$spin_bin" ]; then
@@ -49,18 +54,20 @@ if [ -n "$spin_bin" ]; then
 else
   spin_note="[test] SKIPPED: the end-to-end tests under spin up (no Spin CLI: set SPIN_BIN, put spin on PATH, or ../shared/bin/spin)"
   echo "$spin_note"
-  skip=(-- --skip under_spin_up)
+  skip+=(--skip under_spin_up)
 fi
 
 # Both passes run whatever the first one gives, and cargo runs every test binary (--no-fail-fast);
 # the run fails at the end if either pass did, after listing every failed test.
+# The Spin edge under `spin up` keeps its state in a SQLite file in the first pass and in Redis
+# in the second (`TEST_REDIS_URL`), where the tests that need Redis (`*_on_redis`) run too.
 status=0
-echo "[test] cargo test (unit, vectors, API, end to end; origin on SQLite)" | tee "$log"
-TEST_S3_ENDPOINT="$s3_url" cargo test --workspace --no-fail-fast "${skip[@]}" 2>&1 | tee -a "$log" \
-  || status=1
-echo "[test] the origin's API and the end-to-end tests again, origin on PostgreSQL" | tee -a "$log"
-TEST_POSTGRES_URL="$pg_url" TEST_S3_ENDPOINT="$s3_url" cargo test -p origin -p e2e --no-fail-fast "${skip[@]}" 2>&1 \
+echo "[test] cargo test (unit, vectors, API, end to end; origin on SQLite, Spin's store SQLite)" | tee "$log"
+TEST_S3_ENDPOINT="$s3_url" cargo test --workspace --no-fail-fast "${skip[@]}" --skip on_redis 2>&1 \
   | tee -a "$log" || status=1
+echo "[test] the origin's API and the end-to-end tests again, origin on PostgreSQL, Spin's store Redis" | tee -a "$log"
+TEST_POSTGRES_URL="$pg_url" TEST_S3_ENDPOINT="$s3_url" TEST_REDIS_URL="$redis_url" \
+  cargo test -p origin -p e2e --no-fail-fast "${skip[@]}" 2>&1 | tee -a "$log" || status=1
 # One closing line for the whole run (cargo prints one per test binary, the last often "0 passed").
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

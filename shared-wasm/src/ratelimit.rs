@@ -133,6 +133,47 @@ pub fn check(quota: &Quota, tat_ms: Option<u64>, now_ms: u64) -> (Decision, u64)
     (decision, new_tat)
 }
 
+/// [`check`]'s step run atomically inside Redis (`EVAL`), for a store that several edge instances
+/// share, where a read-modify-write from outside lets concurrent requests overshoot.
+///
+/// `KEYS[1]` holds the TAT in ms as a decimal number, expiring when it has passed (a past TAT
+/// counts exactly like none); `ARGV` are [`redis_args`]. The clock is Redis's own (`TIME`), so
+/// instances whose clocks disagree share one timeline. The reply is `{allowed (1 or 0), the TAT
+/// read (-1: none), now in ms}`, which [`redis_decision`] turns into a [`Decision`] with [`check`]
+/// itself: only the allow rule is written twice, and `tests/tests/redis_gcra.rs` holds the two
+/// to the same answers against a real server.
+pub const REDIS_GCRA_SCRIPT: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local raw = redis.call('GET', KEYS[1])
+local stored = raw and tonumber(raw)
+local tat = math.max(stored or now, now)
+local new_tat = tat + tonumber(ARGV[1])
+local allowed = 0
+if new_tat - now <= tonumber(ARGV[2]) then
+  redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', new_tat - now)
+  allowed = 1
+end
+return {allowed, stored or -1, now}
+"#;
+
+/// The script's `ARGV` for `quota`: the interval and the window, in ms.
+pub fn redis_args(quota: &Quota) -> [u64; 2] {
+    [quota.interval_ms(), quota.window_ms()]
+}
+
+/// The decision for [`REDIS_GCRA_SCRIPT`]'s reply, or `None` when the reply is not one (wrong
+/// shape, or an allow that [`check`] would not have given: a script from another version).
+pub fn redis_decision(quota: &Quota, reply: &[i64]) -> Option<Decision> {
+    let &[allowed, stored, now] = reply else {
+        return None;
+    };
+    let now = u64::try_from(now).ok()?;
+    let stored = u64::try_from(stored).ok();
+    let (decision, _) = check(quota, stored, now);
+    (decision.allowed == (allowed == 1)).then_some(decision)
+}
+
 /// Encodes a stored TAT for a key-value store (a CBOR unsigned integer, `kv-schemas/rate_limit.cddl`).
 pub fn encode_tat(tat_ms: u64) -> Vec<u8> {
     let mut buf = Vec::with_capacity(9);
@@ -310,5 +351,24 @@ mod tests {
         assert!(Quota::new("x", 1, 0).is_err());
         assert!(Quota::new("Bad Name", 1, 1).is_err());
         assert!(Quota::new("a\"b", 1, 1).is_err());
+    }
+
+    #[test]
+    fn a_redis_reply_is_read_with_check() {
+        let quota = Quota::new("login", 2, 10).unwrap();
+        assert_eq!(redis_args(&quota), [5_000, 10_000]);
+        // A fresh key at t=1000: allowed, one left.
+        let d = redis_decision(&quota, &[1, -1, 1_000]).unwrap();
+        assert!(d.allowed);
+        assert_eq!(d.remaining, 1);
+        // Two cells already used (TAT 11000 at t=1000): refused until one frees, in 5 s.
+        let d = redis_decision(&quota, &[0, 11_000, 1_000]).unwrap();
+        assert!(!d.allowed);
+        assert_eq!(d.retry_after_secs, 5);
+        // A reply that disagrees with check, or has the wrong shape, is not a decision.
+        assert_eq!(redis_decision(&quota, &[0, -1, 1_000]), None);
+        assert_eq!(redis_decision(&quota, &[1, 11_000, 1_000]), None);
+        assert_eq!(redis_decision(&quota, &[1, -1]), None);
+        assert_eq!(redis_decision(&quota, &[1, -1, -5]), None);
     }
 }

@@ -111,31 +111,74 @@ fn artifact(rel: &str) -> PathBuf {
 /// (a restarted process keeps its own), and must be free to bind when picked (no stray server
 /// holds them).
 pub fn free_port() -> u16 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const LOW: u32 = 20_000;
+    let high = ephemeral_low().clamp(LOW + 1_000, 32_768);
+    let port = reserve("ports", LOW..high, &NEXT, |port| {
+        TcpListener::bind(("127.0.0.1", port as u16)).is_ok()
+    });
+    port.unwrap_or_else(|| panic!("no free loopback port in {LOW}..{high}")) as u16
+}
+
+/// The first number in `range`, going round from an offset of this process's, that no other
+/// harness process holds (an exclusive lock on a file named after it in the temp folder `kind`)
+/// and that `usable` accepts; it stays held until the process exits. `next` counts this
+/// process's picks, so it never hands one out twice.
+fn reserve(
+    kind: &str,
+    range: std::ops::Range<u32>,
+    next: &AtomicU32,
+    usable: impl Fn(u32) -> bool,
+) -> Option<u32> {
     use std::sync::Mutex;
     // Held open, and so locked, until the process exits (std opens files close-on-exec, so a
     // child that outlives the tests does not keep a lock either).
     static HELD: Mutex<Vec<std::fs::File>> = Mutex::new(Vec::new());
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    const LOW: u32 = 20_000;
-    let high = ephemeral_low().clamp(LOW + 1_000, 32_768);
-    let span = high - LOW;
-    let dir = std::env::temp_dir().join("edge-video-e2e-ports");
-    std::fs::create_dir_all(&dir).expect("the port lock folder");
+    let span = range.end - range.start;
+    let dir = std::env::temp_dir().join(format!("edge-video-e2e-{kind}"));
+    std::fs::create_dir_all(&dir).expect("a lock folder");
     // Processes start at different offsets, so concurrent ones rarely even contend for a lock.
     let start = std::process::id().wrapping_mul(2_654_435_761) % span;
     let mut held = HELD.lock().unwrap();
     for _ in 0..span {
-        let port = (LOW + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % span) as u16;
-        let lock = std::fs::File::create(dir.join(format!("{port}.lock"))).expect("a port lock");
+        let n = range.start + (start + next.fetch_add(1, Ordering::Relaxed)) % span;
+        let lock = std::fs::File::create(dir.join(format!("{n}.lock"))).expect("a lock file");
         if lock.try_lock().is_err() {
             continue; // another test process has it
         }
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        if usable(n) {
             held.push(lock);
-            return port;
+            return Some(n);
         }
     }
-    panic!("no free loopback port in {LOW}..{high}");
+    None
+}
+
+/// The Redis server `scripts/test.sh` starts for the Spin edge (`TEST_REDIS_URL`), if any. With
+/// one, every edge under `spin up` keeps its state there ([`redis_db`]).
+pub fn test_redis() -> Option<String> {
+    std::env::var("TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// A database of the test Redis server of its own (empty), as a URL: each edge gets one, so
+/// concurrent tests' rate limits and records never meet. Edges given the same URL share state,
+/// like instances of one deployment. Panics without [`test_redis`].
+pub fn redis_db() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let server = test_redis().expect("TEST_REDIS_URL (scripts/test.sh starts a Redis server)");
+    // scripts/redis.sh starts the server with 4096 databases; 0 is left to people.
+    let db = reserve("redis-dbs", 1..4096, &NEXT, |_| true).expect("a free Redis database");
+    let url = format!("{server}/{db}");
+    // A database another process used before is emptied.
+    let mut conn = redis::Client::open(url.as_str())
+        .and_then(|c| c.get_connection())
+        .expect("connecting to the test Redis");
+    redis::cmd("FLUSHDB")
+        .exec(&mut conn)
+        .expect("emptying a Redis database");
+    url
 }
 
 /// The first port of the kernel's ephemeral range (32768 when it cannot be read).
@@ -685,11 +728,20 @@ impl Edge {
         port: u16,
         cf_country: Option<&str>,
     ) -> Self {
+        let mut vars = settings(upstream);
+        // Under `spin up` with a test Redis, the state lives there (see `spin_up_cmd`), in a
+        // database of the edge's own unless the caller shares one.
+        if matches!(runtime, Runtime::SpinUp)
+            && test_redis().is_some()
+            && !vars.iter().any(|(k, _)| *k == "REDIS_URL")
+        {
+            vars.push(("REDIS_URL", redis_db()));
+        }
         let mut edge = Self {
             url: format!("http://127.0.0.1:{port}"),
             runtime,
             port,
-            vars: settings(upstream),
+            vars,
             cf_country: cf_country.map(str::to_owned),
             proc: None,
             dir: tempfile::tempdir().expect("temp dir"),
@@ -724,6 +776,20 @@ impl Edge {
         proc.wait_ready(&format!("{}/healthz", self.url), Duration::from_secs(240))
             .await;
         self.proc = Some(proc);
+    }
+
+    /// The Redis database the edge keeps its state in (`spin up` with a test Redis only).
+    pub fn redis_url(&self) -> Option<&str> {
+        self.vars
+            .iter()
+            .find(|(k, _)| *k == "REDIS_URL")
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether concurrent requests meet exact rate limits: on Workers (a Durable Object per
+    /// key) and on Spin with Redis (one script per decision), not on Spin's plain store.
+    pub fn exact_limits_under_concurrency(&self) -> bool {
+        matches!(self.runtime, Runtime::Wrangler) || self.redis_url().is_some()
     }
 
     /// The runtime's output so far (of the current process).
@@ -810,22 +876,23 @@ fn wrangler_cmd(
 
 /// `spin up` with the repository's `spin.toml`, as a user runs it: settings as
 /// `SPIN_VARIABLE_*`, and a runtime config that puts the key-value store in the edge's folder
-/// (so it survives a restart, and concurrent tests do not share the default `.spin/` one).
+/// (so it survives a restart, and concurrent tests do not share the default `.spin/` one), or,
+/// with `REDIS_URL`, in that Redis database, as `runtime-config-redis.toml` does.
 fn spin_up_cmd(dir: &Path, port: u16, vars: Vec<(&'static str, String)>) -> Command {
     let spin = spin_cli().expect(
         "no Spin CLI (SPIN_BIN, PATH or ../shared/bin/spin); scripts/test.sh skips these tests \
          when it finds none",
     );
     let config = dir.join("runtime-config.toml");
-    let kv = dir.join("kv.db");
-    std::fs::write(
-        &config,
-        format!(
-            "[key_value_store.default]\ntype = \"spin\"\npath = \"{}\"\n",
-            kv.display()
+    let store = match vars.iter().find(|(k, _)| *k == "REDIS_URL") {
+        Some((_, url)) => format!("type = \"redis\"\nurl = \"{url}\""),
+        None => format!(
+            "type = \"spin\"\npath = \"{}\"",
+            dir.join("kv.db").display()
         ),
-    )
-    .expect("writing the runtime config");
+    };
+    std::fs::write(&config, format!("[key_value_store.default]\n{store}\n"))
+        .expect("writing the runtime config");
     let mut cmd = Command::new(spin);
     cmd.arg("up")
         .arg("--from")

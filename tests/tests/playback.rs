@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use e2e::{
-    Runtime, COUNTRY_HEADER, DEMO_EMAIL, DEMO_PASSWORD, LOGIN_LIMIT, PLAYBACK_KEY, PLAYBACK_KID,
-    VIEWER_COUNTRY,
+    Edge, Runtime, COUNTRY_HEADER, DEMO_EMAIL, DEMO_PASSWORD, LOGIN_LIMIT, PLAYBACK_KEY,
+    PLAYBACK_KID, VIEWER_COUNTRY,
 };
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
@@ -366,29 +366,27 @@ async fn flow(runtime: Runtime) {
         assert_eq!(json_of(r).await["reason"], reason, "{video} media");
     }
 
-    login_rate_limit(&c, e, runtime).await;
+    login_rate_limit(&c, &edge).await;
 }
 
 /// The two logins above used 2 of the client's LOGIN_LIMIT; a burst of 12 more must admit
-/// exactly the rest. On Workers the burst is concurrent (a Durable Object per key serialises
-/// it); on Spin it is sequential, since its key-value store offers no atomic update.
-async fn login_rate_limit(c: &Client, e: &str, runtime: Runtime) {
-    let url = format!("{e}/v1/auth/login");
+/// exactly the rest. Where limits are exact under concurrency (Workers: a Durable Object per
+/// key; Spin with Redis: one script per decision) the burst is concurrent; on Spin's plain
+/// store, which offers no atomic update, it is sequential.
+async fn login_rate_limit(c: &Client, edge: &Edge) {
+    let url = format!("{}/v1/auth/login", edge.url);
     let body = json!({"email": DEMO_EMAIL, "password": "wrong-password"});
     let mut responses = Vec::new();
-    match runtime {
-        Runtime::Wrangler => {
-            let burst: Vec<_> = (0..12)
-                .map(|_| tokio::spawn(c.post(&url).json(&body).send()))
-                .collect();
-            for h in burst {
-                responses.push(h.await.unwrap().unwrap());
-            }
+    if edge.exact_limits_under_concurrency() {
+        let burst: Vec<_> = (0..12)
+            .map(|_| tokio::spawn(c.post(&url).json(&body).send()))
+            .collect();
+        for h in burst {
+            responses.push(h.await.unwrap().unwrap());
         }
-        Runtime::Spin | Runtime::SpinUp => {
-            for _ in 0..12 {
-                responses.push(c.post(&url).json(&body).send().await.unwrap());
-            }
+    } else {
+        for _ in 0..12 {
+            responses.push(c.post(&url).json(&body).send().await.unwrap());
         }
     }
     let admitted = responses

@@ -1,11 +1,14 @@
 //! Runs a Spin HTTP component (WASI 0.2 `incoming-handler`) in Wasmtime, providing the Spin
 //! interfaces the edge component imports: `fermyon:spin/key-value@2.0.0` (the `default` store,
-//! shared by every request of this process; in memory, or kept in a folder with `--kv-dir`), `fermyon:spin/variables@2.0.0` and
-//! outbound `wasi:http`, restricted to an allow-list like `allowed_outbound_hosts` in spin.toml.
-//! Like Spin, it sets `spin-client-addr` on each request to the connection's peer address.
+//! shared by every request of this process; in memory, or kept in a folder with `--kv-dir`),
+//! `fermyon:spin/variables@2.0.0` and outbound `wasi:http`, restricted to an allow-list like
+//! `allowed_outbound_hosts` in spin.toml. `fermyon:spin/redis@2.0.0` is there only so the
+//! component links: every call fails (Redis-backed runs use `spin up`). Like Spin, it sets
+//! `spin-client-addr` on each request to the connection's peer address.
 //!
-//! It exists because the Spin CLI cannot be installed on our build machines; the component it
-//! runs is the same file `spin up` runs with `spin.toml`.
+//! The component it runs is the same file `spin up` runs with `spin.toml`. It stays beside
+//! `spin up` for what the CLI cannot give a test: a store that is a folder of files a test can
+//! read and seed, and a start in a fraction of the time.
 //!
 //! ```text
 //! spin-host --component edge.wasm --listen 127.0.0.1:3000 \
@@ -34,11 +37,14 @@ mod spin {
     wasmtime::component::bindgen!({
         path: "wit",
         world: "spin-host",
-        with: { "fermyon:spin/key-value.store": super::KvStore },
+        with: {
+            "fermyon:spin/key-value.store": super::KvStore,
+            "fermyon:spin/redis.connection": super::RedisConnection,
+        },
     });
 }
 
-use spin::fermyon::spin::{key_value, variables};
+use spin::fermyon::spin::{key_value, redis, variables};
 
 /// The one store a component may open: `default`.
 pub struct KvStore;
@@ -237,6 +243,98 @@ impl variables::Host for State {
             .get(&name)
             .cloned()
             .ok_or(variables::Error::Undefined(name))
+    }
+}
+
+/// A Redis connection, which this host never opens: the component links, and a deployment that
+/// sets `REDIS_URL` runs under `spin up`. Every call says so.
+pub struct RedisConnection;
+
+fn no_redis<T>() -> Result<T, redis::Error> {
+    Err(redis::Error::Other(
+        "spin-host has no outbound Redis; run REDIS_URL under spin up".into(),
+    ))
+}
+
+impl redis::Host for State {}
+
+impl redis::HostConnection for State {
+    fn open(&mut self, _: String) -> Result<Resource<RedisConnection>, redis::Error> {
+        no_redis()
+    }
+
+    fn publish(
+        &mut self,
+        _: Resource<RedisConnection>,
+        _: String,
+        _: Vec<u8>,
+    ) -> Result<(), redis::Error> {
+        no_redis()
+    }
+
+    fn get(
+        &mut self,
+        _: Resource<RedisConnection>,
+        _: String,
+    ) -> Result<Option<Vec<u8>>, redis::Error> {
+        no_redis()
+    }
+
+    fn set(
+        &mut self,
+        _: Resource<RedisConnection>,
+        _: String,
+        _: Vec<u8>,
+    ) -> Result<(), redis::Error> {
+        no_redis()
+    }
+
+    fn incr(&mut self, _: Resource<RedisConnection>, _: String) -> Result<i64, redis::Error> {
+        no_redis()
+    }
+
+    fn del(&mut self, _: Resource<RedisConnection>, _: Vec<String>) -> Result<u32, redis::Error> {
+        no_redis()
+    }
+
+    fn sadd(
+        &mut self,
+        _: Resource<RedisConnection>,
+        _: String,
+        _: Vec<String>,
+    ) -> Result<u32, redis::Error> {
+        no_redis()
+    }
+
+    fn smembers(
+        &mut self,
+        _: Resource<RedisConnection>,
+        _: String,
+    ) -> Result<Vec<String>, redis::Error> {
+        no_redis()
+    }
+
+    fn srem(
+        &mut self,
+        _: Resource<RedisConnection>,
+        _: String,
+        _: Vec<String>,
+    ) -> Result<u32, redis::Error> {
+        no_redis()
+    }
+
+    fn execute(
+        &mut self,
+        _: Resource<RedisConnection>,
+        _: String,
+        _: Vec<redis::RedisParameter>,
+    ) -> Result<Vec<redis::RedisResult>, redis::Error> {
+        no_redis()
+    }
+
+    fn drop(&mut self, rep: Resource<RedisConnection>) -> wasmtime::Result<()> {
+        self.table.delete(rep)?;
+        Ok(())
     }
 }
 

@@ -7,6 +7,11 @@
 //! default store (a local SQLite file) that is strongly consistent for the instance. Dead
 //! entries are deleted when a read meets them and by a bounded sweep after some responses
 //! (`sweep`).
+//!
+//! With `REDIS_URL` (the Redis that the runtime config gives the key-value store, shared by
+//! several instances), the store's Redis does what Spin's interface cannot: rate limits run as
+//! one atomic script ([`ratelimit::REDIS_GCRA_SCRIPT`]), and entries written with a TTL get
+//! Redis's own expiry, so nothing needs sweeping.
 #![cfg(target_arch = "wasm32")]
 
 mod sweep;
@@ -24,6 +29,7 @@ use shared_wasm::record::{CachedResponse, KvEnvelope};
 use shared_wasm::{CountryCode, UnixTime};
 use spin_sdk::http::{IntoResponse, Method, OutgoingResponse, Request, Response, ResponseOutparam};
 use spin_sdk::key_value::Store;
+use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
 
 /// The platform for one request; cheap to clone, so deferred work can own a handle to it.
 #[derive(Clone)]
@@ -39,9 +45,36 @@ impl std::ops::Deref for Spin {
 
 struct Inner {
     store: Store,
+    redis: Option<Redis>,
     /// Work the app defers, finished before answering (as it always was here; only the store
     /// sweep runs after the response, see `entry::handle`).
     deferred: std::cell::RefCell<Vec<edge_app::Deferred>>,
+}
+
+/// The outbound connection to `REDIS_URL`, opened on first use: most requests need none.
+struct Redis {
+    url: String,
+    conn: std::cell::OnceCell<Connection>,
+}
+
+/// Where the Redis script keeps rate-limit state: a decimal TAT, not the store's encoding.
+const REDIS_RATE_LIMIT_PREFIX: &str = "gcra:";
+
+impl Redis {
+    fn execute(
+        &self,
+        command: &str,
+        args: &[RedisParameter],
+    ) -> Result<Vec<RedisResult>, spin_sdk::redis::Error> {
+        let conn = match self.conn.get() {
+            Some(c) => c,
+            None => {
+                let opened = Connection::open(&self.url)?;
+                self.conn.get_or_init(|| opened)
+            }
+        };
+        conn.execute(command, args)
+    }
 }
 
 /// Milliseconds since the epoch (WASI wall clock).
@@ -80,7 +113,24 @@ impl Platform for Spin {
             expires_at: ttl.map(|t| self.now().0.saturating_add(t)),
             value: value.to_vec(),
         };
-        self.store.set(key, &envelope.to_cbor()).map_err(kv_err)
+        self.store.set(key, &envelope.to_cbor()).map_err(kv_err)?;
+        if let (Some(redis), Some(at)) = (&self.redis, envelope.expires_at) {
+            // Redis drops the entry when its envelope says it is dead (`kv_sweep::is_dead`). A
+            // write by another instance in between may get this expiry instead of its own:
+            // either way a dead envelope reads as absent, and a live one only goes early.
+            let args = [
+                RedisParameter::Binary(key.as_bytes().to_vec()),
+                RedisParameter::Int64(i64::try_from(at).unwrap_or(i64::MAX)),
+            ];
+            match redis.execute("EXPIREAT", &args).map_err(kv_err)?.first() {
+                Some(RedisResult::Int64(1)) => {}
+                // The key the store just wrote is not there: another Redis or database.
+                _ => self.log_error(
+                    "REDIS_URL is not the key-value store's Redis: entries do not expire",
+                ),
+            }
+        }
+        Ok(())
     }
 
     /// Entries go through [`Platform::kv_put`], whose envelope carries the expiry.
@@ -108,9 +158,13 @@ impl Platform for Spin {
             .map_err(|e| PlatformError::Cache(e.to_string()))
     }
 
-    /// A plain read-modify-write on the store: exact for sequential requests; concurrent ones
-    /// on the same key may overshoot (Spin's key-value interface has no compare-and-swap).
+    /// With Redis, one atomic script: exact however many requests and instances race. Without,
+    /// a plain read-modify-write on the store: exact for sequential requests; concurrent ones on
+    /// the same key may overshoot (Spin's key-value interface has no compare-and-swap).
     async fn rate_limit(&self, key: &str, quota: &Quota) -> Result<Decision, PlatformError> {
+        if let Some(redis) = &self.redis {
+            return redis_rate_limit(redis, key, quota);
+        }
         let err = |e: spin_sdk::key_value::Error| PlatformError::RateLimit(e.to_string());
         let k = format!("{RATE_LIMIT_PREFIX}{key}");
         let stored = self
@@ -172,6 +226,31 @@ impl Platform for Spin {
     }
 }
 
+fn redis_rate_limit(redis: &Redis, key: &str, quota: &Quota) -> Result<Decision, PlatformError> {
+    let [interval_ms, window_ms] = ratelimit::redis_args(quota);
+    let int = |n: u64| RedisParameter::Int64(i64::try_from(n).unwrap_or(i64::MAX));
+    let args = [
+        RedisParameter::Binary(ratelimit::REDIS_GCRA_SCRIPT.as_bytes().to_vec()),
+        RedisParameter::Int64(1),
+        RedisParameter::Binary(format!("{REDIS_RATE_LIMIT_PREFIX}{key}").into_bytes()),
+        int(interval_ms),
+        int(window_ms),
+    ];
+    let reply = redis
+        .execute("EVAL", &args)
+        .map_err(|e| PlatformError::RateLimit(e.to_string()))?;
+    let numbers: Option<Vec<i64>> = reply
+        .iter()
+        .map(|r| match r {
+            RedisResult::Int64(n) => Some(*n),
+            _ => None,
+        })
+        .collect();
+    numbers
+        .and_then(|n| ratelimit::redis_decision(quota, &n))
+        .ok_or_else(|| PlatformError::RateLimit("unexpected reply from the Redis script".into()))
+}
+
 fn header_pairs<'a>(
     headers: impl Iterator<Item = (&'a str, &'a spin_sdk::http::HeaderValue)>,
 ) -> Vec<(String, String)> {
@@ -190,6 +269,8 @@ fn setting(name: &str) -> Option<String> {
 struct Settings {
     /// `CLIENT_IP_HEADER`, lower case; see [`client_ip`].
     client_ip_header: Option<String>,
+    /// `REDIS_URL`: `redis://` or `rediss://`; see the module's documentation.
+    redis_url: Option<String>,
     sweep: sweep::Policy,
 }
 
@@ -209,8 +290,22 @@ impl Settings {
                 "must be a header name".into(),
             ));
         }
+        let redis_url = get("REDIS_URL")
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty());
+        if redis_url
+            .as_deref()
+            .is_some_and(|u| !(u.starts_with("redis://") || u.starts_with("rediss://")))
+        {
+            // Not echoed: the URL may carry a password.
+            return Err(ConfigError::Invalid(
+                "REDIS_URL",
+                "must be a redis:// or rediss:// URL".into(),
+            ));
+        }
         Ok(Self {
             client_ip_header,
+            redis_url,
             sweep: sweep::Policy::from_lookup(&get)?,
         })
     }
@@ -282,7 +377,8 @@ mod entry {
         let (Some(platform), Ok(settings)) = (platform, settings) else {
             return;
         };
-        if settings.sweep.due() {
+        // Under Redis, entries expire by themselves (`kv_put`).
+        if settings.redis_url.is_none() && settings.sweep.due() {
             if let Err(e) = sweep::run(&platform.store, &settings.sweep, now_ms()) {
                 platform.log_error(&format!("KV sweep stopped: {e}"));
             }
@@ -307,8 +403,13 @@ mod entry {
         settings: Result<&Settings, &ConfigError>,
     ) -> anyhow::Result<(Response, Spin)> {
         let store = Store::open_default()?;
+        let redis = settings.ok().and_then(|s| s.redis_url.clone());
         let platform = Spin(std::rc::Rc::new(Inner {
             store,
+            redis: redis.map(|url| Redis {
+                url,
+                conn: Default::default(),
+            }),
             deferred: Default::default(),
         }));
         let headers = header_pairs(req.headers());

@@ -79,6 +79,13 @@ pub struct Page {
     next_cursor: Option<String>,
 }
 
+impl Page {
+    /// A page of `items`, and the cursor of the next one, if any.
+    pub fn new(items: Vec<Item>, next_cursor: Option<String>) -> Self {
+        Self { items, next_cursor }
+    }
+}
+
 /// `(created_at, id)` of the last item seen: pages never skip or repeat an item, whatever is
 /// inserted meanwhile (ordering is by creation time, then id).
 /// Cursors are sealed ([`shared_wasm::cursor`]), so the edge refuses a forged one itself.

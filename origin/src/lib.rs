@@ -3,6 +3,7 @@
 
 pub mod billing;
 pub mod caller;
+pub mod catalog;
 pub mod channels;
 pub mod clock;
 pub mod container;

@@ -22,8 +22,8 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::keys::SigningKeys;
 use crate::outbox::{self, PushConfig, Waker};
 use crate::routes::{
-    account, admin, auth, billing, channels, feeds, internal, social, text, transcode, tus,
-    uploads, videos,
+    account, admin, auth, billing, catalog, channels, feeds, internal, social, text, transcode,
+    tus, uploads, videos,
 };
 use crate::settings::Settings;
 
@@ -143,8 +143,13 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/videos", post(videos::create))
         .route(
             "/v1/videos/{id}",
-            axum::routing::patch(videos::edit).delete(videos::delete),
+            get(catalog::video)
+                .patch(videos::edit)
+                .delete(videos::delete),
         )
+        .route("/v1/search", get(catalog::search))
+        .route("/v1/categories", get(catalog::categories))
+        .route("/v1/users/{id}", get(catalog::profile))
         .route(
             "/v1/videos/{id}/comments",
             get(social::list_comments).post(social::add_comment),

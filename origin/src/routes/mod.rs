@@ -4,6 +4,7 @@ pub mod account;
 pub mod admin;
 pub mod auth;
 pub mod billing;
+pub mod catalog;
 pub mod channels;
 pub mod feeds;
 pub mod fields;

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod billing;
+mod catalog;
 mod channels;
 mod control_text;
 mod helpers;

@@ -393,6 +393,31 @@ async fn every_operation_answers_as_documented() {
         .await
         .unwrap();
 
+    // What viewers read.
+    let (_, details) = d
+        .call(&app, M::GET, "/v1/videos/{id}", &v_path, None, None)
+        .await;
+    assert_eq!(details["description"], "the document, live");
+    let (_, found) = d
+        .call(&app, M::GET, "/v1/search", "/v1/search?q=spe", None, None)
+        .await;
+    assert_eq!(found["items"][0]["id"], vid.as_str());
+    let (_, categories) = d
+        .call(&app, M::GET, "/v1/categories", "/v1/categories", None, None)
+        .await;
+    assert_eq!(categories["categories"][0]["slug"], "docs");
+    let (_, profile) = d
+        .call(
+            &app,
+            M::GET,
+            "/v1/users/{id}",
+            &format!("/v1/users/{creator_id}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(profile["channels"][0]["id"], ch.as_str());
+
     // Feeds.
     for (template, path) in [
         ("/v1/feeds/home", "/v1/feeds/home?limit=1".to_owned()),

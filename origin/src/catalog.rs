@@ -1,0 +1,287 @@
+//! What viewers read about videos before they play one: a video's public details, search over
+//! titles, descriptions and tags (the database's own full-text engine), the categories in use
+//! and a creator's public profile.
+
+use serde::Serialize;
+use shared_wasm::cursor::CursorKey;
+use shared_wasm::jwt::{AccessClaims, Role};
+use sqlx::AnyPool;
+
+use crate::db::Backend;
+use crate::error::ApiError;
+use crate::feeds::{Item, Page, MAX_PAGE};
+
+/// One video as its watch page shows it.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct Details {
+    id: String,
+    title: String,
+    description: String,
+    #[serde(serialize_with = "tag_list")]
+    tags: String,
+    category: Option<String>,
+    visibility: String,
+    state: String,
+    duration_ms: Option<i64>,
+    created_at: i64,
+    owner_id: Option<String>,
+    owner_name: Option<String>,
+    channel_id: Option<String>,
+    channel_name: Option<String>,
+    subscribers: i64,
+    likes: i64,
+    dislikes: i64,
+    comments: i64,
+    /// Where the edge serves the poster (ready videos only).
+    #[sqlx(skip)]
+    poster_url: Option<String>,
+    #[serde(skip)]
+    taken_down: i64,
+}
+
+fn tag_list<S: serde::Serializer>(tags: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(tags.split(',').filter(|t| !t.is_empty()))
+}
+
+/// The video's details for `viewer` (`None`: anonymous). A private or unfinished video is not
+/// found except by its owner or an admin, as for its management; a taken-down one is withheld
+/// (451), so the page can say why. A members video's details are public: its page invites the
+/// viewer to sign in or join.
+pub async fn details(
+    db: &AnyPool,
+    id: &str,
+    viewer: Option<&AccessClaims>,
+) -> Result<Details, ApiError> {
+    let found: Option<Details> = sqlx::query_as(
+        "SELECT v.id, v.title, v.description, v.tags, v.category, v.visibility, v.state,
+                v.duration_ms, v.created_at, v.owner_id, u.display_name AS owner_name,
+                v.channel_id, c.name AS channel_name,
+                (SELECT COUNT(*) FROM subscriptions s WHERE s.channel_id = v.channel_id)
+                    AS subscribers,
+                v.likes, v.dislikes,
+                (SELECT COUNT(*) FROM comments m WHERE m.video_id = v.id AND m.deleted = 0)
+                    AS comments,
+                v.taken_down
+         FROM videos v
+         LEFT JOIN users u ON u.id = v.owner_id
+         LEFT JOIN channels c ON c.id = v.channel_id
+         WHERE v.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    let mut video = found.ok_or(ApiError::NotFound("video"))?;
+    let manager = viewer.is_some_and(|v| {
+        v.role == Role::Admin
+            || (v.role >= Role::Creator && video.owner_id.as_deref() == Some(v.sub.as_str()))
+    });
+    if !manager {
+        if video.visibility == "private" || video.state != "ready" {
+            return Err(ApiError::NotFound("video"));
+        }
+        if video.taken_down != 0 {
+            return Err(ApiError::UnavailableForLegalReasons {
+                code: "taken_down",
+                message: "this video has been taken down",
+            });
+        }
+    }
+    if video.state == "ready" {
+        video.poster_url = Some(format!("/posters/{}.jpg", video.id));
+    }
+    Ok(video)
+}
+
+/// Longest query accepted, in characters, and most words used from it.
+pub const MAX_QUERY_CHARS: usize = 200;
+const MAX_TERMS: usize = 8;
+/// Results reachable by paging: relevance pages are offsets, so deep ones are refused rather
+/// than made expensive.
+const MAX_RESULTS: u32 = 500;
+
+/// The words of a search query: letters and digits (any script), lower-cased, at most
+/// [`MAX_TERMS`]. Everything else separates words, so nothing a user types reaches the
+/// full-text engine's own query syntax.
+pub fn terms(q: &str) -> Result<Vec<String>, ApiError> {
+    let bad = |message: &str| ApiError::BadRequest {
+        code: "invalid_query",
+        message: message.into(),
+    };
+    if q.chars().count() > MAX_QUERY_CHARS {
+        return Err(bad("q is at most 200 characters"));
+    }
+    let words: Vec<String> = q
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(MAX_TERMS)
+        .map(str::to_lowercase)
+        .collect();
+    if words.is_empty() {
+        return Err(bad("q needs at least one word"));
+    }
+    Ok(words)
+}
+
+/// Public, ready, not taken down videos matching every word of `q` (each as a prefix, so a
+/// query typed halfway finds), most relevant first (a title match above a tag, above the
+/// description), then newest. Pages are sealed offsets.
+pub async fn search(
+    db: &AnyPool,
+    backend: Backend,
+    key: &CursorKey,
+    q: &str,
+    cursor: Option<&str>,
+    limit: u32,
+) -> Result<Page, ApiError> {
+    let words = terms(q)?;
+    let limit = limit.clamp(1, MAX_PAGE);
+    let offset = match cursor {
+        None => 0,
+        Some(c) => key
+            .open(c)
+            .and_then(|t| t.strip_prefix("search:")?.parse::<u32>().ok())
+            .filter(|o| *o < MAX_RESULTS)
+            .ok_or(ApiError::BadRequest {
+                code: "invalid_cursor",
+                message: "cursor is not one this API returned".into(),
+            })?,
+    };
+    let limit = limit.min(MAX_RESULTS - offset);
+    let (sql, query) = match backend {
+        // bm25: lower is better; weights per column (title, description, tags).
+        Backend::Sqlite => (
+            "SELECT v.id, v.title, v.owner_id, v.channel_id, v.duration_ms, v.created_at
+             FROM video_search JOIN videos v ON v.rowid = video_search.rowid
+             WHERE video_search MATCH $1
+               AND v.visibility = 'public' AND v.state = 'ready' AND v.taken_down = 0
+             ORDER BY bm25(video_search, 10.0, 1.0, 4.0), v.created_at DESC, v.id DESC
+             LIMIT $2 OFFSET $3",
+            // Each word quoted (it holds only letters and digits) and a prefix.
+            words
+                .iter()
+                .map(|w| format!("\"{w}\"*"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        Backend::Postgres => (
+            "SELECT id, title, owner_id, channel_id, duration_ms, created_at
+             FROM videos, to_tsquery('simple', $1) AS query
+             WHERE search @@ query
+               AND visibility = 'public' AND state = 'ready' AND taken_down = 0
+             ORDER BY ts_rank(search, query) DESC, created_at DESC, id DESC
+             LIMIT $2 OFFSET $3",
+            words
+                .iter()
+                .map(|w| format!("{w}:*"))
+                .collect::<Vec<_>>()
+                .join(" & "),
+        ),
+    };
+    let mut items: Vec<Item> = sqlx::query_as(sql)
+        .bind(query)
+        .bind(i64::from(limit) + 1)
+        .bind(i64::from(offset))
+        .fetch_all(db)
+        .await?;
+    let next = offset + limit;
+    let next_cursor = if items.len() > limit as usize && next < MAX_RESULTS {
+        Some(key.seal(&format!("search:{next}")))
+    } else {
+        None
+    };
+    items.truncate(limit as usize);
+    Ok(Page::new(items, next_cursor))
+}
+
+/// A category in use, with how many public videos it holds.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct Category {
+    slug: String,
+    videos: i64,
+}
+
+/// The categories of public, ready videos, fullest first (at most 100).
+pub async fn categories(db: &AnyPool) -> Result<Vec<Category>, ApiError> {
+    Ok(sqlx::query_as(
+        "SELECT category AS slug, COUNT(*) AS videos FROM videos
+         WHERE category IS NOT NULL
+           AND visibility = 'public' AND state = 'ready' AND taken_down = 0
+         GROUP BY category ORDER BY videos DESC, slug LIMIT 100",
+    )
+    .fetch_all(db)
+    .await?)
+}
+
+/// What anyone may see of a user: their name, their channels and how many public videos.
+#[derive(Debug, Serialize)]
+pub struct Profile {
+    id: String,
+    display_name: String,
+    joined_at: i64,
+    public_videos: i64,
+    channels: Vec<ChannelSummary>,
+}
+
+/// One of a creator's channels.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct ChannelSummary {
+    id: String,
+    name: String,
+    description: String,
+    subscribers: i64,
+}
+
+/// A user's public profile: creators' and admins', and anyone's who still has a channel (a
+/// demoted creator). Other accounts are nobody else's business, so they are not found, like a
+/// user who does not exist.
+pub async fn profile(db: &AnyPool, id: &str) -> Result<Profile, ApiError> {
+    let row: Option<(String, String, i64, String)> =
+        sqlx::query_as("SELECT id, display_name, created_at, role FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(db)
+            .await?;
+    let (id, display_name, joined_at, role) = row.ok_or(ApiError::NotFound("user"))?;
+    let channels: Vec<ChannelSummary> = sqlx::query_as(
+        "SELECT c.id, c.name, c.description,
+                (SELECT COUNT(*) FROM subscriptions s WHERE s.channel_id = c.id) AS subscribers
+         FROM channels c WHERE c.owner_id = $1 ORDER BY c.ordinal, c.id",
+    )
+    .bind(&id)
+    .fetch_all(db)
+    .await?;
+    if role == "user" && channels.is_empty() {
+        return Err(ApiError::NotFound("user"));
+    }
+    let (public_videos,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM videos WHERE owner_id = $1
+           AND visibility = 'public' AND state = 'ready' AND taken_down = 0",
+    )
+    .bind(&id)
+    .fetch_one(db)
+    .await?;
+    Ok(Profile {
+        id,
+        display_name,
+        joined_at,
+        public_videos,
+        channels,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_words_reach_the_engine() {
+        assert_eq!(terms("Hello, World!").unwrap(), ["hello", "world"]);
+        assert_eq!(
+            terms("title:x OR \"a\" NEAR(b) -c *").unwrap(),
+            ["title", "x", "or", "a", "near", "b", "c"]
+        );
+        assert_eq!(terms("Ünïcödé 東京").unwrap(), ["ünïcödé", "東京"]);
+        assert_eq!(terms("a b c d e f g h i j").unwrap().len(), MAX_TERMS);
+        assert!(terms("  ** !! ").is_err());
+        assert!(terms(&"x".repeat(MAX_QUERY_CHARS + 1)).is_err());
+    }
+}

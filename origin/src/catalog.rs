@@ -5,6 +5,7 @@
 use serde::Serialize;
 use shared_wasm::cursor::CursorKey;
 use shared_wasm::jwt::{AccessClaims, Role};
+use shared_wasm::search;
 use sqlx::AnyPool;
 
 use crate::db::Backend;
@@ -92,35 +93,9 @@ pub async fn details(
     Ok(video)
 }
 
-/// Longest query accepted, in characters, and most words used from it.
-pub const MAX_QUERY_CHARS: usize = 200;
-const MAX_TERMS: usize = 8;
 /// Results reachable by paging: relevance pages are offsets, so deep ones are refused rather
 /// than made expensive.
 const MAX_RESULTS: u32 = 500;
-
-/// The words of a search query: letters and digits (any script), lower-cased, at most
-/// [`MAX_TERMS`]. Everything else separates words, so nothing a user types reaches the
-/// full-text engine's own query syntax.
-pub fn terms(q: &str) -> Result<Vec<String>, ApiError> {
-    let bad = |message: &str| ApiError::BadRequest {
-        code: "invalid_query",
-        message: message.into(),
-    };
-    if q.chars().count() > MAX_QUERY_CHARS {
-        return Err(bad("q is at most 200 characters"));
-    }
-    let words: Vec<String> = q
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .take(MAX_TERMS)
-        .map(str::to_lowercase)
-        .collect();
-    if words.is_empty() {
-        return Err(bad("q needs at least one word"));
-    }
-    Ok(words)
-}
 
 /// Public, ready, not taken down videos matching every word of `q` (each as a prefix, so a
 /// query typed halfway finds), most relevant first (a title match above a tag, above the
@@ -133,7 +108,10 @@ pub async fn search(
     cursor: Option<&str>,
     limit: u32,
 ) -> Result<Page, ApiError> {
-    let words = terms(q)?;
+    let words = search::terms(q).map_err(|e| ApiError::BadRequest {
+        code: "invalid_query",
+        message: e.to_string(),
+    })?;
     let limit = limit.clamp(1, MAX_PAGE);
     let offset = match cursor {
         None => 0,
@@ -266,22 +244,4 @@ pub async fn profile(db: &AnyPool, id: &str) -> Result<Profile, ApiError> {
         public_videos,
         channels,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_words_reach_the_engine() {
-        assert_eq!(terms("Hello, World!").unwrap(), ["hello", "world"]);
-        assert_eq!(
-            terms("title:x OR \"a\" NEAR(b) -c *").unwrap(),
-            ["title", "x", "or", "a", "near", "b", "c"]
-        );
-        assert_eq!(terms("Ünïcödé 東京").unwrap(), ["ünïcödé", "東京"]);
-        assert_eq!(terms("a b c d e f g h i j").unwrap().len(), MAX_TERMS);
-        assert!(terms("  ** !! ").is_err());
-        assert!(terms(&"x".repeat(MAX_QUERY_CHARS + 1)).is_err());
-    }
 }

@@ -190,6 +190,35 @@ pub async fn render_ladder(dest: &Path) -> anyhow::Result<()> {
     if !tmp.join("master.m3u8").is_file() {
         bail!("ffmpeg wrote no master playlist");
     }
+    // A poster like a transcode's (`poster.jpg`, 360 lines), for pages and link previews.
+    let out = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-nostdin",
+            "-y",
+            "-f",
+            "lavfi",
+        ])
+        .args([
+            "-i",
+            "testsrc2=size=640x360:rate=1:duration=1",
+            "-frames:v",
+            "1",
+        ])
+        .arg("poster.jpg")
+        .current_dir(&tmp)
+        .output()
+        .await
+        .context("running ffmpeg for the poster")?;
+    if !out.status.success() {
+        let _ = tokio::fs::remove_dir_all(&tmp).await;
+        bail!(
+            "ffmpeg failed on the poster: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let _ = tokio::fs::remove_dir_all(dest).await;
     tokio::fs::rename(&tmp, dest).await?;
     Ok(())

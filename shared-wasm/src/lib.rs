@@ -16,6 +16,7 @@ pub mod media;
 pub mod playback;
 pub mod ratelimit;
 pub mod record;
+pub mod search;
 pub mod sync;
 
 pub use ids::{CountryCode, Kid, UnixTime, VideoId};

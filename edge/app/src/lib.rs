@@ -56,6 +56,7 @@ async fn route<P: Platform + Clone + 'static>(
             routes::playback::handle(p, cfg, req, id).await?
         }
         (["hls", ..], "GET" | "HEAD") => routes::hls::handle(p, cfg, req).await?,
+        (["posters", file], "GET" | "HEAD") => routes::hls::poster(p, cfg, req, file).await?,
         (["v1", "feeds", "home"], "GET" | "HEAD") => {
             routes::feeds::handle(p, cfg, req, "home".into(), "/v1/feeds/home".into()).await?
         }
@@ -83,15 +84,23 @@ async fn route<P: Platform + Clone + 'static>(
             );
             routes::feeds::handle(p, cfg, req, feed, path).await?
         }
+        (["v1", "search"], "GET" | "HEAD") => routes::feeds::search(p, cfg, req).await?,
+        // The categories in use change with public videos, like search.
+        (["v1", "categories"], "GET" | "HEAD") => {
+            let path = "/v1/categories".into();
+            routes::feeds::handle(p, cfg, req, "home".into(), path).await?
+        }
         (["internal", "sync"], "POST") => return routes::sync::handle(p, cfg, req).await,
         (
             ["healthz"]
             | ["v1", "videos", _, "playback"]
             | ["hls", ..]
+            | ["posters", _]
             | ["v1", "feeds", "home"]
             | ["v1", "feeds", "channel", _]
             | ["v1", "feeds", "subscriptions" | "trending"]
             | ["v1", "feeds", "category", _]
+            | ["v1", "search" | "categories"]
             | ["internal", "sync"],
             _,
         ) => return Err(EdgeError::MethodNotAllowed),

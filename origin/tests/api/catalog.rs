@@ -244,13 +244,10 @@ async fn search_ranks_public_videos_by_relevance_then_recency() {
         .unwrap();
 
     let page = app.get_json("/v1/search?q=lighthouse").await;
-    assert_eq!(
-        ids(&page),
-        [in_title.clone(), in_tags.clone(), in_description.clone()]
-    );
+    assert_eq!(ids(&page), [in_title.as_str(), &in_tags, &in_description]);
     // A prefix, any case, and every word must match.
     let page = app.get_json("/v1/search?q=LIGHTH%20keep").await;
-    assert_eq!(ids(&page), [in_title.clone()]);
+    assert_eq!(ids(&page), [in_title.as_str()]);
     let page = app.get_json("/v1/search?q=lighthouse%20nowhere").await;
     assert!(ids(&page).is_empty());
 
@@ -274,9 +271,9 @@ async fn search_ranks_public_videos_by_relevance_then_recency() {
         .await;
     assert!(r.status().is_success());
     let page = app.get_json("/v1/search?q=lighthouse").await;
-    assert_eq!(ids(&page), [in_title.clone()]);
+    assert_eq!(ids(&page), [in_title.as_str()]);
     let page = app.get_json("/v1/search?q=boats").await;
-    assert_eq!(ids(&page), [in_description.clone()]);
+    assert_eq!(ids(&page), [in_description.as_str()]);
 
     // Equal relevance: newest first, in pages that neither skip nor repeat.
     let mut made = Vec::new();
@@ -408,4 +405,3 @@ async fn categories_and_profiles_show_only_what_is_public() {
         );
     }
 }
-

@@ -134,9 +134,11 @@ pub fn resolve(
             id(u).map(|u| format!("/v1/admin/users/{u}/{a}")),
         ),
         ["v1", "videos"] => (&["POST"], creator, Class::Api, Ok("/v1/videos".into())),
+        // Anyone reads a video's details (its owner sees it unfinished, hence the token);
+        // its creator changes it.
         ["v1", "videos", v] => (
-            &["PATCH", "DELETE"],
-            creator,
+            &["GET", "PATCH", "DELETE"],
+            if m == "GET" { Optional } else { creator },
             Class::Api,
             id(v).map(|v| format!("/v1/videos/{v}")),
         ),
@@ -199,6 +201,12 @@ pub fn resolve(
             if m == "GET" { Public } else { creator },
             Class::Api,
             id(c).map(|c| format!("/v1/channels/{c}")),
+        ),
+        ["v1", "users", u] => (
+            &["GET"],
+            Public,
+            Class::Api,
+            id(u).map(|u| format!("/v1/users/{u}")),
         ),
         ["v1", "users", u, "channels"] => (
             &["GET"],

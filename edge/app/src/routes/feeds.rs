@@ -25,14 +25,33 @@ const STORED_AT: &str = "x-edge-stored-at";
 /// bounded and one page has one key. A cursor must be one the origin sealed: a forged one is
 /// refused here, before it can become a cache key or an origin query.
 pub fn canonical_query(cfg: &EdgeConfig, req: &Request) -> Result<String, EdgeError> {
+    canonical(cfg, req, false)
+}
+
+/// [`canonical_query`] for search, led by `q=`, which is required: the query's words as the
+/// origin will search for them (`shared_wasm::search::terms`), so queries that differ only in
+/// case, punctuation or spacing share one cache entry.
+pub fn search_query(cfg: &EdgeConfig, req: &Request) -> Result<String, EdgeError> {
+    canonical(cfg, req, true)
+}
+
+fn canonical(cfg: &EdgeConfig, req: &Request, search: bool) -> Result<String, EdgeError> {
     let bad = |message: &str| EdgeError::BadRequest {
         code: "invalid_query",
         message: message.into(),
     };
     let query = req.url.split_once('?').map_or("", |(_, q)| q);
-    let (mut cursor, mut limit) = (None, None);
+    let (mut q, mut cursor, mut limit) = (None, None, None);
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         match pair.split_once('=') {
+            Some(("q", _)) if search => {
+                let text = form_urlencoded::parse(pair.as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default();
+                let words = shared_wasm::search::terms(&text).map_err(|e| bad(&e.to_string()))?;
+                q = Some(form_urlencoded::byte_serialize(words.join(" ").as_bytes()).collect());
+            }
             Some(("cursor", c)) => match cfg.cursors.open(c) {
                 Some(_) => cursor = Some(c),
                 None => {
@@ -46,11 +65,16 @@ pub fn canonical_query(cfg: &EdgeConfig, req: &Request) -> Result<String, EdgeEr
                 Ok(n @ 1..=50) => limit = Some(n),
                 _ => return Err(bad("limit is 1 to 50")),
             },
+            _ if search => return Err(bad("only q, cursor (as returned) and limit are accepted")),
             _ => return Err(bad("only cursor (as returned) and limit are accepted")),
         }
     }
+    if search && q.is_none() {
+        return Err(bad("q needs at least one word"));
+    }
     let mut out = String::new();
     for (k, v) in [
+        ("q", q),
         ("cursor", cursor.map(str::to_owned)),
         ("limit", limit.map(|n| n.to_string())),
     ] {
@@ -148,8 +172,33 @@ pub async fn handle<P: Platform + Clone + 'static>(
 ) -> Result<Response, EdgeError> {
     let allowed = limits::enforce(p, &cfg.rate_limits.api, req, None).await?;
     let query = canonical_query(cfg, req)?;
+    serve_shared(p, cfg, req, &feed, &path, &query, allowed).await
+}
+
+/// Serves search results (`/v1/search`) like a feed. Which public videos exist and what they
+/// say changes only with writes that bump the home feed (every public video is in it), so its
+/// version keys search pages too.
+pub async fn search<P: Platform + Clone + 'static>(
+    p: &P,
+    cfg: &EdgeConfig,
+    req: &Request,
+) -> Result<Response, EdgeError> {
+    let allowed = limits::enforce(p, &cfg.rate_limits.api, req, None).await?;
+    let query = search_query(cfg, req)?;
+    serve_shared(p, cfg, req, "home", "/v1/search", &query, allowed).await
+}
+
+async fn serve_shared<P: Platform + Clone + 'static>(
+    p: &P,
+    cfg: &EdgeConfig,
+    req: &Request,
+    feed: &str,
+    path: &str,
+    query: &str,
+    allowed: limits::Allowed<'_>,
+) -> Result<Response, EdgeError> {
     Ok(
-        allowed.annotate(match lookup(p, cfg, req, &feed, &path, &query).await? {
+        allowed.annotate(match lookup(p, cfg, req, feed, path, query).await? {
             Lookup::Entry(entry, status) => serve(entry, req, cfg, status),
             Lookup::ClientError(resp) => resp,
         }),
@@ -174,8 +223,12 @@ pub async fn lookup<P: Platform + Clone + 'static>(
     query: &str,
 ) -> Result<Lookup, EdgeError> {
     let version = feed_version(p, feed).await;
-    let key = format!("{}/__edge-feed/{feed}/v{version}{query}", cfg.cache_origin);
-    let last_good = format!("{}/__edge-feed/{feed}/last{query}", cfg.cache_origin);
+    // The path too: several routes (a feed, search, categories) read one feed's version.
+    let key = format!(
+        "{}/__edge-feed/{feed}/v{version}{path}{query}",
+        cfg.cache_origin
+    );
+    let last_good = format!("{}/__edge-feed/{feed}/last{path}{query}", cfg.cache_origin);
     let origin_path = format!("{path}{query}");
     let f = cfg.feeds;
     let now = p.now().0;
@@ -247,4 +300,78 @@ async fn refetch<P: Platform>(
         }
         Err(client_error) => Lookup::ClientError(client_error),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::config;
+
+    fn get(url: &str) -> Request {
+        Request {
+            method: "GET".into(),
+            url: format!("http://edge.test{url}"),
+            ..Default::default()
+        }
+    }
+
+    fn code(e: EdgeError) -> &'static str {
+        match e {
+            EdgeError::BadRequest { code, .. } => code,
+            other => panic!("not a 400: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_search_is_keyed_by_its_words() {
+        let cfg = config();
+        for (url, canonical) in [
+            (
+                "/v1/search?q=Hello%2C+World!&limit=5",
+                "?q=hello+world&limit=5",
+            ),
+            (
+                "/v1/search?limit=5&q=HELLO%20%20world",
+                "?q=hello+world&limit=5",
+            ),
+            ("/v1/search?q=%E6%9D%B1%E4%BA%AC", "?q=%E6%9D%B1%E4%BA%AC"),
+            ("/v1/search?q=title%3Ax+OR+%22y%22", "?q=title+x+or+y"),
+        ] {
+            assert_eq!(search_query(&cfg, &get(url)).unwrap(), canonical, "{url}");
+        }
+        let cursor = cfg.cursors.seal("search:20");
+        assert_eq!(
+            search_query(&cfg, &get(&format!("/v1/search?cursor={cursor}&q=a"))).unwrap(),
+            format!("?q=a&cursor={cursor}")
+        );
+        for url in [
+            "/v1/search",
+            "/v1/search?q=",
+            "/v1/search?q=%2A%2A",
+            "/v1/search?q=a&sort=new",
+            "/v1/search?q=a&limit=51",
+        ] {
+            assert_eq!(
+                code(search_query(&cfg, &get(url)).unwrap_err()),
+                "invalid_query",
+                "{url}"
+            );
+        }
+        let long = format!("/v1/search?q={}", "x".repeat(201));
+        assert_eq!(
+            code(search_query(&cfg, &get(&long)).unwrap_err()),
+            "invalid_query"
+        );
+        let forged = "/v1/search?q=a&cursor=c2VhcmNoOjIw";
+        assert_eq!(
+            code(search_query(&cfg, &get(forged)).unwrap_err()),
+            "invalid_cursor"
+        );
+        // Feeds take no query words.
+        let feed = get("/v1/feeds/home?q=a");
+        assert_eq!(
+            code(canonical_query(&cfg, &feed).unwrap_err()),
+            "invalid_query"
+        );
+    }
 }

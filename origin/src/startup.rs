@@ -17,8 +17,11 @@ use shared_wasm::cursor::CursorKey;
 use shared_wasm::jwk::KeySet;
 use shared_wasm::jwt::{Alg, JwtPolicy};
 use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use crate::jobs::Runner;
 use crate::keys::SigningKeys;
 use crate::outbox::{self, PushConfig, Waker};
 use crate::routes::{
@@ -216,7 +219,8 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Pushes the outbox to the configured edges and serves until the process is told to stop.
+/// Pushes the outbox to the configured edges, runs the job workers, and serves until the
+/// process is told to stop.
 pub async fn run(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
     let sync = &state.settings.sync;
     if let Some(secret) = sync.secret.clone() {
@@ -226,46 +230,42 @@ pub async fn run(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
         };
         outbox::spawn(state.db.clone(), config, state.outbox_rx.clone());
     }
-    let sweep_db = state.db.clone();
-    let upload_root = state.settings.storage.upload_dir();
-    tokio::spawn(async move {
-        // Abandoned uploads: expired resumable ones, and partial files of plain uploads a
-        // crash left behind (an hour untouched).
-        loop {
-            match crate::uploads::store::sweep(&sweep_db, &upload_root, crate::clock::now(), 3600)
-                .await
-            {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(files = n, "swept abandoned uploads"),
-                Err(e) => tracing::warn!(error = %e, "upload sweep failed"),
-            }
-            tokio::time::sleep(std::time::Duration::from_secs(600)).await;
-        }
-    });
-    for _ in 0..state.settings.transcode.workers {
-        crate::transcode::Worker {
-            db: state.db.clone(),
-            backend: crate::db::Backend::of_url(&state.settings.database.url)?,
-            store: state.store.clone(),
-            scratch: state.settings.storage.scratch_dir(),
-            settings: state.settings.transcode.clone(),
-            outbox: state.outbox.clone(),
-            wake: state.transcode_rx.clone(),
-        }
-        .spawn();
-    }
-    if state.settings.billing.worker {
-        crate::billing::events::spawn(
-            state.db.clone(),
-            state.settings.billing.clone(),
-            state.outbox.clone(),
-            state.billing_rx.clone(),
-        );
-    }
+    let stop = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    runner(&state).await?.spawn(&mut tasks, &stop);
     axum::serve(listener, app(state))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;
+    stop.cancel();
+    while tasks.join_next().await.is_some() {}
     Ok(())
+}
+
+/// The job lanes this process runs: its machine's upload sweep always, the transcoding and
+/// billing workers when the settings ask for them.
+async fn runner(state: &AppState) -> anyhow::Result<Runner> {
+    let settings = &state.settings;
+    let sweep = crate::uploads::sweep::lane(&state.db, settings.storage.upload_dir()).await?;
+    let mut runner = Runner::new(state.db.clone()).lane(sweep);
+    if settings.transcode.workers > 0 {
+        let worker = crate::transcode::Worker {
+            db: state.db.clone(),
+            store: state.store.clone(),
+            scratch: settings.storage.scratch_dir(),
+            settings: settings.transcode.clone(),
+            outbox: state.outbox.clone(),
+        };
+        runner = runner.lane(worker.lane(state.transcode_rx.clone()));
+    }
+    if settings.billing.worker {
+        runner = runner.lane(crate::billing::events::lane(
+            state.db.clone(),
+            settings.billing.clone(),
+            state.outbox.clone(),
+            state.billing_rx.clone(),
+        ));
+    }
+    Ok(runner)
 }

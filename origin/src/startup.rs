@@ -1,6 +1,9 @@
-//! Builds the application: database, keys, router; and runs it.
+//! Builds the application: database, keys, router; and runs it, with its background work,
+//! until it is told to stop.
 
+use std::future::IntoFuture;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::extract::DefaultBodyLimit;
@@ -219,27 +222,86 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Pushes the outbox to the configured edges, runs the job workers, and serves until the
-/// process is told to stop.
+/// Serves until SIGTERM or Ctrl-C, then shuts down gracefully ([`serve`]).
 pub async fn run(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
+    serve(listener, state, stop_signal()).await
+}
+
+/// SIGTERM (what service managers and orchestrators send) or SIGINT (Ctrl-C).
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: shutting down"),
+    }
+}
+
+/// How long stopped background tasks get to release their leases before they are aborted.
+const WORKERS_STOP: Duration = Duration::from_secs(10);
+
+/// Starts the background work (job runner, outbox pushers) and serves until `stop` resolves.
+/// Then: no new connections; the job workers stop at once at a safe point (a transcode's ffmpeg
+/// is killed) and release their jobs, which a restart takes again; requests in flight get
+/// `server.drain_secs` to finish; the pushers stop after them, so what the last requests wrote
+/// goes out if the edges answer.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let jobs_stop = CancellationToken::new();
+    let pushers_stop = CancellationToken::new();
+    let mut tasks = JoinSet::new();
     let sync = &state.settings.sync;
     if let Some(secret) = sync.secret.clone() {
         let config = PushConfig {
             edges: sync.urls(),
             secret,
         };
-        outbox::spawn(state.db.clone(), config, state.outbox_rx.clone());
+        let wake = state.outbox_rx.clone();
+        outbox::spawn(&mut tasks, &pushers_stop, state.db.clone(), config, wake);
     }
-    let stop = CancellationToken::new();
-    let mut tasks = JoinSet::new();
-    runner(&state).await?.spawn(&mut tasks, &stop);
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
-    stop.cancel();
-    while tasks.join_next().await.is_some() {}
+    runner(&state).await?.spawn(&mut tasks, &jobs_stop);
+
+    let drain = Duration::from_secs(state.settings.server.drain_secs);
+    let draining = CancellationToken::new();
+    let server = axum::serve(listener, app(state))
+        .with_graceful_shutdown(draining.clone().cancelled_owned())
+        .into_future();
+    tokio::pin!(server);
+    tokio::select! {
+        served = &mut server => {
+            jobs_stop.cancel();
+            pushers_stop.cancel();
+            served?;
+        }
+        _ = stop => {
+            draining.cancel();
+            jobs_stop.cancel();
+            tracing::info!(?drain, "no new connections; draining requests in flight");
+            match tokio::time::timeout(drain, &mut server).await {
+                Ok(served) => served?,
+                Err(_) => tracing::warn!(?drain, "requests still in flight after the drain: cut"),
+            }
+            pushers_stop.cancel();
+        }
+    }
+    let stopped = tokio::time::timeout(WORKERS_STOP, async {
+        while let Some(done) = tasks.join_next().await {
+            if let Err(e) = done {
+                tracing::error!(error = %e, "background task failed");
+            }
+        }
+    });
+    if stopped.await.is_err() {
+        tracing::warn!(
+            left = tasks.len(),
+            "background tasks still running: aborted"
+        );
+        tasks.abort_all();
+    }
+    tracing::info!("stopped");
     Ok(())
 }
 

@@ -6,6 +6,7 @@ mod channels;
 mod control_text;
 mod helpers;
 mod hostile_uploads;
+mod jobs;
 mod migrations;
 mod openapi;
 mod quotas;

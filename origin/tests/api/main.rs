@@ -11,6 +11,7 @@ mod migrations;
 mod openapi;
 mod quotas;
 mod sessions;
+mod shutdown;
 mod social;
 mod storage;
 mod sync;

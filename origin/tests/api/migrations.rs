@@ -4,13 +4,12 @@ use std::borrow::Cow;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
+use sqlx::AnyPool;
 
 use crate::helpers::database_url;
 
-/// Before 0012 a channel was its creator's user id; afterwards each such creator has one
-/// channel holding their videos and their subscribers.
-#[tokio::test]
-async fn channels_migration_keeps_videos_and_subscribers() {
+/// A new database with the migrations before `version` run, and all of them, to run next.
+async fn migrated_before(version: i64) -> (tempfile::TempDir, AnyPool, Migrator) {
     let dir = tempfile::tempdir().unwrap();
     let mut url = database_url(dir.path()).await;
     let migrator = if url.starts_with("sqlite:") {
@@ -21,17 +20,25 @@ async fn channels_migration_keeps_videos_and_subscribers() {
     };
     sqlx::any::install_default_drivers();
     let db = AnyPoolOptions::new().connect(&url).await.unwrap();
-    let before_channels = Migrator {
+    let before = Migrator {
         migrations: Cow::Owned(
             migrator
                 .iter()
-                .filter(|m| m.version < 12)
+                .filter(|m| m.version < version)
                 .cloned()
                 .collect(),
         ),
         ..Migrator::DEFAULT
     };
-    before_channels.run(&db).await.unwrap();
+    before.run(&db).await.unwrap();
+    (dir, db, migrator)
+}
+
+/// Before 0012 a channel was its creator's user id; afterwards each such creator has one
+/// channel holding their videos and their subscribers.
+#[tokio::test]
+async fn channels_migration_keeps_videos_and_subscribers() {
+    let (_dir, db, migrator) = migrated_before(12).await;
     for stmt in [
         "INSERT INTO users (id, email, password_hash, role, created_at, display_name)
          VALUES ('u_c', 'c@x', 'h', 'creator', 1, 'Ada'), ('u_v', 'v@x', 'h', 'user', 1, '')",
@@ -87,27 +94,7 @@ async fn channels_migration_keeps_videos_and_subscribers() {
 /// are jobs with their attempts, backoff and outcomes, and `billing_events` still lists them.
 #[tokio::test]
 async fn jobs_migration_moves_the_queues_into_jobs() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut url = database_url(dir.path()).await;
-    let migrator = if url.starts_with("sqlite:") {
-        url.push_str("?mode=rwc");
-        sqlx::migrate!("./migrations/sqlite")
-    } else {
-        sqlx::migrate!("./migrations/postgres")
-    };
-    sqlx::any::install_default_drivers();
-    let db = AnyPoolOptions::new().connect(&url).await.unwrap();
-    let before_jobs = Migrator {
-        migrations: Cow::Owned(
-            migrator
-                .iter()
-                .filter(|m| m.version < 19)
-                .cloned()
-                .collect(),
-        ),
-        ..Migrator::DEFAULT
-    };
-    before_jobs.run(&db).await.unwrap();
+    let (_dir, db, migrator) = migrated_before(19).await;
     let event = |id: &str, kind: &str, created: i64| {
         format!(
             r#"{{"id": "{id}", "type": "{kind}", "created": {created}, "data": {{"object": {{}}}}}}"#

@@ -123,63 +123,50 @@ impl Binary {
         status
     }
 
-    /// A creator's access token.
-    async fn creator(&self) -> String {
+    /// A creator, a new video of theirs, its upload URLs and a 2 s source to send.
+    async fn upload(&self) -> Upload {
         let email = "ada@example.com";
         origin::users::ensure_user(&self.db, email, PW, Role::Creator, "test")
             .await
             .unwrap();
-        let r = self
-            .client
-            .post(format!("{}/v1/auth/login", self.edge))
-            .json(&json!({"email": email, "password": PW}))
-            .send()
-            .await
-            .unwrap();
-        r.json::<Value>().await.unwrap()["access_token"]
+        let login = json!({"email": email, "password": PW});
+        let token = self.call("/v1/auth/login", None, Some(login)).await["access_token"]
             .as_str()
             .unwrap()
-            .to_owned()
+            .to_owned();
+        let video = json!({"title": "Clip", "visibility": "public"});
+        let id = self.call("/v1/videos", Some(&token), Some(video)).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let upload = format!("/v1/videos/{id}/upload");
+        let ticket = self.call(&upload, Some(&token), Some(json!({}))).await;
+        let dir = tempfile::tempdir().unwrap();
+        Upload {
+            source: e2e::render_source(dir.path(), 426, 240, 2),
+            token,
+            id,
+            ticket,
+            _dir: dir,
+        }
     }
 
-    /// A new video and its upload URLs.
-    async fn ticket(&self, token: &str) -> (String, Value) {
-        let video: Value = self
-            .client
-            .post(format!("{}/v1/videos", self.edge))
-            .bearer_auth(token)
-            .json(&json!({"title": "Clip", "visibility": "public"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let id = video["id"].as_str().unwrap().to_owned();
-        let t = self
-            .client
-            .post(format!("{}/v1/videos/{id}/upload", self.edge))
-            .bearer_auth(token)
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        (id, t)
+    /// The API as the edge calls it: POST with a body, GET without; the JSON answer.
+    async fn call(&self, path: &str, token: Option<&str>, body: Option<Value>) -> Value {
+        let url = format!("{}{path}", self.edge);
+        let mut req = match body {
+            Some(body) => self.client.post(url).json(&body),
+            None => self.client.get(url),
+        };
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        req.send().await.unwrap().json().await.unwrap()
     }
 
     async fn status(&self, token: &str, id: &str) -> Value {
-        self.client
-            .get(format!("{}/v1/videos/{id}/transcode", self.edge))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        let path = format!("/v1/videos/{id}/transcode");
+        self.call(&path, Some(token), None).await
     }
 
     /// Polls the transcode status until `done` holds of it.
@@ -208,6 +195,15 @@ impl Binary {
     fn refuses_connections(&self) -> bool {
         std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err()
     }
+}
+
+/// What a test uploads, and where to.
+struct Upload {
+    token: String,
+    id: String,
+    ticket: Value,
+    source: Vec<u8>,
+    _dir: tempfile::TempDir,
 }
 
 /// A PUT or PATCH body the test feeds chunk by chunk; dropping the sender ends it.
@@ -260,20 +256,18 @@ async fn sigterm_during_a_transcode_releases_it_and_a_restart_finishes_it() {
         ("APP_SERVER__DRAIN_SECS", "5"),
     ])
     .await;
-    let token = origin.creator().await;
-    let (id, t) = origin.ticket(&token).await;
-    let source = e2e::render_source(tools.path(), 426, 240, 2);
+    let up = origin.upload().await;
     let r = origin
         .client
-        .put(t["upload_url"].as_str().unwrap())
+        .put(up.ticket["upload_url"].as_str().unwrap())
         .header("content-type", "video/mp4")
-        .body(source)
+        .body(up.source)
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     let s = origin
-        .status_until(&token, &id, |s| {
+        .status_until(&up.token, &up.id, |s| {
             s["renditions"][0]["state"] == "running" && marker.exists()
         })
         .await;
@@ -302,7 +296,7 @@ async fn sigterm_during_a_transcode_releases_it_and_a_restart_finishes_it() {
     assert_eq!(origin.leased().await, [], "no lease left held");
     let (state, attempts): (String, i64) =
         sqlx::query_as("SELECT state, attempts FROM jobs WHERE key = $1")
-            .bind(format!("{id}:240p"))
+            .bind(format!("{}:240p", up.id))
             .fetch_one(&origin.db)
             .await
             .unwrap();
@@ -315,14 +309,14 @@ async fn sigterm_during_a_transcode_releases_it_and_a_restart_finishes_it() {
     let restarted = Instant::now();
     origin.restart().await;
     let s = origin
-        .status_until(&token, &id, |s| s["state"] == "ready")
+        .status_until(&up.token, &up.id, |s| s["state"] == "ready")
         .await;
     assert!(
         restarted.elapsed() < Duration::from_secs(40),
         "taken at once, not after its 60 s lease"
     );
     assert_eq!(s["renditions"][0]["attempts"], 1, "{s}");
-    let media = origin.dir.path().join("media").join(&id);
+    let media = origin.dir.path().join("media").join(&up.id);
     assert!(media.join("240p/index.m3u8").exists() && media.join("master.m3u8").exists());
     origin.terminate();
     assert_eq!(origin.exited(Duration::from_secs(15)).await.code(), Some(0));
@@ -332,20 +326,17 @@ async fn sigterm_during_a_transcode_releases_it_and_a_restart_finishes_it() {
 #[tokio::test]
 async fn sigterm_during_an_upload_lets_the_request_finish() {
     let mut origin = Binary::start(&[("APP_SERVER__DRAIN_SECS", "20")]).await;
-    let token = origin.creator().await;
-    let (id, t) = origin.ticket(&token).await;
-    let dir = tempfile::tempdir().unwrap();
-    let source = e2e::render_source(dir.path(), 426, 240, 2);
+    let up = origin.upload().await;
     let (feed, body) = fed_body();
     let put = origin
         .client
-        .put(t["upload_url"].as_str().unwrap())
+        .put(up.ticket["upload_url"].as_str().unwrap())
         .header("content-type", "video/mp4")
         .body(body)
         .send();
     let put = tokio::spawn(put);
-    let half = source.len() / 2;
-    feed.send(source[..half].to_vec()).await.unwrap();
+    let half = up.source.len() / 2;
+    feed.send(up.source[..half].to_vec()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     origin.terminate();
@@ -355,7 +346,7 @@ async fn sigterm_during_an_upload_lets_the_request_finish() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // The request in flight goes on: the rest of the body, then its answer.
-    feed.send(source[half..].to_vec()).await.unwrap();
+    feed.send(up.source[half..].to_vec()).await.unwrap();
     drop(feed);
     let r = put.await.unwrap().unwrap();
     assert_eq!(r.status(), StatusCode::CREATED, "{}", origin.output());
@@ -364,7 +355,7 @@ async fn sigterm_during_an_upload_lets_the_request_finish() {
     // Its transcoding was queued with it, and waits for a worker, unleased.
     assert_eq!(origin.leased().await, []);
     let (state,): (String,) = sqlx::query_as("SELECT state FROM jobs WHERE key = $1")
-        .bind(&id)
+        .bind(&up.id)
         .fetch_one(&origin.db)
         .await
         .unwrap();
@@ -372,7 +363,7 @@ async fn sigterm_during_an_upload_lets_the_request_finish() {
 
     origin.restart().await;
     origin
-        .status_until(&token, &id, |s| s["state"] == "ready")
+        .status_until(&up.token, &up.id, |s| s["state"] == "ready")
         .await;
 }
 
@@ -380,10 +371,7 @@ async fn sigterm_during_an_upload_lets_the_request_finish() {
 async fn a_tus_upload_cut_at_the_drain_bound_resumes_after_a_restart() {
     use base64::Engine;
     let mut origin = Binary::start(&[("APP_SERVER__DRAIN_SECS", "2")]).await;
-    let token = origin.creator().await;
-    let (id, t) = origin.ticket(&token).await;
-    let dir = tempfile::tempdir().unwrap();
-    let source = e2e::render_source(dir.path(), 426, 240, 2);
+    let up = origin.upload().await;
     let client = origin.client.clone();
     let tus = |method: reqwest::Method, url: &str| {
         client.request(method, url).header("tus-resumable", "1.0.0")
@@ -392,12 +380,15 @@ async fn a_tus_upload_cut_at_the_drain_bound_resumes_after_a_restart() {
         "filetype {}",
         base64::engine::general_purpose::STANDARD.encode("video/mp4")
     );
-    let r = tus(reqwest::Method::POST, t["tus_url"].as_str().unwrap())
-        .header("upload-length", source.len().to_string())
-        .header("upload-metadata", meta)
-        .send()
-        .await
-        .unwrap();
+    let r = tus(
+        reqwest::Method::POST,
+        up.ticket["tus_url"].as_str().unwrap(),
+    )
+    .header("upload-length", up.source.len().to_string())
+    .header("upload-metadata", meta)
+    .send()
+    .await
+    .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     let upload = r.headers()["location"].to_str().unwrap().to_owned();
     let patch = |offset: usize, body: reqwest::Body| {
@@ -407,13 +398,13 @@ async fn a_tus_upload_cut_at_the_drain_bound_resumes_after_a_restart() {
             .body(body)
             .send()
     };
-    let first = source.len() / 3;
-    let r = patch(0, source[..first].to_vec().into()).await.unwrap();
+    let first = up.source.len() / 3;
+    let r = patch(0, up.source[..first].to_vec().into()).await.unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     // A second PATCH sends a little more, then stalls past the drain.
     let (feed, body) = fed_body();
     let stalled = tokio::spawn(patch(first, body));
-    feed.send(source[first..first + 4096].to_vec())
+    feed.send(up.source[first..first + 4096].to_vec())
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -442,11 +433,11 @@ async fn a_tus_upload_cut_at_the_drain_bound_resumes_after_a_restart() {
         (first..=first + 4096).contains(&offset),
         "what reached the disk counts: {offset}"
     );
-    let r = patch(offset, source[offset..].to_vec().into())
+    let r = patch(offset, up.source[offset..].to_vec().into())
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT, "{}", origin.output());
     origin
-        .status_until(&token, &id, |s| s["state"] == "ready")
+        .status_until(&up.token, &up.id, |s| s["state"] == "ready")
         .await;
 }

@@ -50,7 +50,8 @@ impl Backend {
         }
     }
 
-    fn of(conn: &AnyConnection) -> Self {
+    /// The backend behind a connection.
+    pub(crate) fn of(conn: &AnyConnection) -> Self {
         if conn.backend_name() == "PostgreSQL" {
             Self::Postgres
         } else {

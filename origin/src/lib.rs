@@ -12,6 +12,7 @@ pub mod demo;
 pub mod entitlements;
 pub mod error;
 pub mod feeds;
+pub mod jobs;
 pub mod keys;
 pub mod outbox;
 pub mod passwords;

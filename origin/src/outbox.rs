@@ -4,6 +4,14 @@
 //! Delivery is at least once and in `seq` order per edge: a batch is re-sent until the edge
 //! answers 200, and only then does that edge's cursor move. The edge ignores a record whose
 //! version it already has, so a re-sent batch has no second effect.
+//!
+//! This is not a kind of [`crate::jobs`] job, on purpose. The queue's unit is one independent
+//! job, taken by any worker, retried and dead-lettered alone; the outbox is one ordered stream
+//! per edge, read from a cursor. A job per record and edge would multiply rows by edges, lose
+//! the batching (a hundred records per request), and break the order (a record retried in its
+//! backoff would be overtaken by newer ones of the same key); a dead letter would be a gap the
+//! edge never fills. Its durability is the table and the cursor already, and its retry is the
+//! whole batch. The pushers run under the process's cancellation token like the job workers.
 
 use std::time::Duration;
 
@@ -15,6 +23,8 @@ use sqlx::AnyPool;
 
 use crate::db::WriteTx;
 use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 use crate::clock::now;
 use crate::keys::random_bytes;
@@ -131,8 +141,15 @@ pub struct PushConfig {
     pub secret: SecretString,
 }
 
-/// Starts one pusher task per edge.
-pub fn spawn(db: AnyPool, config: PushConfig, wake: watch::Receiver<u64>) {
+/// Starts one pusher task per edge in `tasks`; each stops between pushes when `stop` is
+/// cancelled (a push cut short is sent again: the cursor moves only after the edge's 200).
+pub fn spawn(
+    tasks: &mut JoinSet<()>,
+    stop: &CancellationToken,
+    db: AnyPool,
+    config: PushConfig,
+    wake: watch::Receiver<u64>,
+) {
     let edges = std::sync::Arc::new(config.edges.clone());
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -146,7 +163,7 @@ pub fn spawn(db: AnyPool, config: PushConfig, wake: watch::Receiver<u64>) {
             url,
             edges: edges.clone(),
         };
-        tokio::spawn(pusher.run(wake.clone()));
+        tasks.spawn(pusher.run(wake.clone(), stop.clone()));
     }
 }
 
@@ -162,20 +179,36 @@ struct Pusher {
 type Row = (i64, String, i64, Vec<u8>, Option<i64>);
 
 impl Pusher {
-    async fn run(self, mut wake: watch::Receiver<u64>) {
+    async fn run(self, mut wake: watch::Receiver<u64>, stop: CancellationToken) {
         let mut backoff = Duration::from_millis(250);
         loop {
-            match self.push_once().await {
-                Ok(true) => backoff = Duration::from_millis(250),
-                Ok(false) => {
-                    // Nothing pending: wait for a write, or poll.
-                    let _ = tokio::time::timeout(IDLE_POLL, wake.changed()).await;
+            let pushed = tokio::select! {
+                pushed = self.push_once() => pushed,
+                _ = stop.cancelled() => return,
+            };
+            // Idle: until a write wakes it, or the poll. After a failure: the backoff.
+            let (wait, idle) = match pushed {
+                Ok(true) => {
+                    backoff = Duration::from_millis(250);
+                    continue;
                 }
+                Ok(false) => (IDLE_POLL, true),
                 Err(e) => {
                     tracing::warn!(edge = %self.url, error = %e, retry_in = ?backoff, "edge sync failed");
-                    tokio::time::sleep(backoff).await;
+                    let wait = backoff;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
+                    (wait, false)
                 }
+            };
+            let woken = async {
+                if !idle || wake.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+                _ = woken => {}
             }
         }
     }

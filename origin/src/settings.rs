@@ -179,6 +179,14 @@ pub struct ServerSettings {
     /// `http://{host}:{port}`.
     #[serde(default)]
     pub public_url: Option<String>,
+    /// On SIGTERM or Ctrl-C, how long requests in flight (an upload's body, say) get to finish
+    /// before they are cut and the process exits.
+    #[serde(default = "default_drain_secs")]
+    pub drain_secs: u64,
+}
+
+fn default_drain_secs() -> u64 {
+    30
 }
 
 fn default_region() -> String {

@@ -1,6 +1,9 @@
-//! Builds the application: database, keys, router; and runs it.
+//! Builds the application: database, keys, router; and runs it, with its background work,
+//! until it is told to stop.
 
+use std::future::IntoFuture;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::extract::DefaultBodyLimit;
@@ -17,8 +20,11 @@ use shared_wasm::cursor::CursorKey;
 use shared_wasm::jwk::KeySet;
 use shared_wasm::jwt::{Alg, JwtPolicy};
 use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use crate::jobs::Runner;
 use crate::keys::SigningKeys;
 use crate::outbox::{self, PushConfig, Waker};
 use crate::routes::{
@@ -221,56 +227,112 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Pushes the outbox to the configured edges and serves until the process is told to stop.
+/// Serves until SIGTERM or Ctrl-C, then shuts down gracefully ([`serve`]).
 pub async fn run(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
+    serve(listener, state, stop_signal()).await
+}
+
+/// SIGTERM (what service managers and orchestrators send) or SIGINT (Ctrl-C).
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: shutting down"),
+    }
+}
+
+/// How long stopped background tasks get to release their leases before they are aborted.
+const WORKERS_STOP: Duration = Duration::from_secs(10);
+
+/// Starts the background work (job runner, outbox pushers) and serves until `stop` resolves.
+/// Then: no new connections; the job workers stop at once at a safe point (a transcode's ffmpeg
+/// is killed) and release their jobs, which a restart takes again; requests in flight get
+/// `server.drain_secs` to finish; the pushers stop after them, so what the last requests wrote
+/// goes out if the edges answer.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let jobs_stop = CancellationToken::new();
+    let pushers_stop = CancellationToken::new();
+    let mut tasks = JoinSet::new();
     let sync = &state.settings.sync;
     if let Some(secret) = sync.secret.clone() {
         let config = PushConfig {
             edges: sync.urls(),
             secret,
         };
-        outbox::spawn(state.db.clone(), config, state.outbox_rx.clone());
+        let wake = state.outbox_rx.clone();
+        outbox::spawn(&mut tasks, &pushers_stop, state.db.clone(), config, wake);
     }
-    let sweep_db = state.db.clone();
-    let upload_root = state.settings.storage.upload_dir();
-    tokio::spawn(async move {
-        // Abandoned uploads: expired resumable ones, and partial files of plain uploads a
-        // crash left behind (an hour untouched).
-        loop {
-            match crate::uploads::store::sweep(&sweep_db, &upload_root, crate::clock::now(), 3600)
-                .await
-            {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(files = n, "swept abandoned uploads"),
-                Err(e) => tracing::warn!(error = %e, "upload sweep failed"),
+    runner(&state).await?.spawn(&mut tasks, &jobs_stop);
+
+    let drain = Duration::from_secs(state.settings.server.drain_secs);
+    let draining = CancellationToken::new();
+    let server = axum::serve(listener, app(state))
+        .with_graceful_shutdown(draining.clone().cancelled_owned())
+        .into_future();
+    tokio::pin!(server);
+    tokio::select! {
+        served = &mut server => {
+            jobs_stop.cancel();
+            pushers_stop.cancel();
+            served?;
+        }
+        _ = stop => {
+            draining.cancel();
+            jobs_stop.cancel();
+            tracing::info!(?drain, "no new connections; draining requests in flight");
+            match tokio::time::timeout(drain, &mut server).await {
+                Ok(served) => served?,
+                Err(_) => tracing::warn!(?drain, "requests still in flight after the drain: cut"),
             }
-            tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+            pushers_stop.cancel();
+        }
+    }
+    let stopped = tokio::time::timeout(WORKERS_STOP, async {
+        while let Some(done) = tasks.join_next().await {
+            if let Err(e) = done {
+                tracing::error!(error = %e, "background task failed");
+            }
         }
     });
-    for _ in 0..state.settings.transcode.workers {
-        crate::transcode::Worker {
-            db: state.db.clone(),
-            backend: crate::db::Backend::of_url(&state.settings.database.url)?,
-            store: state.store.clone(),
-            scratch: state.settings.storage.scratch_dir(),
-            settings: state.settings.transcode.clone(),
-            outbox: state.outbox.clone(),
-            wake: state.transcode_rx.clone(),
-        }
-        .spawn();
+    if stopped.await.is_err() {
+        tracing::warn!(
+            left = tasks.len(),
+            "background tasks still running: aborted"
+        );
+        tasks.abort_all();
     }
-    if state.settings.billing.worker {
-        crate::billing::events::spawn(
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The job lanes this process runs: its machine's upload sweep always, the transcoding and
+/// billing workers when the settings ask for them.
+async fn runner(state: &AppState) -> anyhow::Result<Runner> {
+    let settings = &state.settings;
+    let sweep = crate::uploads::sweep::lane(&state.db, settings.storage.upload_dir()).await?;
+    let mut runner = Runner::new(state.db.clone()).lane(sweep);
+    if settings.transcode.workers > 0 {
+        let worker = crate::transcode::Worker {
+            db: state.db.clone(),
+            store: state.store.clone(),
+            scratch: settings.storage.scratch_dir(),
+            settings: settings.transcode.clone(),
+            outbox: state.outbox.clone(),
+        };
+        runner = runner.lane(worker.lane(state.transcode_rx.clone()));
+    }
+    if settings.billing.worker {
+        runner = runner.lane(crate::billing::events::lane(
             state.db.clone(),
-            state.settings.billing.clone(),
+            settings.billing.clone(),
             state.outbox.clone(),
             state.billing_rx.clone(),
-        );
+        ));
     }
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
-    Ok(())
+    Ok(runner)
 }

@@ -1,12 +1,15 @@
-//! The durable transcoding pipeline. A complete upload queues a job (same transaction); workers
-//! take its stages and its per-rendition tasks from the database under leases they renew while
-//! they work, so a crashed worker's work is taken again when its lease runs out, and `attempts`
-//! fences a worker that lost its lease. Work happens in a scratch folder on the worker's
-//! machine; a finished rendition goes into the store whole (replacing what an earlier attempt
-//! left, never beside it), and the master playlist goes last, so no half-written rendition or
-//! video is ever visible. On PostgreSQL, claims skip rows other workers have locked
-//! (`FOR UPDATE SKIP LOCKED`), so workers on many machines do not queue behind each other.
+//! The durable transcoding pipeline, on the job queue ([`crate::jobs`]). A complete upload
+//! queues its video's probe (same transaction); the probe queues one job per rendition, the
+//! last rendition done queues the finalize stage. Each runs under a lease the runner renews
+//! while it works, so a crashed worker's work is taken again when its lease runs out, and the
+//! claim's attempt fences a worker that lost its lease. Work happens in a scratch folder on
+//! the worker's machine; a finished rendition goes into the store whole (replacing what an
+//! earlier attempt left, never beside it), and the master playlist goes last, so no
+//! half-written rendition or video is ever visible. `transcode_jobs` and `transcode_tasks`
+//! keep what the status API shows: the stage, each rendition's state, progress, attempts and
+//! the reason code of its last failure.
 
+mod encode;
 pub mod ffmpeg;
 pub mod reason;
 
@@ -17,11 +20,12 @@ use std::time::Duration;
 use anyhow::Context;
 use shared_wasm::record::VideoState;
 use shared_wasm::VideoId;
-use sqlx::AnyPool;
+use sqlx::{AnyConnection, AnyPool};
 
 use crate::clock::now;
 use crate::container::Container;
-use crate::db::{enum_name, Backend};
+use crate::db::{enum_name, WriteTx};
+use crate::jobs::{self, Fate, Finished, Job, Lane, NewJob, OnConflict, Policy};
 use crate::outbox::Waker;
 use crate::settings::TranscodeSettings;
 use crate::storage::{media_prefix, Store};
@@ -32,13 +36,49 @@ use reason::{Because, Reason};
 /// Attempts of a rendition or a stage before it is given up on (`dead`, the video `failed`).
 pub const MAX_ATTEMPTS: i64 = 3;
 
+/// The job that reads a video's source and queues its renditions (keyed by the video).
+pub const PROBE: &str = "transcode.probe";
+/// The job that encodes one rendition (keyed by its task, `{video}:{rendition}`).
+pub const ENCODE: &str = "transcode.encode";
+/// The job that writes the poster and master playlist and makes the video ready.
+pub const FINALIZE: &str = "transcode.finalize";
+
+/// Stages go before renditions, so a video is finished before the next one's renditions
+/// take the workers.
+const STAGE_PRIORITY: i64 = 1;
+
+/// Queues a video's transcoding on `conn`, inside the transaction that makes it `processing`:
+/// its status row, naming the stored source, and its probe.
+pub async fn queue(conn: &mut AnyConnection, video: &VideoId, source: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO transcode_jobs (video_id, source, stage, created_at)
+         VALUES ($1, $2, 'probe', $3)
+         ON CONFLICT (video_id) DO UPDATE SET source = excluded.source, stage = 'probe',
+             attempts = 0, last_error = NULL",
+    )
+    .bind(video.as_str())
+    .bind(source)
+    .bind(now() as i64)
+    .execute(&mut *conn)
+    .await?;
+    stage_job(conn, PROBE, video).await
+}
+
+async fn stage_job(conn: &mut AnyConnection, kind: &str, video: &VideoId) -> sqlx::Result<()> {
+    let job = NewJob {
+        priority: STAGE_PRIORITY,
+        ..NewJob::new(kind, video.as_str())
+    };
+    jobs::enqueue(conn, &job, OnConflict::Replace, now())
+        .await
+        .map(drop)
+}
+
 /// Where workers find things.
 #[derive(Clone)]
 pub struct Worker {
     /// The database.
     pub db: AnyPool,
-    /// Which one it is (claims differ).
-    pub backend: Backend,
     /// Where sources are read from and media written to.
     pub store: Arc<dyn Store>,
     /// This machine's scratch folder (`{upload_dir}/work`): a folder per video being worked on.
@@ -47,34 +87,33 @@ pub struct Worker {
     pub settings: TranscodeSettings,
     /// Wakes the outbox when a video's record changes.
     pub outbox: Waker,
-    /// Woken when an upload completes, so its job starts at once.
-    pub wake: tokio::sync::watch::Receiver<u64>,
 }
 
 fn work_dir(scratch: &Path, video: &VideoId) -> PathBuf {
     scratch.join(video.as_str())
 }
 
+fn video_of(id: &str) -> anyhow::Result<VideoId> {
+    VideoId::parse(id).map_err(|e| anyhow::anyhow!("stored id: {e}"))
+}
+
 impl Worker {
-    fn lease_until(&self) -> i64 {
-        (now() + self.lease().as_secs()) as i64
+    /// `transcode.workers` workers for the three kinds, woken when an upload completes.
+    pub fn lane(self, wake: tokio::sync::watch::Receiver<u64>) -> Lane {
+        let workers = self.settings.workers;
+        Lane::new(&[PROBE, ENCODE, FINALIZE], self.policy(), self)
+            .workers(workers)
+            .woken_by(wake)
+            .poll(Duration::from_millis(500))
     }
 
-    /// How long a lease lasts (at least 3 s); renewed at a third of it.
-    fn lease(&self) -> Duration {
-        Duration::from_secs(self.settings.lease_secs.max(3))
-    }
-
-    /// The wait before the next attempt: `retry_secs`, doubled for each attempt made.
-    fn backoff(&self, attempts: i64) -> i64 {
-        (self.settings.retry_secs << (attempts - 1).clamp(0, 6)) as i64
-    }
-
-    /// What a claim's inner select adds so concurrent claims pass over each other's rows.
-    fn skip_locked(&self) -> &'static str {
-        match self.backend {
-            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "", // one writer at a time anyway
+    /// A `lease_secs` lease; retries after `retry_secs`, doubling.
+    fn policy(&self) -> Policy {
+        Policy {
+            lease_secs: self.settings.lease_secs,
+            max_attempts: MAX_ATTEMPTS,
+            backoff_base_secs: self.settings.retry_secs,
+            backoff_cap_secs: self.settings.retry_secs << 6,
         }
     }
 
@@ -100,88 +139,63 @@ impl Worker {
         Ok(Source { path, container })
     }
 
-    /// Does one piece of due work; `false` if there was none.
-    pub async fn run_once(&self) -> anyhow::Result<bool> {
-        if let Some((video, stage, attempts)) = self.claim_job().await? {
-            let video = VideoId::parse(&video).map_err(|e| anyhow::anyhow!("stored id: {e}"))?;
-            let result = match stage.as_str() {
-                "probe" => self.probe(&video, attempts).await,
-                _ => self.finalize(&video, attempts).await,
-            };
-            if let Err(e) = result {
-                // A file that is not a video it can read stays so; anything else (the store out
-                // of reach, a crashed ffmpeg) may mend, so the stage is tried again later.
-                let reason = reason::of(&e);
-                let dead = reason.permanent() || attempts >= MAX_ATTEMPTS;
-                tracing::warn!(video = %video, stage, attempts, dead, error = %format!("{e:#}"), "transcode stage failed");
-                if dead {
-                    self.fail(&video, reason).await?;
-                } else {
-                    self.retry_job(&video, attempts, reason).await?;
-                }
-            }
-            return Ok(true);
-        }
-        if let Some(task) = self.claim_task().await? {
-            self.encode(task).await?;
-            return Ok(true);
-        }
-        Ok(false)
-    }
-
-    /// Puts a job's stage back in the queue, after a backoff, with the reason that stopped it.
-    async fn retry_job(&self, video: &VideoId, attempts: i64, reason: Reason) -> sqlx::Result<()> {
-        sqlx::query(
-            "UPDATE transcode_jobs SET lease_until = 0, next_attempt_at = $1, last_error = $2
-             WHERE video_id = $3 AND attempts = $4",
+    /// Runs a video's probe or finalize stage, if the video is still at it (not deleted or
+    /// given up on). A failure is recorded with its reason: a file that is not a video it can
+    /// read stays so and fails the video at once; anything else (the store out of reach, a
+    /// crashed ffmpeg) may mend, so the stage is tried again later.
+    async fn stage(&self, job: &Job) -> anyhow::Result<Finished> {
+        let video = video_of(job.key())?;
+        let stage = if job.kind == PROBE {
+            "probe"
+        } else {
+            "finalize"
+        };
+        // The status shows this stage's attempts.
+        let current = sqlx::query(
+            "UPDATE transcode_jobs SET attempts = $1 WHERE video_id = $2 AND stage = $3",
         )
-        .bind(now() as i64 + self.backoff(attempts))
-        .bind(reason.code())
+        .bind(job.attempts)
         .bind(video.as_str())
-        .bind(attempts)
+        .bind(stage)
         .execute(&self.db)
-        .await
-        .map(drop)
-    }
-
-    async fn claim_job(&self) -> sqlx::Result<Option<(String, String, i64)>> {
-        let t = now() as i64;
-        sqlx::query_as(&format!(
-            "UPDATE transcode_jobs SET lease_until = $1, attempts = attempts + 1
-             WHERE video_id = (SELECT video_id FROM transcode_jobs
-                               WHERE stage IN ('probe', 'finalize') AND lease_until <= $2
-                                 AND next_attempt_at <= $2
-                               ORDER BY created_at LIMIT 1{})
-               AND lease_until <= $2
-             RETURNING video_id, stage, attempts",
-            self.skip_locked()
-        ))
-        .bind(self.lease_until())
-        .bind(t)
-        .fetch_optional(&self.db)
-        .await
-    }
-
-    async fn claim_task(&self) -> sqlx::Result<Option<(String, String, String, i64, i64)>> {
-        let t = now() as i64;
-        sqlx::query_as(&format!(
-            "UPDATE transcode_tasks SET lease_until = $1, attempts = attempts + 1,
-                 state = 'running', progress = 0
-             WHERE id = (SELECT id FROM transcode_tasks
-                         WHERE state IN ('queued', 'running') AND lease_until <= $2
-                           AND next_attempt_at <= $2
-                           -- none for a video already given up on
-                           AND video_id IN (SELECT video_id FROM transcode_jobs
-                                            WHERE stage = 'encode')
-                         ORDER BY video_id, height LIMIT 1{})
-               AND lease_until <= $2
-             RETURNING id, video_id, rendition, height, attempts",
-            self.skip_locked()
-        ))
-        .bind(self.lease_until())
-        .bind(t)
-        .fetch_optional(&self.db)
-        .await
+        .await?;
+        if current.rows_affected() == 0 {
+            return Ok(Finished::Done("abandoned"));
+        }
+        let result = match stage {
+            "probe" => self.probe(&video, job).await,
+            _ => self.finalize(&video, job).await,
+        };
+        let Err(e) = result else {
+            return Ok(Finished::Recorded);
+        };
+        let reason = reason::of(&e);
+        let error = format!("{e:#}");
+        let mut tx = crate::db::begin_write(&self.db).await?;
+        let policy = self.policy();
+        let fate = jobs::fail(
+            &mut tx,
+            job.lease(),
+            &policy,
+            &error,
+            reason.permanent(),
+            now(),
+        );
+        let Some(fate) = fate.await? else {
+            return Ok(Finished::Recorded); // another worker has it now
+        };
+        tracing::warn!(video = %video, stage, attempts = job.attempts, ?fate, %error, "transcode stage failed");
+        if fate == Fate::Dead {
+            self.fail(tx, &video, reason).await?;
+        } else {
+            sqlx::query("UPDATE transcode_jobs SET last_error = $1 WHERE video_id = $2")
+                .bind(reason.code())
+                .bind(video.as_str())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        Ok(Finished::Recorded)
     }
 
     async fn probe_of(&self, video: &VideoId) -> anyhow::Result<Probe> {
@@ -202,26 +216,29 @@ impl Worker {
         }
     }
 
-    /// Reads the source and queues one task per rendition.
-    async fn probe(&self, video: &VideoId, attempts: i64) -> anyhow::Result<()> {
+    /// Reads the source and queues one job per rendition, with the probe's completion.
+    async fn probe(&self, video: &VideoId, job: &Job) -> anyhow::Result<()> {
         let source = self.source(video).await?;
         let p = ffmpeg::probe(&self.settings.ffprobe, &source).await?;
         let mut tx = self.db.begin().await?;
+        if !jobs::complete(&mut tx, job.lease(), "probed", now()).await? {
+            return Ok(()); // another worker has it now
+        }
         let moved = sqlx::query(
-            "UPDATE transcode_jobs SET stage = 'encode', lease_until = 0, width = $1, height = $2,
+            "UPDATE transcode_jobs SET stage = 'encode', width = $1, height = $2,
                  duration_ms = $3, has_audio = $4
-             WHERE video_id = $5 AND stage = 'probe' AND attempts = $6",
+             WHERE video_id = $5 AND stage = 'probe'",
         )
         .bind(i64::from(p.width))
         .bind(i64::from(p.height))
         .bind(p.duration_ms as i64)
         .bind(i64::from(p.has_audio))
         .bind(video.as_str())
-        .bind(attempts)
         .execute(&mut *tx)
         .await?;
         if moved.rows_affected() == 0 {
-            return Ok(()); // another worker has it now
+            tx.commit().await?; // the video went meanwhile
+            return Ok(());
         }
         for r in ffmpeg::ladder(&p) {
             sqlx::query(
@@ -235,161 +252,31 @@ impl Worker {
             .execute(&mut *tx)
             .await?;
         }
+        let todo: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM transcode_tasks WHERE video_id = $1 AND state IN ('queued', 'running')
+             ORDER BY height",
+        )
+        .bind(video.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+        for (task,) in &todo {
+            jobs::enqueue(
+                &mut tx,
+                &NewJob::new(ENCODE, task),
+                OnConflict::Replace,
+                now(),
+            )
+            .await?;
+        }
         tx.commit().await?;
         tracing::info!(video = %video, width = p.width, height = p.height, "probed");
         Ok(())
     }
 
-    /// Encodes one rendition into the video's work folder, renewing the lease as it goes.
-    async fn encode(&self, task: (String, String, String, i64, i64)) -> anyhow::Result<()> {
-        let (id, video, name, height, attempts) = task;
-        let video = VideoId::parse(&video).map_err(|e| anyhow::anyhow!("stored id: {e}"))?;
-        let r = Rendition {
-            name,
-            height: height as u32,
-        };
-        let result = self.encode_inner(&id, &video, &r, attempts).await;
-        match result {
-            Ok(true) => {
-                // The last rendition moves the job on to its finalize stage.
-                sqlx::query(
-                    // Its attempts start again: they count this stage's tries.
-                    "UPDATE transcode_jobs SET stage = 'finalize', lease_until = 0, attempts = 0
-                     WHERE video_id = $1 AND stage = 'encode'
-                       AND NOT EXISTS (SELECT 1 FROM transcode_tasks
-                                       WHERE video_id = $1 AND state <> 'done')",
-                )
-                .bind(video.as_str())
-                .execute(&self.db)
-                .await?;
-            }
-            Ok(false) => {} // fenced off: another worker owns the task
-            Err(e) => {
-                let dead = attempts >= MAX_ATTEMPTS;
-                let reason = reason::of(&e);
-                tracing::warn!(video = %video, rendition = %r.name, attempts, dead, error = %format!("{e:#}"), "rendition failed");
-                sqlx::query(
-                    "UPDATE transcode_tasks SET state = $1, lease_until = 0, next_attempt_at = $2,
-                         last_error = $3
-                     WHERE id = $4 AND attempts = $5",
-                )
-                .bind(if dead { "dead" } else { "queued" })
-                .bind(now() as i64 + self.backoff(attempts))
-                .bind(reason.code())
-                .bind(&id)
-                .bind(attempts)
-                .execute(&self.db)
-                .await?;
-                if dead {
-                    self.fail(&video, reason).await?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// `Ok(false)` when the lease was lost (the work is someone else's now).
-    async fn encode_inner(
-        &self,
-        id: &str,
-        video: &VideoId,
-        r: &Rendition,
-        attempts: i64,
-    ) -> anyhow::Result<bool> {
-        let tmp = work_dir(&self.scratch, video).join(format!(".{}-{attempts}", r.name));
-        let _ = tokio::fs::remove_dir_all(&tmp).await;
-        let result = self.encode_into(&tmp, id, video, r, attempts).await;
-        // Whatever happened, the attempt's folder goes (the store took it if it succeeded).
-        let _ = tokio::fs::remove_dir_all(&tmp).await;
-        result
-    }
-
-    async fn encode_into(
-        &self,
-        tmp: &Path,
-        id: &str,
-        video: &VideoId,
-        r: &Rendition,
-        attempts: i64,
-    ) -> anyhow::Result<bool> {
-        let p = self.probe_of(video).await?;
-        let source = self.source(video).await?;
-        tokio::fs::create_dir_all(tmp).await?;
-        let progress = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(0));
-        let seen = progress.clone();
-        let encoding = ffmpeg::encode(&self.settings.ffmpeg, &source, tmp, &p, r, move |pct| {
-            seen.store(pct, std::sync::atomic::Ordering::Relaxed)
-        });
-        let encoding = async { encoding.await.because(Reason::EncodeFailed) };
-        tokio::pin!(encoding);
-        let mut beat = tokio::time::interval(self.lease() / 3);
-        beat.tick().await;
-        let outcome = loop {
-            tokio::select! {
-                done = &mut encoding => break done,
-                _ = beat.tick() => {
-                    let pct = progress.load(std::sync::atomic::Ordering::Relaxed);
-                    if !self.renew(id, video, attempts, pct).await? {
-                        // Lost the lease: stop (dropping the future kills ffmpeg).
-                        return Ok(false);
-                    }
-                }
-            }
-        };
-        outcome?;
-        let measured = ffmpeg::measure(tmp).await?;
-        // Still ours, and the video still wanted, just before it is published.
-        if !self.renew(id, video, attempts, 100).await? {
-            return Ok(false);
-        }
-        let prefix = format!("{}/{}", media_prefix(video), r.name);
-        self.store
-            .put_dir(&prefix, tmp, "index.m3u8")
-            .await
-            .context("storing the rendition")
-            .because(Reason::StorageUnavailable)?;
-        let done = sqlx::query(
-            "UPDATE transcode_tasks SET state = 'done', progress = 100, lease_until = 0,
-                 bandwidth = $1, average_bandwidth = $2
-             WHERE id = $3 AND attempts = $4",
-        )
-        .bind(measured.peak as i64)
-        .bind(measured.average as i64)
-        .bind(id)
-        .bind(attempts)
-        .execute(&self.db)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Renews a task's lease and reports its progress; `false` if the task is no longer this
-    /// attempt's or its video was given up on.
-    async fn renew(
-        &self,
-        id: &str,
-        video: &VideoId,
-        attempts: i64,
-        pct: u8,
-    ) -> anyhow::Result<bool> {
-        let held = sqlx::query(
-            "UPDATE transcode_tasks SET lease_until = $1, progress = $2
-             WHERE id = $3 AND attempts = $4
-               AND EXISTS (SELECT 1 FROM transcode_jobs WHERE video_id = $5 AND stage = 'encode')",
-        )
-        .bind(self.lease_until())
-        .bind(i64::from(pct))
-        .bind(id)
-        .bind(attempts)
-        .bind(video.as_str())
-        .execute(&self.db)
-        .await?;
-        Ok(held.rows_affected() == 1)
-    }
-
     /// Poster, then the master playlist (last: its presence says the video is whole), then the
-    /// video made `ready` (its record queued for the edge) in one transaction. Redone after a
-    /// crash, it writes the same objects again.
-    async fn finalize(&self, video: &VideoId, attempts: i64) -> anyhow::Result<()> {
+    /// video made `ready` (its record queued for the edge) with the job's completion, in one
+    /// transaction. Redone after a crash, it writes the same objects again.
+    async fn finalize(&self, video: &VideoId, job: &Job) -> anyhow::Result<()> {
         let p = self.probe_of(video).await?;
         let rows: Vec<(String, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
             "SELECT rendition, height, bandwidth, average_bandwidth FROM transcode_tasks
@@ -416,7 +303,7 @@ impl Worker {
             .collect::<anyhow::Result<Vec<_>>>()?;
         let work = work_dir(&self.scratch, video);
         let source = self.source(video).await?;
-        let poster = work.join(format!(".poster-{attempts}.jpg"));
+        let poster = work.join(format!(".poster-{}.jpg", job.attempts));
         ffmpeg::poster(&self.settings.ffmpeg, &source, &poster, &p)
             .await
             .because(Reason::PosterFailed)?;
@@ -425,22 +312,24 @@ impl Worker {
             .put_file(&format!("{prefix}/poster.jpg"), &poster)
             .await
             .because(Reason::StorageUnavailable)?;
-        let master = work.join(format!(".master-{attempts}.m3u8"));
+        let master = work.join(format!(".master-{}.m3u8", job.attempts));
         tokio::fs::write(&master, ffmpeg::master(&p, &renditions)).await?;
         self.store
             .put_file(&format!("{prefix}/master.m3u8"), &master)
             .await
             .because(Reason::StorageUnavailable)?;
         let mut tx = crate::db::begin_write(&self.db).await?;
-        let fenced = sqlx::query(
-            "UPDATE transcode_jobs SET stage = 'done', lease_until = 0
-             WHERE video_id = $1 AND stage = 'finalize' AND attempts = $2",
+        if !jobs::complete(&mut tx, job.lease(), "ready", now()).await? {
+            return Ok(()); // another worker has it now
+        }
+        let finished = sqlx::query(
+            "UPDATE transcode_jobs SET stage = 'done' WHERE video_id = $1 AND stage = 'finalize'",
         )
         .bind(video.as_str())
-        .bind(attempts)
         .execute(&mut *tx)
         .await?;
-        if fenced.rows_affected() == 0 {
+        if finished.rows_affected() == 0 {
+            tx.commit().await?; // the video went meanwhile
             return Ok(());
         }
         sqlx::query(
@@ -474,13 +363,11 @@ impl Worker {
         Ok(())
     }
 
-    /// Gives up on a video: the job `failed` with the reason, the video `failed` (its record
-    /// queued for the edge).
-    async fn fail(&self, video: &VideoId, reason: Reason) -> anyhow::Result<()> {
-        let mut tx = crate::db::begin_write(&self.db).await?;
+    /// Gives up on a video in `tx`: the job `failed` with the reason, the video `failed` (its
+    /// record queued for the edge); then its scratch folder and media go.
+    async fn fail(&self, mut tx: WriteTx, video: &VideoId, reason: Reason) -> anyhow::Result<()> {
         sqlx::query(
-            "UPDATE transcode_jobs SET stage = 'failed', lease_until = 0, last_error = $1
-             WHERE video_id = $2",
+            "UPDATE transcode_jobs SET stage = 'failed', last_error = $1 WHERE video_id = $2",
         )
         .bind(reason.code())
         .bind(video.as_str())
@@ -505,24 +392,14 @@ impl Worker {
         }
         Ok(())
     }
+}
 
-    /// Runs the worker for good: work while there is some, otherwise look again shortly.
-    pub fn spawn(mut self) {
-        tokio::spawn(async move {
-            loop {
-                match self.run_once().await {
-                    Ok(true) => continue,
-                    Ok(false) => {
-                        // Retries and leases come due with time; new jobs with a wake.
-                        let wait = self.wake.changed();
-                        let _ = tokio::time::timeout(Duration::from_millis(500), wait).await;
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "transcode worker");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                }
-            }
-        });
+#[async_trait::async_trait]
+impl jobs::Handler for Worker {
+    async fn run(&self, job: &Job) -> anyhow::Result<Finished> {
+        match job.kind.as_str() {
+            ENCODE => self.encode(job).await,
+            _ => self.stage(job).await,
+        }
     }
 }

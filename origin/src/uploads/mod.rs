@@ -5,4 +5,5 @@
 
 pub mod quota;
 pub mod store;
+pub mod sweep;
 pub mod ticket;

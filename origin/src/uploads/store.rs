@@ -199,17 +199,7 @@ async fn commit_finish(db: &AnyPool, video: &VideoId, key: &str) -> anyhow::Resu
         .ok_or_else(|| anyhow::anyhow!("video {video} vanished inside its transaction"))?;
     outbox::enqueue(&mut tx, &rec).await?;
     // The transcoding job, in the same transaction: a complete upload is never without one.
-    sqlx::query(
-        "INSERT INTO transcode_jobs (video_id, source, stage, created_at)
-         VALUES ($1, $2, 'probe', $3)
-         ON CONFLICT (video_id) DO UPDATE SET source = excluded.source, stage = 'probe',
-             attempts = 0, next_attempt_at = 0, lease_until = 0, last_error = NULL",
-    )
-    .bind(video.as_str())
-    .bind(key)
-    .bind(now() as i64)
-    .execute(&mut *tx)
-    .await?;
+    crate::transcode::queue(&mut tx, video, key).await?;
     tx.commit().await?;
     Ok(true)
 }

@@ -113,6 +113,7 @@ impl TestApp {
                 port: 0,
                 region: "test".into(),
                 public_url: Some(origin_url.clone()),
+                drain_secs: 30,
             },
             database: DatabaseSettings { url: database },
             storage: StorageSettings {
@@ -159,7 +160,9 @@ impl TestApp {
         };
         tweak(&mut settings);
         let state = AppState::build(settings).await.unwrap();
-        tokio::spawn(startup::run(listener, state.clone()));
+        // Until the test ends (no signal handlers in the test process).
+        let forever = std::future::pending();
+        tokio::spawn(startup::serve(listener, state.clone(), forever));
         Self {
             url: e2e::signer::start(&origin_url, EDGE_SECRET).await,
             origin_url,

@@ -198,14 +198,12 @@ async fn a_hostile_source_that_reaches_the_transcoder_is_never_opened() {
         .execute(&app.state.db)
         .await
         .unwrap();
-    sqlx::query(
-        "INSERT INTO transcode_jobs (video_id, source, stage, created_at) VALUES ($1, $2, 'probe', 0)",
-    )
-    .bind(&id)
-    .bind(&key)
-    .execute(&app.state.db)
-    .await
-    .unwrap();
+    let mut tx = origin::db::begin_write(&app.state.db).await.unwrap();
+    let video = shared_wasm::VideoId::parse(&id).unwrap();
+    origin::transcode::queue(&mut tx, &video, &key)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
     let s = status_until(&app, &ada, &id, "failed").await;
     assert_eq!(
         s["error"],

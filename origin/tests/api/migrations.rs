@@ -4,13 +4,12 @@ use std::borrow::Cow;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
+use sqlx::AnyPool;
 
 use crate::helpers::database_url;
 
-/// Before 0012 a channel was its creator's user id; afterwards each such creator has one
-/// channel holding their videos and their subscribers.
-#[tokio::test]
-async fn channels_migration_keeps_videos_and_subscribers() {
+/// A new database with the migrations before `version` run, and all of them, to run next.
+async fn migrated_before(version: i64) -> (tempfile::TempDir, AnyPool, Migrator) {
     let dir = tempfile::tempdir().unwrap();
     let mut url = database_url(dir.path()).await;
     let migrator = if url.starts_with("sqlite:") {
@@ -21,17 +20,25 @@ async fn channels_migration_keeps_videos_and_subscribers() {
     };
     sqlx::any::install_default_drivers();
     let db = AnyPoolOptions::new().connect(&url).await.unwrap();
-    let before_channels = Migrator {
+    let before = Migrator {
         migrations: Cow::Owned(
             migrator
                 .iter()
-                .filter(|m| m.version < 12)
+                .filter(|m| m.version < version)
                 .cloned()
                 .collect(),
         ),
         ..Migrator::DEFAULT
     };
-    before_channels.run(&db).await.unwrap();
+    before.run(&db).await.unwrap();
+    (dir, db, migrator)
+}
+
+/// Before 0012 a channel was its creator's user id; afterwards each such creator has one
+/// channel holding their videos and their subscribers.
+#[tokio::test]
+async fn channels_migration_keeps_videos_and_subscribers() {
+    let (_dir, db, migrator) = migrated_before(12).await;
     for stmt in [
         "INSERT INTO users (id, email, password_hash, role, created_at, display_name)
          VALUES ('u_c', 'c@x', 'h', 'creator', 1, 'Ada'), ('u_v', 'v@x', 'h', 'user', 1, '')",
@@ -81,4 +88,178 @@ async fn channels_migration_keeps_videos_and_subscribers() {
         bad.is_err(),
         "a subscription to a user id is no longer accepted"
     );
+}
+
+/// Before 0019 Stripe events and transcoding work were queues of their own; afterwards they
+/// are jobs with their attempts, backoff and outcomes, and `billing_events` still lists them.
+#[tokio::test]
+async fn jobs_migration_moves_the_queues_into_jobs() {
+    let (_dir, db, migrator) = migrated_before(19).await;
+    let event = |id: &str, kind: &str, created: i64| {
+        format!(
+            r#"{{"id": "{id}", "type": "{kind}", "created": {created}, "data": {{"object": {{}}}}}}"#
+        )
+    };
+    for stmt in [
+        "INSERT INTO users (id, email, password_hash, role, created_at, display_name)
+         VALUES ('u_c', 'c@x', 'h', 'creator', 1, 'Ada')"
+            .to_owned(),
+        "INSERT INTO videos (id, owner_id, title, visibility, state, created_at, updated_at)
+         VALUES ('v1', 'u_c', 'One', 'public', 'processing', 1, 1),
+                ('v2', 'u_c', 'Two', 'public', 'processing', 2, 2)"
+            .to_owned(),
+        format!(
+            "INSERT INTO billing_events (id, type, created, payload, received_at, processed_at,
+                 outcome, attempts, next_attempt_at, lease_until, last_error) VALUES
+             ('evt_1', 'invoice.paid', 100, '{}', 10, 11, 'applied', 1, 0, 0, NULL),
+             ('evt_2', 'invoice.paid', 101, '{}', 12, 13, 'failed', 8, 900, 0, 'boom'),
+             ('evt_3', 'customer.subscription.updated', 102, '{}', 14, NULL, NULL, 2, 500, 0,
+              'no customer')",
+            event("evt_1", "invoice.paid", 100),
+            event("evt_2", "invoice.paid", 101),
+            event("evt_3", "customer.subscription.updated", 102),
+        ),
+        "INSERT INTO transcode_jobs (video_id, stage, attempts, next_attempt_at, lease_until,
+             created_at, source)
+         VALUES ('v1', 'probe', 1, 50, 0, 5, 'sources/v1.a'),
+                ('v2', 'encode', 1, 0, 0, 6, 'sources/v2.b')"
+            .to_owned(),
+        "INSERT INTO transcode_tasks (id, video_id, rendition, height, state, attempts,
+             next_attempt_at, lease_until, last_error)
+         VALUES ('v2:240p', 'v2', '240p', 240, 'done', 1, 0, 0, NULL),
+                ('v2:360p', 'v2', '360p', 360, 'queued', 2, 70, 0, 'encode_failed')"
+            .to_owned(),
+    ] {
+        sqlx::query(&stmt).execute(&db).await.unwrap();
+    }
+    migrator.run(&db).await.unwrap();
+
+    type Job = (
+        String,
+        String,
+        String,
+        i64,
+        i64,
+        Option<String>,
+        Option<String>,
+    );
+    let jobs: Vec<Job> = sqlx::query_as(
+        "SELECT kind, key, state, attempts, run_at, outcome, last_error FROM jobs ORDER BY id",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    let job = |kind: &str,
+               key: &str,
+               state: &str,
+               attempts,
+               run_at,
+               outcome: Option<&str>,
+               error: Option<&str>| {
+        (
+            kind.to_owned(),
+            key.to_owned(),
+            state.to_owned(),
+            attempts,
+            run_at,
+            outcome.map(str::to_owned),
+            error.map(str::to_owned),
+        )
+    };
+    assert_eq!(
+        jobs,
+        [
+            job(
+                "billing.event",
+                "evt_1",
+                "done",
+                1,
+                0,
+                Some("applied"),
+                None
+            ),
+            job(
+                "billing.event",
+                "evt_2",
+                "dead",
+                8,
+                900,
+                Some("failed"),
+                Some("boom")
+            ),
+            job(
+                "billing.event",
+                "evt_3",
+                "queued",
+                2,
+                500,
+                None,
+                Some("no customer")
+            ),
+            job("transcode.probe", "v1", "queued", 1, 50, None, None),
+            job(
+                "transcode.encode",
+                "v2:360p",
+                "queued",
+                2,
+                70,
+                None,
+                Some("encode_failed")
+            ),
+        ]
+    );
+    type Event = (String, String, i64, i64, Option<i64>, Option<String>, i64);
+    let events: Vec<Event> = sqlx::query_as(
+        "SELECT id, type, created, received_at, processed_at, outcome, attempts
+         FROM billing_events ORDER BY seq",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(
+        events,
+        [
+            (
+                "evt_1".into(),
+                "invoice.paid".into(),
+                100,
+                10,
+                Some(11),
+                Some("applied".into()),
+                1
+            ),
+            (
+                "evt_2".into(),
+                "invoice.paid".into(),
+                101,
+                12,
+                Some(13),
+                Some("failed".into()),
+                8
+            ),
+            (
+                "evt_3".into(),
+                "customer.subscription.updated".into(),
+                102,
+                14,
+                None,
+                None,
+                2
+            ),
+        ]
+    );
+    // What the status API reads stays; the queue's columns are gone.
+    let (stage, source): (String, String) =
+        sqlx::query_as("SELECT stage, source FROM transcode_jobs WHERE video_id = 'v2'")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!(
+        (stage.as_str(), source.as_str()),
+        ("encode", "sources/v2.b")
+    );
+    assert!(sqlx::query("SELECT lease_until FROM transcode_tasks")
+        .fetch_all(&db)
+        .await
+        .is_err());
 }

@@ -10,7 +10,7 @@ start)
   command -v s3s-fs >/dev/null || { echo "s3.sh: no s3s-fs; run scripts/setup.sh" >&2; exit 1; }
   mkdir -p "$dir/data"
   port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-  # The keys the storage tests sign with (origin/tests/api/s3.rs).
+  # The keys the storage tests sign with (origin/tests/api/storage.rs).
   s3s-fs --host 127.0.0.1 --port "$port" --access-key testaccess \
     --secret-key testsecret-0123456789 "$dir/data" >"$dir/server.log" 2>&1 &
   echo $! >"$dir/pid"

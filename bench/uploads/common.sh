@@ -19,7 +19,7 @@ if [ "${STORE:-local}" = s3 ]; then
     APP_STORAGE__S3__BUCKET=bench APP_STORAGE__S3__ACCESS_KEY_ID=testaccess \
     APP_STORAGE__S3__SECRET_ACCESS_KEY=testsecret-0123456789
 fi
-origin=(./target/release/origin --config origin/config/base.toml)
+origin=("${CARGO_TARGET_DIR:-target}/release/origin" --config origin/config/base.toml)
 "${origin[@]}" seed-demo >/dev/null
 "${origin[@]}" serve >"$work/origin.log" 2>&1 &
 origin_pid=$!

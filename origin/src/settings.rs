@@ -259,27 +259,84 @@ pub struct S3Settings {
     pub access_key_id: Option<String>,
     /// Secret access key.
     pub secret_access_key: Option<SecretString>,
+    /// An object larger than this goes up as a multipart upload in parts of this size (a single
+    /// PUT stops at 5 GB). At least 5 MiB, S3's smallest part; S3 takes at most 10,000 parts, so
+    /// it must also be at least `max_upload_bytes` / 10,000.
+    #[serde(default = "default_part_size")]
+    pub part_size_bytes: u64,
+    /// How many parts of one object go up at once. Memory for an upload in flight is about
+    /// `part_size_bytes` × (this + 1).
+    #[serde(default = "default_upload_concurrency")]
+    pub upload_concurrency: usize,
 }
 
+/// S3's smallest part (except the last).
+pub const MIN_PART_SIZE: u64 = 5 << 20;
+/// S3's largest part, and its largest single PUT.
+const MAX_PART_SIZE: u64 = 5 << 30;
+/// S3's most parts in one upload.
+const MAX_PARTS: u64 = 10_000;
+
 impl S3Settings {
+    /// A bucket with the default region, part size and concurrency, and no keys.
+    pub fn new(endpoint: impl Into<String>, bucket: impl Into<String>) -> Self {
+        Self {
+            endpoint: endpoint.into(),
+            bucket: bucket.into(),
+            region: default_s3_region(),
+            access_key_id: None,
+            secret_access_key: None,
+            part_size_bytes: default_part_size(),
+            upload_concurrency: default_upload_concurrency(),
+        }
+    }
+
     /// The signing keys; an error names what is missing.
-    pub fn credentials(&self) -> anyhow::Result<crate::storage::sigv4::Credentials> {
+    pub fn credentials(&self) -> anyhow::Result<object_store::aws::AwsCredential> {
         let (Some(id), Some(secret)) = (&self.access_key_id, &self.secret_access_key) else {
             bail!(
                 "storage.s3 needs APP_STORAGE__S3__ACCESS_KEY_ID and \
                  APP_STORAGE__S3__SECRET_ACCESS_KEY"
             );
         };
-        Ok(crate::storage::sigv4::Credentials {
-            access_key: id.clone(),
+        Ok(object_store::aws::AwsCredential {
+            key_id: id.clone(),
             secret_key: secret.expose_secret().to_owned(),
-            region: self.region.clone(),
+            token: None,
         })
+    }
+
+    fn validate(&self, max_upload_bytes: u64) -> anyhow::Result<()> {
+        if !(self.endpoint.starts_with("http://") || self.endpoint.starts_with("https://")) {
+            bail!("storage.s3.endpoint must be an http(s) URL");
+        }
+        self.credentials()?;
+        if !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&self.part_size_bytes) {
+            bail!("storage.s3.part_size_bytes must be from 5 MiB to 5 GiB");
+        }
+        if max_upload_bytes.div_ceil(self.part_size_bytes) > MAX_PARTS {
+            bail!(
+                "storage.s3.part_size_bytes must be at least storage.max_upload_bytes / 10,000 \
+                 (S3 takes at most 10,000 parts)"
+            );
+        }
+        if self.upload_concurrency == 0 {
+            bail!("storage.s3.upload_concurrency must be at least 1");
+        }
+        Ok(())
     }
 }
 
 fn default_s3_region() -> String {
     "us-east-1".into()
+}
+
+fn default_part_size() -> u64 {
+    16 << 20
+}
+
+fn default_upload_concurrency() -> usize {
+    4
 }
 
 impl StorageSettings {
@@ -429,10 +486,7 @@ impl Settings {
             bail!("server.region must be 1 to 32 of a-z, 0-9, '-'");
         }
         if let Some(s3) = &self.storage.s3 {
-            if !(s3.endpoint.starts_with("http://") || s3.endpoint.starts_with("https://")) {
-                bail!("storage.s3.endpoint must be an http(s) URL");
-            }
-            s3.credentials()?;
+            s3.validate(self.storage.max_upload_bytes)?;
         }
         let storage = &self.storage;
         if storage.max_open_uploads == 0 {
@@ -463,5 +517,31 @@ impl Settings {
             bail!("auth.access_ttl_secs must be between 1 and 3600");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_are_sizes_s3_takes() {
+        let s3 = |part_size_bytes, upload_concurrency| S3Settings {
+            access_key_id: Some("id".into()),
+            secret_access_key: Some("secret".into()),
+            part_size_bytes,
+            upload_concurrency,
+            ..S3Settings::new("http://127.0.0.1:9000", "media")
+        };
+        let eight_gib = 8 << 30;
+        assert!(s3(default_part_size(), 4).validate(eight_gib).is_ok());
+        assert!(s3(MIN_PART_SIZE - 1, 4).validate(eight_gib).is_err());
+        assert!(s3(MAX_PART_SIZE + 1, 4).validate(eight_gib).is_err());
+        // 8 GiB in 5 MiB parts is 1,639 parts; 100 GiB would be 20,480, past S3's 10,000.
+        assert!(s3(MIN_PART_SIZE, 4).validate(eight_gib).is_ok());
+        assert!(s3(MIN_PART_SIZE, 4).validate(100 << 30).is_err());
+        assert!(s3(default_part_size(), 0).validate(eight_gib).is_err());
+        let no_keys = S3Settings::new("http://127.0.0.1:9000", "media");
+        assert!(no_keys.validate(eight_gib).is_err());
     }
 }

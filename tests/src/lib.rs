@@ -404,12 +404,12 @@ pub fn s3_env(endpoint: &str) -> (Vec<(String, String)>, origin::storage::s3::Bu
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     );
-    let creds = origin::storage::sigv4::Credentials {
-        access_key: S3_KEYS.0.into(),
-        secret_key: S3_KEYS.1.into(),
-        region: "us-east-1".into(),
+    let settings = origin::settings::S3Settings {
+        access_key_id: Some(S3_KEYS.0.into()),
+        secret_access_key: Some(S3_KEYS.1.into()),
+        ..origin::settings::S3Settings::new(endpoint, &name)
     };
-    let bucket = origin::storage::s3::Bucket::new(endpoint, &name, creds).expect("bucket");
+    let bucket = origin::storage::s3::Bucket::new(&settings).expect("bucket");
     let env = [
         ("APP_STORAGE__S3__ENDPOINT", endpoint),
         ("APP_STORAGE__S3__BUCKET", &name),

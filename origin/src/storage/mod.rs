@@ -5,12 +5,12 @@
 //!   never removes the winner's file);
 //! - `media/{video}/…`: what the edge fetches (`master.m3u8`, `poster.jpg`, `{rendition}/…`).
 //!
-//! Every object appears whole or not at all (a rename, or one S3 PUT), and a video's master
-//! playlist is always written last, so its presence says the rest is there.
+//! Every object appears whole or not at all (a rename, one S3 PUT, or a multipart upload, which
+//! S3 shows only once it is complete), and a video's master playlist is always written last, so
+//! its presence says the rest is there.
 
 pub mod local;
 pub mod s3;
-pub mod sigv4;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -75,11 +75,7 @@ pub async fn open(settings: &StorageSettings) -> anyhow::Result<Arc<dyn Store>> 
             settings.upload_dir(),
         )));
     };
-    let bucket = s3::Bucket::new(
-        &s3.endpoint,
-        &s3.bucket,
-        s3.credentials().context("storage.s3")?,
-    )?;
+    let bucket = s3::Bucket::new(s3)?;
     bucket
         .create()
         .await

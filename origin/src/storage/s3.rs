@@ -1,42 +1,59 @@
-//! A small client for S3-compatible object stores (path-style URLs, SigV4): what the platform
-//! needs and no more — put a file (streamed), get an object (streamed), delete, list a prefix —
-//! behind the [`Store`] trait.
+//! An S3-compatible bucket behind the [`Store`] trait, through the `object_store` crate:
+//! path-style requests signed with SigV4, bounded retries with backoff, listing paged by the
+//! library. What this module adds: the key check, multipart uploads for large objects, deletes
+//! by prefix, and making the bucket (which `object_store` does not do).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use futures_util::{StreamExt, TryStreamExt};
+use object_store::aws::{AmazonS3Builder, AwsAuthorizer, AwsCredential};
+use object_store::buffered::BufWriter;
+use object_store::client::{
+    HttpClient, HttpConnector, HttpRequest, HttpRequestBody, ReqwestConnector,
+};
+use object_store::path::Path as ObjectPath;
+use object_store::{
+    Attribute, Attributes, BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig,
+};
 use shared_wasm::media::content_type;
 use tokio::io::AsyncWriteExt;
 
-use super::sigv4::{self, Credentials};
 use super::{check_key, files_in, Object, Store};
 use crate::keys::random_bytes;
+use crate::settings::S3Settings;
 
 /// One bucket on one endpoint.
 #[derive(Clone, Debug)]
 pub struct Bucket {
-    client: reqwest::Client,
-    /// `http://host:port`, no trailing slash.
-    endpoint: String,
-    host: String,
+    store: Arc<dyn ObjectStore>,
     name: String,
-    creds: Credentials,
+    part_size: usize,
+    upload_concurrency: usize,
+    /// What [`Bucket::create`] signs and sends with.
+    maker: Arc<Maker>,
 }
 
-fn amz_date() -> String {
-    chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string()
+#[derive(Debug)]
+struct Maker {
+    /// `{endpoint}/{bucket}`.
+    url: String,
+    region: String,
+    credential: AwsCredential,
+    client: HttpClient,
 }
+
+/// A request may rightly take long (a source streamed out to a slow reader, a large upload
+/// being completed), so there is no overall timeout: instead, a response that sends nothing
+/// this long while it is being read fails (and is retried if it may be).
+const READ_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl Bucket {
-    /// A bucket at `endpoint` (`http://127.0.0.1:9000`).
-    pub fn new(endpoint: &str, name: &str, creds: Credentials) -> anyhow::Result<Self> {
-        let endpoint = endpoint.trim_end_matches('/').to_owned();
-        let host = endpoint
-            .split_once("://")
-            .map(|(_, h)| h.to_owned())
-            .context("the endpoint is not a URL")?;
+    /// The bucket `settings` name, with its keys (an error if they are missing).
+    pub fn new(settings: &S3Settings) -> anyhow::Result<Self> {
+        let name = &settings.bucket;
         if name.is_empty()
             || !name
                 .bytes()
@@ -44,61 +61,43 @@ impl Bucket {
         {
             bail!("bucket names are lower-case letters, digits, '-' and '.'");
         }
+        let endpoint = settings.endpoint.trim_end_matches('/');
+        let credential = settings.credentials()?;
+        let client_options = ClientOptions::new()
+            .with_allow_http(endpoint.starts_with("http://"))
+            .with_connect_timeout(Duration::from_secs(5))
+            .with_timeout_disabled()
+            .with_read_timeout(READ_TIMEOUT);
+        let store = AmazonS3Builder::new()
+            .with_endpoint(endpoint)
+            .with_bucket_name(name)
+            .with_region(&settings.region)
+            .with_access_key_id(&credential.key_id)
+            .with_secret_access_key(&credential.secret_key)
+            .with_virtual_hosted_style_request(false)
+            // `UNSIGNED-PAYLOAD`, as before: hashing every part for the signature costs CPU and
+            // adds nothing TLS does not give.
+            .with_unsigned_payload(true)
+            .with_retry(RetryConfig {
+                backoff: BackoffConfig::default(),
+                max_retries: 3,
+                retry_timeout: Duration::from_secs(60),
+            })
+            .with_client_options(client_options.clone())
+            .build()
+            .context("storage.s3")?;
         Ok(Self {
-            client: reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .build()?,
-            endpoint,
-            host,
-            name: name.to_owned(),
-            creds,
+            store: Arc::new(store),
+            name: name.clone(),
+            part_size: usize::try_from(settings.part_size_bytes)?,
+            upload_concurrency: settings.upload_concurrency,
+            maker: Arc::new(Maker {
+                url: format!("{endpoint}/{name}"),
+                region: settings.region.clone(),
+                credential,
+                client: ReqwestConnector::default().connect(&client_options)?,
+            }),
         })
-    }
-
-    fn request(
-        &self,
-        method: reqwest::Method,
-        key: &str,
-        query: &str,
-        content_sha256: &str,
-    ) -> reqwest::RequestBuilder {
-        let path = sigv4::encode_path(&if key.is_empty() {
-            format!("/{}", self.name)
-        } else {
-            format!("/{}/{key}", self.name)
-        });
-        let date = amz_date();
-        let auth = sigv4::authorization(
-            &self.creds,
-            method.as_str(),
-            &self.host,
-            &path,
-            query,
-            content_sha256,
-            &date,
-        );
-        let url = if query.is_empty() {
-            format!("{}{path}", self.endpoint)
-        } else {
-            format!("{}{path}?{query}", self.endpoint)
-        };
-        self.client
-            .request(method, url)
-            .header("x-amz-date", date)
-            .header("x-amz-content-sha256", content_sha256)
-            .header("authorization", auth)
-    }
-
-    async fn check(resp: reqwest::Response, what: &str) -> anyhow::Result<reqwest::Response> {
-        if resp.status().is_success() {
-            return Ok(resp);
-        }
-        let status = resp.status();
-        let body = resp.text().await.unwrap_or_default();
-        bail!(
-            "{what}: {status}: {}",
-            body.chars().take(300).collect::<String>()
-        )
     }
 
     /// The bucket's name.
@@ -106,90 +105,95 @@ impl Bucket {
         &self.name
     }
 
-    /// Makes the bucket (succeeds if it is already there and ours).
+    /// Makes the bucket (succeeds if it is already there): one signed `PUT /{bucket}`, since
+    /// `object_store` only works inside a bucket.
     pub async fn create(&self) -> anyhow::Result<()> {
-        let resp = self
-            .request(reqwest::Method::PUT, "", "", &sigv4::payload_hash(b""))
-            .send()
-            .await?;
-        if resp.status() == reqwest::StatusCode::CONFLICT {
-            return Ok(()); // BucketAlreadyOwnedByYou
+        let m = &self.maker;
+        let mut req = HttpRequest::new(HttpRequestBody::empty());
+        *req.method_mut() = http::Method::PUT;
+        *req.uri_mut() = m.url.parse()?;
+        AwsAuthorizer::new(&m.credential, "s3", &m.region).try_authorize(&mut req, None)?;
+        let resp = m.client.execute(req).await?;
+        let status = resp.status();
+        // 409: it exists (BucketAlreadyOwnedByYou; s3s-fs says BucketAlreadyExists to its owner
+        // too). A bucket someone else owns then fails at the first write.
+        if status.is_success() || status == http::StatusCode::CONFLICT {
+            return Ok(());
         }
-        Self::check(resp, "create bucket").await.map(drop)
+        let body = resp.into_body().bytes().await.unwrap_or_default();
+        bail!(
+            "create bucket: {status}: {}",
+            String::from_utf8_lossy(&body)
+                .chars()
+                .take(300)
+                .collect::<String>()
+        )
     }
 
-    /// Every key under `prefix`, a ListObjectsV2 page (up to 1,000) at a time.
+    /// Every key under the folder `prefix` (`""` for the whole bucket; a trailing `/` is
+    /// optional), however many list pages that takes.
     pub async fn list(&self, prefix: &str) -> anyhow::Result<Vec<String>> {
-        let mut keys = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            // Parameters in the canonical (sorted) order SigV4 signs them in.
-            let mut query = String::new();
-            if let Some(t) = &token {
-                query.push_str(&format!("continuation-token={}&", query_value(t)));
-            }
-            query.push_str(&format!("list-type=2&prefix={}", query_value(prefix)));
-            let resp = self
-                .request(reqwest::Method::GET, "", &query, &sigv4::payload_hash(b""))
-                .send()
-                .await?;
-            let xml = Self::check(resp, "list objects").await?.text().await?;
-            keys.extend(
-                xml.split("<Key>")
-                    .skip(1)
-                    .filter_map(|s| s.split("</Key>").next())
-                    .map(unescape),
-            );
-            token = xml
-                .contains("<IsTruncated>true</IsTruncated>")
-                .then(|| between(&xml, "<NextContinuationToken>", "</NextContinuationToken>"))
-                .flatten()
-                .map(unescape);
-            if token.is_none() {
-                return Ok(keys);
-            }
+        let prefix = ObjectPath::parse(prefix)?;
+        Ok(self
+            .store
+            .list(Some(&prefix))
+            .map_ok(|meta| String::from(meta.location))
+            .try_collect()
+            .await?)
+    }
+
+    /// The ETag of `key` (`None` if there is no such object). A multipart upload's ends in
+    /// `-{number of parts}`.
+    pub async fn etag(&self, key: &str) -> anyhow::Result<Option<String>> {
+        match self.store.head(&object_path(key)?).await {
+            Ok(meta) => Ok(meta.e_tag),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
         }
     }
 }
 
-fn query_value(s: &str) -> String {
-    sigv4::encode_path(s).replace('/', "%2F")
-}
-
-fn between<'a>(s: &'a str, open: &str, close: &str) -> Option<&'a str> {
-    let rest = s.split_once(open)?.1;
-    Some(rest.split_once(close)?.0)
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&amp;", "&")
+/// The object path of `key`, once the key is checked.
+fn object_path(key: &str) -> anyhow::Result<ObjectPath> {
+    check_key(key)?;
+    Ok(ObjectPath::parse(key)?)
 }
 
 #[async_trait::async_trait]
 impl Store for Bucket {
     async fn put_file(&self, key: &str, file: &Path) -> anyhow::Result<()> {
-        check_key(key)?;
-        let content_type = content_type(key).unwrap_or("application/octet-stream");
+        let path = object_path(key)?;
+        let mut attributes = Attributes::new();
+        attributes.insert(
+            Attribute::ContentType,
+            content_type(key)
+                .unwrap_or("application/octet-stream")
+                .into(),
+        );
+        // Up to one part is buffered and sent with one PUT; past that, parts go up
+        // `upload_concurrency` at a time, and the object appears when the upload completes.
+        let mut writer = BufWriter::with_capacity(self.store.clone(), path, self.part_size)
+            .with_max_concurrency(self.upload_concurrency)
+            .with_attributes(attributes);
         let f = tokio::fs::File::open(file).await?;
-        let len = f.metadata().await?.len();
-        // Streamed: its bytes are not hashed up front (`UNSIGNED-PAYLOAD`).
         // Large reads: with the default 4 KiB ones a 2 GiB put ran at a third of the speed.
-        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
-            f,
-            super::CHUNK,
-        ));
-        let resp = self
-            .request(reqwest::Method::PUT, key, "", sigv4::UNSIGNED)
-            .header("content-type", content_type)
-            .header("content-length", len)
-            .body(body)
-            .send()
-            .await?;
-        Self::check(resp, "put object").await?;
+        let mut chunks = tokio_util::io::ReaderStream::with_capacity(f, super::CHUNK);
+        let written = async {
+            while let Some(chunk) = chunks.next().await {
+                writer.put(chunk?).await?;
+            }
+            anyhow::Ok(())
+        }
+        .await;
+        if let Err(e) = written {
+            let _ = writer.abort().await; // its parts, if it had started sending them
+            return Err(e.context(format!("putting {key}")));
+        }
+        // Sends what is buffered and completes the upload (aborting it if that fails).
+        writer
+            .shutdown()
+            .await
+            .with_context(|| format!("putting {key}"))?;
         tokio::fs::remove_file(file).await?;
         Ok(())
     }
@@ -206,18 +210,14 @@ impl Store for Bucket {
     }
 
     async fn get(&self, key: &str) -> anyhow::Result<Option<Object>> {
-        check_key(key)?;
-        let resp = self
-            .request(reqwest::Method::GET, key, "", &sigv4::payload_hash(b""))
-            .send()
-            .await?;
-        if resp.status() == reqwest::StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        let resp = Self::check(resp, "get object").await?;
+        let got = match self.store.get(&object_path(key)?).await {
+            Ok(got) => got,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(anyhow::Error::new(e).context(format!("getting {key}"))),
+        };
         Ok(Some(Object {
-            len: resp.content_length(),
-            body: resp.bytes_stream().map_err(std::io::Error::other).boxed(),
+            len: Some(got.meta.size),
+            body: got.into_stream().map_err(std::io::Error::other).boxed(),
         }))
     }
 
@@ -250,19 +250,29 @@ impl Store for Bucket {
     }
 
     async fn delete(&self, key: &str) -> anyhow::Result<()> {
-        check_key(key)?;
-        let resp = self
-            .request(reqwest::Method::DELETE, key, "", &sigv4::payload_hash(b""))
-            .send()
-            .await?;
-        Self::check(resp, "delete object").await.map(drop)
+        match self.store.delete(&object_path(key)?).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(anyhow::Error::new(e).context(format!("deleting {key}"))),
+        }
     }
 
     async fn delete_prefix(&self, prefix: &str) -> anyhow::Result<()> {
-        check_key(prefix)?;
-        for key in self.list(&format!("{prefix}/")).await? {
-            self.delete(&key).await?;
-        }
-        Ok(())
+        let prefix = object_path(prefix)?;
+        // Listed whole before anything is deleted (a video's keys, a few thousand at most):
+        // deleting while the next page is listed made s3s-fs, which walks its folders for each
+        // page, fail on keys that vanished mid-walk.
+        let keys: Vec<ObjectPath> = self
+            .store
+            .list(Some(&prefix))
+            .map_ok(|meta| meta.location)
+            .try_collect()
+            .await
+            .with_context(|| format!("listing {prefix}/"))?;
+        // 1,000 keys a request (DeleteObjects).
+        self.store
+            .delete_stream(futures_util::stream::iter(keys.into_iter().map(Ok)).boxed())
+            .try_for_each(|_| std::future::ready(Ok(())))
+            .await
+            .with_context(|| format!("deleting {prefix}/"))
     }
 }

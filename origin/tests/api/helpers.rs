@@ -84,11 +84,9 @@ impl TestApp {
     pub async fn spawn_on_s3(endpoint: &str) -> Self {
         let (_, bucket) = e2e::s3_env(endpoint);
         let s3 = S3Settings {
-            endpoint: endpoint.into(),
-            bucket: bucket.name().into(),
-            region: "us-east-1".into(),
             access_key_id: Some(e2e::S3_KEYS.0.into()),
             secret_access_key: Some(e2e::S3_KEYS.1.into()),
+            ..S3Settings::new(endpoint, bucket.name())
         };
         Self::spawn_tweaked(|s| s.storage.s3 = Some(s3)).await
     }

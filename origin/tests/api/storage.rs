@@ -4,16 +4,17 @@
 
 use std::path::Path;
 
+use origin::settings::{S3Settings, MIN_PART_SIZE};
 use origin::storage::local::Local;
 use origin::storage::s3::Bucket;
-use origin::storage::sigv4::Credentials;
 use origin::storage::Store;
 
-fn creds(secret: &str) -> Credentials {
-    Credentials {
-        access_key: e2e::S3_KEYS.0.into(),
-        secret_key: secret.into(),
-        region: "us-east-1".into(),
+/// A bucket on the test server, signing with `secret`.
+fn bucket_settings(name: &str, secret: &str) -> S3Settings {
+    S3Settings {
+        access_key_id: Some(e2e::S3_KEYS.0.into()),
+        secret_access_key: Some(secret.into()),
+        ..S3Settings::new(e2e::s3_endpoint(), name)
     }
 }
 
@@ -144,8 +145,7 @@ async fn the_local_store_keeps_the_contract_across_filesystems() {
 
 #[tokio::test]
 async fn an_s3_bucket_keeps_the_contract() {
-    let endpoint = e2e::s3_endpoint();
-    let bucket = Bucket::new(&endpoint, "contract", creds(e2e::S3_KEYS.1)).unwrap();
+    let bucket = Bucket::new(&bucket_settings("contract", e2e::S3_KEYS.1)).unwrap();
     bucket.create().await.unwrap();
     bucket.create().await.unwrap(); // again: already ours
     contract(&bucket).await;
@@ -161,7 +161,7 @@ async fn an_s3_bucket_keeps_the_contract() {
     assert_eq!(bucket.list("media/v_x/").await.unwrap(), [key]);
 
     // The server checks signatures: the wrong secret is refused, and writes nothing.
-    let wrong = Bucket::new(&endpoint, "contract", creds("not-the-secret")).unwrap();
+    let wrong = Bucket::new(&bucket_settings("contract", "not-the-secret")).unwrap();
     let f = file(dir.path(), "b", b"b");
     assert!(wrong.put_file("media/v_y/x.ts", &f).await.is_err());
     assert!(read(&bucket, "media/v_y/x.ts").await.is_none());
@@ -171,8 +171,7 @@ async fn an_s3_bucket_keeps_the_contract() {
 /// at the first page.
 #[tokio::test]
 async fn deleting_a_prefix_goes_past_one_list_page() {
-    let endpoint = e2e::s3_endpoint();
-    let bucket = Bucket::new(&endpoint, "pages", creds(e2e::S3_KEYS.1)).unwrap();
+    let bucket = Bucket::new(&bucket_settings("pages", e2e::S3_KEYS.1)).unwrap();
     bucket.create().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let rendition = dir.path().join("r");
@@ -188,4 +187,43 @@ async fn deleting_a_prefix_goes_past_one_list_page() {
     assert_eq!(bucket.list("media/v_long/").await.unwrap().len(), 1_002);
     bucket.delete_prefix("media/v_long").await.unwrap();
     assert!(bucket.list("media/v_long/").await.unwrap().is_empty());
+}
+
+/// A source larger than a part goes up as a multipart upload (parts in parallel), and comes
+/// back byte for byte. 5 MiB is the smallest part S3 takes, and `s3s-fs` checks it.
+#[tokio::test]
+async fn a_source_larger_than_a_part_goes_up_in_parts() {
+    let settings = S3Settings {
+        part_size_bytes: MIN_PART_SIZE,
+        upload_concurrency: 2,
+        ..bucket_settings("parts", e2e::S3_KEYS.1)
+    };
+    let bucket = Bucket::new(&settings).unwrap();
+    bucket.create().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // Two whole parts and a short last one.
+    let len = 2 * MIN_PART_SIZE as usize + 12_345;
+    let source: Vec<u8> = (0..len as u64).map(|i| (i * 7919 % 253) as u8).collect();
+    let src = file(dir.path(), "upload", &source);
+    let key = "sources/v_big.0123";
+    bucket.put_file(key, &src).await.unwrap();
+    assert!(!src.exists(), "the local file is consumed");
+    assert!(
+        read(&bucket, key).await.unwrap() == source,
+        "the same bytes"
+    );
+    let local = bucket
+        .fetch(key, &dir.path().join("scratch"))
+        .await
+        .unwrap();
+    assert!(
+        std::fs::read(&local).unwrap() == source,
+        "the same bytes, fetched"
+    );
+    // S3 tags a multipart object's ETag with its number of parts.
+    let etag = bucket.etag(key).await.unwrap().unwrap();
+    assert!(
+        etag.trim_matches('"').ends_with("-3"),
+        "three parts: {etag}"
+    );
 }

@@ -79,9 +79,7 @@ async fn with_an_s3_bucket_the_ladder_goes_to_the_bucket() {
     assert!(!storage.upload_dir().join("sources").exists());
     // And nothing of it left in the bucket once deleted.
     let s3 = storage.s3.as_ref().unwrap();
-    let bucket =
-        origin::storage::s3::Bucket::new(&s3.endpoint, &s3.bucket, s3.credentials().unwrap())
-            .unwrap();
+    let bucket = origin::storage::s3::Bucket::new(s3).unwrap();
     let left = bucket.list("").await.unwrap();
     assert!(left.is_empty(), "{id}: {left:?}");
 }

@@ -18,4 +18,4 @@ pub mod ratelimit;
 pub mod record;
 pub mod sync;
 
-pub use ids::{CountryCode, Kid, UnixTime, VideoId};
+pub use ids::{CountryCode, Kid, RequestId, UnixTime, VideoId};

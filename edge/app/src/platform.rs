@@ -121,6 +121,9 @@ pub enum PlatformError {
     /// The outbound request could not be made or completed.
     #[error("fetch: {0}")]
     Fetch(String),
+    /// The runtime's random source failed.
+    #[error("random: {0}")]
+    Random(String),
 }
 
 /// Work the app hands back to the runtime to finish after the response (see
@@ -178,6 +181,9 @@ pub trait Platform {
     fn defer(&self, task: Deferred);
     /// The current time.
     fn now(&self) -> UnixTime;
+    /// Fills `buf` from the runtime's cryptographic random source (Workers:
+    /// `crypto.getRandomValues`; Spin: WASI's `random`).
+    fn random_bytes(&self, buf: &mut [u8]) -> Result<(), PlatformError>;
     /// Writes a line to the runtime's log (server faults only; never secrets or tokens).
     fn log_error(&self, message: &str);
 }

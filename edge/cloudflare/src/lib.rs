@@ -241,9 +241,20 @@ impl Platform for Cloudflare {
         UnixTime(Date::now().as_millis() / 1000)
     }
 
+    fn random_bytes(&self, buf: &mut [u8]) -> std::result::Result<(), PlatformError> {
+        get_random_values(buf).map_err(|e| PlatformError::Random(format!("{e:?}")))
+    }
+
     fn log_error(&self, message: &str) {
         console_error!("{message}");
     }
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// Web Crypto's `crypto.getRandomValues`, which workerd provides to every Worker.
+    #[wasm_bindgen(js_namespace = crypto, js_name = getRandomValues, catch)]
+    fn get_random_values(buf: &mut [u8]) -> std::result::Result<(), wasm_bindgen::JsValue>;
 }
 
 fn setting(env: &Env, name: &str) -> Option<String> {

@@ -221,6 +221,12 @@ impl Platform for Spin {
         UnixTime(now_ms() / 1000)
     }
 
+    fn random_bytes(&self, buf: &mut [u8]) -> Result<(), PlatformError> {
+        let bytes = wasi::random::random::get_random_bytes(buf.len() as u64);
+        buf.copy_from_slice(&bytes);
+        Ok(())
+    }
+
     fn log_error(&self, message: &str) {
         eprintln!("{message}");
     }

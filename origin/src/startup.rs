@@ -9,7 +9,6 @@ use axum::{middleware, Json, Router};
 use serde_json::json;
 use sqlx::AnyPool;
 use tokio::net::TcpListener;
-use tower_http::trace::TraceLayer;
 
 use axum::http::HeaderValue;
 use secrecy::ExposeSecret;
@@ -65,6 +64,8 @@ pub struct AppState {
     /// Wrong passwords per account and per address, signups per address
     /// ([`crate::passwords`]).
     pub password_limits: Arc<crate::passwords::Limits>,
+    /// Request, upload and transcoding metrics ([`crate::metrics`]).
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Settings.
     pub settings: Arc<Settings>,
 }
@@ -99,6 +100,7 @@ impl AppState {
             billing_rx,
             cursors: CursorKey::derive(settings.edge.shared_secret.expose_secret().as_bytes()),
             password_limits: Arc::default(),
+            metrics: Arc::default(),
             settings: Arc::new(settings),
         })
     }
@@ -207,23 +209,45 @@ pub fn app(state: AppState) -> Router {
         )
         .merge(api)
         .merge(internal)
+        .route_layer(middleware::from_fn(crate::telemetry::note_route))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .layer(SetResponseHeaderLayer::overriding(
             axum::http::HeaderName::from_static("x-origin-region"),
             HeaderValue::from_str(&state.settings.server.region).expect("region is validated"),
         ))
-        .layer(TraceLayer::new_for_http())
+        // Outermost: every request has its id, log line and count, whatever answers it.
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            crate::telemetry::observe,
+        ))
         .with_state(state)
 }
 
-/// Pushes the outbox to the configured edges and serves until the process is told to stop.
+/// Pushes the outbox to the configured edges and serves until the process is told to stop;
+/// serves metrics on their own listener when `metrics.listen` names one.
 pub async fn run(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
+    if let Some(listen) = state.settings.metrics.listen() {
+        let metrics_listener = crate::metrics::bind(listen).await?;
+        tracing::info!(addr = %metrics_listener.local_addr()?, "metrics listening");
+        let serving = crate::metrics::serve(metrics_listener, state.metrics.clone());
+        tokio::spawn(async move {
+            if let Err(e) = serving.await {
+                tracing::error!(error = %e, "metrics listener stopped");
+            }
+        });
+    }
     let sync = &state.settings.sync;
     if let Some(secret) = sync.secret.clone() {
         let config = PushConfig {
             edges: sync.urls(),
             secret,
         };
+        if !config.edges.is_empty() {
+            state.metrics.register_gauge_source(outbox::Backlog {
+                db: state.db.clone(),
+                edges: config.edges.clone(),
+            });
+        }
         outbox::spawn(state.db.clone(), config, state.outbox_rx.clone());
     }
     let sweep_db = state.db.clone();
@@ -251,6 +275,7 @@ pub async fn run(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
             settings: state.settings.transcode.clone(),
             outbox: state.outbox.clone(),
             wake: state.transcode_rx.clone(),
+            metrics: state.metrics.clone(),
         }
         .spawn();
     }

@@ -49,6 +49,8 @@ pub struct Worker {
     pub outbox: Waker,
     /// Woken when an upload completes, so its job starts at once.
     pub wake: tokio::sync::watch::Receiver<u64>,
+    /// Where encode times are recorded.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 fn work_dir(scratch: &Path, video: &VideoId) -> PathBuf {
@@ -248,7 +250,14 @@ impl Worker {
             name,
             height: height as u32,
         };
+        let started = std::time::Instant::now();
         let result = self.encode_inner(&id, &video, &r, attempts).await;
+        let outcome = match &result {
+            Ok(true) => "done",
+            Ok(false) => "lost",
+            Err(_) => "failed",
+        };
+        self.metrics.transcoded(&r.name, outcome, started.elapsed());
         match result {
             Ok(true) => {
                 // The last rendition moves the job on to its finalize stage.

@@ -13,6 +13,7 @@ mod sessions;
 mod social;
 mod storage;
 mod sync;
+mod telemetry;
 mod transcode;
 mod uploads;
 mod video_writes;

@@ -14,7 +14,7 @@ use shared_wasm::UnixTime;
 
 use crate::platform::{Deferred, Platform, PlatformError, Request, Response};
 
-type Origin = Rc<dyn Fn(&MemPlatform, &Request) -> Response>;
+type Origin = Rc<dyn Fn(&MemPlatform, &Request) -> Result<Response, PlatformError>>;
 
 /// KV in a map, a fixed clock, fixed "random" bytes, log lines kept, and an origin answered by
 /// a closure. Clones share everything.
@@ -30,6 +30,13 @@ pub const RANDOM_BYTE: u8 = 0x5a;
 
 impl MemPlatform {
     pub fn new(origin: impl Fn(&MemPlatform, &Request) -> Response + 'static) -> Self {
+        Self::fallible(move |p, req| Ok(origin(p, req)))
+    }
+
+    /// A platform whose outbound requests may fail as the runtime's would.
+    pub fn fallible(
+        origin: impl Fn(&MemPlatform, &Request) -> Result<Response, PlatformError> + 'static,
+    ) -> Self {
         Self {
             kv: Rc::default(),
             logs: Rc::default(),
@@ -58,10 +65,10 @@ impl Platform for MemPlatform {
         Ok(())
     }
     async fn rate_limit(&self, _key: &str, _quota: &Quota) -> Result<Decision, PlatformError> {
-        Err(PlatformError::RateLimit("not in these tests".into()))
+        Err(PlatformError::rate_limit("not in these tests"))
     }
     async fn fetch(&self, request: Request, _timeout_ms: u32) -> Result<Response, PlatformError> {
-        Ok((self.origin)(self, &request))
+        (self.origin)(self, &request)
     }
     fn defer(&self, _task: Deferred) {}
     fn now(&self) -> UnixTime {

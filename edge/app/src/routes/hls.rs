@@ -4,7 +4,7 @@ use shared_wasm::media::{parse_hls_path, HlsRequest, MediaPathError};
 use shared_wasm::playback::{self, Use, Viewer};
 
 use crate::config::EdgeConfig;
-use crate::error::EdgeError;
+use crate::error::{EdgeError, PlaybackRefusal};
 use crate::origin;
 use crate::platform::{Platform, Request, Response};
 use crate::routes::playback::{load_record, playable};
@@ -45,10 +45,8 @@ pub async fn handle<P: Platform>(
             country: req.country,
         },
     };
-    let grant =
-        playback::verify(&cfg.playback_keys, r.token, &at).map_err(|e| EdgeError::Forbidden {
-            reason: e.public_reason(),
-        })?;
+    let grant = playback::verify(&cfg.playback_keys, r.token, &at)
+        .map_err(|e| EdgeError::Forbidden(PlaybackRefusal::Token(e)))?;
     // A genuine token is not enough: the video may have been taken down, geo-restricted or made
     // private since it was issued. One KV read per request (Workers caches KV reads at the
     // location).

@@ -26,7 +26,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::MetricType;
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 use tokio::net::TcpListener;
 
 /// The route label of a request that matched no route.
@@ -62,6 +62,12 @@ fn transcode_seconds() -> Histogram {
     Histogram::new([
         1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0,
     ])
+}
+
+/// Registers a handle to `metric` under `name`, and gives `metric` back to be updated.
+fn registered<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register(name, help, metric.clone());
+    metric
 }
 
 /// One gauge family as a [`GaugeSource`] read it: each sample is its labels and its value.
@@ -136,33 +142,32 @@ impl Metrics {
     /// Every series the origin counts, at zero.
     pub fn new() -> Self {
         let mut registry = Registry::default();
-        let requests = Family::<RequestLabels, Counter>::default();
-        registry.register(
+        let r = &mut registry;
+        let requests = registered(
+            r,
             "http_requests",
             "HTTP requests answered, by method, route template and status",
-            requests.clone(),
+            Family::default(),
         );
-        let request_seconds: Histograms<RequestLabels> =
-            Family::new_with_constructor(request_seconds);
-        registry.register(
+        let request_seconds = registered(
+            r,
             "http_request_duration_seconds",
             "Time from a request's arrival to its response's headers, by method, route template \
              and status",
-            request_seconds.clone(),
+            Family::new_with_constructor(request_seconds as fn() -> Histogram),
         );
-        let upload_bytes = Family::<UploadLabels, Counter>::default();
-        registry.register(
+        let upload_bytes = registered(
+            r,
             "upload_bytes",
             "Bytes of upload bodies written to disk, by protocol (put, tus)",
-            upload_bytes.clone(),
+            Family::default(),
         );
-        let transcode_seconds: Histograms<TranscodeLabels> =
-            Family::new_with_constructor(transcode_seconds);
-        registry.register(
+        let transcode_seconds = registered(
+            r,
             "transcode_rendition_seconds",
             "Time to encode and store one rendition, by rendition and outcome (done, failed, \
              lost: another worker took over)",
-            transcode_seconds.clone(),
+            Family::new_with_constructor(transcode_seconds as fn() -> Histogram),
         );
         let sourced = Arc::new(SourcedGauges::default());
         registry.register_collector(Box::new(sourced.clone()));

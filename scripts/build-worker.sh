@@ -5,6 +5,12 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
+# `wrangler deploy` runs this as wrangler.toml's [build] command. The test command's dry runs
+# come right after it built the bundle, and say so (EDGE_WORKER_PREBUILT=1) to take seconds.
+if [ -n "${EDGE_WORKER_PREBUILT:-}" ] && [ -f edge/cloudflare/build/index.js ]; then
+  echo "build-worker: the bundle in edge/cloudflare/build is already built (EDGE_WORKER_PREBUILT)"
+  exit 0
+fi
 export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$HOME/.cargo/bin/wasm-bindgen}"
 export WASM_OPT_BIN="${WASM_OPT_BIN:-$root/node_modules/.bin/wasm-opt}"
 for tool in "$WASM_BINDGEN_BIN" "$WASM_OPT_BIN"; do

@@ -25,6 +25,24 @@ cargo build -p shared-wasm --target wasm32-wasip2
 
 bash scripts/build.sh
 
+# The deployment file as wrangler reads it for each environment: config, bindings, and the
+# bundle just built (wrangler.toml's [build] command is told it is already there). Offline:
+# a dry run needs no account, and the banner (which checks for updates) stays off. Any warning
+# (a misspelt key, a var missing from an environment) fails it.
+echo "[test] wrangler deploy --dry-run --env staging, production"
+for env in staging production; do
+  out="$(mktemp -d)"
+  if ! EDGE_WORKER_PREBUILT=1 WRANGLER_HIDE_BANNER=true node_modules/.bin/wrangler deploy \
+         --dry-run --env "$env" --outdir "$out/bundle" >"$out/log" 2>&1 \
+     || grep -q "WARNING" "$out/log"; then
+    cat "$out/log"
+    rm -rf "$out"
+    echo "[test] FAILED: wrangler deploy --dry-run --env $env" >&2
+    exit 1
+  fi
+  rm -rf "$out"
+done
+
 echo "[test] fuzzing (short runs, committed corpus)"
 bash scripts/fuzz.sh
 

@@ -13,15 +13,6 @@ const USAGE: &str = "usage: origin [--config FILE] serve | seed-demo [--email E]
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        // Colour codes only for a person at a terminal, never in log files.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,tower_http=info,sqlx=warn".into()),
-        )
-        .init();
-
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let mut config = PathBuf::from("origin/config/base.toml");
     if args.first().map(String::as_str) == Some("--config") {
@@ -32,6 +23,7 @@ async fn main() -> anyhow::Result<()> {
         config = PathBuf::from(args.remove(0));
     }
     let settings = Settings::load(&config)?;
+    origin::telemetry::init(settings.log.format);
     match args.first().map(String::as_str) {
         Some("serve") => {
             let addr = format!("{}:{}", settings.server.host, settings.server.port);

@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::now;
 use crate::keys::random_bytes;
+use crate::metrics::{GaugeFamily, GaugeSource};
 
 /// Most records per push.
 const BATCH_ROWS: i64 = 100;
@@ -323,6 +324,53 @@ pub async fn compact(db: &AnyPool, edges: &[String]) -> sqlx::Result<u64> {
     .execute(db)
     .await?;
     Ok(done.rows_affected())
+}
+
+/// Each edge's backlog, read when metrics are scraped: records not yet delivered, and how long
+/// the oldest of them has waited (0 when none).
+pub struct Backlog {
+    /// The database.
+    pub db: AnyPool,
+    /// Every configured edge's sync URL.
+    pub edges: Vec<String>,
+}
+
+#[async_trait::async_trait]
+impl GaugeSource for Backlog {
+    fn name(&self) -> &'static str {
+        "edge sync backlog"
+    }
+
+    async fn read(&self) -> anyhow::Result<Vec<GaugeFamily>> {
+        let now = now();
+        let (mut pending, mut oldest) = (Vec::new(), Vec::new());
+        for edge in &self.edges {
+            let (count, first): (i64, Option<i64>) = sqlx::query_as(
+                "SELECT COUNT(*), MIN(created_at) FROM edge_outbox WHERE seq >
+                     COALESCE((SELECT last_seq FROM edge_sync_cursors WHERE edge = $1), 0)",
+            )
+            .bind(edge)
+            .fetch_one(&self.db)
+            .await?;
+            let labels = vec![("edge", edge.clone())];
+            let age = first.map_or(0, |t| now.saturating_sub(t as u64));
+            pending.push((labels.clone(), count as f64));
+            oldest.push((labels, age as f64));
+        }
+        Ok(vec![
+            GaugeFamily {
+                name: "edge_sync_pending_records",
+                help: "Outbox records an edge has not acknowledged yet, by edge sync URL",
+                samples: pending,
+            },
+            GaugeFamily {
+                name: "edge_sync_oldest_pending_age_seconds",
+                help: "How long the oldest record an edge has not acknowledged has waited \
+                       (0: none waiting), by edge sync URL",
+                samples: oldest,
+            },
+        ])
+    }
 }
 
 fn base64_nonce() -> String {

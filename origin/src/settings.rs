@@ -29,6 +29,48 @@ pub struct Settings {
     /// The transcoding workers.
     #[serde(default)]
     pub transcode: TranscodeSettings,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogSettings,
+    /// Prometheus metrics.
+    #[serde(default)]
+    pub metrics: MetricsSettings,
+}
+
+/// Logging. `RUST_LOG` chooses what is logged; this, how.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LogSettings {
+    /// `text` (the default) or `json`: one JSON object per line.
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Prometheus metrics (`crate::metrics`).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct MetricsSettings {
+    /// `host:port` of the listener that serves `GET /metrics`, and nothing else; empty (the
+    /// default): no metrics listener. Never the public port: bind loopback, or an interface
+    /// only the scraper reaches (docs/security.md, "Metrics").
+    #[serde(default)]
+    pub listen: String,
+}
+
+impl MetricsSettings {
+    /// The address to serve metrics on, if any.
+    pub fn listen(&self) -> Option<&str> {
+        Some(self.listen.trim()).filter(|l| !l.is_empty())
+    }
 }
 
 /// Transcoding.
@@ -512,6 +554,11 @@ impl Settings {
         }
         if b.tolerance_secs == 0 || b.tolerance_secs > 3600 {
             bail!("billing.tolerance_secs must be between 1 and 3600");
+        }
+        if let Some(listen) = self.metrics.listen() {
+            if listen.parse::<std::net::SocketAddr>().is_err() {
+                bail!("metrics.listen must be an IP address and a port, e.g. 127.0.0.1:9700");
+            }
         }
         if self.auth.access_ttl_secs == 0 || self.auth.access_ttl_secs > 3600 {
             bail!("auth.access_ttl_secs must be between 1 and 3600");

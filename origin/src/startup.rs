@@ -12,7 +12,6 @@ use axum::{middleware, Json, Router};
 use serde_json::json;
 use sqlx::AnyPool;
 use tokio::net::TcpListener;
-use tower_http::trace::TraceLayer;
 
 use axum::http::HeaderValue;
 use secrecy::ExposeSecret;
@@ -71,6 +70,8 @@ pub struct AppState {
     /// Wrong passwords per account and per address, signups per address
     /// ([`crate::passwords`]).
     pub password_limits: Arc<crate::passwords::Limits>,
+    /// Request, upload and transcoding metrics ([`crate::metrics`]).
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Settings.
     pub settings: Arc<Settings>,
 }
@@ -105,6 +106,7 @@ impl AppState {
             billing_rx,
             cursors: CursorKey::derive(settings.edge.shared_secret.expose_secret().as_bytes()),
             password_limits: Arc::default(),
+            metrics: Arc::default(),
             settings: Arc::new(settings),
         })
     }
@@ -218,12 +220,17 @@ pub fn app(state: AppState) -> Router {
         )
         .merge(api)
         .merge(internal)
+        .route_layer(middleware::from_fn(crate::telemetry::note_route))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .layer(SetResponseHeaderLayer::overriding(
             axum::http::HeaderName::from_static("x-origin-region"),
             HeaderValue::from_str(&state.settings.server.region).expect("region is validated"),
         ))
-        .layer(TraceLayer::new_for_http())
+        // Outermost: every request has its id, log line and count, whatever answers it.
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            crate::telemetry::observe,
+        ))
         .with_state(state)
 }
 
@@ -258,15 +265,38 @@ pub async fn serve(
     let jobs_stop = CancellationToken::new();
     let pushers_stop = CancellationToken::new();
     let mut tasks = JoinSet::new();
+    if let Some(listen) = state.settings.metrics.listen() {
+        let metrics_listener = crate::metrics::bind(listen).await?;
+        tracing::info!(addr = %metrics_listener.local_addr()?, "metrics listening");
+        let serving = crate::metrics::serve(metrics_listener, state.metrics.clone());
+        let stop = pushers_stop.clone();
+        tasks.spawn(async move {
+            tokio::select! {
+                served = serving => if let Err(e) = served {
+                    tracing::error!(error = %e, "metrics listener stopped");
+                },
+                _ = stop.cancelled() => {}
+            }
+        });
+    }
     let sync = &state.settings.sync;
     if let Some(secret) = sync.secret.clone() {
         let config = PushConfig {
             edges: sync.urls(),
             secret,
         };
+        if !config.edges.is_empty() {
+            state.metrics.register_gauge_source(outbox::Backlog {
+                db: state.db.clone(),
+                edges: config.edges.clone(),
+            });
+        }
         let wake = state.outbox_rx.clone();
         outbox::spawn(&mut tasks, &pushers_stop, state.db.clone(), config, wake);
     }
+    state.metrics.register_gauge_source(crate::jobs::Gauges {
+        db: state.db.clone(),
+    });
     runner(&state).await?.spawn(&mut tasks, &jobs_stop);
 
     let drain = Duration::from_secs(state.settings.server.drain_secs);
@@ -323,6 +353,7 @@ async fn runner(state: &AppState) -> anyhow::Result<Runner> {
             scratch: settings.storage.scratch_dir(),
             settings: settings.transcode.clone(),
             outbox: state.outbox.clone(),
+            metrics: state.metrics.clone(),
         };
         runner = runner.lane(worker.lane(state.transcode_rx.clone()));
     }

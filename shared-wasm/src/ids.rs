@@ -94,6 +94,35 @@ token_newtype!(
     32
 );
 
+token_newtype!(
+    /// The id of one request, in the logs of the edge and the origin and on the response
+    /// (`x-request-id`). The narrow charset and the length bound keep whatever a client sends
+    /// from forging log lines or bloating them; an id that fails them is replaced, never
+    /// trimmed.
+    RequestId,
+    64
+);
+
+impl RequestId {
+    /// The header that carries it, on requests (edge → origin) and responses.
+    pub const HEADER: &'static str = "x-request-id";
+
+    /// A fresh id from 16 random bytes (the caller's randomness: the core has none), as 22
+    /// base64url characters.
+    pub fn from_random(bytes: [u8; 16]) -> Self {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine;
+        Self(URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    /// The incoming id when there is a valid one, else a fresh one made by `fresh`.
+    pub fn keep_or(incoming: Option<&str>, fresh: impl FnOnce() -> [u8; 16]) -> Self {
+        incoming
+            .and_then(|s| Self::parse(s).ok())
+            .unwrap_or_else(|| Self::from_random(fresh()))
+    }
+}
+
 /// A two-character country code as runtimes report them, upper case: ISO 3166-1 alpha-2, and
 /// the codes geolocation services add beside it (Cloudflare's `T1` for Tor and `XX` for
 /// unknown, `A1`/`A2` for anonymous proxies and satellite providers). They are kept as codes,
@@ -192,6 +221,32 @@ mod tests {
         for bad in ["", "D", "DEU", "1A", "11", "T-", "é"] {
             assert_eq!(CountryCode::parse(bad), Err(IdError::Country), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn request_ids_are_kept_only_when_valid() {
+        let fresh = || [0xfb; 16];
+        let made = RequestId::from_random(fresh());
+        assert_eq!(made.as_str(), "-_v7-_v7-_v7-_v7-_v7-w");
+        assert!(
+            RequestId::parse(made.as_str()).is_ok(),
+            "a made id is valid"
+        );
+        let uuid = "0f8fad5b-d9cb-469f-a165-70867728950e";
+        assert_eq!(RequestId::keep_or(Some(uuid), fresh).as_str(), uuid);
+        let too_long = "a".repeat(65);
+        for bad in [
+            "",
+            "a b",
+            "id\nFAKE log line",
+            "a\"b",
+            "ä",
+            "a.b",
+            too_long.as_str(),
+        ] {
+            assert_eq!(RequestId::keep_or(Some(bad), fresh), made, "{bad:?} kept");
+        }
+        assert_eq!(RequestId::keep_or(None, fresh), made);
     }
 
     #[test]

@@ -19,4 +19,4 @@ pub mod record;
 pub mod search;
 pub mod sync;
 
-pub use ids::{CountryCode, Kid, UnixTime, VideoId};
+pub use ids::{CountryCode, Kid, RequestId, UnixTime, VideoId};

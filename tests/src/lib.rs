@@ -445,8 +445,10 @@ fn origin_cmd(
         .env("APP_EDGE__SHARED_SECRET", EDGE_SECRET)
         .env("APP_SYNC__EDGES", sync_url)
         .env("APP_SYNC__SECRET", SYNC_SECRET)
-        // Request lines (tower_http at debug) let tests count what reached the origin.
-        .env("RUST_LOG", "warn,tower_http=debug");
+        // One JSON line per request (`origin::telemetry`) lets tests see what reached the
+        // origin, and under which request id.
+        .env("APP_LOG__FORMAT", "json")
+        .env("RUST_LOG", "warn,origin::telemetry=info");
     cmd
 }
 
@@ -571,13 +573,31 @@ impl Origin {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// How many requests for `path` the running process has logged since it started.
-    pub fn requests_for(&self, path: &str) -> usize {
-        let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
-        let needle = format!("uri={path} ");
-        log.lines()
-            .filter(|l| l.contains("started processing request") && l.contains(&needle))
+    /// How many requests for the route template `route` (`/v1/feeds/home`,
+    /// `/internal/videos/{id}`: the origin logs no paths or queries) the running process has
+    /// answered since it started.
+    pub fn requests_for(&self, route: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r["route"] == route)
             .count()
+    }
+
+    /// The log lines of the requests with id `request_id` the running process has answered.
+    pub fn requests_with_id(&self, request_id: &str) -> Vec<serde_json::Value> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r["request_id"] == request_id)
+            .collect()
+    }
+
+    /// Every request line of the running process's log (`origin::telemetry`, JSON).
+    fn requests(&self) -> Vec<serde_json::Value> {
+        let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        log.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|l| l["message"] == "request")
+            .collect()
     }
 
     fn log_path(&self) -> PathBuf {

@@ -98,10 +98,52 @@ async fn flow(runtime: Runtime) {
         .to_str()
         .unwrap()
         .starts_with("\"login\";r="));
+    // The edge gave the request an id, sent it to the origin, and answers with it.
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(shared_wasm::RequestId::parse(&id).is_ok(), "{id}");
     let jwt = json_of(r).await["access_token"]
         .as_str()
         .expect("access_token")
         .to_owned();
+    let logged = origin.requests_with_id(&id);
+    assert_eq!(logged.len(), 1, "{id}: {logged:?}");
+    assert_eq!(
+        (
+            &logged[0]["method"],
+            &logged[0]["route"],
+            &logged[0]["status"]
+        ),
+        (&json!("POST"), &json!("/v1/auth/login"), &json!(200))
+    );
+    // A client's own id, when valid, is the one that goes through.
+    let theirs = format!("e2e-{runtime:?}-me");
+    let r = c
+        .get(format!("{e}/v1/me"))
+        .bearer_auth(&jwt)
+        .header("x-request-id", &theirs)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["x-request-id"], theirs.as_str());
+    // Every origin call made for it carries it: the forwarded call, and the key set fetched
+    // to check its token (when the edge's copy is not fresh).
+    let routes: Vec<_> = origin
+        .requests_with_id(&theirs)
+        .iter()
+        .map(|l| l["route"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        routes.iter().filter(|r| *r == "/v1/me").count(),
+        1,
+        "{theirs}: {routes:?}"
+    );
+    assert!(
+        routes
+            .iter()
+            .all(|r| r == "/v1/me" || r == "/.well-known/jwks.json"),
+        "{theirs}: {routes:?}"
+    );
 
     // A members video needs a login; a bad token is refused with RFC 6750 details.
     let r = playback(&c, e, "demo-members", None).await;

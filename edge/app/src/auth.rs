@@ -6,7 +6,7 @@ use shared_wasm::jwt::{self, AccessClaims, JwtError, Role};
 use shared_wasm::record::{JwksRecord, RevokedSession, UserRecord};
 
 use crate::config::EdgeConfig;
-use crate::error::EdgeError;
+use crate::error::{AccessRefusal, EdgeError};
 use crate::origin;
 use crate::platform::{Platform, Request};
 
@@ -52,10 +52,8 @@ fn keyset(cfg: &EdgeConfig, rec: &JwksRecord) -> Result<KeySet, EdgeError> {
         .map_err(|e| EdgeError::Upstream(format!("origin JWKS unusable: {e}")))
 }
 
-fn unauthorized(e: &JwtError) -> EdgeError {
-    EdgeError::Unauthorized {
-        reason: Some(e.public_reason()),
-    }
+fn unauthorized(e: JwtError) -> EdgeError {
+    EdgeError::Unauthorized(AccessRefusal::Token(e))
 }
 
 /// The verified claims of the request's bearer token; `None` when it carries no credentials.
@@ -71,13 +69,11 @@ pub async fn bearer<P: Platform>(
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
         .map(str::trim)
-        .ok_or(EdgeError::Unauthorized {
-            reason: Some("expected a Bearer token"),
-        })?;
+        .ok_or(EdgeError::Unauthorized(AccessRefusal::NotBearer))?;
     // `jwt::verify` checks this too; checking here spares an oversized token the KV read and
     // the possible JWKS fetch below.
     if token.len() > cfg.jwt.max_token_bytes {
-        return Err(unauthorized(&JwtError::TooLarge));
+        return Err(unauthorized(JwtError::TooLarge));
     }
     let rec = cached_jwks(p, cfg, req).await?;
     let claims = match jwt::verify(&cfg.jwt, &keyset(cfg, &rec)?, token, p.now()) {
@@ -86,10 +82,9 @@ pub async fn bearer<P: Platform>(
             if p.now().0 >= rec.fetched_at.saturating_add(cfg.jwks_min_refresh_secs) =>
         {
             let fresh = fetch_jwks(p, cfg, req).await?;
-            jwt::verify(&cfg.jwt, &keyset(cfg, &fresh)?, token, p.now())
-                .map_err(|e| unauthorized(&e))?
+            jwt::verify(&cfg.jwt, &keyset(cfg, &fresh)?, token, p.now()).map_err(unauthorized)?
         }
-        Err(e) => return Err(unauthorized(&e)),
+        Err(e) => return Err(unauthorized(e)),
     };
     check_revocation(p, &claims).await?;
     Ok(Some(claims))
@@ -99,9 +94,7 @@ pub async fn bearer<P: Platform>(
 /// Both records arrive through the origin's sync; an unreadable record counts as a refusal
 /// (failing closed), since it can only come from a broken write.
 async fn check_revocation<P: Platform>(p: &P, claims: &AccessClaims) -> Result<(), EdgeError> {
-    const REVOKED: EdgeError = EdgeError::Unauthorized {
-        reason: Some("token revoked"),
-    };
+    const REVOKED: EdgeError = EdgeError::Unauthorized(AccessRefusal::Revoked);
     if let Some(bytes) = p.kv_get(&UserRecord::key(&claims.sub)).await? {
         let user = UserRecord::from_cbor(&bytes).map_err(|_| REVOKED)?;
         if !user.admits(claims.iat) {
@@ -125,7 +118,7 @@ pub async fn require<P: Platform>(
 ) -> Result<AccessClaims, EdgeError> {
     let claims = bearer(p, cfg, req)
         .await?
-        .ok_or(EdgeError::Unauthorized { reason: None })?;
+        .ok_or(EdgeError::Unauthorized(AccessRefusal::Missing))?;
     if claims.role < role {
         return Err(EdgeError::RoleRequired(role));
     }

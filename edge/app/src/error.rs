@@ -5,7 +5,8 @@
 //! cause goes to the runtime's log.
 
 use serde_json::json;
-use shared_wasm::jwt::Role;
+use shared_wasm::jwt::{JwtError, Role};
+use shared_wasm::playback::TokenError;
 use shared_wasm::ratelimit::{Decision, Quota};
 use thiserror::Error;
 
@@ -33,17 +34,11 @@ pub enum EdgeError {
         message: String,
     },
     /// A login is required or the presented token is not acceptable (RFC 6750).
-    #[error("unauthorized: {reason:?}")]
-    Unauthorized {
-        /// Public reason, `None` when no credentials were presented at all.
-        reason: Option<&'static str>,
-    },
+    #[error("unauthorized: {0:?}")]
+    Unauthorized(AccessRefusal),
     /// A playback token was refused, or could not be issued as the policy wants.
-    #[error("forbidden: {reason}")]
-    Forbidden {
-        /// `TokenError::public_reason` of the refusal, or `country_unknown`.
-        reason: &'static str,
-    },
+    #[error("forbidden: {0:?}")]
+    Forbidden(PlaybackRefusal),
     /// The token is valid but its role does not reach the route's.
     #[error("role {0:?} required")]
     RoleRequired(Role),
@@ -62,11 +57,8 @@ pub enum EdgeError {
         decision: Decision,
     },
     /// Not playable here or at all for legal or policy reasons (RFC 7725).
-    #[error("unavailable: {reason}")]
-    Unavailable {
-        /// `country_blocked` or `taken_down`.
-        reason: &'static str,
-    },
+    #[error("unavailable: {0:?}")]
+    Unavailable(LegalReason),
     /// The request body is larger than the edge forwards.
     #[error("payload too large")]
     PayloadTooLarge,
@@ -86,6 +78,108 @@ pub enum EdgeError {
     /// A bug or broken configuration.
     #[error("internal: {0}")]
     Internal(String),
+}
+
+/// Why a request has no acceptable access token (401).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AccessRefusal {
+    /// No credentials at all: the route needs a login.
+    Missing,
+    /// An `Authorization` header that is not `Bearer …`.
+    NotBearer,
+    /// The token failed the JWT policy (the whole reason stays here; the client is told
+    /// [`JwtError::public_reason`]).
+    Token(JwtError),
+    /// The token's session, or every token of its user before a point in time, was revoked.
+    Revoked,
+}
+
+impl AccessRefusal {
+    /// The `error_description` a client is given; `None` when it presented nothing.
+    pub fn description(&self) -> Option<&'static str> {
+        match self {
+            Self::Missing => None,
+            Self::NotBearer => Some("expected a Bearer token"),
+            Self::Token(e) => Some(e.public_reason()),
+            Self::Revoked => Some("token revoked"),
+        }
+    }
+}
+
+/// Why a playback token was refused, or could not be issued (403).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PlaybackRefusal {
+    /// The token failed its check (the whole reason stays here; forged, malformed and
+    /// unknown-key tokens share one public reason, see [`TokenError::public_reason`]).
+    Token(TokenError),
+    /// Tokens are bound to the viewer's country here, and the runtime reported none.
+    CountryUnknown,
+    /// A members or private video's poster asked for without one (`/posters/{id}.jpg`).
+    TokenRequired,
+}
+
+impl PlaybackRefusal {
+    /// The stable `reason` of the answer.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Token(e) => e.public_reason(),
+            Self::CountryUnknown => "country_unknown",
+            Self::TokenRequired => "playback_token_required",
+        }
+    }
+
+    fn message(&self) -> &'static str {
+        match self {
+            Self::Token(TokenError::Expired) => {
+                "playback token expired; request a new playback URL"
+            }
+            Self::Token(TokenError::WrongPath) => "playback token does not cover this path",
+            Self::Token(TokenError::NotYetValid) => "playback token is not valid yet",
+            Self::Token(TokenError::NetworkMismatch) => {
+                "playback token is bound to another network"
+            }
+            Self::Token(TokenError::CountryMismatch) => {
+                "playback token is bound to another country"
+            }
+            Self::CountryUnknown => {
+                "playback tokens here are bound to the viewer's country, which is not known \
+                 for this request"
+            }
+            Self::TokenRequired => {
+                "this video's poster is for its viewers: use the playback URL's poster.jpg"
+            }
+            Self::Token(_) => "playback token invalid",
+        }
+    }
+}
+
+/// Why a video is withheld for a legal or policy reason (451, RFC 7725).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LegalReason {
+    /// The video's country rule excludes the viewer's country (or an unknown one).
+    CountryBlocked,
+    /// The video was taken down.
+    TakenDown,
+}
+
+impl LegalReason {
+    /// The stable `reason` of the answer.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::CountryBlocked => "country_blocked",
+            Self::TakenDown => "taken_down",
+        }
+    }
+
+    fn message(self) -> &'static str {
+        match self {
+            Self::CountryBlocked => "this video is not available in your country",
+            Self::TakenDown => "this video has been taken down",
+        }
+    }
 }
 
 fn json_body(status: u16, body: serde_json::Value) -> Response {
@@ -116,7 +210,8 @@ impl EdgeError {
             Self::BadRequest { code, message } => {
                 json_body(400, json!({"error": code, "message": message}))
             }
-            Self::Unauthorized { reason } => {
+            Self::Unauthorized(refusal) => {
+                let reason = refusal.description();
                 let challenge = match reason {
                     None => format!("Bearer realm=\"{REALM}\""),
                     Some(r) => format!(
@@ -132,23 +227,12 @@ impl EdgeError {
                 )
                 .with_header("www-authenticate", challenge)
             }
-            Self::Forbidden { reason } => json_body(
+            Self::Forbidden(refusal) => json_body(
                 403,
                 json!({
                     "error": "forbidden",
-                    "reason": reason,
-                    "message": match reason {
-                        "expired" => "playback token expired; request a new playback URL",
-                        "wrong_path" => "playback token does not cover this path",
-                        "not_yet_valid" => "playback token is not valid yet",
-                        "network_mismatch" => "playback token is bound to another network",
-                        "country_mismatch" => "playback token is bound to another country",
-                        "country_unknown" => {
-                            "playback tokens here are bound to the viewer's country, \
-                             which is not known for this request"
-                        }
-                        _ => "playback token invalid",
-                    },
+                    "reason": refusal.code(),
+                    "message": refusal.message(),
                 }),
             ),
             Self::RoleRequired(role) => {
@@ -189,15 +273,12 @@ impl EdgeError {
             .with_header("retry-after", decision.retry_after_secs.to_string())
             .with_header("ratelimit-policy", quota.policy_header())
             .with_header("ratelimit", decision.header(&quota)),
-            Self::Unavailable { reason } => json_body(
+            Self::Unavailable(reason) => json_body(
                 451,
                 json!({
                     "error": "unavailable_for_legal_reasons",
-                    "reason": reason,
-                    "message": match reason {
-                        "country_blocked" => "this video is not available in your country",
-                        _ => "this video has been taken down",
-                    },
+                    "reason": reason.code(),
+                    "message": reason.message(),
                 }),
             ),
             Self::PayloadTooLarge => json_body(
@@ -224,6 +305,64 @@ impl EdgeError {
                 500,
                 json!({"error": "internal", "message": "internal error"}),
             ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+    use shared_wasm::jwt::JwtError;
+    use shared_wasm::playback::TokenError;
+
+    use super::{AccessRefusal, EdgeError, LegalReason, PlaybackRefusal};
+
+    fn answer(e: EdgeError) -> (u16, Value, Option<String>) {
+        let r = e.into_response();
+        let challenge = r.header("www-authenticate").map(str::to_owned);
+        (
+            r.status,
+            serde_json::from_slice(&r.body).unwrap(),
+            challenge,
+        )
+    }
+
+    #[test]
+    fn refusals_keep_their_detail_and_answer_only_the_public_part() {
+        // Forged, malformed and unknown-key tokens look alike to the client.
+        for e in [
+            TokenError::BadSignature,
+            TokenError::UnknownKey,
+            TokenError::Malformed,
+        ] {
+            let (status, body, _) = answer(EdgeError::Forbidden(PlaybackRefusal::Token(e)));
+            assert_eq!((status, &body["reason"]), (403, &"invalid".into()));
+        }
+        let (_, body, _) = answer(EdgeError::Forbidden(PlaybackRefusal::Token(
+            TokenError::Expired,
+        )));
+        assert_eq!(body["reason"], "expired");
+        let (_, body, _) = answer(EdgeError::Forbidden(PlaybackRefusal::CountryUnknown));
+        assert_eq!(body["reason"], "country_unknown");
+
+        let (status, body, challenge) = answer(EdgeError::Unauthorized(AccessRefusal::Missing));
+        assert_eq!((status, &body["message"]), (401, &"login required".into()));
+        assert_eq!(challenge.as_deref(), Some("Bearer realm=\"edge-video\""));
+        let (_, _, challenge) = answer(EdgeError::Unauthorized(AccessRefusal::Token(
+            JwtError::Expired,
+        )));
+        assert!(challenge
+            .unwrap()
+            .ends_with("error_description=\"token expired\""));
+        let (_, body, _) = answer(EdgeError::Unauthorized(AccessRefusal::Revoked));
+        assert_eq!(body["message"], "token revoked");
+
+        for (reason, code) in [
+            (LegalReason::TakenDown, "taken_down"),
+            (LegalReason::CountryBlocked, "country_blocked"),
+        ] {
+            let (status, body, _) = answer(EdgeError::Unavailable(reason));
+            assert_eq!((status, &body["reason"]), (451, &code.into()));
         }
     }
 }

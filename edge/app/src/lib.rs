@@ -9,6 +9,7 @@ pub mod error;
 pub mod limits;
 pub mod origin;
 pub mod platform;
+pub mod request_id;
 pub mod routes;
 #[cfg(test)]
 mod testing;
@@ -16,25 +17,37 @@ mod testing;
 pub use config::{ConfigError, EdgeConfig};
 pub use error::EdgeError;
 pub use platform::{Deferred, Platform, PlatformError, Request, Response};
+use shared_wasm::RequestId;
 
 /// Handles one request. `config` is the adapter's attempt at reading settings (adapters may
 /// keep it for the life of an instance): a broken deployment answers 500 (and logs which
 /// setting is wrong) rather than guessing.
+///
+/// Every response carries the request's id (`x-request-id`, see [`request_id`]), which its log
+/// lines and its calls to the origin carry too.
 pub async fn handle<P: Platform + Clone + 'static>(
     p: &P,
     config: Result<&EdgeConfig, &ConfigError>,
     req: Request,
 ) -> Response {
+    let id = request_id::assign(p, &req);
+    let p = &request_id::Traced::new(p.clone(), &id);
     let result = match config {
         Ok(cfg) => route(p, cfg, &req).await,
         Err(e) => Err(EdgeError::Internal(format!("configuration: {e}"))),
     };
-    result.unwrap_or_else(|e| {
+    let mut resp = result.unwrap_or_else(|e| {
         if e.is_server_fault() {
             p.log_error(&format!("{} {}: {e}", req.method, loggable(req.path())));
         }
         e.into_response()
-    })
+    });
+    // One id: not the one an origin answer or a cached entry may have brought along.
+    resp.headers
+        .retain(|(k, _)| !k.eq_ignore_ascii_case(RequestId::HEADER));
+    resp.headers
+        .push((RequestId::HEADER.into(), id.as_str().to_owned()));
+    resp
 }
 
 async fn route<P: Platform + Clone + 'static>(

@@ -14,7 +14,7 @@ use shared_wasm::geo::Region;
 
 use crate::config::EdgeConfig;
 use crate::error::EdgeError;
-use crate::platform::{Platform, PlatformError, Request, Response};
+use crate::platform::{ErrorSource, Platform, PlatformError, Request, Response, Retry};
 
 /// Response header naming the region that answered.
 pub const REGION_HEADER: &str = "x-edge-region";
@@ -70,9 +70,19 @@ async fn set_health<P: Platform>(p: &P, cfg: &EdgeConfig, region: &str, sick: bo
     }
 }
 
-/// One attempt at one region. Only what says the region itself is down counts as its failure:
-/// no connection, a timeout, or 502/503/504. A 500 is the answer to that request (a client can
-/// cause one with its own input), relayed as it is: it must not steer where others are sent.
+/// Why an attempt at a region failed.
+enum Failed {
+    /// The region itself: no connection, a timeout (an upstream platform error), or
+    /// 502/503/504. It is marked, and a read may try another (when `retry` says it may help).
+    Region { why: String, retry: Retry },
+    /// Not the region: the runtime refused what this code built, or a runtime service failed.
+    /// Nothing is marked, and nothing is tried elsewhere.
+    Here(PlatformError),
+}
+
+/// One attempt at one region. Only what says the region itself is down counts as its failure;
+/// a 500 is the answer to that request (a client can cause one with its own input), relayed as
+/// it is: it must not steer where others are sent.
 async fn attempt<P: Platform>(
     p: &P,
     cfg: &EdgeConfig,
@@ -81,7 +91,7 @@ async fn attempt<P: Platform>(
     path: &str,
     mut headers: Vec<(String, String)>,
     body: Vec<u8>,
-) -> Result<Response, String> {
+) -> Result<Response, Failed> {
     let auth = edge_auth::sign(cfg.origin_secret.expose(), method, path, p.now());
     headers.push((edge_auth::HEADER.into(), auth));
     let req = Request {
@@ -93,9 +103,15 @@ async fn attempt<P: Platform>(
     };
     match p.fetch(req, cfg.origin_timeout_ms).await {
         Ok(resp) if !matches!(resp.status, 502..=504) => Ok(resp),
-        Ok(resp) => Err(format!("answered {}", resp.status)),
-        Err(PlatformError::Fetch(e)) => Err(e),
-        Err(e) => Err(e.to_string()),
+        Ok(resp) => Err(Failed::Region {
+            why: format!("answered {}", resp.status),
+            retry: Retry::MayHelp,
+        }),
+        Err(e) if e.from == ErrorSource::Upstream => Err(Failed::Region {
+            why: e.message,
+            retry: e.retry,
+        }),
+        Err(e) => Err(Failed::Here(e)),
     }
 }
 
@@ -144,10 +160,14 @@ async fn send<P: Platform>(
                 }
                 return Ok(resp);
             }
-            Err(e) => {
-                p.log_error(&format!("region {}: {method} {path}: {e}", region.name));
+            Err(Failed::Here(e)) => return Err(EdgeError::Platform(e)),
+            Err(Failed::Region { why, retry }) => {
+                p.log_error(&format!("region {}: {method} {path}: {why}", region.name));
                 set_health(p, cfg, &region.name, true).await;
                 failed = Some(region);
+                if retry == Retry::Pointless {
+                    break;
+                }
             }
         }
     }
@@ -216,4 +236,63 @@ pub async fn get<P: Platform>(
         Vec::new(),
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use shared_wasm::geo::RegionTable;
+
+    use super::{get, FAILOVER_HEADER, HEALTH_KEY, REGION_HEADER};
+    use crate::error::EdgeError;
+    use crate::platform::{ErrorSource, PlatformError, Request, Response};
+    use crate::testing::{block_on, config, MemPlatform};
+
+    /// Two regions, tried in this order by a viewer whose location is unknown; the hosts the
+    /// platform was asked for, in order.
+    fn two_regions(
+        answer: impl Fn(&str) -> Result<Response, PlatformError> + 'static,
+    ) -> (MemPlatform, crate::EdgeConfig, Rc<RefCell<Vec<String>>>) {
+        let mut cfg = config();
+        cfg.regions = RegionTable::from_json(
+            r#"[{"name": "one", "origin": "http://one.test", "residency": "x"},
+                {"name": "two", "origin": "http://two.test", "residency": "x"}]"#,
+        )
+        .unwrap();
+        let asked = Rc::new(RefCell::new(Vec::new()));
+        let noted = asked.clone();
+        let p = MemPlatform::fallible(move |_, req| {
+            let host = req.origin().trim_start_matches("http://").to_owned();
+            noted.borrow_mut().push(host.clone());
+            answer(&host)
+        });
+        (p, cfg, asked)
+    }
+
+    #[test]
+    fn a_region_the_network_cannot_reach_is_marked_and_a_read_goes_to_the_next() {
+        let (p, cfg, asked) = two_regions(|host| match host {
+            "one.test" => Err(PlatformError::unreachable("connection refused")),
+            _ => Ok(Response::new(200, "application/json", b"{}".to_vec())),
+        });
+        let resp = block_on(get(&p, &cfg, &Request::default(), "/x")).unwrap();
+        assert_eq!(*asked.borrow(), ["one.test", "two.test"]);
+        assert_eq!(resp.header(REGION_HEADER), Some("two"));
+        assert_eq!(resp.header(FAILOVER_HEADER), Some("one"));
+        assert!(p.kv.borrow().contains_key(HEALTH_KEY), "one is marked");
+    }
+
+    #[test]
+    fn a_request_the_runtime_will_not_send_blames_no_region_and_goes_nowhere_else() {
+        let (p, cfg, asked) = two_regions(|_| Err(PlatformError::bad_request("invalid header")));
+        let err = block_on(get(&p, &cfg, &Request::default(), "/x")).unwrap_err();
+        assert!(
+            matches!(&err, EdgeError::Platform(e) if e.from == ErrorSource::Internal),
+            "{err:?}"
+        );
+        assert_eq!(*asked.borrow(), ["one.test"], "not tried elsewhere");
+        assert!(!p.kv.borrow().contains_key(HEALTH_KEY), "no region marked");
+    }
 }

@@ -105,22 +105,114 @@ impl Response {
     }
 }
 
-/// A failure of the runtime underneath (KV, cache or network), not of the request.
+/// A failure of the runtime underneath (KV, cache, network, randomness), not of the request:
+/// which facility failed, where the failure came from and whether trying again may help
+/// (pingora's `ErrorSource` and `RetryType`), so callers decide by fields, not by text. The
+/// message is for the log only.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{facility}: {message}")]
+pub struct PlatformError {
+    /// What failed.
+    pub facility: Facility,
+    /// Where the failure came from.
+    pub from: ErrorSource,
+    /// Whether the same operation may succeed if tried again (or, for an origin call, at
+    /// another region).
+    pub retry: Retry,
+    /// What the runtime said.
+    pub message: String,
+}
+
+/// The runtime facility that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum PlatformError {
+pub enum Facility {
+    /// The key-value store.
+    Kv,
+    /// The cache.
+    Cache,
+    /// The rate limiter's storage.
+    RateLimit,
+    /// An outbound request.
+    Fetch,
+    /// The random source.
+    Random,
+}
+
+impl std::fmt::Display for Facility {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Kv => "kv",
+            Self::Cache => "cache",
+            Self::RateLimit => "rate limit",
+            Self::Fetch => "fetch",
+            Self::Random => "random",
+        })
+    }
+}
+
+/// Where a failure came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorSource {
+    /// The origin or the network on the way to it: no connection, a reset, a timeout. Says
+    /// something about that region.
+    Upstream,
+    /// One of the runtime's own services (KV, the cache, the rate limiter, the random source).
+    Runtime,
+    /// This code: something it built (a request, a header) that the runtime refused. A bug;
+    /// says nothing about any region.
+    Internal,
+}
+
+/// Whether trying again may help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// A transient failure: a later attempt, or another region, may succeed.
+    MayHelp,
+    /// The same attempt would fail the same way.
+    Pointless,
+}
+
+impl PlatformError {
+    fn new(facility: Facility, from: ErrorSource, retry: Retry, e: impl std::fmt::Display) -> Self {
+        Self {
+            facility,
+            from,
+            retry,
+            message: e.to_string(),
+        }
+    }
+
     /// The key-value store failed.
-    #[error("kv: {0}")]
-    Kv(String),
+    pub fn kv(e: impl std::fmt::Display) -> Self {
+        Self::new(Facility::Kv, ErrorSource::Runtime, Retry::MayHelp, e)
+    }
+
     /// The cache failed.
-    #[error("cache: {0}")]
-    Cache(String),
+    pub fn cache(e: impl std::fmt::Display) -> Self {
+        Self::new(Facility::Cache, ErrorSource::Runtime, Retry::MayHelp, e)
+    }
+
     /// The rate limiter's storage failed.
-    #[error("rate limit: {0}")]
-    RateLimit(String),
-    /// The outbound request could not be made or completed.
-    #[error("fetch: {0}")]
-    Fetch(String),
+    pub fn rate_limit(e: impl std::fmt::Display) -> Self {
+        Self::new(Facility::RateLimit, ErrorSource::Runtime, Retry::MayHelp, e)
+    }
+
+    /// An outbound request got no answer: no connection, a reset, a timeout, a body cut short.
+    pub fn unreachable(e: impl std::fmt::Display) -> Self {
+        Self::new(Facility::Fetch, ErrorSource::Upstream, Retry::MayHelp, e)
+    }
+
+    /// An outbound request could not be made at all: the runtime refused what this code built.
+    pub fn bad_request(e: impl std::fmt::Display) -> Self {
+        Self::new(Facility::Fetch, ErrorSource::Internal, Retry::Pointless, e)
+    }
+
+    /// The random source failed.
+    pub fn random(e: impl std::fmt::Display) -> Self {
+        Self::new(Facility::Random, ErrorSource::Runtime, Retry::Pointless, e)
+    }
 }
 
 /// Work the app hands back to the runtime to finish after the response (see
@@ -178,6 +270,9 @@ pub trait Platform {
     fn defer(&self, task: Deferred);
     /// The current time.
     fn now(&self) -> UnixTime;
+    /// Fills `buf` from the runtime's cryptographic random source (Workers:
+    /// `crypto.getRandomValues`; Spin: WASI's `random`).
+    fn random_bytes(&self, buf: &mut [u8]) -> Result<(), PlatformError>;
     /// Writes a line to the runtime's log (server faults only; never secrets or tokens).
     fn log_error(&self, message: &str);
 }

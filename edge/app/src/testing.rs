@@ -6,6 +6,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::pin;
+use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use shared_wasm::ratelimit::{Decision, Quota};
@@ -13,19 +14,33 @@ use shared_wasm::UnixTime;
 
 use crate::platform::{Deferred, Platform, PlatformError, Request, Response};
 
-type Origin = Box<dyn Fn(&MemPlatform, &Request) -> Response>;
+type Origin = Rc<dyn Fn(&MemPlatform, &Request) -> Result<Response, PlatformError>>;
 
-/// KV in a map, a fixed clock, and an origin answered by a closure.
+/// KV in a map, a fixed clock, fixed "random" bytes, log lines kept, and an origin answered by
+/// a closure. Clones share everything.
+#[derive(Clone)]
 pub struct MemPlatform {
-    pub kv: RefCell<HashMap<String, Vec<u8>>>,
+    pub kv: Rc<RefCell<HashMap<String, Vec<u8>>>>,
+    pub logs: Rc<RefCell<Vec<String>>>,
     origin: Origin,
 }
 
+/// What [`MemPlatform::random_bytes`] fills every byte with.
+pub const RANDOM_BYTE: u8 = 0x5a;
+
 impl MemPlatform {
     pub fn new(origin: impl Fn(&MemPlatform, &Request) -> Response + 'static) -> Self {
+        Self::fallible(move |p, req| Ok(origin(p, req)))
+    }
+
+    /// A platform whose outbound requests may fail as the runtime's would.
+    pub fn fallible(
+        origin: impl Fn(&MemPlatform, &Request) -> Result<Response, PlatformError> + 'static,
+    ) -> Self {
         Self {
-            kv: RefCell::default(),
-            origin: Box::new(origin),
+            kv: Rc::default(),
+            logs: Rc::default(),
+            origin: Rc::new(origin),
         }
     }
 }
@@ -50,16 +65,22 @@ impl Platform for MemPlatform {
         Ok(())
     }
     async fn rate_limit(&self, _key: &str, _quota: &Quota) -> Result<Decision, PlatformError> {
-        Err(PlatformError::RateLimit("not in these tests".into()))
+        Err(PlatformError::rate_limit("not in these tests"))
     }
     async fn fetch(&self, request: Request, _timeout_ms: u32) -> Result<Response, PlatformError> {
-        Ok((self.origin)(self, &request))
+        (self.origin)(self, &request)
     }
     fn defer(&self, _task: Deferred) {}
     fn now(&self) -> UnixTime {
         UnixTime(1_800_000_000)
     }
-    fn log_error(&self, _message: &str) {}
+    fn random_bytes(&self, buf: &mut [u8]) -> Result<(), PlatformError> {
+        buf.fill(RANDOM_BYTE);
+        Ok(())
+    }
+    fn log_error(&self, message: &str) {
+        self.logs.borrow_mut().push(message.to_owned());
+    }
 }
 
 /// Runs a future whose every await is ready at once (all of [`MemPlatform`]'s are).

@@ -1,5 +1,6 @@
 //! Every setting the edge reads is one a deployment can set: declared as a variable in
-//! `spin.toml` (and passed to the component), and documented in `wrangler.toml`; and neither
+//! `spin.toml` (and passed to the component), and documented in `wrangler.toml` (whose deployed
+//! environments set only settings the edge reads, the required ones among them); and neither
 //! file names a setting nothing reads.
 //!
 //! What the edge reads: the names `EdgeConfig::from_lookup` asks for (recorded while it reads a
@@ -125,4 +126,24 @@ fn wrangler_toml_documents_every_setting_and_sets_no_other() {
         misplaced.is_empty(),
         "Spin-only settings in wrangler.toml: {misplaced:?}"
     );
+    // The deployed environments (vars are not inherited: each lists its own), read the same way.
+    for env in ["staging", "production"] {
+        let vars = keys(&wrangler, &["env", env, "vars"]);
+        let unread: Vec<_> = vars.difference(&app).collect();
+        assert!(
+            unread.is_empty(),
+            "wrangler.toml [env.{env}.vars] read by nothing: {unread:?}"
+        );
+        for required in [
+            "ORIGIN_URL",
+            "JWT_ISSUER",
+            "JWT_AUDIENCE",
+            "PLAYBACK_ACTIVE_KID",
+        ] {
+            assert!(
+                vars.contains(required),
+                "wrangler.toml [env.{env}.vars] lacks {required}"
+            );
+        }
+    }
 }

@@ -96,11 +96,7 @@ impl Cloudflare {
 
 impl Platform for Cloudflare {
     async fn kv_get(&self, key: &str) -> std::result::Result<Option<Vec<u8>>, PlatformError> {
-        self.kv
-            .get(key)
-            .bytes()
-            .await
-            .map_err(|e| PlatformError::Kv(e.to_string()))
+        self.kv.get(key).bytes().await.map_err(PlatformError::kv)
     }
 
     async fn kv_put(
@@ -109,23 +105,18 @@ impl Platform for Cloudflare {
         value: &[u8],
         ttl_secs: Option<u64>,
     ) -> std::result::Result<(), PlatformError> {
-        let mut put = self
-            .kv
-            .put_bytes(key, value)
-            .map_err(|e| PlatformError::Kv(e.to_string()))?;
+        let mut put = self.kv.put_bytes(key, value).map_err(PlatformError::kv)?;
         if let Some(ttl) = ttl_secs {
             put = put.expiration_ttl(ttl.max(KV_MIN_TTL));
         }
-        put.execute()
-            .await
-            .map_err(|e| PlatformError::Kv(e.to_string()))
+        put.execute().await.map_err(PlatformError::kv)
     }
 
     async fn cache_get(
         &self,
         key: &str,
     ) -> std::result::Result<Option<AppResponse>, PlatformError> {
-        let err = |e: worker::Error| PlatformError::Cache(e.to_string());
+        let err = PlatformError::cache;
         let Some(r) = self.cache.get(key, false).await.map_err(err)? else {
             return Ok(None);
         };
@@ -146,7 +137,7 @@ impl Platform for Cloudflare {
         response: &AppResponse,
         ttl_secs: u64,
     ) -> std::result::Result<(), PlatformError> {
-        let err = |e: worker::Error| PlatformError::Cache(e.to_string());
+        let err = PlatformError::cache;
         // The Cache API stores only what `cache-control` allows; the entry carries its own TTL.
         let mut stored = response.clone();
         stored.headers.retain(|(k, _)| k != "cache-control");
@@ -165,7 +156,7 @@ impl Platform for Cloudflare {
         key: &str,
         quota: &Quota,
     ) -> std::result::Result<Decision, PlatformError> {
-        let err = |e: worker::Error| PlatformError::RateLimit(e.to_string());
+        let err = PlatformError::rate_limit;
         let stub = self
             .limiter
             .id_from_name(key)
@@ -187,17 +178,19 @@ impl Platform for Cloudflare {
         request: AppRequest,
         timeout_ms: u32,
     ) -> std::result::Result<AppResponse, PlatformError> {
-        let err = |e: worker::Error| PlatformError::Fetch(e.to_string());
+        // Building the request fails only on what this code put in it; sending it, on the
+        // origin or the way there.
+        let built = PlatformError::bad_request;
         let method = Method::from(request.method.clone());
         let mut init = RequestInit::new();
         init.with_method(method)
-            .with_headers(to_headers(&request.headers).map_err(err)?);
+            .with_headers(to_headers(&request.headers).map_err(built)?);
         if !request.body.is_empty() {
             init.with_body(Some(
                 js_sys::Uint8Array::from(request.body.as_slice()).into(),
             ));
         }
-        let req = Request::new_with_init(&request.url, &init).map_err(err)?;
+        let req = Request::new_with_init(&request.url, &init).map_err(built)?;
         // The whole exchange, body included, races a timer; the loser is aborted, so a hung
         // origin costs at most `timeout_ms` and counts as a failed region.
         let controller = AbortController::default();
@@ -210,10 +203,10 @@ impl Platform for Cloudflare {
         let exchange = pin!(exchange);
         let outcome = select(exchange, timer).await;
         match outcome {
-            Either::Left((result, _)) => result.map_err(err),
+            Either::Left((result, _)) => result.map_err(PlatformError::unreachable),
             Either::Right(((), _)) => {
                 controller.abort();
-                Err(PlatformError::Fetch(format!(
+                Err(PlatformError::unreachable(format_args!(
                     "timed out after {timeout_ms} ms"
                 )))
             }
@@ -225,10 +218,7 @@ impl Platform for Cloudflare {
         resp: &mut AppResponse,
     ) -> std::result::Result<Vec<u8>, PlatformError> {
         match self.take_native(resp.native_body.take()) {
-            Some(mut r) => r
-                .bytes()
-                .await
-                .map_err(|e| PlatformError::Cache(e.to_string())),
+            Some(mut r) => r.bytes().await.map_err(PlatformError::cache),
             None => Ok(std::mem::take(&mut resp.body)),
         }
     }
@@ -241,9 +231,20 @@ impl Platform for Cloudflare {
         UnixTime(Date::now().as_millis() / 1000)
     }
 
+    fn random_bytes(&self, buf: &mut [u8]) -> std::result::Result<(), PlatformError> {
+        get_random_values(buf).map_err(|e| PlatformError::random(format_args!("{e:?}")))
+    }
+
     fn log_error(&self, message: &str) {
         console_error!("{message}");
     }
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// Web Crypto's `crypto.getRandomValues`, which workerd provides to every Worker.
+    #[wasm_bindgen(js_namespace = crypto, js_name = getRandomValues, catch)]
+    fn get_random_values(buf: &mut [u8]) -> std::result::Result<(), wasm_bindgen::JsValue>;
 }
 
 fn setting(env: &Env, name: &str) -> Option<String> {

@@ -86,7 +86,7 @@ fn now_ms() -> u64 {
 }
 
 fn kv_err(e: impl std::fmt::Display) -> PlatformError {
-    PlatformError::Kv(e.to_string())
+    PlatformError::kv(e)
 }
 
 impl Platform for Spin {
@@ -155,7 +155,7 @@ impl Platform for Spin {
         };
         self.kv_put(&format!("cache:{key}"), &entry.to_cbor(), Some(ttl))
             .await
-            .map_err(|e| PlatformError::Cache(e.to_string()))
+            .map_err(PlatformError::cache)
     }
 
     /// With Redis, one atomic script: exact however many requests and instances race. Without,
@@ -165,7 +165,7 @@ impl Platform for Spin {
         if let Some(redis) = &self.redis {
             return redis_rate_limit(redis, key, quota);
         }
-        let err = |e: spin_sdk::key_value::Error| PlatformError::RateLimit(e.to_string());
+        let err = PlatformError::rate_limit;
         let k = format!("{RATE_LIMIT_PREFIX}{key}");
         let stored = self
             .store
@@ -202,9 +202,11 @@ impl Platform for Spin {
             builder.header(k, v);
         }
         let req = builder.body(request.body).build();
+        // (The host's error does not say whether the origin or the allow-list refused: either
+        // way the region is not reached, and another may be.)
         let resp: Response = spin_sdk::http::send(req)
             .await
-            .map_err(|e| PlatformError::Fetch(e.to_string()))?;
+            .map_err(PlatformError::unreachable)?;
         Ok(AppResponse {
             status: *resp.status(),
             headers: header_pairs(resp.headers()),
@@ -219,6 +221,12 @@ impl Platform for Spin {
 
     fn now(&self) -> UnixTime {
         UnixTime(now_ms() / 1000)
+    }
+
+    fn random_bytes(&self, buf: &mut [u8]) -> Result<(), PlatformError> {
+        let bytes = wasi::random::random::get_random_bytes(buf.len() as u64);
+        buf.copy_from_slice(&bytes);
+        Ok(())
     }
 
     fn log_error(&self, message: &str) {
@@ -238,7 +246,7 @@ fn redis_rate_limit(redis: &Redis, key: &str, quota: &Quota) -> Result<Decision,
     ];
     let reply = redis
         .execute("EVAL", &args)
-        .map_err(|e| PlatformError::RateLimit(e.to_string()))?;
+        .map_err(PlatformError::rate_limit)?;
     let numbers: Option<Vec<i64>> = reply
         .iter()
         .map(|r| match r {
@@ -248,7 +256,7 @@ fn redis_rate_limit(redis: &Redis, key: &str, quota: &Quota) -> Result<Decision,
         .collect();
     numbers
         .and_then(|n| ratelimit::redis_decision(quota, &n))
-        .ok_or_else(|| PlatformError::RateLimit("unexpected reply from the Redis script".into()))
+        .ok_or_else(|| PlatformError::rate_limit("unexpected reply from the Redis script"))
 }
 
 fn header_pairs<'a>(

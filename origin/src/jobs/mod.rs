@@ -36,4 +36,4 @@ pub use queue::{
     OnConflict, Policy,
 };
 pub use runner::{Finished, Handler, Lane, Runner};
-pub use stats::{stats, KindStats};
+pub use stats::{stats, Gauges, KindStats};

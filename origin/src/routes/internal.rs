@@ -40,7 +40,12 @@ pub async fn require_edge(
         UnixTime(now()),
     )
     .map_err(|e| {
-        tracing::warn!(reason = %e, %path, "refused internal request");
+        // The route's template, not `path`: its query is no business of the log.
+        let route = req
+            .extensions()
+            .get::<axum::extract::MatchedPath>()
+            .map_or("?", |m| m.as_str());
+        tracing::warn!(reason = %e, route, "refused a request without the edge's proof");
         ApiError::Unauthorized {
             code: "edge_credentials_required",
             message: "this endpoint answers the edge only",

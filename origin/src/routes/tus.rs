@@ -289,6 +289,9 @@ async fn patch_locked(
         .await
         .map_err(anyhow::Error::from)?;
     drop(file);
+    if let Written::Done(n) | Written::Dropped(n) = written {
+        state.metrics.upload_bytes("tus", n);
+    }
     let added = match written {
         Written::Done(n) | Written::Dropped(n) => n,
         Written::TooLarge => {

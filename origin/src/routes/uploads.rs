@@ -257,6 +257,9 @@ async fn receive(
         .await
         .map_err(anyhow::Error::from)?;
     drop(file);
+    if let Written::Done(n) | Written::Dropped(n) = written {
+        state.metrics.upload_bytes("put", n);
+    }
     let bytes = match written {
         Written::Done(n) => n,
         Written::TooLarge => return Err(too_large(t.max_bytes)),

@@ -47,7 +47,14 @@ impl Worker {
         };
         let tmp = work_dir(&self.scratch, &video).join(format!(".{}-{}", r.name, job.attempts));
         let _ = tokio::fs::remove_dir_all(&tmp).await;
+        let started = std::time::Instant::now();
         let result = self.encode_into(&tmp, job, &task.id, &video, &r).await;
+        let outcome = match &result {
+            Ok(true) => "done",
+            Ok(false) => "lost",
+            Err(_) => "failed",
+        };
+        self.metrics.transcoded(&r.name, outcome, started.elapsed());
         // Whatever happened, the attempt's folder goes (the store took it if it succeeded).
         let _ = tokio::fs::remove_dir_all(&tmp).await;
         match result {

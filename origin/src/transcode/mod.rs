@@ -87,6 +87,8 @@ pub struct Worker {
     pub settings: TranscodeSettings,
     /// Wakes the outbox when a video's record changes.
     pub outbox: Waker,
+    /// Where encode times are recorded.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 fn work_dir(scratch: &Path, video: &VideoId) -> PathBuf {

@@ -155,6 +155,8 @@ impl TestApp {
                 worker: billing_worker,
                 ..BillingSettings::default()
             },
+            log: Default::default(),
+            metrics: Default::default(),
         };
         tweak(&mut settings);
         let state = AppState::build(settings).await.unwrap();

@@ -16,6 +16,7 @@ mod shutdown;
 mod social;
 mod storage;
 mod sync;
+mod telemetry;
 mod transcode;
 mod uploads;
 mod video_writes;

@@ -105,6 +105,12 @@ async fn ladder_from_an_upload(app: &TestApp) -> String {
         })
         .collect();
     assert_eq!(names, ["240p", "360p"], "no rung above the 360-line source");
+    let scrape = crate::telemetry::parse(&app.state.metrics.render().await);
+    for name in names {
+        let labels = [("rendition", name), ("outcome", "done")];
+        let encoded = crate::telemetry::sample(&scrape, "transcode_rendition_seconds", &labels);
+        assert_eq!(encoded, Some(1.0), "{name} timed once");
+    }
 
     let master = text(app, &format!("media/{id}/master.m3u8")).await;
     let variants: Vec<&str> = master

@@ -6,7 +6,7 @@ use shared_wasm::record::Visibility;
 use shared_wasm::VideoId;
 
 use crate::config::EdgeConfig;
-use crate::error::EdgeError;
+use crate::error::{EdgeError, PlaybackRefusal};
 use crate::platform::{Platform, Request, Response};
 use crate::routes::playback::{load_record, playable};
 use crate::{limits, origin};
@@ -50,10 +50,8 @@ pub async fn handle<P: Platform>(
             country: req.country,
         },
     };
-    let grant =
-        playback::verify(&cfg.playback_keys, r.token, &at).map_err(|e| EdgeError::Forbidden {
-            reason: e.public_reason(),
-        })?;
+    let grant = playback::verify(&cfg.playback_keys, r.token, &at)
+        .map_err(|e| EdgeError::Forbidden(PlaybackRefusal::Token(e)))?;
     // A genuine token is not enough: the video may have been taken down, geo-restricted or made
     // private since it was issued. One KV read per request (Workers caches KV reads at the
     // location).
@@ -99,9 +97,7 @@ pub async fn poster<P: Platform>(
     let allowed = limits::enforce(p, &cfg.rate_limits.playback, req, None).await?;
     let record = playable(load_record(p, cfg, req, &video).await?, req)?;
     if record.visibility != Visibility::Public {
-        return Err(EdgeError::Forbidden {
-            reason: "playback_token_required",
-        });
+        return Err(EdgeError::Forbidden(PlaybackRefusal::TokenRequired));
     }
     let r = HlsRequest {
         video,
@@ -174,7 +170,7 @@ mod tests {
     use shared_wasm::VideoId;
 
     use super::poster;
-    use crate::error::EdgeError;
+    use crate::error::{EdgeError, LegalReason, PlaybackRefusal};
     use crate::platform::{Request, Response};
     use crate::testing::{block_on, config, MemPlatform};
 

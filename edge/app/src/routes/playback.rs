@@ -8,7 +8,7 @@ use shared_wasm::VideoId;
 
 use crate::auth;
 use crate::config::EdgeConfig;
-use crate::error::EdgeError;
+use crate::error::{AccessRefusal, EdgeError, LegalReason, PlaybackRefusal};
 use crate::limits;
 use crate::origin;
 use crate::platform::{Platform, Request, Response};
@@ -137,15 +137,11 @@ pub fn playable(record: Option<VideoRecord>, req: &Request) -> Result<VideoRecor
         .filter(|r| r.visibility != Visibility::Private)
         .ok_or(EdgeError::NotFound("video"))?;
     if record.taken_down {
-        return Err(EdgeError::Unavailable {
-            reason: "taken_down",
-        });
+        return Err(EdgeError::Unavailable(LegalReason::TakenDown));
     }
     if let Some(rule) = &record.countries {
         if !rule.admits(req.country) {
-            return Err(EdgeError::Unavailable {
-                reason: "country_blocked",
-            });
+            return Err(EdgeError::Unavailable(LegalReason::CountryBlocked));
         }
     }
     Ok(record)
@@ -178,7 +174,7 @@ pub async fn handle<P: Platform>(
     if record.visibility == Visibility::Members {
         let user = viewer
             .as_ref()
-            .ok_or(EdgeError::Unauthorized { reason: None })?;
+            .ok_or(EdgeError::Unauthorized(AccessRefusal::Missing))?;
         let ent = load_entitlement(p, cfg, req, &user.sub).await?;
         if !ent.active_at(now) {
             return Err(EdgeError::EntitlementRequired);
@@ -202,11 +198,7 @@ pub async fn handle<P: Platform>(
     let country = match (policy.country, req.country) {
         (false, _) => None,
         (true, Some(c)) => Some(c),
-        (true, None) => {
-            return Err(EdgeError::Forbidden {
-                reason: "country_unknown",
-            })
-        }
+        (true, None) => return Err(EdgeError::Forbidden(PlaybackRefusal::CountryUnknown)),
     };
     let claims = Claims {
         prefix: token_prefix(&id),

@@ -217,18 +217,14 @@ mod tests {
         let members = get(&edge(Visibility::Members, false), "v1.jpg").unwrap_err();
         assert!(matches!(
             members,
-            EdgeError::Forbidden {
-                reason: "playback_token_required"
-            }
+            EdgeError::Forbidden(PlaybackRefusal::TokenRequired)
         ));
         let private = get(&edge(Visibility::Private, false), "v1.jpg").unwrap_err();
         assert!(matches!(private, EdgeError::NotFound(_)), "{private:?}");
         let down = get(&edge(Visibility::Public, true), "v1.jpg").unwrap_err();
         assert!(matches!(
             down,
-            EdgeError::Unavailable {
-                reason: "taken_down"
-            }
+            EdgeError::Unavailable(LegalReason::TakenDown)
         ));
         for bad in ["v1.png", "v1", "..%2Fx.jpg", ".jpg"] {
             let e = get(&edge(Visibility::Public, false), bad).unwrap_err();

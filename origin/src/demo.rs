@@ -173,54 +173,51 @@ pub async fn render_ladder(dest: &Path) -> anyhow::Result<()> {
     for r in ["480p", "240p"] {
         tokio::fs::create_dir_all(tmp.join(r)).await?;
     }
+    // The ladder, then a poster like a transcode's (`poster.jpg`, 360 lines high).
+    let poster = [
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-nostdin",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=1:duration=1",
+        "-frames:v",
+        "1",
+        "poster.jpg",
+    ]
+    .map(String::from);
+    for args in [ladder_args(), poster.to_vec()] {
+        if let Err(e) = ffmpeg(&tmp, &args).await {
+            let _ = tokio::fs::remove_dir_all(&tmp).await;
+            return Err(e);
+        }
+    }
+    if !tmp.join("master.m3u8").is_file() {
+        bail!("ffmpeg wrote no master playlist");
+    }
+    let _ = tokio::fs::remove_dir_all(dest).await;
+    tokio::fs::rename(&tmp, dest).await?;
+    Ok(())
+}
+
+/// Runs ffmpeg with `args` in `dir`.
+async fn ffmpeg(dir: &Path, args: &[String]) -> anyhow::Result<()> {
     let out = Command::new("ffmpeg")
-        .args(ladder_args())
-        .current_dir(&tmp)
+        .args(args)
+        .current_dir(dir)
         .output()
         .await
         .context("running ffmpeg (install it with: apt-get install ffmpeg)")?;
     if !out.status.success() {
-        let _ = tokio::fs::remove_dir_all(&tmp).await;
         bail!(
             "ffmpeg failed ({}): {}",
             out.status,
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    if !tmp.join("master.m3u8").is_file() {
-        bail!("ffmpeg wrote no master playlist");
-    }
-    // A poster like a transcode's (`poster.jpg`, 360 lines), for pages and link previews.
-    let out = Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-nostdin",
-            "-y",
-            "-f",
-            "lavfi",
-        ])
-        .args([
-            "-i",
-            "testsrc2=size=640x360:rate=1:duration=1",
-            "-frames:v",
-            "1",
-        ])
-        .arg("poster.jpg")
-        .current_dir(&tmp)
-        .output()
-        .await
-        .context("running ffmpeg for the poster")?;
-    if !out.status.success() {
-        let _ = tokio::fs::remove_dir_all(&tmp).await;
-        bail!(
-            "ffmpeg failed on the poster: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let _ = tokio::fs::remove_dir_all(dest).await;
-    tokio::fs::rename(&tmp, dest).await?;
     Ok(())
 }
 

@@ -57,24 +57,33 @@ pub async fn handle<P: Platform>(
     // location).
     playable(load_record(p, cfg, req, &r.video).await?, req)?;
 
-    let key = cache_key(cfg, &path);
+    // The viewer may keep what it fetched for as long as its token lives, no longer.
+    let max_age = grant.claims.expires.0.saturating_sub(now.0);
+    serve(p, cfg, req, &r, format!("private, max-age={max_age}")).await
+}
+
+/// The file from the edge cache, or from the origin (and then cached), with `cache_control`,
+/// open to pages of any origin (media and posters are fetched by players and `<img>`).
+async fn serve<P: Platform>(
+    p: &P,
+    cfg: &EdgeConfig,
+    req: &Request,
+    r: &HlsRequest<'_>,
+    cache_control: String,
+) -> Result<Response, EdgeError> {
+    let key = cache_key(cfg, &r.canonical_path());
     let (mut resp, cache) = match p.cache_get(&key).await {
         Ok(Some(hit)) => (hit, "HIT"),
         other => {
             if let Err(e) = other {
                 p.log_error(&format!("cache read failed: {e}"));
             }
-            (fetch(p, cfg, req, &r, &key).await?, "MISS")
+            (fetch(p, cfg, req, r, &key).await?, "MISS")
         }
     };
-    // The viewer may keep what it fetched for as long as its token lives, no longer.
-    let max_age = grant.claims.expires.0.saturating_sub(now.0);
     resp.headers.retain(|(k, _)| k != "cache-control");
     resp.headers.extend([
-        (
-            "cache-control".into(),
-            format!("private, max-age={max_age}"),
-        ),
+        ("cache-control".into(), cache_control),
         ("access-control-allow-origin".into(), "*".into()),
         ("x-edge-cache".into(), cache.into()),
     ]);
@@ -104,27 +113,9 @@ pub async fn poster<P: Platform>(
         token: "",
         file: MediaFile::parse("poster.jpg").map_err(bad_path)?,
     };
-    // The same entry as the tokened path's.
-    let key = cache_key(cfg, &r.canonical_path());
-    let (mut resp, cache) = match p.cache_get(&key).await {
-        Ok(Some(hit)) => (hit, "HIT"),
-        other => {
-            if let Err(e) = other {
-                p.log_error(&format!("cache read failed: {e}"));
-            }
-            (fetch(p, cfg, req, &r, &key).await?, "MISS")
-        }
-    };
-    resp.headers.retain(|(k, _)| k != "cache-control");
-    resp.headers.extend([
-        (
-            "cache-control".into(),
-            format!("public, max-age={POSTER_MAX_AGE_SECS}"),
-        ),
-        ("access-control-allow-origin".into(), "*".into()),
-        ("x-edge-cache".into(), cache.into()),
-    ]);
-    Ok(allowed.annotate(resp))
+    // The same cache entry as the tokened path's.
+    let cache_control = format!("public, max-age={POSTER_MAX_AGE_SECS}");
+    Ok(allowed.annotate(serve(p, cfg, req, &r, cache_control).await?))
 }
 
 async fn fetch<P: Platform>(

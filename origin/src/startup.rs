@@ -70,6 +70,8 @@ pub struct AppState {
     /// Wrong passwords per account and per address, signups per address
     /// ([`crate::passwords`]).
     pub password_limits: Arc<crate::passwords::Limits>,
+    /// The client for calls out (Stripe): one per process, so connections are reused.
+    pub http: reqwest::Client,
     /// Request, upload and transcoding metrics ([`crate::metrics`]).
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Settings.
@@ -106,6 +108,9 @@ impl AppState {
             billing_rx,
             cursors: CursorKey::derive(settings.edge.shared_secret.expose_secret().as_bytes()),
             password_limits: Arc::default(),
+            http: reqwest::Client::builder()
+                .connect_timeout(std::time::Duration::from_secs(5))
+                .build()?,
             metrics: Arc::default(),
             settings: Arc::new(settings),
         })

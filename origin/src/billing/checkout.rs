@@ -37,6 +37,7 @@ fn upstream(what: &str, e: impl std::fmt::Display) -> ApiError {
 }
 
 async fn post(
+    http: &reqwest::Client,
     cfg: &BillingSettings,
     path: &str,
     form: &[(&str, &str)],
@@ -45,12 +46,9 @@ async fn post(
     let (Some(base), Some(key)) = (cfg.api_base.as_deref(), cfg.secret_key.as_ref()) else {
         return Err(unavailable());
     };
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .map_err(anyhow::Error::from)?;
-    let mut req = client
+    let mut req = http
         .post(format!("{}{path}", base.trim_end_matches('/')))
+        .timeout(Duration::from_secs(10))
         .bearer_auth(key.expose_secret())
         .form(form);
     if let Some(k) = idempotency_key {
@@ -72,6 +70,7 @@ async fn post(
 /// The user's customer id, made (and linked) on first use.
 async fn customer(
     db: &AnyPool,
+    http: &reqwest::Client,
     cfg: &BillingSettings,
     user: &str,
     email: &str,
@@ -86,6 +85,7 @@ async fn customer(
     }
     // The idempotency key makes two racing first checkouts get the same customer.
     let made = post(
+        http,
         cfg,
         "/v1/customers",
         &[("email", email), ("metadata[user_id]", user)],
@@ -107,9 +107,11 @@ async fn customer(
     Ok(id.to_owned())
 }
 
-/// A Checkout Session for `user`'s subscription.
+/// A Checkout Session for `user`'s subscription, asked of Stripe through `http` (the process's
+/// one client: connections and TLS sessions reused).
 pub async fn start(
     db: &AnyPool,
+    http: &reqwest::Client,
     cfg: &BillingSettings,
     user: &str,
     email: &str,
@@ -121,8 +123,9 @@ pub async fn start(
     ) else {
         return Err(unavailable());
     };
-    let customer = customer(db, cfg, user, email).await?;
+    let customer = customer(db, http, cfg, user, email).await?;
     let session = post(
+        http,
         cfg,
         "/v1/checkout/sessions",
         &[

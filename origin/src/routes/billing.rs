@@ -66,8 +66,14 @@ pub async fn start_checkout(
         .fetch_optional(&state.db)
         .await?
         .ok_or(ApiError::NotFound("user"))?;
-    let session =
-        checkout::start(&state.db, &state.settings.billing, &caller.0.sub, &email).await?;
+    let session = checkout::start(
+        &state.db,
+        &state.http,
+        &state.settings.billing,
+        &caller.0.sub,
+        &email,
+    )
+    .await?;
     tracing::info!(user = %caller.0.sub, session = %session.id, "checkout started");
     Ok(Json(session))
 }

@@ -3,28 +3,45 @@
 //! session). The edge has checked it already; this is the second line, for requests that
 //! reach the origin by another path.
 
-use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
-use shared_wasm::jwt::{self, AccessClaims, Role};
+use shared_wasm::jwk::KeySet;
+use shared_wasm::jwt::{self, AccessClaims, JwtPolicy, Role};
 use shared_wasm::UnixTime;
+use sqlx::AnyPool;
 
 use crate::clock::now;
 use crate::error::ApiError;
-use crate::startup::AppState;
+
+/// What checking a caller takes: the origin's public keys, the edge's policy and the database
+/// (for revocations).
+#[derive(Clone)]
+pub struct Verifier {
+    /// Where users' epochs and sessions are.
+    pub db: AnyPool,
+    /// The public half of the origin's signing keys.
+    pub keys: Arc<KeySet>,
+    /// The same access-token policy the edge applies.
+    pub policy: Arc<JwtPolicy>,
+}
 
 /// A verified, unrevoked access token.
 #[derive(Debug, Clone)]
 pub struct Caller(pub AccessClaims);
 
-const REQUIRED: ApiError = ApiError::Unauthorized {
-    code: "unauthorized",
-    message: "a valid access token is required",
-};
+const REQUIRED: ApiError =
+    ApiError::unauthorized("unauthorized", "a valid access token is required");
 
-impl FromRequestParts<AppState> for Caller {
+impl<S: Send + Sync> FromRequestParts<S> for Caller
+where
+    Verifier: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let verifier = Verifier::from_ref(state);
         let token = parts
             .headers
             .get("authorization")
@@ -32,8 +49,8 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or(REQUIRED)?;
         let claims = jwt::verify(
-            &state.jwt_policy,
-            &state.jwt_keys,
+            &verifier.policy,
+            &verifier.keys,
             token.trim(),
             UnixTime(now()),
         )
@@ -44,7 +61,7 @@ impl FromRequestParts<AppState> for Caller {
         )
         .bind(claims.jti.as_deref().unwrap_or(""))
         .bind(&claims.sub)
-        .fetch_optional(&state.db)
+        .fetch_optional(&verifier.db)
         .await?;
         let revoked = match row {
             None => true,
@@ -54,10 +71,7 @@ impl FromRequestParts<AppState> for Caller {
             }
         };
         if revoked {
-            return Err(ApiError::Unauthorized {
-                code: "unauthorized",
-                message: "token revoked",
-            });
+            return Err(ApiError::unauthorized("unauthorized", "token revoked"));
         }
         Ok(Self(claims))
     }
@@ -66,17 +80,17 @@ impl FromRequestParts<AppState> for Caller {
 /// `Option<Caller>`: `None` for a request without credentials (an anonymous reader); a request
 /// that carries a token must carry a good one, so a broken client hears about it rather than
 /// silently reading as anonymous.
-impl OptionalFromRequestParts<AppState> for Caller {
+impl<S: Send + Sync> OptionalFromRequestParts<S> for Caller
+where
+    Verifier: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Option<Self>, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, ApiError> {
         if !parts.headers.contains_key("authorization") {
             return Ok(None);
         }
-        <Self as FromRequestParts<AppState>>::from_request_parts(parts, state)
+        <Self as FromRequestParts<S>>::from_request_parts(parts, state)
             .await
             .map(Some)
     }
@@ -88,10 +102,10 @@ impl Caller {
         if self.0.role >= role {
             Ok(())
         } else {
-            Err(ApiError::Forbidden {
-                code: "role_required",
-                message: "your role does not allow this",
-            })
+            Err(ApiError::forbidden(
+                "role_required",
+                "your role does not allow this",
+            ))
         }
     }
 }

@@ -81,10 +81,10 @@ pub async fn details(
             return Err(ApiError::NotFound("video"));
         }
         if video.taken_down != 0 {
-            return Err(ApiError::UnavailableForLegalReasons {
-                code: "taken_down",
-                message: "this video has been taken down",
-            });
+            return Err(ApiError::legal(
+                "taken_down",
+                "this video has been taken down",
+            ));
         }
     }
     if video.state == "ready" {

@@ -153,10 +153,10 @@ pub async fn delete(db: &AnyPool, id: &str) -> Result<bool, ApiError> {
     if done.rows_affected() == 0 {
         drop(tx);
         if get(db, id).await?.is_some() {
-            return Err(ApiError::Conflict {
-                code: "channel_not_empty",
-                message: "the channel still has videos",
-            });
+            return Err(ApiError::conflict(
+                "channel_not_empty",
+                "the channel still has videos",
+            ));
         }
         return Ok(false);
     }

@@ -14,7 +14,7 @@ use tokio::process::Command;
 
 use crate::clock::now;
 use crate::entitlements;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::storage::Store;
 use crate::users;
 use crate::videos::{self, NewVideo};

@@ -26,49 +26,12 @@ pub enum ApiError {
         /// What is wrong with it.
         message: String,
     },
-    /// Missing or wrong credentials.
+    /// Refused with a status that needs nothing but a code and a message: 401, 403, 409, 410,
+    /// 415, 451, 502, 503 (made by [`ApiError::unauthorized`] and its siblings).
     #[error("{message}")]
-    Unauthorized {
-        /// Stable code.
-        code: &'static str,
-        /// What was wrong.
-        message: &'static str,
-    },
-    /// Authenticated, but not allowed.
-    #[error("{message}")]
-    Forbidden {
-        /// Stable code.
-        code: &'static str,
-        /// What was wrong.
-        message: &'static str,
-    },
-    /// The request conflicts with the current state.
-    #[error("{message}")]
-    Conflict {
-        /// Stable code.
-        code: &'static str,
-        /// What was wrong.
-        message: &'static str,
-    },
-    /// Withheld for a legal or policy reason (a taken-down video): 451.
-    #[error("{message}")]
-    UnavailableForLegalReasons {
-        /// Stable code.
-        code: &'static str,
-        /// What was wrong.
-        message: &'static str,
-    },
-    /// A dependency is not configured or not reachable.
-    #[error("{message}")]
-    Unavailable {
-        /// Stable code.
-        code: &'static str,
-        /// What was wrong.
-        message: &'static str,
-    },
-    /// A dependency answered wrongly.
-    #[error("{message}")]
-    BadGateway {
+    Refused {
+        /// The HTTP status.
+        status: StatusCode,
         /// Stable code.
         code: &'static str,
         /// What was wrong.
@@ -85,22 +48,6 @@ pub enum ApiError {
     PayloadTooLargeFor {
         /// The most the URL allows.
         max: u64,
-    },
-    /// The thing existed and is gone for good (an expired or used upload URL).
-    #[error("{message}")]
-    Gone {
-        /// Stable code.
-        code: &'static str,
-        /// What was wrong.
-        message: &'static str,
-    },
-    /// A body of a type the route does not take.
-    #[error("{message}")]
-    UnsupportedMediaType {
-        /// Stable code.
-        code: &'static str,
-        /// What was wrong.
-        message: &'static str,
     },
     /// Another request is writing the same upload.
     #[error("the upload is being written by another request")]
@@ -127,6 +74,80 @@ pub enum ApiError {
     /// A fault on our side; the cause is logged, never sent.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    /// Missing or wrong credentials: 401.
+    pub const fn unauthorized(code: &'static str, message: &'static str) -> Self {
+        Self::Refused {
+            status: StatusCode::UNAUTHORIZED,
+            code,
+            message,
+        }
+    }
+
+    /// Authenticated, but not allowed: 403.
+    pub const fn forbidden(code: &'static str, message: &'static str) -> Self {
+        Self::Refused {
+            status: StatusCode::FORBIDDEN,
+            code,
+            message,
+        }
+    }
+
+    /// The request conflicts with the current state: 409.
+    pub const fn conflict(code: &'static str, message: &'static str) -> Self {
+        Self::Refused {
+            status: StatusCode::CONFLICT,
+            code,
+            message,
+        }
+    }
+
+    /// The thing existed and is gone for good (an expired or used upload URL): 410.
+    pub const fn gone(code: &'static str, message: &'static str) -> Self {
+        Self::Refused {
+            status: StatusCode::GONE,
+            code,
+            message,
+        }
+    }
+
+    /// A body of a type the route does not take: 415.
+    pub const fn unsupported_media_type(code: &'static str, message: &'static str) -> Self {
+        Self::Refused {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code,
+            message,
+        }
+    }
+
+    /// Withheld for a legal or policy reason (a taken-down video): 451.
+    pub const fn legal(code: &'static str, message: &'static str) -> Self {
+        Self::Refused {
+            status: StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
+            code,
+            message,
+        }
+    }
+
+    /// A dependency answered wrongly: 502.
+    pub const fn bad_gateway(code: &'static str, message: &'static str) -> Self {
+        Self::Refused {
+            status: StatusCode::BAD_GATEWAY,
+            code,
+            message,
+        }
+    }
+
+    /// A dependency is not configured or not reachable: 503.
+    pub const fn unavailable(code: &'static str, message: &'static str) -> Self {
+        Self::Refused {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code,
+            message,
+        }
+    }
 }
 
 impl From<sqlx::Error> for ApiError {
@@ -174,38 +195,15 @@ impl IntoResponse for ApiError {
         }
         let (status, code, message) = match &self {
             Self::BadRequest { code, message } => (StatusCode::BAD_REQUEST, *code, message.clone()),
-            Self::Unauthorized { code, message } => {
-                (StatusCode::UNAUTHORIZED, *code, (*message).to_owned())
-            }
-            Self::Forbidden { code, message } => {
-                (StatusCode::FORBIDDEN, *code, (*message).to_owned())
-            }
-            Self::Conflict { code, message } => {
-                (StatusCode::CONFLICT, *code, (*message).to_owned())
-            }
-            Self::UnavailableForLegalReasons { code, message } => (
-                StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
-                *code,
-                (*message).to_owned(),
-            ),
-            Self::Unavailable { code, message } => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                *code,
-                (*message).to_owned(),
-            ),
-            Self::BadGateway { code, message } => {
-                (StatusCode::BAD_GATEWAY, *code, (*message).to_owned())
-            }
+            Self::Refused {
+                status,
+                code,
+                message,
+            } => (*status, *code, (*message).to_owned()),
             Self::PayloadTooLargeFor { max } => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
                 format!("the upload URL allows at most {max} bytes"),
-            ),
-            Self::Gone { code, message } => (StatusCode::GONE, *code, (*message).to_owned()),
-            Self::UnsupportedMediaType { code, message } => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                *code,
-                (*message).to_owned(),
             ),
             Self::Locked => (
                 StatusCode::LOCKED,

@@ -22,6 +22,7 @@ pub mod sessions;
 pub mod settings;
 pub mod social;
 pub mod startup;
+pub mod state;
 pub mod storage;
 pub mod telemetry;
 pub mod transcode;

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use origin::settings::Settings;
-use origin::startup::{self, AppState};
+use origin::startup;
+use origin::state::AppState;
 use tokio::net::TcpListener;
 
 const USAGE: &str = "usage: origin [--config FILE] serve | seed-demo [--email E] [--password P]

@@ -113,7 +113,7 @@ impl Collector for SourcedGauges {
     }
 }
 
-/// The origin's metrics. One per process (per [`crate::startup::AppState`], so tests that run
+/// The origin's metrics. One per process (per [`crate::state::AppState`], so tests that run
 /// several origins in one process count each on its own).
 pub struct Metrics {
     registry: Registry,

@@ -45,33 +45,33 @@ pub async fn video_rules(
     match parse_enum::<Visibility>(&visibility)? {
         Visibility::Private => return Err(ApiError::NotFound("video")),
         _ if taken_down != 0 => {
-            return Err(ApiError::UnavailableForLegalReasons {
-                code: "taken_down",
-                message: "this video has been taken down",
-            })
+            return Err(ApiError::legal(
+                "taken_down",
+                "this video has been taken down",
+            ))
         }
         Visibility::Members => {
-            let viewer = viewer.ok_or(ApiError::Unauthorized {
-                code: "unauthorized",
-                message: "this video is for members; log in",
-            })?;
+            let viewer = viewer.ok_or(ApiError::unauthorized(
+                "unauthorized",
+                "this video is for members; log in",
+            ))?;
             let active = entitlements::record(db, &viewer.sub)
                 .await?
                 .is_some_and(|e| e.active_at(UnixTime(now())));
             if !active {
-                return Err(ApiError::Forbidden {
-                    code: "entitlement_required",
-                    message: "this video needs an active membership",
-                });
+                return Err(ApiError::forbidden(
+                    "entitlement_required",
+                    "this video needs an active membership",
+                ));
             }
         }
         Visibility::Public => {}
     }
     if parse_enum::<VideoState>(&state)? != VideoState::Ready {
-        return Err(ApiError::Conflict {
-            code: "not_ready",
-            message: "this video is not playable yet",
-        });
+        return Err(ApiError::conflict(
+            "not_ready",
+            "this video is not playable yet",
+        ));
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ use argon2::Argon2;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use shared_wasm::jwt::Role;
+use shared_wasm::record::{Entitlement, EntitlementStatus};
 use sqlx::AnyPool;
 
 use crate::clock::now;
@@ -155,4 +156,105 @@ pub async fn verify_by_id(db: &AnyPool, id: &str, password: &str) -> anyhow::Res
         Some((h,)) => verify_password(h, password.to_owned()).await,
         None => Ok(false),
     }
+}
+
+/// What a user sees of their own account.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Account {
+    /// Login address.
+    pub email: String,
+    /// Role, as stored.
+    pub role: String,
+    /// Where the user's data lives.
+    pub home_region: Option<String>,
+}
+
+/// The account of user `id`, if there is one.
+pub async fn account(db: &AnyPool, id: &str) -> sqlx::Result<Option<Account>> {
+    sqlx::query_as("SELECT email, role, home_region FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// Renames user `id` (the name checked by the caller).
+pub async fn set_display_name(db: &AnyPool, id: &str, name: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE users SET display_name = $1 WHERE id = $2")
+        .bind(name)
+        .bind(id)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+/// Sets a new password and, in the same transaction, logs the user out everywhere. The caller
+/// wakes the outbox.
+pub async fn set_password(db: &AnyPool, id: &str, password: String) -> anyhow::Result<()> {
+    let hash = hash_password(password).await?;
+    let mut tx = crate::db::begin_write(db).await?;
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+        .bind(hash)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    crate::sessions::revoke_user(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Gives user `id` a role and refuses every token issued so far (they carry the old role), in
+/// one transaction. False if there is no such user. The caller wakes the outbox.
+pub async fn set_role(db: &AnyPool, id: &str, role: Role) -> sqlx::Result<bool> {
+    let mut tx = crate::db::begin_write(db).await?;
+    let done = sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
+        .bind(enum_name(role))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    crate::sessions::revoke_user(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Logs user `id` out everywhere. False if there is no such user. The caller wakes the outbox.
+pub async fn revoke(db: &AnyPool, id: &str) -> sqlx::Result<bool> {
+    let mut tx = crate::db::begin_write(db).await?;
+    if !crate::sessions::revoke_user(&mut tx, id).await? {
+        return Ok(false);
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Deletes user `id`: sessions and entitlement end (the edge is told: tokens refused,
+/// entitlement inactive), the user's videos stay but lose their owner and channel, and the
+/// email and password are gone; all in one transaction. The caller wakes the outbox.
+pub async fn delete(db: &AnyPool, id: &str) -> anyhow::Result<()> {
+    let mut tx = crate::db::begin_write(db).await?;
+    crate::sessions::revoke_user(&mut tx, id).await?;
+    if let Some(ent) = crate::entitlements::record(&mut *tx, id).await? {
+        let ended = Entitlement {
+            status: EntitlementStatus::Inactive,
+            version: ent.version + 1,
+            ..ent
+        };
+        crate::outbox::enqueue(&mut tx, &ended).await?;
+    }
+    // Sessions, the entitlement row and the channels cascade; videos keep playing without an
+    // owner or a channel, so the channels' feeds empty.
+    let channels: Vec<String> = sqlx::query_scalar("SELECT id FROM channels WHERE owner_id = $1")
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    let feeds: Vec<String> = channels.iter().map(|c| format!("channel:{c}")).collect();
+    crate::feeds::bump(&mut tx, &feeds).await?;
+    tx.commit().await?;
+    Ok(())
 }

@@ -6,7 +6,7 @@ use shared_wasm::{CountryCode, VideoId};
 use sqlx::AnyPool;
 
 use crate::clock::now;
-use crate::db::{enum_name, parse_enum};
+use crate::db::{enum_name, parse_enum, WriteTx};
 use crate::{channels, feeds, outbox};
 
 #[derive(sqlx::FromRow)]
@@ -150,13 +150,71 @@ pub async fn upsert(db: &AnyPool, v: NewVideo<'_>) -> anyhow::Result<VideoRecord
     .bind(channel.as_deref())
     .execute(&mut *tx)
     .await?;
-    let rec = record(&mut *tx, v.id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("video {} vanished inside its transaction", v.id))?;
-    outbox::enqueue(&mut tx, &rec).await?;
-    feeds::bump(&mut tx, &feeds::of_video(channel.as_deref(), v.category)).await?;
+    let rec = publish(&mut tx, v.id, Vec::new()).await?;
     tx.commit().await?;
     Ok(rec)
+}
+
+/// Queues the current record of video `id` for the edge, inside `tx` (after a change to its
+/// row). The caller wakes the outbox after the commit.
+pub async fn push_record(tx: &mut WriteTx, id: &VideoId) -> anyhow::Result<VideoRecord> {
+    let rec = record(&mut **tx, id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("video {id} vanished inside its transaction"))?;
+    outbox::enqueue(tx, &rec).await?;
+    Ok(rec)
+}
+
+/// Publishes a change to video `id` made in `tx`: its record for the edge, and new versions of
+/// the feeds it is in now and of `left` (feeds it was in before the change). The caller wakes
+/// the outbox after the commit.
+pub async fn publish(
+    tx: &mut WriteTx,
+    id: &VideoId,
+    mut left: Vec<String>,
+) -> anyhow::Result<VideoRecord> {
+    let rec = push_record(tx, id).await?;
+    let (channel, category) = placement(&mut **tx, id).await?.unwrap_or_default();
+    left.extend(feeds::of_video(channel.as_deref(), category.as_deref()));
+    left.sort_unstable();
+    left.dedup();
+    feeds::bump(tx, &left).await?;
+    Ok(rec)
+}
+
+/// The channel and category of video `id`: the feeds it shows in.
+async fn placement(
+    db: impl sqlx::AnyExecutor<'_>,
+    id: &VideoId,
+) -> sqlx::Result<Option<(Option<String>, Option<String>)>> {
+    sqlx::query_as("SELECT channel_id, category FROM videos WHERE id = $1")
+        .bind(id.as_str())
+        .fetch_optional(db)
+        .await
+}
+
+/// A video as its owner lists it.
+#[derive(Debug, serde::Serialize, sqlx::FromRow)]
+pub struct Owned {
+    /// Id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Visibility, as stored.
+    pub visibility: String,
+    /// State, as stored.
+    pub state: String,
+}
+
+/// The videos of `owner`, newest first (at most 100).
+pub async fn owned_by(db: &AnyPool, owner: &str) -> sqlx::Result<Vec<Owned>> {
+    sqlx::query_as(
+        "SELECT id, title, visibility, state FROM videos WHERE owner_id = $1
+         ORDER BY created_at DESC, id LIMIT 100",
+    )
+    .bind(owner)
+    .fetch_all(db)
+    .await
 }
 
 /// A change to a video's metadata; `None` fields stay as they are.
@@ -209,11 +267,7 @@ pub async fn update(
 ) -> anyhow::Result<Option<VideoRecord>> {
     let mut tx = crate::db::begin_write(db).await?;
     // Category and channel before the change: a video leaving one changes that feed too.
-    let before: Option<(Option<String>, Option<String>)> =
-        sqlx::query_as("SELECT channel_id, category FROM videos WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
+    let (old_channel, old_category) = placement(&mut *tx, id).await?.unwrap_or_default();
     let countries = patch.countries.as_ref();
     let category = patch.category.as_ref();
     let done = sqlx::query(
@@ -249,24 +303,8 @@ pub async fn update(
     if done.rows_affected() == 0 {
         return Ok(None);
     }
-    let rec = record(&mut *tx, id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("video {id} vanished inside its transaction"))?;
-    outbox::enqueue(&mut tx, &rec).await?;
-    let (channel, category): (Option<String>, Option<String>) =
-        sqlx::query_as("SELECT channel_id, category FROM videos WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_one(&mut *tx)
-            .await?;
-    let mut feeds = feeds::of_video(channel.as_deref(), category.as_deref());
-    let (old_channel, old_category) = before.unwrap_or_default();
-    if let Some(old) = old_channel.filter(|c| Some(c) != channel.as_ref()) {
-        feeds.push(format!("channel:{old}"));
-    }
-    if let Some(old) = old_category.filter(|c| Some(c) != category.as_ref()) {
-        feeds.push(format!("category:{old}"));
-    }
-    feeds::bump(&mut tx, &feeds).await?;
+    let left = feeds::of_video(old_channel.as_deref(), old_category.as_deref());
+    let rec = publish(&mut tx, id, left).await?;
     tx.commit().await?;
     Ok(Some(rec))
 }
@@ -279,11 +317,20 @@ fn country_list(rule: &CountryRule) -> String {
         .join(",")
 }
 
+/// What [`delete`] leaves to remove.
+#[derive(Debug)]
+pub struct Deleted {
+    /// The record the edge now has: private, taken down.
+    pub tombstone: VideoRecord,
+    /// The key of the uploaded source, if one was kept.
+    pub source: Option<String>,
+}
+
 /// Deletes a video, its comments and reactions, in one transaction that also queues a
 /// tombstone record (private, taken down, next version) for the edge, so every playback URL for
 /// it fails as soon as the edge has it, and bumps its feeds. Returns the tombstone; `None` if
 /// there was no such video. Removing the media files is the caller's (after the commit).
-pub async fn delete(db: &AnyPool, id: &VideoId) -> anyhow::Result<Option<VideoRecord>> {
+pub async fn delete(db: &AnyPool, id: &VideoId) -> anyhow::Result<Option<Deleted>> {
     let mut tx = crate::db::begin_write(db).await?;
     // A write first, so the transaction holds the write lock from the start.
     sqlx::query(
@@ -297,11 +344,9 @@ pub async fn delete(db: &AnyPool, id: &VideoId) -> anyhow::Result<Option<VideoRe
     let Some(mut rec) = record(&mut *tx, id).await? else {
         return Ok(None);
     };
-    let (channel, category): (Option<String>, Option<String>) =
-        sqlx::query_as("SELECT channel_id, category FROM videos WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_one(&mut *tx)
-            .await?;
+    let (channel, category) = placement(&mut *tx, id).await?.unwrap_or_default();
+    // Read before the row (and its job, by cascade) goes.
+    let source = crate::transcode::status::source_of(&mut *tx, id).await?;
     sqlx::query("DELETE FROM videos WHERE id = $1")
         .bind(id.as_str())
         .execute(&mut *tx)
@@ -317,5 +362,8 @@ pub async fn delete(db: &AnyPool, id: &VideoId) -> anyhow::Result<Option<VideoRe
     )
     .await?;
     tx.commit().await?;
-    Ok(Some(rec))
+    Ok(Some(Deleted {
+        tombstone: rec,
+        source,
+    }))
 }

@@ -21,19 +21,16 @@ pub struct Session {
 }
 
 fn unavailable() -> ApiError {
-    ApiError::Unavailable {
-        code: "billing_unavailable",
-        message: "billing is not configured",
-    }
+    ApiError::unavailable("billing_unavailable", "billing is not configured")
 }
 
 fn upstream(what: &str, e: impl std::fmt::Display) -> ApiError {
     // Stripe's own message goes to the log, never to the client.
     tracing::warn!(error = %e, "stripe {what} failed");
-    ApiError::BadGateway {
-        code: "billing_upstream",
-        message: "the payment provider did not answer as expected",
-    }
+    ApiError::bad_gateway(
+        "billing_upstream",
+        "the payment provider did not answer as expected",
+    )
 }
 
 async fn post(

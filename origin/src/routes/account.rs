@@ -7,14 +7,13 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 use shared_wasm::jwt::Role;
-use shared_wasm::record::{Entitlement, EntitlementStatus};
 
 use crate::caller::Caller;
 use crate::error::{ApiError, ApiJson};
+use crate::passwords;
 use crate::routes::auth::tokens;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::users::{self, MAX_PASSWORD_LEN};
-use crate::{entitlements, feeds, outbox, passwords, sessions};
 
 /// Shortest password accepted at signup or change.
 pub const MIN_PASSWORD_LEN: usize = 10;
@@ -85,7 +84,10 @@ pub async fn signup(
         field: "email",
         message: "an account with this email exists; log in instead".into(),
     })?;
-    let issued = sessions::start(&state, &user.id, user.role, &region).await?;
+    let issued = state
+        .sessions
+        .start(&user.id, user.role, Some(&region))
+        .await?;
     tracing::info!(user = %user.id, "signup");
     Ok((StatusCode::CREATED, tokens(issued)))
 }
@@ -133,10 +135,10 @@ async fn check_password(
         Ok(())
     } else {
         limits.failed(user_id, addr.as_deref(), now);
-        Err(ApiError::Forbidden {
-            code: "wrong_password",
-            message: "the current password is wrong",
-        })
+        Err(ApiError::forbidden(
+            "wrong_password",
+            "the current password is wrong",
+        ))
     }
 }
 
@@ -150,25 +152,13 @@ pub async fn edit_profile(
     let user_id = &caller.0.sub;
     if let Some(name) = &body.display_name {
         let name = display_name(name)?;
-        sqlx::query("UPDATE users SET display_name = $1 WHERE id = $2")
-            .bind(name)
-            .bind(user_id)
-            .execute(&state.db)
-            .await?;
+        users::set_display_name(&state.db, user_id, &name).await?;
     }
     let mut signed_out = false;
     if let Some(change) = &body.password {
         new_password("password.new", &change.new)?;
         check_password(&state, &headers, user_id, &change.current).await?;
-        let hash = users::hash_password(change.new.clone()).await?;
-        let mut tx = crate::db::begin_write(&state.db).await?;
-        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-            .bind(hash)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
-        sessions::revoke_user(&mut tx, user_id).await?;
-        tx.commit().await?;
+        users::set_password(&state.db, user_id, change.new.clone()).await?;
         state.outbox.wake();
         signed_out = true;
     }
@@ -185,9 +175,7 @@ pub struct DeleteAccount {
     password: String,
 }
 
-/// Deletes the account: sessions and entitlement go with it (the edge is told: tokens refused,
-/// entitlement inactive), the user's videos stay but lose their owner (anonymised), and the
-/// email and password are gone.
+/// Deletes the account ([`users::delete`]).
 pub async fn delete_account(
     State(state): State<AppState>,
     caller: Caller,
@@ -196,32 +184,7 @@ pub async fn delete_account(
 ) -> Result<impl IntoResponse, ApiError> {
     let user_id = caller.0.sub.clone();
     check_password(&state, &headers, &user_id, &body.password).await?;
-    let mut tx = crate::db::begin_write(&state.db).await?;
-    sessions::revoke_user(&mut tx, &user_id).await?;
-    if let Some(ent) = entitlements::record(&mut *tx, &user_id).await? {
-        let ended = Entitlement {
-            status: EntitlementStatus::Inactive,
-            version: ent.version + 1,
-            ..ent
-        };
-        outbox::enqueue(&mut tx, &ended).await?;
-    }
-    // Sessions, the entitlement row and the channels cascade; videos keep playing without an
-    // owner or a channel, so the channels' feeds empty.
-    let channels: Vec<(String,)> = sqlx::query_as("SELECT id FROM channels WHERE owner_id = $1")
-        .bind(&user_id)
-        .fetch_all(&mut *tx)
-        .await?;
-    sqlx::query("DELETE FROM users WHERE id = $1")
-        .bind(&user_id)
-        .execute(&mut *tx)
-        .await?;
-    let feeds: Vec<String> = channels
-        .into_iter()
-        .map(|(c,)| format!("channel:{c}"))
-        .collect();
-    feeds::bump(&mut tx, &feeds).await?;
-    tx.commit().await?;
+    users::delete(&state.db, &user_id).await?;
     state.outbox.wake();
     tracing::info!(user = %user_id, "account deleted");
     Ok(StatusCode::NO_CONTENT)

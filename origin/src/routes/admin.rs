@@ -10,10 +10,9 @@ use serde_json::json;
 use shared_wasm::jwt::Role;
 
 use crate::caller::Caller;
-use crate::db::enum_name;
 use crate::error::{ApiError, ApiJson};
-use crate::sessions;
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::{users, videos};
 
 /// Role change body.
 #[derive(Deserialize)]
@@ -31,17 +30,9 @@ pub async fn set_role(
     ApiJson(body): ApiJson<SetRole>,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require(Role::Admin)?;
-    let mut tx = crate::db::begin_write(&state.db).await?;
-    let done = sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
-        .bind(enum_name(body.role))
-        .bind(&user_id)
-        .execute(&mut *tx)
-        .await?;
-    if done.rows_affected() == 0 {
+    if !users::set_role(&state.db, &user_id, body.role).await? {
         return Err(ApiError::NotFound("user"));
     }
-    sessions::revoke_user(&mut tx, &user_id).await?;
-    tx.commit().await?;
     state.outbox.wake();
     tracing::info!(admin = %caller.0.sub, user = %user_id, role = ?body.role, "role changed");
     Ok(Json(json!({"id": user_id, "role": body.role})))
@@ -54,11 +45,9 @@ pub async fn revoke(
     Path(user_id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require(Role::Admin)?;
-    let mut tx = crate::db::begin_write(&state.db).await?;
-    if !sessions::revoke_user(&mut tx, &user_id).await? {
+    if !users::revoke(&state.db, &user_id).await? {
         return Err(ApiError::NotFound("user"));
     }
-    tx.commit().await?;
     state.outbox.wake();
     tracing::info!(admin = %caller.0.sub, user = %user_id, "user revoked");
     Ok(Json(json!({"id": user_id, "status": "revoked"})))
@@ -70,19 +59,7 @@ pub async fn my_videos(
     caller: Caller,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require(Role::Creator)?;
-    let rows: Vec<(String, String, String, String)> = sqlx::query_as(
-        "SELECT id, title, visibility, state FROM videos WHERE owner_id = $1
-         ORDER BY created_at DESC, id LIMIT 100",
-    )
-    .bind(&caller.0.sub)
-    .fetch_all(&state.db)
-    .await?;
-    let items: Vec<_> = rows
-        .into_iter()
-        .map(|(id, title, visibility, state)| {
-            json!({"id": id, "title": title, "visibility": visibility, "state": state})
-        })
-        .collect();
+    let items = videos::owned_by(&state.db, &caller.0.sub).await?;
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
         Json(json!({"items": items})),

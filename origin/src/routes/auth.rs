@@ -12,8 +12,8 @@ use crate::caller::Caller;
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiJson};
 use crate::passwords;
-use crate::sessions::{self, Issued};
-use crate::startup::AppState;
+use crate::sessions::Issued;
+use crate::state::AppState;
 use crate::users::{self, MAX_PASSWORD_LEN};
 
 /// Login request body.
@@ -64,16 +64,15 @@ pub async fn login(
         .map_err(ApiError::TooManyAttempts)?;
     let Some(user) = users::authenticate(&state.db, &email, &body.password).await? else {
         limits.failed(&email, addr.as_deref(), now_ms());
-        return Err(ApiError::Unauthorized {
-            code: "invalid_credentials",
-            message: "email or password is wrong",
-        });
+        return Err(ApiError::unauthorized(
+            "invalid_credentials",
+            "email or password is wrong",
+        ));
     };
-    let region = user
-        .home_region
-        .clone()
-        .unwrap_or_else(|| state.settings.server.region.clone());
-    let issued = sessions::start(&state, &user.id, user.role, &region).await?;
+    let issued = state
+        .sessions
+        .start(&user.id, user.role, user.home_region.as_deref())
+        .await?;
     tracing::info!(user = %user.id, "login");
     Ok(tokens(issued))
 }
@@ -90,9 +89,7 @@ pub async fn refresh(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<Refresh>,
 ) -> Result<impl IntoResponse, ApiError> {
-    Ok(tokens(
-        sessions::refresh(&state, &body.refresh_token).await?,
-    ))
+    Ok(tokens(state.sessions.refresh(&body.refresh_token).await?))
 }
 
 /// Logout request body (optional).
@@ -118,15 +115,10 @@ pub async fn logout(
             message: format!("expected {{\"everywhere\": bool}}: {e}"),
         })?
     };
-    let mut tx = crate::db::begin_write(&state.db).await?;
-    if let Some(jti) = &caller.0.jti {
-        sessions::revoke_session(&mut tx, &state, jti).await?;
-    }
-    if body.everywhere {
-        sessions::revoke_user(&mut tx, &caller.0.sub).await?;
-    }
-    tx.commit().await?;
-    state.outbox.wake();
+    state
+        .sessions
+        .logout(&caller.0.sub, caller.0.jti.as_deref(), body.everywhere)
+        .await?;
     tracing::info!(user = %caller.0.sub, everywhere = body.everywhere, "logout");
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
@@ -139,15 +131,17 @@ pub async fn me(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<impl IntoResponse, ApiError> {
-    let row: Option<(String, String, Option<String>)> =
-        sqlx::query_as("SELECT email, role, home_region FROM users WHERE id = $1")
-            .bind(&caller.0.sub)
-            .fetch_optional(&state.db)
-            .await?;
-    let (email, role, region) = row.ok_or(ApiError::NotFound("user"))?;
+    let account = users::account(&state.db, &caller.0.sub)
+        .await?
+        .ok_or(ApiError::NotFound("user"))?;
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
-        Json(json!({"id": caller.0.sub, "email": email, "role": role, "home_region": region})),
+        Json(json!({
+            "id": caller.0.sub,
+            "email": account.email,
+            "role": account.role,
+            "home_region": account.home_region,
+        })),
     ))
 }
 

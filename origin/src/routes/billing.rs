@@ -13,7 +13,7 @@ use crate::billing::{checkout, events, signature};
 use crate::caller::Caller;
 use crate::clock::now;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Largest webhook body accepted (Stripe's events are a few kilobytes).
 pub const MAX_WEBHOOK_BODY: usize = 256 * 1024;
@@ -28,10 +28,10 @@ pub async fn stripe_webhook(
     let cfg = &state.settings.billing;
     let secrets = cfg.webhook_secrets();
     if secrets.is_empty() {
-        return Err(ApiError::Unavailable {
-            code: "billing_unavailable",
-            message: "webhooks are not configured",
-        });
+        return Err(ApiError::unavailable(
+            "billing_unavailable",
+            "webhooks are not configured",
+        ));
     }
     let header = match headers.get("stripe-signature") {
         None => None,
@@ -61,11 +61,10 @@ pub async fn start_checkout(
     caller: Caller,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require(Role::User)?;
-    let (email,): (String,) = sqlx::query_as("SELECT email FROM users WHERE id = $1")
-        .bind(&caller.0.sub)
-        .fetch_optional(&state.db)
+    let email = crate::users::account(&state.db, &caller.0.sub)
         .await?
-        .ok_or(ApiError::NotFound("user"))?;
+        .ok_or(ApiError::NotFound("user"))?
+        .email;
     let session = checkout::start(
         &state.db,
         &state.http,

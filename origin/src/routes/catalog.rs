@@ -11,7 +11,7 @@ use crate::caller::Caller;
 use crate::catalog;
 use crate::db::Backend;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// One video's details; who asks matters (its owner sees it unfinished), so never shared.
 pub async fn video(

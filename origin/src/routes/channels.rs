@@ -13,7 +13,7 @@ use crate::caller::Caller;
 use crate::channels::{self, Channel};
 use crate::error::{ApiError, ApiJson};
 use crate::routes::fields;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 const MAX_NAME: usize = 100;
 const MAX_DESCRIPTION: usize = 5000;
@@ -46,10 +46,10 @@ pub async fn create(
         MAX_PER_CREATOR,
     )
     .await?
-    .ok_or(ApiError::Conflict {
-        code: "too_many_channels",
-        message: "a creator has at most 20 channels",
-    })?;
+    .ok_or(ApiError::conflict(
+        "too_many_channels",
+        "a creator has at most 20 channels",
+    ))?;
     tracing::info!(channel = %channel.id, by = %caller.0.sub, "channel created");
     Ok((StatusCode::CREATED, Json(channel)))
 }

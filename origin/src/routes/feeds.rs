@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::channels;
 use crate::error::ApiError;
 use crate::feeds::{self, Filter};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Paging parameters.
 #[derive(Deserialize)]

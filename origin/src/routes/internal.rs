@@ -12,7 +12,7 @@ use shared_wasm::{edge_auth, UnixTime, VideoId};
 
 use crate::clock::now;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::storage::media_prefix;
 use crate::{entitlements, videos};
 
@@ -46,10 +46,10 @@ pub async fn require_edge(
             .get::<axum::extract::MatchedPath>()
             .map_or("?", |m| m.as_str());
         tracing::warn!(reason = %e, route, "refused a request without the edge's proof");
-        ApiError::Unauthorized {
-            code: "edge_credentials_required",
-            message: "this endpoint answers the edge only",
-        }
+        ApiError::unauthorized(
+            "edge_credentials_required",
+            "this endpoint answers the edge only",
+        )
     })?;
     Ok(next.run(req).await)
 }

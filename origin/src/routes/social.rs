@@ -12,7 +12,7 @@ use crate::caller::Caller;
 use crate::error::{ApiError, ApiJson};
 use crate::routes::fields;
 use crate::social::{self, CommentRef, Target};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 const MAX_COMMENT: usize = 2000;
 
@@ -69,10 +69,10 @@ fn may_change(caller: &Caller, comment: &CommentRef) -> Result<(), ApiError> {
     if comment.author.as_deref() == Some(caller.0.sub.as_str()) {
         return Ok(());
     }
-    Err(ApiError::Forbidden {
-        code: "not_author",
-        message: "only its author changes a comment",
-    })
+    Err(ApiError::forbidden(
+        "not_author",
+        "only its author changes a comment",
+    ))
 }
 
 /// `PATCH /v1/comments/{id}`: the author edits, while the video's rules let them see it.

@@ -8,8 +8,9 @@ use shared_wasm::jwt::Role;
 
 use crate::caller::Caller;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::transcode::reason::Reason;
+use crate::transcode::status;
 use crate::videos;
 
 /// State, overall progress, each rendition's state, progress, attempts and error (a code and a
@@ -24,38 +25,22 @@ pub async fn status(
     let rec = videos::record(&state.db, &video)
         .await?
         .ok_or(ApiError::NotFound("video"))?;
-    let job: Option<(String, Option<String>)> =
-        sqlx::query_as("SELECT stage, last_error FROM transcode_jobs WHERE video_id = $1")
-            .bind(video.as_str())
-            .fetch_optional(&state.db)
-            .await?;
-    let tasks: Vec<(String, String, i64, i64, Option<String>)> = sqlx::query_as(
-        "SELECT rendition, state, progress, attempts, last_error FROM transcode_tasks
-         WHERE video_id = $1 ORDER BY height",
-    )
-    .bind(video.as_str())
-    .fetch_all(&state.db)
-    .await?;
-    let progress = match job.as_ref().map(|j| j.0.as_str()) {
-        Some("done") => 100,
-        _ if tasks.is_empty() => 0,
-        // Encoding is nearly all the work; finalizing shows as 99.
-        _ => (tasks.iter().map(|t| t.2).sum::<i64>() / tasks.len() as i64).min(99),
-    };
+    let (job, tasks) = status::of(&state.db, &video).await?;
+    let progress = status::progress(job.as_ref(), &tasks);
     let renditions: Vec<_> = tasks
         .iter()
-        .map(|(name, state, progress, attempts, error)| {
-            json!({"name": name, "state": state, "progress": progress, "attempts": attempts,
-                   "error": shown(error.as_deref())})
+        .map(|t| {
+            json!({"name": t.rendition, "state": t.state, "progress": t.progress,
+                   "attempts": t.attempts, "error": shown(t.last_error.as_deref())})
         })
         .collect();
     Ok(Json(json!({
         "video_id": video,
         "state": rec.state,
-        "stage": job.as_ref().map(|j| j.0.clone()),
+        "stage": job.as_ref().map(|j| j.stage.clone()),
         "progress": progress,
         "renditions": renditions,
-        "error": shown(job.and_then(|j| j.1).as_deref()),
+        "error": shown(job.and_then(|j| j.last_error).as_deref()),
     })))
 }
 

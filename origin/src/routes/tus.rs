@@ -19,7 +19,7 @@ use super::uploads::{content_type_of, header_u64, idle, public_url, refused, sta
 use crate::clock::now;
 use crate::error::ApiError;
 use crate::keys::random_bytes;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::uploads::quota;
 use crate::uploads::store::{self, Finished, Written};
 use crate::uploads::ticket;
@@ -129,18 +129,7 @@ pub async fn create(
     tokio::fs::File::create(store::partial_dir(&root).join(&id))
         .await
         .map_err(anyhow::Error::from)?;
-    sqlx::query(
-        "INSERT INTO uploads (id, video_id, length, content_type, expires_at, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(&id)
-    .bind(t.video.as_str())
-    .bind(length as i64)
-    .bind(content_type)
-    .bind(t.expires_at as i64)
-    .bind(now() as i64)
-    .execute(&mut *tx)
-    .await?;
+    store::open_resumable(&mut tx, &id, &t.video, length, content_type, t.expires_at).await?;
     tx.commit().await?;
     let mut r = StatusCode::CREATED.into_response();
     let h = r.headers_mut();
@@ -168,13 +157,9 @@ async fn load(state: &AppState, id: &str) -> Result<Upload, ApiError> {
     if id.len() > 64 {
         return Err(ApiError::NotFound("upload"));
     }
-    let row: Option<(String, String, i64, i64)> = sqlx::query_as(
-        "SELECT video_id, content_type, length, expires_at FROM uploads WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(&state.db)
-    .await?;
-    let (video, content_type, length, expires_at) = row.ok_or(ApiError::NotFound("upload"))?;
+    let row = store::resumable(&state.db, id)
+        .await?
+        .ok_or(ApiError::NotFound("upload"))?;
     // The file is the record of what arrived: bytes are appended in order, so its length is
     // the offset even when a handler was cut off before it could write the offset down.
     let root = state.settings.storage.upload_dir();
@@ -183,17 +168,15 @@ async fn load(state: &AppState, id: &str) -> Result<Upload, ApiError> {
         .map_err(|e| anyhow::anyhow!("partial upload {id}: {e}"))?
         .len();
     let u = Upload {
-        video: VideoId::parse(&video).map_err(|e| anyhow::anyhow!("stored video id: {e}"))?,
-        content_type,
-        length: length as u64,
-        received: on_disk.min(length as u64),
-        expires_at: expires_at as u64,
+        video: VideoId::parse(&row.video_id)
+            .map_err(|e| anyhow::anyhow!("stored video id: {e}"))?,
+        content_type: row.content_type,
+        length: row.length as u64,
+        received: on_disk.min(row.length as u64),
+        expires_at: row.expires_at as u64,
     };
     if now() >= u.expires_at {
-        return Err(ApiError::Gone {
-            code: "upload_expired",
-            message: "the upload has expired",
-        });
+        return Err(ApiError::gone("upload_expired", "the upload has expired"));
     }
     Ok(u)
 }
@@ -239,10 +222,10 @@ pub async fn patch(
         .and_then(|v| v.to_str().ok())
         != Some("application/offset+octet-stream")
     {
-        return Err(ApiError::UnsupportedMediaType {
-            code: "unsupported_type",
-            message: "PATCH bodies are application/offset+octet-stream",
-        });
+        return Err(ApiError::unsupported_media_type(
+            "unsupported_type",
+            "PATCH bodies are application/offset+octet-stream",
+        ));
     }
     let offset = header_u64(&headers, "upload-offset")?.ok_or(ApiError::BadRequest {
         code: "upload_offset_required",
@@ -255,10 +238,10 @@ pub async fn patch(
     };
     let u = load(&state, &id).await?;
     if offset != u.received {
-        return Err(ApiError::Conflict {
-            code: "offset_mismatch",
-            message: "Upload-Offset is not the upload's current offset (ask with HEAD)",
-        });
+        return Err(ApiError::conflict(
+            "offset_mismatch",
+            "Upload-Offset is not the upload's current offset (ask with HEAD)",
+        ));
     }
     if u.received < u.length {
         let storage = &state.settings.storage;
@@ -300,11 +283,7 @@ async fn patch_locked(
         }
     };
     let offset = u.received + added;
-    sqlx::query("UPDATE uploads SET received = $1 WHERE id = $2")
-        .bind(offset as i64)
-        .bind(id)
-        .execute(&state.db)
-        .await?;
+    store::set_received(&state.db, id, offset).await?;
     // As soon as its first bytes are in, a file that is not the media it claims is refused,
     // before the rest of a large upload is sent for nothing.
     let head = (crate::container::HEAD as u64).min(u.length);
@@ -346,13 +325,8 @@ async fn patch_locked(
 
 /// Removes an upload: its row and its partial file (if still there).
 async fn terminate(state: &AppState, id: &str) -> Result<(), ApiError> {
-    sqlx::query("DELETE FROM uploads WHERE id = $1")
-        .bind(id)
-        .execute(&state.db)
-        .await?;
     let root = state.settings.storage.upload_dir();
-    let _ = tokio::fs::remove_file(store::partial_dir(&root).join(id)).await;
-    Ok(())
+    Ok(store::remove_resumable(&state.db, &root, id).await?)
 }
 
 /// `DELETE /uploads/tus/{id}`: termination; the partial file goes.

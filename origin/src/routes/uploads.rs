@@ -19,7 +19,7 @@ use crate::caller::Caller;
 use crate::clock::now;
 use crate::error::ApiError;
 use crate::keys::random_bytes;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::uploads::quota::{self, OpenPut};
 use crate::uploads::store::{self, Finished, Written};
 use crate::uploads::ticket::{self, Ticket};
@@ -36,14 +36,14 @@ pub(super) fn public_url(state: &AppState) -> String {
 
 pub(super) fn refused(r: ticket::Refusal) -> ApiError {
     match r {
-        ticket::Refusal::Forged => ApiError::Forbidden {
-            code: "invalid_ticket",
-            message: "the upload URL is not one this origin signed",
-        },
-        ticket::Refusal::Expired => ApiError::Gone {
-            code: "ticket_expired",
-            message: "the upload URL has expired; ask for a new one",
-        },
+        ticket::Refusal::Forged => ApiError::forbidden(
+            "invalid_ticket",
+            "the upload URL is not one this origin signed",
+        ),
+        ticket::Refusal::Expired => ApiError::gone(
+            "ticket_expired",
+            "the upload URL has expired; ask for a new one",
+        ),
     }
 }
 
@@ -73,12 +73,7 @@ pub async fn issue(
         types: ticket::TYPES.iter().map(|(_, m)| *m).collect(),
         nonce: URL_SAFE_NO_PAD.encode(random_bytes::<16>()),
     };
-    sqlx::query("INSERT INTO upload_tickets (nonce, video_id, expires_at) VALUES ($1, $2, $3)")
-        .bind(&t.nonce)
-        .bind(video.as_str())
-        .bind(t.expires_at as i64)
-        .execute(&state.db)
-        .await?;
+    ticket::record_issued(&state.db, &t).await?;
     let token = ticket::issue(&state.upload_key[..], &t);
     let base = public_url(&state);
     Ok((
@@ -107,29 +102,19 @@ pub(super) async fn still_waiting(
 }
 
 fn already_uploaded() -> ApiError {
-    ApiError::Conflict {
-        code: "already_uploaded",
-        message: "the video already has its file",
-    }
+    ApiError::conflict("already_uploaded", "the video already has its file")
 }
 
 /// Marks the ticket used; a second use is refused (410).
 pub(super) async fn consume(conn: &mut AnyConnection, t: &Ticket) -> Result<(), ApiError> {
-    let done = sqlx::query(
-        "UPDATE upload_tickets SET used_at = $1 WHERE nonce = $2 AND video_id = $3 AND used_at IS NULL",
-    )
-    .bind(now() as i64)
-    .bind(&t.nonce)
-    .bind(t.video.as_str())
-    .execute(conn)
-    .await?;
-    if done.rows_affected() == 0 {
-        return Err(ApiError::Gone {
-            code: "ticket_used",
-            message: "the upload URL was already used; ask for a new one",
-        });
+    if ticket::consume(conn, t).await? {
+        Ok(())
+    } else {
+        Err(ApiError::gone(
+            "ticket_used",
+            "the upload URL was already used; ask for a new one",
+        ))
     }
-    Ok(())
 }
 
 pub(super) fn content_type_of(t: &Ticket, ct: Option<&str>) -> Result<&'static str, ApiError> {
@@ -144,10 +129,10 @@ pub(super) fn content_type_of(t: &Ticket, ct: Option<&str>) -> Result<&'static s
         .iter()
         .find(|m| Some(**m) == ct.as_deref())
         .copied()
-        .ok_or(ApiError::UnsupportedMediaType {
-            code: "unsupported_type",
-            message: "the upload's content type is not one the URL allows",
-        })
+        .ok_or(ApiError::unsupported_media_type(
+            "unsupported_type",
+            "the upload's content type is not one the URL allows",
+        ))
 }
 
 /// Starts an upload of up to `bytes` with ticket `t`: the upload folder's free space checked,

@@ -19,7 +19,7 @@ use crate::channels;
 use crate::error::{ApiError, ApiJson};
 use crate::keys::random_bytes;
 use crate::routes::fields;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::storage::media_prefix;
 use crate::videos::{self, NewVideo, VideoPatch};
 
@@ -210,10 +210,10 @@ pub async fn edit(
     let (id, owner) = owned_video(&state, &caller, &id).await?;
     let admin = caller.0.role == Role::Admin;
     if body.taken_down.is_some() && !admin {
-        return Err(ApiError::Forbidden {
-            code: "admin_only",
-            message: "only an admin takes a video down or restores it",
-        });
+        return Err(ApiError::forbidden(
+            "admin_only",
+            "only an admin takes a video down or restores it",
+        ));
     }
     let patch = VideoPatch {
         title: body
@@ -259,20 +259,14 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let (id, _) = owned_video(&state, &caller, &id).await?;
-    // Read before the row (and its job, by cascade) goes.
-    let source: Option<(Option<String>,)> =
-        sqlx::query_as("SELECT source FROM transcode_jobs WHERE video_id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&state.db)
-            .await?;
-    if videos::delete(&state.db, &id).await?.is_none() {
+    let Some(deleted) = videos::delete(&state.db, &id).await? else {
         return Err(ApiError::NotFound("video"));
-    }
+    };
     state.outbox.wake();
     let removed = async {
         state.store.delete_prefix(&media_prefix(&id)).await?;
-        if let Some((Some(key),)) = source {
-            state.store.delete(&key).await?;
+        if let Some(key) = &deleted.source {
+            state.store.delete(key).await?;
         }
         anyhow::Ok(())
     };

@@ -12,6 +12,7 @@
 mod encode;
 pub mod ffmpeg;
 pub mod reason;
+pub mod status;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -345,18 +346,8 @@ impl Worker {
         .bind(video.as_str())
         .execute(&mut *tx)
         .await?;
-        let rec = videos::record(&mut *tx, video)
-            .await?
-            .context("the video vanished inside its transaction")?;
-        outbox::enqueue(&mut tx, &rec).await?;
         // It now appears in its channel's and category's feeds, and the home feed.
-        let (channel, category): (Option<String>, Option<String>) =
-            sqlx::query_as("SELECT channel_id, category FROM videos WHERE id = $1")
-                .bind(video.as_str())
-                .fetch_one(&mut *tx)
-                .await?;
-        let feeds = crate::feeds::of_video(channel.as_deref(), category.as_deref());
-        crate::feeds::bump(&mut tx, &feeds).await?;
+        videos::publish(&mut tx, video, Vec::new()).await?;
         tx.commit().await?;
         self.outbox.wake();
         // The scratch copy of the source, and leftovers of attempts cut short.
@@ -383,6 +374,7 @@ impl Worker {
         .bind(video.as_str())
         .execute(&mut *tx)
         .await?;
+        // The video may have been deleted meanwhile: then there is nothing to tell the edge.
         if let Some(rec) = videos::record(&mut *tx, video).await? {
             outbox::enqueue(&mut tx, &rec).await?;
         }

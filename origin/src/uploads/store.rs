@@ -16,7 +16,7 @@ use crate::container::Container;
 use crate::db::enum_name;
 use crate::error::ApiError;
 use crate::storage::Store;
-use crate::{outbox, videos};
+use crate::videos;
 
 /// The origin's upload-ticket key, made on first start and kept in the database.
 pub async fn ticket_key(db: &AnyPool) -> anyhow::Result<[u8; 32]> {
@@ -89,11 +89,11 @@ pub async fn is_declared_media(path: &Path, declared: &str) -> std::io::Result<b
 
 /// The answer for an upload whose bytes are not the video it claims to be.
 pub fn not_media() -> ApiError {
-    ApiError::UnsupportedMediaType {
-        code: "unsupported_media",
-        message: "the file is not an MP4, QuickTime, Matroska, WebM or MPEG-TS video of the \
+    ApiError::unsupported_media_type(
+        "unsupported_media",
+        "the file is not an MP4, QuickTime, Matroska, WebM or MPEG-TS video of the \
                   type it was sent as",
-    }
+    )
 }
 
 /// What became of a finished upload.
@@ -171,10 +171,10 @@ impl std::error::Error for Unstored {}
 pub fn finish_error(e: anyhow::Error) -> ApiError {
     if e.downcast_ref::<Unstored>().is_some() {
         tracing::error!(error = %e, "upload not stored");
-        return ApiError::Unavailable {
-            code: "storage_unavailable",
-            message: "the upload could not be stored; try again",
-        };
+        return ApiError::unavailable(
+            "storage_unavailable",
+            "the upload could not be stored; try again",
+        );
     }
     ApiError::Internal(e)
 }
@@ -194,10 +194,7 @@ async fn commit_finish(db: &AnyPool, video: &VideoId, key: &str) -> anyhow::Resu
     if done.rows_affected() == 0 {
         return Ok(false); // another upload of the same video finished first
     }
-    let rec = videos::record(&mut *tx, video)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("video {video} vanished inside its transaction"))?;
-    outbox::enqueue(&mut tx, &rec).await?;
+    videos::push_record(&mut tx, video).await?;
     // The transcoding job, in the same transaction: a complete upload is never without one.
     crate::transcode::queue(&mut tx, video, key).await?;
     tx.commit().await?;
@@ -264,4 +261,70 @@ fn age_secs(m: &std::fs::Metadata) -> std::io::Result<u64> {
     Ok(std::time::SystemTime::now()
         .duration_since(m.modified()?)
         .map_or(0, |d| d.as_secs()))
+}
+
+/// A resumable (tus) upload's row.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Resumable {
+    /// The video it is for.
+    pub video_id: String,
+    /// The content type the ticket allowed and the client declared.
+    pub content_type: String,
+    /// Its declared length.
+    pub length: i64,
+    /// Unix seconds after which it is refused and swept.
+    pub expires_at: i64,
+}
+
+/// Opens resumable upload `id` (its empty partial file already made), in the transaction that
+/// used its ticket.
+pub async fn open_resumable(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    video: &VideoId,
+    length: u64,
+    content_type: &str,
+    expires_at: u64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO uploads (id, video_id, length, content_type, expires_at, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id)
+    .bind(video.as_str())
+    .bind(length as i64)
+    .bind(content_type)
+    .bind(expires_at as i64)
+    .bind(now() as i64)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// Resumable upload `id`, if it is open.
+pub async fn resumable(db: &AnyPool, id: &str) -> sqlx::Result<Option<Resumable>> {
+    sqlx::query_as("SELECT video_id, content_type, length, expires_at FROM uploads WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// Writes down how much of resumable upload `id` has arrived.
+pub async fn set_received(db: &AnyPool, id: &str, offset: u64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE uploads SET received = $1 WHERE id = $2")
+        .bind(offset as i64)
+        .bind(id)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+/// Removes resumable upload `id`: its row, then its partial file (if still there).
+pub async fn remove_resumable(db: &AnyPool, root: &Path, id: &str) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM uploads WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    let _ = tokio::fs::remove_file(partial_dir(root).join(id)).await;
+    Ok(())
 }

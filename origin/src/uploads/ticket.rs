@@ -108,6 +108,30 @@ pub fn verify(key: &[u8], token: &str, now: u64) -> Result<Ticket, Refusal> {
     Ok(ticket)
 }
 
+/// Writes down a ticket's nonce as issued (unused), so that [`consume`] can mark it.
+pub async fn record_issued(db: &sqlx::AnyPool, t: &Ticket) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO upload_tickets (nonce, video_id, expires_at) VALUES ($1, $2, $3)")
+        .bind(&t.nonce)
+        .bind(t.video.as_str())
+        .bind(t.expires_at as i64)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+/// Marks the ticket used; false if it was used already (or never issued).
+pub async fn consume(conn: &mut sqlx::AnyConnection, t: &Ticket) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE upload_tickets SET used_at = $1 WHERE nonce = $2 AND video_id = $3 AND used_at IS NULL",
+    )
+    .bind(crate::clock::now() as i64)
+    .bind(&t.nonce)
+    .bind(t.video.as_str())
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,8 @@ use origin::settings::{
     AuthSettings, BillingSettings, DatabaseSettings, EdgeSettings, S3Settings, ServerSettings,
     Settings, StorageSettings, SyncSettings, TranscodeSettings,
 };
-use origin::startup::{self, AppState};
+use origin::startup;
+use origin::state::AppState;
 use shared_wasm::{edge_auth, UnixTime};
 
 pub const EDGE_SECRET: &str = "api-test-edge-secret-0123456789abcdef";

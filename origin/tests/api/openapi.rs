@@ -11,7 +11,7 @@ use shared_wasm::jwt::Role;
 use crate::helpers::{now, TestApp, PW, WEBHOOK_SECRETS};
 
 fn router_paths() -> BTreeSet<String> {
-    let src = include_str!("../../src/startup.rs");
+    let src = include_str!("../../src/routes/mod.rs");
     src.split(".route(")
         .skip(1)
         .filter_map(|rest| rest.trim_start().strip_prefix('"'))

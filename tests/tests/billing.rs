@@ -1,6 +1,7 @@
 //! The billing flow end to end, on both edge runtimes: a viewer subscribes (Checkout through
 //! the edge, then Stripe's webhooks at the origin), a members video plays through the edge;
-//! the subscription is deleted, and the next playback request is refused.
+//! a membership about to end caps the playback token's life at its end; the subscription is
+//! deleted, and the next playback request is refused.
 //!
 //! Stripe itself is the one part played by a stand-in (`e2e::stripe`): its API for Checkout,
 //! and its webhook deliveries, signed by Python's `hmac` as Stripe signs them.
@@ -104,10 +105,11 @@ async fn flow(runtime: Runtime) {
         ),
     )
     .await;
-    let sub = |status: &str| {
+    let month = t + 30 * 24 * 3600;
+    let sub = |status: &str, period_end: u64| {
         json!({
             "id": "sub_e2e", "object": "subscription", "customer": customer, "status": status,
-            "items": {"data": [{"id": "si_e2e", "current_period_end": t + 30 * 24 * 3600}]},
+            "items": {"data": [{"id": "si_e2e", "current_period_end": period_end}]},
         })
     };
     deliver(
@@ -117,17 +119,50 @@ async fn flow(runtime: Runtime) {
             "evt_e2e_created",
             "customer.subscription.created",
             t,
-            sub("active"),
+            sub("active", month),
         ),
     )
     .await;
     let granted = playback_until(&c, &edge, &viewer, StatusCode::OK).await;
+    let exp = granted["expires_at"].as_u64().unwrap();
+    assert!(
+        (t + 3600..=now() + 3600).contains(&exp),
+        "a month's membership: the token lives its full hour: {granted}"
+    );
     let manifest = c
         .get(granted["manifest_url"].as_str().unwrap())
         .send()
         .await
         .unwrap();
     assert_eq!(manifest.status(), StatusCode::OK);
+
+    // The membership now ends in two minutes (a renewal that failed for good, say): a
+    // playback token never outlives it, once the record reaches the edge.
+    let ends = t + 120;
+    deliver(
+        &c,
+        &origin,
+        event(
+            "evt_e2e_ending",
+            "customer.subscription.updated",
+            t + 1,
+            sub("active", ends),
+        ),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let capped = playback_until(&c, &edge, &viewer, StatusCode::OK).await;
+        if capped["expires_at"].as_u64() == Some(ends) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the token outlives the membership: {capped} (ends {ends}): {}",
+            edge.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // Canceled: the next playback request is refused once the record reaches the edge. A late,
     // older `updated` does not bring it back.
@@ -137,8 +172,8 @@ async fn flow(runtime: Runtime) {
         event(
             "evt_e2e_deleted",
             "customer.subscription.deleted",
-            t + 1,
-            sub("canceled"),
+            t + 2,
+            sub("canceled", ends),
         ),
     )
     .await;
@@ -148,8 +183,8 @@ async fn flow(runtime: Runtime) {
         event(
             "evt_e2e_late",
             "customer.subscription.updated",
-            t,
-            sub("active"),
+            t + 1,
+            sub("active", month),
         ),
     )
     .await;

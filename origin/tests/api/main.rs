@@ -5,6 +5,7 @@ mod billing;
 mod catalog;
 mod channels;
 mod control_text;
+mod handlers;
 mod helpers;
 mod hostile_uploads;
 mod jobs;

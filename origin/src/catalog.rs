@@ -213,34 +213,41 @@ pub struct ChannelSummary {
 /// demoted creator). Other accounts are nobody else's business, so they are not found, like a
 /// user who does not exist.
 pub async fn profile(db: &AnyPool, id: &str) -> Result<Profile, ApiError> {
-    let row: Option<(String, String, i64, String)> =
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        id: String,
+        display_name: String,
+        created_at: i64,
+        role: String,
+    }
+    let user: Option<Row> =
         sqlx::query_as("SELECT id, display_name, created_at, role FROM users WHERE id = $1")
             .bind(id)
             .fetch_optional(db)
             .await?;
-    let (id, display_name, joined_at, role) = row.ok_or(ApiError::NotFound("user"))?;
+    let user = user.ok_or(ApiError::NotFound("user"))?;
     let channels: Vec<ChannelSummary> = sqlx::query_as(
         "SELECT c.id, c.name, c.description,
                 (SELECT COUNT(*) FROM subscriptions s WHERE s.channel_id = c.id) AS subscribers
          FROM channels c WHERE c.owner_id = $1 ORDER BY c.ordinal, c.id",
     )
-    .bind(&id)
+    .bind(&user.id)
     .fetch_all(db)
     .await?;
-    if role == "user" && channels.is_empty() {
+    if user.role == "user" && channels.is_empty() {
         return Err(ApiError::NotFound("user"));
     }
-    let (public_videos,): (i64,) = sqlx::query_as(
+    let public_videos: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM videos WHERE owner_id = $1
            AND visibility = 'public' AND state = 'ready' AND taken_down = 0",
     )
-    .bind(&id)
+    .bind(&user.id)
     .fetch_one(db)
     .await?;
     Ok(Profile {
-        id,
-        display_name,
-        joined_at,
+        id: user.id,
+        display_name: user.display_name,
+        joined_at: user.created_at,
         public_videos,
         channels,
     })

@@ -48,7 +48,7 @@ pub async fn create(
         .bind(owner)
         .execute(&mut *tx)
         .await?;
-    let (have,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM channels WHERE owner_id = $1")
+    let have: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM channels WHERE owner_id = $1")
         .bind(owner)
         .fetch_one(&mut *tx)
         .await?;
@@ -87,7 +87,7 @@ pub async fn of_owner(db: &AnyPool, owner: &str) -> Result<Vec<Channel>, ApiErro
 
 /// How many subscribe to a channel.
 pub async fn subscribers(db: &AnyPool, id: &str) -> Result<i64, ApiError> {
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM subscriptions WHERE channel_id = $1")
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM subscriptions WHERE channel_id = $1")
         .bind(id)
         .fetch_one(db)
         .await?;
@@ -97,12 +97,13 @@ pub async fn subscribers(db: &AnyPool, id: &str) -> Result<i64, ApiError> {
 /// `owner`'s default channel, made (named after their display name) if they have none yet.
 /// Inside the caller's transaction, so a video and its first channel appear together.
 pub async fn default_for(tx: &mut WriteTx, owner: &str) -> sqlx::Result<String> {
-    let first: Option<(String,)> =
-        sqlx::query_as("SELECT id FROM channels WHERE owner_id = $1 ORDER BY ordinal, id LIMIT 1")
-            .bind(owner)
-            .fetch_optional(&mut **tx)
-            .await?;
-    if let Some((id,)) = first {
+    let first: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM channels WHERE owner_id = $1 ORDER BY ordinal, id LIMIT 1",
+    )
+    .bind(owner)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some(id) = first {
         return Ok(id);
     }
     let id = new_id();

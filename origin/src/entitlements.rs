@@ -12,23 +12,31 @@ pub async fn record(
     db: impl sqlx::AnyExecutor<'_>,
     user_id: &str,
 ) -> anyhow::Result<Option<Entitlement>> {
-    let row: Option<(String, String, i64, i64)> = sqlx::query_as(
+    let row: Option<EntitlementRow> = sqlx::query_as(
         "SELECT tier, status, period_end, version FROM entitlements WHERE user_id = $1",
     )
     .bind(user_id)
     .fetch_optional(db)
     .await?;
-    row.map(|(tier, status, period_end, version)| {
+    row.map(|r| {
         Ok(Entitlement {
             v: 1,
             user: user_id.to_owned(),
-            tier,
-            status: parse_enum(&status)?,
-            period_end: period_end as u64,
-            version: version as u64,
+            tier: r.tier,
+            status: parse_enum(&r.status)?,
+            period_end: r.period_end as u64,
+            version: r.version as u64,
         })
     })
     .transpose()
+}
+
+#[derive(sqlx::FromRow)]
+struct EntitlementRow {
+    tier: String,
+    status: String,
+    period_end: i64,
+    version: i64,
 }
 
 /// Sets a user's entitlement (bumping its version) and queues the record for the edge in the

@@ -18,7 +18,7 @@ pub const MAX_PAGE: u32 = 50;
 /// Bumps the versions of `feeds` and queues them for the edge, inside the caller's transaction.
 pub async fn bump(tx: &mut WriteTx, feeds: &[String]) -> sqlx::Result<()> {
     for feed in feeds {
-        let (version,): (i64,) = sqlx::query_as(
+        let version: i64 = sqlx::query_scalar(
             "INSERT INTO feed_versions (feed, version) VALUES ($1, 1)
              ON CONFLICT (feed) DO UPDATE SET version = feed_versions.version + 1 RETURNING version",
         )

@@ -66,13 +66,24 @@ impl SigningKeys {
         .bind(now() as i64)
         .execute(db)
         .await?;
-        let rows: Vec<(String, Vec<u8>, i64)> =
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            kid: String,
+            secret: Vec<u8>,
+            active: i64,
+        }
+        let rows: Vec<Row> =
             sqlx::query_as("SELECT kid, secret, active FROM signing_keys ORDER BY created_at")
                 .fetch_all(db)
                 .await?;
         let mut active = None;
         let mut published = Vec::new();
-        for (kid, secret, is_active) in rows {
+        for Row {
+            kid,
+            secret,
+            active: is_active,
+        } in rows
+        {
             let bytes: [u8; 32] = secret
                 .try_into()
                 .map_err(|_| anyhow::anyhow!("signing key {kid} is not 32 bytes"))?;
@@ -119,13 +130,13 @@ impl SigningKeys {
     /// token is killed, or 0 to retire at once after a compromise). Returns the retired kids.
     pub async fn retire(db: &AnyPool, min_age_secs: u64) -> anyhow::Result<Vec<String>> {
         let cutoff = now().saturating_sub(min_age_secs) as i64;
-        let kids: Vec<(String,)> = sqlx::query_as(
+        let kids: Vec<String> = sqlx::query_scalar(
             "DELETE FROM signing_keys WHERE active = 0 AND deactivated_at <= $1 RETURNING kid",
         )
         .bind(cutoff)
         .fetch_all(db)
         .await?;
-        Ok(kids.into_iter().map(|(k,)| k).collect())
+        Ok(kids)
     }
 
     /// The JWKS document (public keys only).

@@ -147,7 +147,7 @@ impl Sessions {
     /// then refused. A login in that same second waits for the epoch, or its own token would be
     /// refused.
     async fn wait_for_epoch(&self, user_id: &str) -> sqlx::Result<()> {
-        let (not_before,): (i64,) = sqlx::query_as("SELECT not_before FROM users WHERE id = $1")
+        let not_before: i64 = sqlx::query_scalar("SELECT not_before FROM users WHERE id = $1")
             .bind(user_id)
             .fetch_one(&self.db)
             .await?;
@@ -277,14 +277,14 @@ pub async fn revoke_user(tx: &mut WriteTx, user_id: &str) -> sqlx::Result<bool> 
     let t = now();
     // The next second: a token issued in this one may predate the revocation.
     let epoch = t + 1;
-    let row: Option<(i64,)> = sqlx::query_as(
+    let row: Option<i64> = sqlx::query_scalar(
         "UPDATE users SET not_before = $1, version = version + 1 WHERE id = $2 RETURNING version",
     )
     .bind(epoch as i64)
     .bind(user_id)
     .fetch_optional(&mut **tx)
     .await?;
-    let Some((version,)) = row else {
+    let Some(version) = row else {
         return Ok(false);
     };
     sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")

@@ -30,12 +30,24 @@ pub async fn video_rules(
     video: &str,
     viewer: Option<&AccessClaims>,
 ) -> Result<(), ApiError> {
-    let row: Option<(Option<String>, String, String, i64)> =
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        owner_id: Option<String>,
+        visibility: String,
+        state: String,
+        taken_down: i64,
+    }
+    let row: Option<Row> =
         sqlx::query_as("SELECT owner_id, visibility, state, taken_down FROM videos WHERE id = $1")
             .bind(video)
             .fetch_optional(db)
             .await?;
-    let (owner, visibility, state, taken_down) = row.ok_or(ApiError::NotFound("video"))?;
+    let Row {
+        owner_id: owner,
+        visibility,
+        state,
+        taken_down,
+    } = row.ok_or(ApiError::NotFound("video"))?;
     let exempt = viewer.is_some_and(|v| {
         v.role == Role::Admin || (v.role >= Role::Creator && owner.as_deref() == Some(&v.sub))
     });
@@ -156,13 +168,14 @@ pub async fn react(
     if found.rows_affected() == 0 {
         return Ok(None);
     }
-    let old: Option<(i64,)> =
-        sqlx::query_as("DELETE FROM reactions WHERE user_id = $1 AND target = $2 RETURNING value")
-            .bind(user)
-            .bind(&key)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let old = old.map_or(0, |(v,)| v);
+    let old: Option<i64> = sqlx::query_scalar(
+        "DELETE FROM reactions WHERE user_id = $1 AND target = $2 RETURNING value",
+    )
+    .bind(user)
+    .bind(&key)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let old = old.unwrap_or(0);
     if value != 0 {
         sqlx::query("INSERT INTO reactions (user_id, target, value) VALUES ($1, $2, $3)")
             .bind(user)
@@ -318,8 +331,8 @@ pub async fn subscribe(db: &AnyPool, user: &str, channel: &str) -> Result<bool, 
         return Ok(true);
     }
     // Already subscribed, or no such channel.
-    let exists: Option<(i64,)> =
-        sqlx::query_as("SELECT 1 FROM subscriptions WHERE user_id = $1 AND channel_id = $2")
+    let exists: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM subscriptions WHERE user_id = $1 AND channel_id = $2")
             .bind(user)
             .bind(channel)
             .fetch_optional(db)
@@ -339,11 +352,11 @@ pub async fn unsubscribe(db: &AnyPool, user: &str, channel: &str) -> Result<(), 
 
 /// The channels `user` follows, oldest subscription first.
 pub async fn subscriptions(db: &AnyPool, user: &str) -> Result<Vec<String>, ApiError> {
-    let rows: Vec<(String,)> = sqlx::query_as(
+    let rows: Vec<String> = sqlx::query_scalar(
         "SELECT channel_id FROM subscriptions WHERE user_id = $1 ORDER BY created_at, channel_id",
     )
     .bind(user)
     .fetch_all(db)
     .await?;
-    Ok(rows.into_iter().map(|(c,)| c).collect())
+    Ok(rows)
 }

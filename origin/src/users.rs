@@ -76,17 +76,24 @@ pub async fn ensure_user(
 }
 
 async fn find_by_email(db: &AnyPool, email: &str) -> anyhow::Result<Option<User>> {
-    let row: Option<(String, String, String, Option<String>)> =
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        id: String,
+        password_hash: String,
+        role: String,
+        home_region: Option<String>,
+    }
+    let row: Option<Row> =
         sqlx::query_as("SELECT id, password_hash, role, home_region FROM users WHERE email = $1")
             .bind(email)
             .fetch_optional(db)
             .await?;
-    row.map(|(id, password_hash, role, home_region)| {
+    row.map(|r| {
         Ok(User {
-            id,
-            role: parse_enum(&role)?,
-            home_region,
-            password_hash,
+            id: r.id,
+            role: parse_enum(&r.role)?,
+            home_region: r.home_region,
+            password_hash: r.password_hash,
         })
     })
     .transpose()
@@ -125,7 +132,7 @@ pub async fn create(
 ) -> anyhow::Result<Option<User>> {
     let id = format!("u_{}", URL_SAFE_NO_PAD.encode(random_bytes::<9>()));
     let hash = hash_password(password.to_owned()).await?;
-    let row: Option<(String,)> = sqlx::query_as(
+    let row: Option<String> = sqlx::query_scalar(
         "INSERT INTO users (id, email, password_hash, role, created_at, home_region, display_name)
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (email) DO NOTHING RETURNING id",
     )
@@ -138,7 +145,7 @@ pub async fn create(
     .bind(display_name)
     .fetch_optional(db)
     .await?;
-    Ok(row.map(|(id,)| User {
+    Ok(row.map(|id| User {
         id,
         role,
         home_region: Some(region.to_owned()),
@@ -148,12 +155,12 @@ pub async fn create(
 
 /// Whether `password` is the password of user `id` (false for an unknown id).
 pub async fn verify_by_id(db: &AnyPool, id: &str, password: &str) -> anyhow::Result<bool> {
-    let hash: Option<(String,)> = sqlx::query_as("SELECT password_hash FROM users WHERE id = $1")
+    let hash: Option<String> = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
         .bind(id)
         .fetch_optional(db)
         .await?;
     match hash {
-        Some((h,)) => verify_password(h, password.to_owned()).await,
+        Some(h) => verify_password(h, password.to_owned()).await,
         None => Ok(false),
     }
 }

@@ -240,22 +240,22 @@ pub struct VideoPatch {
 
 /// The channel of a video (`None` if it has none or there is no such video).
 pub async fn channel_of(db: &AnyPool, id: &VideoId) -> anyhow::Result<Option<String>> {
-    let row: Option<(Option<String>,)> =
-        sqlx::query_as("SELECT channel_id FROM videos WHERE id = $1")
+    let row: Option<Option<String>> =
+        sqlx::query_scalar("SELECT channel_id FROM videos WHERE id = $1")
             .bind(id.as_str())
             .fetch_optional(db)
             .await?;
-    Ok(row.and_then(|(c,)| c))
+    Ok(row.flatten())
 }
 
 /// The owner of a video: `None` if there is no such video, `Some(None)` if it has no owner.
 pub async fn owner(db: &AnyPool, id: &VideoId) -> anyhow::Result<Option<Option<String>>> {
-    let row: Option<(Option<String>,)> =
-        sqlx::query_as("SELECT owner_id FROM videos WHERE id = $1")
+    let row: Option<Option<String>> =
+        sqlx::query_scalar("SELECT owner_id FROM videos WHERE id = $1")
             .bind(id.as_str())
             .fetch_optional(db)
             .await?;
-    Ok(row.map(|(o,)| o))
+    Ok(row)
 }
 
 /// Applies `patch`, bumps the version and queues the new record for the edge, all in one

@@ -70,16 +70,16 @@ fn invoice_period_end(inv: &Value) -> i64 {
 }
 
 async fn user_of_customer(tx: &mut WriteTx, customer: &str) -> anyhow::Result<Option<String>> {
-    let row: Option<(String,)> =
-        sqlx::query_as("SELECT user_id FROM billing_customers WHERE customer_id = $1")
+    let row: Option<String> =
+        sqlx::query_scalar("SELECT user_id FROM billing_customers WHERE customer_id = $1")
             .bind(customer)
             .fetch_optional(&mut **tx)
             .await?;
-    Ok(row.map(|(u,)| u))
+    Ok(row)
 }
 
 async fn user_exists(tx: &mut WriteTx, user: &str) -> anyhow::Result<bool> {
-    let row: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM users WHERE id = $1")
+    let row: Option<i64> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = $1")
         .bind(user)
         .fetch_optional(&mut **tx)
         .await?;
@@ -277,7 +277,13 @@ async fn derive_entitlement(
     user: &str,
     now: u64,
 ) -> anyhow::Result<()> {
-    let subs: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
+    #[derive(sqlx::FromRow)]
+    struct Sub {
+        status: String,
+        current_period_end: i64,
+        payment_failed_at: Option<i64>,
+    }
+    let subs: Vec<Sub> = sqlx::query_as(
         "SELECT status, current_period_end, payment_failed_at FROM billing_subscriptions
          WHERE user_id = $1",
     )
@@ -286,7 +292,14 @@ async fn derive_entitlement(
     .await?;
     let best = subs
         .iter()
-        .filter_map(|(s, end, failed)| access_until(s, *end, *failed, cfg.grace_secs as i64))
+        .filter_map(|s| {
+            access_until(
+                &s.status,
+                s.current_period_end,
+                s.payment_failed_at,
+                cfg.grace_secs as i64,
+            )
+        })
         .max();
     let (status, until) = match best {
         Some(t) if t > now as i64 => (EntitlementStatus::Active, t as u64),

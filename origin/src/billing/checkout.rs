@@ -72,12 +72,12 @@ async fn customer(
     user: &str,
     email: &str,
 ) -> Result<String, ApiError> {
-    let linked: Option<(String,)> =
-        sqlx::query_as("SELECT customer_id FROM billing_customers WHERE user_id = $1")
+    let linked: Option<String> =
+        sqlx::query_scalar("SELECT customer_id FROM billing_customers WHERE user_id = $1")
             .bind(user)
             .fetch_optional(db)
             .await?;
-    if let Some((id,)) = linked {
+    if let Some(id) = linked {
         return Ok(id);
     }
     // The idempotency key makes two racing first checkouts get the same customer.

@@ -223,12 +223,12 @@ pub async fn heartbeat(
     if done.rows_affected() == 1 {
         return Ok(Beat::Held);
     }
-    let attempts: Option<(i64,)> = sqlx::query_as("SELECT attempts FROM jobs WHERE id = $1")
+    let attempts: Option<i64> = sqlx::query_scalar("SELECT attempts FROM jobs WHERE id = $1")
         .bind(lease.id)
         .fetch_optional(db)
         .await?;
     Ok(match attempts {
-        Some((n,)) if n == lease.attempt => Beat::Settled,
+        Some(n) if n == lease.attempt => Beat::Settled,
         _ => Beat::Lost,
     })
 }

@@ -124,8 +124,8 @@ impl Worker {
     /// remote), with the container its bytes are: checked again here, whatever the upload
     /// checked, since it decides how ffmpeg may open the file.
     async fn source(&self, video: &VideoId) -> anyhow::Result<Source> {
-        let (key,): (Option<String>,) =
-            sqlx::query_as("SELECT source FROM transcode_jobs WHERE video_id = $1")
+        let key: Option<String> =
+            sqlx::query_scalar("SELECT source FROM transcode_jobs WHERE video_id = $1")
                 .bind(video.as_str())
                 .fetch_one(&self.db)
                 .await?;
@@ -202,13 +202,20 @@ impl Worker {
     }
 
     async fn probe_of(&self, video: &VideoId) -> anyhow::Result<Probe> {
-        let row: (Option<i64>, Option<i64>, Option<i64>, Option<i64>) = sqlx::query_as(
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            width: Option<i64>,
+            height: Option<i64>,
+            duration_ms: Option<i64>,
+            has_audio: Option<i64>,
+        }
+        let row: Row = sqlx::query_as(
             "SELECT width, height, duration_ms, has_audio FROM transcode_jobs WHERE video_id = $1",
         )
         .bind(video.as_str())
         .fetch_one(&self.db)
         .await?;
-        match row {
+        match (row.width, row.height, row.duration_ms, row.has_audio) {
             (Some(w), Some(h), Some(d), Some(a)) => Ok(Probe {
                 width: w as u32,
                 height: h as u32,
@@ -255,14 +262,14 @@ impl Worker {
             .execute(&mut *tx)
             .await?;
         }
-        let todo: Vec<(String,)> = sqlx::query_as(
+        let todo: Vec<String> = sqlx::query_scalar(
             "SELECT id FROM transcode_tasks WHERE video_id = $1 AND state IN ('queued', 'running')
              ORDER BY height",
         )
         .bind(video.as_str())
         .fetch_all(&mut *tx)
         .await?;
-        for (task,) in &todo {
+        for task in &todo {
             jobs::enqueue(
                 &mut tx,
                 &NewJob::new(ENCODE, task),
@@ -281,7 +288,14 @@ impl Worker {
     /// transaction. Redone after a crash, it writes the same objects again.
     async fn finalize(&self, video: &VideoId, job: &Job) -> anyhow::Result<()> {
         let p = self.probe_of(video).await?;
-        let rows: Vec<(String, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            rendition: String,
+            height: i64,
+            bandwidth: Option<i64>,
+            average_bandwidth: Option<i64>,
+        }
+        let rows: Vec<Row> = sqlx::query_as(
             "SELECT rendition, height, bandwidth, average_bandwidth FROM transcode_tasks
              WHERE video_id = $1 ORDER BY height",
         )
@@ -290,18 +304,21 @@ impl Worker {
         .await?;
         let renditions = rows
             .into_iter()
-            .map(|(name, h, peak, average)| match (peak, average) {
+            .map(|r| match (r.bandwidth, r.average_bandwidth) {
                 (Some(peak), Some(average)) => Ok((
                     Rendition {
-                        name,
-                        height: h as u32,
+                        name: r.rendition,
+                        height: r.height as u32,
                     },
                     Measured {
                         peak: peak as u64,
                         average: average as u64,
                     },
                 )),
-                _ => Err(anyhow::anyhow!("rendition {name} has no measured bit rate")),
+                _ => Err(anyhow::anyhow!(
+                    "rendition {} has no measured bit rate",
+                    r.rendition
+                )),
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let work = work_dir(&self.scratch, video);

@@ -38,14 +38,14 @@ pub async fn admit(
 ) -> Result<(), ApiError> {
     // A write first: it locks the owner's row on PostgreSQL and takes SQLite's write lock (a
     // read first could not upgrade under contention), and names the owner.
-    let owner: Option<(String,)> = sqlx::query_as(
+    let owner: Option<String> = sqlx::query_scalar(
         "UPDATE users SET role = role WHERE id = (SELECT owner_id FROM videos WHERE id = $1)
          RETURNING id",
     )
     .bind(video.as_str())
     .fetch_optional(&mut *conn)
     .await?;
-    let (owner,) = owner.ok_or(ApiError::NotFound("video"))?;
+    let owner = owner.ok_or(ApiError::NotFound("video"))?;
     // An expired resumable upload takes no more bytes (and its owner cannot terminate it); the
     // sweep removes its file.
     let open: Open = sqlx::query_as(

@@ -26,8 +26,8 @@ pub async fn ticket_key(db: &AnyPool) -> anyhow::Result<[u8; 32]> {
     .bind(crate::keys::random_bytes::<32>().to_vec())
     .execute(db)
     .await?;
-    let (key,): (Vec<u8>,) =
-        sqlx::query_as("SELECT value FROM secrets WHERE name = 'upload_ticket_key'")
+    let key: Vec<u8> =
+        sqlx::query_scalar("SELECT value FROM secrets WHERE name = 'upload_ticket_key'")
             .fetch_one(db)
             .await?;
     key.try_into()
@@ -124,8 +124,8 @@ pub async fn finish(
         let _ = tokio::fs::remove_file(partial).await;
         return Ok(Finished::NotMedia);
     }
-    let waiting: Option<(i64,)> =
-        sqlx::query_as("SELECT 1 FROM videos WHERE id = $1 AND state = $2")
+    let waiting: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM videos WHERE id = $1 AND state = $2")
             .bind(video.as_str())
             .bind(enum_name(VideoState::Uploading))
             .fetch_optional(db)
@@ -205,13 +205,13 @@ async fn commit_finish(db: &AnyPool, video: &VideoId, key: &str) -> anyhow::Resu
 /// uploads a crash left behind (untouched for longer than `stale_secs`), with the rows that
 /// kept them open. Returns how many files went.
 pub async fn sweep(db: &AnyPool, root: &Path, now: u64, stale_secs: u64) -> anyhow::Result<usize> {
-    let expired: Vec<(String,)> =
-        sqlx::query_as("DELETE FROM uploads WHERE expires_at <= $1 RETURNING id")
+    let expired: Vec<String> =
+        sqlx::query_scalar("DELETE FROM uploads WHERE expires_at <= $1 RETURNING id")
             .bind(now as i64)
             .fetch_all(db)
             .await?;
     let mut removed = 0;
-    for (id,) in &expired {
+    for id in &expired {
         if tokio::fs::remove_file(partial_dir(root).join(id))
             .await
             .is_ok()
@@ -221,11 +221,11 @@ pub async fn sweep(db: &AnyPool, root: &Path, now: u64, stale_secs: u64) -> anyh
     }
     // A plain upload's row outlives its request only when the process died mid-way: its file
     // is then stale or gone (a live request writes at least every `upload_idle_secs`).
-    let puts: Vec<(String,)> = sqlx::query_as("SELECT id FROM put_uploads WHERE created_at <= $1")
+    let puts: Vec<String> = sqlx::query_scalar("SELECT id FROM put_uploads WHERE created_at <= $1")
         .bind(now.saturating_sub(stale_secs) as i64)
         .fetch_all(db)
         .await?;
-    for (id,) in &puts {
+    for id in &puts {
         let stale = match tokio::fs::metadata(partial_dir(root).join(id)).await {
             Ok(m) => age_secs(&m)? >= stale_secs,
             Err(_) => true,
@@ -237,7 +237,7 @@ pub async fn sweep(db: &AnyPool, root: &Path, now: u64, stale_secs: u64) -> anyh
                 .await?;
         }
     }
-    let live: Vec<(String,)> = sqlx::query_as("SELECT id FROM uploads")
+    let live: Vec<String> = sqlx::query_scalar("SELECT id FROM uploads")
         .fetch_all(db)
         .await?;
     let Ok(mut entries) = tokio::fs::read_dir(partial_dir(root)).await else {
@@ -245,7 +245,7 @@ pub async fn sweep(db: &AnyPool, root: &Path, now: u64, stale_secs: u64) -> anyh
     };
     while let Some(e) = entries.next_entry().await? {
         let name = e.file_name().to_string_lossy().into_owned();
-        if live.iter().any(|(id,)| *id == name) {
+        if live.contains(&name) {
             continue;
         }
         if age_secs(&e.metadata().await?)? >= stale_secs

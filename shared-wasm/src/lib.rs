@@ -14,6 +14,7 @@ pub mod jwt;
 pub mod kv_sweep;
 pub mod media;
 pub mod playback;
+pub mod range;
 pub mod ratelimit;
 pub mod record;
 pub mod search;

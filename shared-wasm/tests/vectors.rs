@@ -201,3 +201,44 @@ fn rfc8037_a4_eddsa() {
         Err(JwtError::BadSignature)
     );
 }
+
+/// Go's `net/http` range parse cases and RFC 9110's examples. Go answers several ranges; we
+/// serve one range or, for several, the whole representation (RFC 9110 §14.2 lets a server
+/// ignore Range). So: where Go finds exactly one range we must find the same bytes; where Go
+/// finds none (a syntax error or no overlap) we must not serve a part; a header with several
+/// ranges is ignored.
+#[test]
+fn http_range_cases() {
+    use shared_wasm::range;
+    let doc = load("http_range_cases.json");
+    let cases = doc["go_parse_range_tests"].as_array().unwrap();
+    assert_eq!(cases.len(), 38);
+    let mut singles = 0;
+    for c in cases {
+        let header = c["range"].as_str().unwrap();
+        let len = c["length"].as_u64().unwrap();
+        let ours = range::parse(header).and_then(|s| s.resolve(len));
+        match c["expected"].as_array() {
+            None => assert_eq!(ours, None, "{header:?} of {len}: Go finds no range"),
+            Some(ranges) if header.contains(',') => {
+                assert!(!ranges.is_empty());
+                assert_eq!(
+                    range::parse(header),
+                    None,
+                    "{header:?}: several ranges ignored"
+                );
+            }
+            Some(ranges) => {
+                let [start, length] = [0, 1].map(|i| ranges[0][i].as_u64().unwrap());
+                assert_eq!(ranges.len(), 1, "{header:?}");
+                assert_eq!(
+                    ours,
+                    Some((start, start + length - 1)),
+                    "{header:?} of {len}"
+                );
+                singles += 1;
+            }
+        }
+    }
+    assert_eq!(singles, 10, "every single-range case was compared");
+}

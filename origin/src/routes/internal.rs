@@ -3,12 +3,12 @@
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
 use shared_wasm::media::MediaFile;
-use shared_wasm::{edge_auth, UnixTime, VideoId};
+use shared_wasm::{edge_auth, range, UnixTime, VideoId};
 
 use crate::clock::now;
 use crate::error::ApiError;
@@ -73,10 +73,12 @@ pub async fn video_record(
     Ok(([(header::CONTENT_TYPE, "application/cbor")], rec.to_cbor()).into_response())
 }
 
-/// `GET /internal/media/{id}/{*file}`: one media file, streamed from the store.
+/// `GET /internal/media/{id}/{*file}`: one media file, streamed from the store; one byte range
+/// of it for a `Range` header (206, or 416 when the range misses the file).
 pub async fn media(
     State(state): State<AppState>,
     Path((id, file)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let id = video_id(&id)?;
     let file = MediaFile::parse(&file).map_err(|e| ApiError::BadRequest {
@@ -86,6 +88,16 @@ pub async fn media(
     // Both parts are validated (no separators beyond `/`, no dot segments), so the key stays
     // inside the video's media.
     let key = format!("{}/{}", media_prefix(&id), file.as_str());
+    // The origin sends no validators (ETag, Last-Modified), so no `If-Range` can be known to
+    // match: with one, the whole file is the answer (RFC 9110 §13.1.5).
+    let range = headers
+        .get(header::RANGE)
+        .filter(|_| !headers.contains_key(header::IF_RANGE))
+        .and_then(|v| v.to_str().ok())
+        .and_then(range::parse);
+    if let Some(range) = range {
+        return ranged(&state, &key, &file, range).await;
+    }
     let obj = state
         .store
         .get(&key)
@@ -98,10 +110,48 @@ pub async fn media(
         Body::from_stream(obj.body),
     )
         .into_response();
+    let h = resp.headers_mut();
     if let Some(len) = obj.len {
-        resp.headers_mut()
-            .insert(header::CONTENT_LENGTH, len.into());
+        h.insert(header::CONTENT_LENGTH, len.into());
     }
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    Ok(resp)
+}
+
+async fn ranged(
+    state: &AppState,
+    key: &str,
+    file: &MediaFile,
+    range: range::Spec,
+) -> Result<Response, ApiError> {
+    let got = state
+        .store
+        .get_range(key, range)
+        .await
+        .map_err(ApiError::Internal)?
+        .ok_or(ApiError::NotFound("media file"))?;
+    let Some(((first, last), body)) = got.part else {
+        return Ok((
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            [(header::CONTENT_RANGE, range::unsatisfied(got.total))],
+        )
+            .into_response());
+    };
+    let mut resp = (
+        StatusCode::PARTIAL_CONTENT,
+        [
+            (header::CONTENT_TYPE, file.content_type().to_owned()),
+            (
+                header::CONTENT_RANGE,
+                range::content_range(first, last, got.total),
+            ),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_LENGTH, (last - first + 1).into());
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     Ok(resp)
 }
 

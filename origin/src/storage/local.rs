@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use futures_util::StreamExt;
 use tokio_util::io::ReaderStream;
 
-use super::{check_key, files_in, Object, Store};
+use shared_wasm::range::Spec;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use super::{check_key, files_in, Object, Ranged, Store};
 
 /// Folders on this machine.
 #[derive(Debug, Clone)]
@@ -119,6 +122,24 @@ impl Store for Local {
         Ok(Some(Object {
             len: Some(meta.len()),
             body: ReaderStream::with_capacity(f, super::CHUNK).boxed(),
+        }))
+    }
+
+    async fn get_range(&self, key: &str, range: Spec) -> anyhow::Result<Option<Ranged>> {
+        let Some(obj) = self.get(key).await? else {
+            return Ok(None);
+        };
+        let total = obj.len.unwrap_or_default();
+        let Some((first, last)) = range.resolve(total) else {
+            return Ok(Some(Ranged { total, part: None }));
+        };
+        drop(obj);
+        let mut f = tokio::fs::File::open(self.path(key)?).await?;
+        f.seek(std::io::SeekFrom::Start(first)).await?;
+        let body = ReaderStream::with_capacity(f.take(last - first + 1), super::CHUNK).boxed();
+        Ok(Some(Ranged {
+            total,
+            part: Some(((first, last), body)),
         }))
     }
 

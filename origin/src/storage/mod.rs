@@ -25,12 +25,15 @@ use crate::settings::StorageSettings;
 /// How much a streamed file read takes at a time.
 const CHUNK: usize = 256 << 10;
 
+/// Bytes as a store streams them.
+pub type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
+
 /// One object being read.
 pub struct Object {
     /// Its size, when the store says.
     pub len: Option<u64>,
     /// Its bytes.
-    pub body: BoxStream<'static, std::io::Result<Bytes>>,
+    pub body: ByteStream,
 }
 
 impl Object {
@@ -40,6 +43,15 @@ impl Object {
         let chunks: Vec<Bytes> = self.body.try_collect().await?;
         Ok(chunks.concat())
     }
+}
+
+/// A byte range of an object being read.
+pub struct Ranged {
+    /// The whole object's size.
+    pub total: u64,
+    /// The bytes `(first, last)` (inclusive) and their stream; `None` when the range does not
+    /// overlap the object.
+    pub part: Option<((u64, u64), ByteStream)>,
 }
 
 /// An object store. Keys are `/`-separated, without empty or dot segments.
@@ -55,6 +67,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// The object, to be streamed; `None` if there is no such key.
     async fn get(&self, key: &str) -> anyhow::Result<Option<Object>>;
+
+    /// The bytes of the object that `range` names, to be streamed; `None` if there is no such
+    /// key.
+    async fn get_range(
+        &self,
+        key: &str,
+        range: shared_wasm::range::Spec,
+    ) -> anyhow::Result<Option<Ranged>>;
 
     /// A local file holding the object, for tools that need a path (ffmpeg): the object itself
     /// when the store is local, otherwise a copy fetched into `scratch` once (and reused).

@@ -185,6 +185,26 @@ impl TestApp {
             .unwrap()
     }
 
+    /// GET straight to the origin with a valid edge proof and a `Range` header (and an
+    /// `If-Range` one when given).
+    pub async fn edge_get_range(
+        &self,
+        path: &str,
+        range: &str,
+        if_range: Option<&str>,
+    ) -> reqwest::Response {
+        let proof = edge_auth::sign(EDGE_SECRET.as_bytes(), "GET", path, UnixTime(now()));
+        let mut req = self
+            .client
+            .get(format!("{}{path}", self.origin_url))
+            .header(edge_auth::HEADER, proof)
+            .header("range", range);
+        if let Some(v) = if_range {
+            req = req.header("if-range", v);
+        }
+        req.send().await.unwrap()
+    }
+
     /// POST a JSON body with an optional bearer token.
     pub async fn post(
         &self,

@@ -296,7 +296,33 @@ async fn records_and_media_for_the_edge() {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "video/mp2t");
     assert_eq!(r.headers()["cache-control"], "private, no-store");
+    assert_eq!(r.headers()["accept-ranges"], "bytes");
     assert_eq!(r.bytes().await.unwrap().as_ref(), &[0x47u8; 1880][..]);
+
+    // One byte range: 206 with its place in the file; a range past the end: 416 with the
+    // size; several ranges, or a range under an If-Range the origin cannot match: the file.
+    let seg = "/internal/media/v1/480p/seg_000.ts";
+    let r = app.edge_get_range(seg, "bytes=188-375", None).await;
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(r.headers()["content-range"], "bytes 188-375/1880");
+    assert_eq!(r.headers()["content-type"], "video/mp2t");
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &[0x47u8; 188][..]);
+    let r = app.edge_get_range(seg, "bytes=-100", None).await;
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(r.headers()["content-range"], "bytes 1780-1879/1880");
+    assert_eq!(r.bytes().await.unwrap().len(), 100);
+    let r = app.edge_get_range(seg, "bytes=1880-", None).await;
+    assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(r.headers()["content-range"], "bytes */1880");
+    for (range, if_range) in [("bytes=0-0,5-9", None), ("bytes=0-9", Some("\"abc\""))] {
+        let r = app.edge_get_range(seg, range, if_range).await;
+        assert_eq!(r.status(), StatusCode::OK, "{range} {if_range:?}");
+        assert_eq!(r.bytes().await.unwrap().len(), 1880);
+    }
+    let r = app
+        .edge_get_range("/internal/media/v1/480p/seg_999.ts", "bytes=0-9", None)
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
     assert_eq!(
         app.edge_get("/internal/media/v1/480p/seg_999.ts")

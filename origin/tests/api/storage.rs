@@ -4,10 +4,12 @@
 
 use std::path::Path;
 
+use futures_util::TryStreamExt;
 use origin::settings::{S3Settings, MIN_PART_SIZE};
 use origin::storage::local::Local;
 use origin::storage::s3::Bucket;
 use origin::storage::Store;
+use shared_wasm::range::Spec;
 
 /// A bucket on the test server, signing with `secret`.
 fn bucket_settings(name: &str, secret: &str) -> S3Settings {
@@ -46,6 +48,58 @@ async fn contract(store: &dyn Store) {
     let local = store.fetch("sources/v_abc.0123", &scratch).await.unwrap();
     assert_eq!(std::fs::read(&local).unwrap(), big);
     assert!(store.fetch("sources/none", &scratch).await.is_err());
+
+    // Byte ranges of it: bounded, open-ended, the last bytes, an end past the object's; a start
+    // past its end overlaps nothing; an absent key is none.
+    let len = big.len();
+    for (spec, want) in [
+        (
+            Spec::From {
+                start: 5,
+                end: Some(9),
+            },
+            5..10,
+        ),
+        (
+            Spec::From {
+                start: len as u64 - 3,
+                end: None,
+            },
+            len - 3..len,
+        ),
+        (Spec::Suffix(4), len - 4..len),
+        (
+            Spec::From {
+                start: 1 << 20,
+                end: Some(u64::MAX),
+            },
+            1 << 20..len,
+        ),
+    ] {
+        let got = store.get_range("sources/v_abc.0123", spec).await.unwrap();
+        let got = got.unwrap();
+        assert_eq!(got.total, len as u64);
+        let ((first, last), body) = got.part.expect("overlaps");
+        assert_eq!(
+            (first, last),
+            (want.start as u64, want.end as u64 - 1),
+            "{spec:?}"
+        );
+        let chunks: Vec<bytes::Bytes> = body.try_collect().await.unwrap();
+        assert!(chunks.concat() == big[want], "{spec:?}: the bytes");
+    }
+    let past = Spec::From {
+        start: len as u64,
+        end: None,
+    };
+    let got = store.get_range("sources/v_abc.0123", past).await.unwrap();
+    let got = got.unwrap();
+    assert_eq!((got.total, got.part.is_none()), (len as u64, true));
+    let absent = store
+        .get_range("sources/none", Spec::Suffix(1))
+        .await
+        .unwrap();
+    assert!(absent.is_none());
 
     // A rendition folder in, replacing an earlier attempt's (which had one segment more).
     for (attempt, segments) in [(1, 3), (2, 2)] {

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Builds every artifact the stack and the tests run: the origin and the Spin test host (native),
-# the Worker bundle (wasm32-unknown-unknown via worker-build) and the Spin component
-# (wasm32-wasip2). One target/ directory serves all of them.
+# Builds every artifact the stack and the tests run: the web app (web/dist, served by both edges),
+# the origin and the Spin test host (native), the Worker bundle (wasm32-unknown-unknown via
+# worker-build) and the Spin components (wasm32-wasip2). One target/ directory serves all of them.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
+echo "[build] web app (web/dist)"
+node web/build.mjs
 echo "[build] origin and spin-host (native)"
 cargo build -p origin -p spin-host
 echo "[build] Spin component (wasm32-wasip2)"

@@ -9,7 +9,7 @@ echo "[build] web app (web/dist)"
 node web/build.mjs
 echo "[build] origin and spin-host (native)"
 cargo build -p origin -p spin-host
-echo "[build] Spin component (wasm32-wasip2)"
-cargo build -p edge-spin --target wasm32-wasip2 --release
+echo "[build] Spin components: the edge and the web app's static files (wasm32-wasip2)"
+cargo build -p edge-spin -p edge-spin-static --target wasm32-wasip2 --release
 echo "[build] Worker (wasm32-unknown-unknown, worker-build)"
 bash scripts/build-worker.sh

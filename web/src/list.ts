@@ -6,6 +6,10 @@ import { append, clock, date, h, replace } from "./dom";
 export function videoCard(v: FeedPage["items"][number]): HTMLLIElement {
   const href = `/watch?v=${seg(v.id)}`;
   const secs = v.duration_ms ? v.duration_ms / 1000 : 0;
+  // The title beside it names the link; the picture adds nothing a reader needs.
+  const poster = h("img", { src: `/posters/${seg(v.id)}.jpg`, alt: "", loading: "lazy", width: 320, height: 180 });
+  // A poster the viewer may not see (a video blocked where they are) leaves the plain frame.
+  poster.addEventListener("error", () => poster.remove(), { once: true });
   return h(
     "li",
     { class: "card" },
@@ -15,8 +19,7 @@ export function videoCard(v: FeedPage["items"][number]): HTMLLIElement {
       h(
         "span",
         { class: "thumb" },
-        // The title beside it names the link; the picture adds nothing a reader needs.
-        h("img", { src: `/posters/${seg(v.id)}.jpg`, alt: "", loading: "lazy", width: 320, height: 180 }),
+        poster,
         secs ? h("span", { class: "duration" }, clock(secs)) : null,
       ),
       h("span", { class: "card-title" }, v.title),

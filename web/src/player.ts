@@ -8,8 +8,8 @@ declare const Hls: typeof HlsType | undefined;
 
 export const SPEEDS = [0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2];
 const RESUME_PREFIX = "resume:";
-/** Positions this close to either end are not worth resuming. */
-const RESUME_MARGIN_SECS = 5;
+/** Positions this close to either end are not worth resuming: 5 s, or a tenth of a short video. */
+const resumeMargin = (duration: number): number => Math.min(5, (duration || 0) / 10);
 
 export interface Player {
   video: HTMLVideoElement;
@@ -40,6 +40,7 @@ export function startPlayer(
         quality.appendChild(h("option", { value: String(i) }, label));
       });
       quality.disabled = false;
+      autoplay(video);
     });
     hlsjs.on(Hls.Events.LEVEL_SWITCHED, (_e, data) => {
       const auto = quality.options[0];
@@ -63,6 +64,7 @@ export function startPlayer(
   } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
     // Safari plays HLS itself and picks renditions on its own.
     video.src = manifest;
+    autoplay(video);
     quality.replaceChildren(h("option", { value: "-1" }, "Auto"));
     video.addEventListener("error", () => onFatal("media_error"));
   } else {
@@ -91,6 +93,11 @@ export function startPlayer(
   };
 }
 
+/** Starts at once where the browser lets a page play by itself; elsewhere the viewer presses play. */
+function autoplay(video: HTMLVideoElement): void {
+  void video.play().catch(() => undefined);
+}
+
 function resume(videoId: string, video: HTMLVideoElement): void {
   const key = RESUME_PREFIX + videoId;
   const note = byId("resume-note");
@@ -98,7 +105,8 @@ function resume(videoId: string, video: HTMLVideoElement): void {
   video.addEventListener(
     "loadedmetadata",
     () => {
-      if (saved > RESUME_MARGIN_SECS && saved < video.duration - RESUME_MARGIN_SECS) {
+      const margin = resumeMargin(video.duration);
+      if (saved > margin && saved < video.duration - margin) {
         video.currentTime = saved;
         note.textContent = `Resumed at ${clock(saved)}.`;
       }
@@ -108,9 +116,9 @@ function resume(videoId: string, video: HTMLVideoElement): void {
   let last = 0;
   const save = (): void => {
     const t = video.currentTime;
-    const nearEnd = video.duration && t > video.duration - RESUME_MARGIN_SECS;
-    if (nearEnd || video.ended) safeRemove(key);
-    else if (t > RESUME_MARGIN_SECS) safeSet(key, t.toFixed(1));
+    const margin = resumeMargin(video.duration);
+    if (video.ended || t >= video.duration - margin) safeRemove(key);
+    else if (t > margin) safeSet(key, t.toFixed(1));
   };
   video.addEventListener("timeupdate", () => {
     if (Math.abs(video.currentTime - last) < 2) return;

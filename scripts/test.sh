@@ -19,6 +19,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy -p edge-cloudflare --target wasm32-unknown-unknown -- -D warnings
 cargo clippy -p edge-spin --target wasm32-wasip2 -- -D warnings
 
+echo "[test] web app: TypeScript typecheck (tsc)"
+node_modules/.bin/tsc -p web
+
 echo "[test] shared-wasm builds for wasm32-unknown-unknown and wasm32-wasip2"
 cargo build -p shared-wasm --target wasm32-unknown-unknown
 cargo build -p shared-wasm --target wasm32-wasip2

@@ -119,6 +119,16 @@ async function comments(id: string): Promise<void> {
   await load();
 }
 
+type Settled<T> = { value: T } | { error: unknown };
+
+/** A promise that never rejects, so it can wait unobserved while something else runs first. */
+function settled<T>(p: Promise<T>): Promise<Settled<T>> {
+  return p.then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
+}
+
 async function init(): Promise<void> {
   const id = new URLSearchParams(location.search).get("v") ?? "";
   if (!id) {
@@ -126,6 +136,10 @@ async function init(): Promise<void> {
     return;
   }
   replace(byId("comment-form"), signIn("Sign in to comment, like or subscribe"));
+  const playback = `/v1/videos/${seg(id)}/playback`;
+  // Asked at once beside the details: the player's first request waits for the slower of the two,
+  // not for both in turn.
+  const first = settled(getJson<Playback>(playback));
   try {
     details(await getJson<VideoDetails>(`/v1/videos/${seg(id)}`));
   } catch (e) {
@@ -134,16 +148,14 @@ async function init(): Promise<void> {
   }
   void comments(id);
   let player: Player | null = null;
-  const ask = async (): Promise<Playback | null> => {
-    try {
-      return await getJson<Playback>(`/v1/videos/${seg(id)}/playback`);
-    } catch (e) {
-      player?.destroy();
-      refusal(e);
-      return null;
-    }
+  const outcome = (r: Settled<Playback>): Playback | null => {
+    if ("value" in r) return r.value;
+    player?.destroy();
+    refusal(r.error);
+    return null;
   };
-  const play = await ask();
+  const ask = async (): Promise<Playback | null> => outcome(await settled(getJson<Playback>(playback)));
+  const play = outcome(await first);
   if (!play) return;
   // Played from this page's own origin (the CSP's media and connect sources are 'self').
   const manifest = new URL(play.manifest_url, location.href);

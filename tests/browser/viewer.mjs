@@ -177,7 +177,7 @@ try {
   await axe("channel");
   await shot("channel");
 
-  // A members video invites sign-in; a taken-down one says why.
+  // A members video invites sign-in; a taken-down or blocked one says why.
   await page.goto(`${base}/watch?v=demo-members`);
   await page.locator('#notice[data-kind="members"]', { hasText: "Sign in" }).waitFor();
   step("members video: invitation to sign in");
@@ -187,6 +187,9 @@ try {
   await page.locator('#notice[data-kind="taken_down"]', { hasText: "taken down" }).waitFor();
   step(`taken-down video: "${(await page.locator("#notice").innerText()).replace(/\s+/g, " ")}"`);
   await shot("watch-taken");
+  await page.goto(`${base}/watch?v=demo-geo`);
+  await page.locator('#notice[data-kind="country_blocked"]', { hasText: "not available in your country" }).waitFor();
+  step("France-only video, viewer elsewhere: blocked, and says so");
   await cspClean("refusals");
 
   // Every page and asset had the headers.

@@ -1,10 +1,11 @@
 //! The web app in Chromium, once per edge runtime: the pages come from the edge (Workers static
 //! assets under `wrangler dev`; the static component beside the edge under spin-host and
 //! `spin up`), and a viewer walks them (`tests/browser/viewer.mjs`, playwright-core): home and
-//! its tabs, search, a video that plays for 3 s and more, its quality and speed menus, the
-//! channel page, a members video's invitation, a taken-down and a blocked video's reasons, a comment holding
-//! markup shown as text, the security headers on every page and asset, axe-core on each page
-//! type. Screenshots of each page type go to `target/screenshots/`.
+//! its tabs, search, a video that plays for 3 s and more, its quality and speed menus, resume
+//! after a reload, the channel page, a members video's invitation, a taken-down and a blocked
+//! video's reasons, a comment holding markup shown as text, the security headers on every page
+//! and asset, axe-core on each page type. Screenshots of each page type go to
+//! `target/screenshots/`.
 //!
 //! Needs `node` and Chromium (`/usr/bin/chromium`, or `$CHROMIUM`; `scripts/setup.sh` installs
 //! it). Without them the test says so and passes, unless `CI` is set: then it fails.

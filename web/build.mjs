@@ -28,7 +28,9 @@ for (const file of readdirSync(join(here, "pages"))) {
   const body = src.replace(/<!-- (title|scripts): .*? -->\n/g, "");
   const tags = scripts.map((s) =>
     s === "hls"
-      ? `<script defer src="/assets/hls.js"></script>` // classic script: the global Hls
+      ? // Fetched from the start, run when the page's script asks for it (web/src/player.ts, loadHls),
+        // so the page's own requests do not wait for hls.js to be parsed.
+        `<link rel="preload" href="/assets/hls.js" as="script">`
       : `<script type="module" src="/assets/${s}.js"></script>`,
   );
   for (const s of scripts) if (s !== "hls") entries.push(s);

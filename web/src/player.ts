@@ -1,10 +1,26 @@
-// The player: hls.js (loaded by the watch page as its own file, the global `Hls`) on a <video>
-// with the browser's controls, plus a quality menu (auto + each rendition), playback speed,
-// keyboard shortcuts and resume where the viewer left off.
+// The player: hls.js (its own file, the global `Hls`, see loadHls) on a <video> with the
+// browser's controls, plus a quality menu (auto + each rendition), playback speed, keyboard
+// shortcuts and resume where the viewer left off.
 import type HlsType from "hls.js";
 import { byId, clock, h } from "./dom";
 
 declare const Hls: typeof HlsType | undefined;
+
+/**
+ * Runs /assets/hls.js (a classic script defining the global `Hls`). The watch page preloads it,
+ * so this costs its parse, not a round trip; the page's API requests are already on their way.
+ * Resolves either way: without hls.js the player falls back to the browser's own HLS, or says
+ * it cannot play.
+ */
+export function loadHls(): Promise<void> {
+  return new Promise((resolve) => {
+    const s = document.createElement("script");
+    s.src = "/assets/hls.js";
+    s.onload = () => resolve();
+    s.onerror = () => resolve();
+    document.head.appendChild(s);
+  });
+}
 
 export const SPEEDS = [0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2];
 const RESUME_PREFIX = "resume:";

@@ -2,7 +2,7 @@
 // signed manifest URL; refusals (members, taken down, blocked) explained with the API's reason.
 import { ApiError, CommentPage, getJson, Playback, seg, VideoDetails, withQuery } from "./api";
 import { append, byId, date, h, plural, replace } from "./dom";
-import { Player, startPlayer } from "./player";
+import { loadHls, Player, startPlayer } from "./player";
 
 const REASONS: Record<string, string> = {
   taken_down: "This video was taken down and can no longer be watched.",
@@ -140,6 +140,7 @@ async function init(): Promise<void> {
   // Asked at once beside the details: the player's first request waits for the slower of the two,
   // not for both in turn.
   const first = settled(getJson<Playback>(playback));
+  const hlsReady = loadHls();
   try {
     details(await getJson<VideoDetails>(`/v1/videos/${seg(id)}`));
   } catch (e) {
@@ -162,6 +163,7 @@ async function init(): Promise<void> {
   const path = manifest.pathname + manifest.search;
   const video = byId<HTMLVideoElement>("video");
   if (!video.poster) video.poster = path.replace(/master\.m3u8$/, "poster.jpg");
+  await hlsReady;
   player = startPlayer(id, path, (detail) => {
     // Playback stopped: ask the API whether the video is still ours to watch, and say why not.
     void ask().then((ok) => {

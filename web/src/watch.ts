@@ -25,7 +25,8 @@ function refusal(e: unknown): void {
   }
   if (e.status === 451) {
     const reason = e.reason ?? e.code;
-    refuse(reason, "Unavailable", REASONS[reason] ?? e.message, h("p", { class: "api-message" }, e.message));
+    const known = REASONS[reason];
+    refuse(reason, "Unavailable", known ?? e.message, known ? h("p", { class: "api-message" }, `Reason given: ${e.message}`) : undefined);
   } else if (e.status === 401) {
     // A members video without a signed-in viewer.
     refuse(
@@ -133,6 +134,8 @@ async function init(): Promise<void> {
   const id = new URLSearchParams(location.search).get("v") ?? "";
   if (!id) {
     refuse("not_found", "No video", "This address names no video. Find one from the home page.");
+    byId("title").textContent = "Video unavailable";
+    byId("about").hidden = true;
     return;
   }
   replace(byId("comment-form"), signIn("Sign in to comment, like or subscribe"));
@@ -145,6 +148,9 @@ async function init(): Promise<void> {
     details(await getJson<VideoDetails>(`/v1/videos/${seg(id)}`));
   } catch (e) {
     refusal(e);
+    // Nothing to show about a video we may not describe.
+    byId("title").textContent = "Video unavailable";
+    byId("about").hidden = true;
     return;
   }
   void comments(id);

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Builds every artifact the stack and the tests run: the origin and the Spin test host (native),
-# the Worker bundle (wasm32-unknown-unknown via worker-build) and the Spin component
-# (wasm32-wasip2). One target/ directory serves all of them.
+# Builds every artifact the stack and the tests run: the web app (web/dist, served by both edges),
+# the origin and the Spin test host (native), the Worker bundle (wasm32-unknown-unknown via
+# worker-build) and the Spin components (wasm32-wasip2). One target/ directory serves all of them.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
+echo "[build] web app (web/dist)"
+node web/build.mjs
 echo "[build] origin and spin-host (native)"
 cargo build -p origin -p spin-host
-echo "[build] Spin component (wasm32-wasip2)"
-cargo build -p edge-spin --target wasm32-wasip2 --release
+echo "[build] Spin components: the edge and the web app's static files (wasm32-wasip2)"
+cargo build -p edge-spin -p edge-spin-static --target wasm32-wasip2 --release
 echo "[build] Worker (wasm32-unknown-unknown, worker-build)"
 bash scripts/build-worker.sh

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Brings up the whole local stack: the origin (with a demo user and two demo videos rendered by
-# ffmpeg) and the edge under `wrangler dev`. Prints the URLs to try. Ctrl-C stops both.
+# ffmpeg) and the edge under `wrangler dev`, which also serves the web app (web/dist, built here).
+# Prints the URLs to try. Ctrl-C stops both.
 # State lives in .dev/ (delete it to start over).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -13,6 +14,7 @@ edge_port="${EDGE_PORT:-8787}"
 
 bash scripts/setup.sh
 cargo build -p origin
+node web/build.mjs
 
 mkdir -p .dev
 # Local secrets, made once: the edge→origin secret, the origin→edge sync secret, a playback key.
@@ -38,6 +40,9 @@ cat <<MSG
 
   origin:  http://127.0.0.1:$origin_port   (its API and media answer the edge only; upload URLs are public)
   edge:    http://127.0.0.1:$edge_port    (wrangler dev / workerd; first start builds the Worker)
+
+  web:     http://127.0.0.1:$edge_port/watch?v=demo-free     (the demo plays here)
+           http://127.0.0.1:$edge_port/                      (home: feeds, trending, categories; search)
 
   try:
     curl http://127.0.0.1:$edge_port/v1/videos/demo-free/playback

@@ -4,11 +4,13 @@
 #   - Rust Wasm targets (from rust-toolchain.toml)
 #   - worker-build, pinned to the `worker` version in Cargo.lock
 #   - wasm-bindgen-cli, exactly the `wasm-bindgen` version in Cargo.lock
-#   - npm packages from package-lock.json (wrangler, binaryen's wasm-opt)
+#   - npm packages from package-lock.json (wrangler, binaryen's wasm-opt; esbuild, typescript,
+#     hls.js for the web app; playwright-core, axe-core for its browser tests)
 #   - ffmpeg/ffprobe (Debian package)
 #   - a PostgreSQL server and python3 (Debian packages), for the origin's PostgreSQL tests
 #   - s3s-fs (crates.io), an S3-compatible server the storage tests run against
 #   - a Redis server (Debian package), for the Spin edge's Redis-backed run
+#   - Chromium (Debian package), for the web app's browser tests (playwright-core drives it)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -33,6 +35,14 @@ worker_version="$(lock_version worker)"
 bindgen_version="$(lock_version wasm-bindgen)"
 [ -n "$worker_version" ] && [ -n "$bindgen_version" ] || fail "Cargo.lock lacks worker or wasm-bindgen" "run: cargo generate-lockfile"
 
+# Installs Debian packages ($2…) or fails with what to do ($1).
+apt_install() {
+  local what_to_do="$1"; shift
+  local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq "$@" >/dev/null \
+    || fail "apt-get install $*" "$what_to_do"
+}
+
 have_version() { command -v "$1" >/dev/null && "$1" --version 2>/dev/null | grep -q "$2"; }
 
 if have_version worker-build "$worker_version"; then
@@ -55,6 +65,7 @@ fi
 
 say "npm packages from package-lock.json"
 if [ ! -x node_modules/.bin/wrangler ] || [ ! -x node_modules/.bin/wasm-opt ] \
+   || [ ! -x node_modules/.bin/esbuild ] \
    || ! cmp -s package-lock.json node_modules/.package-lock.json.copy 2>/dev/null; then
   npm ci --no-fund --no-audit --loglevel=error \
     || fail "npm ci" "check npm registry access; package-lock.json pins wrangler and binaryen"
@@ -84,9 +95,7 @@ if command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null; then
   say "ffmpeg present"
 else
   say "installing ffmpeg (apt)"
-  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
-  $sudo apt-get update -qq && $sudo apt-get install -y -qq ffmpeg >/dev/null \
-    || fail "apt-get install ffmpeg" "install ffmpeg and ffprobe with your package manager"
+  apt_install "install ffmpeg and ffprobe with your package manager" ffmpeg
 fi
 
 # An S3-compatible server that checks SigV4, for the object-store tests (pinned: newer releases
@@ -105,18 +114,21 @@ if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v python3 >/d
   say "PostgreSQL server present"
 else
   say "installing PostgreSQL (apt)"
-  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
-  $sudo apt-get update -qq && $sudo apt-get install -y -qq postgresql python3 >/dev/null \
-    || fail "apt-get install postgresql" "install Debian's postgresql package (the tests start their own server on loopback)"
+  apt_install "install Debian's postgresql package (the tests start their own server on loopback)" postgresql python3
 fi
 
 if command -v redis-server >/dev/null; then
   say "Redis server present"
 else
   say "installing Redis (apt)"
-  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
-  $sudo apt-get update -qq && $sudo apt-get install -y -qq redis-server >/dev/null \
-    || fail "apt-get install redis-server" "install Debian's redis-server package (the tests start their own server on loopback)"
+  apt_install "install Debian's redis-server package (the tests start their own server on loopback)" redis-server
+fi
+
+if [ -x /usr/bin/chromium ]; then
+  say "Chromium present"
+else
+  say "installing Chromium (apt), for the browser tests"
+  apt_install "install Debian's chromium package (/usr/bin/chromium; the web tests drive it with playwright-core)" chromium
 fi
 
 say "ready: worker-build $worker_version, wasm-bindgen $bindgen_version, wrangler $wrangler_version, $(ffmpeg -version | head -1 | cut -d' ' -f1-3)"

@@ -17,7 +17,10 @@ echo "[test] cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 # The adapters compile to empty crates on the host; lint them on their real targets too.
 cargo clippy -p edge-cloudflare --target wasm32-unknown-unknown -- -D warnings
-cargo clippy -p edge-spin --target wasm32-wasip2 -- -D warnings
+cargo clippy -p edge-spin -p edge-spin-static --target wasm32-wasip2 -- -D warnings
+
+echo "[test] web app: TypeScript typecheck (tsc)"
+node_modules/.bin/tsc -p web
 
 echo "[test] shared-wasm builds for wasm32-unknown-unknown and wasm32-wasip2"
 cargo build -p shared-wasm --target wasm32-unknown-unknown

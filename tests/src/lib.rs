@@ -856,12 +856,17 @@ fn wrangler_cmd(
     country: Option<&str>,
 ) -> Command {
     let main = artifact("edge/cloudflare/build/index.js");
+    // The web app's pages, served by Workers before the Worker as in wrangler.toml.
+    let assets = artifact("web/dist/index.html");
+    let assets = assets.parent().expect("web/dist");
     let mut toml = format!(
         "name = \"edge-video-e2e\"\nmain = \"{}\"\ncompatibility_date = \"2025-09-01\"\n\n\
+         [assets]\ndirectory = \"{}\"\nhtml_handling = \"auto-trailing-slash\"\n\n\
          [[kv_namespaces]]\nbinding = \"EDGE_KV\"\nid = \"e2e\"\n\n\
          [[durable_objects.bindings]]\nname = \"RATE_LIMITER\"\nclass_name = \"RateLimiter\"\n\n\
          [[migrations]]\ntag = \"v1\"\nnew_sqlite_classes = [\"RateLimiter\"]\n\n[vars]\n",
-        main.display()
+        main.display(),
+        assets.display()
     );
     for (k, v) in vars {
         // A literal string: JSON values (REGIONS) keep their quotes.
@@ -903,6 +908,8 @@ fn spin_up_cmd(dir: &Path, port: u16, vars: Vec<(&'static str, String)>) -> Comm
         "no Spin CLI (SPIN_BIN, PATH or ../shared/bin/spin); scripts/test.sh skips these tests \
          when it finds none",
     );
+    artifact("target/wasm32-wasip2/release/edge_spin_static.wasm");
+    artifact("web/dist/index.html");
     let config = dir.join("runtime-config.toml");
     let store = match vars.iter().find(|(k, _)| *k == "REDIS_URL") {
         Some((_, url)) => format!("type = \"redis\"\nurl = \"{url}\""),
@@ -928,10 +935,16 @@ fn spin_up_cmd(dir: &Path, port: u16, vars: Vec<(&'static str, String)>) -> Comm
     cmd
 }
 
+/// spin-host with the repository's `spin.toml`: the edge component and the web app's static one
+/// on their routes, as `spin up` runs them.
 fn spin_cmd(dir: &Path, port: u16, vars: Vec<(&'static str, String)>) -> Command {
+    // The files the manifest names, checked here so a missing one says how to build it.
+    artifact("target/wasm32-wasip2/release/edge_spin.wasm");
+    artifact("target/wasm32-wasip2/release/edge_spin_static.wasm");
+    artifact("web/dist/index.html");
     let mut cmd = Command::new(artifact("target/debug/spin-host"));
-    cmd.arg("--component")
-        .arg(artifact("target/wasm32-wasip2/release/edge_spin.wasm"))
+    cmd.arg("--manifest")
+        .arg(artifact("spin.toml"))
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--allow-outbound", "http://127.0.0.1:*"])
         .arg("--kv-dir")

@@ -10,10 +10,18 @@
 //! `spin up` for what the CLI cannot give a test: a store that is a folder of files a test can
 //! read and seed, and a start in a fraction of the time.
 //!
+//! It runs one component on every path (`--component`), or the components of a `spin.toml`
+//! (`--manifest`) routed as `spin up` routes them: an exact route first, else the longest
+//! wildcard prefix (`manifest.rs`), each with its `files` mounts preopened read-only. That is
+//! how the web app's static component (`edge/spin-static`) serves the pages beside the edge.
+//!
 //! ```text
 //! spin-host --component edge.wasm --listen 127.0.0.1:3000 \
 //!     --var origin_url=http://127.0.0.1:8700 --allow-outbound http://127.0.0.1:*
+//! spin-host --manifest spin.toml --listen 127.0.0.1:3000 …
 //! ```
+
+mod manifest;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -25,7 +33,7 @@ use hyper::server::conn::http1;
 use tokio::net::TcpListener;
 use wasmtime::component::{Component, HasSelf, Linker, Resource, ResourceTable};
 use wasmtime::{Config, Engine, Store};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{DirPerms, FilePerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::bindings::ProxyPre;
 use wasmtime_wasi_http::body::{HyperOutgoingBody, HyperOutgoingBody as OutBody};
@@ -339,7 +347,7 @@ impl redis::HostConnection for State {
 }
 
 struct Args {
-    component: String,
+    app: manifest::App,
     listen: SocketAddr,
     vars: HashMap<String, String>,
     allowed_outbound: Vec<String>,
@@ -348,6 +356,7 @@ struct Args {
 
 fn parse_args() -> anyhow::Result<Args> {
     let mut component = None;
+    let mut manifest = None;
     let mut listen = None;
     let mut vars = HashMap::new();
     let mut allowed_outbound = Vec::new();
@@ -363,6 +372,7 @@ fn parse_args() -> anyhow::Result<Args> {
         let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "--component" => component = Some(value()?),
+            "--manifest" => manifest = Some(PathBuf::from(value()?)),
             "--listen" => listen = Some(value()?.parse().context("--listen wants ip:port")?),
             "--var" => {
                 let kv = value()?;
@@ -374,8 +384,13 @@ fn parse_args() -> anyhow::Result<Args> {
             other => bail!("unknown argument {other}; see the module docs for usage"),
         }
     }
+    let app = match (component, manifest) {
+        (Some(c), None) => manifest::App::single(c.into()),
+        (None, Some(m)) => manifest::App::load(&m)?,
+        _ => bail!("give either --component or --manifest"),
+    };
     Ok(Args {
-        component: component.context("--component is required")?,
+        app,
         listen: listen.context("--listen is required")?,
         vars,
         allowed_outbound,
@@ -383,8 +398,15 @@ fn parse_args() -> anyhow::Result<Args> {
     })
 }
 
-struct Server {
+/// A component ready to instantiate, with its files mounts.
+struct Loaded {
     pre: ProxyPre<State>,
+    mounts: Vec<(PathBuf, String)>,
+}
+
+struct Server {
+    app: manifest::App,
+    components: Vec<Loaded>,
     shared: Arc<Shared>,
 }
 
@@ -399,10 +421,20 @@ impl Server {
             "spin-client-addr",
             hyper::header::HeaderValue::from_str(&peer.to_string())?,
         );
+        let Some(i) = self.app.route(req.uri().path()) else {
+            bail!("no route for {}", req.uri().path());
+        };
+        let component = &self.components[i];
+        let mut wasi = WasiCtx::builder();
+        wasi.inherit_stderr();
+        for (host, guest) in &component.mounts {
+            wasi.preopened_dir(host, guest, DirPerms::READ, FilePerms::READ)
+                .with_context(|| format!("mounting {}", host.display()))?;
+        }
         let mut store = Store::new(
-            self.pre.engine(),
+            component.pre.engine(),
             State {
-                wasi: WasiCtx::builder().inherit_stderr().build(),
+                wasi: wasi.build(),
                 http: WasiHttpCtx::new(),
                 table: ResourceTable::new(),
                 shared: self.shared.clone(),
@@ -411,7 +443,7 @@ impl Server {
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let req = store.data_mut().new_incoming_request(Scheme::Http, req)?;
         let out = store.data_mut().new_response_outparam(sender)?;
-        let pre = self.pre.clone();
+        let pre = component.pre.clone();
         let task = tokio::task::spawn(async move {
             let proxy = pre.instantiate_async(&mut store).await?;
             proxy
@@ -440,19 +472,38 @@ async fn main() -> anyhow::Result<()> {
     let mut config = Config::new();
     config.async_support(true);
     let engine = Engine::new(&config)?;
-    let component = Component::from_file(&engine, &args.component)
-        .with_context(|| format!("loading component {}", args.component))?;
     let mut linker = Linker::new(&engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::add_only_http_to_linker_async(&mut linker)?;
     spin::SpinHost::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
-    let pre = ProxyPre::new(
-        linker
-            .instantiate_pre(&component)
-            .context("the component imports something this host does not provide")?,
-    )?;
+    let mut components = Vec::new();
+    for spec in &args.app.components {
+        let source = spec.source.display();
+        let component = Component::from_file(&engine, &spec.source)
+            .with_context(|| format!("loading component {} ({source})", spec.name))?;
+        let pre = ProxyPre::new(linker.instantiate_pre(&component).with_context(|| {
+            format!(
+                "component {} imports something this host does not provide",
+                spec.name
+            )
+        })?)?;
+        for (host, _) in &spec.mounts {
+            anyhow::ensure!(
+                host.is_dir(),
+                "component {}: no folder {}",
+                spec.name,
+                host.display()
+            );
+        }
+        components.push(Loaded {
+            pre,
+            mounts: spec.mounts.clone(),
+        });
+    }
+    let names: Vec<String> = args.app.components.iter().map(|c| c.name.clone()).collect();
     let server = Arc::new(Server {
-        pre,
+        app: args.app,
+        components,
         shared: Arc::new(Shared {
             kv: Kv::open(args.kv_dir)?,
             vars: args.vars,
@@ -462,7 +513,7 @@ async fn main() -> anyhow::Result<()> {
     let listener = TcpListener::bind(args.listen).await?;
     println!(
         "spin-host: serving {} on http://{}",
-        args.component,
+        names.join(", "),
         listener.local_addr()?
     );
     loop {

@@ -1,7 +1,7 @@
 //! The billing flow end to end, on both edge runtimes: a viewer subscribes (Checkout through
 //! the edge, then Stripe's webhooks at the origin), a members video plays through the edge;
-//! a membership about to end caps the playback token's life at its end; the subscription is
-//! deleted, and the next playback request is refused.
+//! a failed renewal leaves the membership a grace of two minutes, and playback tokens expire
+//! when it ends; the subscription is deleted, and the next playback request is refused.
 //!
 //! Stripe itself is the one part played by a stand-in (`e2e::stripe`): its API for Checkout,
 //! and its webhook deliveries, signed by Python's `hmac` as Stripe signs them.
@@ -12,6 +12,9 @@ use e2e::stripe::{event, sign, StandIn};
 use e2e::{billing_env, free_port, Edge, Origin, Runtime, VIEWER_EMAIL, WEBHOOK_SECRET};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
+
+/// `billing.grace_secs` of the test's origin.
+const GRACE: u64 = 120;
 
 fn now() -> u64 {
     SystemTime::now()
@@ -63,6 +66,11 @@ async fn flow(runtime: Runtime) {
     let edge_port = free_port();
     let mut origin = Origin::start(edge_port).await;
     origin.env = billing_env(&stripe.url);
+    // Two minutes of grace after a failed payment, so a membership that ends within a
+    // playback token's hour is quick to make below.
+    origin
+        .env
+        .push(("APP_BILLING__GRACE_SECS".into(), GRACE.to_string()));
     origin.restart().await;
     let edge = Edge::start(runtime, &origin, edge_port).await;
     let c = e2e::client();
@@ -136,17 +144,20 @@ async fn flow(runtime: Runtime) {
         .unwrap();
     assert_eq!(manifest.status(), StatusCode::OK);
 
-    // The membership now ends in two minutes (a renewal that failed for good, say): a
-    // playback token never outlives it, once the record reaches the edge.
-    let ends = t + 120;
+    // The renewal's payment fails: the membership now ends when the grace does, in two
+    // minutes, and a playback token never outlives it once the record reaches the edge.
+    let ends = t + 1 + GRACE;
     deliver(
         &c,
         &origin,
         event(
-            "evt_e2e_ending",
-            "customer.subscription.updated",
+            "evt_e2e_payment_failed",
+            "invoice.payment_failed",
             t + 1,
-            sub("active", ends),
+            json!({
+                "id": "in_e2e_renewal", "object": "invoice", "customer": customer,
+                "subscription": "sub_e2e",
+            }),
         ),
     )
     .await;
@@ -173,7 +184,7 @@ async fn flow(runtime: Runtime) {
             "evt_e2e_deleted",
             "customer.subscription.deleted",
             t + 2,
-            sub("canceled", ends),
+            sub("canceled", month),
         ),
     )
     .await;

@@ -495,6 +495,29 @@ mod tests {
         );
     }
 
+    /// The identity key with the signature (R = identity, S = 0) satisfies the plain Ed25519
+    /// equation for every message; workerd's WebCrypto accepts it (bench/workerd-webcrypto).
+    /// Rust refuses it twice: when reading the key, and in `verify_strict`.
+    #[test]
+    fn the_identity_key_forgery_is_refused() {
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let jwk = format!(
+            r#"{{"kty":"OKP","crv":"Ed25519","x":"{}"}}"#,
+            b64(&identity)
+        );
+        let jwk: serde_json::Value = serde_json::from_str(&jwk).unwrap();
+        assert!(VerifyingKey::from_jwk(&jwk).is_err());
+        #[cfg(feature = "native-verify")]
+        {
+            let key =
+                VerifyingKey::Ed25519(ed25519_dalek::VerifyingKey::from_bytes(&identity).unwrap());
+            let mut sig = [0u8; 64];
+            sig[0] = 1;
+            assert!(!verify_raw(&key, b"any message", &sig));
+        }
+    }
+
     #[cfg(feature = "native-verify")]
     #[test]
     fn the_split_steps_agree_with_verify() {

@@ -4,10 +4,19 @@
 //! what is acceptable. The order matters: size cap, header policy (allow-listed `alg`, no `crit`,
 //! a `kid` from the fixed key set whose algorithm the header must match), signature, and only
 //! then the claims. Nothing about the claims is reported for a token whose signature fails.
+//!
+//! The three steps are separate so that the signature can be checked outside Rust:
+//! [`check_header`] (the policy) yields a [`SignatureCheck`] (key, signing input, signature),
+//! whoever holds a verifier checks it, and [`check_claims`] reads the claims. [`verify`] runs
+//! all three with Rust's verifiers (feature `native-verify`, on by default); the Workers build
+//! leaves that feature off and has the runtime's WebCrypto check EdDSA and ES256. HS256 is
+//! always checked in Rust ([`verify_hmac`]).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jwt_compact::alg::{Es256, Hs256};
+#[cfg(feature = "native-verify")]
+use jwt_compact::alg::Es256;
+use jwt_compact::alg::Hs256;
 use jwt_compact::{Algorithm, AlgorithmSignature, UntrustedToken};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -221,55 +230,96 @@ fn check<A: Algorithm>(alg: &A, key: &A::VerifyingKey, message: &[u8], sig: &[u8
     }
 }
 
+/// HS256 in Rust, whatever the build: does `signature` (the MAC) verify `message` under `key`?
+/// False for a key of any other algorithm.
+pub fn verify_hmac(key: &VerifyingKey, message: &[u8], signature: &[u8]) -> bool {
+    match key {
+        VerifyingKey::Hs256(k) => check(&Hs256, k, message, signature),
+        _ => false,
+    }
+}
+
 /// The primitive under the signature layer: does `signature` (JWS encoding: 64 bytes for
 /// Ed25519, `r‖s` for ES256, the MAC for HS256) verify `message` under `key`?
 ///
 /// Ed25519 uses ed25519-dalek's `verify_strict`, which also refuses small-order keys and
 /// non-canonical points that plain `verify` accepts; a token must have exactly one valid
 /// signature under exactly one key.
+#[cfg(feature = "native-verify")]
 pub fn verify_raw(key: &VerifyingKey, message: &[u8], signature: &[u8]) -> bool {
     match key {
         VerifyingKey::Ed25519(k) => ed25519_dalek::Signature::from_slice(signature)
             .map(|s| k.verify_strict(message, &s).is_ok())
             .unwrap_or(false),
         VerifyingKey::Es256(k) => check(&Es256, k, message, signature),
-        VerifyingKey::Hs256(k) => check(&Hs256, k, message, signature),
+        VerifyingKey::Hs256(_) => verify_hmac(key, message, signature),
     }
 }
 
 /// The signature layer alone: `token` must be a compact JWS whose header `alg` is exactly the
 /// algorithm of `key` and whose signature verifies over `header.payload`. The payload is not
 /// interpreted (the Wycheproof JWS vectors carry bare strings there).
+#[cfg(feature = "native-verify")]
 pub fn verify_signature(token: &str, key: &VerifyingKey) -> Result<(), JwtError> {
     let parsed = parse(token)?;
     verify_parsed_signature(token, &parsed, key)
 }
 
+#[cfg(feature = "native-verify")]
 fn verify_parsed_signature(
     token: &str,
     parsed: &Parsed<'_>,
     key: &VerifyingKey,
 ) -> Result<(), JwtError> {
-    if parsed.algorithm() != key.alg().name() {
-        return Err(JwtError::AlgorithmMismatch);
-    }
-    let Some((signed, _)) = token.rsplit_once('.') else {
-        return Err(JwtError::Malformed);
-    };
-    if verify_raw(key, signed.as_bytes(), parsed.signature_bytes()) {
+    let check = signature_check(token, parsed, key)?;
+    if verify_raw(check.key, check.message, &check.signature) {
         Ok(())
     } else {
         Err(JwtError::BadSignature)
     }
 }
 
-/// Verifies an access token against `policy` and `keys` at `now`.
-pub fn verify(
+/// What the policy step leaves to a verifier: the signature of `message` under `key`. The
+/// header has passed the policy; the claims are unread until the signature is accepted.
+#[derive(Debug, Clone)]
+pub struct SignatureCheck<'t, 'k> {
+    /// The `kid` the header names (empty from [`verify_signature`], which is given the key).
+    pub kid: &'k str,
+    /// The key that `kid` names, whose algorithm the header's `alg` matches.
+    pub key: &'k VerifyingKey,
+    /// The JWS signing input, `header.payload` (ASCII).
+    pub message: &'t [u8],
+    /// The decoded signature (64 bytes for EdDSA, `r‖s` for ES256, the MAC for HS256).
+    pub signature: Vec<u8>,
+}
+
+fn signature_check<'t, 'k>(
+    token: &'t str,
+    parsed: &Parsed<'_>,
+    key: &'k VerifyingKey,
+) -> Result<SignatureCheck<'t, 'k>, JwtError> {
+    if parsed.algorithm() != key.alg().name() {
+        return Err(JwtError::AlgorithmMismatch);
+    }
+    let Some((signed, _)) = token.rsplit_once('.') else {
+        return Err(JwtError::Malformed);
+    };
+    Ok(SignatureCheck {
+        kid: "",
+        key,
+        message: signed.as_bytes(),
+        signature: parsed.signature_bytes().to_vec(),
+    })
+}
+
+/// The policy step: size cap, header (allow-listed `alg`, no `crit`, a `kid` in `keys` whose
+/// algorithm is allowed and is the header's `alg`). `jku`, `x5u` and `jwk` are never followed:
+/// keys come only from `keys`. Returns what a verifier must check; nothing of the claims is read.
+pub fn check_header<'t, 'k>(
     policy: &JwtPolicy,
-    keys: &KeySet,
-    token: &str,
-    now: UnixTime,
-) -> Result<AccessClaims, JwtError> {
+    keys: &'k KeySet,
+    token: &'t str,
+) -> Result<SignatureCheck<'t, 'k>, JwtError> {
     if token.len() > policy.max_token_bytes {
         return Err(JwtError::TooLarge);
     }
@@ -281,18 +331,32 @@ pub fn verify(
     if parsed.header().other_fields.crit.is_some() {
         return Err(JwtError::CriticalHeader);
     }
-    // `jku`, `x5u` and `jwk` are never followed: keys come only from `keys`.
     let kid = parsed
         .header()
         .key_id
         .as_deref()
         .ok_or(JwtError::MissingKid)?;
-    let key = keys.get(kid).ok_or(JwtError::UnknownKid)?;
+    let (kid, key) = keys.get_key_value(kid).ok_or(JwtError::UnknownKid)?;
     if !policy.algorithms.contains(&key.alg()) {
         return Err(JwtError::AlgorithmNotAllowed);
     }
-    verify_parsed_signature(token, &parsed, key)?;
+    let check = signature_check(token, &parsed, key)?;
+    Ok(SignatureCheck { kid, ..check })
+}
 
+/// Verifies an access token against `policy` and `keys` at `now`, all in Rust: the policy
+/// step, the signature, the claims.
+#[cfg(feature = "native-verify")]
+pub fn verify(
+    policy: &JwtPolicy,
+    keys: &KeySet,
+    token: &str,
+    now: UnixTime,
+) -> Result<AccessClaims, JwtError> {
+    let check = check_header(policy, keys, token)?;
+    if !verify_raw(check.key, check.message, &check.signature) {
+        return Err(JwtError::BadSignature);
+    }
     check_claims(policy, token, now)
 }
 
@@ -337,4 +401,157 @@ pub fn check_claims(
         return Err(JwtError::WrongAudience);
     }
     Ok(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hmac::{Hmac, Mac};
+
+    const SECRET: &[u8] = b"a shared secret of thirty-two by";
+
+    fn b64(v: &[u8]) -> String {
+        URL_SAFE_NO_PAD.encode(v)
+    }
+
+    fn hs_keys() -> KeySet {
+        let jwks = format!(
+            r#"{{"keys":[{{"kty":"oct","kid":"hs-1","k":"{}"}}]}}"#,
+            b64(SECRET)
+        );
+        KeySet::from_jwks(jwks.as_bytes(), &[Alg::Hs256]).unwrap()
+    }
+
+    fn policy() -> JwtPolicy {
+        let mut p = JwtPolicy::new("origin", "edge");
+        p.algorithms = vec![Alg::EdDsa, Alg::Hs256];
+        p
+    }
+
+    fn hs_token(header: &str) -> String {
+        let claims = r#"{"sub":"u_1","role":"user","iss":"origin","aud":"edge","exp":2000000000}"#;
+        let input = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET).unwrap();
+        mac.update(input.as_bytes());
+        format!("{input}.{}", b64(&mac.finalize().into_bytes()))
+    }
+
+    #[test]
+    fn policy_step_hands_over_key_signing_input_and_signature() {
+        let keys = hs_keys();
+        let token = hs_token(r#"{"alg":"HS256","kid":"hs-1"}"#);
+        let check = check_header(&policy(), &keys, &token).unwrap();
+        let (input, sig) = token.rsplit_once('.').unwrap();
+        assert_eq!(check.kid, "hs-1");
+        assert_eq!(check.key.alg(), Alg::Hs256);
+        assert_eq!(check.message, input.as_bytes());
+        assert_eq!(check.signature, URL_SAFE_NO_PAD.decode(sig).unwrap());
+        assert!(
+            check.key.public_key().is_none(),
+            "a secret never leaves Rust"
+        );
+        assert!(verify_hmac(check.key, check.message, &check.signature));
+        assert!(!verify_hmac(check.key, b"other.input", &check.signature));
+        let claims = check_claims(&policy(), &token, UnixTime(1_900_000_000)).unwrap();
+        assert_eq!(claims.sub, "u_1");
+    }
+
+    #[test]
+    fn policy_step_refuses_before_any_signature_is_checked() {
+        let keys = hs_keys();
+        let p = policy();
+        let refused = |header: &str| check_header(&p, &keys, &hs_token(header)).unwrap_err();
+        // The header claims EdDSA (allowed) but the kid names an HS256 key.
+        assert_eq!(
+            refused(r#"{"alg":"EdDSA","kid":"hs-1"}"#),
+            JwtError::AlgorithmMismatch
+        );
+        assert_eq!(
+            refused(r#"{"alg":"ES256","kid":"hs-1"}"#),
+            JwtError::AlgorithmNotAllowed
+        );
+        assert_eq!(
+            refused(r#"{"alg":"none","kid":"hs-1"}"#),
+            JwtError::AlgorithmNotAllowed
+        );
+        assert_eq!(
+            refused(r#"{"alg":"HS256","kid":"hs-1","crit":["exp"]}"#),
+            JwtError::CriticalHeader
+        );
+        assert_eq!(refused(r#"{"alg":"HS256"}"#), JwtError::MissingKid);
+        assert_eq!(
+            refused(r#"{"alg":"HS256","kid":"hs-2"}"#),
+            JwtError::UnknownKid
+        );
+        let mut small = policy();
+        small.max_token_bytes = 10;
+        assert_eq!(
+            check_header(&small, &keys, &hs_token(r#"{"alg":"HS256","kid":"hs-1"}"#)).unwrap_err(),
+            JwtError::TooLarge
+        );
+        assert_eq!(
+            check_header(&p, &keys, "not.a-token").unwrap_err(),
+            JwtError::Malformed
+        );
+    }
+
+    /// The identity key with the signature (R = identity, S = 0) satisfies the plain Ed25519
+    /// equation for every message; workerd's WebCrypto accepts it (bench/workerd-webcrypto).
+    /// Rust refuses it twice: when reading the key, and in `verify_strict`.
+    #[test]
+    fn the_identity_key_forgery_is_refused() {
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let jwk = format!(
+            r#"{{"kty":"OKP","crv":"Ed25519","x":"{}"}}"#,
+            b64(&identity)
+        );
+        let jwk: serde_json::Value = serde_json::from_str(&jwk).unwrap();
+        assert!(VerifyingKey::from_jwk(&jwk).is_err());
+        #[cfg(feature = "native-verify")]
+        {
+            let key =
+                VerifyingKey::Ed25519(ed25519_dalek::VerifyingKey::from_bytes(&identity).unwrap());
+            let mut sig = [0u8; 64];
+            sig[0] = 1;
+            assert!(!verify_raw(&key, b"any message", &sig));
+        }
+    }
+
+    #[cfg(feature = "native-verify")]
+    #[test]
+    fn the_split_steps_agree_with_verify() {
+        use ed25519_dalek::Signer;
+        let sk = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+        let jwks = format!(
+            r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","kid":"ed-1","x":"{}"}}]}}"#,
+            b64(sk.verifying_key().as_bytes())
+        );
+        let keys = KeySet::from_jwks(jwks.as_bytes(), &[Alg::EdDsa]).unwrap();
+        let claims = r#"{"sub":"u_1","role":"user","iss":"origin","aud":"edge","exp":2000000000}"#;
+        let input = format!(
+            "{}.{}",
+            b64(br#"{"alg":"EdDSA","kid":"ed-1"}"#),
+            b64(claims.as_bytes())
+        );
+        let token = format!("{input}.{}", b64(&sk.sign(input.as_bytes()).to_bytes()));
+        let now = UnixTime(1_900_000_000);
+
+        let check = check_header(&policy(), &keys, &token).unwrap();
+        assert_eq!(
+            check.key.public_key(),
+            Some(crate::jwk::PublicKey::Ed25519(
+                sk.verifying_key().to_bytes()
+            ))
+        );
+        assert!(verify_raw(check.key, check.message, &check.signature));
+        assert_eq!(
+            check_claims(&policy(), &token, now),
+            verify(&policy(), &keys, &token, now)
+        );
+
+        let mut forged = check.signature.clone();
+        forged[0] ^= 1;
+        assert!(!verify_raw(check.key, check.message, &forged));
+    }
 }

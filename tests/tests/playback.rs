@@ -166,6 +166,8 @@ async fn flow(runtime: Runtime) {
         .unwrap()
         .contains("invalid_token"));
 
+    refused_access_tokens(&c, e, &jwt).await;
+
     let r = playback(&c, e, "no-such-video", None).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(json_of(r).await["error"], "not_found");
@@ -415,6 +417,60 @@ async fn flow(runtime: Runtime) {
 /// exactly the rest. Where limits are exact under concurrency (Workers: a Durable Object per
 /// key; Spin with Redis: one script per decision) the burst is concurrent; on Spin's plain
 /// store, which offers no atomic update, it is sequential.
+/// Tokens built from a real one that the edge must refuse, whoever checks the signature (on
+/// Workers, WebCrypto): the header's `alg` changed to another allowed algorithm, `none`, the
+/// right `kid` signed by another key, and the forgery that small-order keys allow.
+async fn refused_access_tokens(c: &Client, e: &str, jwt: &str) {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use ed25519_dalek::Signer;
+
+    let mut parts = jwt.split('.');
+    let (header, payload) = (parts.next().unwrap(), parts.next().unwrap());
+    let sig = parts.next().unwrap();
+    let h: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+    assert_eq!(h["alg"], "EdDSA");
+    let with_alg = |alg: &str| {
+        let mut h = h.clone();
+        h["alg"] = alg.into();
+        URL_SAFE_NO_PAD.encode(h.to_string())
+    };
+    let other_key = ed25519_dalek::SigningKey::from_bytes(&[42u8; 32]);
+    let input = format!("{header}.{payload}");
+    let mut identity_sig = [0u8; 64];
+    identity_sig[0] = 1;
+    let refused = [
+        (
+            "alg ES256",
+            format!("{}.{payload}.{sig}", with_alg("ES256")),
+        ),
+        ("alg none", format!("{}.{payload}.", with_alg("none"))),
+        (
+            "another key",
+            format!(
+                "{input}.{}",
+                URL_SAFE_NO_PAD.encode(other_key.sign(input.as_bytes()).to_bytes())
+            ),
+        ),
+        (
+            "(identity, 0)",
+            format!("{input}.{}", URL_SAFE_NO_PAD.encode(identity_sig)),
+        ),
+        ("short signature", format!("{input}.{}", &sig[..40])),
+    ];
+    for (what, token) in refused {
+        let r = playback(c, e, "demo-members", Some(&token)).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{what}");
+        assert!(
+            r.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .contains("invalid_token"),
+            "{what}"
+        );
+    }
+}
+
 async fn login_rate_limit(c: &Client, edge: &Edge) {
     let url = format!("{}/v1/auth/login", edge.url);
     let body = json!({"email": DEMO_EMAIL, "password": "wrong-password"});

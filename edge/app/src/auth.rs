@@ -2,7 +2,7 @@
 //! revocation records pushed by the origin, and per-route roles.
 
 use shared_wasm::jwk::KeySet;
-use shared_wasm::jwt::{self, AccessClaims, JwtError, Role};
+use shared_wasm::jwt::{self, AccessClaims, Alg, JwtError, Role};
 use shared_wasm::record::{JwksRecord, RevokedSession, UserRecord};
 
 use crate::config::EdgeConfig;
@@ -52,6 +52,32 @@ fn keyset(cfg: &EdgeConfig, rec: &JwksRecord) -> Result<KeySet, EdgeError> {
         .map_err(|e| EdgeError::Upstream(format!("origin JWKS unusable: {e}")))
 }
 
+/// The shared policy's three steps: the header against the policy and the key set (in Rust),
+/// the signature (EdDSA and ES256 by the platform's verifier, HS256 in Rust), the claims (in
+/// Rust). The outer error is the platform's; the inner one is the token's refusal.
+async fn verify<P: Platform>(
+    p: &P,
+    cfg: &EdgeConfig,
+    keys: &KeySet,
+    token: &str,
+) -> Result<Result<AccessClaims, JwtError>, EdgeError> {
+    let check = match jwt::check_header(&cfg.jwt, keys, token) {
+        Ok(check) => check,
+        Err(e) => return Ok(Err(e)),
+    };
+    let valid = match check.key.alg() {
+        Alg::Hs256 => jwt::verify_hmac(check.key, check.message, &check.signature),
+        Alg::EdDsa | Alg::Es256 => {
+            p.verify_signature(check.kid, check.key, check.message, &check.signature)
+                .await?
+        }
+    };
+    if !valid {
+        return Ok(Err(JwtError::BadSignature));
+    }
+    Ok(jwt::check_claims(&cfg.jwt, token, p.now()))
+}
+
 fn unauthorized(e: JwtError) -> EdgeError {
     EdgeError::Unauthorized(AccessRefusal::Token(e))
 }
@@ -70,19 +96,21 @@ pub async fn bearer<P: Platform>(
         .or_else(|| value.strip_prefix("bearer "))
         .map(str::trim)
         .ok_or(EdgeError::Unauthorized(AccessRefusal::NotBearer))?;
-    // `jwt::verify` checks this too; checking here spares an oversized token the KV read and
+    // `jwt::check_header` checks this too; checking here spares an oversized token the KV read and
     // the possible JWKS fetch below.
     if token.len() > cfg.jwt.max_token_bytes {
         return Err(unauthorized(JwtError::TooLarge));
     }
     let rec = cached_jwks(p, cfg, req).await?;
-    let claims = match jwt::verify(&cfg.jwt, &keyset(cfg, &rec)?, token, p.now()) {
+    let claims = match verify(p, cfg, &keyset(cfg, &rec)?, token).await? {
         Ok(claims) => claims,
         Err(JwtError::UnknownKid)
             if p.now().0 >= rec.fetched_at.saturating_add(cfg.jwks_min_refresh_secs) =>
         {
             let fresh = fetch_jwks(p, cfg, req).await?;
-            jwt::verify(&cfg.jwt, &keyset(cfg, &fresh)?, token, p.now()).map_err(unauthorized)?
+            verify(p, cfg, &keyset(cfg, &fresh)?, token)
+                .await?
+                .map_err(unauthorized)?
         }
         Err(e) => return Err(unauthorized(e)),
     };
@@ -123,4 +151,107 @@ pub async fn require<P: Platform>(
         return Err(EdgeError::RoleRequired(role));
     }
     Ok(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use ed25519_dalek::Signer;
+
+    use super::*;
+    use crate::platform::Response;
+    use crate::testing::{block_on, config, MemPlatform};
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn b64(v: &[u8]) -> String {
+        URL_SAFE_NO_PAD.encode(v)
+    }
+
+    fn signing_key() -> ed25519_dalek::SigningKey {
+        ed25519_dalek::SigningKey::from_bytes(&[7u8; 32])
+    }
+
+    /// An origin whose JWKS holds the Ed25519 key `ed-1`.
+    fn platform() -> MemPlatform {
+        let x = b64(signing_key().verifying_key().as_bytes());
+        MemPlatform::new(move |_, req| {
+            assert!(req.url.ends_with("/.well-known/jwks.json"), "{}", req.url);
+            let jwks = format!(
+                r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","alg":"EdDSA","kid":"ed-1","x":"{x}"}}]}}"#
+            );
+            Response::new(200, "application/json", jwks.into_bytes())
+        })
+    }
+
+    fn token(header: &str) -> String {
+        let claims = format!(
+            r#"{{"sub":"u_1","role":"user","iss":"iss","aud":"aud","exp":{},"iat":{}}}"#,
+            NOW + 600,
+            NOW - 10
+        );
+        let input = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
+        let sig = signing_key().sign(input.as_bytes());
+        format!("{input}.{}", b64(&sig.to_bytes()))
+    }
+
+    fn bearer_of(p: &MemPlatform, token: &str) -> Result<Option<AccessClaims>, EdgeError> {
+        let req = Request {
+            method: "GET".into(),
+            url: "http://edge.test/v1/me".into(),
+            headers: vec![("authorization".into(), format!("Bearer {token}"))],
+            ..Request::default()
+        };
+        block_on(bearer(p, &config(), &req))
+    }
+
+    fn refusal(r: Result<Option<AccessClaims>, EdgeError>) -> JwtError {
+        match r {
+            Err(EdgeError::Unauthorized(AccessRefusal::Token(e))) => e,
+            other => panic!("not a token refusal: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_platform_checks_the_signature_between_policy_and_claims() {
+        let p = platform();
+        let claims = bearer_of(&p, &token(r#"{"alg":"EdDSA","kid":"ed-1"}"#))
+            .unwrap()
+            .unwrap();
+        assert_eq!(claims.sub, "u_1");
+        assert_eq!(p.signature_checks.get(), 1);
+    }
+
+    #[test]
+    fn a_bad_signature_is_refused_by_the_platforms_answer() {
+        let p = platform();
+        let good = token(r#"{"alg":"EdDSA","kid":"ed-1"}"#);
+        let (input, _) = good.rsplit_once('.').unwrap();
+        let forged = format!("{input}.{}", b64(&[1u8; 64]));
+        assert_eq!(refusal(bearer_of(&p, &forged)), JwtError::BadSignature);
+        assert_eq!(p.signature_checks.get(), 1);
+    }
+
+    #[test]
+    fn the_policy_refuses_before_the_platform_is_asked() {
+        let p = platform();
+        // The kid names an EdDSA key; a header claiming ES256 (allowed) does not match it.
+        assert_eq!(
+            refusal(bearer_of(&p, &token(r#"{"alg":"ES256","kid":"ed-1"}"#))),
+            JwtError::AlgorithmMismatch
+        );
+        assert_eq!(
+            refusal(bearer_of(&p, &token(r#"{"alg":"HS256","kid":"ed-1"}"#))),
+            JwtError::AlgorithmNotAllowed
+        );
+        assert_eq!(
+            refusal(bearer_of(
+                &p,
+                &token(r#"{"alg":"EdDSA","kid":"ed-1","crit":["x"]}"#)
+            )),
+            JwtError::CriticalHeader
+        );
+        assert_eq!(p.signature_checks.get(), 0);
+    }
 }

@@ -8,6 +8,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use shared_wasm::geo::Continent;
+use shared_wasm::jwk::VerifyingKey;
 use shared_wasm::ratelimit::{Decision, Quota};
 use shared_wasm::{CountryCode, UnixTime};
 use thiserror::Error;
@@ -137,6 +138,8 @@ pub enum Facility {
     Fetch,
     /// The random source.
     Random,
+    /// The runtime's signature verifier (WebCrypto on Workers).
+    Crypto,
 }
 
 impl std::fmt::Display for Facility {
@@ -147,6 +150,7 @@ impl std::fmt::Display for Facility {
             Self::RateLimit => "rate limit",
             Self::Fetch => "fetch",
             Self::Random => "random",
+            Self::Crypto => "crypto",
         })
     }
 }
@@ -207,6 +211,12 @@ impl PlatformError {
     /// An outbound request could not be made at all: the runtime refused what this code built.
     pub fn bad_request(e: impl std::fmt::Display) -> Self {
         Self::new(Facility::Fetch, ErrorSource::Internal, Retry::Pointless, e)
+    }
+
+    /// The signature verifier failed (a key it would not import, a call it refused): not an
+    /// answer about the signature.
+    pub fn crypto(e: impl std::fmt::Display) -> Self {
+        Self::new(Facility::Crypto, ErrorSource::Runtime, Retry::Pointless, e)
     }
 
     /// The random source failed.
@@ -270,6 +280,20 @@ pub trait Platform {
     fn defer(&self, task: Deferred);
     /// The current time.
     fn now(&self) -> UnixTime;
+    /// Does `signature` (JWS encoding) verify `message` under the EdDSA or ES256 `key` that the
+    /// token's `kid` names? Only the signature: the policy (algorithm allow-list, `kid`, sizes)
+    /// has been applied before, and the claims are read after (`shared_wasm::jwt`). Workers
+    /// ask WebCrypto (`crypto.subtle.verify`, the key imported once per isolate and kept by
+    /// `kid` and bytes); Spin runs Rust's verifier (`shared_wasm::jwt::verify_raw`). HS256 never
+    /// comes here: its secret stays in Rust. `Ok(false)` is a refusal; an error means the
+    /// verifier could not answer.
+    async fn verify_signature(
+        &self,
+        kid: &str,
+        key: &VerifyingKey,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, PlatformError>;
     /// Fills `buf` from the runtime's cryptographic random source (Workers:
     /// `crypto.getRandomValues`; Spin: WASI's `random`).
     fn random_bytes(&self, buf: &mut [u8]) -> Result<(), PlatformError>;

@@ -8,6 +8,7 @@
 
 use std::rc::Rc;
 
+use shared_wasm::jwk::VerifyingKey;
 use shared_wasm::ratelimit::{Decision, Quota};
 use shared_wasm::{RequestId, UnixTime};
 
@@ -76,6 +77,18 @@ impl<P: Platform> Platform for Traced<P> {
 
     async fn rate_limit(&self, key: &str, quota: &Quota) -> Result<Decision, PlatformError> {
         self.inner.rate_limit(key, quota).await
+    }
+
+    async fn verify_signature(
+        &self,
+        kid: &str,
+        key: &VerifyingKey,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, PlatformError> {
+        self.inner
+            .verify_signature(kid, key, message, signature)
+            .await
     }
 
     /// Every outbound request is to an origin, and carries the id.

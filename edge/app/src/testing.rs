@@ -9,6 +9,7 @@ use std::pin::pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
+use shared_wasm::jwk::VerifyingKey;
 use shared_wasm::ratelimit::{Decision, Quota};
 use shared_wasm::UnixTime;
 
@@ -22,6 +23,8 @@ type Origin = Rc<dyn Fn(&MemPlatform, &Request) -> Result<Response, PlatformErro
 pub struct MemPlatform {
     pub kv: Rc<RefCell<HashMap<String, Vec<u8>>>>,
     pub logs: Rc<RefCell<Vec<String>>>,
+    /// How many signatures [`Platform::verify_signature`] was asked to check.
+    pub signature_checks: Rc<std::cell::Cell<usize>>,
     origin: Origin,
 }
 
@@ -40,6 +43,7 @@ impl MemPlatform {
         Self {
             kv: Rc::default(),
             logs: Rc::default(),
+            signature_checks: Rc::default(),
             origin: Rc::new(origin),
         }
     }
@@ -69,6 +73,16 @@ impl Platform for MemPlatform {
     }
     async fn fetch(&self, request: Request, _timeout_ms: u32) -> Result<Response, PlatformError> {
         (self.origin)(self, &request)
+    }
+    async fn verify_signature(
+        &self,
+        _kid: &str,
+        key: &VerifyingKey,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, PlatformError> {
+        self.signature_checks.set(self.signature_checks.get() + 1);
+        Ok(shared_wasm::jwt::verify_raw(key, message, signature))
     }
     fn defer(&self, _task: Deferred) {}
     fn now(&self) -> UnixTime {

@@ -3,6 +3,7 @@
 #![cfg(target_arch = "wasm32")]
 
 mod rate_limiter;
+mod webcrypto;
 
 use std::cell::{OnceCell, RefCell};
 use std::pin::pin;
@@ -16,6 +17,7 @@ use edge_app::{
     Response as AppResponse,
 };
 use shared_wasm::geo::Continent;
+use shared_wasm::jwk::VerifyingKey;
 use shared_wasm::ratelimit::{Decision, Quota};
 use shared_wasm::{CountryCode, UnixTime};
 use worker::{
@@ -225,6 +227,16 @@ impl Platform for Cloudflare {
 
     fn defer(&self, task: edge_app::Deferred) {
         self.ctx.wait_until(task);
+    }
+
+    async fn verify_signature(
+        &self,
+        kid: &str,
+        key: &VerifyingKey,
+        message: &[u8],
+        signature: &[u8],
+    ) -> std::result::Result<bool, PlatformError> {
+        webcrypto::verify(kid, key, message, signature).await
     }
 
     fn now(&self) -> UnixTime {

@@ -23,6 +23,7 @@ use edge_app::{
     Response as AppResponse,
 };
 use shared_wasm::geo::Continent;
+use shared_wasm::jwk::VerifyingKey;
 use shared_wasm::kv_sweep::{self, RATE_LIMIT_PREFIX};
 use shared_wasm::ratelimit::{self, Decision, Quota};
 use shared_wasm::record::{CachedResponse, KvEnvelope};
@@ -213,6 +214,17 @@ impl Platform for Spin {
             body: resp.into_body(),
             native_body: None,
         })
+    }
+
+    /// Spin has no WebCrypto: Rust's verifiers (ed25519-dalek's `verify_strict`, p256).
+    async fn verify_signature(
+        &self,
+        _kid: &str,
+        key: &VerifyingKey,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, PlatformError> {
+        Ok(shared_wasm::jwt::verify_raw(key, message, signature))
     }
 
     fn defer(&self, task: edge_app::Deferred) {

@@ -83,11 +83,6 @@ const DURATION_SECS: u32 = 8;
 fn ladder_args() -> Vec<String> {
     let d = DURATION_SECS;
     [
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-nostdin",
-        "-y",
         "-f",
         "lavfi",
         "-i",
@@ -175,11 +170,6 @@ pub async fn render_ladder(dest: &Path) -> anyhow::Result<()> {
     }
     // The ladder, then a poster like a transcode's (`poster.jpg`, 360 lines high).
     let poster = [
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-nostdin",
-        "-y",
         "-f",
         "lavfi",
         "-i",
@@ -206,6 +196,8 @@ pub async fn render_ladder(dest: &Path) -> anyhow::Result<()> {
 /// Runs ffmpeg with `args` in `dir`.
 async fn ffmpeg(dir: &Path, args: &[String]) -> anyhow::Result<()> {
     let out = Command::new("ffmpeg")
+        // Quiet, never reading stdin, overwriting: the same for every run of the demo.
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
         .args(args)
         .current_dir(dir)
         .output()

@@ -36,8 +36,14 @@ pub struct Details {
     /// Where the edge serves the poster (ready videos only).
     #[sqlx(skip)]
     poster_url: Option<String>,
-    #[serde(skip)]
+    /// Whether an admin took it down: only its owner and admins ever see it true (anyone else
+    /// gets 451), and the admin page shows it beside the take-down switch.
+    #[serde(serialize_with = "flag")]
     taken_down: i64,
+}
+
+fn flag<S: serde::Serializer>(v: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_bool(*v != 0)
 }
 
 fn tag_list<S: serde::Serializer>(tags: &str, s: S) -> Result<S::Ok, S::Error> {

@@ -35,6 +35,82 @@ pub struct Settings {
     /// Prometheus metrics.
     #[serde(default)]
     pub metrics: MetricsSettings,
+    /// The web app's pages, as far as this origin deals with them.
+    #[serde(default)]
+    pub web: WebSettings,
+}
+
+/// The web app's pages. They are served by the edge, but the creator studio sends a video's file
+/// straight to this origin (`tus_url`), a cross-origin request the browser only makes when this
+/// origin allows the page's origin (CORS, `routes::cors`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebSettings {
+    /// The origins (`scheme://host[:port]`, comma-separated: `APP_WEB__ORIGINS`) whose pages may
+    /// upload here; every other page is refused by its browser. Default: the dev edge,
+    /// `http://127.0.0.1:8787`; a deployment names its edge's public origins.
+    #[serde(default = "default_web_origins")]
+    pub origins: String,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        Self {
+            origins: default_web_origins(),
+        }
+    }
+}
+
+fn default_web_origins() -> String {
+    "http://127.0.0.1:8787".into()
+}
+
+/// The most web origins one origin allows: each is compared with every upload request's
+/// `Origin`, and a deployment has a few (its edge's hostnames).
+const MAX_WEB_ORIGINS: usize = 16;
+
+impl WebSettings {
+    /// The allowed origins, each as a browser writes it in `Origin` (lowercase, no default
+    /// port, no path); an error names the entry that is not one.
+    pub fn origins(&self) -> anyhow::Result<Vec<String>> {
+        let list: Vec<String> = self
+            .origins
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(web_origin)
+            .collect::<anyhow::Result<_>>()?;
+        if list.len() > MAX_WEB_ORIGINS {
+            bail!("web.origins lists more than {MAX_WEB_ORIGINS} origins");
+        }
+        Ok(list)
+    }
+}
+
+/// One origin of `web.origins`, as browsers serialize it: `http(s)://host[:port]`, nothing
+/// after. `*` and `null` (a sandboxed page, a file) are refused: the upload routes name the
+/// origins they trust.
+fn web_origin(s: &str) -> anyhow::Result<String> {
+    let lower = s.to_ascii_lowercase();
+    let uri: axum::http::Uri = lower
+        .parse()
+        .with_context(|| format!("web.origins: {s:?} is not an origin"))?;
+    let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+        bail!("web.origins: {s:?} is not an origin like https://app.example");
+    };
+    let default_port = match scheme {
+        "http" => 80,
+        "https" => 443,
+        _ => bail!("web.origins: {s:?} is not http or https"),
+    };
+    if lower != format!("{scheme}://{authority}") || authority.as_str().contains('@') {
+        bail!(
+            "web.origins: {s:?} has more than scheme, host and port (no path, no slash at the end)"
+        );
+    }
+    if authority.port_u16() == Some(default_port) {
+        bail!("web.origins: {s:?} names the default port, which browsers leave out of Origin");
+    }
+    Ok(lower)
 }
 
 /// Logging. `RUST_LOG` chooses what is logged; this, how.
@@ -563,6 +639,7 @@ impl Settings {
         if self.auth.access_ttl_secs == 0 || self.auth.access_ttl_secs > 3600 {
             bail!("auth.access_ttl_secs must be between 1 and 3600");
         }
+        self.web.origins()?;
         Ok(())
     }
 }
@@ -590,5 +667,41 @@ mod tests {
         assert!(s3(default_part_size(), 0).validate(eight_gib).is_err());
         let no_keys = S3Settings::new("http://127.0.0.1:9000", "media");
         assert!(no_keys.validate(eight_gib).is_err());
+    }
+
+    #[test]
+    fn web_origins_are_origins_as_browsers_send_them() {
+        let origins = |s: &str| {
+            WebSettings {
+                origins: s.to_owned(),
+            }
+            .origins()
+        };
+        assert_eq!(
+            origins(" https://App.Example , http://127.0.0.1:8787,").unwrap(),
+            ["https://app.example", "http://127.0.0.1:8787"]
+        );
+        assert_eq!(
+            WebSettings::default().origins().unwrap(),
+            ["http://127.0.0.1:8787"]
+        );
+        assert!(origins("").unwrap().is_empty(), "none: no page uploads");
+        for bad in [
+            "*",
+            "null",
+            "app.example",
+            "https://app.example/",
+            "https://app.example/studio",
+            "https://app.example?x=1",
+            "https://user@app.example",
+            "https://app.example:443",
+            "http://app.example:80",
+            "ftp://app.example",
+            "https://",
+        ] {
+            assert!(origins(bad).is_err(), "{bad:?} accepted");
+        }
+        let many = vec!["https://a.example"; MAX_WEB_ORIGINS + 1].join(",");
+        assert!(origins(&many).is_err());
     }
 }

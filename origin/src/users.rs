@@ -265,3 +265,60 @@ pub async fn delete(db: &AnyPool, id: &str) -> anyhow::Result<()> {
     tx.commit().await?;
     Ok(())
 }
+
+/// A user as an admin finds them.
+#[derive(Debug, serde::Serialize, sqlx::FromRow)]
+pub struct Found {
+    /// Id.
+    pub id: String,
+    /// Login address.
+    pub email: String,
+    /// Role, as stored.
+    pub role: String,
+    /// Public name (may be empty).
+    pub display_name: String,
+    /// Where the user's data lives.
+    pub home_region: Option<String>,
+    /// Signup time, Unix seconds.
+    pub created_at: i64,
+}
+
+/// `s` as a `LIKE` pattern that matches it literally (`\` escapes).
+fn like_literal(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The user whose id is `q`, then users whose email contains `q` (emails are stored lowercase),
+/// by email; at most `limit`. A scan of the users' emails: an admin's lookup, bounded by
+/// `limit` and by the edge's rate limit, not a public search.
+pub async fn search(db: &AnyPool, q: &str, limit: u32) -> sqlx::Result<Vec<Found>> {
+    let pattern = format!("%{}%", like_literal(&q.to_ascii_lowercase()));
+    sqlx::query_as(
+        "SELECT id, email, role, display_name, home_region, created_at FROM users
+         WHERE id = $1 OR email LIKE $2 ESCAPE '\\'
+         ORDER BY CASE WHEN id = $1 THEN 0 ELSE 1 END, email LIMIT $3",
+    )
+    .bind(q)
+    .bind(pattern)
+    .bind(i64::from(limit))
+    .fetch_all(db)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_literal;
+
+    #[test]
+    fn like_patterns_match_wildcards_literally() {
+        assert_eq!(like_literal("a_b%c\\d"), "a\\_b\\%c\\\\d");
+        assert_eq!(like_literal("plain@example.com"), "plain@example.com");
+    }
+}

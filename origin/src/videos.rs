@@ -24,21 +24,25 @@ struct VideoRow {
     version: i64,
 }
 
+/// The country rule as stored: a mode and a comma-separated list, or no mode for none.
+fn country_rule(mode: Option<&str>, list: Option<&str>) -> anyhow::Result<Option<CountryRule>> {
+    let Some(mode) = mode else {
+        return Ok(None);
+    };
+    Ok(Some(CountryRule {
+        mode: parse_enum(mode)?,
+        list: list
+            .unwrap_or_default()
+            .split(',')
+            .filter(|c| !c.is_empty())
+            .map(|c| CountryCode::parse(c).map_err(|e| anyhow::anyhow!("{c:?}: {e}")))
+            .collect::<anyhow::Result<_>>()?,
+    }))
+}
+
 impl VideoRow {
     fn into_record(self, id: &VideoId) -> anyhow::Result<VideoRecord> {
-        let countries = match self.country_mode {
-            None => None,
-            Some(mode) => Some(CountryRule {
-                mode: parse_enum(&mode)?,
-                list: self
-                    .country_list
-                    .unwrap_or_default()
-                    .split(',')
-                    .filter(|c| !c.is_empty())
-                    .map(|c| CountryCode::parse(c).map_err(|e| anyhow::anyhow!("{c:?}: {e}")))
-                    .collect::<anyhow::Result<_>>()?,
-            }),
-        };
+        let countries = country_rule(self.country_mode.as_deref(), self.country_list.as_deref())?;
         Ok(VideoRecord {
             v: VIDEO_RECORD_VERSION,
             id: id.clone(),
@@ -193,28 +197,85 @@ async fn placement(
         .await
 }
 
-/// A video as its owner lists it.
-#[derive(Debug, serde::Serialize, sqlx::FromRow)]
+#[derive(sqlx::FromRow)]
+struct OwnedRow {
+    id: String,
+    title: String,
+    description: String,
+    visibility: String,
+    state: String,
+    category: Option<String>,
+    tags: String,
+    country_mode: Option<String>,
+    country_list: Option<String>,
+    taken_down: i64,
+    channel_id: Option<String>,
+    duration_ms: Option<i64>,
+    created_at: i64,
+}
+
+/// A video as its owner lists it: every field the owner edits, and where it stands.
+#[derive(Debug, serde::Serialize)]
 pub struct Owned {
     /// Id.
     pub id: String,
     /// Title.
     pub title: String,
+    /// Description.
+    pub description: String,
     /// Visibility, as stored.
     pub visibility: String,
     /// State, as stored.
     pub state: String,
+    /// Category slug.
+    pub category: Option<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Country rule.
+    pub countries: Option<CountryRule>,
+    /// Taken down by an admin.
+    pub taken_down: bool,
+    /// Its channel.
+    pub channel_id: Option<String>,
+    /// Length, once transcoded.
+    pub duration_ms: Option<i64>,
+    /// Creation time, Unix seconds.
+    pub created_at: i64,
 }
 
 /// The videos of `owner`, newest first (at most 100).
-pub async fn owned_by(db: &AnyPool, owner: &str) -> sqlx::Result<Vec<Owned>> {
-    sqlx::query_as(
-        "SELECT id, title, visibility, state FROM videos WHERE owner_id = $1
-         ORDER BY created_at DESC, id LIMIT 100",
+pub async fn owned_by(db: &AnyPool, owner: &str) -> anyhow::Result<Vec<Owned>> {
+    let rows: Vec<OwnedRow> = sqlx::query_as(
+        "SELECT id, title, description, visibility, state, category, tags, country_mode,
+                country_list, taken_down, channel_id, duration_ms, created_at
+         FROM videos WHERE owner_id = $1 ORDER BY created_at DESC, id LIMIT 100",
     )
     .bind(owner)
     .fetch_all(db)
-    .await
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(Owned {
+                countries: country_rule(r.country_mode.as_deref(), r.country_list.as_deref())?,
+                tags: r
+                    .tags
+                    .split(',')
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                taken_down: r.taken_down != 0,
+                id: r.id,
+                title: r.title,
+                description: r.description,
+                visibility: r.visibility,
+                state: r.state,
+                category: r.category,
+                channel_id: r.channel_id,
+                duration_ms: r.duration_ms,
+                created_at: r.created_at,
+            })
+        })
+        .collect()
 }
 
 /// A change to a video's metadata; `None` fields stay as they are.

@@ -1,7 +1,8 @@
-//! Admin and creator routes: change a user's role, log a user out everywhere (a ban's first
-//! step), list one's own videos.
+//! Admin and creator routes: find users, change a user's role, log a user out everywhere (a
+//! ban's first step), list one's own videos.
 
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
@@ -13,6 +14,44 @@ use crate::caller::Caller;
 use crate::error::{ApiError, ApiJson};
 use crate::state::AppState;
 use crate::{users, videos};
+
+/// Longest `q` of a user search: the longest email address.
+const MAX_QUERY: usize = 254;
+/// Most users one search returns: an admin narrows the query rather than pages.
+const MAX_FOUND: u32 = 20;
+
+/// Parameters of `GET /v1/admin/users`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FindUsers {
+    /// Optional here so that a missing one gets the same JSON error as an empty one.
+    q: Option<String>,
+}
+
+/// Finds users by id or by part of their email (admins only).
+pub async fn find_users(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<FindUsers>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require(Role::Admin)?;
+    let invalid = |message: String| ApiError::BadRequest {
+        code: "invalid_query",
+        message,
+    };
+    let Query(p) = query.map_err(|e| invalid(e.body_text()))?;
+    let q = p.q.as_deref().unwrap_or_default().trim();
+    if q.is_empty() || q.chars().count() > MAX_QUERY {
+        return Err(invalid(format!(
+            "q is an id or part of an email, 1 to {MAX_QUERY} characters"
+        )));
+    }
+    let items = users::search(&state.db, q, MAX_FOUND).await?;
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(json!({"items": items})),
+    ))
+}
 
 /// Role change body.
 #[derive(Deserialize)]

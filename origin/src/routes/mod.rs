@@ -6,6 +6,7 @@ pub mod auth;
 pub mod billing;
 pub mod catalog;
 pub mod channels;
+pub mod cors;
 pub mod feeds;
 pub mod fields;
 pub mod internal;
@@ -100,6 +101,7 @@ pub fn router(state: AppState) -> Router {
             put(social::subscribe).delete(social::unsubscribe),
         )
         .route("/v1/me/subscriptions", get(social::my_subscriptions))
+        .route("/v1/admin/users", get(admin::find_users))
         .route("/v1/admin/users/{id}/role", post(admin::set_role))
         .route("/v1/admin/users/{id}/revoke", post(admin::revoke))
         .route("/.well-known/jwks.json", get(auth::jwks))
@@ -111,8 +113,23 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             internal::require_edge,
         ));
-    // Public: health, the API document, the upload URLs (their tickets are their credentials)
-    // and Stripe's webhook (its signature is).
+    // The upload URLs (their tickets are their credentials), which the web app's pages on the
+    // allowed origins reach from the browser (CORS). tus's own `OPTIONS /uploads/tus` stays
+    // outside: it describes the server to any client.
+    let web = cors::WebOrigins::new(&state.settings.web.origins().expect("validated at start"))
+        .expect("validated origins are header values");
+    let uploads = Router::new()
+        .route("/uploads/{ticket}", put(uploads::put))
+        .route("/uploads/{ticket}/tus", post(tus::create))
+        .route(
+            "/uploads/tus/{id}",
+            axum::routing::head(tus::head)
+                .patch(tus::patch)
+                .delete(tus::delete),
+        )
+        .layer(middleware::from_fn_with_state(web, cors::uploads));
+    // Public: health, the API document, the upload URLs and Stripe's webhook (its signature is
+    // its credential).
     Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route(
@@ -124,19 +141,12 @@ pub fn router(state: AppState) -> Router {
                 )
             }),
         )
-        .route("/uploads/{ticket}", put(uploads::put))
-        .route("/uploads/{ticket}/tus", post(tus::create))
         .route("/uploads/tus", axum::routing::options(tus::options))
-        .route(
-            "/uploads/tus/{id}",
-            axum::routing::head(tus::head)
-                .patch(tus::patch)
-                .delete(tus::delete),
-        )
         .route(
             "/billing/stripe/webhook",
             post(billing::stripe_webhook).layer(DefaultBodyLimit::max(billing::MAX_WEBHOOK_BODY)),
         )
+        .merge(uploads)
         .merge(api)
         .merge(internal)
         .route_layer(middleware::from_fn(crate::telemetry::note_route))

@@ -158,6 +158,7 @@ impl TestApp {
             },
             log: Default::default(),
             metrics: Default::default(),
+            web: Default::default(),
         };
         tweak(&mut settings);
         let state = AppState::build(settings).await.unwrap();

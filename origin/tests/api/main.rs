@@ -16,6 +16,7 @@ mod sessions;
 mod shutdown;
 mod social;
 mod storage;
+mod studio;
 mod sync;
 mod telemetry;
 mod transcode;
@@ -69,6 +70,7 @@ async fn the_api_answers_only_the_edge() {
         (M::POST, "/v1/videos"),
         (M::GET, "/v1/videos/v1/comments"),
         (M::POST, "/v1/admin/users/u1/role"),
+        (M::GET, "/v1/admin/users?q=ada"),
         (M::GET, "/.well-known/jwks.json"),
     ] {
         let r = direct(m.clone(), path).send().await.unwrap();

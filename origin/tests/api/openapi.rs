@@ -683,6 +683,31 @@ async fn every_operation_answers_as_documented() {
     }
 
     // Admin, then the end of sessions and of an account.
+    let (s, found) = d
+        .call(
+            &app,
+            M::GET,
+            "/v1/admin/users",
+            "/v1/admin/users?q=viewer%40",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, &found["items"][0]["id"]),
+        (StatusCode::OK, &json!(viewer_id))
+    );
+    let (s, _) = d
+        .call(
+            &app,
+            M::GET,
+            "/v1/admin/users",
+            "/v1/admin/users?q=",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
     let admin_user = format!("/v1/admin/users/{viewer_id}");
     d.call(
         &app,

@@ -74,6 +74,37 @@ pub fn id_segment(s: &str) -> Result<&str, EdgeError> {
     }
 }
 
+/// Longest `q` of the admin's user search: the longest email address.
+const MAX_USER_QUERY: usize = 254;
+
+/// `/v1/admin/users?q=…` with `q` alone, re-encoded: the admin's user search sends the origin
+/// nothing else, and nothing unbounded.
+fn user_query(req: &Request) -> Result<String, EdgeError> {
+    let query = req.url.split_once('?').map_or("", |(_, q)| q);
+    let mut q = None;
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        match &*k {
+            "q" if q.is_none() => q = Some(v.trim().to_owned()),
+            _ => {
+                return Err(EdgeError::BadRequest {
+                    code: "invalid_query",
+                    message: "the user search takes one q".into(),
+                })
+            }
+        }
+    }
+    match q {
+        Some(q) if !q.is_empty() && q.chars().count() <= MAX_USER_QUERY => {
+            let q: String = form_urlencoded::byte_serialize(q.as_bytes()).collect();
+            Ok(format!("/v1/admin/users?q={q}"))
+        }
+        _ => Err(EdgeError::BadRequest {
+            code: "invalid_query",
+            message: format!("q is an id or part of an email, 1 to {MAX_USER_QUERY} characters"),
+        }),
+    }
+}
+
 /// Which quota a forwarded route counts against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
@@ -127,6 +158,7 @@ pub fn resolve(
             Class::Api,
             Ok("/v1/creator/videos".into()),
         ),
+        ["v1", "admin", "users"] => (&["GET"], admin, Class::Api, user_query(req)),
         ["v1", "admin", "users", u, a @ ("role" | "revoke")] => (
             &["POST"],
             admin,
@@ -231,4 +263,53 @@ pub fn resolve(
         class,
         path,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::user_query;
+    use crate::error::EdgeError;
+    use crate::platform::Request;
+
+    fn query(q: &str) -> Result<String, EdgeError> {
+        user_query(&Request {
+            url: format!("https://edge.example/v1/admin/users{q}"),
+            ..Request::default()
+        })
+    }
+
+    #[test]
+    fn the_user_search_forwards_one_bounded_q_re_encoded() {
+        assert_eq!(
+            query("?q=+Ada%40Example.com+").unwrap(),
+            "/v1/admin/users?q=Ada%40Example.com"
+        );
+        assert_eq!(
+            query("?q=a%26b%3Dc").unwrap(),
+            "/v1/admin/users?q=a%26b%3Dc"
+        );
+        let longest = "é".repeat(254);
+        assert!(query(&format!("?q={longest}")).is_ok());
+        for bad in [
+            "",
+            "?q=",
+            "?q=+++",
+            "?q=a&q=b",
+            "?q=a&limit=5000",
+            "?cursor=x",
+            &format!("?q={}", "é".repeat(255)),
+        ] {
+            let e = query(bad).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    EdgeError::BadRequest {
+                        code: "invalid_query",
+                        ..
+                    }
+                ),
+                "{bad}: {e:?}"
+            );
+        }
+    }
 }

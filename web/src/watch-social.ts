@@ -39,8 +39,22 @@ export function explain(e: unknown, doing: string): string {
 }
 
 /** A link that invites a signed-out viewer to sign in, dressed as the control it stands for. */
-function signInLink(text: string, label: string): HTMLAnchorElement {
-  return h("a", { class: "button", href: signInHref(), "aria-label": label }, text);
+function signInLink(text: string, why: string): HTMLAnchorElement {
+  return h("a", { class: "button", href: signInHref() }, text, h("span", { class: "visually-hidden" }, ` (${why})`));
+}
+
+/**
+ * Runs `task` unless one is already under way for `el`, marking `el` busy meanwhile. The control
+ * stays enabled (and keeps the keyboard focus); a second press while busy does nothing.
+ */
+async function once(el: HTMLElement, task: () => Promise<void>): Promise<void> {
+  if (el.getAttribute("aria-busy") === "true") return;
+  el.setAttribute("aria-busy", "true");
+  try {
+    await task();
+  } finally {
+    el.removeAttribute("aria-busy");
+  }
 }
 
 function count(n: number): string {
@@ -55,8 +69,8 @@ export function reactions(v: VideoDetails, me: Viewer | null): void {
   if (!me) {
     replace(
       box,
-      signInLink(`Like ${count(likes)}`, `${plural(likes, "like", "likes")}. Sign in to like this video`),
-      signInLink(`Dislike ${count(dislikes)}`, `${plural(dislikes, "dislike", "dislikes")}. Sign in to dislike this video`),
+      signInLink(`Like ${count(likes)}`, "sign in to like this video"),
+      signInLink(`Dislike ${count(dislikes)}`, "sign in to dislike this video"),
     );
     return;
   }
@@ -70,21 +84,20 @@ export function reactions(v: VideoDetails, me: Viewer | null): void {
     like.setAttribute("aria-pressed", String(mine === "like"));
     dislike.setAttribute("aria-pressed", String(mine === "dislike"));
   };
-  const press = async (which: "like" | "dislike"): Promise<void> => {
-    const value: Reaction = mine === which ? "none" : which;
-    like.disabled = dislike.disabled = true;
-    error.textContent = "";
-    try {
-      const counts = await authed<{ likes: number; dislikes: number }>("PUT", `/v1/videos/${seg(v.id)}/reaction`, { value });
-      likes = counts.likes;
-      dislikes = counts.dislikes;
-      mine = value;
-    } catch (e) {
-      error.textContent = explain(e, which === "like" ? "like this video" : "dislike this video");
-    }
-    like.disabled = dislike.disabled = false;
-    draw();
-  };
+  const press = (which: "like" | "dislike"): Promise<void> =>
+    once(box, async () => {
+      const value: Reaction = mine === which ? "none" : which;
+      error.textContent = "";
+      try {
+        const counts = await authed<{ likes: number; dislikes: number }>("PUT", `/v1/videos/${seg(v.id)}/reaction`, { value });
+        likes = counts.likes;
+        dislikes = counts.dislikes;
+        mine = value;
+      } catch (e) {
+        error.textContent = explain(e, which === "like" ? "like this video" : "dislike this video");
+      }
+      draw();
+    });
   like.addEventListener("click", () => void press("like"));
   dislike.addEventListener("click", () => void press("dislike"));
   draw();
@@ -117,8 +130,7 @@ export function subscription(v: VideoDetails, me: Viewer | null): void {
     drawCount();
   };
   button.addEventListener("click", () => {
-    void (async () => {
-      button.disabled = true;
+    void once(button, async () => {
       error.textContent = "";
       const want = !subscribed;
       try {
@@ -128,9 +140,8 @@ export function subscription(v: VideoDetails, me: Viewer | null): void {
       } catch (e) {
         error.textContent = explain(e, want ? "subscribe" : "unsubscribe");
       }
-      button.disabled = false;
       draw();
-    })();
+    });
   });
   draw();
   replace(box, button, " ", shown, error);
@@ -201,7 +212,7 @@ export async function comments(v: VideoDetails, me: Viewer | null): Promise<void
       const { field, input } = textField(`edit-${c.id}`, "Edit your comment", text);
       const save = h("button", { type: "submit" }, "Save");
       const cancel = h("button", { type: "button" }, "Cancel");
-      const form = h("form", { class: "comment-edit" }, field, h("div", { class: "row" }, save, cancel));
+      const form = h("form", { class: "comment-edit", novalidate: true }, field, h("div", { class: "row" }, save, cancel));
       cancel.addEventListener("click", () => {
         error.textContent = "";
         idle();
@@ -309,7 +320,8 @@ export async function comments(v: VideoDetails, me: Viewer | null): Promise<void
     const { field, input } = textField("comment-text", "Add a comment");
     const post = h("button", { type: "submit", id: "comment-post" }, "Post comment");
     const error = h("p", { id: "comment-error", class: "error", role: "alert" });
-    const form = h("form", { id: "comment-new" }, field, h("div", { class: "row" }, post), error);
+    // Checked by checkComment, which says what is wrong in the page (not a browser bubble).
+    const form = h("form", { id: "comment-new", novalidate: true }, field, h("div", { class: "row" }, post), error);
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
       const bad = checkComment(input.value);
@@ -318,8 +330,7 @@ export async function comments(v: VideoDetails, me: Viewer | null): Promise<void
         input.focus();
         return;
       }
-      void (async () => {
-        post.disabled = true;
+      void once(form, async () => {
         error.textContent = "";
         try {
           const c = await authed<Comment>("POST", `/v1/videos/${seg(v.id)}/comments`, { body: input.value.trim() });
@@ -331,8 +342,7 @@ export async function comments(v: VideoDetails, me: Viewer | null): Promise<void
         } catch (e) {
           error.textContent = explain(e, "post your comment");
         }
-        post.disabled = false;
-      })();
+      });
     });
     replace(formBox, form);
   }

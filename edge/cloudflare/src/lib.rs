@@ -248,7 +248,7 @@ impl Platform for Cloudflare {
         match resp.status_code() {
             200 => resp.bytes().await.map(Some).map_err(err),
             404 => Ok(None),
-            s => Err(err(format_args!(
+            s => Err(PlatformError::assets(format_args!(
                 "{ASSETS_BINDING} answered {s} for {file}"
             ))),
         }

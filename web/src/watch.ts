@@ -1,8 +1,12 @@
 // The watch page: `/watch?v=ID`. Details and comments from the read API; playback through a
-// signed manifest URL; refusals (members, taken down, blocked) explained with the API's reason.
-import { ApiError, CommentPage, getJson, Playback, seg, VideoDetails, withQuery } from "./api";
-import { append, byId, date, h, plural, replace } from "./dom";
+// signed manifest URL; refusals (members, taken down, blocked) explained with the API's reason;
+// likes, the channel's subscription and comments in watch-social.ts. Calls carry the viewer's
+// token when signed in (social-session.ts), so the answers can say what the viewer did.
+import { ApiError, Playback, seg, VideoDetails } from "./api";
+import { byId, date, h, plural, replace } from "./dom";
 import { loadHls, Player, startPlayer } from "./player";
+import { authed, signInHref, viewer, Viewer } from "./social-session";
+import { comments, reactions, subscription } from "./watch-social";
 
 const REASONS: Record<string, string> = {
   taken_down: "This video was taken down and can no longer be watched.",
@@ -46,31 +50,23 @@ function refusal(e: unknown): void {
   }
 }
 
-/** Signing in comes with a later version of this app; until then the prompt says so plainly. */
 function signIn(what: string): HTMLElement {
-  return h("p", { class: "sign-in" }, `${what}: signing in from this site is coming soon.`);
+  return h("p", { class: "sign-in" }, h("a", { href: signInHref() }, what), ".");
 }
 
-function details(v: VideoDetails): void {
+function details(v: VideoDetails, me: Viewer | null): void {
   document.title = `${v.title} – edge-video`;
   byId("title").textContent = v.title;
   const channel = byId("channel");
   if (v.channel_id) {
-    replace(
-      channel,
-      h("a", { href: `/channel?id=${seg(v.channel_id)}` }, v.channel_name ?? v.owner_name ?? "Channel"),
-      " · ",
-      h("span", { id: "subscribers" }, plural(v.subscribers, "subscriber", "subscribers")),
-    );
+    replace(channel, h("a", { href: `/channel?id=${seg(v.channel_id)}` }, v.channel_name ?? v.owner_name ?? "Channel"));
   } else if (v.owner_name) {
     channel.textContent = v.owner_name;
   }
+  subscription(v, me);
+  reactions(v, me);
   replace(
     byId("stats"),
-    h("span", { id: "likes" }, plural(v.likes, "like", "likes")),
-    " · ",
-    h("span", { id: "dislikes" }, plural(v.dislikes, "dislike", "dislikes")),
-    " · ",
     h("span", { id: "comment-count" }, plural(v.comments, "comment", "comments")),
     " · ",
     date(v.created_at),
@@ -80,44 +76,6 @@ function details(v: VideoDetails): void {
   replace(tags, ...v.tags.map((t) => h("li", {}, h("a", { href: `/search?q=${seg(t)}` }, `#${t}`))));
   tags.hidden = !v.tags.length;
   if (v.visibility === "public" && v.poster_url) byId<HTMLVideoElement>("video").poster = v.poster_url;
-}
-
-async function comments(id: string): Promise<void> {
-  const list = byId("comments");
-  const status = byId("comments-status");
-  const more = byId<HTMLButtonElement>("comments-more");
-  const load = async (cursor?: string): Promise<void> => {
-    more.disabled = true;
-    try {
-      const page = await getJson<CommentPage>(withQuery(`/v1/videos/${seg(id)}/comments`, { cursor, limit: "20" }));
-      append(
-        list,
-        ...page.items.map((c) =>
-          h(
-            "li",
-            { class: "comment" },
-            h("p", { class: "comment-meta" }, `${c.author_id ? "Viewer " + c.author_id.slice(0, 8) : "Deleted account"} · ${date(c.created_at)}${c.edited_at ? " · edited" : ""}`),
-            // The body as text: markup in a comment stays characters on the screen.
-            h("p", { class: c.deleted ? "comment-body removed" : "comment-body" }, c.deleted ? "Comment removed." : c.body),
-          ),
-        ),
-      );
-      status.textContent = list.children.length ? "" : "No comments yet.";
-      more.hidden = !page.next_cursor;
-      if (page.next_cursor) {
-        const next = page.next_cursor;
-        more.onclick = () => void load(next);
-      }
-    } catch (e) {
-      status.textContent =
-        e instanceof ApiError && (e.status === 401 || e.status === 403)
-          ? "Comments on this video are for its channel's members."
-          : "Comments could not be loaded.";
-      more.hidden = true;
-    }
-    more.disabled = false;
-  };
-  await load();
 }
 
 type Settled<T> = { value: T } | { error: unknown };
@@ -138,14 +96,16 @@ async function init(): Promise<void> {
     byId("about").hidden = true;
     return;
   }
-  replace(byId("comment-form"), signIn("Sign in to comment, like or subscribe"));
+  const me = await viewer();
   const playback = `/v1/videos/${seg(id)}/playback`;
   // Asked at once beside the details: the player's first request waits for the slower of the two,
   // not for both in turn.
-  const first = settled(getJson<Playback>(playback));
+  const first = settled(authed<Playback>("GET", playback));
   const hlsReady = loadHls();
+  let v: VideoDetails;
   try {
-    details(await getJson<VideoDetails>(`/v1/videos/${seg(id)}`));
+    v = await authed<VideoDetails>("GET", `/v1/videos/${seg(id)}`);
+    details(v, me);
   } catch (e) {
     refusal(e);
     // Nothing to show about a video we may not describe.
@@ -153,7 +113,7 @@ async function init(): Promise<void> {
     byId("about").hidden = true;
     return;
   }
-  void comments(id);
+  void comments(v, me);
   let player: Player | null = null;
   const outcome = (r: Settled<Playback>): Playback | null => {
     if ("value" in r) return r.value;
@@ -161,7 +121,7 @@ async function init(): Promise<void> {
     refusal(r.error);
     return null;
   };
-  const ask = async (): Promise<Playback | null> => outcome(await settled(getJson<Playback>(playback)));
+  const ask = async (): Promise<Playback | null> => outcome(await settled(authed<Playback>("GET", playback)));
   const play = outcome(await first);
   if (!play) return;
   // Played from this page's own origin (the CSP's media and connect sources are 'self').

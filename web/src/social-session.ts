@@ -1,10 +1,12 @@
 // The signed-in viewer, as the watch page's community features need it: who it is, a call to
 // the API on its behalf, and where to sign in.
 //
-// A STAND-IN until the web app's session module lands (sign-in pages; access token in memory,
-// refresh token in an HttpOnly cookie the edge sets). Its exports are the seam: `viewer()`,
-// `authed()`, `signInHref()`. Meanwhile it keeps the JSON of a login (`POST /v1/auth/login`)
-// in sessionStorage under STORE_KEY, and refreshes it once on a 401.
+// A STAND-IN until the web app's session module (web/src/session.ts: sign-in pages, access
+// token in memory, refresh token in an HttpOnly cookie the edge sets) lands. Its exports have
+// that module's names and shapes, so the switch is an import path: `currentUser()`,
+// `authJson()` (which must take a 204, as here), `viewerJson()`, `signInHref()`. Meanwhile it
+// keeps the JSON of a login or signup in sessionStorage under STORE_KEY and refreshes it once
+// on a 401.
 import { ApiError } from "./api";
 
 /** Where the stand-in keeps a login's answer (`access_token`, `refresh_token`). */
@@ -15,8 +17,8 @@ interface Tokens {
   refresh_token?: string;
 }
 
-/** The signed-in viewer. */
-export interface Viewer {
+/** The signed-in user (of the session module's `User`, what this page needs). */
+export interface User {
   /** The user id (the access token's `sub`). */
   id: string;
 }
@@ -43,8 +45,8 @@ function subject(token: string): string | null {
   }
 }
 
-/** The signed-in viewer, or `null`. */
-export async function viewer(): Promise<Viewer | null> {
+/** The signed-in user, or `null`. */
+export async function currentUser(): Promise<User | null> {
   const t = stored();
   const id = t ? subject(t.access_token) : null;
   return id ? { id } : null;
@@ -72,6 +74,7 @@ async function refresh(t: Tokens): Promise<Tokens | null> {
   }
 }
 
+/** The API's JSON error as an `ApiError`; a field error names its field (as session.ts does). */
 async function errorOf(r: Response): Promise<ApiError> {
   let body: { error?: string; message?: string; reason?: string; field?: string } = {};
   try {
@@ -79,14 +82,23 @@ async function errorOf(r: Response): Promise<ApiError> {
   } catch {
     // not JSON: the status alone
   }
-  return new ApiError(r.status, body.error ?? `http_${r.status}`, body.message ?? `The server answered ${r.status}.`, body.reason ?? body.field);
+  return new ApiError(
+    r.status,
+    body.error ?? `http_${r.status}`,
+    body.message
+      ? body.field
+        ? `${body.field.replace(/[._]/g, " ")}: ${body.message}`
+        : body.message
+      : `The server answered ${r.status}.`,
+    body.reason,
+  );
 }
 
 /**
  * `method path` with the viewer's token when there is one (refreshed once if the edge says it
  * expired); the JSON answer, or `null` for an empty one (204). Throws `ApiError`.
  */
-export async function authed<T>(method: string, path: string, body?: unknown): Promise<T> {
+export async function authJson<T>(method: string, path: string, body?: unknown): Promise<T> {
   let t = stored();
   for (let attempt = 0; ; attempt++) {
     const headers: Record<string, string> = { accept: "application/json" };
@@ -113,4 +125,9 @@ export async function authed<T>(method: string, path: string, body?: unknown): P
     const text = await r.text();
     return (text ? JSON.parse(text) : null) as T;
   }
+}
+
+/** GET as the signed-in viewer when there is one, anonymously otherwise. */
+export function viewerJson<T>(path: string): Promise<T> {
+  return authJson<T>("GET", path);
 }

@@ -3,7 +3,7 @@
 // control is a link to sign in. Everything a user wrote goes in as text (dom.ts).
 import { ApiError, Comment, CommentPage, seg, VideoDetails, withQuery } from "./api";
 import { append, byId, date, h, plural, replace } from "./dom";
-import { authed, signInHref, Viewer } from "./social-session";
+import { authJson, signInHref, User, viewerJson } from "./social-session";
 
 /** The longest comment the API takes, in characters. */
 const MAX_COMMENT = 2000;
@@ -27,8 +27,11 @@ export function explain(e: unknown, doing: string): string {
       return `Could not ${doing}: it no longer exists. Reload the page.`;
     case 413:
       return `Could not ${doing}: it is too long.`;
-    case 422:
-      return e.reason === "body" ? `A comment must be ${e.message}.` : `Could not ${doing}: ${e.message}.`;
+    case 422: {
+      // A field error: "body: 1 to 2000 characters".
+      const what = e.message.replace(/^body: /, "");
+      return what === e.message ? `Could not ${doing}: ${e.message}.` : `A comment must be ${what}.`;
+    }
     case 429:
       return `Too many requests. Wait a moment, then ${doing} again.`;
     case 451:
@@ -62,7 +65,7 @@ function count(n: number): string {
 }
 
 /** Like and dislike, in `#reactions`. */
-export function reactions(v: VideoDetails, me: Viewer | null): void {
+export function reactions(v: VideoDetails, me: User | null): void {
   const box = byId("reactions");
   let likes = v.likes;
   let dislikes = v.dislikes;
@@ -89,7 +92,7 @@ export function reactions(v: VideoDetails, me: Viewer | null): void {
       const value: Reaction = mine === which ? "none" : which;
       error.textContent = "";
       try {
-        const counts = await authed<{ likes: number; dislikes: number }>("PUT", `/v1/videos/${seg(v.id)}/reaction`, { value });
+        const counts = await authJson<{ likes: number; dislikes: number }>("PUT", `/v1/videos/${seg(v.id)}/reaction`, { value });
         likes = counts.likes;
         dislikes = counts.dislikes;
         mine = value;
@@ -105,7 +108,7 @@ export function reactions(v: VideoDetails, me: Viewer | null): void {
 }
 
 /** The subscribe button and subscriber count of the video's channel, in `#subscription`. */
-export function subscription(v: VideoDetails, me: Viewer | null): void {
+export function subscription(v: VideoDetails, me: User | null): void {
   const box = byId("subscription");
   if (!v.channel_id) {
     box.hidden = true;
@@ -134,7 +137,7 @@ export function subscription(v: VideoDetails, me: Viewer | null): void {
       error.textContent = "";
       const want = !subscribed;
       try {
-        await authed(want ? "PUT" : "DELETE", `/v1/channels/${seg(channel)}/subscription`);
+        await authJson(want ? "PUT" : "DELETE", `/v1/channels/${seg(channel)}/subscription`);
         if (want !== subscribed) subscribers = Math.max(0, subscribers + (want ? 1 : -1));
         subscribed = want;
       } catch (e) {
@@ -170,7 +173,7 @@ function textField(id: string, label: string, value = ""): { field: HTMLElement;
 }
 
 /** The comments section: the list (paged), the form to write one, and one's own to edit or delete. */
-export async function comments(v: VideoDetails, me: Viewer | null): Promise<void> {
+export async function comments(v: VideoDetails, me: User | null): Promise<void> {
   const list = byId("comments");
   const status = byId("comments-status");
   const more = byId<HTMLButtonElement>("comments-more");
@@ -229,7 +232,7 @@ export async function comments(v: VideoDetails, me: Viewer | null): Promise<void
           save.disabled = cancel.disabled = true;
           error.textContent = "";
           try {
-            const saved = await authed<Comment>("PATCH", `/v1/comments/${seg(c.id)}`, { body: input.value.trim() });
+            const saved = await authJson<Comment>("PATCH", `/v1/comments/${seg(c.id)}`, { body: input.value.trim() });
             text = saved.body;
             body.textContent = saved.body;
             drawMeta(true, saved.created_at);
@@ -259,7 +262,7 @@ export async function comments(v: VideoDetails, me: Viewer | null): Promise<void
           yes.disabled = no.disabled = true;
           error.textContent = "";
           try {
-            await authed("DELETE", `/v1/comments/${seg(c.id)}`);
+            await authJson("DELETE", `/v1/comments/${seg(c.id)}`);
             body.textContent = "Comment removed.";
             body.className = "comment-body removed";
             body.hidden = false;
@@ -294,7 +297,7 @@ export async function comments(v: VideoDetails, me: Viewer | null): Promise<void
     try {
       const path = withQuery(`/v1/videos/${seg(v.id)}/comments`, { cursor, limit: "20" });
       // With the viewer's token, a members video's comments come to its members.
-      const page = await authed<CommentPage>("GET", path);
+      const page = await viewerJson<CommentPage>(path);
       add(page.items);
       status.textContent = list.children.length ? "" : "No comments yet.";
       more.hidden = !page.next_cursor;
@@ -333,7 +336,7 @@ export async function comments(v: VideoDetails, me: Viewer | null): Promise<void
       void once(form, async () => {
         error.textContent = "";
         try {
-          const c = await authed<Comment>("POST", `/v1/videos/${seg(v.id)}/comments`, { body: input.value.trim() });
+          const c = await authJson<Comment>("POST", `/v1/videos/${seg(v.id)}/comments`, { body: input.value.trim() });
           add([c]);
           input.value = "";
           input.dispatchEvent(new Event("input"));

@@ -5,7 +5,7 @@
 import { ApiError, Playback, seg, VideoDetails } from "./api";
 import { byId, date, h, plural, replace } from "./dom";
 import { loadHls, Player, startPlayer } from "./player";
-import { authed, signInHref, viewer, Viewer } from "./social-session";
+import { currentUser, signInHref, User, viewerJson } from "./social-session";
 import { comments, reactions, subscription } from "./watch-social";
 
 const REASONS: Record<string, string> = {
@@ -54,7 +54,7 @@ function signIn(what: string): HTMLElement {
   return h("p", { class: "sign-in" }, h("a", { href: signInHref() }, what), ".");
 }
 
-function details(v: VideoDetails, me: Viewer | null): void {
+function details(v: VideoDetails, me: User | null): void {
   document.title = `${v.title} – edge-video`;
   byId("title").textContent = v.title;
   const channel = byId("channel");
@@ -96,15 +96,15 @@ async function init(): Promise<void> {
     byId("about").hidden = true;
     return;
   }
-  const me = await viewer();
+  const me = await currentUser().catch(() => null);
   const playback = `/v1/videos/${seg(id)}/playback`;
   // Asked at once beside the details: the player's first request waits for the slower of the two,
   // not for both in turn.
-  const first = settled(authed<Playback>("GET", playback));
+  const first = settled(viewerJson<Playback>(playback));
   const hlsReady = loadHls();
   let v: VideoDetails;
   try {
-    v = await authed<VideoDetails>("GET", `/v1/videos/${seg(id)}`);
+    v = await viewerJson<VideoDetails>(`/v1/videos/${seg(id)}`);
     details(v, me);
   } catch (e) {
     refusal(e);
@@ -121,7 +121,7 @@ async function init(): Promise<void> {
     refusal(r.error);
     return null;
   };
-  const ask = async (): Promise<Playback | null> => outcome(await settled(authed<Playback>("GET", playback)));
+  const ask = async (): Promise<Playback | null> => outcome(await settled(viewerJson<Playback>(playback)));
   const play = outcome(await first);
   if (!play) return;
   // Played from this page's own origin (the CSP's media and connect sources are 'self').

@@ -233,7 +233,7 @@ pub fn render_watch(html: &str, preview: &Preview, base: &str) -> Option<String>
         format!("<title>{title} – {SITE}</title>"),
         format!("<meta name=\"description\" content=\"{description}\">"),
         format!("<link rel=\"canonical\" href=\"{url}\">"),
-        format!("<meta property=\"og:type\" content=\"video.other\">"),
+        "<meta property=\"og:type\" content=\"video.other\">".to_owned(),
         format!("<meta property=\"og:site_name\" content=\"{SITE}\">"),
         format!("<meta property=\"og:title\" content=\"{title}\">"),
         format!("<meta property=\"og:description\" content=\"{description}\">"),

@@ -12,9 +12,10 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use e2e::{Runtime, COUNTRY_HEADER, DEMO_EMAIL, VIEWER_COUNTRY};
+use e2e::stripe::{deliver, event, StandIn};
+use e2e::{Edge, Origin, Runtime, COUNTRY_HEADER, DEMO_EMAIL, VIEWER_COUNTRY};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -53,6 +54,23 @@ fn require_browser() {
     );
 }
 
+/// `node tests/browser/{script}` against `edge_url`, with the settings every walk reads
+/// (tests/browser/common.mjs).
+fn node_walk(script: &str, edge_url: &str, name: &str) -> tokio::process::Command {
+    let root = e2e::root();
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.arg(root.join("tests/browser").join(script))
+        .current_dir(&root)
+        .env("EDGE_URL", edge_url)
+        .env("RUNTIME", name)
+        .env("SCREENSHOT_DIR", root.join("target/screenshots"))
+        .env("COUNTRY_HEADER", COUNTRY_HEADER)
+        .env("COUNTRY", VIEWER_COUNTRY)
+        .env("CHROMIUM", chromium())
+        .kill_on_drop(true);
+    cmd
+}
+
 async fn walk(runtime: Runtime, name: &str) {
     require_browser();
     let (_origin, edge) = e2e::stack(runtime).await;
@@ -71,18 +89,8 @@ async fn walk(runtime: Runtime, name: &str) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED, "{}", edge.log());
 
-    let root = e2e::root();
-    let mut cmd = tokio::process::Command::new("node");
-    cmd.arg(root.join("tests/browser/viewer.mjs"))
-        .current_dir(&root)
-        .env("EDGE_URL", e)
-        .env("RUNTIME", name)
-        .env("SCREENSHOT_DIR", root.join("target/screenshots"))
-        .env("MARKUP_COMMENT", MARKUP)
-        .env("COUNTRY_HEADER", COUNTRY_HEADER)
-        .env("COUNTRY", VIEWER_COUNTRY)
-        .env("CHROMIUM", chromium())
-        .kill_on_drop(true);
+    let mut cmd = node_walk("viewer.mjs", e, name);
+    cmd.env("MARKUP_COMMENT", MARKUP);
     let out = tokio::time::timeout(WALK_LIMIT, cmd.output())
         .await
         .unwrap_or_else(|_| panic!("the viewer's walk on {name} took over {WALK_LIMIT:?}"))
@@ -110,6 +118,110 @@ async fn web_app_on_spin_component_in_wasmtime() {
 #[tokio::test(flavor = "multi_thread")]
 async fn web_app_under_spin_up() {
     walk(Runtime::SpinUp, "spin-up").await;
+}
+
+/// The account walk (`tests/browser/account.mjs`): sign-up from a members video, the refresh
+/// cookie, checkout, and the members video playing once Stripe's (stand-in's) webhooks arrive.
+/// The walk prints `CHECKOUT {email}` on Stripe's page; this side then delivers the events for
+/// the Checkout session the origin opened and answers `PAID` on the walk's stdin.
+async fn account_walk(runtime: Runtime, name: &str) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    require_browser();
+    let stripe = StandIn::start().await;
+    let edge_port = e2e::free_port();
+    let mut origin = Origin::start(edge_port).await;
+    origin.env = e2e::billing_env(&stripe.url);
+    origin.restart().await;
+    // Every page load restores the session (a refresh and a profile read) beside the page's own
+    // calls: more than the default 60 API calls a minute from this one address.
+    let limits = [("RATE_LIMITS", "api=1000/60")];
+    let edge = Edge::start_with(runtime, &origin, edge_port, &limits).await;
+    let mut child = node_walk("account.mjs", &edge.url, name)
+        .env("STRIPE_URL", &stripe.url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running node");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut stderr = child.stderr.take().unwrap();
+    let walk = async {
+        let mut seen = Vec::new();
+        while let Some(line) = lines.next_line().await.expect("reading the walk's output") {
+            println!("{line}");
+            if line.starts_with("CHECKOUT ") {
+                pay(&stripe, &origin.url).await;
+                stdin.write_all(b"PAID\n").await.unwrap();
+            }
+            seen.push(line);
+        }
+        seen
+    };
+    let seen = tokio::time::timeout(WALK_LIMIT, walk)
+        .await
+        .unwrap_or_else(|_| panic!("the account walk on {name} took over {WALK_LIMIT:?}"));
+    let status = child.wait().await.unwrap();
+    let mut err = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut err)
+        .await
+        .unwrap();
+    assert!(
+        status.success() && seen.iter().any(|l| l == "ACCOUNT OK"),
+        "the account walk failed on {name}:\n{err}\nedge log:\n{}",
+        edge.log()
+    );
+}
+
+/// Stripe's side of a paid Checkout: the session completed, then the subscription created, for
+/// the session the origin opened last.
+async fn pay(stripe: &StandIn, origin: &str) {
+    let calls = stripe.calls();
+    let user = calls
+        .iter()
+        .rev()
+        .find_map(|c| c.field("metadata[user_id]"))
+        .expect("the origin opened a Checkout session")
+        .to_owned();
+    let customer = calls
+        .iter()
+        .rev()
+        .find_map(|c| c.field("customer"))
+        .expect("the Checkout session names its customer")
+        .to_owned();
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let c = e2e::client();
+    let session = json!({
+        "id": "cs_web", "object": "checkout.session", "mode": "subscription",
+        "client_reference_id": user, "customer": customer, "subscription": "sub_web",
+    });
+    let sub = json!({
+        "id": "sub_web", "object": "subscription", "customer": customer, "status": "active",
+        "items": {"data": [{"id": "si_web", "current_period_end": t + 30 * 24 * 3600}]},
+    });
+    let completed = event("evt_web_checkout", "checkout.session.completed", t, session);
+    deliver(&c, origin, completed).await;
+    let created = event("evt_web_created", "customer.subscription.created", t, sub);
+    deliver(&c, origin, created).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn account_on_workerd_via_wrangler_dev() {
+    account_walk(Runtime::Wrangler, "wrangler").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn account_on_spin_component_in_wasmtime() {
+    account_walk(Runtime::Spin, "spin").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn account_under_spin_up() {
+    account_walk(Runtime::SpinUp, "spin-up").await;
 }
 
 /// `bench/web/run.sh`: the time from navigation to the first `playing` event on one runtime

@@ -1,8 +1,11 @@
 // The watch page: `/watch?v=ID`. Details and comments from the read API; playback through a
 // signed manifest URL; refusals (members, taken down, blocked) explained with the API's reason.
-import { ApiError, CommentPage, getJson, Playback, seg, VideoDetails, withQuery } from "./api";
+import "./nav";
+import { ApiError, CommentPage, Playback, seg, VideoDetails, withQuery } from "./api";
 import { append, byId, date, h, plural, replace } from "./dom";
 import { loadHls, Player, startPlayer } from "./player";
+import { checkoutButton } from "./checkout";
+import { signInHref, viewerJson } from "./session";
 
 const REASONS: Record<string, string> = {
   taken_down: "This video was taken down and can no longer be watched.",
@@ -35,8 +38,13 @@ function refusal(e: unknown): void {
       "This video is for the channel's members. Sign in with a membership to watch it.",
       signIn("Sign in to watch"),
     );
-  } else if (e.status === 403 && e.code === "entitlement_required") {
-    refuse("membership", "For members", "This video is for the channel's members. Join the membership to watch it.");
+  } else if (e.status === 403 && (e.reason ?? e.code) === "entitlement_required") {
+    refuse(
+      "membership",
+      "For members",
+      "This video is for the channel's members. Join the membership to watch it.",
+      checkoutButton(),
+    );
   } else if (e.status === 404) {
     refuse("not_found", "Video not found", "There is no video at this address, or it is private.");
   } else if (e.status === 429) {
@@ -46,9 +54,9 @@ function refusal(e: unknown): void {
   }
 }
 
-/** Signing in comes with a later version of this app; until then the prompt says so plainly. */
+/** An invitation to sign in, coming back to this page. */
 function signIn(what: string): HTMLElement {
-  return h("p", { class: "sign-in" }, `${what}: signing in from this site is coming soon.`);
+  return h("p", { class: "sign-in" }, h("a", { href: signInHref() }, what));
 }
 
 function details(v: VideoDetails): void {
@@ -89,7 +97,7 @@ async function comments(id: string): Promise<void> {
   const load = async (cursor?: string): Promise<void> => {
     more.disabled = true;
     try {
-      const page = await getJson<CommentPage>(withQuery(`/v1/videos/${seg(id)}/comments`, { cursor, limit: "20" }));
+      const page = await viewerJson<CommentPage>(withQuery(`/v1/videos/${seg(id)}/comments`, { cursor, limit: "20" }));
       append(
         list,
         ...page.items.map((c) =>
@@ -142,10 +150,10 @@ async function init(): Promise<void> {
   const playback = `/v1/videos/${seg(id)}/playback`;
   // Asked at once beside the details: the player's first request waits for the slower of the two,
   // not for both in turn.
-  const first = settled(getJson<Playback>(playback));
+  const first = settled(viewerJson<Playback>(playback));
   const hlsReady = loadHls();
   try {
-    details(await getJson<VideoDetails>(`/v1/videos/${seg(id)}`));
+    details(await viewerJson<VideoDetails>(`/v1/videos/${seg(id)}`));
   } catch (e) {
     refusal(e);
     // Nothing to show about a video we may not describe.
@@ -161,7 +169,7 @@ async function init(): Promise<void> {
     refusal(r.error);
     return null;
   };
-  const ask = async (): Promise<Playback | null> => outcome(await settled(getJson<Playback>(playback)));
+  const ask = async (): Promise<Playback | null> => outcome(await settled(viewerJson<Playback>(playback)));
   const play = outcome(await first);
   if (!play) return;
   // Played from this page's own origin (the CSP's media and connect sources are 'self').

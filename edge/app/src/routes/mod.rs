@@ -4,5 +4,6 @@ pub mod api;
 pub mod feeds;
 pub mod hls;
 pub mod playback;
+pub mod session;
 pub mod subscriptions;
 pub mod sync;

@@ -38,6 +38,20 @@ pub struct Details {
     poster_url: Option<String>,
     #[serde(skip)]
     taken_down: i64,
+    /// What the viewer who asked has done here (only when a viewer asked), so a watch page
+    /// shows its buttons pressed.
+    #[sqlx(skip)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    viewer: Option<ViewerState>,
+}
+
+/// The asking viewer's own reaction to a video and subscription to its channel.
+#[derive(Debug, Serialize)]
+pub struct ViewerState {
+    /// `like`, `dislike` or `none`.
+    reaction: &'static str,
+    /// Whether the viewer is subscribed to the video's channel.
+    subscribed: bool,
 }
 
 fn tag_list<S: serde::Serializer>(tags: &str, s: S) -> Result<S::Ok, S::Error> {
@@ -90,7 +104,40 @@ pub async fn details(
     if video.state == "ready" {
         video.poster_url = Some(format!("/posters/{}.jpg", video.id));
     }
+    if let Some(v) = viewer {
+        video.viewer = Some(viewer_state(db, &video, &v.sub).await?);
+    }
     Ok(video)
+}
+
+async fn viewer_state(db: &AnyPool, video: &Details, user: &str) -> Result<ViewerState, ApiError> {
+    let reaction: Option<i64> =
+        sqlx::query_scalar("SELECT value FROM reactions WHERE user_id = $1 AND target = $2")
+            .bind(user)
+            .bind(format!("video:{}", video.id))
+            .fetch_optional(db)
+            .await?;
+    let subscribed = match &video.channel_id {
+        Some(channel) => {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM subscriptions WHERE user_id = $1 AND channel_id = $2",
+            )
+            .bind(user)
+            .bind(channel)
+            .fetch_one(db)
+            .await?;
+            n > 0
+        }
+        None => false,
+    };
+    Ok(ViewerState {
+        reaction: match reaction {
+            Some(1) => "like",
+            Some(-1) => "dislike",
+            _ => "none",
+        },
+        subscribed,
+    })
 }
 
 /// Results reachable by paging: relevance pages are offsets, so deep ones are refused rather

@@ -856,12 +856,14 @@ fn wrangler_cmd(
     country: Option<&str>,
 ) -> Command {
     let main = artifact("edge/cloudflare/build/index.js");
-    // The web app's pages, served by Workers before the Worker as in wrangler.toml.
+    // The web app's pages, served by Workers before the Worker as in wrangler.toml, but for the
+    // pages the Worker serves itself through the ASSETS binding.
     let assets = artifact("web/dist/index.html");
     let assets = assets.parent().expect("web/dist");
     let mut toml = format!(
         "name = \"edge-video-e2e\"\nmain = \"{}\"\ncompatibility_date = \"2025-09-01\"\n\n\
-         [assets]\ndirectory = \"{}\"\nhtml_handling = \"auto-trailing-slash\"\n\n\
+         [assets]\ndirectory = \"{}\"\nbinding = \"ASSETS\"\nhtml_handling = \"auto-trailing-slash\"\n\
+         run_worker_first = [\"/watch\", \"/studio\"]\n\n\
          [[kv_namespaces]]\nbinding = \"EDGE_KV\"\nid = \"e2e\"\n\n\
          [[durable_objects.bindings]]\nname = \"RATE_LIMITER\"\nclass_name = \"RateLimiter\"\n\n\
          [[migrations]]\ntag = \"v1\"\nnew_sqlite_classes = [\"RateLimiter\"]\n\n[vars]\n",

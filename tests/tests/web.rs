@@ -1,11 +1,26 @@
 //! The web app in Chromium, once per edge runtime: the pages come from the edge (Workers static
 //! assets under `wrangler dev`; the static component beside the edge under spin-host and
-//! `spin up`), and a viewer walks them (`tests/browser/viewer.mjs`, playwright-core): home and
-//! its tabs, search, a video that plays for 3 s and more, its quality and speed menus, resume
-//! after a reload, the channel page, a members video's invitation, a taken-down and a blocked
-//! video's reasons, a comment holding markup shown as text, the security headers on every page
-//! and asset, axe-core on each page type. Screenshots of each page type go to
-//! `target/screenshots/`.
+//! `spin up`; `/watch` and `/studio` from the edge itself), and two walks run in them
+//! (playwright-core, helpers shared in `tests/browser/walk.mjs`):
+//!
+//! - a signed-out viewer (`viewer.mjs`): home and its tabs, search, a video that plays for 3 s
+//!   and more, its quality and speed menus, resume after a reload, the channel page, a members
+//!   video's invitation, a taken-down and a blocked video's reasons, a comment holding markup
+//!   shown as text, every control inviting sign-in;
+//! - a viewer who signs up (`social.mjs`): finds and plays the public demo, switches quality and
+//!   speed, likes it, subscribes to its channel, comments (errors said plainly; markup inert;
+//!   edits one, deletes another), and sees the like, the subscription and the comment after a
+//!   reload;
+//! - a viewer's account (`account.mjs`): sign-up from a members video's invitation, the refresh
+//!   cookie's attributes, a cross-site refresh refused, the session across a reload, checkout
+//!   through Stripe's stand-in and its webhooks, the members video playing, the account page,
+//!   sign out and in.
+//!
+//! All check the security headers on every page and asset, run axe-core on each page type, and
+//! write screenshots to `target/screenshots/`. Then the raw HTML as a link previewer reads it:
+//! the Open Graph tags of a public video (escaped, checked with a title full of markup), none for
+//! a members, taken-down or unknown one, the same security headers as the static pages, `ETag`
+//! and 304, HEAD; and the studio page's CSP with the upload origin.
 //!
 //! Needs `node` and Chromium (`/usr/bin/chromium`, or `$CHROMIUM`; `scripts/setup.sh` installs
 //! it). Without them the test fails and says what is missing: it never passes unrun.
@@ -54,26 +69,61 @@ fn require_browser() {
     );
 }
 
-/// `node tests/browser/{script}` against `edge_url`, with the settings every walk reads
-/// (tests/browser/common.mjs).
-fn node_walk(script: &str, edge_url: &str, name: &str) -> tokio::process::Command {
+/// `node tests/browser/{script}` against `edge`, with the settings every walk reads
+/// (tests/browser/walk.mjs) and `extra`.
+fn node_command(
+    script: &str,
+    edge: &e2e::Edge,
+    name: &str,
+    extra: &[(&str, &str)],
+) -> tokio::process::Command {
     let root = e2e::root();
     let mut cmd = tokio::process::Command::new("node");
     cmd.arg(root.join("tests/browser").join(script))
         .current_dir(&root)
-        .env("EDGE_URL", edge_url)
+        .env("EDGE_URL", &edge.url)
         .env("RUNTIME", name)
         .env("SCREENSHOT_DIR", root.join("target/screenshots"))
         .env("COUNTRY_HEADER", COUNTRY_HEADER)
         .env("COUNTRY", VIEWER_COUNTRY)
         .env("CHROMIUM", chromium())
+        .envs(extra.iter().copied())
         .kill_on_drop(true);
     cmd
 }
 
+/// Runs `tests/browser/{script}` against `edge`; fails unless it ends with `{marker}`.
+async fn node_walk(
+    script: &str,
+    marker: &str,
+    edge: &e2e::Edge,
+    name: &str,
+    extra: &[(&str, &str)],
+) {
+    let mut cmd = node_command(script, edge, name, extra);
+    let out = tokio::time::timeout(WALK_LIMIT, cmd.output())
+        .await
+        .unwrap_or_else(|_| panic!("{script} on {name} took over {WALK_LIMIT:?}"))
+        .expect("running node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(
+        out.status.success() && stdout.contains(marker),
+        "{script} failed on {name}:\n{stdout}\n{stderr}\nedge log:\n{}",
+        edge.log()
+    );
+}
+
+/// Every page load restores the session (a refresh and a profile read) beside the page's own
+/// calls: the walks make more than the default 60 API calls a minute from one address.
+const WALK_LIMITS: [(&str, &str); 1] = [("RATE_LIMITS", "api=1000/60")];
+
 async fn walk(runtime: Runtime, name: &str) {
     require_browser();
-    let (_origin, edge) = e2e::stack(runtime).await;
+    let edge_port = e2e::free_port();
+    let origin = Origin::start(edge_port).await;
+    let edge = Edge::start_with(runtime, &origin, edge_port, &WALK_LIMITS).await;
     let e = edge.url.as_str();
     let c = e2e::client();
 
@@ -89,20 +139,167 @@ async fn walk(runtime: Runtime, name: &str) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED, "{}", edge.log());
 
-    let mut cmd = node_walk("viewer.mjs", e, name);
-    cmd.env("MARKUP_COMMENT", MARKUP);
-    let out = tokio::time::timeout(WALK_LIMIT, cmd.output())
-        .await
-        .unwrap_or_else(|_| panic!("the viewer's walk on {name} took over {WALK_LIMIT:?}"))
-        .expect("running node");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
+    node_walk(
+        "viewer.mjs",
+        "VIEWER OK",
+        &edge,
+        name,
+        &[("MARKUP_COMMENT", MARKUP)],
+    )
+    .await;
+    node_walk("social.mjs", "SOCIAL OK", &edge, name, &[]).await;
+    previews(&c, &edge, token).await;
+    studio_csp(&c, &edge, &origin).await;
+}
+
+/// The headers a static page of the web app is served with (`/`), to compare the edge's pages'
+/// with: the `_headers` file's, on every runtime.
+const SECURITY_HEADERS: [&str; 5] = [
+    "content-security-policy",
+    "x-content-type-options",
+    "referrer-policy",
+    "x-frame-options",
+    "permissions-policy",
+];
+
+async fn text_of(c: &reqwest::Client, url: &str) -> (reqwest::header::HeaderMap, String) {
+    let r = c.get(url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{url}");
+    let headers = r.headers().clone();
+    (headers, r.text().await.unwrap())
+}
+
+/// The watch page's raw HTML, as a link previewer reads it (no script runs).
+async fn previews(c: &reqwest::Client, edge: &e2e::Edge, creator_token: &str) {
+    let e = edge.url.as_str();
+    let (home, _) = text_of(c, &format!("{e}/")).await;
+    let (generic_headers, generic) = text_of(c, &format!("{e}/watch")).await;
     assert!(
-        out.status.success() && stdout.contains("VIEWER OK"),
-        "the viewer's walk failed on {name}:\n{stdout}\n{stderr}\nedge log:\n{}",
-        edge.log()
+        generic.contains("<title>Watch – edge-video</title>"),
+        "{generic}"
     );
+    assert!(!generic.contains("og:"), "the page as built names no video");
+
+    // A public video: its tags, with absolute URLs, and the same headers as the static pages.
+    let (headers, html) = text_of(c, &format!("{e}/watch?v=demo-free")).await;
+    for tag in [
+        "<title>Test pattern (public) – edge-video</title>".to_owned(),
+        "<meta property=\"og:title\" content=\"Test pattern (public)\">".to_owned(),
+        "<meta property=\"og:type\" content=\"video.other\">".to_owned(),
+        format!("<meta property=\"og:image\" content=\"{e}/posters/demo-free.jpg\">"),
+        format!("<meta property=\"og:url\" content=\"{e}/watch?v=demo-free\">"),
+        "<meta property=\"og:description\" content=\"".to_owned(),
+        "<meta name=\"twitter:card\" content=\"summary_large_image\">".to_owned(),
+    ] {
+        assert!(html.contains(&tag), "{tag} missing from:\n{html}");
+    }
+    for h in SECURITY_HEADERS {
+        assert!(home.get(h).is_some(), "/ lacks {h}");
+        assert_eq!(headers.get(h), home.get(h), "/watch's {h} differs from /'s");
+        assert_eq!(
+            generic_headers.get(h),
+            home.get(h),
+            "/watch's {h} differs from /'s"
+        );
+    }
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    assert_eq!(
+        headers["cache-control"],
+        "public, max-age=0, must-revalidate"
+    );
+    let poster = c
+        .get(format!("{e}/posters/demo-free.jpg"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            poster.status(),
+            poster.headers()["content-type"].to_str().unwrap()
+        ),
+        (StatusCode::OK, "image/jpeg"),
+        "og:image is the public poster"
+    );
+
+    // Revalidation and HEAD.
+    let tag = headers["etag"].to_str().unwrap();
+    let again = c
+        .get(format!("{e}/watch?v=demo-free"))
+        .header("if-none-match", tag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert!(again.headers().get("content-security-policy").is_some());
+    let head = c
+        .head(format!("{e}/watch?v=demo-free"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+    assert_eq!(head.headers()["etag"].to_str().unwrap(), tag);
+    assert!(head.bytes().await.unwrap().is_empty());
+    let post = c.post(format!("{e}/watch")).send().await.unwrap();
+    assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
+
+    // Members, taken down, unknown, malformed: the page as built, nothing about the video.
+    for id in [
+        "demo-members",
+        "demo-taken",
+        "no-such-video",
+        "%3Cscript%3E",
+    ] {
+        let (_, html) = text_of(c, &format!("{e}/watch?v={id}")).await;
+        assert_eq!(html, generic, "{id} must get the page as built");
+    }
+
+    // A title full of markup is escaped everywhere it goes (the edge learns it by the sync).
+    let title = "\"><script>alert(1)</script> & co";
+    let r = c
+        .patch(format!("{e}/v1/videos/demo-embed"))
+        .bearer_auth(creator_token)
+        .json(&json!({ "title": title }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let escaped = "&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt; &amp; co";
+    let mut html = String::new();
+    for _ in 0..60 {
+        html = text_of(c, &format!("{e}/watch?v=demo-embed")).await.1;
+        if html.contains(escaped) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(
+        html.contains(&format!(
+            "<meta property=\"og:title\" content=\"{escaped}\">"
+        )) && html.contains(&format!("<title>{escaped} – edge-video</title>")),
+        "the new title, escaped, never reached the page:\n{html}"
+    );
+    assert!(!html.contains("<script>alert"), "{html}");
+}
+
+/// The studio page's CSP lets the browser upload to the origin (its `connect-src`), and is
+/// otherwise the static pages'. The page itself is the creator studio's (`web/pages/studio.html`);
+/// a build without it has no page to check.
+async fn studio_csp(c: &reqwest::Client, edge: &e2e::Edge, origin: &e2e::Origin) {
+    let e = edge.url.as_str();
+    if !e2e::root().join("web/dist/studio.html").is_file() {
+        println!("no web/dist/studio.html in this build: the studio page's CSP is not checked");
+        return;
+    }
+    let (home, _) = text_of(c, &format!("{e}/")).await;
+    let (headers, _) = text_of(c, &format!("{e}/studio")).await;
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    let static_csp = home["content-security-policy"].to_str().unwrap();
+    let want = static_csp.replace(
+        "connect-src 'self'",
+        &format!("connect-src 'self' {}", origin.url),
+    );
+    assert_ne!(want, static_csp, "the static CSP has connect-src 'self'");
+    assert_eq!(csp, want);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -133,12 +330,8 @@ async fn account_walk(runtime: Runtime, name: &str) {
     let mut origin = Origin::start(edge_port).await;
     origin.env = e2e::billing_env(&stripe.url);
     origin.restart().await;
-    // Every page load restores the session (a refresh and a profile read) beside the page's own
-    // calls: more than the default 60 API calls a minute from this one address.
-    let limits = [("RATE_LIMITS", "api=1000/60")];
-    let edge = Edge::start_with(runtime, &origin, edge_port, &limits).await;
-    let mut child = node_walk("account.mjs", &edge.url, name)
-        .env("STRIPE_URL", &stripe.url)
+    let edge = Edge::start_with(runtime, &origin, edge_port, &WALK_LIMITS).await;
+    let mut child = node_command("account.mjs", &edge, name, &[("STRIPE_URL", &stripe.url)])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -33,6 +33,8 @@ export interface VideoDetails {
   dislikes: number;
   comments: number;
   poster_url?: string | null;
+  /** Only when the request carried a token: the asker's own reaction and subscription. */
+  viewer?: { reaction: "like" | "dislike" | "none"; subscribed: boolean };
 }
 
 export interface Playback {

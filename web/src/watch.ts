@@ -1,11 +1,14 @@
 // The watch page: `/watch?v=ID`. Details and comments from the read API; playback through a
-// signed manifest URL; refusals (members, taken down, blocked) explained with the API's reason.
+// signed manifest URL; refusals (members, taken down, blocked) explained with the API's reason;
+// likes, the channel's subscription and comments in watch-social.ts. Calls carry the viewer's
+// token when signed in (session.ts), so the answers can say what the viewer did.
 import "./nav";
-import { ApiError, CommentPage, Playback, seg, VideoDetails, withQuery } from "./api";
-import { append, byId, date, h, plural, replace } from "./dom";
-import { loadHls, Player, startPlayer } from "./player";
+import { ApiError, Playback, seg, VideoDetails } from "./api";
 import { checkoutButton } from "./checkout";
-import { signInHref, viewerJson } from "./session";
+import { byId, date, h, plural, replace } from "./dom";
+import { loadHls, Player, startPlayer } from "./player";
+import { currentUser, signInHref, User, viewerJson } from "./session";
+import { comments, reactions, subscription } from "./watch-social";
 
 const REASONS: Record<string, string> = {
   taken_down: "This video was taken down and can no longer be watched.",
@@ -54,31 +57,23 @@ function refusal(e: unknown): void {
   }
 }
 
-/** An invitation to sign in, coming back to this page. */
 function signIn(what: string): HTMLElement {
-  return h("p", { class: "sign-in" }, h("a", { href: signInHref() }, what));
+  return h("p", { class: "sign-in" }, h("a", { href: signInHref() }, what), ".");
 }
 
-function details(v: VideoDetails): void {
+function details(v: VideoDetails, me: User | null): void {
   document.title = `${v.title} – edge-video`;
   byId("title").textContent = v.title;
   const channel = byId("channel");
   if (v.channel_id) {
-    replace(
-      channel,
-      h("a", { href: `/channel?id=${seg(v.channel_id)}` }, v.channel_name ?? v.owner_name ?? "Channel"),
-      " · ",
-      h("span", { id: "subscribers" }, plural(v.subscribers, "subscriber", "subscribers")),
-    );
+    replace(channel, h("a", { href: `/channel?id=${seg(v.channel_id)}` }, v.channel_name ?? v.owner_name ?? "Channel"));
   } else if (v.owner_name) {
     channel.textContent = v.owner_name;
   }
+  subscription(v, me);
+  reactions(v, me);
   replace(
     byId("stats"),
-    h("span", { id: "likes" }, plural(v.likes, "like", "likes")),
-    " · ",
-    h("span", { id: "dislikes" }, plural(v.dislikes, "dislike", "dislikes")),
-    " · ",
     h("span", { id: "comment-count" }, plural(v.comments, "comment", "comments")),
     " · ",
     date(v.created_at),
@@ -88,44 +83,6 @@ function details(v: VideoDetails): void {
   replace(tags, ...v.tags.map((t) => h("li", {}, h("a", { href: `/search?q=${seg(t)}` }, `#${t}`))));
   tags.hidden = !v.tags.length;
   if (v.visibility === "public" && v.poster_url) byId<HTMLVideoElement>("video").poster = v.poster_url;
-}
-
-async function comments(id: string): Promise<void> {
-  const list = byId("comments");
-  const status = byId("comments-status");
-  const more = byId<HTMLButtonElement>("comments-more");
-  const load = async (cursor?: string): Promise<void> => {
-    more.disabled = true;
-    try {
-      const page = await viewerJson<CommentPage>(withQuery(`/v1/videos/${seg(id)}/comments`, { cursor, limit: "20" }));
-      append(
-        list,
-        ...page.items.map((c) =>
-          h(
-            "li",
-            { class: "comment" },
-            h("p", { class: "comment-meta" }, `${c.author_id ? "Viewer " + c.author_id.slice(0, 8) : "Deleted account"} · ${date(c.created_at)}${c.edited_at ? " · edited" : ""}`),
-            // The body as text: markup in a comment stays characters on the screen.
-            h("p", { class: c.deleted ? "comment-body removed" : "comment-body" }, c.deleted ? "Comment removed." : c.body),
-          ),
-        ),
-      );
-      status.textContent = list.children.length ? "" : "No comments yet.";
-      more.hidden = !page.next_cursor;
-      if (page.next_cursor) {
-        const next = page.next_cursor;
-        more.onclick = () => void load(next);
-      }
-    } catch (e) {
-      status.textContent =
-        e instanceof ApiError && (e.status === 401 || e.status === 403)
-          ? "Comments on this video are for its channel's members."
-          : "Comments could not be loaded.";
-      more.hidden = true;
-    }
-    more.disabled = false;
-  };
-  await load();
 }
 
 type Settled<T> = { value: T } | { error: unknown };
@@ -146,14 +103,16 @@ async function init(): Promise<void> {
     byId("about").hidden = true;
     return;
   }
-  replace(byId("comment-form"), signIn("Sign in to comment, like or subscribe"));
+  const me = await currentUser().catch(() => null);
   const playback = `/v1/videos/${seg(id)}/playback`;
   // Asked at once beside the details: the player's first request waits for the slower of the two,
   // not for both in turn.
   const first = settled(viewerJson<Playback>(playback));
   const hlsReady = loadHls();
+  let v: VideoDetails;
   try {
-    details(await viewerJson<VideoDetails>(`/v1/videos/${seg(id)}`));
+    v = await viewerJson<VideoDetails>(`/v1/videos/${seg(id)}`);
+    details(v, me);
   } catch (e) {
     refusal(e);
     // Nothing to show about a video we may not describe.
@@ -161,7 +120,7 @@ async function init(): Promise<void> {
     byId("about").hidden = true;
     return;
   }
-  void comments(id);
+  void comments(v, me);
   let player: Player | null = null;
   const outcome = (r: Settled<Playback>): Playback | null => {
     if ("value" in r) return r.value;

@@ -71,6 +71,13 @@ pub struct EdgeConfig {
     /// request. Workers deployments set it to the Worker's custom domain (Cloudflare advises
     /// cache keys on the zone's own hostname); unset, a reserved name that no request carries.
     pub cache_origin: String,
+    /// `https://{CACHE_HOST}` when it is set: the site's own origin in the absolute URLs a page
+    /// carries (a watch page's Open Graph tags). Unset, the request's own origin is used.
+    pub site_origin: Option<String>,
+    /// Where browsers upload straight to (tus, at the creator's home region): `UPLOAD_ORIGINS`
+    /// (comma-separated http(s) URLs, their origins taken), else each region's origin. The
+    /// studio page's CSP allows `connect-src` to exactly these.
+    pub upload_origins: Vec<String>,
 }
 
 /// Feed caching windows (seconds): fresh, then served stale while revalidating in the
@@ -231,6 +238,7 @@ impl EdgeConfig {
             required(&get, "JWT_ISSUER")?,
             required(&get, "JWT_AUDIENCE")?,
         );
+        let upload_origins = upload_origins(get("UPLOAD_ORIGINS"), &regions)?;
         Ok(Self {
             regions,
             region_unhealthy_secs: number(&get, "REGION_UNHEALTHY_SECS", 30)?.max(1),
@@ -261,6 +269,11 @@ impl EdgeConfig {
             jwks_min_refresh_secs: number(&get, "JWKS_MIN_REFRESH_SECS", 30)?.max(1),
             rate_limits: RateLimits::parse(get("RATE_LIMITS"))?,
             cache_origin: cache_origin(get("CACHE_HOST"))?,
+            site_origin: get("CACHE_HOST")
+                .filter(|h| !h.trim().is_empty())
+                .map(|_| cache_origin(get("CACHE_HOST")))
+                .transpose()?,
+            upload_origins,
             feeds: FeedCaching {
                 fresh_secs: number(&get, "FEED_FRESH_SECS", 30)?.max(1),
                 stale_while_revalidate_secs: number(&get, "FEED_SWR_SECS", 300)?,
@@ -268,6 +281,32 @@ impl EdgeConfig {
             },
         })
     }
+}
+
+fn upload_origins(spec: Option<String>, regions: &RegionTable) -> Result<Vec<String>, ConfigError> {
+    let spec = spec.filter(|s| !s.trim().is_empty());
+    let urls: Vec<String> = match &spec {
+        Some(list) => list.split(',').map(|u| u.trim().to_owned()).collect(),
+        None => regions.all().iter().map(|r| r.origin.clone()).collect(),
+    };
+    let mut origins: Vec<String> = Vec::new();
+    for url in urls.iter().filter(|u| !u.is_empty()) {
+        let origin = crate::routes::pages::csp_source(url).ok_or_else(|| {
+            let name = if spec.is_some() {
+                "UPLOAD_ORIGINS"
+            } else {
+                "REGIONS"
+            };
+            ConfigError::Invalid(
+                name,
+                format!("{url:?} is not an http(s) URL whose origin a CSP can name"),
+            )
+        })?;
+        if !origins.contains(&origin) {
+            origins.push(origin);
+        }
+    }
+    Ok(origins)
 }
 
 fn cache_origin(host: Option<String>) -> Result<String, ConfigError> {
@@ -320,6 +359,29 @@ mod tests {
         assert_eq!(c.playback_ttl_secs, 3600);
         assert_eq!(c.playback_keys.active().as_str(), "k1");
         assert_eq!(c.rate_limits.login.limit, 10);
+    }
+
+    #[test]
+    fn upload_origins_default_to_the_regions_and_are_checked() {
+        let c = load(&base()).unwrap();
+        assert_eq!(c.upload_origins, ["http://127.0.0.1:1"]);
+        assert_eq!(c.site_origin, None);
+        let mut m = base();
+        m.insert(
+            "UPLOAD_ORIGINS",
+            " https://Up.example/tus , https://up.example,http://[::1]:8".into(),
+        );
+        m.insert("CACHE_HOST", "Video.Example".into());
+        let c = load(&m).unwrap();
+        assert_eq!(c.upload_origins, ["https://up.example", "http://[::1]:8"]);
+        assert_eq!(c.site_origin.as_deref(), Some("https://video.example"));
+        for bad in ["https://a;script-src *", "ftp://x", "https://a b"] {
+            m.insert("UPLOAD_ORIGINS", bad.into());
+            assert!(
+                matches!(load(&m), Err(ConfigError::Invalid("UPLOAD_ORIGINS", _))),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -104,6 +104,9 @@ async fn route<P: Platform + Clone + 'static>(
             routes::feeds::handle(p, cfg, req, "home".into(), path).await?
         }
         (["internal", "sync"], "POST") => return routes::sync::handle(p, cfg, req).await,
+        // The pages that carry something per request (the others are static files).
+        (["watch"], "GET" | "HEAD") => routes::pages::watch(p, cfg, req).await?,
+        (["studio"], "GET" | "HEAD") => routes::pages::studio(p, cfg, req).await?,
         (
             ["healthz"]
             | ["v1", "videos", _, "playback"]
@@ -114,7 +117,8 @@ async fn route<P: Platform + Clone + 'static>(
             | ["v1", "feeds", "subscriptions" | "trending"]
             | ["v1", "feeds", "category", _]
             | ["v1", "search" | "categories"]
-            | ["internal", "sync"],
+            | ["internal", "sync"]
+            | ["watch" | "studio"],
             _,
         ) => return Err(EdgeError::MethodNotAllowed),
         (["v1", "auth", name], _) if routes::session::wants_cookie(req) => {
@@ -146,8 +150,8 @@ async fn route<P: Platform + Clone + 'static>(
         }
     };
     if req.method == "HEAD" {
-        // A passed-through body keeps the length header it was stored with.
-        if resp.native_body.take().is_none() {
+        // A passed-through body keeps the length header it was stored with; a 304 has none.
+        if resp.native_body.take().is_none() && resp.status != 304 {
             resp.headers
                 .push(("content-length".into(), resp.body.len().to_string()));
         }

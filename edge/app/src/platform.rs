@@ -140,6 +140,8 @@ pub enum Facility {
     Random,
     /// The runtime's signature verifier (WebCrypto on Workers).
     Crypto,
+    /// The web app's built files (the `ASSETS` binding on Workers, the files mount on Spin).
+    Assets,
 }
 
 impl std::fmt::Display for Facility {
@@ -151,6 +153,7 @@ impl std::fmt::Display for Facility {
             Self::Fetch => "fetch",
             Self::Random => "random",
             Self::Crypto => "crypto",
+            Self::Assets => "assets",
         })
     }
 }
@@ -217,6 +220,11 @@ impl PlatformError {
     /// answer about the signature.
     pub fn crypto(e: impl std::fmt::Display) -> Self {
         Self::new(Facility::Crypto, ErrorSource::Runtime, Retry::Pointless, e)
+    }
+
+    /// The web app's built files could not be read.
+    pub fn assets(e: impl std::fmt::Display) -> Self {
+        Self::new(Facility::Assets, ErrorSource::Runtime, Retry::Pointless, e)
     }
 
     /// The random source failed.
@@ -294,6 +302,12 @@ pub trait Platform {
         message: &[u8],
         signature: &[u8],
     ) -> Result<bool, PlatformError>;
+    /// The bytes of `file`, one of the web app's built files (`web/dist`, named as there:
+    /// `watch.html`), for the pages the edge serves itself (`routes::pages`); `Ok(None)` when
+    /// the deployment has no such file. Workers ask the `ASSETS` binding (which serves
+    /// `x.html` at `/x`); Spin reads the edge component's files mount (`spin.toml`). Only names
+    /// the app itself chooses come here, never a request's path.
+    async fn asset(&self, file: &str) -> Result<Option<Vec<u8>>, PlatformError>;
     /// Fills `buf` from the runtime's cryptographic random source (Workers:
     /// `crypto.getRandomValues`; Spin: WASI's `random`).
     fn random_bytes(&self, buf: &mut [u8]) -> Result<(), PlatformError>;

@@ -79,6 +79,10 @@ impl<P: Platform> Platform for Traced<P> {
         self.inner.rate_limit(key, quota).await
     }
 
+    async fn asset(&self, file: &str) -> Result<Option<Vec<u8>>, PlatformError> {
+        self.inner.asset(file).await
+    }
+
     async fn verify_signature(
         &self,
         kid: &str,

@@ -25,6 +25,8 @@ pub struct MemPlatform {
     pub logs: Rc<RefCell<Vec<String>>>,
     /// How many signatures [`Platform::verify_signature`] was asked to check.
     pub signature_checks: Rc<std::cell::Cell<usize>>,
+    /// The web app's built files, by name.
+    pub assets: Rc<RefCell<HashMap<String, String>>>,
     origin: Origin,
 }
 
@@ -44,6 +46,7 @@ impl MemPlatform {
             kv: Rc::default(),
             logs: Rc::default(),
             signature_checks: Rc::default(),
+            assets: Rc::default(),
             origin: Rc::new(origin),
         }
     }
@@ -83,6 +86,13 @@ impl Platform for MemPlatform {
     ) -> Result<bool, PlatformError> {
         self.signature_checks.set(self.signature_checks.get() + 1);
         Ok(shared_wasm::jwt::verify_raw(key, message, signature))
+    }
+    async fn asset(&self, file: &str) -> Result<Option<Vec<u8>>, PlatformError> {
+        Ok(self
+            .assets
+            .borrow()
+            .get(file)
+            .map(|s| s.clone().into_bytes()))
     }
     fn defer(&self, _task: Deferred) {}
     fn now(&self) -> UnixTime {

@@ -27,6 +27,9 @@ use worker::{
 
 const KV_BINDING: &str = "EDGE_KV";
 const RATE_LIMITER_BINDING: &str = "RATE_LIMITER";
+/// The web app's built files (wrangler.toml's `[assets]`), for the pages the edge serves itself
+/// (`run_worker_first` names them).
+const ASSETS_BINDING: &str = "ASSETS";
 /// The largest body any route accepts (a sync batch), so anything declaring more is refused
 /// unread.
 const MAX_REQUEST_BODY: usize = shared_wasm::sync::MAX_BATCH_BYTES;
@@ -50,6 +53,8 @@ struct Inner {
     kv: worker::kv::KvStore,
     cache: Cache,
     limiter: worker::ObjectNamespace,
+    /// For the bindings only some requests need (`ASSETS`), looked up when they do.
+    env: Env,
     /// Bodies of cache hits, handed to the app by index (`AppResponse::native_body`) and sent
     /// to the client without being read into Wasm memory. Per request: dropped with it.
     bodies: RefCell<Vec<Option<Response>>>,
@@ -225,6 +230,30 @@ impl Platform for Cloudflare {
         }
     }
 
+    async fn asset(&self, file: &str) -> std::result::Result<Option<Vec<u8>>, PlatformError> {
+        let err = PlatformError::assets;
+        // A deployment without the binding: the edge's pages answer 500, and the log says why.
+        let assets = self.env.assets(ASSETS_BINDING).map_err(err)?;
+        // Workers serve `x.html` at `/x` (`html_handling`; `/x.html` answers a redirect there).
+        let path = match file.strip_suffix(".html") {
+            Some("index") => "",
+            Some(page) => page,
+            None => file,
+        };
+        // The binding reads the URL's path only; the host is a placeholder.
+        let mut resp = assets
+            .fetch(format!("https://assets.invalid/{path}"), None)
+            .await
+            .map_err(err)?;
+        match resp.status_code() {
+            200 => resp.bytes().await.map(Some).map_err(err),
+            404 => Ok(None),
+            s => Err(PlatformError::assets(format_args!(
+                "{ASSETS_BINDING} answered {s} for {file}"
+            ))),
+        }
+    }
+
     fn defer(&self, task: edge_app::Deferred) {
         self.ctx.wait_until(task);
     }
@@ -280,6 +309,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
         kv: env.kv(KV_BINDING)?,
         cache: Cache::default(),
         limiter: env.durable_object(RATE_LIMITER_BINDING)?,
+        env: env.clone(),
         bodies: RefCell::new(Vec::new()),
     }));
     // Every JS call costs a boundary crossing on every request: each value is read once, and a

@@ -90,7 +90,31 @@ fn kv_err(e: impl std::fmt::Display) -> PlatformError {
     PlatformError::kv(e)
 }
 
+/// Where `spin.toml` mounts the web app's built files (`web/dist`) in the edge component.
+const ASSETS_MOUNT: &str = "/web";
+
 impl Platform for Spin {
+    /// Reads the files mount. The app names the file (never a request's path); a name that
+    /// could leave the mount is refused all the same.
+    async fn asset(&self, file: &str) -> Result<Option<Vec<u8>>, PlatformError> {
+        let plain = !file.is_empty()
+            && !file.starts_with('.')
+            && file
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            && !file.contains("..");
+        if !plain {
+            return Err(PlatformError::assets(format_args!(
+                "not a file name: {file:?}"
+            )));
+        }
+        match std::fs::read(format!("{ASSETS_MOUNT}/{file}")) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(PlatformError::assets(format_args!("{file}: {e}"))),
+        }
+    }
+
     /// Values are stored in a [`KvEnvelope`] carrying their expiry; an expired one reads as
     /// absent, and is deleted here, since nothing else would (see `sweep` for the races).
     async fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, PlatformError> {

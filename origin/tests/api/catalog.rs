@@ -133,6 +133,38 @@ async fn a_videos_details_follow_its_rules() {
     );
     assert_eq!(d["poster_url"], format!("/posters/{id}.jpg"));
     assert_eq!(d["state"], "ready");
+    // Anonymous: nobody's state; a viewer who asks: their own, and only theirs.
+    assert!(d.get("viewer").is_none(), "{d}");
+    let mine = app.get_json_as(&path, &viewer).await;
+    assert_eq!(
+        mine["viewer"],
+        json!({"reaction": "like", "subscribed": true})
+    );
+    let theirs = app.get_json_as(&path, &other).await;
+    assert_eq!(
+        theirs["viewer"],
+        json!({"reaction": "none", "subscribed": false})
+    );
+    let r = app
+        .send(
+            reqwest::Method::PUT,
+            &format!("{path}/reaction"),
+            &viewer,
+            Some(json!({"value": "dislike"})),
+        )
+        .await;
+    assert!(r.status().is_success());
+    let mine = app.get_json_as(&path, &viewer).await;
+    assert_eq!(mine["viewer"]["reaction"], "dislike");
+    let r = app
+        .send(
+            reqwest::Method::PUT,
+            &format!("{path}/reaction"),
+            &viewer,
+            Some(json!({"value": "like"})),
+        )
+        .await;
+    assert!(r.status().is_success());
 
     // Members: anyone reads about it (its page invites them to join).
     let members = ready_video(

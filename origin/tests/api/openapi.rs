@@ -398,6 +398,18 @@ async fn every_operation_answers_as_documented() {
         .call(&app, M::GET, "/v1/videos/{id}", &v_path, None, None)
         .await;
     assert_eq!(details["description"], "the document, live");
+    // With a token, the asker's own reaction and subscription come along.
+    let (_, details) = d
+        .call(
+            &app,
+            M::GET,
+            "/v1/videos/{id}",
+            &v_path,
+            Some(&creator),
+            None,
+        )
+        .await;
+    assert_eq!(details["viewer"]["reaction"], "none");
     let (_, found) = d
         .call(&app, M::GET, "/v1/search", "/v1/search?q=spe", None, None)
         .await;

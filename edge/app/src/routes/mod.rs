@@ -3,6 +3,7 @@
 pub mod api;
 pub mod feeds;
 pub mod hls;
+pub mod pages;
 pub mod playback;
 pub mod session;
 pub mod subscriptions;

@@ -45,6 +45,15 @@ async fn kv_record<P: Platform, T>(
     Ok(None)
 }
 
+/// The video's record if KV has it (synced, or a read-through copy); never asks the origin.
+pub async fn cached_record<P: Platform>(
+    p: &P,
+    id: &VideoId,
+) -> Result<Option<VideoRecord>, EdgeError> {
+    let decode = |b: &[u8]| VideoRecord::from_cbor(b).ok().filter(|r| r.id == *id);
+    kv_record(p, &VideoRecord::key(id), decode).await
+}
+
 /// The video's record: from KV, else read through from the origin and kept.
 pub async fn load_record<P: Platform>(
     p: &P,
@@ -53,8 +62,7 @@ pub async fn load_record<P: Platform>(
     id: &VideoId,
 ) -> Result<Option<VideoRecord>, EdgeError> {
     let key = VideoRecord::key(id);
-    let decode = |b: &[u8]| VideoRecord::from_cbor(b).ok().filter(|r| r.id == *id);
-    if let Some(rec) = kv_record(p, &key, decode).await? {
+    if let Some(rec) = cached_record(p, id).await? {
         return Ok(Some(rec));
     }
     let resp = origin::get(p, cfg, req, &format!("/internal/videos/{id}")).await?;

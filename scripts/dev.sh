@@ -43,6 +43,7 @@ cat <<MSG
 
   web:     http://127.0.0.1:$edge_port/watch?v=demo-free     (the demo plays here)
            http://127.0.0.1:$edge_port/                      (home: feeds, trending, categories; search)
+           http://127.0.0.1:$edge_port/signin                (demo@example.com / demo-password; or sign up)
 
   try:
     curl http://127.0.0.1:$edge_port/v1/videos/demo-free/playback

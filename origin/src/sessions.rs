@@ -33,6 +33,9 @@ pub struct Issued {
     pub expires_in: u64,
     /// The new refresh token.
     pub refresh_token: String,
+    /// Seconds until the session (and so the refresh token) expires; a refresh keeps the
+    /// session's expiry. The edge gives a browser's refresh cookie this lifetime.
+    pub refresh_expires_in: u64,
 }
 
 /// Why a session could not be started, refreshed or revoked.
@@ -128,6 +131,7 @@ impl Sessions {
         let id = URL_SAFE_NO_PAD.encode(random_bytes::<16>());
         let secret = new_secret();
         let t = now();
+        let expires_at = t + self.auth.refresh_ttl_secs;
         sqlx::query(
             "INSERT INTO sessions (id, user_id, refresh_hash, created_at, expires_at)
              VALUES ($1, $2, $3, $4, $5)",
@@ -136,10 +140,10 @@ impl Sessions {
         .bind(user_id)
         .bind(hash(&secret))
         .bind(t as i64)
-        .bind((t + self.auth.refresh_ttl_secs) as i64)
+        .bind(expires_at as i64)
         .execute(&self.db)
         .await?;
-        self.issue(user_id, role, &id, home_region, secret)
+        self.issue(user_id, role, &id, home_region, secret, expires_at)
     }
 
     /// `iat` has whole seconds, so a revocation sets the user's epoch to the second after it
@@ -166,6 +170,7 @@ impl Sessions {
         session_id: &str,
         home_region: Option<&str>,
         secret: String,
+        expires_at: u64,
     ) -> Result<Issued, SessionError> {
         let region = home_region.unwrap_or(&self.region);
         let (access_token, expires_in) = self
@@ -176,6 +181,7 @@ impl Sessions {
             access_token,
             expires_in,
             refresh_token: format!("{session_id}.{secret}"),
+            refresh_expires_in: expires_at.saturating_sub(now()),
         })
     }
 
@@ -214,7 +220,8 @@ impl Sessions {
                 return Err(SessionError::Invalid);
             }
             let role = parse_enum(&row.role).map_err(SessionError::Issue)?;
-            return self.issue(&row.user_id, role, id, row.home_region.as_deref(), next);
+            let region = row.home_region.as_deref();
+            return self.issue(&row.user_id, role, id, region, next, row.expires_at as u64);
         }
         if row
             .previous_hash

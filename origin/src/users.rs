@@ -174,11 +174,13 @@ pub struct Account {
     pub role: String,
     /// Where the user's data lives.
     pub home_region: Option<String>,
+    /// The name others see.
+    pub display_name: String,
 }
 
 /// The account of user `id`, if there is one.
 pub async fn account(db: &AnyPool, id: &str) -> sqlx::Result<Option<Account>> {
-    sqlx::query_as("SELECT email, role, home_region FROM users WHERE id = $1")
+    sqlx::query_as("SELECT email, role, home_region, display_name FROM users WHERE id = $1")
         .bind(id)
         .fetch_optional(db)
         .await

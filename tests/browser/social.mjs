@@ -3,12 +3,8 @@
 // subscribes to its channel, and finds the like, the subscription and the comment again after a
 // reload. Run by tests/tests/web.rs after viewer.mjs, on the same edge, with the environment
 // walk.mjs reads. Prints one line per step; exits non-zero on the first failure.
-//
-// Signing up: until the sign-up page lands, through the API from the page itself, the answer
-// kept where the watch page's session stand-in reads it (web/src/social-session.ts).
 import { fail, headersOnEverything, playsAndSwitches, searchAndOpen, walk } from "./walk.mjs";
 
-const SESSION_KEY = "edge-video.session";
 const MARKUP = "<img src=x onerror=alert(1)>";
 
 const number = (s) => Number.parseInt((s ?? "").replace(/[^0-9]/g, ""), 10);
@@ -16,24 +12,17 @@ const number = (s) => Number.parseInt((s ?? "").replace(/[^0-9]/g, ""), 10);
 await walk("social", async (w) => {
   const { base, runtime, page, step, axe, shot, cspClean } = w;
 
-  await page.goto(`${base}/`);
+  // Signs up on the sign-up page, and lands on the home page signed in.
   const email = `social-${runtime}-${Date.now()}@example.com`;
-  const signup = await page.evaluate(
-    async ({ email, key }) => {
-      const r = await fetch("/v1/auth/signup", {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ email, password: "a long enough password", display_name: "Social Viewer" }),
-      });
-      const body = await r.json();
-      if (!r.ok) return `${r.status} ${JSON.stringify(body)}`;
-      sessionStorage.setItem(key, JSON.stringify(body));
-      return null;
-    },
-    { email, key: SESSION_KEY },
-  );
-  if (signup) fail(`signup: ${signup}`);
-  step(`signed up as ${email}`);
+  await page.goto(`${base}/signup`);
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel(/^Display name/).fill("Social Viewer");
+  await page.getByLabel(/^Password \(/).fill("a long enough password");
+  await page.getByLabel("Password again").fill("a long enough password");
+  await page.getByRole("button", { name: "Sign up" }).click();
+  await page.waitForURL(`${base}/`);
+  await page.locator("#nav-account", { hasText: "Social Viewer" }).waitFor();
+  step(`signed up as ${email} on /signup`);
 
   const result = await searchAndOpen(w);
   await result.click();

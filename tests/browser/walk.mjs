@@ -42,10 +42,14 @@ export async function walk(who, body) {
       extraHTTPHeaders: { [env("COUNTRY_HEADER")]: env("COUNTRY") },
     });
     const page = await context.newPage();
+    // The test command runs two walks at once on a two-core machine: a page may be slow.
+    page.setDefaultNavigationTimeout(60_000);
     // Every document and asset of ours, with its headers.
     const loaded = [];
     page.on("response", (r) => {
       const url = new URL(r.url());
+      // Ours only (a walk may pass through another site, Stripe's checkout page).
+      if (url.origin !== new URL(base).origin) return;
       const t = r.request().resourceType();
       if (t === "document" || (url.pathname.startsWith("/assets/") && r.status() === 200)) {
         loaded.push({ url: url.pathname + url.search, status: r.status(), headers: r.headers() });

@@ -90,6 +90,14 @@ impl StandIn {
         let router = Router::new()
             .route("/v1/customers", post(customers))
             .route("/v1/checkout/sessions", post(sessions))
+            // Stripe's hosted payment page, where a browser lands: payment itself is the
+            // webhooks the test delivers.
+            .route(
+                "/pay/{id}",
+                axum::routing::get(|| async {
+                    axum::response::Html("<!doctype html><title>Checkout</title><h1>Pay</h1>")
+                }),
+            )
             .with_state((url.clone(), calls.clone()));
         tokio::spawn(async move { axum::serve(listener, router).await });
         Self { url, calls }
@@ -143,4 +151,21 @@ pub fn event(id: &str, kind: &str, created: u64, object: Value) -> String {
         "data": {"object": object},
     })
     .to_string()
+}
+
+/// Delivers a signed event to `origin`'s webhook, as Stripe would.
+pub async fn deliver(c: &reqwest::Client, origin: &str, body: String) {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let r = c
+        .post(format!("{origin}/billing/stripe/webhook"))
+        .header("content-type", "application/json")
+        .header("stripe-signature", sign(crate::WEBHOOK_SECRET, t, &body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
 }

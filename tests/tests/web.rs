@@ -10,9 +10,13 @@
 //! - a viewer who signs up (`social.mjs`): finds and plays the public demo, switches quality and
 //!   speed, likes it, subscribes to its channel, comments (errors said plainly; markup inert;
 //!   edits one, deletes another), and sees the like, the subscription and the comment after a
-//!   reload.
+//!   reload;
+//! - a viewer's account (`account.mjs`): sign-up from a members video's invitation, the refresh
+//!   cookie's attributes, a cross-site refresh refused, the session across a reload, checkout
+//!   through Stripe's stand-in and its webhooks, the members video playing, the account page,
+//!   sign out and in.
 //!
-//! Both check the security headers on every page and asset, run axe-core on each page type, and
+//! All check the security headers on every page and asset, run axe-core on each page type, and
 //! write screenshots to `target/screenshots/`. Then the raw HTML as a link previewer reads it:
 //! the Open Graph tags of a public video (escaped, checked with a title full of markup), none for
 //! a members, taken-down or unknown one, the same security headers as the static pages, `ETag`
@@ -23,9 +27,10 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use e2e::{Runtime, COUNTRY_HEADER, DEMO_EMAIL, VIEWER_COUNTRY};
+use e2e::stripe::{deliver, event, StandIn};
+use e2e::{Edge, Origin, Runtime, COUNTRY_HEADER, DEMO_EMAIL, VIEWER_COUNTRY};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -64,14 +69,14 @@ fn require_browser() {
     );
 }
 
-/// Runs `tests/browser/{script}` against `edge`; fails unless it ends with `{marker}`.
-async fn node_walk(
+/// `node tests/browser/{script}` against `edge`, with the settings every walk reads
+/// (tests/browser/walk.mjs) and `extra`.
+fn node_command(
     script: &str,
-    marker: &str,
     edge: &e2e::Edge,
     name: &str,
     extra: &[(&str, &str)],
-) {
+) -> tokio::process::Command {
     let root = e2e::root();
     let mut cmd = tokio::process::Command::new("node");
     cmd.arg(root.join("tests/browser").join(script))
@@ -84,6 +89,18 @@ async fn node_walk(
         .env("CHROMIUM", chromium())
         .envs(extra.iter().copied())
         .kill_on_drop(true);
+    cmd
+}
+
+/// Runs `tests/browser/{script}` against `edge`; fails unless it ends with `{marker}`.
+async fn node_walk(
+    script: &str,
+    marker: &str,
+    edge: &e2e::Edge,
+    name: &str,
+    extra: &[(&str, &str)],
+) {
+    let mut cmd = node_command(script, edge, name, extra);
     let out = tokio::time::timeout(WALK_LIMIT, cmd.output())
         .await
         .unwrap_or_else(|_| panic!("{script} on {name} took over {WALK_LIMIT:?}"))
@@ -98,9 +115,15 @@ async fn node_walk(
     );
 }
 
+/// Every page load restores the session (a refresh and a profile read) beside the page's own
+/// calls: the walks make more than the default 60 API calls a minute from one address.
+const WALK_LIMITS: [(&str, &str); 1] = [("RATE_LIMITS", "api=1000/60")];
+
 async fn walk(runtime: Runtime, name: &str) {
     require_browser();
-    let (origin, edge) = e2e::stack(runtime).await;
+    let edge_port = e2e::free_port();
+    let origin = Origin::start(edge_port).await;
+    let edge = Edge::start_with(runtime, &origin, edge_port, &WALK_LIMITS).await;
     let e = edge.url.as_str();
     let c = e2e::client();
 
@@ -292,6 +315,106 @@ async fn web_app_on_spin_component_in_wasmtime() {
 #[tokio::test(flavor = "multi_thread")]
 async fn web_app_under_spin_up() {
     walk(Runtime::SpinUp, "spin-up").await;
+}
+
+/// The account walk (`tests/browser/account.mjs`): sign-up from a members video, the refresh
+/// cookie, checkout, and the members video playing once Stripe's (stand-in's) webhooks arrive.
+/// The walk prints `CHECKOUT {email}` on Stripe's page; this side then delivers the events for
+/// the Checkout session the origin opened and answers `PAID` on the walk's stdin.
+async fn account_walk(runtime: Runtime, name: &str) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    require_browser();
+    let stripe = StandIn::start().await;
+    let edge_port = e2e::free_port();
+    let mut origin = Origin::start(edge_port).await;
+    origin.env = e2e::billing_env(&stripe.url);
+    origin.restart().await;
+    let edge = Edge::start_with(runtime, &origin, edge_port, &WALK_LIMITS).await;
+    let mut child = node_command("account.mjs", &edge, name, &[("STRIPE_URL", &stripe.url)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running node");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut stderr = child.stderr.take().unwrap();
+    let walk = async {
+        let mut seen = Vec::new();
+        while let Some(line) = lines.next_line().await.expect("reading the walk's output") {
+            println!("{line}");
+            if line.starts_with("CHECKOUT ") {
+                pay(&stripe, &origin.url).await;
+                stdin.write_all(b"PAID\n").await.unwrap();
+            }
+            seen.push(line);
+        }
+        seen
+    };
+    let seen = tokio::time::timeout(WALK_LIMIT, walk)
+        .await
+        .unwrap_or_else(|_| panic!("the account walk on {name} took over {WALK_LIMIT:?}"));
+    let status = child.wait().await.unwrap();
+    let mut err = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut err)
+        .await
+        .unwrap();
+    assert!(
+        status.success() && seen.iter().any(|l| l == "ACCOUNT OK"),
+        "the account walk failed on {name}:\n{err}\nedge log:\n{}",
+        edge.log()
+    );
+}
+
+/// Stripe's side of a paid Checkout: the session completed, then the subscription created, for
+/// the session the origin opened last.
+async fn pay(stripe: &StandIn, origin: &str) {
+    let calls = stripe.calls();
+    let user = calls
+        .iter()
+        .rev()
+        .find_map(|c| c.field("metadata[user_id]"))
+        .expect("the origin opened a Checkout session")
+        .to_owned();
+    let customer = calls
+        .iter()
+        .rev()
+        .find_map(|c| c.field("customer"))
+        .expect("the Checkout session names its customer")
+        .to_owned();
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let c = e2e::client();
+    let session = json!({
+        "id": "cs_web", "object": "checkout.session", "mode": "subscription",
+        "client_reference_id": user, "customer": customer, "subscription": "sub_web",
+    });
+    let sub = json!({
+        "id": "sub_web", "object": "subscription", "customer": customer, "status": "active",
+        "items": {"data": [{"id": "si_web", "current_period_end": t + 30 * 24 * 3600}]},
+    });
+    let completed = event("evt_web_checkout", "checkout.session.completed", t, session);
+    deliver(&c, origin, completed).await;
+    let created = event("evt_web_created", "customer.subscription.created", t, sub);
+    deliver(&c, origin, created).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn account_on_workerd_via_wrangler_dev() {
+    account_walk(Runtime::Wrangler, "wrangler").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn account_on_spin_component_in_wasmtime() {
+    account_walk(Runtime::Spin, "spin").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn account_under_spin_up() {
+    account_walk(Runtime::SpinUp, "spin-up").await;
 }
 
 /// `bench/web/run.sh`: the time from navigation to the first `playing` event on one runtime

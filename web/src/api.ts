@@ -94,16 +94,25 @@ export async function getJson<T>(path: string): Promise<T> {
     throw new ApiError(0, "network", "The server could not be reached. Check your connection.");
   }
   if (r.ok) return (await r.json()) as T;
-  let body: { error?: string; message?: string; reason?: string } = {};
+  throw await errorOf(r);
+}
+
+/** The API's JSON error as an `ApiError`; a field error names its field. */
+export async function errorOf(r: Response): Promise<ApiError> {
+  let body: { error?: string; message?: string; reason?: string; field?: string } = {};
   try {
     body = await r.json();
   } catch {
     // not JSON: keep the status alone
   }
-  throw new ApiError(
+  return new ApiError(
     r.status,
     body.error ?? `http_${r.status}`,
-    body.message ?? `The server answered ${r.status}.`,
+    body.message
+      ? body.field
+        ? `${body.field.replace(/[._]/g, " ")}: ${body.message}`
+        : body.message
+      : `The server answered ${r.status}.`,
     body.reason,
   );
 }

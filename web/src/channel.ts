@@ -1,4 +1,5 @@
 // A channel: its name, description, subscribers and videos. `/channel?id=…`.
+import "./nav";
 import { ApiError, Channel, getJson, seg } from "./api";
 import { byId, plural, replace } from "./dom";
 import { pagedList } from "./list";

@@ -1,4 +1,5 @@
 // The home page: tabs for the home feed, trending and categories (a category opens its feed).
+import "./nav";
 import { Categories, getJson, seg } from "./api";
 import { byId, h, plural, replace } from "./dom";
 import { pagedList } from "./list";

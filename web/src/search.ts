@@ -1,4 +1,5 @@
 // Search results: `/search?q=…`.
+import "./nav";
 import { seg } from "./api";
 import { byId } from "./dom";
 import { pagedList } from "./list";

@@ -3,7 +3,7 @@
 // control is a link to sign in. Everything a user wrote goes in as text (dom.ts).
 import { ApiError, Comment, CommentPage, seg, VideoDetails, withQuery } from "./api";
 import { append, byId, date, h, plural, replace } from "./dom";
-import { authJson, signInHref, User, viewerJson } from "./social-session";
+import { authJson, signInHref, User, viewerJson } from "./session";
 
 /** The longest comment the API takes, in characters. */
 const MAX_COMMENT = 2000;

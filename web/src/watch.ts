@@ -1,11 +1,13 @@
 // The watch page: `/watch?v=ID`. Details and comments from the read API; playback through a
 // signed manifest URL; refusals (members, taken down, blocked) explained with the API's reason;
 // likes, the channel's subscription and comments in watch-social.ts. Calls carry the viewer's
-// token when signed in (social-session.ts), so the answers can say what the viewer did.
+// token when signed in (session.ts), so the answers can say what the viewer did.
+import "./nav";
 import { ApiError, Playback, seg, VideoDetails } from "./api";
+import { checkoutButton } from "./checkout";
 import { byId, date, h, plural, replace } from "./dom";
 import { loadHls, Player, startPlayer } from "./player";
-import { currentUser, signInHref, User, viewerJson } from "./social-session";
+import { currentUser, signInHref, User, viewerJson } from "./session";
 import { comments, reactions, subscription } from "./watch-social";
 
 const REASONS: Record<string, string> = {
@@ -39,8 +41,13 @@ function refusal(e: unknown): void {
       "This video is for the channel's members. Sign in with a membership to watch it.",
       signIn("Sign in to watch"),
     );
-  } else if (e.status === 403 && e.code === "entitlement_required") {
-    refuse("membership", "For members", "This video is for the channel's members. Join the membership to watch it.");
+  } else if (e.status === 403 && (e.reason ?? e.code) === "entitlement_required") {
+    refuse(
+      "membership",
+      "For members",
+      "This video is for the channel's members. Join the membership to watch it.",
+      checkoutButton(),
+    );
   } else if (e.status === 404) {
     refuse("not_found", "Video not found", "There is no video at this address, or it is private.");
   } else if (e.status === 429) {

@@ -59,6 +59,9 @@ pub enum EdgeError {
     /// Not playable here or at all for legal or policy reasons (RFC 7725).
     #[error("unavailable: {0:?}")]
     Unavailable(LegalReason),
+    /// A browser-session call (the refresh cookie's) without this site's own `Origin`.
+    #[error("cross-origin session call")]
+    CrossOrigin,
     /// The request body is larger than the edge forwards.
     #[error("payload too large")]
     PayloadTooLarge,
@@ -279,6 +282,14 @@ impl EdgeError {
                     "error": "unavailable_for_legal_reasons",
                     "reason": reason.code(),
                     "message": reason.message(),
+                }),
+            ),
+            Self::CrossOrigin => json_body(
+                403,
+                json!({
+                    "error": "forbidden",
+                    "reason": "cross_origin",
+                    "message": "session calls with the browser's cookie must come from this site's own pages (Origin)",
                 }),
             ),
             Self::PayloadTooLarge => json_body(

@@ -121,6 +121,19 @@ async fn route<P: Platform + Clone + 'static>(
             | ["watch" | "studio"],
             _,
         ) => return Err(EdgeError::MethodNotAllowed),
+        (["v1", "auth", name], _) if routes::session::wants_cookie(req) => {
+            // The web app's sessions: the refresh token in an HttpOnly cookie.
+            let Some(action) = routes::session::Action::from_path(name) else {
+                return Err(EdgeError::NotFound("route"));
+            };
+            // A password is guessed at login and signup; a refresh presents a random token and
+            // runs on every page load, so it counts as an ordinary call.
+            let quota = match action {
+                routes::session::Action::Login | routes::session::Action::Signup => &limits.login,
+                routes::session::Action::Refresh | routes::session::Action::Logout => &limits.api,
+            };
+            return routes::session::handle(p, cfg, req, action, quota).await;
+        }
         _ => {
             // The JSON API the edge forwards to the origin after its own checks.
             return match routes::api::resolve(cfg, req, &segs) {

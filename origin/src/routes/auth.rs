@@ -33,6 +33,7 @@ pub fn tokens(issued: Issued) -> impl IntoResponse {
             "token_type": "Bearer",
             "expires_in": issued.expires_in,
             "refresh_token": issued.refresh_token,
+            "refresh_expires_in": issued.refresh_expires_in,
         })),
     )
 }
@@ -134,6 +135,9 @@ pub async fn me(
     let account = users::account(&state.db, &caller.0.sub)
         .await?
         .ok_or(ApiError::NotFound("user"))?;
+    let membership = crate::entitlements::record(&state.db, &caller.0.sub)
+        .await?
+        .map(|e| json!({"tier": e.tier, "status": e.status, "period_end": e.period_end}));
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
         Json(json!({
@@ -141,6 +145,8 @@ pub async fn me(
             "email": account.email,
             "role": account.role,
             "home_region": account.home_region,
+            "display_name": account.display_name,
+            "membership": membership,
         })),
     ))
 }

@@ -369,7 +369,7 @@ impl Handler for Scripted {
             ("flaky", 1) => anyhow::bail!("not yet"),
             ("never", n) => anyhow::bail!("still broken ({n})"),
             // Longer than its lease: only the heartbeat keeps it.
-            ("slow", _) => tokio::time::sleep(Duration::from_secs(5)).await,
+            ("slow", _) => tokio::time::sleep(Duration::from_secs(8)).await,
             ("stuck", _) => std::future::pending().await,
             _ => {}
         }
@@ -383,8 +383,11 @@ async fn the_runner_retries_keeps_leases_alive_and_releases_on_stop() {
     for key in ["ok", "flaky", "never", "slow", "stuck"] {
         put(&db, NewJob::new(KIND, key), OnConflict::Keep).await;
     }
+    // Heartbeats come every third of the lease; the lease is long enough that a heartbeat
+    // delayed by a busy machine (whole-second times, four workers on one SQLite file) still
+    // lands before it runs out.
     let policy = Policy {
-        lease_secs: 3,
+        lease_secs: 6,
         max_attempts: 3,
         backoff_base_secs: 1,
         backoff_cap_secs: 1,

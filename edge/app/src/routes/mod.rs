@@ -5,5 +5,6 @@ pub mod feeds;
 pub mod hls;
 pub mod pages;
 pub mod playback;
+pub mod session;
 pub mod subscriptions;
 pub mod sync;

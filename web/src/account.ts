@@ -1,0 +1,80 @@
+// The account page: display name, password, subscriptions, and membership with the checkout
+// button. Signed-out visitors are sent to sign in first.
+import "./nav";
+import { Channel, getJson, seg } from "./api";
+import { checkoutButton } from "./checkout";
+import { byId, date, h, replace } from "./dom";
+import { field, onSubmit } from "./forms";
+import { authJson, currentUser, reloadUser, signInHref, User } from "./session";
+
+/** Subscriptions listed by name; more than this many are counted, not fetched one by one. */
+const SHOWN_SUBSCRIPTIONS = 50;
+
+async function main(): Promise<void> {
+  const user = await currentUser();
+  if (!user) {
+    location.replace(signInHref());
+    return;
+  }
+  byId("account").hidden = false;
+  byId("email").textContent = user.email;
+  byId<HTMLInputElement>("display_name").value = user.display_name;
+  membership(user);
+
+  onSubmit(byId<HTMLFormElement>("name-form"), byId("name-status"), async (data) => {
+    await authJson("PATCH", "/v1/me", { display_name: field(data, "display_name") });
+    await reloadUser();
+    return "Saved.";
+  });
+  onSubmit(byId<HTMLFormElement>("password-form"), byId("password-status"), async (data) => {
+    const next = field(data, "new");
+    if (next.length < 10) return "Passwords are at least 10 characters.";
+    if (next !== field(data, "confirm")) return "The two new passwords differ.";
+    await authJson("PATCH", "/v1/me", { password: { current: field(data, "current"), new: next } });
+    // A new password ends every session, this one too.
+    location.assign("/signin?changed=1");
+  });
+  await subscriptions();
+}
+
+function membership(user: User): void {
+  const box = byId("membership");
+  const m = user.membership;
+  const active = m?.status === "active" && m.period_end * 1000 > Date.now();
+  if (active && m) {
+    replace(box, h("p", {}, `Member (${m.tier}), paid through ${date(m.period_end)}.`));
+    return;
+  }
+  replace(
+    box,
+    h("p", {}, m ? "Your membership has ended." : "Members watch members-only videos."),
+    checkoutButton(),
+  );
+}
+
+async function subscriptions(): Promise<void> {
+  const list = byId("subscriptions");
+  const { channels } = await authJson<{ channels: string[] }>("GET", "/v1/me/subscriptions");
+  if (channels.length === 0) {
+    replace(list, h("li", {}, "No subscriptions yet."));
+    return;
+  }
+  const shown = await Promise.all(
+    channels.slice(0, SHOWN_SUBSCRIPTIONS).map((id) =>
+      getJson<Channel>(`/v1/channels/${seg(id)}`).catch(() => null),
+    ),
+  );
+  replace(
+    list,
+    ...shown.map((c, i) =>
+      h("li", {}, h("a", { href: `/channel?id=${seg(channels[i])}` }, c ? c.name : channels[i])),
+    ),
+    channels.length > SHOWN_SUBSCRIPTIONS &&
+      h("li", {}, `and ${channels.length - SHOWN_SUBSCRIPTIONS} more`),
+  );
+}
+
+main().catch((e) => {
+  byId("account-status").textContent =
+    e instanceof Error ? e.message : "The account could not be loaded.";
+});

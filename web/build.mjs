@@ -48,6 +48,9 @@ await build({
   format: "esm",
   minify: true,
   target: ["es2020"],
+  // tus-js-client points bundlers at a Babel build down to ES5 (its helpers in every module);
+  // the same code as written (lib/, shipped in the package) is less than half the size minified.
+  alias: { "tus-js-client": "tus-js-client/lib/browser/index.js" },
   logLevel: "warning",
 });
 await build({

@@ -1,0 +1,83 @@
+// What the creator studio reads and writes, as the API answers it (origin/openapi.json).
+import { seg } from "./api";
+import { authJson } from "./session";
+
+export type Visibility = "public" | "members" | "private";
+export type VideoState = "uploading" | "processing" | "ready" | "failed";
+
+export interface CountryRule {
+  mode: "allow" | "deny";
+  list: string[];
+}
+
+/** One of the creator's videos, with every field the studio edits. */
+export interface MyVideo {
+  id: string;
+  title: string;
+  description: string;
+  visibility: Visibility;
+  state: VideoState;
+  category: string | null;
+  tags: string[];
+  countries: CountryRule | null;
+  taken_down: boolean;
+  channel_id: string | null;
+  duration_ms: number | null;
+  created_at: number;
+}
+
+export interface MyChannel {
+  id: string;
+  owner_id: string;
+  name: string;
+  description: string;
+  created_at: number;
+}
+
+export interface Ticket {
+  upload_url: string;
+  tus_url: string;
+  expires_at: number;
+  max_bytes: number;
+  content_types: string[];
+}
+
+export interface TranscodeError {
+  code: string;
+  message: string;
+}
+
+export interface Transcode {
+  video_id: string;
+  state: VideoState;
+  stage: "probe" | "encode" | "finalize" | "done" | "failed" | null;
+  progress: number;
+  renditions: { name: string; state: string; progress: number; attempts: number; error?: TranscodeError | null }[];
+  error?: TranscodeError | null;
+}
+
+/** The fields of a new video or of an edit (an edit sends only what changed). */
+export interface VideoFields {
+  title?: string;
+  description?: string;
+  visibility?: Visibility;
+  category?: string | null;
+  tags?: string[];
+  countries?: CountryRule | null;
+  channel?: string;
+}
+
+export const myVideos = (): Promise<{ items: MyVideo[] }> => authJson("GET", "/v1/creator/videos");
+export const createVideo = (f: VideoFields): Promise<{ id: string }> => authJson("POST", "/v1/videos", f);
+export const editVideo = (id: string, f: VideoFields): Promise<unknown> => authJson("PATCH", `/v1/videos/${seg(id)}`, f);
+export const deleteVideo = (id: string): Promise<void> => authJson("DELETE", `/v1/videos/${seg(id)}`);
+export const uploadTicket = (id: string): Promise<Ticket> => authJson("POST", `/v1/videos/${seg(id)}/upload`);
+export const transcode = (id: string): Promise<Transcode> => authJson("GET", `/v1/videos/${seg(id)}/transcode`);
+
+export const myChannels = (user: string): Promise<{ channels: MyChannel[] }> =>
+  authJson("GET", `/v1/users/${seg(user)}/channels`);
+export const createChannel = (name: string, description: string): Promise<MyChannel> =>
+  authJson("POST", "/v1/channels", { name, description });
+export const editChannel = (id: string, name: string, description: string): Promise<MyChannel> =>
+  authJson("PATCH", `/v1/channels/${seg(id)}`, { name, description });
+export const deleteChannel = (id: string): Promise<void> => authJson("DELETE", `/v1/channels/${seg(id)}`);

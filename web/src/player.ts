@@ -23,6 +23,8 @@ export function loadHls(): Promise<void> {
 }
 
 export const SPEEDS = [0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2];
+/** Statuses of a playlist or segment the edge refused to this viewer (`edge/app/src/routes/hls.rs`). */
+const REFUSALS = [401, 403, 404, 410, 451];
 const RESUME_PREFIX = "resume:";
 /** Positions this close to either end are not worth resuming: 5 s, or a tenth of a short video. */
 const resumeMargin = (duration: number): number => Math.min(5, (duration || 0) / 10);
@@ -65,9 +67,16 @@ export function startPlayer(
       video.dataset.level = String(data.level);
     });
     hlsjs.on(Hls.Events.ERROR, (_e, data) => {
-      if (!data.fatal) return;
+      // A playlist or segment the edge refuses (the video taken down, made private or
+      // geo-blocked since the page opened, or the token expired) is refused for every rendition
+      // alike: stop at this segment and let the page say why, rather than let hls.js try the
+      // other renditions and play out the buffer first.
+      const status = data.response?.code ?? 0;
+      const refused = REFUSALS.includes(status);
+      if (!data.fatal && !refused) return;
       hlsjs.destroy();
-      onFatal(data.details);
+      video.pause();
+      onFatal(refused ? `refused_${status}` : data.details);
     });
     hlsjs.loadSource(manifest);
     hlsjs.attachMedia(video);

@@ -1,7 +1,8 @@
-// What every walk through the web app in Chromium shares (viewer.mjs, social.mjs): the
-// settings from the environment, a browser page that records every document's and asset's
-// headers and every CSP violation, axe-core, screenshots, and the steps of finding and playing
-// a video. Environment (set by tests/tests/web.rs):
+// What every walk through the web app in Chromium shares (viewer.mjs, social.mjs, account.mjs,
+// and through users.mjs studio.mjs and admin.mjs): the settings from the environment, a browser
+// page that records every document's and asset's headers and every CSP violation, axe-core,
+// screenshots, and the steps of finding and playing a video. Environment (set by
+// tests/tests/web.rs):
 //   EDGE_URL        the edge (http://127.0.0.1:port)
 //   RUNTIME         a name for the screenshots (wrangler, spin, spin-up)
 //   SCREENSHOT_DIR  where the screenshots go (created)
@@ -30,11 +31,6 @@ const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
  * `loaded` (every document and asset of ours seen: url, status, headers).
  */
 export async function walk(who, body) {
-  const base = env("EDGE_URL");
-  const runtime = env("RUNTIME");
-  const shots = env("SCREENSHOT_DIR");
-  mkdirSync(shots, { recursive: true });
-  const step = (s) => console.log(`[${who} ${runtime}] ${s}`);
   const browser = await launch();
   try {
     const context = await browser.newContext({
@@ -42,74 +38,88 @@ export async function walk(who, body) {
       extraHTTPHeaders: { [env("COUNTRY_HEADER")]: env("COUNTRY") },
     });
     const page = await context.newPage();
-    // The test command runs two walks at once on a two-core machine: a page may be slow.
-    page.setDefaultNavigationTimeout(60_000);
-    // Every document and asset of ours, with its headers.
-    const loaded = [];
-    page.on("response", (r) => {
-      const url = new URL(r.url());
-      // Ours only (a walk may pass through another site, Stripe's checkout page).
-      if (url.origin !== new URL(base).origin) return;
-      const t = r.request().resourceType();
-      if (t === "document" || (url.pathname.startsWith("/assets/") && r.status() === 200)) {
-        loaded.push({ url: url.pathname + url.search, status: r.status(), headers: r.headers() });
-      }
-    });
-    const violations = [];
-    page.on("console", (m) => {
-      if (/Content Security Policy/i.test(m.text())) violations.push(m.text());
-    });
-    page.on("pageerror", (e) => violations.push(`page error: ${e.message}`));
-    // A dialog is script someone's text ran (no page of ours opens one).
-    page.on("dialog", (d) => {
-      violations.push(`a ${d.type()} dialog opened: ${d.message()}`);
-      void d.dismiss();
-    });
-    await context.addInitScript(() => {
-      window.__csp = [];
-      document.addEventListener("securitypolicyviolation", (e) =>
-        window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`),
-      );
-      // The first `playing` of any video, in ms after navigation started.
-      document.addEventListener(
-        "playing",
-        () => {
-          window.__firstPlaying ??= performance.now();
-        },
-        true,
-      );
-    });
-
-    const axe = async (name) => {
-      await page.evaluate(axeSource);
-      const result = await page.evaluate(() =>
-        window.axe.run(document, { resultTypes: ["violations"] }),
-      );
-      const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-      if (bad.length) {
-        fail(
-          `axe on ${name}: ${bad
-            .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`)
-            .join("; ")}`,
-        );
-      }
-      step(`axe: ${name} has no serious or critical violations (${result.violations.length} minor)`);
-    };
-    const shot = async (name) => {
-      const path = join(shots, `${runtime}-${name}.png`);
-      await page.screenshot({ path, fullPage: true });
-      step(`screenshot ${path}`);
-    };
-    const cspClean = async (name) => {
-      const seen = await page.evaluate(() => window.__csp);
-      if (seen.length || violations.length) {
-        fail(`${name}: CSP violations or errors: ${[...seen, ...violations].join("; ")}`);
-      }
-    };
-    await body({ base, runtime, page, context, step, axe, shot, cspClean, loaded });
+    await body({ context, ...(await watched(who, context, page)) });
   } finally {
     await browser.close();
   }
+}
+
+/**
+ * The helpers of one page of a walk (`who`): `base`, `runtime`, `page`, `step`, `axe(name)`,
+ * `shot(name)`, `cspClean(name)` and `loaded`; a walk with several users (several contexts)
+ * takes them for each user's page.
+ */
+export async function watched(who, context, page) {
+  const base = env("EDGE_URL");
+  const runtime = env("RUNTIME");
+  const shots = env("SCREENSHOT_DIR");
+  mkdirSync(shots, { recursive: true });
+  const step = (s) => console.log(`[${who} ${runtime}] ${s}`);
+  // The test command runs two walks at once on a two-core machine: a page may be slow.
+  page.setDefaultNavigationTimeout(60_000);
+  // Every document and asset of ours, with its headers.
+  const loaded = [];
+  page.on("response", (r) => {
+    const url = new URL(r.url());
+    // Ours only (a walk may pass through another site, Stripe's checkout page).
+    if (url.origin !== new URL(base).origin) return;
+    const t = r.request().resourceType();
+    if (t === "document" || (url.pathname.startsWith("/assets/") && r.status() === 200)) {
+      loaded.push({ url: url.pathname + url.search, status: r.status(), headers: r.headers() });
+    }
+  });
+  const violations = [];
+  page.on("console", (m) => {
+    if (/Content Security Policy/i.test(m.text())) violations.push(m.text());
+  });
+  page.on("pageerror", (e) => violations.push(`page error: ${e.message}`));
+  // A dialog is script someone's text ran (no page of ours opens one).
+  page.on("dialog", (d) => {
+    violations.push(`a ${d.type()} dialog opened: ${d.message()}`);
+    void d.dismiss();
+  });
+  await context.addInitScript(() => {
+    window.__csp = [];
+    document.addEventListener("securitypolicyviolation", (e) =>
+      window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`),
+    );
+    // The first `playing` of any video, in ms after navigation started.
+    document.addEventListener(
+      "playing",
+      () => {
+        window.__firstPlaying ??= performance.now();
+      },
+      true,
+    );
+  });
+
+  const axe = async (name) => {
+    await page.evaluate(axeSource);
+    const result = await page.evaluate(() =>
+      window.axe.run(document, { resultTypes: ["violations"] }),
+    );
+    const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+    if (bad.length) {
+      fail(
+        `axe on ${name}: ${bad
+          .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`)
+          .join("; ")}`,
+      );
+    }
+    step(`axe: ${name} has no serious or critical violations (${result.violations.length} minor)`);
+  };
+  const shot = async (name) => {
+    const path = join(shots, `${runtime}-${name}.png`);
+    await page.screenshot({ path, fullPage: true });
+    step(`screenshot ${path}`);
+  };
+  const cspClean = async (name) => {
+    const seen = await page.evaluate(() => window.__csp);
+    if (seen.length || violations.length) {
+      fail(`${name}: CSP violations or errors: ${[...seen, ...violations].join("; ")}`);
+    }
+  };
+  return { base, runtime, page, step, axe, shot, cspClean, loaded };
 }
 
 /** Every page and asset loaded carried the security headers. */

@@ -434,6 +434,11 @@ fn origin_cmd(
     env: &[(String, String)],
 ) -> Command {
     let mut cmd = Command::new(artifact("target/debug/origin"));
+    // The web app's pages come from the edge the origin syncs to: their browser uploads
+    // straight here (CORS). A test's own `env` may name others.
+    if let Some(edge) = sync_url.strip_suffix("/internal/sync") {
+        cmd.env("APP_WEB__ORIGINS", edge);
+    }
     cmd.envs(env.iter().map(|(k, v)| (k, v)));
     cmd.current_dir(root())
         .arg("--config")
@@ -983,4 +988,16 @@ pub async fn login(c: &reqwest::Client, edge: &str, email: &str) -> serde_json::
         .expect("login request");
     assert_eq!(r.status(), reqwest::StatusCode::OK, "login {email}");
     r.json().await.expect("login JSON")
+}
+
+/// GETs `url` with `token` as its bearer; panics unless 200. Returns the JSON body.
+pub async fn get_json_as(c: &reqwest::Client, url: &str, token: &str) -> serde_json::Value {
+    let r = c
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("GET request");
+    assert_eq!(r.status(), reqwest::StatusCode::OK, "GET {url}");
+    r.json().await.expect("JSON answer")
 }

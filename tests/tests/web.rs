@@ -1,6 +1,6 @@
 //! The web app in Chromium, once per edge runtime: the pages come from the edge (Workers static
 //! assets under `wrangler dev`; the static component beside the edge under spin-host and
-//! `spin up`; `/watch` and `/studio` from the edge itself), and two walks run in them
+//! `spin up`; `/watch` and `/studio` from the edge itself), and these walks run in them
 //! (playwright-core, helpers shared in `tests/browser/walk.mjs`):
 //!
 //! - a signed-out viewer (`viewer.mjs`): home and its tabs, search, a video that plays for 3 s
@@ -14,7 +14,15 @@
 //! - a viewer's account (`account.mjs`): sign-up from a members video's invitation, the refresh
 //!   cookie's attributes, a cross-site refresh refused, the session across a reload, checkout
 //!   through Stripe's stand-in and its webhooks, the members video playing, the account page,
-//!   sign out and in.
+//!   sign out and in;
+//! - a creator and an admin (`studio.mjs`, `admin.mjs`, several users at once through
+//!   `users.mjs`): the studio refused to a visitor and a viewer; a video created, its file sent
+//!   by tus straight to the origin (through the origin's CORS and the page's CSP), paused,
+//!   resumed from the origin's offset, the page reloaded and the same file continuing, the
+//!   transcoding followed to ready, every field edited, the video playing; a video and a channel
+//!   deleted; then the admin page refused to a viewer, users found, a role changed, sessions
+//!   ended, and a video taken down while a viewer's watch page plays it: the page stops at its
+//!   next segment and says why; restored.
 //!
 //! All check the security headers on every page and asset, run axe-core on each page type, and
 //! write screenshots to `target/screenshots/`. Then the raw HTML as a link previewer reads it:
@@ -459,4 +467,132 @@ async fn bench_first_play_on_spin_component_in_wasmtime() {
 #[ignore = "a benchmark: bench/web/run.sh"]
 async fn bench_first_play_under_spin_up() {
     bench_first_play(Runtime::SpinUp, "spin up").await;
+}
+
+// The creator studio and the admin page (`tests/browser/studio.mjs`, `tests/browser/admin.mjs`).
+
+/// What the creator uploads: 3 s of 640x360 noise (so the ladder has two renditions, 240p and
+/// 360p), encoded losslessly so that the file (about 13 MB) spans two of the studio's 8 MiB tus
+/// chunks and an upload can be interrupted between them.
+fn noise_source(dir: &std::path::Path) -> PathBuf {
+    let out = dir.join("studio-upload.mp4");
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "nullsrc=s=640x360:r=12:d=3,geq=lum='random(1)*255':cb=128:cr=128",
+        ])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=500:sample_rate=48000:duration=3",
+        ])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-qp", "0"])
+        .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"])
+        .arg(&out)
+        .status()
+        .expect("ffmpeg runs")
+        .success();
+    assert!(ok, "ffmpeg could not render the upload");
+    let size = std::fs::metadata(&out).unwrap().len();
+    assert!(
+        size > 9 << 20,
+        "the upload is {size} bytes: too small to span two tus chunks"
+    );
+    out
+}
+
+/// A creator uploads through the studio (tus, paused, resumed, the page reloaded and the file
+/// chosen again), watches the transcoding reach ready, edits every field and plays the video;
+/// then an admin finds users, changes a role, ends sessions and takes a video down while a
+/// viewer's watch page plays it, which stops at its next segment and says why.
+async fn studio_and_admin(runtime: Runtime, name: &str) {
+    require_browser();
+    let edge_port = e2e::free_port();
+    let origin = Origin::start(edge_port).await;
+    // Besides: every user of these walks (a visitor, the creator, the admin, viewers) calls from
+    // this one address.
+    let edge = Edge::start_with(runtime, &origin, edge_port, &WALK_LIMITS).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = noise_source(dir.path());
+    let file = file.to_str().unwrap();
+    node_walk(
+        "studio.mjs",
+        "STUDIO OK",
+        &edge,
+        name,
+        &[
+            ("PASSWORD", e2e::DEMO_PASSWORD),
+            ("CREATOR_EMAIL", DEMO_EMAIL),
+            ("VIEWER_EMAIL", e2e::VIEWER_EMAIL),
+            ("UPLOAD_FILE", file),
+        ],
+    )
+    .await;
+    // What the page showed is what the API says: the uploaded video, edited, plays.
+    let c = e2e::client();
+    let tokens = e2e::login(&c, &edge.url, DEMO_EMAIL).await;
+    let token = tokens["access_token"].as_str().unwrap();
+    let list = e2e::get_json_as(&c, &format!("{}/v1/creator/videos", edge.url), token).await;
+    let title = format!("Studio upload ({name}), edited");
+    let uploaded = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["title"] == title.as_str())
+        .unwrap_or_else(|| panic!("no video titled {title:?} in {list}"));
+    assert_eq!(uploaded["state"], "ready");
+    assert_eq!(uploaded["tags"], json!(["test", "edited"]));
+    assert_eq!(
+        uploaded["countries"],
+        json!({"mode": "deny", "list": ["FR", "BE"]})
+    );
+    let r = c
+        .get(format!(
+            "{}/v1/videos/{}/playback",
+            edge.url,
+            uploaded["id"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+
+    node_walk(
+        "admin.mjs",
+        "ADMIN OK",
+        &edge,
+        name,
+        &[
+            ("PASSWORD", e2e::DEMO_PASSWORD),
+            ("ADMIN_EMAIL", e2e::ADMIN_EMAIL),
+            ("VIEWER_EMAIL", e2e::VIEWER_EMAIL),
+        ],
+    )
+    .await;
+    // The admin restored what they took down: it plays again.
+    let r = c
+        .get(format!("{}/v1/videos/demo-free/playback", edge.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn studio_and_admin_on_workerd_via_wrangler_dev() {
+    studio_and_admin(Runtime::Wrangler, "wrangler").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn studio_and_admin_on_spin_component_in_wasmtime() {
+    studio_and_admin(Runtime::Spin, "spin").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn studio_and_admin_under_spin_up() {
+    studio_and_admin(Runtime::SpinUp, "spin-up").await;
 }

@@ -29,7 +29,8 @@ APP_EDGE__SHARED_SECRET="$(sed -n 's/^EDGE_ORIGIN_SECRET=//p' .dev.vars)"
 APP_SYNC__SECRET="$(sed -n 's/^SYNC_SECRET=//p' .dev.vars)"
 # The origin's outbox pushes video, user and entitlement records to the edge's sync endpoint.
 export APP_EDGE__SHARED_SECRET APP_SYNC__SECRET APP_SERVER__PORT="$origin_port" \
-  APP_SYNC__EDGES="http://127.0.0.1:$edge_port/internal/sync"
+  APP_SYNC__EDGES="http://127.0.0.1:$edge_port/internal/sync" \
+  APP_WEB__ORIGINS="http://127.0.0.1:$edge_port"
 
 ./target/debug/origin seed-demo
 ./target/debug/origin serve &
@@ -44,6 +45,8 @@ cat <<MSG
   web:     http://127.0.0.1:$edge_port/watch?v=demo-free     (the demo plays here)
            http://127.0.0.1:$edge_port/                      (home: feeds, trending, categories; search)
            http://127.0.0.1:$edge_port/signin                (demo@example.com / demo-password; or sign up)
+           http://127.0.0.1:$edge_port/studio                (the demo creator's studio: upload, edit, channels)
+           http://127.0.0.1:$edge_port/admin                 (admin@example.com / demo-password: users, takedowns)
 
   try:
     curl http://127.0.0.1:$edge_port/v1/videos/demo-free/playback

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The web app's figures (docs/benchmarks.md "Web app"):
 #   1. the watch page's weight: HTML + CSS + JS excluding hls.js, each gzip -9, and hls.js alone;
+#      the studio's and the admin page's the same way;
 #   2. per edge runtime (wrangler dev, spin-host, spin up when a Spin CLI is found), the time from
 #      navigation to the first `playing` event in Chromium on loopback, RUNS (5) fresh contexts
 #      each: first (edge cache cold), median, min, max.
@@ -18,6 +19,11 @@ html=$(gz "$dist/watch.html"); css=$(gz "$dist/assets/app.css"); js=$(gz "$dist/
 hls=$(gz "$dist/assets/hls.js")
 total=$((html + css + js))
 echo "[bench] watch page, gzip -9: html $html B + css $css B + js $js B = $total B ($(awk "BEGIN{printf \"%.1f\", $total/1024}") KiB; goal ≤ 50 KiB); hls.js $hls B ($(awk "BEGIN{printf \"%.1f\", $hls/1024}") KiB), its own file"
+# The creator's and the admin's pages (the studio's JS carries tus-js-client).
+for page in studio admin; do
+  h=$(gz "$dist/$page.html"); j=$(gz "$dist/assets/$page.js")
+  echo "[bench] $page page, gzip -9: html $h B + css $css B + js $j B = $((h + css + j)) B"
+done
 
 export RUNS="${RUNS:-5}"
 skip=()

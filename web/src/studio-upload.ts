@@ -37,12 +37,17 @@ export interface Unfinished {
   size: number;
 }
 
-/** The unfinished uploads tus-js-client keeps in this browser, by video id. */
-export async function unfinished(): Promise<Map<string, Unfinished>> {
+/**
+ * The unfinished uploads tus-js-client keeps in this browser, by video id; entries of videos
+ * not in `waiting` (finished elsewhere, deleted, another account's) are forgotten, since each
+ * holds an upload's URL, which is the upload's credential until it expires.
+ */
+export async function unfinished(waiting: Set<string>): Promise<Map<string, Unfinished>> {
   const found = new Map<string, Unfinished>();
+  const storage = defaultOptions.urlStorage;
   let all: PreviousUpload[] = [];
   try {
-    all = await defaultOptions.urlStorage.findAllUploads();
+    all = await storage.findAllUploads();
   } catch {
     return found; // no storage (private mode): nothing to resume
   }
@@ -51,6 +56,10 @@ export async function unfinished(): Promise<Map<string, Unfinished>> {
     const fp = u.urlStorageKey.split("::")[1] ?? "";
     const [prefix, video, size, , name] = fp.split(":");
     if (prefix !== PREFIX || !video) continue;
+    if (!waiting.has(video)) {
+      await storage.removeUpload(u.urlStorageKey).catch(() => undefined);
+      continue;
+    }
     found.set(video, { name: safeDecode(name ?? ""), size: Number(size) });
   }
   return found;

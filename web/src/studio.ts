@@ -34,7 +34,7 @@ async function init(): Promise<void> {
     return;
   }
   byId("studio").hidden = false;
-  const stored = await unfinished();
+  const stored = await unfinished(new Set(videos.filter((v) => v.state === "uploading").map((v) => v.id)));
   const list = byId("videos");
   const status = byId("videos-status");
   const rows = new Map<string, VideoRow>();

@@ -54,7 +54,10 @@ async fn post_as(c: &Client, url: &str, token: Option<&str>, body: Value) -> req
 /// public video), proving the revocation arrived through the sync.
 async fn until_revoked_at_edge(c: &Client, e: &str, token: &str) {
     let url = format!("{e}/v1/videos/demo-free/playback");
-    let deadline = Instant::now() + Duration::from_secs(20);
+    // Past the outbox's 30 s backoff ceiling: pushes that failed while the edge was still
+    // starting (a slow machine compiling the component) may leave the pusher waiting that long
+    // before the push that carries the revocation.
+    let deadline = Instant::now() + Duration::from_secs(45);
     loop {
         let r = get_as(c, &url, token).await;
         if r.status() == StatusCode::UNAUTHORIZED {

@@ -34,6 +34,8 @@ use crate::metrics::{GaugeFamily, GaugeSource};
 const BATCH_ROWS: i64 = 100;
 /// Ceiling of the retry backoff.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// After a failed push, how soon a new write brings the next attempt.
+const RETRY_ON_WRITE: Duration = Duration::from_secs(1);
 /// How often an idle pusher looks again even without a wake-up (writes by another process
 /// sharing the database do not wake this one).
 const IDLE_POLL: Duration = Duration::from_secs(2);
@@ -201,9 +203,16 @@ impl Pusher {
                     (wait, false)
                 }
             };
+            // A write wakes an idle pusher at once. After a failure it cuts the backoff short
+            // to a second: a down edge is not retried faster than that however many writes
+            // come, but an edge back up gets a revocation without sitting out a backoff that
+            // grew while it was away (up to MAX_BACKOFF).
             let woken = async {
-                if !idle || wake.changed().await.is_err() {
+                if wake.changed().await.is_err() {
                     std::future::pending::<()>().await;
+                }
+                if !idle {
+                    tokio::time::sleep(RETRY_ON_WRITE.min(wait)).await;
                 }
             };
             tokio::select! {

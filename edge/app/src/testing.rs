@@ -133,3 +133,22 @@ pub fn config() -> crate::EdgeConfig {
     .into();
     crate::EdgeConfig::from_lookup(|k| settings.get(k).cloned()).expect("test config")
 }
+
+/// A ready, public, unrestricted video record `id` at version 1; tests set what they vary with
+/// struct update syntax.
+pub fn video_record(id: &str) -> shared_wasm::record::VideoRecord {
+    use shared_wasm::record::{VideoRecord, VideoState, Visibility};
+    VideoRecord {
+        v: 1,
+        id: shared_wasm::VideoId::parse(id).unwrap(),
+        title: "t".into(),
+        visibility: Visibility::Public,
+        state: VideoState::Ready,
+        duration_ms: None,
+        countries: None,
+        taken_down: false,
+        binding: None,
+        updated_at: 0,
+        version: 1,
+    }
+}

@@ -157,8 +157,7 @@ async fn fetch<P: Platform>(
 
 #[cfg(test)]
 mod tests {
-    use shared_wasm::record::{VideoRecord, VideoState, Visibility};
-    use shared_wasm::VideoId;
+    use shared_wasm::record::{VideoRecord, Visibility};
 
     use super::poster;
     use crate::error::{EdgeError, LegalReason, PlaybackRefusal};
@@ -177,17 +176,9 @@ mod tests {
             Response::new(200, "image/jpeg", b"JPEG".to_vec())
         });
         let record = VideoRecord {
-            v: 1,
-            id: VideoId::parse("v1").unwrap(),
-            title: "t".into(),
             visibility,
-            state: VideoState::Ready,
-            duration_ms: None,
-            countries: None,
             taken_down,
-            binding: None,
-            updated_at: 0,
-            version: 1,
+            ..crate::testing::video_record("v1")
         };
         p.kv.borrow_mut()
             .insert(VideoRecord::key(&record.id), record.to_cbor());

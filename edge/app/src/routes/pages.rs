@@ -428,7 +428,7 @@ mod tests {
     use std::rc::Rc;
 
     use shared_wasm::record::{CountryMode, CountryRule, VideoRecord, VideoState, Visibility};
-    use shared_wasm::{CountryCode, VideoId};
+    use shared_wasm::CountryCode;
 
     use super::*;
     use crate::platform::{PlatformError, Response};
@@ -442,17 +442,10 @@ mod tests {
 
     fn record(id: &str, visibility: Visibility, taken_down: bool) -> VideoRecord {
         VideoRecord {
-            v: 1,
-            id: VideoId::parse(id).unwrap(),
             title: HOSTILE.into(),
             visibility,
-            state: VideoState::Ready,
-            duration_ms: None,
-            countries: None,
             taken_down,
-            binding: None,
-            updated_at: 0,
-            version: 1,
+            ..crate::testing::video_record(id)
         }
     }
 

@@ -232,7 +232,7 @@ pub async fn handle<P: Platform>(
 
 #[cfg(test)]
 mod tests {
-    use shared_wasm::record::{Entitlement, EntitlementStatus, VideoRecord, VideoState};
+    use shared_wasm::record::{Entitlement, EntitlementStatus, VideoRecord};
     use shared_wasm::VideoId;
 
     use super::{load_entitlement, load_record};
@@ -241,17 +241,9 @@ mod tests {
 
     fn video(version: u64, taken_down: bool) -> VideoRecord {
         VideoRecord {
-            v: 1,
-            id: VideoId::parse("v1").unwrap(),
-            title: "t".into(),
-            visibility: shared_wasm::record::Visibility::Public,
-            state: VideoState::Ready,
-            duration_ms: None,
-            countries: None,
             taken_down,
-            binding: None,
-            updated_at: 0,
             version,
+            ..crate::testing::video_record("v1")
         }
     }
 

@@ -977,6 +977,28 @@ pub fn client() -> reqwest::Client {
         .expect("HTTP client")
 }
 
+/// Reads the feed-cached `url` until a second read in a row is a cache `HIT`. A fresh edge
+/// keys feed pages by feed versions that arrive through the sync after it starts: until the
+/// seed's have, a page is stored under a version that is about to change, and the next read
+/// misses.
+pub async fn until_feed_cached(c: &reqwest::Client, url: &str, edge: &Edge) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        c.get(url).send().await.expect("feed request");
+        let r = c.get(url).send().await.expect("feed request");
+        if r.headers().get("x-edge-cache").is_some_and(|v| v == "HIT") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{url}: never a cache hit (last answer {}): {}",
+            r.status(),
+            edge.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Logs in through the edge with the demo password; panics unless 200. Returns the JSON body
 /// (`access_token`, `refresh_token`, …).
 pub async fn login(c: &reqwest::Client, edge: &str, email: &str) -> serde_json::Value {

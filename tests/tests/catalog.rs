@@ -63,11 +63,9 @@ async fn flow(runtime: Runtime) {
     }
 
     // Search: the public, playable demos; the same words typed otherwise hit the same entry.
-    let r = c
-        .get(format!("{e}/v1/search?q=test+pattern"))
-        .send()
-        .await
-        .unwrap();
+    let search = format!("{e}/v1/search?q=test+pattern");
+    e2e::until_feed_cached(&c, &search, &edge).await;
+    let r = c.get(&search).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let page: Value = r.json().await.unwrap();
     let found = ids(&page);

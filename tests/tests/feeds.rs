@@ -64,16 +64,7 @@ async fn flow(runtime: Runtime) {
     let home = format!("{e}{HOME}");
     let get = |url: String| c.get(url).send();
 
-    // Until the seed's feed versions have arrived through the sync, a read may miss twice.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        get(home.clone()).await.unwrap();
-        let r = get(home.clone()).await.unwrap();
-        if cache_of(&r) == "HIT" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never a hit: {}", edge.log());
-    }
+    e2e::until_feed_cached(&c, &home, &edge).await;
     let before = origin.requests_for(HOME);
     let r = get(home.clone()).await.unwrap();
     assert_eq!((r.status(), cache_of(&r)), (StatusCode::OK, "HIT".into()));

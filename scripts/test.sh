@@ -90,8 +90,11 @@ TEST_S3_ENDPOINT="$s3_url" cargo test --workspace --no-fail-fast "${skip[@]}" --
 # through the same API whose PostgreSQL paths the API and end-to-end tests cover here, and three
 # runtimes of Chromium walks are the longest part of a pass.
 echo "[test] the origin's API and the end-to-end tests again, origin on PostgreSQL, Spin's store Redis (browser walks: first pass only)" | tee -a "$log"
+# The whole workspace again, not `-p origin -p e2e`: another package selection resolves other
+# features (tokio's, hyper's …) and compiles most dependencies a third time, which costs far more
+# than running the other crates' unit tests (seconds) once more.
 TEST_POSTGRES_URL="$pg_url" TEST_S3_ENDPOINT="$s3_url" TEST_REDIS_URL="$redis_url" \
-  cargo test -p origin -p e2e --no-fail-fast "${skip[@]}" \
+  cargo test --workspace --no-fail-fast "${skip[@]}" \
   --skip web_app_on_ --skip web_app_under_ --skip account_on_ --skip account_under_ \
   --skip studio_and_admin_ 2>&1 \
   | tee -a "$log" || status=1

@@ -18,6 +18,7 @@ pub mod range;
 pub mod ratelimit;
 pub mod record;
 pub mod search;
+pub mod static_site;
 pub mod sync;
 
 pub use ids::{CountryCode, Kid, RequestId, UnixTime, VideoId};

@@ -15,6 +15,8 @@
 //! The logic is plain Rust, tested on the host; [`entry`] wires it to Spin.
 #![deny(missing_docs)]
 
+use shared_wasm::static_site::{etag, if_none_match_lists, HeaderRules};
+
 /// Where the files mount is, inside the component.
 pub const ROOT: &str = "/";
 
@@ -78,65 +80,6 @@ fn content_type(ext: &str) -> Option<&'static str> {
     })
 }
 
-/// The rules of a `_headers` file (the format Workers static assets read): a path pattern on a
-/// line of its own (exact, or ending in `*` for a prefix), then its headers indented as
-/// `Name: value`; `#` starts a comment line. Detaching headers (`! Name`) and placeholders are
-/// not supported; a line this parser does not understand is skipped.
-#[derive(Debug, Default)]
-pub struct HeaderRules(Vec<(String, Vec<(String, String)>)>);
-
-impl HeaderRules {
-    /// Parses the text of a `_headers` file.
-    pub fn parse(text: &str) -> Self {
-        let mut rules: Vec<(String, Vec<(String, String)>)> = Vec::new();
-        for line in text.lines() {
-            let trimmed = line.trim();
-            if trimmed.is_empty() || trimmed.starts_with('#') {
-                continue;
-            }
-            if !line.starts_with([' ', '\t']) {
-                rules.push((trimmed.to_owned(), Vec::new()));
-            } else if let (Some((_, headers)), Some((name, value))) =
-                (rules.last_mut(), trimmed.split_once(':'))
-            {
-                headers.push((name.trim().to_owned(), value.trim().to_owned()));
-            }
-        }
-        Self(rules)
-    }
-
-    /// Every header of every rule whose pattern matches `path`, in file order.
-    pub fn for_path(&self, path: &str) -> Vec<(String, String)> {
-        self.0
-            .iter()
-            .filter(|(pattern, _)| match pattern.strip_suffix('*') {
-                Some(prefix) => path.starts_with(prefix),
-                None => path == pattern,
-            })
-            .flat_map(|(_, headers)| headers.iter().cloned())
-            .collect()
-    }
-}
-
-/// A strong validator for `bytes`: FNV-1a, 64 bits. Not a defence against anyone, only a
-/// change detector for files we ship ourselves.
-pub fn etag(bytes: &[u8]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("\"{h:016x}-{:x}\"", bytes.len())
-}
-
-/// Whether an `If-None-Match` value lists `tag` (or is `*`).
-fn matches_etag(if_none_match: &str, tag: &str) -> bool {
-    if_none_match
-        .split(',')
-        .map(|t| t.trim().trim_start_matches("W/"))
-        .any(|t| t == "*" || t == tag)
-}
-
 /// The answer to `method path` given the mount's files (`read` takes a path relative to it).
 pub fn serve(
     method: &str,
@@ -184,7 +127,7 @@ pub fn serve(
             "public, max-age=0, must-revalidate".to_owned(),
         ),
     ];
-    if if_none_match.is_some_and(|v| matches_etag(v, &tag)) {
+    if if_none_match.is_some_and(|v| if_none_match_lists(v, &tag)) {
         own.retain(|(k, _)| k != "content-type");
         return answer(304, own, Vec::new());
     }

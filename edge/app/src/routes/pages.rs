@@ -22,6 +22,7 @@
 //! ([`escape_html`]); the ids are also checked against the id grammar first.
 
 use shared_wasm::record::{VideoRecord, VideoState, Visibility};
+use shared_wasm::static_site::{etag, if_none_match_lists, HeaderRules};
 use shared_wasm::VideoId;
 
 use crate::config::EdgeConfig;
@@ -47,45 +48,6 @@ const DESCRIPTION_CACHE_SECS: u64 = 60;
 
 /// The longest `og:description`, in characters (previewers cut near 200).
 const DESCRIPTION_MAX_CHARS: usize = 200;
-
-/// The rules of a `_headers` file (the format Workers static assets read, as
-/// `edge/spin-static` parses it): a path pattern on a line of its own (exact, or ending in `*`
-/// for a prefix), then its headers indented as `Name: value`; `#` starts a comment line.
-#[derive(Debug, Default)]
-pub struct HeaderRules(Vec<(String, Vec<(String, String)>)>);
-
-impl HeaderRules {
-    /// Parses the text of a `_headers` file.
-    pub fn parse(text: &str) -> Self {
-        let mut rules: Vec<(String, Vec<(String, String)>)> = Vec::new();
-        for line in text.lines() {
-            let trimmed = line.trim();
-            if trimmed.is_empty() || trimmed.starts_with('#') {
-                continue;
-            }
-            if !line.starts_with([' ', '\t']) {
-                rules.push((trimmed.to_owned(), Vec::new()));
-            } else if let (Some((_, headers)), Some((name, value))) =
-                (rules.last_mut(), trimmed.split_once(':'))
-            {
-                headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
-            }
-        }
-        Self(rules)
-    }
-
-    /// Every header of every rule whose pattern matches `path`, in file order.
-    pub fn for_path(&self, path: &str) -> Vec<(String, String)> {
-        self.0
-            .iter()
-            .filter(|(pattern, _)| match pattern.strip_suffix('*') {
-                Some(prefix) => path.starts_with(prefix),
-                None => path == pattern,
-            })
-            .flat_map(|(_, headers)| headers.iter().cloned())
-            .collect()
-    }
-}
 
 /// `s` safe in HTML text and in a double- or single-quoted attribute value.
 pub fn escape_html(s: &str) -> String {
@@ -252,24 +214,6 @@ pub fn render_watch(html: &str, preview: &Preview, base: &str) -> Option<String>
     ))
 }
 
-/// A strong validator for `bytes`: FNV-1a, 64 bits, and the length (as `edge/spin-static`
-/// makes them). A change detector for what the edge sends, not a defence against anyone.
-pub fn etag(bytes: &[u8]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("\"{h:016x}-{:x}\"", bytes.len())
-}
-
-fn matches_etag(if_none_match: &str, tag: &str) -> bool {
-    if_none_match
-        .split(',')
-        .map(|t| t.trim().trim_start_matches("W/"))
-        .any(|t| t == "*" || t == tag)
-}
-
 /// The answer for page `path` with `body`: the `_headers` rules for the path (the CSP replaced
 /// by `csp` when given), the cache policy and the `ETag`, or a 304 when the request already
 /// has these bytes.
@@ -285,7 +229,7 @@ pub fn page_response(req: &Request, path: &str, body: Vec<u8>, csp: Option<Strin
         .with_header("etag", tag.clone());
     if req
         .header("if-none-match")
-        .is_some_and(|v| matches_etag(v, &tag))
+        .is_some_and(|v| if_none_match_lists(v, &tag))
     {
         resp.status = 304;
         resp.body.clear();

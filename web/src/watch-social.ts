@@ -158,6 +158,15 @@ function checkComment(text: string): string | null {
   return null;
 }
 
+/** The comment in `input`, trimmed; or null, after saying in `error` what is wrong with it. */
+function commentOf(input: HTMLTextAreaElement, error: HTMLElement): string | null {
+  const bad = checkComment(input.value);
+  if (!bad) return input.value.trim();
+  error.textContent = bad;
+  input.focus();
+  return null;
+}
+
 /** A textarea with its visible label and a live character count. */
 function textField(id: string, label: string, value = ""): { field: HTMLElement; input: HTMLTextAreaElement } {
   const input = h("textarea", { id, name: "body", rows: 3, maxlength: MAX_COMMENT, required: true });
@@ -222,17 +231,13 @@ export async function comments(v: VideoDetails, me: User | null): Promise<void> 
       });
       form.addEventListener("submit", (ev) => {
         ev.preventDefault();
-        const bad = checkComment(input.value);
-        if (bad) {
-          error.textContent = bad;
-          input.focus();
-          return;
-        }
+        const edited = commentOf(input, error);
+        if (edited === null) return;
         void (async () => {
           save.disabled = cancel.disabled = true;
           error.textContent = "";
           try {
-            const saved = await authJson<Comment>("PATCH", `/v1/comments/${seg(c.id)}`, { body: input.value.trim() });
+            const saved = await authJson<Comment>("PATCH", `/v1/comments/${seg(c.id)}`, { body: edited });
             text = saved.body;
             body.textContent = saved.body;
             drawMeta(true, saved.created_at);
@@ -323,20 +328,16 @@ export async function comments(v: VideoDetails, me: User | null): Promise<void> 
     const { field, input } = textField("comment-text", "Add a comment");
     const post = h("button", { type: "submit", id: "comment-post" }, "Post comment");
     const error = h("p", { id: "comment-error", class: "error", role: "alert" });
-    // Checked by checkComment, which says what is wrong in the page (not a browser bubble).
+    // Checked by commentOf, which says what is wrong in the page (not a browser bubble).
     const form = h("form", { id: "comment-new", novalidate: true }, field, h("div", { class: "row" }, post), error);
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
-      const bad = checkComment(input.value);
-      if (bad) {
-        error.textContent = bad;
-        input.focus();
-        return;
-      }
+      const text = commentOf(input, error);
+      if (text === null) return;
       void once(form, async () => {
         error.textContent = "";
         try {
-          const c = await authJson<Comment>("POST", `/v1/videos/${seg(v.id)}/comments`, { body: input.value.trim() });
+          const c = await authJson<Comment>("POST", `/v1/videos/${seg(v.id)}/comments`, { body: text });
           add([c]);
           input.value = "";
           input.dispatchEvent(new Event("input"));

@@ -2,8 +2,13 @@
 //! the edge through the outbox.
 //!
 //! A refresh token is `{session id}.{secret}`; the database keeps only SHA-256 of the secret.
-//! Each refresh replaces the secret. Presenting the replaced one again can only mean two
-//! parties hold the session (the token was stolen), so the whole session is revoked.
+//! Each refresh replaces the secret. Presenting the replaced one again means either that two
+//! parties hold the session (the token was stolen), so the whole session is revoked, or that the
+//! answer carrying the new secret never arrived (a browser drops it when a page is left during
+//! its refresh). For the second, the replaced secret is exchanged again for a short grace after
+//! the rotation (`auth.refresh_reuse_grace_secs`, as identity providers do), replacing the lost
+//! one; later, it revokes. A thief within the grace gets the session and the owner's next refresh
+//! fails: the window is the price of not signing people out at random.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,6 +92,7 @@ struct SessionRow {
     previous_hash: Option<Vec<u8>>,
     expires_at: i64,
     revoked_at: Option<i64>,
+    rotated_at_ms: Option<i64>,
     role: String,
     home_region: Option<String>,
 }
@@ -192,8 +198,8 @@ impl Sessions {
             return Err(SessionError::Invalid);
         }
         let row: Option<SessionRow> = sqlx::query_as(
-            "SELECT s.user_id, s.refresh_hash, s.previous_hash, s.expires_at, s.revoked_at, u.role,
-                    u.home_region
+            "SELECT s.user_id, s.refresh_hash, s.previous_hash, s.expires_at, s.revoked_at,
+                    s.rotated_at_ms, u.role, u.home_region
              FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1",
         )
         .bind(id)
@@ -204,18 +210,47 @@ impl Sessions {
             return Err(SessionError::Invalid);
         }
         let presented = hash(secret);
-        if bool::from(presented.ct_eq(&row.refresh_hash)) {
+        let current = bool::from(presented.ct_eq(&row.refresh_hash));
+        let replaced = row
+            .previous_hash
+            .as_ref()
+            .is_some_and(|p| bool::from(presented.ct_eq(p)));
+        let grace_ms = self.auth.refresh_reuse_grace_secs.saturating_mul(1000);
+        let in_grace = row
+            .rotated_at_ms
+            .is_some_and(|at| now_ms() < (at as u64).saturating_add(grace_ms));
+        if current || (replaced && in_grace) {
             let next = new_secret();
-            // Compare-and-set: of two refreshes racing with the same token, one wins.
-            let done = sqlx::query(
-                "UPDATE sessions SET previous_hash = refresh_hash, refresh_hash = $1
-                 WHERE id = $2 AND refresh_hash = $3 AND revoked_at IS NULL",
-            )
-            .bind(hash(&next))
-            .bind(id)
-            .bind(&row.refresh_hash)
-            .execute(&self.db)
-            .await?;
+            // Compare-and-set: of two refreshes racing with the same token, one wins. A
+            // rotation moves the current secret to `previous_hash` and starts the grace; an
+            // exchange within the grace replaces only the lost secret, so the grace never
+            // stretches and the replaced secret stays the one that revokes after it.
+            let done = if current {
+                sqlx::query(
+                    "UPDATE sessions SET previous_hash = refresh_hash, refresh_hash = $1,
+                            rotated_at_ms = $4
+                     WHERE id = $2 AND refresh_hash = $3 AND revoked_at IS NULL",
+                )
+                .bind(hash(&next))
+                .bind(id)
+                .bind(&row.refresh_hash)
+                .bind(now_ms() as i64)
+                .execute(&self.db)
+                .await?
+            } else {
+                tracing::info!(session = %id, "replaced refresh token presented within the grace; exchanged again");
+                sqlx::query(
+                    "UPDATE sessions SET refresh_hash = $1
+                     WHERE id = $2 AND refresh_hash = $3 AND previous_hash = $4
+                       AND revoked_at IS NULL",
+                )
+                .bind(hash(&next))
+                .bind(id)
+                .bind(&row.refresh_hash)
+                .bind(&presented)
+                .execute(&self.db)
+                .await?
+            };
             if done.rows_affected() != 1 {
                 return Err(SessionError::Invalid);
             }
@@ -223,10 +258,7 @@ impl Sessions {
             let region = row.home_region.as_deref();
             return self.issue(&row.user_id, role, id, region, next, row.expires_at as u64);
         }
-        if row
-            .previous_hash
-            .is_some_and(|p| bool::from(presented.ct_eq(&p)))
-        {
+        if replaced {
             tracing::warn!(session = %id, user = %row.user_id, "refresh token reused; revoking the session");
             let mut tx = crate::db::begin_write(&self.db).await?;
             self.revoke_session(&mut tx, id).await?;

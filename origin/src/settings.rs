@@ -513,10 +513,19 @@ pub struct AuthSettings {
     /// Lifetime of a session's refresh token (each refresh rotates it, keeping the expiry).
     #[serde(default = "default_refresh_ttl")]
     pub refresh_ttl_secs: u64,
+    /// For this long after a refresh, the token it replaced is exchanged once more rather than
+    /// taken for a stolen one (the answer with the new token can be lost: a browser that leaves
+    /// a page mid-refresh drops it). `0` turns the grace off. At most 60.
+    #[serde(default = "default_reuse_grace")]
+    pub refresh_reuse_grace_secs: u64,
 }
 
 fn default_refresh_ttl() -> u64 {
     30 * 24 * 3600
+}
+
+fn default_reuse_grace() -> u64 {
+    15
 }
 
 /// The edge deployments the outbox pushes to.
@@ -638,6 +647,9 @@ impl Settings {
         }
         if self.auth.access_ttl_secs == 0 || self.auth.access_ttl_secs > 3600 {
             bail!("auth.access_ttl_secs must be between 1 and 3600");
+        }
+        if self.auth.refresh_reuse_grace_secs > 60 {
+            bail!("auth.refresh_reuse_grace_secs must be at most 60");
         }
         self.web.origins()?;
         Ok(())

@@ -133,6 +133,7 @@ impl TestApp {
                 audience: "test-edge".into(),
                 access_ttl_secs: 600,
                 refresh_ttl_secs: 3600,
+                refresh_reuse_grace_secs: 15,
             },
             edge: EdgeSettings {
                 shared_secret: EDGE_SECRET.to_owned().into(),

@@ -38,7 +38,8 @@ async fn refresh(app: &TestApp, token: &str) -> reqwest::Response {
 
 #[tokio::test]
 async fn refresh_rotates_and_a_reused_token_revokes_the_session() {
-    let app = TestApp::spawn().await;
+    // No grace: the replaced token revokes at once (the grace is the next test's).
+    let app = TestApp::spawn_tweaked(|s| s.auth.refresh_reuse_grace_secs = 0).await;
     user(&app, "a@example.com", Role::User).await;
     let (access, first) = login(&app, "a@example.com").await;
     assert_eq!(app.get_as("/v1/me", &access).await.status(), StatusCode::OK);
@@ -66,6 +67,49 @@ async fn refresh_rotates_and_a_reused_token_revokes_the_session() {
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(json_of(r).await["message"], "token revoked");
     }
+}
+
+/// A browser that leaves a page while its refresh is under way never gets the new token and
+/// presents the replaced one from the next page: within the grace that is not theft.
+#[tokio::test]
+async fn a_replaced_token_is_exchanged_again_within_the_grace_and_revokes_after_it() {
+    let app = TestApp::spawn_tweaked(|s| s.auth.refresh_reuse_grace_secs = 2).await;
+    user(&app, "a@example.com", Role::User).await;
+    let (_, first) = login(&app, "a@example.com").await;
+    let r = refresh(&app, &first).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let lost = json_of(r).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The answer carrying `lost` never arrived; the first token comes back at once.
+    let r = refresh(&app, &first).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let b = json_of(r).await;
+    let third = b["refresh_token"].as_str().unwrap().to_owned();
+    let access = b["access_token"].as_str().unwrap().to_owned();
+    assert!(third != lost && third != first);
+    // The lost one is gone (without ending the session), the new one carries on.
+    let r = refresh(&app, &lost).await;
+    assert_eq!(json_of(r).await["error"], "invalid_refresh_token");
+    assert_eq!(app.get_as("/v1/me", &access).await.status(), StatusCode::OK);
+    let r = refresh(&app, &third).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let fourth = json_of(r).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Past the grace of that rotation, the replaced token is theft again: all of it dies.
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    let r = refresh(&app, &third).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(json_of(r).await["error"], "refresh_token_reused");
+    let r = refresh(&app, &fourth).await;
+    assert_eq!(json_of(r).await["error"], "invalid_refresh_token");
+    let r = app.get_as("/v1/me", &access).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

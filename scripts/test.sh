@@ -66,16 +66,22 @@ redis_url="$(bash scripts/redis.sh start "$redisdir")"
 # The end-to-end tests also run under the Spin CLI's `spin up` (`*_under_spin_up`). No registry
 # has it: it is found as the harness finds it (tests/src/lib.rs, `spin_cli`), and without one
 # those tests are skipped by name, and the run says so at the start and at the end.
+# The second pass runs the end-to-end tests through one edge runtime: `spin up` with its store in
+# Redis when there is a Spin CLI, else the Wasmtime host. What it adds is the origin on
+# PostgreSQL (and Spin's Redis store), which no edge runtime sees differently from SQLite; every
+# runtime has had every test against the same origin code in the first pass.
 skip=(--)
 spin_bin="${SPIN_BIN:-$(command -v spin || true)}"
 if [ -z "$spin_bin" ] && [ -x "$root/../shared/bin/spin" ]; then spin_bin="$root/../shared/bin/spin"; fi
 if [ -n "$spin_bin" ]; then
   echo "[test] the end-to-end tests run under spin up too ($("$spin_bin" --version))"
   spin_note=""
+  second_pass=(--skip _on_workerd_via_wrangler_dev --skip _on_spin_component_in_wasmtime)
 else
   spin_note="[test] SKIPPED: the end-to-end tests under spin up (no Spin CLI: set SPIN_BIN, put spin on PATH, or ../shared/bin/spin)"
   echo "$spin_note"
   skip+=(--skip under_spin_up)
+  second_pass=(--skip _on_workerd_via_wrangler_dev)
 fi
 
 # Both passes run whatever the first one gives, and cargo runs every test binary (--no-fail-fast);
@@ -89,12 +95,12 @@ TEST_S3_ENDPOINT="$s3_url" cargo test --workspace --no-fail-fast "${skip[@]}" --
 # The browser walks (tests/tests/web.rs) run in the first pass only: the pages reach the database
 # through the same API whose PostgreSQL paths the API and end-to-end tests cover here, and three
 # runtimes of Chromium walks are the longest part of a pass.
-echo "[test] the origin's API and the end-to-end tests again, origin on PostgreSQL, Spin's store Redis (browser walks: first pass only)" | tee -a "$log"
+echo "[test] the origin's API and the end-to-end tests again (one edge runtime), origin on PostgreSQL, Spin's store Redis (browser walks: first pass only)" | tee -a "$log"
 # The whole workspace again, not `-p origin -p e2e`: another package selection resolves other
 # features (tokio's, hyper's …) and compiles most dependencies a third time, which costs far more
 # than running the other crates' unit tests (seconds) once more.
 TEST_POSTGRES_URL="$pg_url" TEST_S3_ENDPOINT="$s3_url" TEST_REDIS_URL="$redis_url" \
-  cargo test --workspace --no-fail-fast "${skip[@]}" \
+  cargo test --workspace --no-fail-fast "${skip[@]}" "${second_pass[@]}" \
   --skip web_app_on_ --skip web_app_under_ --skip account_on_ --skip account_under_ \
   --skip studio_and_admin_ 2>&1 \
   | tee -a "$log" || status=1

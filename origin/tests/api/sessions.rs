@@ -14,14 +14,18 @@ async fn json_of(r: reqwest::Response) -> Value {
     r.json().await.unwrap()
 }
 
-async fn login(app: &TestApp, email: &str) -> (String, String) {
-    let r = app.login(email, PW).await;
+/// The access and refresh tokens of a 200 answer (asserted).
+async fn tokens(r: reqwest::Response) -> (String, String) {
     assert_eq!(r.status(), StatusCode::OK);
     let b = json_of(r).await;
     (
         b["access_token"].as_str().unwrap().to_owned(),
         b["refresh_token"].as_str().unwrap().to_owned(),
     )
+}
+
+async fn login(app: &TestApp, email: &str) -> (String, String) {
+    tokens(app.login(email, PW).await).await
 }
 
 async fn user(app: &TestApp, email: &str, role: Role) -> String {
@@ -36,6 +40,11 @@ async fn refresh(app: &TestApp, token: &str) -> reqwest::Response {
         .await
 }
 
+/// A refresh that must succeed: its access and refresh tokens.
+async fn refreshed(app: &TestApp, token: &str) -> (String, String) {
+    tokens(refresh(app, token).await).await
+}
+
 #[tokio::test]
 async fn refresh_rotates_and_a_reused_token_revokes_the_session() {
     // No grace: the replaced token revokes at once (the grace is the next test's).
@@ -44,11 +53,7 @@ async fn refresh_rotates_and_a_reused_token_revokes_the_session() {
     let (access, first) = login(&app, "a@example.com").await;
     assert_eq!(app.get_as("/v1/me", &access).await.status(), StatusCode::OK);
 
-    let r = refresh(&app, &first).await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let b = json_of(r).await;
-    let second = b["refresh_token"].as_str().unwrap().to_owned();
-    let access2 = b["access_token"].as_str().unwrap().to_owned();
+    let (access2, second) = refreshed(&app, &first).await;
     assert_ne!(second, first);
     assert_eq!(
         app.get_as("/v1/me", &access2).await.status(),
@@ -76,30 +81,16 @@ async fn a_replaced_token_is_exchanged_again_within_the_grace_and_revokes_after_
     let app = TestApp::spawn_tweaked(|s| s.auth.refresh_reuse_grace_secs = 2).await;
     user(&app, "a@example.com", Role::User).await;
     let (_, first) = login(&app, "a@example.com").await;
-    let r = refresh(&app, &first).await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let lost = json_of(r).await["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (_, lost) = refreshed(&app, &first).await;
 
     // The answer carrying `lost` never arrived; the first token comes back at once.
-    let r = refresh(&app, &first).await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let b = json_of(r).await;
-    let third = b["refresh_token"].as_str().unwrap().to_owned();
-    let access = b["access_token"].as_str().unwrap().to_owned();
+    let (access, third) = refreshed(&app, &first).await;
     assert!(third != lost && third != first);
     // The lost one is gone (without ending the session), the new one carries on.
     let r = refresh(&app, &lost).await;
     assert_eq!(json_of(r).await["error"], "invalid_refresh_token");
     assert_eq!(app.get_as("/v1/me", &access).await.status(), StatusCode::OK);
-    let r = refresh(&app, &third).await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let fourth = json_of(r).await["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (_, fourth) = refreshed(&app, &third).await;
 
     // Past the grace of that rotation, the replaced token is theft again: all of it dies.
     tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;

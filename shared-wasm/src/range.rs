@@ -66,6 +66,36 @@ impl Spec {
     }
 }
 
+impl std::fmt::Display for Spec {
+    /// The `Range` header value that asks for this range (`bytes=0-499`, `bytes=500-`,
+    /// `bytes=-500`): what an intermediary sends on, in one spelling whatever the client's.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Spec::From { start, end: None } => write!(f, "bytes={start}-"),
+            Spec::From {
+                start,
+                end: Some(end),
+            } => write!(f, "bytes={start}-{end}"),
+            Spec::Suffix(n) => write!(f, "bytes=-{n}"),
+        }
+    }
+}
+
+/// The representation's length in a `Content-Range` (`bytes 0-499/10000` or `bytes */10000`);
+/// `None` when it is unknown (`/*`) or the header is not of that grammar.
+pub fn total_of(content_range: &str) -> Option<u64> {
+    let rest = content_range.trim().strip_prefix("bytes ")?;
+    let (part, total) = rest.split_once('/')?;
+    if part != "*"
+        && !part
+            .split_once('-')
+            .is_some_and(|(a, b)| digits(a).is_some() && digits(b).is_some())
+    {
+        return None;
+    }
+    digits(total)
+}
+
 /// `Content-Range` of a 206: `bytes first-last/len`.
 pub fn content_range(first: u64, last: u64, len: u64) -> String {
     format!("bytes {first}-{last}/{len}")
@@ -96,5 +126,18 @@ mod tests {
         assert_eq!(parse("items=0-1"), None);
         assert_eq!(content_range(0, 499, 10_000), "bytes 0-499/10000");
         assert_eq!(unsatisfied(10_000), "bytes */10000");
+        assert_eq!(total_of("bytes 0-499/10000"), Some(10_000));
+        assert_eq!(total_of("bytes */10000"), Some(10_000));
+        assert_eq!(total_of("bytes 0-499/*"), None);
+        assert_eq!(total_of("bytes x-1/10"), None);
+        assert_eq!(total_of("items 0-1/10"), None);
+    }
+
+    #[test]
+    fn a_range_is_sent_on_in_one_spelling() {
+        for h in ["bytes=0-499", "bytes=9500-", "bytes=-500"] {
+            assert_eq!(parse(h).unwrap().to_string(), h);
+        }
+        assert_eq!(parse(" BYTES = 7 - 9 ").unwrap().to_string(), "bytes=7-9");
     }
 }

@@ -217,6 +217,36 @@ impl Proc {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The resident memory, in bytes, of the processes of this one's process group (it and
+    /// every process it started) whose command line `counts`, from `/proc`.
+    pub fn memory_where(&self, counts: impl Fn(&str) -> bool) -> u64 {
+        let group = self.child.id().to_string();
+        let Ok(procs) = std::fs::read_dir("/proc") else {
+            return 0;
+        };
+        procs
+            .flatten()
+            .filter_map(|p| {
+                // `pid (comm) state ppid pgrp …`; comm may hold spaces, so count from its end.
+                let stat = std::fs::read_to_string(p.path().join("stat")).ok()?;
+                let after_comm = &stat[stat.rfind(')')? + 1..];
+                (after_comm.split_whitespace().nth(2)? == group).then_some(())?;
+                let cmdline = std::fs::read(p.path().join("cmdline")).ok()?;
+                counts(&String::from_utf8_lossy(&cmdline).replace('\0', " ")).then_some(())?;
+                let status = std::fs::read_to_string(p.path().join("status")).ok()?;
+                let kb = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))?
+                    .trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()?;
+                Some(kb * 1024)
+            })
+            .sum()
+    }
+
     /// Waits until `url` answers 200, or panics with the process's log.
     pub async fn wait_ready(&mut self, url: &str, limit: Duration) {
         let client = reqwest::Client::new();
@@ -820,6 +850,20 @@ impl Edge {
     /// The runtime's output so far (of the current process).
     pub fn log(&self) -> String {
         self.proc.as_ref().map(Proc::log).unwrap_or_default()
+    }
+
+    /// The resident memory, in bytes, of the processes that run the edge's code. Under
+    /// `wrangler dev` that is the workerd running the Worker (the one with an inspector), not
+    /// wrangler's own dev proxy in front of it (node and a second workerd), which production
+    /// does not have; under Spin, the host.
+    pub fn memory(&self) -> u64 {
+        let Some(proc) = &self.proc else { return 0 };
+        match self.runtime {
+            Runtime::Wrangler => {
+                proc.memory_where(|cmd| cmd.contains("workerd") && cmd.contains("--inspector-addr"))
+            }
+            Runtime::Spin | Runtime::SpinUp => proc.memory_where(|_| true),
+        }
     }
 
     /// Spin only: the keys in the edge's key-value store, as spin-host keeps it on disk

@@ -65,6 +65,10 @@ pub enum EdgeError {
     /// The request body is larger than the edge forwards.
     #[error("payload too large")]
     PayloadTooLarge,
+    /// A byte range that does not overlap the media file; its length when known (416, RFC 9110
+    /// §15.5.17).
+    #[error("range not satisfiable")]
+    RangeNotSatisfiable(Option<u64>),
     /// The video exists but cannot be played yet.
     #[error("video is not ready")]
     NotReady,
@@ -296,6 +300,21 @@ impl EdgeError {
                 413,
                 json!({"error": "payload_too_large", "message": "request body is too large"}),
             ),
+            Self::RangeNotSatisfiable(len) => {
+                let resp = json_body(
+                    416,
+                    json!({
+                        "error": "range_not_satisfiable",
+                        "message": "the range asked for is outside the file",
+                    }),
+                );
+                match len {
+                    Some(len) => {
+                        resp.with_header("content-range", shared_wasm::range::unsatisfied(len))
+                    }
+                    None => resp,
+                }
+            }
             Self::NotReady => json_body(
                 409,
                 json!({"error": "not_ready", "message": "video is not ready for playback"}),

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+mod inflight;
 pub mod limits;
 pub mod origin;
 pub mod platform;
@@ -16,7 +17,7 @@ mod testing;
 
 pub use config::{ConfigError, EdgeConfig};
 pub use error::EdgeError;
-pub use platform::{Deferred, Platform, PlatformError, Request, Response};
+pub use platform::{Deferred, Platform, PlatformError, Request, Response, Storing};
 use shared_wasm::RequestId;
 
 /// Handles one request. `config` is the adapter's attempt at reading settings (adapters may

@@ -87,20 +87,13 @@ async fn attempt<P: Platform>(
     p: &P,
     cfg: &EdgeConfig,
     region: &Region,
-    method: &str,
-    path: &str,
-    mut headers: Vec<(String, String)>,
-    body: Vec<u8>,
+    out: &Request,
 ) -> Result<Response, Failed> {
-    let auth = edge_auth::sign(cfg.origin_secret.expose(), method, path, p.now());
-    headers.push((edge_auth::HEADER.into(), auth));
-    let req = Request {
-        method: method.into(),
-        url: format!("{}{path}", region.origin),
-        headers,
-        body,
-        ..Request::default()
-    };
+    let path = &out.url;
+    let auth = edge_auth::sign(cfg.origin_secret.expose(), &out.method, path, p.now());
+    let mut req = out.clone();
+    req.url = format!("{}{path}", region.origin);
+    req.headers.push((edge_auth::HEADER.into(), auth));
     match p.fetch(req, cfg.origin_timeout_ms).await {
         Ok(resp) if !matches!(resp.status, 502..=504) => Ok(resp),
         Ok(resp) => Err(Failed::Region {
@@ -115,15 +108,14 @@ async fn attempt<P: Platform>(
     }
 }
 
+/// Sends `out` (its `url` the path and query only) to the regions `target` names.
 async fn send<P: Platform>(
     p: &P,
     cfg: &EdgeConfig,
     target: Target<'_>,
-    method: &str,
-    path: &str,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+    out: Request,
 ) -> Result<Response, EdgeError> {
+    let (method, path) = (out.method.as_str(), out.url.as_str());
     let now = p.now().0;
     let health = load_health(p).await;
     let sick = |name: &str| health.get(name).is_some_and(|until| *until > now);
@@ -148,7 +140,7 @@ async fn send<P: Platform>(
     let tries = if retry { 2 } else { 1 };
     let mut failed: Option<&Region> = None;
     for region in candidates.into_iter().take(tries) {
-        match attempt(p, cfg, region, method, path, headers.clone(), body.clone()).await {
+        match attempt(p, cfg, region, &out).await {
             Ok(mut resp) => {
                 if sick(&region.name) {
                     set_health(p, cfg, &region.name, false).await;
@@ -206,7 +198,14 @@ pub async fn forward_json<P: Platform>(
     if let Some(ip) = &req.client_ip {
         headers.push(("x-edge-client-ip".into(), ip.clone()));
     }
-    let resp = send(p, cfg, target, &req.method, path, headers, req.body.clone()).await?;
+    let out = Request {
+        method: req.method.clone(),
+        url: path.to_owned(),
+        headers,
+        body: req.body.clone(),
+        ..Request::default()
+    };
+    let resp = send(p, cfg, target, out).await?;
     let content_type = resp
         .header("content-type")
         .unwrap_or("application/json")
@@ -226,16 +225,27 @@ pub async fn get<P: Platform>(
     viewer: &Request,
     path: &str,
 ) -> Result<Response, EdgeError> {
-    send(
-        p,
-        cfg,
-        Target::Nearest(viewer),
-        "GET",
-        path,
-        Vec::new(),
-        Vec::new(),
-    )
-    .await
+    get_with(p, cfg, viewer, path, Vec::new(), false).await
+}
+
+/// [`get`] with `headers`, and with the answer's body passed through
+/// ([`Request::pass_through`]) when `pass_through`.
+pub async fn get_with<P: Platform>(
+    p: &P,
+    cfg: &EdgeConfig,
+    viewer: &Request,
+    path: &str,
+    headers: Vec<(String, String)>,
+    pass_through: bool,
+) -> Result<Response, EdgeError> {
+    let out = Request {
+        method: "GET".into(),
+        url: path.to_owned(),
+        headers,
+        pass_through,
+        ..Request::default()
+    };
+    send(p, cfg, Target::Nearest(viewer), out).await
 }
 
 #[cfg(test)]

@@ -33,6 +33,11 @@ pub struct Request {
     /// The client's continent, from the same source as the country (Workers:
     /// `request.cf.continent`; Spin: the trusted header named by `CONTINENT_HEADER`).
     pub continent: Option<Continent>,
+    /// For an outbound request: the app only passes the answer's body on (media), never reads
+    /// it. A runtime that can (Workers) then hands it over as a [`Response::native_body`]
+    /// without reading it into Wasm memory, and bounds the exchange's time up to the answer's
+    /// headers only: a large body takes as long as the viewer takes to read it.
+    pub pass_through: bool,
 }
 
 impl Request {
@@ -237,6 +242,9 @@ impl PlatformError {
 /// [`Platform::defer`]).
 pub type Deferred = Pin<Box<dyn Future<Output = ()>>>;
 
+/// The storing of a copy of a response in the cache (see [`Platform::cache_put_copy`]).
+pub type Storing = Pin<Box<dyn Future<Output = Result<(), PlatformError>>>>;
+
 /// What a runtime gives the edge app.
 ///
 /// Consistency: on Workers, KV is eventually consistent (a write may take ~60 s to be seen in
@@ -258,6 +266,18 @@ pub trait Platform {
     ) -> Result<(), PlatformError>;
     /// Reads a cached response by key.
     async fn cache_get(&self, key: &str) -> Result<Option<Response>, PlatformError>;
+    /// Reads a cached response by key for a request with `range` (one range, as
+    /// `shared_wasm::range::Spec` writes it). A runtime whose cache answers ranges itself
+    /// (Workers) returns its 206 or 416 without reading the entry into Wasm memory; the others
+    /// return the whole entry (200), which the app cuts.
+    async fn cache_get_range(
+        &self,
+        key: &str,
+        range: &str,
+    ) -> Result<Option<Response>, PlatformError> {
+        let _ = range;
+        self.cache_get(key).await
+    }
     /// The bytes of a response's body, reading a body the runtime holds (`native_body`) when
     /// the app needs its content after all (composing feeds).
     async fn body_bytes(&self, resp: &mut Response) -> Result<Vec<u8>, PlatformError> {
@@ -270,6 +290,16 @@ pub trait Platform {
         response: &Response,
         ttl_secs: u64,
     ) -> Result<(), PlatformError>;
+    /// Takes a copy of `response` now (a body the runtime holds is teed, so the original still
+    /// streams to the client) and returns the work that stores it under `key` for `ttl_secs`,
+    /// for the app to hand to [`Platform::defer`]: a large body is stored while it streams,
+    /// not before the response starts.
+    fn cache_put_copy(
+        &self,
+        key: &str,
+        response: &mut Response,
+        ttl_secs: u64,
+    ) -> Result<Storing, PlatformError>;
     /// Applies one request to the GCRA state of `key` under `quota`
     /// (`shared_wasm::ratelimit::check`) and stores the result.
     ///
@@ -288,6 +318,9 @@ pub trait Platform {
     fn defer(&self, task: Deferred);
     /// The current time.
     fn now(&self) -> UnixTime;
+    /// Waits `ms` milliseconds (Workers: a timer, which also tells workerd the request is still
+    /// doing work; Spin: WASI's monotonic clock).
+    async fn sleep(&self, ms: u32);
     /// Does `signature` (JWS encoding) verify `message` under the EdDSA or ES256 `key` that the
     /// token's `kid` names? Only the signature: the policy (algorithm allow-list, `kid`, sizes)
     /// has been applied before, and the claims are read after (`shared_wasm::jwt`). Workers

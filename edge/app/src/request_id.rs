@@ -12,7 +12,7 @@ use shared_wasm::jwk::VerifyingKey;
 use shared_wasm::ratelimit::{Decision, Quota};
 use shared_wasm::{RequestId, UnixTime};
 
-use crate::platform::{Deferred, Platform, PlatformError, Request, Response};
+use crate::platform::{Deferred, Platform, PlatformError, Request, Response, Storing};
 
 /// The id for `req`: its own `x-request-id` when valid, else a fresh one.
 pub fn assign<P: Platform>(p: &P, req: &Request) -> RequestId {
@@ -62,8 +62,25 @@ impl<P: Platform> Platform for Traced<P> {
         self.inner.cache_get(key).await
     }
 
+    async fn cache_get_range(
+        &self,
+        key: &str,
+        range: &str,
+    ) -> Result<Option<Response>, PlatformError> {
+        self.inner.cache_get_range(key, range).await
+    }
+
     async fn body_bytes(&self, resp: &mut Response) -> Result<Vec<u8>, PlatformError> {
         self.inner.body_bytes(resp).await
+    }
+
+    fn cache_put_copy(
+        &self,
+        key: &str,
+        response: &mut Response,
+        ttl_secs: u64,
+    ) -> Result<Storing, PlatformError> {
+        self.inner.cache_put_copy(key, response, ttl_secs)
     }
 
     async fn cache_put(
@@ -112,6 +129,10 @@ impl<P: Platform> Platform for Traced<P> {
 
     fn defer(&self, task: Deferred) {
         self.inner.defer(task);
+    }
+
+    async fn sleep(&self, ms: u32) {
+        self.inner.sleep(ms).await;
     }
 
     fn now(&self) -> UnixTime {

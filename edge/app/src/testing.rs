@@ -13,7 +13,7 @@ use shared_wasm::jwk::VerifyingKey;
 use shared_wasm::ratelimit::{Decision, Quota};
 use shared_wasm::UnixTime;
 
-use crate::platform::{Deferred, Platform, PlatformError, Request, Response};
+use crate::platform::{Deferred, Platform, PlatformError, Request, Response, Storing};
 
 type Origin = Rc<dyn Fn(&MemPlatform, &Request) -> Result<Response, PlatformError>>;
 
@@ -27,6 +27,11 @@ pub struct MemPlatform {
     pub signature_checks: Rc<std::cell::Cell<usize>>,
     /// The web app's built files, by name.
     pub assets: Rc<RefCell<HashMap<String, String>>>,
+    /// The cache, when a test gives it one ([`MemPlatform::with_cache`]); without, every read
+    /// misses and every write is dropped.
+    pub cache: Option<Rc<RefCell<HashMap<String, Response>>>>,
+    /// Work handed to [`Platform::defer`], run by [`MemPlatform::run_deferred`].
+    pub deferred: Rc<RefCell<Vec<Deferred>>>,
     origin: Origin,
 }
 
@@ -47,7 +52,23 @@ impl MemPlatform {
             logs: Rc::default(),
             signature_checks: Rc::default(),
             assets: Rc::default(),
+            cache: None,
+            deferred: Rc::default(),
             origin: Rc::new(origin),
+        }
+    }
+
+    /// This platform with a cache that keeps what is put.
+    pub fn with_cache(mut self) -> Self {
+        self.cache = Some(Rc::default());
+        self
+    }
+
+    /// Runs the deferred work, as a runtime does after the response.
+    pub fn run_deferred(&self) {
+        let tasks = std::mem::take(&mut *self.deferred.borrow_mut());
+        for task in tasks {
+            block_on(task);
         }
     }
 }
@@ -65,11 +86,28 @@ impl Platform for MemPlatform {
         self.kv.borrow_mut().insert(key.to_owned(), value.to_vec());
         Ok(())
     }
-    async fn cache_get(&self, _key: &str) -> Result<Option<Response>, PlatformError> {
-        Ok(None)
+    async fn cache_get(&self, key: &str) -> Result<Option<Response>, PlatformError> {
+        Ok(self
+            .cache
+            .as_ref()
+            .and_then(|c| c.borrow().get(key).cloned()))
     }
-    async fn cache_put(&self, _: &str, _: &Response, _: u64) -> Result<(), PlatformError> {
+    async fn cache_put(&self, key: &str, r: &Response, _: u64) -> Result<(), PlatformError> {
+        if let Some(c) = &self.cache {
+            c.borrow_mut().insert(key.to_owned(), r.clone());
+        }
         Ok(())
+    }
+    fn cache_put_copy(
+        &self,
+        key: &str,
+        response: &mut Response,
+        ttl_secs: u64,
+    ) -> Result<Storing, PlatformError> {
+        let (p, key, copy) = (self.clone(), key.to_owned(), response.clone());
+        Ok(Box::pin(
+            async move { p.cache_put(&key, &copy, ttl_secs).await },
+        ))
     }
     async fn rate_limit(&self, _key: &str, _quota: &Quota) -> Result<Decision, PlatformError> {
         Err(PlatformError::rate_limit("not in these tests"))
@@ -94,7 +132,10 @@ impl Platform for MemPlatform {
             .get(file)
             .map(|s| s.clone().into_bytes()))
     }
-    fn defer(&self, _task: Deferred) {}
+    fn defer(&self, task: Deferred) {
+        self.deferred.borrow_mut().push(task);
+    }
+    async fn sleep(&self, _ms: u32) {}
     fn now(&self) -> UnixTime {
         UnixTime(1_800_000_000)
     }

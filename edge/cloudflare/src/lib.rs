@@ -83,7 +83,38 @@ fn to_worker_response(resp: &AppResponse) -> Result<Response> {
         .with_headers(to_headers(&resp.headers)?))
 }
 
+/// A response as the Cache API stores it: it keeps only what `cache-control` allows, and the
+/// entry carries its own TTL.
+fn for_cache(response: &AppResponse, ttl_secs: u64) -> AppResponse {
+    let mut stored = AppResponse {
+        status: response.status,
+        headers: response.headers.clone(),
+        body: response.body.clone(),
+        native_body: None,
+    };
+    stored.headers.retain(|(k, _)| k != "cache-control");
+    stored.headers.push((
+        "cache-control".into(),
+        format!("public, max-age={ttl_secs}"),
+    ));
+    stored
+}
+
 impl Cloudflare {
+    /// The app's view of `r`: its status and headers, its body left with the runtime behind a
+    /// `native_body` handle.
+    fn hold(&self, r: Response) -> AppResponse {
+        let (status, headers) = (r.status_code(), r.headers().entries().collect());
+        let mut bodies = self.bodies.borrow_mut();
+        bodies.push(Some(r));
+        AppResponse {
+            status,
+            headers,
+            body: Vec::new(),
+            native_body: Some(bodies.len() - 1),
+        }
+    }
+
     /// The runtime-held response behind a `native_body` handle, once.
     fn take_native(&self, handle: Option<usize>) -> Option<Response> {
         handle.and_then(|i| self.bodies.borrow_mut().get_mut(i).and_then(Option::take))
@@ -123,19 +154,27 @@ impl Platform for Cloudflare {
         &self,
         key: &str,
     ) -> std::result::Result<Option<AppResponse>, PlatformError> {
+        let hit = self
+            .cache
+            .get(key, false)
+            .await
+            .map_err(PlatformError::cache)?;
+        Ok(hit.map(|r| self.hold(r)))
+    }
+
+    /// The Cache API answers the range itself (206, or 416), streaming the part from the
+    /// entry.
+    async fn cache_get_range(
+        &self,
+        key: &str,
+        range: &str,
+    ) -> std::result::Result<Option<AppResponse>, PlatformError> {
         let err = PlatformError::cache;
-        let Some(r) = self.cache.get(key, false).await.map_err(err)? else {
-            return Ok(None);
-        };
-        let (status, headers) = (r.status_code(), r.headers().entries().collect());
-        let mut bodies = self.bodies.borrow_mut();
-        bodies.push(Some(r));
-        Ok(Some(AppResponse {
-            status,
-            headers,
-            body: Vec::new(),
-            native_body: Some(bodies.len() - 1),
-        }))
+        let mut init = RequestInit::new();
+        init.with_headers(to_headers(&[("range".into(), range.into())]).map_err(err)?);
+        let req = Request::new_with_init(key, &init).map_err(err)?;
+        let hit = self.cache.get(&req, false).await.map_err(err)?;
+        Ok(hit.map(|r| self.hold(r)))
     }
 
     async fn cache_put(
@@ -145,17 +184,43 @@ impl Platform for Cloudflare {
         ttl_secs: u64,
     ) -> std::result::Result<(), PlatformError> {
         let err = PlatformError::cache;
-        // The Cache API stores only what `cache-control` allows; the entry carries its own TTL.
-        let mut stored = response.clone();
-        stored.headers.retain(|(k, _)| k != "cache-control");
-        stored.headers.push((
-            "cache-control".into(),
-            format!("public, max-age={ttl_secs}"),
-        ));
         self.cache
-            .put(key, to_worker_response(&stored).map_err(err)?)
+            .put(
+                key,
+                to_worker_response(&for_cache(response, ttl_secs)).map_err(err)?,
+            )
             .await
             .map_err(err)
+    }
+
+    /// A body the runtime holds is teed (`Response.clone()`): one branch goes to the client,
+    /// the other into the cache as it is read, never through Wasm.
+    fn cache_put_copy(
+        &self,
+        key: &str,
+        response: &mut AppResponse,
+        ttl_secs: u64,
+    ) -> std::result::Result<edge_app::Storing, PlatformError> {
+        let err = PlatformError::cache;
+        let stored = for_cache(response, ttl_secs);
+        let copy = match response.native_body {
+            Some(i) => {
+                let mut bodies = self.bodies.borrow_mut();
+                let held = bodies
+                    .get_mut(i)
+                    .and_then(Option::as_mut)
+                    .ok_or_else(|| PlatformError::cache("no body behind the handle"))?;
+                held.cloned()
+                    .map_err(err)?
+                    .with_status(stored.status)
+                    .with_headers(to_headers(&stored.headers).map_err(err)?)
+            }
+            None => to_worker_response(&stored).map_err(err)?,
+        };
+        let key = key.to_owned();
+        Ok(Box::pin(async move {
+            Cache::default().put(key, copy).await.map_err(err)
+        }))
     }
 
     async fn rate_limit(
@@ -198,13 +263,20 @@ impl Platform for Cloudflare {
             ));
         }
         let req = Request::new_with_init(&request.url, &init).map_err(built)?;
-        // The whole exchange, body included, races a timer; the loser is aborted, so a hung
-        // origin costs at most `timeout_ms` and counts as a failed region.
+        // The exchange races a timer, and the loser is aborted: a hung origin costs at most
+        // `timeout_ms` and counts as a failed region. The race covers the body too, unless it
+        // is passed through: then it ends with the headers, and the body streams to the client
+        // at the client's pace.
         let controller = AbortController::default();
         let signal = controller.signal();
+        let pass_through = request.pass_through;
         let exchange = async {
             let resp = Fetch::Request(req).send_with_signal(&signal).await?;
-            from_worker_response(resp).await
+            if pass_through {
+                Ok(self.hold(resp))
+            } else {
+                from_worker_response(resp).await
+            }
         };
         let timer = Delay::from(Duration::from_millis(u64::from(timeout_ms)));
         let exchange = pin!(exchange);
@@ -266,6 +338,10 @@ impl Platform for Cloudflare {
         signature: &[u8],
     ) -> std::result::Result<bool, PlatformError> {
         webcrypto::verify(kid, key, message, signature).await
+    }
+
+    async fn sleep(&self, ms: u32) {
+        Delay::from(Duration::from_millis(u64::from(ms))).await;
     }
 
     fn now(&self) -> UnixTime {
@@ -352,6 +428,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
             .as_ref()
             .and_then(|cf| cf.continent())
             .and_then(|c| Continent::parse(&c)),
+        pass_through: false,
     };
     let config = CONFIG.with(|c| {
         c.get_or_init(|| Rc::new(EdgeConfig::from_lookup(|name| setting(&env, name))))

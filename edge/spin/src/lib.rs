@@ -18,17 +18,21 @@ mod sweep;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use edge_app::routes::hls::MAX_CACHED_BYTES;
 use edge_app::{
     ConfigError, EdgeConfig, Platform, PlatformError, Request as AppRequest,
     Response as AppResponse,
 };
+use futures_util::{SinkExt, StreamExt};
 use shared_wasm::geo::Continent;
 use shared_wasm::jwk::VerifyingKey;
 use shared_wasm::kv_sweep::{self, RATE_LIMIT_PREFIX};
 use shared_wasm::ratelimit::{self, Decision, Quota};
 use shared_wasm::record::{CachedResponse, KvEnvelope};
 use shared_wasm::{CountryCode, UnixTime};
-use spin_sdk::http::{IntoResponse, Method, OutgoingResponse, Request, Response, ResponseOutparam};
+use spin_sdk::http::{
+    IncomingResponse, IntoResponse, Method, OutgoingResponse, Request, Response, ResponseOutparam,
+};
 use spin_sdk::key_value::Store;
 use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
 
@@ -50,6 +54,16 @@ struct Inner {
     /// Work the app defers, finished before answering (as it always was here; only the store
     /// sweep runs after the response, see `entry::handle`).
     deferred: std::cell::RefCell<Vec<edge_app::Deferred>>,
+    /// Origin answers whose bodies stream to the client unread (`AppResponse::native_body`):
+    /// media too large to keep in the cache. Per request.
+    held: std::cell::RefCell<Vec<Option<IncomingResponse>>>,
+}
+
+impl Inner {
+    /// The held answer behind a `native_body` handle, once.
+    fn take_held(&self, handle: Option<usize>) -> Option<IncomingResponse> {
+        handle.and_then(|i| self.held.borrow_mut().get_mut(i).and_then(Option::take))
+    }
 }
 
 /// The outbound connection to `REDIS_URL`, opened on first use: most requests need none.
@@ -183,6 +197,18 @@ impl Platform for Spin {
             .map_err(PlatformError::cache)
     }
 
+    /// Bodies are in memory here: the copy is a clone, stored when the app's deferred work runs
+    /// (before the response, see `defer`).
+    fn cache_put_copy(
+        &self,
+        key: &str,
+        response: &mut AppResponse,
+        ttl: u64,
+    ) -> Result<edge_app::Storing, PlatformError> {
+        let (p, key, copy) = (self.clone(), key.to_owned(), response.clone());
+        Ok(Box::pin(async move { p.cache_put(&key, &copy, ttl).await }))
+    }
+
     /// With Redis, one atomic script: exact however many requests and instances race. Without,
     /// a plain read-modify-write on the store: exact for sequential requests; concurrent ones on
     /// the same key may overshoot (Spin's key-value interface has no compare-and-swap).
@@ -229,15 +255,52 @@ impl Platform for Spin {
         let req = builder.body(request.body).build();
         // (The host's error does not say whether the origin or the allow-list refused: either
         // way the region is not reached, and another may be.)
-        let resp: Response = spin_sdk::http::send(req)
+        let resp: IncomingResponse = spin_sdk::http::send(req)
             .await
             .map_err(PlatformError::unreachable)?;
+        let headers: Vec<(String, String)> = resp
+            .headers()
+            .entries()
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.to_ascii_lowercase(), String::from_utf8(v).ok()?)))
+            .collect();
+        let status = resp.status();
+        // A body the cache could keep is read here; a larger one streams to the client as it
+        // comes (the app keeps no copy of it either).
+        let length = headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .and_then(|(_, v)| v.parse::<u64>().ok());
+        if request.pass_through && length.is_none_or(|n| n > MAX_CACHED_BYTES) {
+            let mut held = self.held.borrow_mut();
+            held.push(Some(resp));
+            return Ok(AppResponse {
+                status,
+                headers,
+                body: Vec::new(),
+                native_body: Some(held.len() - 1),
+            });
+        }
+        let body = resp
+            .into_body()
+            .await
+            .map_err(|e| PlatformError::unreachable(format_args!("reading the body: {e:?}")))?;
         Ok(AppResponse {
-            status: *resp.status(),
-            headers: header_pairs(resp.headers()),
-            body: resp.into_body(),
+            status,
+            headers,
+            body,
             native_body: None,
         })
+    }
+
+    async fn body_bytes(&self, resp: &mut AppResponse) -> Result<Vec<u8>, PlatformError> {
+        match self.take_held(resp.native_body.take()) {
+            Some(r) => r
+                .into_body()
+                .await
+                .map_err(|e| PlatformError::unreachable(format_args!("reading the body: {e:?}"))),
+            None => Ok(std::mem::take(&mut resp.body)),
+        }
     }
 
     /// Spin has no WebCrypto: Rust's verifiers (ed25519-dalek's `verify_strict`, p256).
@@ -253,6 +316,11 @@ impl Platform for Spin {
 
     fn defer(&self, task: edge_app::Deferred) {
         self.deferred.borrow_mut().push(task);
+    }
+
+    /// Blocks the instance, which serves only this request.
+    async fn sleep(&self, ms: u32) {
+        wasi::clocks::monotonic_clock::subscribe_duration(u64::from(ms) * 1_000_000).block();
     }
 
     fn now(&self) -> UnixTime {
@@ -412,12 +480,12 @@ mod entry {
     async fn handle(req: Request, response_out: ResponseOutparam) {
         let settings = Settings::from_lookup(setting);
         let answered = answer(req, settings.as_ref()).await;
-        let platform = answered.as_ref().ok().map(|(_, p)| p.clone());
-        send(
-            response_out,
-            IntoResponse::into_response(answered.map(|(r, _)| r)),
-        )
-        .await;
+        let platform = answered.as_ref().ok().map(|(_, _, p)| p.clone());
+        let (resp, held) = match answered {
+            Ok((resp, held, _)) => (resp, held),
+            Err(e) => (IntoResponse::into_response(Err::<Response, _>(e)), None),
+        };
+        send(response_out, resp, held).await;
         let (Some(platform), Ok(settings)) = (platform, settings) else {
             return;
         };
@@ -429,23 +497,39 @@ mod entry {
         }
     }
 
-    /// What `#[http_component]` does with a returned response.
-    async fn send(out: ResponseOutparam, mut resp: Response) {
+    /// What `#[http_component]` does with a returned response; with `held`, the body is the
+    /// origin's, streamed chunk by chunk as it comes. A body cut short on either side ends the
+    /// response short of its `content-length`, so the client sees it was cut.
+    async fn send(out: ResponseOutparam, mut resp: Response, held: Option<IncomingResponse>) {
         let body = std::mem::take(resp.body_mut());
-        match OutgoingResponse::try_from(resp) {
-            Ok(r) => {
-                if let Err(e) = out.set_with_body(r, body).await {
-                    eprintln!("response not sent: {e}");
-                }
+        let r = match OutgoingResponse::try_from(resp) {
+            Ok(r) => r,
+            Err(e) => return eprintln!("response not converted: {e}"),
+        };
+        let Some(held) = held else {
+            if let Err(e) = out.set_with_body(r, body).await {
+                eprintln!("response not sent: {e}");
             }
-            Err(e) => eprintln!("response not converted: {e}"),
+            return;
+        };
+        let mut sink = r.take_body();
+        out.set(r);
+        let mut chunks = held.take_body_stream();
+        while let Some(chunk) = chunks.next().await {
+            let sent = match chunk {
+                Ok(chunk) => sink.send(chunk).await,
+                Err(e) => return eprintln!("origin body cut short: {e:?}"),
+            };
+            if let Err(e) = sent {
+                return eprintln!("response body cut short: {e}");
+            }
         }
     }
 
     async fn answer(
         req: Request,
         settings: Result<&Settings, &ConfigError>,
-    ) -> anyhow::Result<(Response, Spin)> {
+    ) -> anyhow::Result<(Response, Option<IncomingResponse>, Spin)> {
         let store = Store::open_default()?;
         let redis = settings.ok().and_then(|s| s.redis_url.clone());
         let platform = Spin(std::rc::Rc::new(Inner {
@@ -455,6 +539,7 @@ mod entry {
                 conn: Default::default(),
             }),
             deferred: Default::default(),
+            held: Default::default(),
         }));
         let headers = header_pairs(req.headers());
         let mut url = req.uri().to_owned();
@@ -491,6 +576,7 @@ mod entry {
             client_ip,
             country,
             continent,
+            pass_through: false,
         };
         // Each request runs in a fresh instance, so there is nothing to keep settings in.
         let config = settings
@@ -501,11 +587,12 @@ mod entry {
         for task in deferred {
             task.await;
         }
+        let held = platform.take_held(resp.native_body);
         let mut out = Response::builder();
         out.status(resp.status);
         for (k, v) in resp.headers {
             out.header(k, v);
         }
-        Ok((out.body(resp.body).build(), platform))
+        Ok((out.body(resp.body).build(), held, platform))
     }
 }

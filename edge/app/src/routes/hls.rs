@@ -2,19 +2,31 @@
 
 use shared_wasm::media::{parse_hls_path, HlsRequest, MediaFile, MediaPathError};
 use shared_wasm::playback::{self, Use, Viewer};
+use shared_wasm::range::Spec;
 use shared_wasm::record::Visibility;
 use shared_wasm::VideoId;
 
 use crate::config::EdgeConfig;
 use crate::error::{EdgeError, PlaybackRefusal};
+use crate::inflight::{self, Joined};
 use crate::platform::{Platform, Request, Response};
 use crate::routes::playback::{load_record, playable};
+use crate::routes::ranged;
 use crate::{limits, origin};
 
 /// Segments never change once written; playlists of a finished video do not either, but a
 /// re-encode rewrites them, so they are kept briefly.
 const SEGMENT_CACHE_SECS: u64 = 86_400;
 const PLAYLIST_CACHE_SECS: u64 = 60;
+
+/// Files up to this size are kept in the edge cache; larger ones (a long MP4) stream from the
+/// origin each time, their ranges fetched as asked. On Workers the cached copy is teed from the
+/// stream to the viewer, and a tee holds what one branch has read ahead of the other, so this
+/// also bounds what one request can hold in memory.
+pub const MAX_CACHED_BYTES: u64 = 64 << 20;
+
+/// How often a miss that follows another's fetch of the same file looks whether it has landed.
+const FOLLOW_POLL_MS: u32 = 10;
 
 /// How long anyone (a browser, a shared cache, a link preview) may keep a public poster.
 const POSTER_MAX_AGE_SECS: u64 = 300;
@@ -33,7 +45,7 @@ fn bad_path(e: MediaPathError) -> EdgeError {
 }
 
 /// Serves one media file.
-pub async fn handle<P: Platform>(
+pub async fn handle<P: Platform + Clone + 'static>(
     p: &P,
     cfg: &EdgeConfig,
     req: &Request,
@@ -63,8 +75,9 @@ pub async fn handle<P: Platform>(
 }
 
 /// The file from the edge cache, or from the origin (and then cached), with `cache_control`,
-/// open to pages of any origin (media and posters are fetched by players and `<img>`).
-async fn serve<P: Platform>(
+/// open to pages of any origin (media and posters are fetched by players and `<img>`). A
+/// `Range` is answered with its part (206) or 416 (`routes::ranged`).
+async fn serve<P: Platform + Clone + 'static>(
     p: &P,
     cfg: &EdgeConfig,
     req: &Request,
@@ -72,28 +85,59 @@ async fn serve<P: Platform>(
     cache_control: String,
 ) -> Result<Response, EdgeError> {
     let key = cache_key(cfg, &r.canonical_path());
-    let (mut resp, cache) = match p.cache_get(&key).await {
-        Ok(Some(hit)) => (hit, "HIT"),
-        other => {
-            if let Err(e) = other {
-                p.log_error(&format!("cache read failed: {e}"));
+    let range = ranged::asked(req);
+    let (resp, cache) = match cached(p, &key, range).await {
+        Some(hit) => (hit, "HIT"),
+        // A part is fetched as asked and not kept: the whole file is kept when it is asked for.
+        None if range.is_some() => (from_origin(p, cfg, req, r, range).await?, "MISS"),
+        None => match inflight::join(&key) {
+            Joined::Leader(lead) => (fetch_and_keep(p, cfg, req, r, &key, lead).await?, "MISS"),
+            Joined::Follower(landing) => {
+                // Bounded like an origin fetch: a leader that takes longer is not waited for.
+                let mut waited = 0;
+                while !landing.landed() && waited < cfg.origin_timeout_ms {
+                    p.sleep(FOLLOW_POLL_MS).await;
+                    waited += FOLLOW_POLL_MS;
+                }
+                match cached(p, &key, None).await {
+                    Some(hit) => (hit, "HIT"),
+                    // Not kept (too large, or the store failed): fetched like a part.
+                    None => (from_origin(p, cfg, req, r, None).await?, "MISS"),
+                }
             }
-            (fetch(p, cfg, req, r, &key).await?, "MISS")
-        }
+        },
+    };
+    let mut resp = match range {
+        Some(spec) => ranged::cut(p, resp, spec).await?,
+        None => resp,
     };
     resp.headers.retain(|(k, _)| k != "cache-control");
     resp.headers.extend([
         ("cache-control".into(), cache_control),
+        ("accept-ranges".into(), "bytes".into()),
         ("access-control-allow-origin".into(), "*".into()),
         ("x-edge-cache".into(), cache.into()),
     ]);
     Ok(resp)
 }
 
+/// The cached entry for `key`, or its part `range`; a failed read is logged and counts as a
+/// miss.
+async fn cached<P: Platform>(p: &P, key: &str, range: Option<Spec>) -> Option<Response> {
+    let got = match range {
+        Some(spec) => p.cache_get_range(key, &spec.to_string()).await,
+        None => p.cache_get(key).await,
+    };
+    got.unwrap_or_else(|e| {
+        p.log_error(&format!("cache read failed: {e}"));
+        None
+    })
+}
+
 /// `GET /posters/{id}.jpg`: a public video's poster, for anyone and any shared cache (pages,
 /// link previews). A members or private video's poster is media like its segments: it goes
 /// through `/hls/{id}/{token}/poster.jpg`, with a playback token.
-pub async fn poster<P: Platform>(
+pub async fn poster<P: Platform + Clone + 'static>(
     p: &P,
     cfg: &EdgeConfig,
     req: &Request,
@@ -118,17 +162,71 @@ pub async fn poster<P: Platform>(
     Ok(allowed.annotate(serve(p, cfg, req, &r, cache_control).await?))
 }
 
-async fn fetch<P: Platform>(
+/// The whole file from the origin, a copy of it stored in the cache while it streams to the
+/// viewer (when its size allows), and the flight `lead` held until the copy is stored.
+async fn fetch_and_keep<P: Platform + Clone + 'static>(
     p: &P,
     cfg: &EdgeConfig,
     req: &Request,
     r: &HlsRequest<'_>,
     key: &str,
+    lead: inflight::Lead,
 ) -> Result<Response, EdgeError> {
+    let (mut out, route) = fetch(p, cfg, req, r, None).await?;
+    let size = match out.native_body {
+        Some(_) => out.header("content-length").and_then(|n| n.parse().ok()),
+        None => Some(out.body.len() as u64),
+    };
+    if out.status == 200 && size.is_some_and(|n| n <= MAX_CACHED_BYTES) {
+        let ttl = if r.file.is_playlist() {
+            PLAYLIST_CACHE_SECS
+        } else {
+            SEGMENT_CACHE_SECS
+        };
+        match p.cache_put_copy(key, &mut out, ttl) {
+            Ok(storing) => {
+                let log = p.clone();
+                p.defer(Box::pin(async move {
+                    if let Err(e) = storing.await {
+                        log.log_error(&format!("cache write failed: {e}"));
+                    }
+                    drop(lead);
+                }));
+            }
+            Err(e) => p.log_error(&format!("cache write failed: {e}")),
+        }
+    }
+    out.headers.extend(route);
+    Ok(out)
+}
+
+/// The file, or its part `range`, from the origin, with the routing headers.
+async fn from_origin<P: Platform>(
+    p: &P,
+    cfg: &EdgeConfig,
+    req: &Request,
+    r: &HlsRequest<'_>,
+    range: Option<Spec>,
+) -> Result<Response, EdgeError> {
+    let (mut out, route) = fetch(p, cfg, req, r, range).await?;
+    out.headers.extend(route);
+    Ok(out)
+}
+
+/// The origin's answer for the file (or its part `range`), its body passed through, and apart
+/// the headers that say which region answered (a cached copy must not carry them).
+async fn fetch<P: Platform>(
+    p: &P,
+    cfg: &EdgeConfig,
+    req: &Request,
+    r: &HlsRequest<'_>,
+    range: Option<Spec>,
+) -> Result<(Response, Vec<(String, String)>), EdgeError> {
     let path = format!("/internal/media/{}/{}", r.video, r.file.as_str());
-    let resp = origin::get(p, cfg, req, &path).await?;
+    let asked = range.map(|s| ("range".to_owned(), s.to_string()));
+    let resp = origin::get_with(p, cfg, req, &path, asked.into_iter().collect(), true).await?;
     match resp.status {
-        200 => {}
+        200 | 206 | 416 => {}
         404 => return Err(EdgeError::NotFound("media file")),
         s => {
             return Err(EdgeError::Upstream(format!(
@@ -136,23 +234,22 @@ async fn fetch<P: Platform>(
             )))
         }
     }
-    let mut out = Response::new(200, r.file.content_type(), Vec::new());
-    let resp_headers = Response {
-        headers: resp.headers,
-        ..Response::default()
+    let mut out = Response::new(resp.status, r.file.content_type(), Vec::new());
+    // A body held by the runtime keeps the origin's length; one in memory gets its own.
+    let kept: &[&str] = match resp.native_body {
+        Some(_) => &["content-range", "content-length"],
+        None => &["content-range"],
     };
-    out.body = resp.body;
-    let ttl = if r.file.is_playlist() {
-        PLAYLIST_CACHE_SECS
-    } else {
-        SEGMENT_CACHE_SECS
-    };
-    if let Err(e) = p.cache_put(key, &out, ttl).await {
-        p.log_error(&format!("cache write failed: {e}"));
+    for name in kept {
+        if let Some(v) = resp.header(name) {
+            out.headers.push(((*name).into(), v.to_owned()));
+        }
     }
-    // Which region served the miss; cached copies do not carry it.
-    origin::copy_route_headers(&resp_headers, &mut out);
-    Ok(out)
+    let mut route = Response::default();
+    origin::copy_route_headers(&resp, &mut route);
+    out.body = resp.body;
+    out.native_body = resp.native_body;
+    Ok((out, route.headers))
 }
 
 #[cfg(test)]
@@ -212,5 +309,74 @@ mod tests {
             let e = get(&edge(Visibility::Public, false), bad).unwrap_err();
             assert!(matches!(e, EdgeError::NotFound("poster")), "{bad}: {e:?}");
         }
+    }
+
+    #[test]
+    fn a_part_is_fetched_as_asked_and_a_kept_whole_file_is_cut_here() {
+        use std::cell::RefCell;
+        use std::rc::Rc;
+
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let noted = seen.clone();
+        let p = MemPlatform::new(move |_, req| {
+            let range = req.header("range").map(str::to_owned);
+            noted.borrow_mut().push(range.clone());
+            match range.as_deref() {
+                None => Response::new(200, "image/jpeg", b"JPEG".to_vec()),
+                Some("bytes=1-2") => Response::new(206, "image/jpeg", b"PE".to_vec())
+                    .with_header("content-range", "bytes 1-2/4"),
+                Some(_) => Response::new(416, "text/plain", Vec::new())
+                    .with_header("content-range", "bytes */4"),
+            }
+        })
+        .with_cache();
+        let record = crate::testing::video_record("v1");
+        p.kv.borrow_mut()
+            .insert(VideoRecord::key(&record.id), record.to_cbor());
+        let get = |range: Option<&str>| {
+            let req = Request {
+                method: "GET".into(),
+                headers: range
+                    .map(|r| ("range".into(), r.into()))
+                    .into_iter()
+                    .collect(),
+                ..Request::default()
+            };
+            let out = block_on(poster(&p, &config(), &req, "v1.jpg"));
+            p.run_deferred();
+            out
+        };
+
+        let part = get(Some("bytes=1-2")).unwrap();
+        assert_eq!((part.status, part.body.as_slice()), (206, &b"PE"[..]));
+        assert_eq!(part.header("content-range"), Some("bytes 1-2/4"));
+        assert_eq!(part.header("x-edge-cache"), Some("MISS"));
+        assert!(
+            p.cache.as_ref().unwrap().borrow().is_empty(),
+            "a part is not kept"
+        );
+        let e = get(Some("bytes=9-")).unwrap_err();
+        assert!(
+            matches!(e, EdgeError::RangeNotSatisfiable(Some(4))),
+            "{e:?}"
+        );
+
+        let whole = get(None).unwrap();
+        assert_eq!((whole.status, whole.body.as_slice()), (200, &b"JPEG"[..]));
+        assert_eq!(whole.header("accept-ranges"), Some("bytes"));
+        let tail = get(Some("bytes=-3")).unwrap();
+        assert_eq!((tail.status, tail.body.as_slice()), (206, &b"PEG"[..]));
+        assert_eq!(tail.header("content-range"), Some("bytes 1-3/4"));
+        assert_eq!(tail.header("x-edge-cache"), Some("HIT"));
+        let e = get(Some("bytes=4-")).unwrap_err();
+        assert!(
+            matches!(e, EdgeError::RangeNotSatisfiable(Some(4))),
+            "{e:?}"
+        );
+        assert_eq!(
+            *seen.borrow(),
+            [Some("bytes=1-2".into()), Some("bytes=9-".into()), None],
+            "the origin saw the parts asked for and the whole file once"
+        );
     }
 }

@@ -5,6 +5,7 @@ pub mod feeds;
 pub mod hls;
 pub mod pages;
 pub mod playback;
+pub mod ranged;
 pub mod session;
 pub mod subscriptions;
 pub mod sync;

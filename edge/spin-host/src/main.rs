@@ -10,6 +10,9 @@
 //! `spin up` for what the CLI cannot give a test: a store that is a folder of files a test can
 //! read and seed, and a start in a fraction of the time.
 //!
+//! Instances come from Wasmtime's pooling allocator, as under `spin up` (`pool`): up to 128
+//! requests at once, each instance's memory at most 1 GiB.
+//!
 //! It runs one component on every path (`--component`), or the components of a `spin.toml`
 //! (`--manifest`) routed as `spin up` routes them: an exact route first, else the longest
 //! wildcard prefix (`manifest.rs`), each with its `files` mounts preopened read-only. That is
@@ -32,7 +35,7 @@ use anyhow::{bail, Context as _};
 use hyper::server::conn::http1;
 use tokio::net::TcpListener;
 use wasmtime::component::{Component, HasSelf, Linker, Resource, ResourceTable};
-use wasmtime::{Config, Engine, Store};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime_wasi::{DirPerms, FilePerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::bindings::ProxyPre;
@@ -466,11 +469,36 @@ impl Server {
     }
 }
 
+/// Requests served at once (each has its own instance), as `spin up` pools them.
+const POOLED_INSTANCES: u32 = 128;
+/// The largest linear memory an instance may grow to: the edge holds a media file of up to
+/// 64 MiB (`MAX_CACHED_BYTES`) and its cache entry at once, with room to spare.
+const MAX_MEMORY_BYTES: usize = 1 << 30;
+
+/// Wasmtime's pooling allocator, as `spin up` runs components: every slot (instance, memory,
+/// table, stack) is reserved once, and an instance takes a warm one instead of mapping its own
+/// memory per request. A slot costs address space, not memory, until it is used. A Rust
+/// component of WASI 0.2 is a few core instances (the program and its adapters), each with
+/// its memory and tables, hence the multipliers.
+fn pool() -> PoolingAllocationConfig {
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(POOLED_INSTANCES)
+        .total_stacks(POOLED_INSTANCES)
+        .total_core_instances(POOLED_INSTANCES * 8)
+        .total_memories(POOLED_INSTANCES * 4)
+        .total_tables(POOLED_INSTANCES * 8)
+        .max_memory_size(MAX_MEMORY_BYTES);
+    pool
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
     let mut config = Config::new();
     config.async_support(true);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool()));
+    // A pooled linear memory cannot move, so its reservation is its ceiling.
+    config.memory_reservation(MAX_MEMORY_BYTES as u64);
     let engine = Engine::new(&config)?;
     let mut linker = Linker::new(&engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;

@@ -1,7 +1,8 @@
 // An in-memory Cache API backend for `workerd serve` (benchmarks only). workerd sends
 // `cache.put` as PUT {key URL} with the serialised HTTP response as the body, and `cache.match`
 // as GET {key URL}, expecting `Cf-Cache-Status: HIT` with the stored response or `MISS`.
-// Expiry is ignored: runs are short.
+// Expiry is ignored: runs are short. A match with one `Range: bytes=first-last` gets that part
+// (206), as Cloudflare's cache answers it.
 const store = new Map();
 const CRLF2 = [13, 10, 13, 10];
 
@@ -63,6 +64,14 @@ export default {
     if (!hit) return new Response(null, { headers: { 'cf-cache-status': 'MISS' } });
     const headers = new Headers(hit.headers);
     headers.set('cf-cache-status', 'HIT');
+    const range = /^bytes=(\d+)-(\d+)$/.exec(request.headers.get('range') || '');
+    if (range && hit.status === 200) {
+      const [first, last] = [Number(range[1]), Math.min(Number(range[2]), hit.body.length - 1)];
+      const part = hit.body.subarray(first, last + 1);
+      headers.set('content-range', `bytes ${first}-${last}/${hit.body.length}`);
+      headers.set('content-length', String(part.length));
+      return new Response(part, { status: 206, headers });
+    }
     return new Response(hit.body, { status: hit.status, headers });
   },
 };

@@ -2,9 +2,12 @@
 # Side by side, one run, one machine, the same segment and request pattern:
 #   1. the built Rust Worker under `workerd serve` (no wrangler dev proxy),
 #   2. a JS Worker doing the same segment-request path with WebCrypto, in the same workerd,
-#   3. nginx with `secure_link` serving the same file from disk.
+#   3. nginx with `secure_link` serving the same file from disk,
+#   4. the Spin component under spin-host (release build, Wasmtime's pooling allocator).
 # Each answers GET of one signed 480p segment URL from its cache (workers) or disk (nginx);
-# wrk drives each in turn over loopback. Prints requests/s, p50 and p99, and the ratios.
+# wrk drives each in turn over loopback. Then a 64 KiB Range of an 8 MiB file (from each cache:
+# the Workers' Cache API cuts it; Spin's entry is cut in Wasm; nginx from disk). Prints
+# requests/s, p50 and p99, and the ratios.
 #
 # Usage: bash bench/side-by-side/run.sh      (DURATION=10 CONNECTIONS=32 THREADS=1 to change)
 # Needs: the built origin and Worker (bash scripts/build.sh), node_modules (scripts/setup.sh);
@@ -27,7 +30,10 @@ for tool in nginx wrk; do
 done
 nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
 workerd="$root/node_modules/@cloudflare/workerd-linux-64/bin/workerd"
-for f in "$workerd" target/debug/origin edge/cloudflare/build/index.js edge/cloudflare/build/index_bg.wasm; do
+echo "[bench] spin-host, release build (the first one takes minutes)"
+cargo build -q -p spin-host --release
+for f in "$workerd" target/debug/origin edge/cloudflare/build/index.js edge/cloudflare/build/index_bg.wasm \
+  target/wasm32-wasip2/release/edge_spin.wasm target/release/spin-host; do
   [ -e "$f" ] || { echo "bench: $f is missing; run bash scripts/setup.sh && bash scripts/build.sh" >&2; exit 1; }
 done
 
@@ -42,6 +48,7 @@ trap cleanup EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 rand() { head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'; }
 origin_port=$(port); rust_port=$(port); js_port=$(port); jskv_port=$(port); rustkv_port=$(port)
+spin_port=$(port)
 nginx_port=$(port)
 edge_secret="$(rand)"; sync_secret="$(rand)"; playback_key="$(rand)"; link_secret="$(rand)"
 
@@ -50,7 +57,7 @@ echo "[bench] origin with the demo content (ffmpeg renders it once)"
 # video's synced record (one KV read), not a read-through copy.
 export APP_SERVER__PORT=$origin_port APP_DATABASE__URL="sqlite://$work/origin.db" \
   APP_STORAGE__MEDIA_DIR="$work/media" APP_EDGE__SHARED_SECRET="$edge_secret" RUST_LOG=warn \
-  APP_SYNC__SECRET="$sync_secret" APP_SYNC__EDGES="http://127.0.0.1:$rust_port/internal/sync"
+  APP_SYNC__SECRET="$sync_secret" APP_SYNC__EDGES="http://127.0.0.1:$rust_port/internal/sync,http://127.0.0.1:$spin_port/internal/sync"
 target/debug/origin seed-demo >/dev/null
 target/debug/origin serve >"$work/origin.log" 2>&1 &
 pids+=($!)
@@ -132,8 +139,17 @@ wait_up() {
   for _ in $(seq 1 100); do curl -fs -o /dev/null "$1" && return 0; sleep 0.2; done
   echo "bench: $1 did not come up" >&2; cat "$work"/*.log >&2; exit 1
 }
+echo "[bench] spin-host (the Spin component)"
+target/release/spin-host --component target/wasm32-wasip2/release/edge_spin.wasm \
+  --listen "127.0.0.1:$spin_port" --allow-outbound "http://127.0.0.1:*" \
+  --var "origin_url=http://127.0.0.1:$origin_port" --var "edge_origin_secret=$edge_secret" \
+  --var "sync_secret=$sync_secret" --var "playback_keys=bench:$playback_key" \
+  --var playback_active_kid=bench --var jwt_issuer=edge-video-origin --var jwt_audience=edge-video \
+  >"$work/spin.log" 2>&1 &
+pids+=($!)
 wait_up "http://127.0.0.1:$origin_port/healthz"
 wait_up "http://127.0.0.1:$rust_port/healthz"
+wait_up "http://127.0.0.1:$spin_port/healthz"
 wait_up "http://127.0.0.1:$rustkv_port/video%3Ademo-free"
 
 # One signed URL, minted by the Rust edge; the JS worker holds the same key and checks it too.
@@ -174,11 +190,12 @@ chmod -R a+rX "$work"
 pids+=($!)
 
 rust_url="http://127.0.0.1:$rust_port$seg_path"
+spin_url="http://127.0.0.1:$spin_port$seg_path"
 js_url="http://127.0.0.1:$js_port$seg_path"
 nginx_url="http://127.0.0.1:$nginx_port$uri?md5=$md5&expires=$expires"
 wait_up "$nginx_url"
 # Warm the caches, and check that all three serve the very same bytes (and refuse a bad tag).
-for url in "$rust_url" "$js_url" "$nginx_url"; do
+for url in "$rust_url" "$js_url" "$nginx_url" "$spin_url"; do
   curl -fs -o "$work/got" "$url"; curl -fs -o "$work/got" "$url"
   cmp -s "$work/got" "$file" || { echo "bench: $url served other bytes" >&2; exit 1; }
 done
@@ -189,8 +206,8 @@ for base in "http://127.0.0.1:$rust_port" "http://127.0.0.1:$js_port"; do
   [ "$code" = 403 ] || { echo "bench: a tampered token got $code at $base" >&2; exit 1; }
 done
 
-run() { # name url → "rps p50 p99"
-  wrk -t"$threads" -c"$connections" -d"${duration}s" --latency "$2" >"$work/wrk-$1.txt"
+run() { # name url [wrk options] → "rps p50 p99"
+  wrk -t"$threads" -c"$connections" -d"${duration}s" --latency "${@:3}" "$2" >"$work/wrk-$1.txt"
   awk '/Requests\/sec/ {rps=$2} / 50%/ {p50=$2} / 99%/ {p99=$2} / Non-2xx/ {bad=$4}
        END {if (bad) {print "non-2xx: " bad > "/dev/stderr"; exit 1}; print rps, p50, p99}' "$work/wrk-$1.txt"
 }
@@ -198,15 +215,41 @@ echo "[bench] wrk: ${duration}s each, $connections connections, $threads thread(
 read -r rust_rps rust_p50 rust_p99 < <(run rust "$rust_url")
 read -r js_rps js_p50 js_p99 < <(run js "$js_url")
 read -r ng_rps ng_p50 ng_p99 < <(run nginx "$nginx_url")
+read -r spin_rps spin_p50 spin_p99 < <(run spin "$spin_url")
 # The fixed cost of each runtime's request glue: a route that does nothing.
 read -r rust0_rps rust0_p50 rust0_p99 < <(run rust-healthz "http://127.0.0.1:$rust_port/healthz")
 read -r js0_rps js0_p50 js0_p99 < <(run js-healthz "http://127.0.0.1:$js_port/healthz")
+read -r spin0_rps spin0_p50 spin0_p99 < <(run spin-healthz "http://127.0.0.1:$spin_port/healthz")
+
+# A 64 KiB range of a larger file, from each cache once warmed by a whole GET. The JS Worker has
+# no range code: the figure is the Rust edge's and nginx's.
+head -c $((8 << 20)) /dev/urandom >"$work/media/demo-free/large.mp4"
+chmod a+r "$work/media/demo-free/large.mp4"
+large_path="${seg_path%$media}large.mp4"
+for url in "http://127.0.0.1:$rust_port$large_path" "http://127.0.0.1:$spin_port$large_path"; do
+  curl -fs -o /dev/null "$url"; curl -fs -o /dev/null "$url"
+  curl -fs -H 'range: bytes=1048576-1114111' -o "$work/got" "$url"
+  cmp -s "$work/got" <(tail -c +1048577 "$work/media/demo-free/large.mp4" | head -c 65536) \
+    || { echo "bench: $url served another range" >&2; exit 1; }
+done
+large_uri="/hls/demo-free/large.mp4"
+large_md5=$(printf '%s' "$expires$large_uri $link_secret" | openssl md5 -binary | base64 | tr '+/' '-_' | tr -d '=')
+range_lua="$work/range.lua"
+echo 'wrk.headers["Range"] = "bytes=1048576-1114111"' >"$range_lua"
+read -r rr_rps rr_p50 rr_p99 < <(run rust-range "http://127.0.0.1:$rust_port$large_path" -s "$range_lua")
+read -r sr_rps sr_p50 sr_p99 < <(run spin-range "http://127.0.0.1:$spin_port$large_path" -s "$range_lua")
+read -r nr_rps nr_p50 nr_p99 < <(run nginx-range "http://127.0.0.1:$nginx_port$large_uri?md5=$large_md5&expires=$expires" -s "$range_lua")
 printf '\n%-34s %12s %10s %10s\n' "server" "requests/s" "p50" "p99"
 printf '%-34s %12s %10s %10s\n' "Rust Worker (workerd serve)" "$rust_rps" "$rust_p50" "$rust_p99"
 printf '%-34s %12s %10s %10s\n' "JS Worker, WebCrypto (workerd)" "$js_rps" "$js_p50" "$js_p99"
 printf '%-34s %12s %10s %10s\n' "nginx secure_link" "$ng_rps" "$ng_p50" "$ng_p99"
+printf '%-34s %12s %10s %10s\n' "Spin component (spin-host)" "$spin_rps" "$spin_p50" "$spin_p99"
 printf '%-34s %12s %10s %10s\n' "(Rust Worker, GET /healthz)" "$rust0_rps" "$rust0_p50" "$rust0_p99"
 printf '%-34s %12s %10s %10s\n' "(JS Worker, GET /healthz)" "$js0_rps" "$js0_p50" "$js0_p99"
+printf '%-34s %12s %10s %10s\n' "(Spin component, GET /healthz)" "$spin0_rps" "$spin0_p50" "$spin0_p99"
+printf '%-34s %12s %10s %10s\n' "Rust Worker, 64 KiB range (HIT)" "$rr_rps" "$rr_p50" "$rr_p99"
+printf '%-34s %12s %10s %10s\n' "Spin component, 64 KiB range" "$sr_rps" "$sr_p50" "$sr_p99"
+printf '%-34s %12s %10s %10s\n' "nginx, 64 KiB range" "$nr_rps" "$nr_p50" "$nr_p99"
 python3 - "$rust_rps" "$js_rps" "$ng_rps" <<'PY'
 import sys
 rust, js, ng = map(float, sys.argv[1:])

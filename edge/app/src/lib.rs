@@ -41,7 +41,12 @@ pub async fn handle<P: Platform + Clone + 'static>(
         if e.is_server_fault() {
             p.log_error(&format!("{} {}: {e}", req.method, loggable(req.path())));
         }
-        e.into_response()
+        let mut resp = e.into_response();
+        if routes::hls::is_media(req.path()) {
+            let (k, v) = routes::hls::OPEN_TO_ANY_PAGE;
+            resp.headers.push((k.into(), v.into()));
+        }
+        resp
     });
     // One id: not the one an origin answer or a cached entry may have brought along.
     resp.headers
@@ -176,6 +181,36 @@ fn loggable(path: &str) -> std::borrow::Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
+    use crate::platform::{Request, Response};
+    use crate::testing::{block_on, config, MemPlatform};
+
+    #[test]
+    fn media_refusals_are_readable_by_pages_of_any_origin() {
+        let p = MemPlatform::new(|_, _| Response::new(404, "application/json", b"{}".to_vec()));
+        let cfg = config();
+        let get = |path: &str| {
+            let req = Request {
+                method: "GET".into(),
+                url: format!("https://edge.example{path}"),
+                ..Request::default()
+            };
+            let resp = block_on(super::handle(&p, Ok(&cfg), req));
+            let open = resp
+                .header("access-control-allow-origin")
+                .map(str::to_owned);
+            (resp.status, open)
+        };
+        let open = Some("*".to_owned());
+        assert_eq!(
+            get("/hls/v1/not-a-token/360p/seg_001.ts"),
+            (403, open.clone())
+        );
+        assert_eq!(get("/hls/v1"), (400, open.clone()));
+        assert_eq!(get("/posters/v1.jpg"), (404, open));
+        // The API keeps its own CORS policy (the origin's, for the web app's origins).
+        assert_eq!(get("/v1/nope"), (404, None));
+    }
+
     #[test]
     fn logged_paths_carry_no_playback_token() {
         use super::loggable;

@@ -31,6 +31,16 @@ const FOLLOW_POLL_MS: u32 = 10;
 /// How long anyone (a browser, a shared cache, a link preview) may keep a public poster.
 const POSTER_MAX_AGE_SECS: u64 = 300;
 
+/// Media and posters are fetched by players and `<img>` on pages of any origin, and so are their
+/// refusals: a player must be able to read why (an expired token: ask for a new URL), where a
+/// refusal without this header is only a failed fetch to it.
+pub const OPEN_TO_ANY_PAGE: (&str, &str) = ("access-control-allow-origin", "*");
+
+/// Whether `path` is media or a poster (answered with [`OPEN_TO_ANY_PAGE`], refusals too).
+pub fn is_media(path: &str) -> bool {
+    path.starts_with("/hls/") || path.starts_with("/posters/")
+}
+
 /// The cache key leaves the token out, so every viewer's request hits the same entry, and the
 /// request's host out too (`EdgeConfig::cache_origin`).
 fn cache_key(cfg: &EdgeConfig, canonical_path: &str) -> String {
@@ -75,8 +85,8 @@ pub async fn handle<P: Platform + Clone + 'static>(
 }
 
 /// The file from the edge cache, or from the origin (and then cached), with `cache_control`,
-/// open to pages of any origin (media and posters are fetched by players and `<img>`). A
-/// `Range` is answered with its part (206) or 416 (`routes::ranged`).
+/// open to pages of any origin. A `Range` is answered with its part (206) or 416
+/// (`routes::ranged`).
 async fn serve<P: Platform + Clone + 'static>(
     p: &P,
     cfg: &EdgeConfig,
@@ -115,7 +125,7 @@ async fn serve<P: Platform + Clone + 'static>(
     resp.headers.extend([
         ("cache-control".into(), cache_control),
         ("accept-ranges".into(), "bytes".into()),
-        ("access-control-allow-origin".into(), "*".into()),
+        (OPEN_TO_ANY_PAGE.0.into(), OPEN_TO_ANY_PAGE.1.into()),
         ("x-edge-cache".into(), cache.into()),
     ]);
     Ok(resp)

@@ -50,9 +50,7 @@ impl std::ops::Deref for Cloudflare {
 
 struct Inner {
     ctx: Context,
-    kv: worker::kv::KvStore,
-    cache: Cache,
-    limiter: worker::ObjectNamespace,
+    bindings: Rc<Bindings>,
     /// For the bindings only some requests need (`ASSETS`), looked up when they do.
     env: Env,
     /// Bodies of cache hits, handed to the app by index (`AppResponse::native_body`) and sent
@@ -60,18 +58,54 @@ struct Inner {
     bodies: RefCell<Vec<Option<Response>>>,
 }
 
-fn to_headers(pairs: &[(String, String)]) -> Result<Headers> {
-    let h = Headers::new();
-    for (k, v) in pairs {
-        h.append(k, v)?;
+/// The handles every request uses, looked up once per isolate: each lookup reads several
+/// properties across the JS boundary, and the objects are the isolate's, not a request's.
+struct Bindings {
+    kv: worker::kv::KvStore,
+    cache: Cache,
+    limiter: worker::ObjectNamespace,
+}
+
+impl Bindings {
+    fn of(env: &Env) -> Result<Rc<Self>> {
+        if let Some(b) = BINDINGS.with(|b| b.get().cloned()) {
+            return Ok(b);
+        }
+        let b = Rc::new(Self {
+            kv: env.kv(KV_BINDING)?,
+            cache: Cache::default(),
+            limiter: env.durable_object(RATE_LIMITER_BINDING)?,
+        });
+        BINDINGS.with(|cell| cell.set(b.clone()).ok());
+        Ok(b)
     }
-    Ok(h)
+}
+
+// Header lists cross the JS boundary as one JSON string each way: read or written one by one,
+// each header costs about a dozen crossings and two string conversions.
+
+/// `pairs` as runtime headers.
+fn to_headers(pairs: &[(String, String)]) -> Result<Headers> {
+    let list = js_sys::JSON::parse(&serde_json::to_string(pairs)?)?;
+    Ok(Headers(web_sys::Headers::new_with_str_sequence_sequence(
+        &list,
+    )?))
+}
+
+/// The runtime's headers as pairs, lower-case names in order.
+fn from_headers(h: &Headers) -> Vec<(String, String)> {
+    js_sys::JSON::stringify(&js_sys::Array::from(&h.0))
+        .ok()
+        .and_then(|s| s.as_string())
+        .and_then(|s| serde_json::from_str(&s).ok())
+        // Strings taken from `Headers` always make such a JSON array; this is a safety net.
+        .unwrap_or_else(|| h.entries().collect())
 }
 
 async fn from_worker_response(mut resp: Response) -> Result<AppResponse> {
     Ok(AppResponse {
         status: resp.status_code(),
-        headers: resp.headers().entries().collect(),
+        headers: from_headers(resp.headers()),
         body: resp.bytes().await?,
         native_body: None,
     })
@@ -104,7 +138,7 @@ impl Cloudflare {
     /// The app's view of `r`: its status and headers, its body left with the runtime behind a
     /// `native_body` handle.
     fn hold(&self, r: Response) -> AppResponse {
-        let (status, headers) = (r.status_code(), r.headers().entries().collect());
+        let (status, headers) = (r.status_code(), from_headers(r.headers()));
         let mut bodies = self.bodies.borrow_mut();
         bodies.push(Some(r));
         AppResponse {
@@ -134,7 +168,12 @@ impl Cloudflare {
 
 impl Platform for Cloudflare {
     async fn kv_get(&self, key: &str) -> std::result::Result<Option<Vec<u8>>, PlatformError> {
-        self.kv.get(key).bytes().await.map_err(PlatformError::kv)
+        self.bindings
+            .kv
+            .get(key)
+            .bytes()
+            .await
+            .map_err(PlatformError::kv)
     }
 
     async fn kv_put(
@@ -143,7 +182,11 @@ impl Platform for Cloudflare {
         value: &[u8],
         ttl_secs: Option<u64>,
     ) -> std::result::Result<(), PlatformError> {
-        let mut put = self.kv.put_bytes(key, value).map_err(PlatformError::kv)?;
+        let mut put = self
+            .bindings
+            .kv
+            .put_bytes(key, value)
+            .map_err(PlatformError::kv)?;
         if let Some(ttl) = ttl_secs {
             put = put.expiration_ttl(ttl.max(KV_MIN_TTL));
         }
@@ -155,6 +198,7 @@ impl Platform for Cloudflare {
         key: &str,
     ) -> std::result::Result<Option<AppResponse>, PlatformError> {
         let hit = self
+            .bindings
             .cache
             .get(key, false)
             .await
@@ -173,7 +217,7 @@ impl Platform for Cloudflare {
         let mut init = RequestInit::new();
         init.with_headers(to_headers(&[("range".into(), range.into())]).map_err(err)?);
         let req = Request::new_with_init(key, &init).map_err(err)?;
-        let hit = self.cache.get(&req, false).await.map_err(err)?;
+        let hit = self.bindings.cache.get(&req, false).await.map_err(err)?;
         Ok(hit.map(|r| self.hold(r)))
     }
 
@@ -184,7 +228,8 @@ impl Platform for Cloudflare {
         ttl_secs: u64,
     ) -> std::result::Result<(), PlatformError> {
         let err = PlatformError::cache;
-        self.cache
+        self.bindings
+            .cache
             .put(
                 key,
                 to_worker_response(&for_cache(response, ttl_secs)).map_err(err)?,
@@ -218,8 +263,9 @@ impl Platform for Cloudflare {
             None => to_worker_response(&stored).map_err(err)?,
         };
         let key = key.to_owned();
+        let bindings = self.bindings.clone();
         Ok(Box::pin(async move {
-            Cache::default().put(key, copy).await.map_err(err)
+            bindings.cache.put(key, copy).await.map_err(err)
         }))
     }
 
@@ -230,6 +276,7 @@ impl Platform for Cloudflare {
     ) -> std::result::Result<Decision, PlatformError> {
         let err = PlatformError::rate_limit;
         let stub = self
+            .bindings
             .limiter
             .id_from_name(key)
             .and_then(|id| id.get_stub())
@@ -376,22 +423,21 @@ thread_local! {
     /// secrets do not change under it, and parsing them (keys included) on every request is
     /// wasted work on the hot path.
     static CONFIG: OnceCell<Rc<Result<EdgeConfig, ConfigError>>> = const { OnceCell::new() };
+    static BINDINGS: OnceCell<Rc<Bindings>> = const { OnceCell::new() };
 }
 
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     let platform = Cloudflare(Rc::new(Inner {
         ctx,
-        kv: env.kv(KV_BINDING)?,
-        cache: Cache::default(),
-        limiter: env.durable_object(RATE_LIMITER_BINDING)?,
+        bindings: Bindings::of(&env)?,
         env: env.clone(),
         bodies: RefCell::new(Vec::new()),
     }));
     // Every JS call costs a boundary crossing on every request: each value is read once, and a
     // GET or HEAD has no body to wait for.
     let method = req.method();
-    let headers: Vec<(String, String)> = req.headers().entries().collect();
+    let headers = from_headers(req.headers());
     // A declared body larger than any route takes is refused before it is read into memory
     // (the app's own per-route caps apply to what is read).
     let declared = headers

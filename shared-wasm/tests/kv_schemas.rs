@@ -1,7 +1,8 @@
 //! Records encoded by the Rust types must match their CDDL schemas in `kv-schemas/`.
 
 use shared_wasm::record::{
-    CachedResponse, CountryMode, CountryRule, JwksRecord, VideoRecord, VideoState, Visibility,
+    CachedResponse, Chunks, CountryMode, CountryRule, JwksRecord, VideoRecord, VideoState,
+    Visibility,
 };
 use shared_wasm::{CountryCode, UnixTime, VideoId};
 
@@ -90,9 +91,24 @@ fn cached_response_matches_schema() {
         status: 200,
         headers: vec![("content-type".into(), "video/mp2t".into())],
         body: vec![0x47, 0x40, 0x00],
+        chunks: None,
     };
     validate("cached_response.cddl", &rec.to_cbor()).unwrap();
     assert_eq!(CachedResponse::from_cbor(&rec.to_cbor()).unwrap(), rec);
+    let chunked = CachedResponse {
+        body: Vec::new(),
+        chunks: Some(Chunks {
+            len: 1 << 20,
+            size: Chunks::SIZE,
+            gen: u64::MAX,
+        }),
+        ..rec
+    };
+    validate("cached_response.cddl", &chunked.to_cbor()).unwrap();
+    assert_eq!(
+        CachedResponse::from_cbor(&chunked.to_cbor()).unwrap(),
+        chunked
+    );
 }
 
 #[test]

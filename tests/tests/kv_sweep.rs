@@ -41,6 +41,7 @@ fn cached(expires_at: Option<u64>) -> Vec<u8> {
         status: 200,
         headers: vec![("content-type".into(), "video/mp2t".into())],
         body: vec![0x47; 1024],
+        chunks: None,
     };
     envelope(expires_at, &entry.to_cbor())
 }

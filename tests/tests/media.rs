@@ -1,12 +1,14 @@
 //! Media delivery through the edge, once per edge runtime: byte ranges (206 and 416, from the
-//! origin on a miss and from the cache on a hit, `If-Range`), and one origin fetch for
-//! concurrent misses of the same file.
+//! origin on a miss and from the cache on a hit, `If-Range`; on Spin from a cache entry kept in
+//! chunks too), one origin fetch for concurrent misses of the same file, and a file too large
+//! to keep streamed through.
 
 use std::time::{Duration, Instant};
 
 use e2e::{Edge, Runtime};
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
+use shared_wasm::record::Chunks;
 
 /// The route the origin logs for a media fetch.
 const MEDIA: &str = "/internal/media/{id}/{*file}";
@@ -104,19 +106,70 @@ async fn until_cached(c: &Client, url: &str, edge: &Edge) {
     }
 }
 
+/// Writes `len` bytes of the pattern as the demo video's `name`; returns the pattern and the
+/// file's edge URL.
+fn media_file(origin: &e2e::Origin, base: &str, name: &str, len: usize) -> (Vec<u8>, String) {
+    let pattern = pattern();
+    let mut file = Vec::with_capacity(len);
+    while file.len() < len {
+        let n = pattern.len().min(len - file.len());
+        file.extend_from_slice(&pattern[..n]);
+    }
+    std::fs::write(origin.media_dir.join("demo-free").join(name), &file).unwrap();
+    (pattern, format!("{base}{name}"))
+}
+
+/// A kept file of several of Spin's cache chunks (`Chunks::SIZE`): parts of it from the cache,
+/// within a chunk, across chunks, into the short last one, and past its end.
+async fn kept_file(c: &Client, edge: &Edge, origin: &e2e::Origin, base: &str) {
+    let size = Chunks::SIZE as usize;
+    let len = 3 * size + 1000;
+    let (pattern, url) = media_file(origin, base, "kept.mp4", len);
+    let r = get(c, &url, &[]).await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", edge.log());
+    assert!(matches_at(&pattern, 0, &r.bytes().await.unwrap()));
+    until_cached(c, &url, edge).await;
+    let fetched = origin.requests_for(MEDIA);
+    for (first, last) in [
+        (10, 99),
+        (size - 10, size + 9),
+        (size, 2 * size - 1),
+        (size / 2, 3 * size + 499),
+        (3 * size + 10, len - 1),
+    ] {
+        let r = get(c, &url, &[("range", &format!("bytes={first}-{last}"))]).await;
+        assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT, "{first}-{last}");
+        assert_eq!(header(&r, "x-edge-cache"), "HIT");
+        assert_eq!(
+            header(&r, "content-range"),
+            format!("bytes {first}-{last}/{len}")
+        );
+        let body = r.bytes().await.unwrap();
+        assert_eq!(body.len(), last - first + 1, "{first}-{last}");
+        assert!(matches_at(&pattern, first, &body), "{first}-{last}");
+    }
+    let r = get(c, &url, &[("range", "bytes=-10")]).await;
+    assert_eq!(
+        header(&r, "content-range"),
+        format!("bytes {}-{}/{len}", len - 10, len - 1)
+    );
+    assert!(matches_at(&pattern, len - 10, &r.bytes().await.unwrap()));
+    let r = get(c, &url, &[("range", &format!("bytes={len}-"))]).await;
+    assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(header(&r, "content-range"), format!("bytes */{len}"));
+    let r = get(c, &url, &[]).await;
+    assert_eq!(header(&r, "x-edge-cache"), "HIT");
+    let whole = r.bytes().await.unwrap();
+    assert_eq!(whole.len(), len);
+    assert!(matches_at(&pattern, 0, &whole));
+    assert_eq!(origin.requests_for(MEDIA), fetched, "all from the cache");
+}
+
 /// A file larger than the edge keeps streams through it, from the origin each time: the
 /// edge's processes grow by far less than the file while it passes.
 async fn large_file(c: &Client, edge: &Edge, origin: &e2e::Origin, base: &str) {
-    let pattern = pattern();
+    let (pattern, url) = media_file(origin, base, "large.mp4", LARGE);
     let path = origin.media_dir.join("demo-free/large.mp4");
-    let mut file = Vec::with_capacity(LARGE);
-    while file.len() < LARGE {
-        let n = pattern.len().min(LARGE - file.len());
-        file.extend_from_slice(&pattern[..n]);
-    }
-    std::fs::write(&path, &file).unwrap();
-    drop(file);
-    let url = format!("{base}large.mp4");
 
     let before = edge.memory();
     assert!(before > 0, "the edge's processes were not found");
@@ -223,6 +276,7 @@ async fn flow(runtime: Runtime) {
         assert_eq!(origin.requests_for(MEDIA) - before, 1, "{}", edge.log());
     }
 
+    kept_file(&c, &edge, &origin, &base).await;
     large_file(&c, &edge, &origin, &base).await;
 }
 

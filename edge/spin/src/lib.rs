@@ -27,8 +27,9 @@ use futures_util::{SinkExt, StreamExt};
 use shared_wasm::geo::Continent;
 use shared_wasm::jwk::VerifyingKey;
 use shared_wasm::kv_sweep::{self, RATE_LIMIT_PREFIX};
+use shared_wasm::range;
 use shared_wasm::ratelimit::{self, Decision, Quota};
-use shared_wasm::record::{CachedResponse, KvEnvelope};
+use shared_wasm::record::{CachedResponse, Chunks, KvEnvelope};
 use shared_wasm::{CountryCode, UnixTime};
 use spin_sdk::http::{
     IncomingResponse, IntoResponse, Method, OutgoingResponse, Request, Response, ResponseOutparam,
@@ -57,6 +58,69 @@ struct Inner {
     /// Origin answers whose bodies stream to the client unread (`AppResponse::native_body`):
     /// media too large to keep in the cache. Per request.
     held: std::cell::RefCell<Vec<Option<IncomingResponse>>>,
+}
+
+impl Spin {
+    /// The entry kept under `key`, or its part `range` (206, or 416 with the length) when its
+    /// body is in chunks. A chunk that is missing (expired early, or its write failed) makes
+    /// the whole entry a miss.
+    async fn cached(
+        &self,
+        key: &str,
+        range: Option<range::Spec>,
+    ) -> Result<Option<AppResponse>, PlatformError> {
+        let key = format!("cache:{key}");
+        let Some(entry) = self
+            .kv_get(&key)
+            .await?
+            .and_then(|b| CachedResponse::from_cbor(&b).ok())
+        else {
+            return Ok(None);
+        };
+        let mut resp = AppResponse {
+            status: entry.status,
+            headers: entry.headers,
+            body: entry.body,
+            native_body: None,
+        };
+        let Some(chunks) = entry.chunks else {
+            return Ok(Some(resp));
+        };
+        let (first, last) = match range.map(|spec| spec.resolve(chunks.len)) {
+            None => (0, chunks.len.saturating_sub(1)),
+            Some(Some(part)) => part,
+            Some(None) => {
+                let refused = AppResponse::new(416, "text/plain", Vec::new())
+                    .with_header("content-range", range::unsatisfied(chunks.len));
+                return Ok(Some(refused));
+            }
+        };
+        let (which, skip) = chunks.covering(first, last);
+        let mut body = Vec::new();
+        for i in which {
+            match self.kv_get(&chunks.key(&key, i)).await? {
+                Some(part) => body.extend_from_slice(&part),
+                None => return Ok(None),
+            }
+        }
+        // Both lie within what was read, whose length came from a `usize`.
+        let part = (last - first + 1) as usize;
+        body.drain(..skip as usize);
+        body.truncate(part);
+        if body.len() != part {
+            return Ok(None);
+        }
+        resp.body = body;
+        if range.is_some() {
+            resp.status = 206;
+            resp.headers.retain(|(k, _)| k != "content-length");
+            resp.headers.push((
+                "content-range".into(),
+                range::content_range(first, last, chunks.len),
+            ));
+        }
+        Ok(Some(resp))
+    }
 }
 
 impl Inner {
@@ -174,25 +238,50 @@ impl Platform for Spin {
 
     /// Entries go through [`Platform::kv_put`], whose envelope carries the expiry.
     async fn cache_get(&self, key: &str) -> Result<Option<AppResponse>, PlatformError> {
-        let Some(bytes) = self.kv_get(&format!("cache:{key}")).await? else {
-            return Ok(None);
-        };
-        Ok(CachedResponse::from_cbor(&bytes).ok().map(|c| AppResponse {
-            status: c.status,
-            headers: c.headers,
-            body: c.body,
-            native_body: None,
-        }))
+        self.cached(key, None).await
     }
 
+    /// A body kept in chunks is cut here, from the chunks the range covers; a smaller one is
+    /// returned whole, for the app to cut.
+    async fn cache_get_range(
+        &self,
+        key: &str,
+        range: &str,
+    ) -> Result<Option<AppResponse>, PlatformError> {
+        self.cached(key, range::parse(range)).await
+    }
+
+    /// A body larger than [`Chunks::SIZE`] is kept in chunks beside the response, written
+    /// first: a response that can be read names only chunks already there.
     async fn cache_put(&self, key: &str, r: &AppResponse, ttl: u64) -> Result<(), PlatformError> {
-        let entry = CachedResponse {
+        let key = format!("cache:{key}");
+        let mut entry = CachedResponse {
             v: 1,
             status: r.status,
             headers: r.headers.clone(),
-            body: r.body.clone(),
+            body: Vec::new(),
+            chunks: None,
         };
-        self.kv_put(&format!("cache:{key}"), &entry.to_cbor(), Some(ttl))
+        if r.body.len() > Chunks::SIZE as usize {
+            let mut gen = [0; 8];
+            self.random_bytes(&mut gen)?;
+            let chunks = Chunks {
+                len: r.body.len() as u64,
+                size: Chunks::SIZE,
+                gen: u64::from_le_bytes(gen),
+            };
+            // A chunk outlives its response by a minute, so a live response never names an
+            // expired chunk.
+            for (i, part) in (0..).zip(r.body.chunks(Chunks::SIZE as usize)) {
+                self.kv_put(&chunks.key(&key, i), part, Some(ttl + 60))
+                    .await
+                    .map_err(PlatformError::cache)?;
+            }
+            entry.chunks = Some(chunks);
+        } else {
+            entry.body.clone_from(&r.body);
+        }
+        self.kv_put(&key, &entry.to_cbor(), Some(ttl))
             .await
             .map_err(PlatformError::cache)
     }

@@ -205,9 +205,49 @@ pub struct CachedResponse {
     pub status: u16,
     /// Headers, lower-case names.
     pub headers: Vec<(String, String)>,
-    /// Body bytes.
+    /// Body bytes; empty when the body is kept apart in [`chunks`](Self::chunks).
     #[serde(with = "serde_bytes_vec")]
     pub body: Vec<u8>,
+    /// Where a large body is kept instead: a range then reads only the chunks it covers, not
+    /// the whole file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunks: Option<Chunks>,
+}
+
+/// A body of `len` bytes kept in chunks of `size` bytes (the last one shorter), each its own
+/// entry beside the response's (`{key}#{gen}.{i}`, see [`Chunks::key`]). `gen` is drawn at random
+/// for each write, so a response that replaces another never reads the other's chunks: the writer
+/// stores the chunks before the response that names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chunks {
+    /// The body's length in bytes.
+    pub len: u64,
+    /// Bytes per chunk.
+    pub size: u32,
+    /// This write's generation.
+    pub gen: u64,
+}
+
+impl Chunks {
+    /// The chunk size the Spin adapter writes: a 64 KiB range then reads at most 512 KiB.
+    pub const SIZE: u32 = 256 << 10;
+
+    /// How many chunks the body has.
+    pub fn count(&self) -> u64 {
+        self.len.div_ceil(u64::from(self.size.max(1)))
+    }
+
+    /// The key of chunk `i` of the response kept under `key`.
+    pub fn key(&self, key: &str, i: u64) -> String {
+        format!("{key}#{:016x}.{i}", self.gen)
+    }
+
+    /// The chunks that hold bytes `first..=last` of the body (both below `len`), and where
+    /// `first` is in the first of them.
+    pub fn covering(&self, first: u64, last: u64) -> (std::ops::RangeInclusive<u64>, u64) {
+        let size = u64::from(self.size.max(1));
+        (first / size..=last / size, first % size)
+    }
 }
 
 /// Encodes a `Vec<u8>` as a CBOR byte string rather than an array of integers.
@@ -376,5 +416,23 @@ mod tests {
         let mut bytes = Vec::new();
         ciborium::into_writer(&v, &mut bytes).unwrap();
         assert!(VideoRecord::from_cbor(&bytes).is_err());
+    }
+
+    #[test]
+    fn a_range_reads_only_the_chunks_that_hold_it() {
+        let c = Chunks {
+            len: 3 * 100 + 7,
+            size: 100,
+            gen: 0xab,
+        };
+        assert_eq!(c.count(), 4);
+        assert_eq!(c.covering(0, 0), (0..=0, 0));
+        assert_eq!(c.covering(99, 100), (0..=1, 99), "across a boundary");
+        assert_eq!(c.covering(100, 199), (1..=1, 0), "one whole chunk");
+        assert_eq!(c.covering(250, 306), (2..=3, 50), "into the short last one");
+        assert_eq!(c.covering(0, 306), (0..=3, 0));
+        assert_eq!(c.key("cache:u", 3), "cache:u#00000000000000ab.3");
+        let exact = Chunks { len: 300, ..c };
+        assert_eq!(exact.count(), 3);
     }
 }

@@ -1,8 +1,13 @@
-// The comparison Worker: the segment-request path of the Rust edge written in plain JS, with
-// the token check done by WebCrypto. Same token format (shared-wasm/src/playback/mod.rs), same
-// steps: parse the path, verify the HMAC tag, check prefix and times, read the video record
-// from KV and refuse a takedown, then answer from the cache (or the origin on a miss).
-// Benchmarks only; the production edge is the Rust Worker.
+// The comparison Worker: two request paths of the Rust edge written in plain JS, with the
+// cryptography done by WebCrypto. Benchmarks only; the production edge is the Rust Worker.
+// - A segment: same token format (shared-wasm/src/playback/mod.rs), same steps: parse the path,
+//   verify the HMAC tag, check prefix and times, read the video record from KV and refuse a
+//   takedown, then answer from the cache (or the origin on a miss).
+// - A playback URL for a members video with a Bearer JWT (edge/app/src/routes/playback.rs):
+//   the JWKS from KV (fetched from the origin once), the EdDSA/ES256 signature and the claims,
+//   the two revocation reads, the playback rate limit per address and per user (a Durable
+//   Object each, GCRA as shared-wasm/src/ratelimit.rs), the video record and the viewer's
+//   entitlement from KV, then a signed playback token.
 const enc = new TextEncoder();
 const DOMAIN = enc.encode('edge-video/playback-token/v1\0');
 const PATH = /^\/hls\/([A-Za-z0-9_-]{1,64})\/([A-Za-z0-9_-]{1,512})\/((?:[a-z0-9_]{1,32}\/)?[a-z0-9_]{1,64}\.(?:ts|m3u8))$/;
@@ -57,10 +62,151 @@ function json(status, body) {
   return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
 }
 
+function concat(...parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.length; }
+  return out;
+}
+
+const PLAYBACK_QUOTA = { name: 'playback', limit: 1000000000, window_secs: 1000000 };
+const ISSUER = 'edge-video-origin';
+const AUDIENCE = 'edge-video';
+const LEEWAY = 30;
+const jwtKeys = new Map(); // kid + JWK → CryptoKey, imported once per isolate
+
+async function jwks(env) {
+  const now = Math.floor(Date.now() / 1000);
+  const cached = await env.EDGE_KV.get('jwks', 'json');
+  if (cached && now < cached.fetched_at + 300) return cached.jwks;
+  const resp = await fetch(`${env.ORIGIN_URL}/.well-known/jwks.json`);
+  if (resp.status !== 200) throw new Error(`jwks answered ${resp.status}`);
+  const fresh = await resp.json();
+  await env.EDGE_KV.put('jwks', JSON.stringify({ fetched_at: now, jwks: fresh }), { expirationTtl: 300 });
+  return fresh;
+}
+
+async function verifyJwt(env, token) {
+  if (token.length > 4096) return null;
+  const parts = token.split('.');
+  if (parts.length !== 3) return null;
+  let header, claims;
+  try {
+    header = JSON.parse(new TextDecoder().decode(b64urlDecode(parts[0])));
+    claims = JSON.parse(new TextDecoder().decode(b64urlDecode(parts[1])));
+  } catch {
+    return null;
+  }
+  const jwk = (await jwks(env)).keys.find((k) => k.kid === header.kid);
+  if (!jwk) return null;
+  let alg;
+  if (header.alg === 'EdDSA' && jwk.kty === 'OKP' && jwk.crv === 'Ed25519') alg = { name: 'Ed25519' };
+  else if (header.alg === 'ES256' && jwk.kty === 'EC' && jwk.crv === 'P-256') alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+  else return null;
+  const cacheKey = JSON.stringify(jwk);
+  let key = jwtKeys.get(cacheKey);
+  if (!key) {
+    key = await crypto.subtle.importKey('jwk', jwk, alg, false, ['verify']);
+    jwtKeys.set(cacheKey, key);
+  }
+  const signed = enc.encode(`${parts[0]}.${parts[1]}`);
+  if (!(await crypto.subtle.verify(alg, key, b64urlDecode(parts[2]), signed))) return null;
+  const now = Math.floor(Date.now() / 1000);
+  if (typeof claims.exp !== 'number' || now > claims.exp + LEEWAY) return null;
+  if (typeof claims.nbf === 'number' && now < claims.nbf - LEEWAY) return null;
+  if (typeof claims.iat === 'number' && now < claims.iat - LEEWAY) return null;
+  const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+  if (claims.iss !== ISSUER || !aud.includes(AUDIENCE) || typeof claims.sub !== 'string') return null;
+  return claims;
+}
+
+async function rateLimit(env, key) {
+  const stub = env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(key));
+  const resp = await stub.fetch('https://rate-limiter/check', { method: 'POST', body: JSON.stringify(PLAYBACK_QUOTA) });
+  return resp.json();
+}
+
+async function playback(request, env, url, id) {
+  const auth = request.headers.get('authorization') || '';
+  if (!auth.startsWith('Bearer ')) return json(401, { error: 'unauthorized' });
+  const claims = await verifyJwt(env, auth.slice(7).trim());
+  if (!claims) return json(401, { error: 'unauthorized' });
+  const user = await env.EDGE_KV.get(`user:${claims.sub}`, 'json');
+  if (user && claims.iat < user.not_before) return json(401, { error: 'unauthorized', reason: 'revoked' });
+  if (claims.jti && (await env.EDGE_KV.get(`session:${claims.jti}`)) !== null) {
+    return json(401, { error: 'unauthorized', reason: 'revoked' });
+  }
+  const ip = request.headers.get('cf-connecting-ip') || 'unknown';
+  const decisions = [await rateLimit(env, `playback:${ip}`), await rateLimit(env, `playback:user:${claims.sub}`)];
+  const decision = decisions.find((d) => !d.allowed) || decisions.reduce((a, b) => (b.remaining < a.remaining ? b : a));
+  if (!decision.allowed) return json(429, { error: 'rate_limited' });
+  const record = await env.EDGE_KV.get(`video:${id}`, 'json');
+  if (!record || record.visibility === 'private') return json(404, { error: 'not_found' });
+  if (record.taken_down) return json(451, { error: 'unavailable_for_legal_reasons' });
+  const now = Math.floor(Date.now() / 1000);
+  let expires = now + 3600;
+  if (record.visibility === 'members') {
+    const ent = await env.EDGE_KV.get(`ent:${claims.sub}`, 'json');
+    if (!ent || ent.status !== 'active' || ent.period_end <= now) return json(402, { error: 'entitlement_required' });
+    expires = Math.min(expires, ent.period_end);
+  }
+  if (record.state !== 'ready') return json(409, { error: 'not_ready' });
+  const prefix = enc.encode(`/hls/${id}/`);
+  const kid = enc.encode(env.PLAYBACK_KID);
+  const times = new DataView(new ArrayBuffer(16));
+  times.setBigUint64(0, BigInt(now));
+  times.setBigUint64(8, BigInt(expires));
+  const body = concat(Uint8Array.of(1, kid.length), kid, new Uint8Array(times.buffer),
+    Uint8Array.of(prefix.length), prefix, Uint8Array.of(0));
+  const key = await hmacKey(b64urlDecode(env.PLAYBACK_KEY), 'sign');
+  const tag = new Uint8Array(await crypto.subtle.sign('HMAC', key, concat(DOMAIN, body)));
+  const token = b64urlEncode(concat(body, tag));
+  const out = json(200, {
+    video_id: id,
+    title: record.title,
+    manifest_url: `${url.origin}/hls/${id}/${token}/master.m3u8`,
+    expires_at: expires,
+  });
+  out.headers.set('cache-control', 'no-store');
+  out.headers.set('ratelimit-policy', `"${PLAYBACK_QUOTA.name}";q=${PLAYBACK_QUOTA.limit};w=${PLAYBACK_QUOTA.window_secs}`);
+  out.headers.set('ratelimit', `"${PLAYBACK_QUOTA.name}";r=${decision.remaining};t=${decision.reset_secs}`);
+  return out;
+}
+
+// GCRA for one key, as the Rust Worker's RateLimiter (edge/cloudflare/src/rate_limiter.rs).
+export class RateLimiter {
+  constructor(state) {
+    this.state = state;
+    this.tat = undefined;
+  }
+
+  async fetch(request) {
+    const quota = await request.json();
+    if (this.tat === undefined) this.tat = (await this.state.storage.get('tat')) ?? null;
+    const now = Date.now();
+    const window = quota.window_secs * 1000;
+    const t = Math.ceil(window / quota.limit);
+    const tat = Math.max(this.tat ?? now, now);
+    const newTat = tat + t;
+    if (newTat - now > window) {
+      const body = { allowed: false, remaining: 0, reset_secs: Math.ceil((tat - now) / 1000),
+        retry_after_secs: Math.max(1, Math.ceil((newTat - window - now) / 1000)) };
+      return new Response(JSON.stringify(body));
+    }
+    this.tat = newTat;
+    await this.state.storage.put('tat', newTat);
+    const used = newTat - now;
+    const body = { allowed: true, remaining: Math.floor((window - used) / t), reset_secs: Math.ceil(used / 1000), retry_after_secs: 0 };
+    return new Response(JSON.stringify(body));
+  }
+}
+
 export default {
   async fetch(request, env) {
     const url = new URL(request.url);
     if (url.pathname === '/healthz') return json(200, { status: 'ok' });
+    const pb = /^\/v1\/videos\/([A-Za-z0-9_-]{1,64})\/playback$/.exec(url.pathname);
+    if (pb) return playback(request, env, url, pb[1]);
     const m = PATH.exec(url.pathname);
     if (!m) return json(400, { error: 'bad_media_path' });
     const [, id, token, file] = m;

@@ -121,7 +121,7 @@ fn media_file(origin: &e2e::Origin, base: &str, name: &str, len: usize) -> (Vec<
 
 /// A kept file of several of Spin's cache chunks (`Chunks::SIZE`): parts of it from the cache,
 /// within a chunk, across chunks, into the short last one, and past its end.
-async fn kept_file(c: &Client, edge: &Edge, origin: &e2e::Origin, base: &str) {
+async fn kept_file(runtime: Runtime, c: &Client, edge: &Edge, origin: &e2e::Origin, base: &str) {
     let size = Chunks::SIZE as usize;
     let len = 3 * size + 1000;
     let (pattern, url) = media_file(origin, base, "kept.mp4", len);
@@ -129,6 +129,19 @@ async fn kept_file(c: &Client, edge: &Edge, origin: &e2e::Origin, base: &str) {
     assert_eq!(r.status(), StatusCode::OK, "{}", edge.log());
     assert!(matches_at(&pattern, 0, &r.bytes().await.unwrap()));
     until_cached(c, &url, edge).await;
+    if let Runtime::Spin = runtime {
+        let chunks: Vec<String> = edge
+            .kv_keys()
+            .into_iter()
+            .filter(|k| k.contains("kept.mp4#"))
+            .collect();
+        assert_eq!(chunks.len(), 4, "{chunks:?}");
+        let entry = chunks[0].split_once('#').unwrap().0;
+        assert!(
+            edge.kv_keys().contains(entry),
+            "the response beside its chunks"
+        );
+    }
     let fetched = origin.requests_for(MEDIA);
     for (first, last) in [
         (10, 99),
@@ -276,7 +289,7 @@ async fn flow(runtime: Runtime) {
         assert_eq!(origin.requests_for(MEDIA) - before, 1, "{}", edge.log());
     }
 
-    kept_file(&c, &edge, &origin, &base).await;
+    kept_file(runtime, &c, &edge, &origin, &base).await;
     large_file(&c, &edge, &origin, &base).await;
 }
 

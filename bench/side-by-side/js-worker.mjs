@@ -62,6 +62,15 @@ function json(status, body) {
   return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
 }
 
+// A GET to the origin with the edge's proof (shared-wasm/src/edge_auth.rs).
+async function originGet(env, path) {
+  const ts = String(Math.floor(Date.now() / 1000));
+  const signKey = await hmacKey(enc.encode(env.EDGE_ORIGIN_SECRET), 'sign');
+  const proof = await crypto.subtle.sign('HMAC', signKey,
+    enc.encode(`edge-video/edge-to-origin/v1\0GET\n${path}\n${ts}`));
+  return fetch(`${env.ORIGIN_URL}${path}`, { headers: { 'x-edge-auth': `v1.${ts}.${b64urlEncode(proof)}` } });
+}
+
 function concat(...parts) {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
@@ -79,7 +88,7 @@ async function jwks(env) {
   const now = Math.floor(Date.now() / 1000);
   const cached = await env.EDGE_KV.get('jwks', 'json');
   if (cached && now < cached.fetched_at + 300) return cached.jwks;
-  const resp = await fetch(`${env.ORIGIN_URL}/.well-known/jwks.json`);
+  const resp = await originGet(env, '/.well-known/jwks.json');
   if (resp.status !== 200) throw new Error(`jwks answered ${resp.status}`);
   const fresh = await resp.json();
   await env.EDGE_KV.put('jwks', JSON.stringify({ fetched_at: now, jwks: fresh }), { expirationTtl: 300 });
@@ -232,13 +241,7 @@ export default {
     let status = 'HIT';
     if (!resp) {
       status = 'MISS';
-      const path = `/internal/media/${id}/${file}`;
-      const ts = String(now);
-      const signKey = await hmacKey(enc.encode(env.EDGE_ORIGIN_SECRET), 'sign');
-      const proof = await crypto.subtle.sign('HMAC', signKey,
-        enc.encode(`edge-video/edge-to-origin/v1\0GET\n${path}\n${ts}`));
-      const origin = await fetch(`${env.ORIGIN_URL}${path}`,
-        { headers: { 'x-edge-auth': `v1.${ts}.${b64urlEncode(proof)}` } });
+      const origin = await originGet(env, `/internal/media/${id}/${file}`);
       if (origin.status !== 200) return json(502, { error: 'bad_gateway' });
       resp = new Response(await origin.arrayBuffer(), {
         headers: { 'content-type': origin.headers.get('content-type'), 'cache-control': 'public, max-age=86400' },

@@ -245,9 +245,9 @@ playback="/v1/videos/demo-members/playback"
 # Each issues a URL the Rust edge plays (the JS Worker's token too: same key, same format), and
 # refuses a request without the token.
 for base in "http://127.0.0.1:$rust_port" "http://127.0.0.1:$js_port" "http://127.0.0.1:$spin_port"; do
-  issued=$(curl -fs -H "authorization: Bearer $jwt" "$base$playback" \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["manifest_url"])') \
-    || { echo "bench: $base did not issue a playback URL" >&2; exit 1; }
+  answer=$(curl -s -H "authorization: Bearer $jwt" "$base$playback")
+  issued=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["manifest_url"])' "$answer" 2>/dev/null) \
+    || { echo "bench: $base did not issue a playback URL: $answer" >&2; tail -n 20 "$work"/*.log >&2; exit 1; }
   manifest_path="$(echo "$issued" | sed -E 's#^https?://[^/]+##')"
   curl -fs -o /dev/null "http://127.0.0.1:$rust_port$manifest_path" \
     || { echo "bench: the URL $base issued does not play" >&2; exit 1; }

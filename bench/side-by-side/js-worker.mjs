@@ -146,7 +146,7 @@ async function playback(request, env, url, id) {
     return json(401, { error: 'unauthorized', reason: 'revoked' });
   }
   const ip = request.headers.get('cf-connecting-ip') || 'unknown';
-  const decisions = [await rateLimit(env, `playback:${ip}`), await rateLimit(env, `playback:user:${claims.sub}`)];
+  const decisions = await Promise.all([rateLimit(env, `playback:${ip}`), rateLimit(env, `playback:user:${claims.sub}`)]);
   const decision = decisions.find((d) => !d.allowed) || decisions.reduce((a, b) => (b.remaining < a.remaining ? b : a));
   if (!decision.allowed) return json(429, { error: 'rate_limited' });
   const record = await env.EDGE_KV.get(`video:${id}`, 'json');

@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use shared_wasm::jwk::VerifyingKey;
-use shared_wasm::ratelimit::{Decision, Quota};
+use shared_wasm::ratelimit::{self, Decision, Quota};
 use shared_wasm::UnixTime;
 
 use crate::platform::{Deferred, Platform, PlatformError, Request, Response, Storing};
@@ -32,6 +32,9 @@ pub struct MemPlatform {
     pub cache: Option<Rc<RefCell<HashMap<String, Response>>>>,
     /// Work handed to [`Platform::defer`], run by [`MemPlatform::run_deferred`].
     pub deferred: Rc<RefCell<Vec<Deferred>>>,
+    /// Each key's GCRA theoretical arrival time, when a test gives the platform a limiter
+    /// ([`MemPlatform::with_limiter`]); without, every limiter call fails.
+    pub limiter: Option<Rc<RefCell<HashMap<String, u64>>>>,
     origin: Origin,
 }
 
@@ -54,6 +57,7 @@ impl MemPlatform {
             assets: Rc::default(),
             cache: None,
             deferred: Rc::default(),
+            limiter: None,
             origin: Rc::new(origin),
         }
     }
@@ -61,6 +65,12 @@ impl MemPlatform {
     /// This platform with a cache that keeps what is put.
     pub fn with_cache(mut self) -> Self {
         self.cache = Some(Rc::default());
+        self
+    }
+
+    /// This platform with a rate limiter that keeps its state (the shared GCRA).
+    pub fn with_limiter(mut self) -> Self {
+        self.limiter = Some(Rc::default());
         self
     }
 
@@ -109,8 +119,14 @@ impl Platform for MemPlatform {
             async move { p.cache_put(&key, &copy, ttl_secs).await },
         ))
     }
-    async fn rate_limit(&self, _key: &str, _quota: &Quota) -> Result<Decision, PlatformError> {
-        Err(PlatformError::rate_limit("not in these tests"))
+    async fn rate_limit(&self, key: &str, quota: &Quota) -> Result<Decision, PlatformError> {
+        let Some(limiter) = &self.limiter else {
+            return Err(PlatformError::rate_limit("not in these tests"));
+        };
+        let mut tats = limiter.borrow_mut();
+        let (decision, tat) = ratelimit::check(quota, tats.get(key).copied(), self.now().0 * 1000);
+        tats.insert(key.to_owned(), tat);
+        Ok(decision)
     }
     async fn fetch(&self, request: Request, _timeout_ms: u32) -> Result<Response, PlatformError> {
         (self.origin)(self, &request)

@@ -13,7 +13,8 @@
 # in both Workers, by the Rust verifier on Spin). The whole round runs RUNS times, alternating
 # servers, and the table gives each figure's median (this machine varies by ±15 % run to run).
 #
-# Usage: bash bench/side-by-side/run.sh   (RUNS=3 DURATION=10 CONNECTIONS=32 THREADS=1 to change)
+# Usage: bash bench/side-by-side/run.sh   (RUNS=3 DURATION=10 CONNECTIONS=32 THREADS=1 to change;
+#        PROFILE=1 samples the Workers with V8's profiler instead, see below)
 # Needs: the built origin and Worker (bash scripts/build.sh), node_modules (scripts/setup.sh);
 # installs nginx and wrk from the distribution if they are missing.
 set -euo pipefail
@@ -156,7 +157,9 @@ const cache :Workerd.Worker = (
 );
 CAPNP
 echo "[bench] workerd serve (the three workers)"
-"$workerd" serve "$work/config.capnp" >"$work/workerd.log" 2>&1 &
+inspector=()
+if [ -n "${PROFILE:-}" ]; then inspector_port=$(port); inspector=(--inspector-addr="127.0.0.1:$inspector_port"); fi
+"$workerd" serve "$work/config.capnp" "${inspector[@]}" >"$work/workerd.log" 2>&1 &
 pids+=($!)
 
 wait_up() {
@@ -291,6 +294,26 @@ echo 'wrk.headers["Range"] = "bytes=1048576-1114111"' >"$range_lua"
 floor_url="http://127.0.0.1:$floor_port$seg_path"
 curl -fs -o "$work/got" "$floor_url" && cmp -s "$work/got" "$file" \
   || { echo "bench: the I/O floor Worker served other bytes" >&2; exit 1; }
+
+# PROFILE=1: instead of the rounds, sample each Worker's isolate while wrk loads it, and say
+# where the time went (bench/side-by-side/profile.mjs); the .cpuprofile files stay in $PROFILE_DIR.
+if [ -n "${PROFILE:-}" ]; then
+  out="${PROFILE_DIR:-$root/target/bench-profile}"; mkdir -p "$out"
+  profile() { # service workload url [wrk options]
+    node --experimental-websocket --no-warnings "$here/profile.mjs" "http://127.0.0.1:$inspector_port" \
+      "$1" "$duration" "$out/$1-$2.cpuprofile" &
+    local prof=$!
+    sleep 0.5
+    wrk -t"$threads" -c"$connections" -d"${duration}s" "${@:4}" "$3" | grep 'Requests/sec' | sed "s/^/[profile] $1 $2: /"
+    wait "$prof"
+  }
+  profile rust segment "$rust_url"; profile js segment "$js_url"
+  profile rust healthz "http://127.0.0.1:$rust_port/healthz"; profile js healthz "http://127.0.0.1:$js_port/healthz"
+  profile rust jwt "http://127.0.0.1:$rust_port$playback" -H "authorization: Bearer $jwt"
+  profile js jwt "http://127.0.0.1:$js_port$playback" -H "authorization: Bearer $jwt"
+  echo "[bench] profiles in $out"
+  exit 0
+fi
 
 echo "[bench] wrk: $runs round(s), ${duration}s each, $connections connections, $threads thread(s), segment of $size bytes"
 for round in $(seq 1 "$runs"); do

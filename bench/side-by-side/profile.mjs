@@ -29,7 +29,7 @@ ws.onmessage = (event) => {
   const waiter = pending.get(msg.id);
   if (waiter) {
     pending.delete(msg.id);
-    if (msg.error) waiter.reject(new Error(`${JSON.stringify(msg.error)}`));
+    if (msg.error) waiter.reject(new Error(JSON.stringify(msg.error)));
     else waiter.resolve(msg.result);
   }
 };
@@ -60,8 +60,9 @@ for (const id of profile.samples) counts.set(id, (counts.get(id) || 0) + 1);
 const totalUs = profile.endTime - profile.startTime;
 const usPerSample = totalUs / profile.samples.length;
 
+const IDLE = 'idle (waiting: no JS to run)';
 const category = ({ functionName: name, url }) => {
-  if (name === '(idle)') return 'idle (waiting: no JS to run)';
+  if (name === '(idle)') return IDLE;
   if (name === '(program)') return 'outside JS (workerd: HTTP, KV, cache, scheduling)';
   if (name === '(garbage collector)') return 'garbage collection';
   if (url.startsWith('wasm://') || /^\$?func\d+$|^wasm-function/.test(name)) return 'Rust (Wasm)';
@@ -78,7 +79,7 @@ for (const node of profile.nodes) {
   const f = `${node.callFrame.functionName || '(anonymous)'}  ${node.callFrame.url.split('/').pop()}`;
   byFunction.set(f, (byFunction.get(f) || 0) + us);
 }
-const busyUs = totalUs - (byCategory.get('idle (waiting: no JS to run)') || 0);
+const busyUs = totalUs - (byCategory.get(IDLE) || 0);
 const line = (label, us) =>
   `  ${label.padEnd(56)} ${(us / 1000).toFixed(0).padStart(7)} ms ${((100 * us) / totalUs).toFixed(1).padStart(5)} %`;
 console.log(`[profile] ${service}: ${(totalUs / 1e6).toFixed(1)} s sampled, ${(busyUs / 1e6).toFixed(1)} s busy`);

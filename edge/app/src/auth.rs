@@ -1,7 +1,7 @@
 //! Bearer access tokens at the edge: JWKS from the origin, cached in KV, the shared policy,
 //! revocation records pushed by the origin, and per-route roles.
 
-use futures_util::future::join;
+use futures_util::future::{join, OptionFuture};
 use shared_wasm::jwk::KeySet;
 use shared_wasm::jwt::{self, AccessClaims, Alg, JwtError, Role};
 use shared_wasm::record::{JwksRecord, RevokedSession, UserRecord};
@@ -126,12 +126,10 @@ async fn check_revocation<P: Platform>(p: &P, claims: &AccessClaims) -> Result<(
     const REVOKED: EdgeError = EdgeError::Unauthorized(AccessRefusal::Revoked);
     // Both reads at once: one key-value round trip per signed-in request instead of two.
     let session = claims.jti.as_deref().map(RevokedSession::key);
-    let (user, session_revoked) = join(p.kv_get(&UserRecord::key(&claims.sub)), async {
-        match &session {
-            Some(key) => p.kv_get(key).await.map(|v| v.is_some()),
-            None => Ok(false),
-        }
-    })
+    let (user, revoked_session) = join(
+        p.kv_get(&UserRecord::key(&claims.sub)),
+        OptionFuture::from(session.as_deref().map(|key| p.kv_get(key))),
+    )
     .await;
     if let Some(bytes) = user? {
         let user = UserRecord::from_cbor(&bytes).map_err(|_| REVOKED)?;
@@ -139,7 +137,7 @@ async fn check_revocation<P: Platform>(p: &P, claims: &AccessClaims) -> Result<(
             return Err(REVOKED);
         }
     }
-    if session_revoked? {
+    if revoked_session.transpose()?.flatten().is_some() {
         return Err(REVOKED);
     }
     Ok(())

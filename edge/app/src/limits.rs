@@ -1,6 +1,6 @@
 //! Applying route-class quotas: per client address and, when known, per user; the stricter wins.
 
-use futures_util::future::join;
+use futures_util::future::{join, OptionFuture};
 use shared_wasm::ratelimit::{client_key, Decision, Quota};
 
 use crate::error::EdgeError;
@@ -40,12 +40,10 @@ pub async fn enforce<'a, P: Platform>(
     // Both limiters are asked at once: on Workers each key is its own Durable Object, maybe
     // in another location, so a signed-in request waits for one round trip, not two. Both
     // count the request whatever the other decides, as before.
-    let (by_address, by_user) = join(p.rate_limit(&address, quota), async {
-        match &user {
-            Some(key) => Some(p.rate_limit(key, quota).await),
-            None => None,
-        }
-    })
+    let (by_address, by_user) = join(
+        p.rate_limit(&address, quota),
+        OptionFuture::from(user.as_ref().map(|key| p.rate_limit(key, quota))),
+    )
     .await;
     let mut decision: Option<Decision> = None;
     for answer in std::iter::once(by_address).chain(by_user) {

@@ -22,7 +22,7 @@ use shared_wasm::ratelimit::{Decision, Quota};
 use shared_wasm::{CountryCode, UnixTime};
 use worker::{
     console_error, event, AbortController, Cache, Context, Date, Delay, Env, Fetch, Headers,
-    Method, Request, RequestInit, Response, Result,
+    Method, Request, RequestInit, Response, ResponseBody, Result,
 };
 
 const KV_BINDING: &str = "EDGE_KV";
@@ -104,10 +104,16 @@ fn from_headers(h: &Headers) -> Vec<(String, String)> {
 
 /// The whole body in one `arrayBuffer()` call: workers-rs's `bytes()` reads a streamed body
 /// through a reader, chunk by chunk, several boundary crossings each (5 % of a JWT request's
-/// time in the profile was the reader's `releaseLock` alone).
+/// time in the profile was the reader's `releaseLock` alone). The stream is wrapped in a bare
+/// `Response` (no status or headers to copy) only to read it.
 async fn read_all(resp: Response) -> Result<Vec<u8>> {
-    let resp: web_sys::Response = resp.into();
-    let buffer = wasm_bindgen_futures::JsFuture::from(resp.array_buffer()?).await?;
+    let stream = match resp.body() {
+        ResponseBody::Empty => return Ok(Vec::new()),
+        ResponseBody::Body(bytes) => return Ok(bytes.clone()),
+        ResponseBody::Stream(stream) => stream,
+    };
+    let reader = web_sys::Response::new_with_opt_readable_stream(Some(stream))?;
+    let buffer = wasm_bindgen_futures::JsFuture::from(reader.array_buffer()?).await?;
     Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }
 

@@ -29,3 +29,4 @@ pub mod transcode;
 pub mod uploads;
 pub mod users;
 pub mod videos;
+pub mod webhooks;

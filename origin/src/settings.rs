@@ -38,6 +38,66 @@ pub struct Settings {
     /// The web app's pages, as far as this origin deals with them.
     #[serde(default)]
     pub web: WebSettings,
+    /// Webhook deliveries to integrators' endpoints.
+    #[serde(default)]
+    pub webhooks: WebhookSettings,
+}
+
+/// Webhook deliveries (`crate::webhooks`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebhookSettings {
+    /// Delivery workers in this process (0: none; another process delivers).
+    #[serde(default = "default_webhook_workers")]
+    pub workers: usize,
+    /// The wait before a failed delivery's first retry; it doubles with each attempt…
+    #[serde(default = "default_webhook_retry")]
+    pub retry_secs: u64,
+    /// …up to this.
+    #[serde(default = "default_webhook_retry_cap")]
+    pub retry_cap_secs: u64,
+    /// How long a delivery is retried after its event (or a "send again").
+    #[serde(default = "default_webhook_window")]
+    pub window_secs: u64,
+    /// How long one attempt may take, connecting included.
+    #[serde(default = "default_webhook_timeout")]
+    pub timeout_secs: u64,
+    /// Development only: endpoints may be `http` and on loopback or private addresses (a local
+    /// receiver). Off in production: endpoints are https on public addresses.
+    #[serde(default)]
+    pub allow_private: bool,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            workers: default_webhook_workers(),
+            retry_secs: default_webhook_retry(),
+            retry_cap_secs: default_webhook_retry_cap(),
+            window_secs: default_webhook_window(),
+            timeout_secs: default_webhook_timeout(),
+            allow_private: false,
+        }
+    }
+}
+
+fn default_webhook_workers() -> usize {
+    4
+}
+
+fn default_webhook_retry() -> u64 {
+    30
+}
+
+fn default_webhook_retry_cap() -> u64 {
+    3600
+}
+
+fn default_webhook_window() -> u64 {
+    24 * 3600
+}
+
+fn default_webhook_timeout() -> u64 {
+    10
 }
 
 /// The web app's pages. They are served by the edge, but the creator studio sends a video's file
@@ -652,6 +712,13 @@ impl Settings {
             bail!("auth.refresh_reuse_grace_secs must be at most 60");
         }
         self.web.origins()?;
+        let w = &self.webhooks;
+        if w.retry_secs == 0 || w.retry_cap_secs < w.retry_secs {
+            bail!("webhooks.retry_secs must be at least 1 and at most webhooks.retry_cap_secs");
+        }
+        if w.timeout_secs == 0 || w.timeout_secs > 60 {
+            bail!("webhooks.timeout_secs must be between 1 and 60");
+        }
         Ok(())
     }
 }

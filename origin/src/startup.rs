@@ -117,8 +117,8 @@ pub async fn serve(
     Ok(())
 }
 
-/// The job lanes this process runs: its machine's upload sweep always, the transcoding and
-/// billing workers when the settings ask for them.
+/// The job lanes this process runs: its machine's upload sweep always, the transcoding,
+/// billing and webhook workers when the settings ask for them.
 async fn runner(state: &AppState) -> anyhow::Result<Runner> {
     let settings = &state.settings;
     let sweep = crate::uploads::sweep::lane(&state.db, settings.storage.upload_dir()).await?;
@@ -141,6 +141,11 @@ async fn runner(state: &AppState) -> anyhow::Result<Runner> {
             state.outbox.clone(),
             state.billing_rx.clone(),
         ));
+    }
+    if settings.webhooks.workers > 0 {
+        let deliverer =
+            crate::webhooks::deliver::Deliverer::new(state.db.clone(), settings.webhooks.clone())?;
+        runner = runner.lane(deliverer.lane());
     }
     Ok(runner)
 }

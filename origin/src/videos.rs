@@ -7,6 +7,7 @@ use sqlx::AnyPool;
 
 use crate::clock::now;
 use crate::db::{enum_name, parse_enum, WriteTx};
+use crate::webhooks::{self, EventType};
 use crate::{channels, feeds, outbox};
 
 #[derive(sqlx::FromRow)]
@@ -329,6 +330,11 @@ pub async fn update(
     let mut tx = crate::db::begin_write(db).await?;
     // Category and channel before the change: a video leaving one changes that feed too.
     let (old_channel, old_category) = placement(&mut *tx, id).await?.unwrap_or_default();
+    let was_taken_down: Option<i64> =
+        sqlx::query_scalar("SELECT taken_down FROM videos WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
     let countries = patch.countries.as_ref();
     let category = patch.category.as_ref();
     let done = sqlx::query(
@@ -366,6 +372,9 @@ pub async fn update(
     }
     let left = feeds::of_video(old_channel.as_deref(), old_category.as_deref());
     let rec = publish(&mut tx, id, left).await?;
+    if patch.taken_down == Some(true) && was_taken_down == Some(0) {
+        webhooks::emit(&mut tx, EventType::VideoTakenDown, id, None).await?;
+    }
     tx.commit().await?;
     Ok(Some(rec))
 }
@@ -408,6 +417,7 @@ pub async fn delete(db: &AnyPool, id: &VideoId) -> anyhow::Result<Option<Deleted
     let (channel, category) = placement(&mut *tx, id).await?.unwrap_or_default();
     // Read before the row (and its job, by cascade) goes.
     let source = crate::transcode::status::source_of(&mut *tx, id).await?;
+    webhooks::emit(&mut tx, EventType::VideoDeleted, id, None).await?;
     sqlx::query("DELETE FROM videos WHERE id = $1")
         .bind(id.as_str())
         .execute(&mut *tx)

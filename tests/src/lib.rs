@@ -7,6 +7,7 @@
 
 pub mod signer;
 pub mod stripe;
+pub mod webhooks;
 
 /// An H.264/AAC MP4 of `secs` seconds at `width`x`height`, rendered by ffmpeg into `dir`: what
 /// a creator uploads in the tests.
@@ -499,6 +500,15 @@ impl Origin {
     /// regions share a replicated catalogue.
     pub async fn start_region(region: &str, share: Option<&Origin>, edge_port: u16) -> Self {
         Self::start_full(region, share, edge_port, Vec::new(), None).await
+    }
+
+    /// An origin with extra settings (`APP_…` variables), kept for its restarts.
+    pub async fn start_with_env(edge_port: u16, env: &[(&str, &str)]) -> Self {
+        let env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Self::start_full("local", None, edge_port, env, None).await
     }
 
     /// An origin whose sources and media are in a new bucket of the S3-compatible server at

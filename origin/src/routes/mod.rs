@@ -16,6 +16,7 @@ pub mod transcode;
 pub mod tus;
 pub mod uploads;
 pub mod videos;
+pub mod webhooks;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderValue;
@@ -108,6 +109,19 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/billing/checkout", post(billing::start_checkout))
         .route("/v1/videos/{id}/upload", post(uploads::issue))
         .route("/v1/videos/{id}/transcode", get(transcode::status))
+        .route("/v1/webhooks", get(webhooks::list).post(webhooks::create))
+        .route(
+            "/v1/webhooks/{id}",
+            get(webhooks::get)
+                .patch(webhooks::edit)
+                .delete(webhooks::delete),
+        )
+        .route("/v1/webhooks/{id}/rotate", post(webhooks::rotate))
+        .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route(
+            "/v1/webhooks/{id}/deliveries/{event}/retry",
+            post(webhooks::send_again),
+        )
         .route_layer(middleware::from_fn(text::refuse_control_in_target))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

@@ -30,6 +30,7 @@ use crate::jobs::{self, Fate, Finished, Job, Lane, NewJob, OnConflict, Policy};
 use crate::outbox::Waker;
 use crate::settings::TranscodeSettings;
 use crate::storage::{media_prefix, Store};
+use crate::webhooks::{self, EventType};
 use crate::{outbox, videos};
 use ffmpeg::{Measured, Probe, Rendition, Source};
 use reason::{Because, Reason};
@@ -365,6 +366,7 @@ impl Worker {
         .await?;
         // It now appears in its channel's and category's feeds, and the home feed.
         videos::publish(&mut tx, video, Vec::new()).await?;
+        webhooks::emit(&mut tx, EventType::VideoReady, video, None).await?;
         tx.commit().await?;
         self.outbox.wake();
         // The scratch copy of the source, and leftovers of attempts cut short.
@@ -395,6 +397,7 @@ impl Worker {
         if let Some(rec) = videos::record(&mut *tx, video).await? {
             outbox::enqueue(&mut tx, &rec).await?;
         }
+        webhooks::emit(&mut tx, EventType::VideoFailed, video, Some(reason.code())).await?;
         tx.commit().await?;
         self.outbox.wake();
         let _ = tokio::fs::remove_dir_all(work_dir(&self.scratch, video)).await;

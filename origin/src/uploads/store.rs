@@ -17,6 +17,7 @@ use crate::db::enum_name;
 use crate::error::ApiError;
 use crate::storage::Store;
 use crate::videos;
+use crate::webhooks::{self, EventType};
 
 /// The origin's upload-ticket key, made on first start and kept in the database.
 pub async fn ticket_key(db: &AnyPool) -> anyhow::Result<[u8; 32]> {
@@ -197,6 +198,7 @@ async fn commit_finish(db: &AnyPool, video: &VideoId, key: &str) -> anyhow::Resu
     videos::push_record(&mut tx, video).await?;
     // The transcoding job, in the same transaction: a complete upload is never without one.
     crate::transcode::queue(&mut tx, video, key).await?;
+    webhooks::emit(&mut tx, EventType::UploadCompleted, video, None).await?;
     tx.commit().await?;
     Ok(true)
 }

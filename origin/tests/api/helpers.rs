@@ -2,7 +2,7 @@
 
 use origin::settings::{
     AuthSettings, BillingSettings, DatabaseSettings, EdgeSettings, S3Settings, ServerSettings,
-    Settings, StorageSettings, SyncSettings, TranscodeSettings,
+    Settings, StorageSettings, SyncSettings, TranscodeSettings, WebhookSettings,
 };
 use origin::startup;
 use origin::state::AppState;
@@ -160,6 +160,11 @@ impl TestApp {
             log: Default::default(),
             metrics: Default::default(),
             web: Default::default(),
+            // No deliveries unless a test asks for them (and says where to).
+            webhooks: WebhookSettings {
+                workers: 0,
+                ..WebhookSettings::default()
+            },
         };
         tweak(&mut settings);
         let state = AppState::build(settings).await.unwrap();

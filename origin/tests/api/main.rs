@@ -22,6 +22,7 @@ mod telemetry;
 mod transcode;
 mod uploads;
 mod video_writes;
+mod webhooks;
 
 use helpers::{now, TestApp, EDGE_SECRET};
 use origin::users;

@@ -739,6 +739,121 @@ async fn every_operation_answers_as_documented() {
         None,
     )
     .await;
+    // Webhooks (no delivery here: this origin allows only public https endpoints).
+    let (s, hook) = d
+        .call(
+            &app,
+            M::POST,
+            "/v1/webhooks",
+            "/v1/webhooks",
+            Some(&creator),
+            Some(json!({"url": "https://hooks.example.com/in", "events": ["video.ready"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let hook = format!("/v1/webhooks/{}", hook["id"].as_str().unwrap());
+    d.call(
+        &app,
+        M::GET,
+        "/v1/webhooks",
+        "/v1/webhooks",
+        Some(&creator),
+        None,
+    )
+    .await;
+    d.call(
+        &app,
+        M::GET,
+        "/v1/webhooks/{id}",
+        &hook,
+        Some(&creator),
+        None,
+    )
+    .await;
+    d.call(
+        &app,
+        M::PATCH,
+        "/v1/webhooks/{id}",
+        &hook,
+        Some(&creator),
+        Some(json!({"events": ["video.ready", "video.deleted"]})),
+    )
+    .await;
+    d.call(
+        &app,
+        M::POST,
+        "/v1/webhooks/{id}/rotate",
+        &format!("{hook}/rotate"),
+        Some(&creator),
+        Some(json!({"overlap_secs": 60})),
+    )
+    .await;
+    // An event for it: a video of the creator's deleted.
+    let (_, v) = d
+        .call(
+            &app,
+            M::POST,
+            "/v1/videos",
+            "/v1/videos",
+            Some(&creator),
+            Some(json!({"title": "Short-lived", "visibility": "public"})),
+        )
+        .await;
+    d.call(
+        &app,
+        M::DELETE,
+        "/v1/videos/{id}",
+        &format!("/v1/videos/{}", v["id"].as_str().unwrap()),
+        Some(&creator),
+        None,
+    )
+    .await;
+    let (_, log) = d
+        .call(
+            &app,
+            M::GET,
+            "/v1/webhooks/{id}/deliveries",
+            &format!("{hook}/deliveries"),
+            Some(&creator),
+            None,
+        )
+        .await;
+    assert_eq!(log["items"][0]["type"], "video.deleted", "{log}");
+    let (s, _) = d
+        .call(
+            &app,
+            M::POST,
+            "/v1/webhooks/{id}/deliveries/{event}/retry",
+            &format!(
+                "{hook}/deliveries/{}/retry",
+                log["items"][0]["event"].as_str().unwrap()
+            ),
+            Some(&creator),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let (s, _) = d
+        .call(
+            &app,
+            M::POST,
+            "/v1/webhooks/{id}/deliveries/{event}/retry",
+            &format!("{hook}/deliveries/evt_none/retry"),
+            Some(&creator),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    d.call(
+        &app,
+        M::DELETE,
+        "/v1/webhooks/{id}",
+        &hook,
+        Some(&creator),
+        None,
+    )
+    .await;
+
     d.call(
         &app,
         M::POST,

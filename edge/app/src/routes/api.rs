@@ -246,6 +246,38 @@ pub fn resolve(
             Class::Api,
             id(u).map(|u| format!("/v1/users/{u}/channels")),
         ),
+        // Integrators' webhook endpoints: their owner's alone (the origin answers 404 to
+        // anyone else).
+        ["v1", "webhooks"] => (
+            &["GET", "POST"],
+            creator,
+            Class::Api,
+            Ok("/v1/webhooks".into()),
+        ),
+        ["v1", "webhooks", w] => (
+            &["GET", "PATCH", "DELETE"],
+            creator,
+            Class::Api,
+            id(w).map(|w| format!("/v1/webhooks/{w}")),
+        ),
+        ["v1", "webhooks", w, "rotate"] => (
+            &["POST"],
+            creator,
+            Class::Api,
+            id(w).map(|w| format!("/v1/webhooks/{w}/rotate")),
+        ),
+        ["v1", "webhooks", w, "deliveries"] => (
+            &["GET"],
+            creator,
+            Class::Api,
+            id(w).map(|w| format!("/v1/webhooks/{w}/deliveries")),
+        ),
+        ["v1", "webhooks", w, "deliveries", e, "retry"] => (
+            &["POST"],
+            creator,
+            Class::Api,
+            id(w).and_then(|w| Ok(format!("/v1/webhooks/{w}/deliveries/{}/retry", id(e)?))),
+        ),
         ["v1", "channels", c, "subscription"] => (
             &["PUT", "DELETE"],
             user,

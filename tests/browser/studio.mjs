@@ -1,13 +1,15 @@
 // The creator's walk through the studio in Chromium, against one running edge. Started by
 // tests/tests/web.rs with EDGE_URL, RUNTIME, SCREENSHOT_DIR, COUNTRY_HEADER, COUNTRY, PASSWORD,
-// CREATOR_EMAIL (a creator), VIEWER_EMAIL (not one) and UPLOAD_FILE (an MP4 of over one tus
-// chunk, 8 MiB). Prints one line per step and `STUDIO OK`; exits non-zero on the first failure.
+// CREATOR_EMAIL (a creator), VIEWER_EMAIL (not one), UPLOAD_FILE (an MP4 of over one tus chunk,
+// 8 MiB), WEBHOOK_URL (a webhook receiver) and WEBHOOK_SECRETS_FILE (where that receiver reads
+// the secret it checks signatures with). Prints one line per step and `STUDIO OK`; exits
+// non-zero on the first failure.
 //
 // The upload goes from the page straight to the origin (another origin than the page's), so the
 // browser preflights it: the walk never uses Playwright's request routing, which answers every
 // preflight itself while a route is set. It pauses requests through the DevTools protocol's
 // Fetch domain instead, where preflights reach the origin's CORS as they would without a test.
-import { statSync } from "node:fs";
+import { statSync, writeFileSync } from "node:fs";
 import { basename } from "node:path";
 import { env, fail, headersOnEverything } from "./walk.mjs";
 import { users } from "./users.mjs";
@@ -40,6 +42,23 @@ try {
   await page.locator("#studio").waitFor();
   await page.locator("#videos .video-row").first().waitFor();
   step(`the studio lists ${await page.locator("#videos .video-row").count()} videos`);
+
+  // A webhook endpoint for the creator's server (the test's receiver): a refused URL said
+  // plainly; the secret shown once, and put into the receiver as a creator would put it into
+  // their server's settings.
+  const hookUrl = env("WEBHOOK_URL");
+  await page.getByText("New webhook endpoint").click();
+  const hookForm = page.locator("#new-webhook");
+  await hookForm.getByLabel("Endpoint URL").fill("ftp://hooks.example/");
+  await hookForm.getByRole("button", { name: "Add endpoint" }).click();
+  await hookForm.locator(".form-problem", { hasText: "https" }).waitFor();
+  await hookForm.getByLabel("Endpoint URL").fill(hookUrl);
+  await hookForm.getByRole("button", { name: "Add endpoint" }).click();
+  const hook = page.locator(".webhook", { hasText: hookUrl });
+  const secret = await hook.locator(".webhook-secret .secret").textContent();
+  if (!secret?.startsWith("whsec_")) fail(`the new endpoint's secret reads ${JSON.stringify(secret)}`);
+  writeFileSync(env("WEBHOOK_SECRETS_FILE"), secret);
+  step("a webhook endpoint added (a bad URL refused first); its secret shown once");
 
   // A new video.
   const title = `Studio upload (${env("RUNTIME")})`;
@@ -191,6 +210,36 @@ try {
   await page.locator("#videos .video-row").first().waitFor();
   if (await page.locator(".video-row", { hasText: "To be deleted" }).count()) fail("the deleted video is still listed");
   step("a video deleted after its confirmation, and gone after a reload");
+
+  // The endpoint's delivery log: the uploaded video's events delivered, one sent again, the
+  // secret rotated, the endpoint deleted.
+  await hook.getByText("Deliveries").click();
+  const readyLine = hook.locator('tr[data-state="delivered"]', { hasText: "video.ready" }).filter({ hasText: id });
+  const refreshUntil = async (what, found) => {
+    const until = Date.now() + 60_000;
+    while (!(await found())) {
+      if (Date.now() > until) fail(`the delivery log never showed ${what}: ${await hook.locator(".delivery-log").textContent()}`);
+      await hook.getByRole("button", { name: "Refresh" }).click();
+      await page.waitForTimeout(500);
+    }
+  };
+  await refreshUntil(`${id}'s video.ready delivered`, async () => (await readyLine.count()) === 1);
+  const event = await readyLine.getAttribute("data-event");
+  await readyLine.getByRole("button", { name: "Send again" }).click();
+  const line = hook.locator(`tr[data-event="${event}"]`);
+  await refreshUntil("the event delivered again", async () =>
+    (await line.getAttribute("data-state")) === "delivered" && (await line.locator("td").nth(3).textContent()) === "2");
+  step(`the delivery log shows ${await hook.locator("tbody tr").count()} deliveries; ${event} sent again`);
+  await creator.axe("studio (webhooks)");
+  await hook.scrollIntoViewIfNeeded();
+  await creator.shot("studio-webhooks");
+  await hook.getByRole("button", { name: "Rotate secret" }).click();
+  const rotated = await hook.locator(".webhook-secret", { hasText: "New signing secret" }).locator(".secret").textContent();
+  if (!rotated?.startsWith("whsec_") || rotated === secret) fail(`the rotated secret reads ${JSON.stringify(rotated)}`);
+  await hook.getByRole("button", { name: "Delete endpoint" }).click();
+  await hook.getByRole("button", { name: "Delete for good" }).click();
+  await hook.waitFor({ state: "detached" });
+  step("the secret rotated, the endpoint deleted");
 
   // Channels: created, renamed, deleted.
   const channelName = `Second channel (${env("RUNTIME")})`;

@@ -50,6 +50,11 @@ impl Receiver {
         self.dir.path().join(name)
     }
 
+    /// The file the receiver reads its secrets from (one per line), for a writer of its own.
+    pub fn secrets_file(&self) -> PathBuf {
+        self.path("secrets")
+    }
+
     /// The secrets a genuine delivery is signed with (any one of them).
     pub fn trust(&self, secrets: &[&str]) {
         self.write("secrets", &secrets.join("\n"));

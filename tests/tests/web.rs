@@ -20,7 +20,8 @@
 //!   by tus straight to the origin (through the origin's CORS and the page's CSP), paused,
 //!   resumed from the origin's offset, the page reloaded and the same file continuing, the
 //!   transcoding followed to ready, every field edited, the video playing; a video and a channel
-//!   deleted; then the admin page refused to a viewer, users found, a role changed, sessions
+//!   deleted; a webhook endpoint added, its delivery log showing the upload's events delivered to
+//!   a receiver on loopback, one sent again, its secret rotated, the endpoint deleted; then the admin page refused to a viewer, users found, a role changed, sessions
 //!   ended, and a video taken down while a viewer's watch page plays it: the page stops at its
 //!   next segment and says why; restored.
 //!
@@ -38,6 +39,7 @@ use std::process::Stdio;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use e2e::stripe::{deliver, event, StandIn};
+use e2e::webhooks::Receiver;
 use e2e::{Edge, Origin, Runtime, COUNTRY_HEADER, DEMO_EMAIL, VIEWER_COUNTRY};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -511,8 +513,11 @@ fn noise_source(dir: &std::path::Path) -> PathBuf {
 /// viewer's watch page plays it, which stops at its next segment and says why.
 async fn studio_and_admin(runtime: Runtime, name: &str) {
     require_browser();
+    let receiver = Receiver::start().await;
     let edge_port = e2e::free_port();
-    let origin = Origin::start(edge_port).await;
+    // The webhook receiver is on loopback, which production endpoints may not be.
+    let origin =
+        Origin::start_with_env(edge_port, &[("APP_WEBHOOKS__ALLOW_PRIVATE", "true")]).await;
     // Besides: every user of these walks (a visitor, the creator, the admin, viewers) calls from
     // this one address.
     let edge = Edge::start_with(runtime, &origin, edge_port, &WALK_LIMITS).await;
@@ -529,6 +534,11 @@ async fn studio_and_admin(runtime: Runtime, name: &str) {
             ("CREATOR_EMAIL", DEMO_EMAIL),
             ("VIEWER_EMAIL", e2e::VIEWER_EMAIL),
             ("UPLOAD_FILE", file),
+            ("WEBHOOK_URL", &receiver.url),
+            (
+                "WEBHOOK_SECRETS_FILE",
+                receiver.secrets_file().to_str().unwrap(),
+            ),
         ],
     )
     .await;
@@ -560,6 +570,18 @@ async fn studio_and_admin(runtime: Runtime, name: &str) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    // The endpoint the creator added in the studio heard the upload, genuinely signed, in
+    // order, and the event sent again arrived a second time under its id.
+    let video = uploaded["id"].as_str().unwrap();
+    let heard: Vec<_> = receiver
+        .accepted()
+        .into_iter()
+        .filter(|l| l["video"] == video)
+        .collect();
+    let kinds: Vec<&str> = heard.iter().map(|l| l["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["upload.completed", "video.ready", "video.ready"]);
+    assert_eq!(heard[1]["id"], heard[2]["id"]);
+    assert!(receiver.log().iter().all(|l| l["signature_ok"] == true));
 
     node_walk(
         "admin.mjs",

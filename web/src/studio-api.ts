@@ -81,3 +81,40 @@ export const createChannel = (name: string, description: string): Promise<MyChan
 export const editChannel = (id: string, name: string, description: string): Promise<MyChannel> =>
   authJson("PATCH", `/v1/channels/${seg(id)}`, { name, description });
 export const deleteChannel = (id: string): Promise<void> => authJson("DELETE", `/v1/channels/${seg(id)}`);
+
+export type EventType = "upload.completed" | "video.ready" | "video.failed" | "video.deleted" | "video.taken_down";
+
+/** A webhook endpoint; `secret` only in the answers of a creation and a rotation. */
+export interface Endpoint {
+  id: string;
+  url: string;
+  events: EventType[];
+  all_creators: boolean;
+  previous_secret_until: number;
+  created_at: number;
+  secret?: string;
+}
+
+export interface Delivery {
+  event: string;
+  type: EventType;
+  video: string;
+  state: "pending" | "delivered" | "failed";
+  attempts: number;
+  last_status: number | null;
+  last_error: string | null;
+  last_attempt_at: number | null;
+  delivered_at: number | null;
+  next_attempt_at: number | null;
+  created_at: number;
+}
+
+export const myEndpoints = (): Promise<{ items: Endpoint[] }> => authJson("GET", "/v1/webhooks");
+export const createEndpoint = (url: string, events: EventType[]): Promise<Endpoint> =>
+  authJson("POST", "/v1/webhooks", { url, events });
+export const rotateSecret = (id: string): Promise<Endpoint> => authJson("POST", `/v1/webhooks/${seg(id)}/rotate`, {});
+export const deleteEndpoint = (id: string): Promise<void> => authJson("DELETE", `/v1/webhooks/${seg(id)}`);
+export const deliveries = (id: string): Promise<{ items: Delivery[] }> =>
+  authJson("GET", `/v1/webhooks/${seg(id)}/deliveries`);
+export const sendAgain = (id: string, event: string): Promise<unknown> =>
+  authJson("POST", `/v1/webhooks/${seg(id)}/deliveries/${seg(event)}/retry`);

@@ -1,15 +1,16 @@
 // The creator studio, `/studio`: a creator's videos with their states, a new video, each video's
-// upload (tus, straight to the home region's origin), transcoding, edits and deletion, and the
-// creator's channels. Signed-out visitors and accounts below creator get a clear message.
+// upload (tus, straight to the home region's origin), transcoding, edits and deletion, the
+// creator's channels and webhook endpoints. Signed-out visitors and accounts below creator get a clear message.
 import "./nav";
 import { ApiError } from "./api";
 import { byId, replace } from "./dom";
 import { announce, describe, gate, requireUser } from "./gate";
-import { createVideo, editVideo, MyChannel, MyVideo, myChannels, myVideos } from "./studio-api";
+import { createVideo, editVideo, Endpoint, MyChannel, MyVideo, myChannels, myEndpoints, myVideos } from "./studio-api";
 import { Channels } from "./studio-channels";
 import { videoForm } from "./studio-form";
 import { unfinished } from "./studio-upload";
 import { VideoRow } from "./studio-videos";
+import { Webhooks } from "./studio-webhooks";
 
 /** Says `message` in the page's live region. */
 const say = (message: string): void => announce("studio-message", message);
@@ -27,8 +28,13 @@ async function init(): Promise<void> {
   if (!user) return;
   let videos: MyVideo[];
   let channelList: MyChannel[];
+  let endpoints: Endpoint[];
   try {
-    [{ items: videos }, { channels: channelList }] = await Promise.all([myVideos(), myChannels(user.id)]);
+    [{ items: videos }, { channels: channelList }, { items: endpoints }] = await Promise.all([
+      myVideos(),
+      myChannels(user.id),
+      myEndpoints(),
+    ]);
   } catch (e) {
     gate("studio-gate", "Studio unavailable", e instanceof ApiError ? e.message : "Your videos could not be loaded. Reload the page to try again.");
     return;
@@ -101,6 +107,7 @@ async function init(): Promise<void> {
     replace(byId("new-video"), f.form);
   };
   const channels = new Channels(channelList, byId("channels-box"), say, newForm);
+  new Webhooks(endpoints, byId("webhooks-box"), say);
   newForm();
   for (const v of videos) {
     const row = new VideoRow(v, host, stored.get(v.id));

@@ -4,8 +4,9 @@ logs every request as one JSON line.
 
 Usage: webhook_receiver.py PORT DIR. In DIR, the test writes `secrets` (one per line: a
 delivery is genuine when a v1 signature matches any of them) and `mode` ("accept", "down": 503
-to every request, or "fail N": 500 to the first N attempts of each event id); the receiver
-appends to `log.jsonl`.
+to every request, "fail N": 500 to the first N attempts of each event id, or "hold": log the
+request as "held" and answer 200 only once the mode changes, so the sender can die before it
+hears the answer); the receiver appends to `log.jsonl`.
 """
 
 import hashlib
@@ -29,6 +30,11 @@ def read(name, default=""):
             return f.read()
     except FileNotFoundError:
         return default
+
+
+def log(line):
+    with open(os.path.join(DIR, "log.jsonl"), "a") as f:
+        f.write(json.dumps(line) + "\n")
 
 
 def genuine(header, body):
@@ -59,6 +65,14 @@ class Handler(BaseHTTPRequestHandler):
             event = json.loads(body)
         except ValueError:
             event = {}
+        line = {
+            "header_id": self.headers.get("webhook-id"),
+            "id": event.get("id"),
+            "type": event.get("type"),
+            "video": (event.get("data") or {}).get("video", {}).get("id"),
+            "signature_ok": ok,
+            "body": body.decode("utf-8", "replace"),
+        }
         with lock:
             n = attempts.get(event.get("id"), 0) + 1
             attempts[event.get("id")] = n
@@ -69,23 +83,23 @@ class Handler(BaseHTTPRequestHandler):
                 status = 503
             elif mode[:1] == ["fail"] and n <= int(mode[1]):
                 status = 500
+            elif mode[:1] == ["hold"]:
+                status = None
+                log(dict(line, attempt=n, status="held"))
             else:
                 status = 200
-            line = {
-                "header_id": self.headers.get("webhook-id"),
-                "id": event.get("id"),
-                "type": event.get("type"),
-                "video": (event.get("data") or {}).get("video", {}).get("id"),
-                "signature_ok": ok,
-                "attempt": n,
-                "status": status,
-                "body": body.decode("utf-8", "replace"),
-            }
-            with open(os.path.join(DIR, "log.jsonl"), "a") as f:
-                f.write(json.dumps(line) + "\n")
-        self.send_response(status)
-        self.send_header("content-length", "0")
-        self.end_headers()
+        while status is None:
+            time.sleep(0.05)
+            if read("mode", "accept").split()[:1] != ["hold"]:
+                status = 200
+        with lock:
+            log(dict(line, attempt=n, status=status))
+        try:
+            self.send_response(status)
+            self.send_header("content-length", "0")
+            self.end_headers()
+        except OSError:
+            pass  # the sender is gone
 
     def log_message(self, *args):
         pass

@@ -70,6 +70,12 @@ impl Receiver {
         self.write("mode", "down");
     }
 
+    /// Holds every genuine delivery unanswered (logged as `"held"`) until told otherwise, then
+    /// answers 200 whether its sender is still there or not.
+    pub fn hold(&self) {
+        self.write("mode", "hold");
+    }
+
     /// Accepts every genuine delivery.
     pub fn accept(&self) {
         self.write("mode", "accept");
@@ -94,8 +100,17 @@ impl Receiver {
 
     /// Waits until `done` holds for the accepted deliveries, or panics with the log.
     pub async fn until(&self, what: &str, limit: Duration, done: impl Fn(&[Value]) -> bool) {
+        self.until_logged(what, limit, |log| {
+            let accepted: Vec<Value> = log.iter().filter(|l| l["status"] == 200).cloned().collect();
+            done(&accepted)
+        })
+        .await;
+    }
+
+    /// Waits until `done` holds for every request logged so far, or panics with the log.
+    pub async fn until_logged(&self, what: &str, limit: Duration, done: impl Fn(&[Value]) -> bool) {
         let deadline = Instant::now() + limit;
-        while !done(&self.accepted()) {
+        while !done(&self.log()) {
             assert!(
                 Instant::now() < deadline,
                 "receiver: {what} not within {limit:?}; its log: {:#?}",

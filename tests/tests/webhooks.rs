@@ -87,12 +87,11 @@ fn types_of(accepted: &[Value], video: &str) -> Vec<String> {
         .collect()
 }
 
-/// Every request the receiver had was genuine, named the event it carried, and each event id
-/// was accepted exactly once.
-fn exactly_once(receiver: &Receiver) {
-    let log = receiver.log();
+/// How many times each event id was accepted, after checking that every request the receiver
+/// had was genuine and named the event it carried.
+fn accepted_counts(receiver: &Receiver) -> BTreeMap<String, usize> {
     let mut accepted: BTreeMap<String, usize> = BTreeMap::new();
-    for l in &log {
+    for l in receiver.log() {
         assert_eq!(l["signature_ok"], true, "{l}");
         assert_eq!(l["header_id"], l["id"], "{l}");
         if l["status"] == 200 {
@@ -101,7 +100,12 @@ fn exactly_once(receiver: &Receiver) {
                 .or_default() += 1;
         }
     }
-    let twice: Vec<_> = accepted.iter().filter(|(_, n)| **n != 1).collect();
+    accepted
+}
+
+fn exactly_once(receiver: &Receiver) {
+    let counts = accepted_counts(receiver);
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n != 1).collect();
     assert!(twice.is_empty(), "accepted more than once: {twice:?}");
 }
 
@@ -115,6 +119,8 @@ async fn flow(runtime: Runtime) {
             ("APP_WEBHOOKS__ALLOW_PRIVATE", "true"),
             ("APP_WEBHOOKS__RETRY_SECS", "1"),
             ("APP_WEBHOOKS__RETRY_CAP_SECS", "2"),
+            // A killed attempt's lease (the timeout + 10 s) runs out sooner.
+            ("APP_WEBHOOKS__TIMEOUT_SECS", "2"),
         ],
     )
     .await;
@@ -223,8 +229,10 @@ async fn flow(runtime: Runtime) {
     }
     assert_eq!(items[0]["type"], "video.deleted", "newest first");
 
-    // Through a crash: events written while the receiver is down, the origin killed, then
-    // restarted: each arrives once, in order.
+    // Through crashes: events written while the receiver is down wait out their backoff across
+    // a restart; and an attempt the receiver took but whose answer the origin never heard (it
+    // was killed first) is made again, under the same id and body: at least once, and the
+    // receiver de-duplicates on the id.
     receiver.go_down();
     let broken = upload(
         &c,
@@ -233,34 +241,48 @@ async fn flow(runtime: Runtime) {
         b"\0\0\0\x18ftypisom\0\0\x02\0isomiso2 not a video".to_vec(),
     )
     .await;
-    let refused = |log: &[Value]| {
-        log.iter()
-            .any(|l| l["video"] == broken.as_str() && l["status"] == 503)
-    };
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !refused(&receiver.log()) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no attempt: {:#?}",
-            receiver.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let limit = Duration::from_secs(60);
+    receiver
+        .until_logged("a refused attempt", limit, |log| {
+            log.iter()
+                .any(|l| l["video"] == broken.as_str() && l["status"] == 503)
+        })
+        .await;
     origin.kill();
     origin.restart().await;
+    receiver.hold();
+    receiver
+        .until_logged("a held attempt", limit, |log| {
+            log.iter()
+                .any(|l| l["video"] == broken.as_str() && l["status"] == "held")
+        })
+        .await;
+    origin.kill();
     receiver.accept();
+    origin.restart().await;
     receiver
         .until(
-            "upload.completed, video.failed",
+            "upload.completed twice, video.failed",
             Duration::from_secs(120),
-            |a| types_of(a, &broken).len() == 2,
+            |a| types_of(a, &broken).len() == 3,
         )
         .await;
     assert_eq!(
         types_of(&receiver.accepted(), &broken),
-        ["upload.completed", "video.failed"]
+        ["upload.completed", "upload.completed", "video.failed"]
     );
-    exactly_once(&receiver);
+    let completed: Vec<Value> = receiver
+        .accepted()
+        .into_iter()
+        .filter(|l| l["video"] == broken.as_str() && l["type"] == "upload.completed")
+        .collect();
+    assert_eq!(completed[0]["id"], completed[1]["id"]);
+    assert_eq!(completed[0]["body"], completed[1]["body"], "the same bytes");
+    let counts = accepted_counts(&receiver);
+    for (id, n) in &counts {
+        let want = if *id == completed[0]["id"] { 2 } else { 1 };
+        assert_eq!(*n, want, "{id}");
+    }
     let failed = receiver
         .accepted()
         .into_iter()
@@ -272,39 +294,66 @@ async fn flow(runtime: Runtime) {
         "{body}"
     );
 
-    // Send again, after a rotation: the same id and body, signed with the new secret (the old
-    // one still signs beside it for the overlap).
-    let (s, rotated) = call(
-        &c,
-        M::POST,
-        format!("{e}/v1/webhooks/{hook}/rotate"),
-        &creator,
-        Some(json!({})),
-    )
-    .await;
+    // A rotation: through the overlap the old secret still signs (a receiver that has not
+    // switched takes the event sent again); the new one signs too; with no overlap the old one
+    // stops at once (refused until the receiver switches).
+    let rotate = |overlap: Value| {
+        call(
+            &c,
+            M::POST,
+            format!("{e}/v1/webhooks/{hook}/rotate"),
+            &creator,
+            Some(json!({"overlap_secs": overlap})),
+        )
+    };
+    let (s, rotated) = rotate(json!(3600)).await;
     assert_eq!(s, StatusCode::OK, "{rotated}");
-    let new_secret = rotated["secret"].as_str().unwrap();
-    assert_ne!(new_secret, secret);
-    receiver.trust(&[new_secret]);
+    let second = rotated["secret"].as_str().unwrap().to_owned();
+    assert_ne!(second, secret);
     let first = receiver.accepted()[0].clone();
-    let again = format!(
-        "{e}/v1/webhooks/{hook}/deliveries/{}/retry",
-        first["id"].as_str().unwrap()
-    );
-    let (s, v) = call(&c, M::POST, again, &creator, None).await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
-    receiver
-        .until("the event sent again", Duration::from_secs(30), |a| {
-            a.iter().filter(|l| l["id"] == first["id"]).count() == 2
-        })
-        .await;
+    let first_id = first["id"].as_str().unwrap().to_owned();
+    let send_again = || {
+        call(
+            &c,
+            M::POST,
+            format!("{e}/v1/webhooks/{hook}/deliveries/{first_id}/retry"),
+            &creator,
+            None,
+        )
+    };
+    let taken = |n: usize| {
+        let first_id = first_id.clone();
+        move |a: &[Value]| a.iter().filter(|l| l["id"] == first_id.as_str()).count() == n
+    };
+    let limit = Duration::from_secs(30);
+    for (trusted, n) in [(&secret, 2), (&second, 3)] {
+        receiver.trust(&[trusted]);
+        let (s, v) = send_again().await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+        receiver
+            .until("the event sent again", limit, taken(n))
+            .await;
+    }
     let resent = receiver
         .accepted()
         .into_iter()
         .rfind(|l| l["id"] == first["id"])
         .unwrap();
     assert_eq!(resent["body"], first["body"], "the same bytes");
-    assert!(receiver.log().iter().all(|l| l["signature_ok"] == true));
+    accepted_counts(&receiver); // every signature held so far
+    let (s, rotated) = rotate(json!(0)).await;
+    assert_eq!(s, StatusCode::OK, "{rotated}");
+    let (s, _) = send_again().await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    receiver
+        .until_logged("a refused signature", limit, |log| {
+            log.iter().any(|l| l["signature_ok"] == false)
+        })
+        .await;
+    receiver.trust(&[rotated["secret"].as_str().unwrap()]);
+    receiver
+        .until("the event under the newest secret", limit, taken(4))
+        .await;
 
     // Another creator's endpoint is not found; a viewer may not register one.
     let viewer = token(&c, e, e2e::VIEWER_EMAIL).await;

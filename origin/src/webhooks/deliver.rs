@@ -81,6 +81,8 @@ impl Deliverer {
 #[derive(sqlx::FromRow)]
 struct Pending {
     url: String,
+    all_creators: i64,
+    role: String,
     secret: String,
     previous_secret: Option<String>,
     previous_until: i64,
@@ -91,10 +93,14 @@ struct Pending {
     body: String,
 }
 
-/// How an attempt went.
-struct Answer {
-    status: Option<u16>,
-    error: Option<String>,
+/// How a delivery's turn ended.
+enum Outcome {
+    /// Sent and answered with a 2xx.
+    Delivered(u16),
+    /// Sent (or about to be) and failed: the status if one came, and why, in our words.
+    Failed(Option<u16>, String),
+    /// Not sent, and never will be: its endpoint's owner may no longer hear it.
+    Muted,
 }
 
 #[async_trait::async_trait]
@@ -106,10 +112,11 @@ impl jobs::Handler for Deliverer {
             .and_then(|(e, s)| Some((e, s.parse::<i64>().ok()?)))
             .ok_or_else(|| anyhow::anyhow!("malformed delivery key"))?;
         let Some(d) = sqlx::query_as::<_, Pending>(
-            "SELECT w.url, w.secret, w.previous_secret, w.previous_until, d.state, d.video_id,
-                    d.retry_from, e.id AS event_id, e.body
+            "SELECT w.url, w.all_creators, u.role, w.secret, w.previous_secret, w.previous_until,
+                    d.state, d.video_id, d.retry_from, e.id AS event_id, e.body
              FROM webhook_deliveries d
              JOIN webhook_endpoints w ON w.id = d.endpoint_id
+             JOIN users u ON u.id = w.owner_id
              JOIN webhook_events e ON e.seq = d.event_seq
              WHERE d.endpoint_id = $1 AND d.event_seq = $2",
         )
@@ -124,12 +131,12 @@ impl jobs::Handler for Deliverer {
             return Ok(Finished::Done("settled"));
         }
         // In order per video: wait for the endpoint's earlier pending event of this video, until
-        // its next attempt.
+        // its next attempt. A delivery's day of retries starts when it may first be sent.
         let earlier: Option<i64> = sqlx::query_scalar(
             "SELECT j.run_at FROM webhook_deliveries d
              JOIN jobs j ON j.kind = $1 AND j.key = d.endpoint_id || ':' || CAST(d.event_seq AS TEXT)
              WHERE d.endpoint_id = $2 AND d.video_id = $3 AND d.state = 'pending'
-               AND d.event_seq < $4
+               AND d.event_seq < $4 AND j.state IN ('queued', 'running')
              ORDER BY d.event_seq LIMIT 1",
         )
         .bind(DELIVER)
@@ -139,25 +146,35 @@ impl jobs::Handler for Deliverer {
         .fetch_optional(&self.db)
         .await?;
         if let Some(run_at) = earlier {
-            let at = (now() + 1).max(run_at as u64);
-            return Ok(Finished::Again { at });
+            let at = now();
+            sqlx::query(
+                "UPDATE webhook_deliveries SET retry_from = $1
+                 WHERE endpoint_id = $2 AND event_seq = $3",
+            )
+            .bind(at as i64)
+            .bind(endpoint)
+            .bind(seq)
+            .execute(&self.db)
+            .await?;
+            return Ok(Finished::Again {
+                at: (at + 1).max(run_at as u64),
+            });
         }
-        let answer = self.attempt(&d).await;
-        self.record(job, endpoint, seq, &d, answer).await?;
+        let outcome = if super::may_hear(&d.role, d.all_creators != 0) {
+            self.attempt(&d).await
+        } else {
+            Outcome::Muted
+        };
+        self.record(job, endpoint, seq, &d, outcome).await?;
         Ok(Finished::Recorded)
     }
 }
 
 impl Deliverer {
-    async fn attempt(&self, d: &Pending) -> Answer {
+    async fn attempt(&self, d: &Pending) -> Outcome {
         let url = match target::check(&d.url, self.settings.allow_private) {
             Ok(url) => url,
-            Err(why) => {
-                return Answer {
-                    status: None,
-                    error: Some(why.to_owned()),
-                }
-            }
+            Err(why) => return Outcome::Failed(None, why.to_owned()),
         };
         let t = now();
         let mut secrets = vec![d.secret.as_str()];
@@ -179,80 +196,83 @@ impl Deliverer {
             .await;
         // The answer's body is never read: what an endpoint says is not ours to keep.
         match sent {
-            Ok(r) if r.status().is_success() => Answer {
-                status: Some(r.status().as_u16()),
-                error: None,
-            },
+            Ok(r) if r.status().is_success() => Outcome::Delivered(r.status().as_u16()),
             Ok(r) => {
-                let status = r.status();
-                let error = if status.is_redirection() {
-                    format!("HTTP {} (redirects are not followed)", status.as_u16())
+                let status = r.status().as_u16();
+                let error = if r.status().is_redirection() {
+                    format!("HTTP {status} (redirects are not followed)")
                 } else {
-                    format!("HTTP {}", status.as_u16())
+                    format!("HTTP {status}")
                 };
-                Answer {
-                    status: Some(status.as_u16()),
-                    error: Some(error),
-                }
+                Outcome::Failed(Some(status), error)
             }
-            Err(e) => Answer {
-                status: None,
-                error: Some(describe(&e, self.settings.timeout_secs)),
-            },
+            Err(e) => Outcome::Failed(None, describe(&e, self.settings.timeout_secs)),
         }
     }
 
-    /// The attempt, the delivery's state and the job's in one transaction; nothing when the
-    /// claim is no longer the job's (a "send again" replaced it).
+    /// The turn's outcome, the delivery's state and the job's in one transaction; nothing when
+    /// the claim is no longer the job's (a "send again" replaced it).
     async fn record(
         &self,
         job: &Job,
         endpoint: &str,
         seq: i64,
         d: &Pending,
-        answer: Answer,
+        outcome: Outcome,
     ) -> anyhow::Result<()> {
         let at = now();
         let policy = self.policy();
         let lease = job.lease();
         let mut tx = self.db.begin().await?;
-        let state = match &answer.error {
-            None => {
+        let (state, status, error, sent) = match outcome {
+            Outcome::Delivered(status) => {
                 if !jobs::complete(&mut tx, lease, "delivered", at).await? {
                     return Ok(());
                 }
-                "delivered"
+                ("delivered", Some(status), None, true)
             }
-            Some(error) => {
-                // Given up once the next try would fall past the window.
-                let ends = d.retry_from as u64 + self.settings.window_secs;
-                let last = at + policy.backoff(lease.attempt) > ends;
-                match jobs::fail(&mut tx, lease, &policy, error, last, at).await? {
+            Outcome::Failed(status, error) => {
+                // Retried until the window has passed: the last try comes at most one backoff
+                // after its end.
+                let last = at >= d.retry_from as u64 + self.settings.window_secs;
+                match jobs::fail(&mut tx, lease, &policy, &error, last, at).await? {
                     None => return Ok(()),
-                    Some(Fate::Dead) => "failed",
-                    Some(Fate::Retry { .. }) => "pending",
+                    Some(Fate::Dead) => ("failed", status, Some(error), true),
+                    Some(Fate::Retry { .. }) => ("pending", status, Some(error), true),
                 }
+            }
+            Outcome::Muted => {
+                let error = "the endpoint's owner may no longer receive these events";
+                if jobs::fail(&mut tx, lease, &policy, error, true, at)
+                    .await?
+                    .is_none()
+                {
+                    return Ok(());
+                }
+                ("failed", None, Some(error.to_owned()), false)
             }
         };
         sqlx::query(
-            "UPDATE webhook_deliveries SET state = $1, attempts = attempts + 1, last_status = $2,
-                 last_error = $3, last_attempt_at = $4,
-                 delivered_at = CASE WHEN $1 = 'delivered' THEN $4 ELSE delivered_at END
-             WHERE endpoint_id = $5 AND event_seq = $6",
+            "UPDATE webhook_deliveries SET state = $1, attempts = attempts + $2,
+                 last_status = CASE WHEN $2 = 1 THEN $3 ELSE last_status END, last_error = $4,
+                 last_attempt_at = CASE WHEN $2 = 1 THEN $5 ELSE last_attempt_at END,
+                 delivered_at = CASE WHEN $1 = 'delivered' THEN $5 ELSE delivered_at END
+             WHERE endpoint_id = $6 AND event_seq = $7",
         )
         .bind(state)
-        .bind(answer.status.map(i64::from))
-        .bind(answer.error.as_deref())
+        .bind(i64::from(sent))
+        .bind(status.map(i64::from))
+        .bind(error.as_deref())
         .bind(at as i64)
         .bind(endpoint)
         .bind(seq)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        match &answer.error {
+        match &error {
             None => tracing::info!(event = %d.event_id, endpoint, "webhook delivered"),
             Some(error) => {
-                tracing::info!(event = %d.event_id, endpoint, state, %error, "webhook attempt failed")
+                tracing::info!(event = %d.event_id, endpoint, state, %error, "webhook not delivered")
             }
         }
         Ok(())

@@ -160,7 +160,8 @@ pub async fn delete(db: &AnyPool, owner: &str, id: &str) -> sqlx::Result<bool> {
 }
 
 /// Gives the endpoint a new secret and returns it; the old one keeps signing beside it for
-/// `overlap_secs` (0: it stops at once). `None` when the owner has no such endpoint.
+/// `overlap_secs` (0: it stops at once). A secret older than the old one stops at once: one
+/// overlap at a time, as Stripe rolls them. `None` when the owner has no such endpoint.
 pub async fn rotate(
     db: &AnyPool,
     owner: &str,
@@ -258,16 +259,15 @@ pub enum Again {
 /// Sends an event to an endpoint again (a receiver that lost it, or a failed delivery after
 /// its endpoint was fixed), under the same event id and body.
 pub async fn send_again(db: &AnyPool, owner: &str, id: &str, event: &str) -> sqlx::Result<Again> {
-    let mut tx = db.begin().await?;
-    let at = now();
-    // The write first (a SQLite transaction that reads first cannot take the write lock later).
+    // The job row before the delivery's, in the order a delivery's own record takes them (no
+    // deadlock with an attempt finishing meanwhile); IMMEDIATE on SQLite, as this reads first.
+    let mut tx = crate::db::begin_write(db).await?;
     let seq: Option<i64> = sqlx::query_scalar(
-        "UPDATE webhook_deliveries SET state = 'pending', retry_from = $1
-         WHERE endpoint_id = (SELECT id FROM webhook_endpoints WHERE owner_id = $2 AND id = $3)
-           AND event_seq = (SELECT seq FROM webhook_events WHERE id = $4)
-         RETURNING event_seq",
+        "SELECT d.event_seq FROM webhook_deliveries d
+         JOIN webhook_endpoints w ON w.id = d.endpoint_id
+         JOIN webhook_events e ON e.seq = d.event_seq
+         WHERE w.owner_id = $1 AND w.id = $2 AND e.id = $3",
     )
-    .bind(at as i64)
     .bind(owner)
     .bind(id)
     .bind(event)
@@ -280,6 +280,7 @@ pub async fn send_again(db: &AnyPool, owner: &str, id: &str, event: &str) -> sql
             None => Again::NoEndpoint,
         });
     };
+    let at = now();
     // A new job row: a worker still on the old one is fenced off.
     let key = format!("{id}:{seq}");
     jobs::enqueue(
@@ -288,6 +289,15 @@ pub async fn send_again(db: &AnyPool, owner: &str, id: &str, event: &str) -> sql
         OnConflict::Replace,
         at,
     )
+    .await?;
+    sqlx::query(
+        "UPDATE webhook_deliveries SET state = 'pending', retry_from = $1
+         WHERE endpoint_id = $2 AND event_seq = $3",
+    )
+    .bind(at as i64)
+    .bind(id)
+    .bind(seq)
+    .execute(&mut *tx)
     .await?;
     tx.commit().await?;
     Ok(Again::Queued)

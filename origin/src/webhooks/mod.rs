@@ -14,6 +14,8 @@
 //! - **In order per video**: a delivery waits while an earlier event of the same video is
 //!   still pending for the same endpoint.
 //! - **Where to**: [`target`] (https, public addresses only, checked at every attempt).
+//! - **Whose**: an endpoint hears its owner's videos while the owner is a creator or above, and
+//!   every creator's (`all_creators`) while its owner is an admin ([`may_hear`]).
 
 pub mod deliver;
 pub mod endpoints;
@@ -75,6 +77,14 @@ impl EventType {
     }
 }
 
+/// Whether an endpoint whose owner has `role` hears events now: its owner must still be a
+/// creator or above, and an endpoint for every creator's events an admin. A demoted owner's
+/// endpoints fall silent (checked when an event is written and again before each attempt),
+/// and speak again if the role comes back.
+pub fn may_hear(owner_role: &str, all_creators: bool) -> bool {
+    owner_role != "user" && (!all_creators || owner_role == "admin")
+}
+
 /// Writes a `kind` event about `video` in `tx` (before the change deletes the video's row, for
 /// `video.deleted`), with a delivery and a job for each endpoint of its owner, and each
 /// all-creators endpoint, that listens for it; nothing when none does. `reason` goes into the
@@ -101,17 +111,21 @@ pub async fn emit(
     else {
         return Ok(());
     };
-    let endpoints: Vec<(String, String)> = sqlx::query_as(
-        "SELECT id, events FROM webhook_endpoints WHERE owner_id = $1 OR all_creators = 1
-         ORDER BY created_at, id",
+    let endpoints: Vec<(String, String, i64, String)> = sqlx::query_as(
+        "SELECT w.id, w.events, w.all_creators, u.role FROM webhook_endpoints w
+         JOIN users u ON u.id = w.owner_id
+         WHERE w.owner_id = $1 OR w.all_creators = 1
+         ORDER BY w.created_at, w.id",
     )
     .bind(v.owner_id.as_deref())
     .fetch_all(&mut **tx)
     .await?;
     let listening: Vec<String> = endpoints
         .into_iter()
-        .filter(|(_, events)| events.split(',').any(|e| e == kind.as_str()))
-        .map(|(id, _)| id)
+        .filter(|(_, events, all, role)| {
+            may_hear(role, *all != 0) && events.split(',').any(|e| e == kind.as_str())
+        })
+        .map(|(id, ..)| id)
         .collect();
     if listening.is_empty() {
         return Ok(());
@@ -156,4 +170,24 @@ pub async fn emit(
     }
     tracing::info!(event = %id, kind = kind.as_str(), video = %video, endpoints = listening.len(), "webhook event");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::may_hear;
+
+    #[test]
+    fn an_endpoint_hears_while_its_owner_keeps_the_role() {
+        assert!(may_hear("creator", false));
+        assert!(may_hear("admin", false));
+        assert!(may_hear("admin", true));
+        assert!(
+            !may_hear("creator", true),
+            "every creator's events are an admin's"
+        );
+        assert!(
+            !may_hear("user", false),
+            "a demoted creator's endpoints fall silent"
+        );
+    }
 }

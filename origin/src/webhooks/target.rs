@@ -100,8 +100,9 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         0x0064 if s[1] == 0xff9b => is_public_v4(embedded(s[6], s[7])) && s[2..6] == [0; 4],
         // 6to4: the IPv4 address of the relay it goes through.
         0x2002 => is_public_v4(embedded(s[1], s[2])),
-        // Documentation.
-        0x2001 if s[1] == 0x0db8 => false,
+        // IETF protocol assignments (Teredo, benchmarking, ORCHID) and documentation.
+        0x2001 if s[1] < 0x0200 || s[1] == 0x0db8 => false,
+        0x3fff if s[1] < 0x1000 => false,
         // Global unicast is 2000::/3; everything else (unspecified, loopback, IPv4-compatible,
         // unique local fc00::/7, link-local fe80::/10, site-local, multicast ff00::/8, the
         // discard prefix 100::/64) is not public.
@@ -159,6 +160,10 @@ mod tests {
             "64:ff9b::a9fe:a9fe", // NAT64 of 169.254.169.254
             "2002:c0a8:0101::1",  // 6to4 through 192.168.1.1
             "2001:db8::1",
+            "2001::1",    // Teredo
+            "2001:2::1",  // benchmarking
+            "2001:10::1", // ORCHID
+            "3fff::1",    // documentation (2024)
             "fc00::1",
             "fd12:3456::1",
             "fe80::1",
@@ -184,10 +189,22 @@ mod tests {
             "2002:0808:0808::1",
             "2606:4700::1111",
             "2a00:1450::1",
+            "2001:200::1",
+            "3fff:1000::1",
         ] {
             let ip: IpAddr = public.parse().unwrap();
             assert!(is_public(ip), "{public} taken for private");
         }
+    }
+
+    /// What a name resolves to is judged too: `localhost` (in `/etc/hosts`, no DNS needed)
+    /// resolves only to loopback, so the resolver gives the client no address at all.
+    #[tokio::test]
+    async fn the_resolver_gives_no_private_address() {
+        use reqwest::dns::Resolve;
+        let name: reqwest::dns::Name = "localhost".parse().unwrap();
+        let refused = PublicResolver.resolve(name).await.err().expect("an error");
+        assert_eq!(refused.to_string(), PRIVATE);
     }
 
     #[test]

@@ -40,6 +40,9 @@ pub struct Details {
     /// gets 451), and the admin page shows it beside the take-down switch.
     #[serde(serialize_with = "flag")]
     taken_down: i64,
+    /// Why, as the viewer is told.
+    #[serde(skip)]
+    takedown_reason: Option<String>,
     /// What the viewer who asked has done here (only when a viewer asked), so a watch page
     /// shows its buttons pressed.
     #[sqlx(skip)]
@@ -82,7 +85,7 @@ pub async fn details(
                 v.likes, v.dislikes,
                 (SELECT COUNT(*) FROM comments m WHERE m.video_id = v.id AND m.deleted = 0)
                     AS comments,
-                v.taken_down
+                v.taken_down, v.takedown_reason
          FROM videos v
          LEFT JOIN users u ON u.id = v.owner_id
          LEFT JOIN channels c ON c.id = v.channel_id
@@ -101,9 +104,11 @@ pub async fn details(
             return Err(ApiError::NotFound("video"));
         }
         if video.taken_down != 0 {
-            return Err(ApiError::legal(
-                "taken_down",
-                "this video has been taken down",
+            return Err(ApiError::TakenDown(
+                video
+                    .takedown_reason
+                    .take()
+                    .unwrap_or_else(|| "this video has been taken down".into()),
             ));
         }
     }

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use anyhow::Context;
 use sqlx::any::AnyPoolOptions;
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 
 /// The stored name of a unit enum value.
 pub fn enum_name<T: serde::Serialize>(v: T) -> String {
@@ -60,6 +60,19 @@ impl Backend {
     }
 }
 
+/// Every connection's settings.
+async fn prepare(conn: &mut AnyConnection, backend: Backend) -> sqlx::Result<()> {
+    if backend == Backend::Sqlite {
+        // Readers never wait for the writer, and references are enforced.
+        conn.execute(
+            "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;
+             PRAGMA busy_timeout = 5000;",
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// Opens (creating a SQLite file if needed) the database and runs its migrations.
 pub async fn connect(url: &str) -> anyhow::Result<AnyPool> {
     sqlx::any::install_default_drivers();
@@ -75,29 +88,27 @@ pub async fn connect(url: &str) -> anyhow::Result<AnyPool> {
             url.push_str("mode=rwc");
         }
     }
+    // Migrations on a connection of their own, closed before the pool opens: a migration may
+    // change a table's definition under SQLite's feet (0022), and a connection that ran it
+    // would keep the old one.
+    {
+        let mut conn = AnyConnection::connect(&url)
+            .await
+            .context("opening the database")?;
+        prepare(&mut conn, backend).await?;
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&mut conn).await,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&mut conn).await,
+        }
+        .context("running migrations")?;
+        conn.close().await?;
+    }
     let pool = AnyPoolOptions::new()
         .max_connections(8)
-        .after_connect(move |conn, _| {
-            Box::pin(async move {
-                if backend == Backend::Sqlite {
-                    // Readers never wait for the writer, and references are enforced.
-                    conn.execute(
-                        "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;
-                         PRAGMA busy_timeout = 5000;",
-                    )
-                    .await?;
-                }
-                Ok(())
-            })
-        })
+        .after_connect(move |conn, _| Box::pin(async move { prepare(conn, backend).await }))
         .connect(&url)
         .await
         .context("opening the database")?;
-    match backend {
-        Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await,
-        Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await,
-    }
-    .context("running migrations")?;
     Ok(pool)
 }
 

@@ -261,9 +261,11 @@ async fn publish(store: &dyn Store, prefix: &str, ladder: &Path) -> anyhow::Resu
     Ok(())
 }
 
-/// The other demo accounts (same password as the main one): a viewer without a membership and
-/// an admin.
+/// The other demo accounts (same password as the main one): a viewer without a membership, a
+/// moderator and an admin.
 pub const VIEWER_EMAIL: &str = "viewer@example.com";
+/// See [`VIEWER_EMAIL`].
+pub const MODERATOR_EMAIL: &str = "moderator@example.com";
 /// See [`VIEWER_EMAIL`].
 pub const ADMIN_EMAIL: &str = "admin@example.com";
 
@@ -273,6 +275,14 @@ pub async fn seed(state: &AppState, email: &str, password: &str) -> anyhow::Resu
     let region = &state.settings.server.region;
     let user = users::ensure_user(&state.db, email, password, Role::Creator, region).await?;
     users::ensure_user(&state.db, VIEWER_EMAIL, password, Role::User, region).await?;
+    users::ensure_user(
+        &state.db,
+        MODERATOR_EMAIL,
+        password,
+        Role::Moderator,
+        region,
+    )
+    .await?;
     users::ensure_user(&state.db, ADMIN_EMAIL, password, Role::Admin, region).await?;
     entitlements::set(
         &state.db,

@@ -49,6 +49,9 @@ pub enum ApiError {
         /// The most the URL allows.
         max: u64,
     },
+    /// A video taken down: 451 `taken_down`, with the reason a moderator gave as its message.
+    #[error("taken down: {0}")]
+    TakenDown(String),
     /// Another request is writing the same upload.
     #[error("the upload is being written by another request")]
     Locked,
@@ -58,6 +61,10 @@ pub enum ApiError {
     /// Too many wrong passwords for the account; try again after this many seconds.
     #[error("too many attempts")]
     TooManyAttempts(u64),
+    /// The reporter filed as many reports in the last hour as they may; the next after this
+    /// many seconds.
+    #[error("too many reports")]
+    TooManyReports(u64),
     /// The caller has as many uploads open, or as many bytes in them, as it may; finishing or
     /// terminating one makes room.
     #[error("{message}")]
@@ -178,18 +185,27 @@ impl IntoResponse for ApiError {
             )
                 .into_response();
         }
-        if let Self::TooManyAttempts(retry_after) = &self {
+        let retry = match &self {
+            Self::TooManyAttempts(after) => Some((
+                after,
+                "too_many_attempts",
+                "too many attempts for this account or from this address; try again later",
+            )),
+            Self::TooManyReports(after) => Some((
+                after,
+                "too_many_reports",
+                "you have filed as many reports as an hour allows; try again later",
+            )),
+            _ => None,
+        };
+        if let Some((retry_after, code, message)) = retry {
             return (
                 StatusCode::TOO_MANY_REQUESTS,
                 [
                     (header::CACHE_CONTROL, "no-store".to_owned()),
                     (header::RETRY_AFTER, retry_after.to_string()),
                 ],
-                Json(json!({
-                    "error": "too_many_attempts",
-                    "message": "too many attempts for this account or from this address; \
-                                try again later",
-                })),
+                Json(json!({"error": code, "message": message})),
             )
                 .into_response();
         }
@@ -223,12 +239,20 @@ impl IntoResponse for ApiError {
                 "insufficient_storage",
                 "the origin has no room for this upload now; try again later".to_owned(),
             ),
+            Self::TakenDown(reason) => (
+                StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
+                "taken_down",
+                reason.clone(),
+            ),
             Self::NotFound(what) => (
                 StatusCode::NOT_FOUND,
                 "not_found",
                 format!("{what} not found"),
             ),
-            Self::InvalidField { .. } | Self::InvalidSignature(_) | Self::TooManyAttempts(_) => {
+            Self::InvalidField { .. }
+            | Self::InvalidSignature(_)
+            | Self::TooManyAttempts(_)
+            | Self::TooManyReports(_) => {
                 unreachable!("answered above")
             }
             Self::Internal(e) => {

@@ -15,6 +15,7 @@ pub mod feeds;
 pub mod jobs;
 pub mod keys;
 pub mod metrics;
+pub mod moderation;
 pub mod outbox;
 pub mod passwords;
 pub mod routes;

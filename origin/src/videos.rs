@@ -328,12 +328,23 @@ pub async fn update(
     patch: &VideoPatch,
 ) -> anyhow::Result<Option<VideoRecord>> {
     let mut tx = crate::db::begin_write(db).await?;
+    let rec = update_in(&mut tx, id, patch).await?;
+    tx.commit().await?;
+    Ok(rec)
+}
+
+/// [`update`] in the caller's transaction.
+pub async fn update_in(
+    tx: &mut WriteTx,
+    id: &VideoId,
+    patch: &VideoPatch,
+) -> anyhow::Result<Option<VideoRecord>> {
     // Category and channel before the change: a video leaving one changes that feed too.
-    let (old_channel, old_category) = placement(&mut *tx, id).await?.unwrap_or_default();
+    let (old_channel, old_category) = placement(&mut **tx, id).await?.unwrap_or_default();
     let was_taken_down: Option<i64> =
         sqlx::query_scalar("SELECT taken_down FROM videos WHERE id = $1")
             .bind(id.as_str())
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?;
     let countries = patch.countries.as_ref();
     let category = patch.category.as_ref();
@@ -365,17 +376,16 @@ pub async fn update(
     .bind(patch.channel.as_deref())
     .bind(now() as i64)
     .bind(id.as_str())
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     if done.rows_affected() == 0 {
         return Ok(None);
     }
     let left = feeds::of_video(old_channel.as_deref(), old_category.as_deref());
-    let rec = publish(&mut tx, id, left).await?;
+    let rec = publish(tx, id, left).await?;
     if patch.taken_down == Some(true) && was_taken_down == Some(0) {
-        webhooks::emit(&mut tx, EventType::VideoTakenDown, id, None).await?;
+        webhooks::emit(tx, EventType::VideoTakenDown, id, None).await?;
     }
-    tx.commit().await?;
     Ok(Some(rec))
 }
 

@@ -63,7 +63,9 @@ pub enum Role {
     User,
     /// May upload and manage a channel.
     Creator,
-    /// May moderate.
+    /// May work the moderation queue (and do what a creator does), but not change roles.
+    Moderator,
+    /// May do anything, roles included.
     Admin,
 }
 

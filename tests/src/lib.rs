@@ -81,6 +81,8 @@ pub const SYNC_SECRET: &str = "e2e-origin-to-edge-sync-secret-0123456789";
 pub const VIEWER_EMAIL: &str = "viewer@example.com";
 /// See [`VIEWER_EMAIL`].
 pub const ADMIN_EMAIL: &str = "admin@example.com";
+/// See [`VIEWER_EMAIL`].
+pub const MODERATOR_EMAIL: &str = "moderator@example.com";
 const ISSUER: &str = "edge-video-origin";
 const AUDIENCE: &str = "edge-video";
 

@@ -11,6 +11,7 @@ type Role = User["role"];
 const ROLES: [Role, string][] = [
   ["user", "Viewer"],
   ["creator", "Creator"],
+  ["moderator", "Moderator"],
   ["admin", "Admin"],
 ];
 const VIDEO_ID = /^[A-Za-z0-9_-]{1,64}$/;

@@ -14,7 +14,7 @@ export interface Membership {
 export interface User {
   id: string;
   email: string;
-  role: "user" | "creator" | "admin";
+  role: "user" | "creator" | "moderator" | "admin";
   home_region?: string | null;
   display_name: string;
   membership: Membership | null;

@@ -246,6 +246,7 @@ impl EdgeError {
                 let name = match role {
                     Role::User => "user",
                     Role::Creator => "creator",
+                    Role::Moderator => "moderator",
                     Role::Admin => "admin",
                 };
                 json_body(

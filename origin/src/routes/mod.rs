@@ -10,6 +10,7 @@ pub mod cors;
 pub mod feeds;
 pub mod fields;
 pub mod internal;
+pub mod moderation;
 pub mod social;
 pub mod text;
 pub mod transcode;
@@ -109,6 +110,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/billing/checkout", post(billing::start_checkout))
         .route("/v1/videos/{id}/upload", post(uploads::issue))
         .route("/v1/videos/{id}/transcode", get(transcode::status))
+        .route("/v1/reports", post(moderation::report))
+        .route("/v1/moderation/queue", get(moderation::queue))
+        .route("/v1/moderation/actions", post(moderation::act))
+        .route("/v1/moderation/log", get(moderation::log))
         .route("/v1/webhooks", get(webhooks::list).post(webhooks::create))
         .route(
             "/v1/webhooks/{id}",

@@ -16,8 +16,10 @@ use shared_wasm::VideoId;
 
 use crate::caller::Caller;
 use crate::channels;
+use crate::clock::now;
 use crate::error::{ApiError, ApiJson};
 use crate::keys::random_bytes;
+use crate::moderation::actions::{self, Action};
 use crate::routes::fields;
 use crate::state::AppState;
 use crate::storage::media_prefix;
@@ -242,9 +244,31 @@ pub async fn edit(
             (None, _) => None,
         },
     };
-    let rec = videos::update(&state.db, &id, &patch)
+    let mut tx = crate::db::begin_write(&state.db).await?;
+    let rec = videos::update_in(&mut tx, &id, &patch)
         .await?
         .ok_or(ApiError::NotFound("video"))?;
+    // A takedown or a restore here is a moderation action like any other: in the audit log.
+    if let Some(down) = body.taken_down {
+        let action = if down {
+            Action::TakeDown
+        } else {
+            Action::Restore
+        };
+        let reason = "set on the video's edit";
+        actions::takedown_columns(&mut tx, id.as_str(), down.then_some(reason), false).await?;
+        actions::log(
+            &mut tx,
+            &caller.0.sub,
+            action,
+            &format!("video:{id}"),
+            reason,
+            0,
+            now(),
+        )
+        .await?;
+    }
+    tx.commit().await?;
     state.outbox.wake();
     tracing::info!(video = %id, by = %caller.0.sub, version = rec.version, "video edited");
     let channel = videos::channel_of(&state.db, &id).await?;

@@ -10,6 +10,7 @@ mod helpers;
 mod hostile_uploads;
 mod jobs;
 mod migrations;
+mod moderation;
 mod openapi;
 mod quotas;
 mod sessions;

@@ -10,6 +10,12 @@ use crate::helpers::database_url;
 
 /// A new database with the migrations before `version` run, and all of them, to run next.
 async fn migrated_before(version: i64) -> (tempfile::TempDir, AnyPool, Migrator) {
+    let (dir, db, migrator, _) = migrated_before_at(version).await;
+    (dir, db, migrator)
+}
+
+/// [`migrated_before`], and the database's URL.
+async fn migrated_before_at(version: i64) -> (tempfile::TempDir, AnyPool, Migrator, String) {
     let dir = tempfile::tempdir().unwrap();
     let mut url = database_url(dir.path()).await;
     let migrator = if url.starts_with("sqlite:") {
@@ -31,7 +37,7 @@ async fn migrated_before(version: i64) -> (tempfile::TempDir, AnyPool, Migrator)
         ..Migrator::DEFAULT
     };
     before.run(&db).await.unwrap();
-    (dir, db, migrator)
+    (dir, db, migrator, url)
 }
 
 /// Before 0012 a channel was its creator's user id; afterwards each such creator has one
@@ -262,4 +268,57 @@ async fn jobs_migration_moves_the_queues_into_jobs() {
         .fetch_all(&db)
         .await
         .is_err());
+}
+
+/// 0022 widens the role list (on SQLite by editing the table's stored definition): afterwards a
+/// moderator can be stored, a made-up role still cannot, and nothing that refers to users moved.
+#[tokio::test]
+async fn moderation_migration_admits_moderators_and_keeps_accounts() {
+    let (_dir, db, migrator, url) = migrated_before_at(22).await;
+    for stmt in [
+        "INSERT INTO users (id, email, password_hash, role, created_at, display_name)
+         VALUES ('u_a', 'a@x', 'h', 'admin', 1, 'Ada')",
+        "INSERT INTO channels (id, owner_id, name, created_at, ordinal)
+         VALUES ('ch1', 'u_a', 'Ada', 1, 1)",
+    ] {
+        sqlx::query(stmt).execute(&db).await.unwrap();
+    }
+    let session = |id: &'static str, user: &'static str| {
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, refresh_hash, created_at, expires_at)
+             VALUES ($1, $2, $3, 1, 2)",
+        )
+        .bind(id)
+        .bind(user)
+        .bind(vec![0u8])
+    };
+    session("s1", "u_a").execute(&db).await.unwrap();
+    migrator.run(&db).await.unwrap();
+    db.close().await;
+    // Fresh connections, as the origin opens them (references enforced).
+    let db = origin::db::connect(&url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO users (id, email, password_hash, role, created_at)
+         VALUES ('u_m', 'm@x', 'h', 'moderator', 1)",
+    )
+    .execute(&db)
+    .await
+    .expect("a moderator can be stored");
+    let bogus = sqlx::query(
+        "INSERT INTO users (id, email, password_hash, role, created_at)
+         VALUES ('u_b', 'b@x', 'h', 'superuser', 1)",
+    )
+    .execute(&db)
+    .await;
+    assert!(bogus.is_err(), "the role list is still checked");
+    let kept: (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM sessions),
+                (SELECT COUNT(*) FROM channels)",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(kept, (2, 1, 1));
+    let orphan = session("s2", "nobody").execute(&db).await;
+    assert!(orphan.is_err(), "references are still enforced");
 }

@@ -739,6 +739,66 @@ async fn every_operation_answers_as_documented() {
         None,
     )
     .await;
+    // Moderation: a report, the queue, an action, the log.
+    let (_, reporter) = app.user("reporter@example.com", Role::User).await;
+    let (_, moderator) = app.user("moderator@example.com", Role::Moderator).await;
+    let (_, reported) = d
+        .call(
+            &app,
+            M::POST,
+            "/v1/videos",
+            "/v1/videos",
+            Some(&creator),
+            Some(json!({"title": "Reported", "visibility": "public"})),
+        )
+        .await;
+    let reported = reported["id"].as_str().unwrap();
+    let (s, _) = d
+        .call(
+            &app,
+            M::POST,
+            "/v1/reports",
+            "/v1/reports",
+            Some(&reporter),
+            Some(json!({"video": reported, "reason": "spam", "note": "a shop"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    d.call(
+        &app,
+        M::GET,
+        "/v1/moderation/queue",
+        "/v1/moderation/queue",
+        Some(&moderator),
+        None,
+    )
+    .await;
+    let (s, _) = d
+        .call(
+            &app,
+            M::POST,
+            "/v1/moderation/actions",
+            "/v1/moderation/actions",
+            Some(&moderator),
+            Some(json!({"action": "take_down", "video": reported, "reason": "spam"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, log) = d
+        .call(
+            &app,
+            M::GET,
+            "/v1/moderation/log",
+            "/v1/moderation/log?before=1000",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, &log["items"][0]["action"]),
+        (StatusCode::OK, &json!("take_down"))
+    );
+
     // Webhooks (no delivery here: this origin allows only public https endpoints).
     let (s, hook) = d
         .call(

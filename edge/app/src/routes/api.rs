@@ -105,6 +105,28 @@ fn user_query(req: &Request) -> Result<String, EdgeError> {
     }
 }
 
+/// `/v1/moderation/log?before=…` with `before` alone (a log position), or nothing.
+fn log_query(req: &Request) -> Result<String, EdgeError> {
+    let query = req.url.split_once('?').map_or("", |(_, q)| q);
+    let mut before = None;
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        let digits = !v.is_empty() && v.len() <= 18 && v.bytes().all(|b| b.is_ascii_digit());
+        match &*k {
+            "before" if before.is_none() && digits => before = Some(v.into_owned()),
+            _ => {
+                return Err(EdgeError::BadRequest {
+                    code: "invalid_query",
+                    message: "the log takes one before, a log position".into(),
+                })
+            }
+        }
+    }
+    Ok(match before {
+        Some(b) => format!("/v1/moderation/log?before={b}"),
+        None => "/v1/moderation/log".into(),
+    })
+}
+
 /// Which quota a forwarded route counts against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
@@ -134,6 +156,7 @@ pub fn resolve(
     use Access::{Optional, Public, Role as R};
     let m = req.method.as_str();
     let (user, creator, admin) = (R(Role::User), R(Role::Creator), R(Role::Admin));
+    let moderator = R(Role::Moderator);
     let id = |s: &str| id_segment(s).map(str::to_owned);
     let route: (&[&str], Access, Class, Result<String, EdgeError>) = match segs {
         ["v1", "auth", a @ ("login" | "refresh" | "signup")] => {
@@ -246,6 +269,21 @@ pub fn resolve(
             Class::Api,
             id(u).map(|u| format!("/v1/users/{u}/channels")),
         ),
+        // Moderation: anyone signed in reports; moderators work the queue; admins read the log.
+        ["v1", "reports"] => (&["POST"], user, Class::Api, Ok("/v1/reports".into())),
+        ["v1", "moderation", "queue"] => (
+            &["GET"],
+            moderator,
+            Class::Api,
+            Ok("/v1/moderation/queue".into()),
+        ),
+        ["v1", "moderation", "actions"] => (
+            &["POST"],
+            moderator,
+            Class::Api,
+            Ok("/v1/moderation/actions".into()),
+        ),
+        ["v1", "moderation", "log"] => (&["GET"], admin, Class::Api, log_query(req)),
         // Integrators' webhook endpoints: their owner's alone (the origin answers 404 to
         // anyone else).
         ["v1", "webhooks"] => (
@@ -299,7 +337,7 @@ pub fn resolve(
 
 #[cfg(test)]
 mod tests {
-    use super::user_query;
+    use super::{log_query, user_query};
     use crate::error::EdgeError;
     use crate::platform::Request;
 
@@ -342,6 +380,28 @@ mod tests {
                 ),
                 "{bad}: {e:?}"
             );
+        }
+    }
+
+    #[test]
+    fn the_moderation_log_forwards_one_numeric_before_or_nothing() {
+        let log = |q: &str| {
+            log_query(&Request {
+                url: format!("https://edge.example/v1/moderation/log{q}"),
+                ..Request::default()
+            })
+        };
+        assert_eq!(log("").unwrap(), "/v1/moderation/log");
+        assert_eq!(log("?before=42").unwrap(), "/v1/moderation/log?before=42");
+        for bad in [
+            "?before=",
+            "?before=-1",
+            "?before=4%202",
+            "?before=1&before=2",
+            "?before=1&limit=9",
+            "?before=1234567890123456789",
+        ] {
+            assert!(log(bad).is_err(), "{bad}");
         }
     }
 }

@@ -1,7 +1,7 @@
 // The admin's walk in Chromium, against one running edge. Started by tests/tests/web.rs with
-// EDGE_URL, RUNTIME, SCREENSHOT_DIR, COUNTRY_HEADER, COUNTRY, PASSWORD, ADMIN_EMAIL and
-// VIEWER_EMAIL (not an admin). Prints one line per step and `ADMIN OK`; exits non-zero on the
-// first failure.
+// EDGE_URL, RUNTIME, SCREENSHOT_DIR, COUNTRY_HEADER, COUNTRY, PASSWORD, ADMIN_EMAIL,
+// MODERATOR_EMAIL and VIEWER_EMAIL (neither). Prints one line per step and `ADMIN OK`; exits
+// non-zero on the first failure.
 //
 // The takedown: a viewer's watch page plays demo-free (8 s in 2 s segments) while its segments
 // from the third on are held back, as a slow network would; the admin takes the video down; once
@@ -16,9 +16,9 @@ try {
   // Not an admin: told so.
   const other = await user();
   await other.signIn(env("VIEWER_EMAIL"), "/admin");
-  await other.page.locator("#admin-gate", { hasText: "Admins only" }).waitFor();
+  await other.page.locator("#admin-gate", { hasText: "Moderators and admins only" }).waitFor();
   if (await other.page.locator("#admin").isVisible()) fail("a viewer sees the admin page");
-  other.step("a viewer account is told the admin page is for admins");
+  other.step("a viewer account is told the admin page is for moderators and admins");
   await other.ctx.close();
 
   const admin = await user();
@@ -112,6 +112,54 @@ try {
   await card.getByRole("button", { name: "Restore video" }).click();
   await card.locator(".takedown-state", { hasText: "Up" }).waitFor();
   step("restored from the admin page");
+
+  // Moderation: a viewer reports the video from its watch page; a moderator works the queue
+  // (the reporter's note shown as text; dismissed, with a reason); the admin finds it in the
+  // audit log, then suspends the viewer's account and reinstates it.
+  const reporter = await user();
+  await reporter.signIn(env("VIEWER_EMAIL"), `/watch?v=${VIDEO}`);
+  await reporter.page.getByText("Report video").click();
+  await reporter.page.getByRole("button", { name: "Send report" }).click();
+  await reporter.page.locator(".report .form-problem", { hasText: "Choose a reason" }).waitFor();
+  await reporter.page.getByLabel("Reason").selectOption("copyright");
+  await reporter.page.getByLabel("What is wrong (optional)").fill("<b>my</b> song");
+  await reporter.page.getByRole("button", { name: "Send report" }).click();
+  await reporter.page.locator(".report-done").waitFor();
+  step("a viewer reported the video from its watch page (a report without a reason refused first)");
+  await reporter.axe("watch (reported)");
+  await reporter.ctx.close();
+
+  const moderator = await user();
+  await moderator.signIn(env("MODERATOR_EMAIL"), "/admin");
+  const item = moderator.page.locator(`.queue-item[data-target="video:${VIDEO}"]`);
+  await item.waitFor();
+  const notes = await item.locator(".notes").textContent();
+  if (!notes.includes("<b>my</b> song")) fail(`the queue shows the note as ${JSON.stringify(notes)}`);
+  if (await moderator.page.locator("#admin-only").isVisible()) fail("a moderator sees the admin-only sections");
+  await moderator.axe("admin (moderator's queue)");
+  await moderator.shot("admin-queue");
+  await item.getByRole("button", { name: "Dismiss reports" }).click();
+  await item.locator(".row-status", { hasText: "Give a reason" }).waitFor();
+  await item.getByLabel("Reason").fill("a cover, allowed");
+  await item.getByRole("button", { name: "Dismiss reports" }).click();
+  await moderator.page.locator("#queue-status", { hasText: "Nothing to review" }).waitFor();
+  step("the moderator dismissed the report from the queue (not before giving a reason)");
+  await moderator.ctx.close();
+
+  await page.reload();
+  const latest = page.locator("#log-box tbody tr").first();
+  await latest.filter({ hasText: "a cover, allowed" }).waitFor();
+  step(`the audit log's latest line: "${(await latest.innerText()).replace(/\s+/g, " ")}"`);
+  await admin.axe("admin (audit log)");
+  await page.getByLabel("Email or user id").fill(env("VIEWER_EMAIL"));
+  await page.getByRole("button", { name: "Find users" }).click();
+  const account = page.locator("#users .user-row", { hasText: env("VIEWER_EMAIL") });
+  await account.getByLabel("Reason").fill("a test suspension");
+  await account.getByRole("button", { name: "Suspend account" }).click();
+  await account.locator(".mod-actions .row-status", { hasText: "suspend account" }).waitFor();
+  await account.getByRole("button", { name: "Reinstate account" }).click();
+  await account.locator(".mod-actions .row-status", { hasText: "reinstate account" }).waitFor();
+  step("the viewer's account suspended and reinstated");
   await admin.cspClean("admin");
   headersOnEverything(admin, ["/admin", "/assets/admin.js", "/assets/app.css"]);
   console.log("ADMIN OK");

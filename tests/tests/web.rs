@@ -23,7 +23,9 @@
 //!   deleted; a webhook endpoint added, its delivery log showing the upload's events delivered to
 //!   a receiver on loopback, one sent again, its secret rotated, the endpoint deleted; then the admin page refused to a viewer, users found, a role changed, sessions
 //!   ended, and a video taken down while a viewer's watch page plays it: the page stops at its
-//!   next segment and says why; restored.
+//!   next segment and says why; restored; a viewer reports it from its watch page, a moderator
+//!   dismisses the report from the review queue, the admin finds that in the audit log and
+//!   suspends and reinstates the viewer.
 //!
 //! All check the security headers on every page and asset, run axe-core on each page type, and
 //! write screenshots to `target/screenshots/`. Then the raw HTML as a link previewer reads it:
@@ -591,6 +593,7 @@ async fn studio_and_admin(runtime: Runtime, name: &str) {
         &[
             ("PASSWORD", e2e::DEMO_PASSWORD),
             ("ADMIN_EMAIL", e2e::ADMIN_EMAIL),
+            ("MODERATOR_EMAIL", e2e::MODERATOR_EMAIL),
             ("VIEWER_EMAIL", e2e::VIEWER_EMAIL),
         ],
     )

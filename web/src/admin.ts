@@ -1,10 +1,12 @@
-// The admin page, `/admin`: find a user by id or email and change their role or end their
-// sessions; look a video up and take it down or restore it. Admins only: anyone else gets a
-// clear message (the API refuses them anyway).
+// The admin page, `/admin`: the review queue (moderators and admins, moderation.ts); for
+// admins also: find a user by id or email and change their role, end their sessions, suspend or
+// reinstate them; look a video up and take it down or restore it; read the audit log. Anyone
+// else gets a clear message (the API refuses them anyway).
 import "./nav";
 import { ApiError, seg, VideoDetails } from "./api";
 import { byId, date, h, replace } from "./dom";
 import { announce, describe, requireUser } from "./gate";
+import { accountActions, showLog, showQueue } from "./moderation";
 import { authJson, User } from "./session";
 
 type Role = User["role"];
@@ -81,6 +83,7 @@ function userRow(u: FoundUser, me: User): HTMLElement {
     u.id === me.id ? h("p", { class: "hint" }, "This is you: changing your own role or sessions signs you out.") : null,
     h("div", { class: "buttons" }, h("label", { for: roleId }, "Role"), role, setRole, revoke),
     status,
+    u.id === me.id ? null : accountActions(u.id, say),
   );
 }
 
@@ -177,12 +180,16 @@ const say = (message: string): void => announce("admin-message", message);
 async function init(): Promise<void> {
   const me = await requireUser(
     "admin-gate",
-    ["Sign in", "The admin page is for admins."],
-    (u) => u.role === "admin",
-    (u) => ["Admins only", `Your account (${u.email}) is not an admin account.`],
+    ["Sign in", "The admin page is for moderators and admins."],
+    (u) => u.role === "admin" || u.role === "moderator",
+    (u) => ["Moderators and admins only", `Your account (${u.email}) is neither.`],
   );
   if (!me) return;
   byId("admin").hidden = false;
+  void showQueue(byId("queue"), byId("queue-status"), say);
+  if (me.role !== "admin") return;
+  byId("admin-only").hidden = false;
+  void showLog(byId("log-box"));
   byId("user-search").onsubmit = (e) => {
     e.preventDefault();
     void findUsers(me);

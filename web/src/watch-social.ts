@@ -1,6 +1,7 @@
 // The watch page's community features: like and dislike with their counts, subscribing to the
 // video's channel, and comments (paged; write, edit and delete one's own). Signed out, every
 // control is a link to sign in. Everything a user wrote goes in as text (dom.ts).
+import { reportControl } from "./report";
 import { ApiError, Comment, CommentPage, seg, VideoDetails, withQuery } from "./api";
 import { append, byId, date, h, plural, replace } from "./dom";
 import { authJson, signInHref, User, viewerJson } from "./session";
@@ -205,7 +206,10 @@ export async function comments(v: VideoDetails, me: User | null): Promise<void> 
       meta.textContent = `${who} · ${date(at)}${edited ? " · edited" : ""}`;
     };
     drawMeta(!!c.edited_at, c.created_at);
-    if (!own) return li;
+    if (!own) {
+      if (me && !c.deleted) li.appendChild(reportControl({ comment: c.id }, "Report comment"));
+      return li;
+    }
 
     const actions = h("div", { class: "comment-actions" });
     const error = h("p", { class: "error", role: "alert" });

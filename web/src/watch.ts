@@ -7,6 +7,7 @@ import { ApiError, Playback, seg, VideoDetails } from "./api";
 import { checkoutButton } from "./checkout";
 import { byId, date, h, plural, replace } from "./dom";
 import { loadHls, Player, startPlayer } from "./player";
+import { reportControl } from "./report";
 import { currentUser, signInHref, User, viewerJson } from "./session";
 import { comments, reactions, subscription } from "./watch-social";
 
@@ -72,6 +73,8 @@ function details(v: VideoDetails, me: User | null): void {
   }
   subscription(v, me);
   reactions(v, me);
+  // Signed-in viewers may report what others published.
+  if (me && me.id !== v.owner_id) replace(byId("report-video"), reportControl({ video: v.id }, "Report video"));
   replace(
     byId("stats"),
     h("span", { id: "comment-count" }, plural(v.comments, "comment", "comments")),

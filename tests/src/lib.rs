@@ -1068,6 +1068,36 @@ pub async fn login(c: &reqwest::Client, edge: &str, email: &str) -> serde_json::
     r.json().await.expect("login JSON")
 }
 
+/// A master playlist's first variant: its URL and the URLs of its segments, in order.
+pub async fn first_variant(c: &reqwest::Client, manifest: &str) -> (String, Vec<String>) {
+    let uris = |playlist: &str| -> Vec<String> {
+        playlist
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect()
+    };
+    let base = manifest
+        .strip_suffix("master.m3u8")
+        .expect("a master playlist URL");
+    let master = c.get(manifest).send().await.unwrap().text().await.unwrap();
+    let variant_url = format!("{base}{}", uris(&master)[0]);
+    let playlist = c
+        .get(&variant_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let dir = variant_url.rsplit_once('/').unwrap().0;
+    let segments = uris(&playlist)
+        .into_iter()
+        .map(|s| format!("{dir}/{s}"))
+        .collect();
+    (variant_url, segments)
+}
+
 /// GETs `url` with `token` as its bearer; panics unless 200. Returns the JSON body.
 pub async fn get_json_as(c: &reqwest::Client, url: &str, token: &str) -> serde_json::Value {
     let r = c

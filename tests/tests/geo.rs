@@ -25,32 +25,6 @@ fn route_of(r: &Response) -> (Option<&str>, Option<&str>) {
     (header(r, "x-edge-region"), header(r, "x-edge-failover"))
 }
 
-/// The media files a manifest names, through the edge (each a cache miss the first time).
-async fn variant_and_segments(c: &Client, manifest: &str) -> (String, Vec<String>) {
-    let base = manifest.strip_suffix("master.m3u8").unwrap();
-    let master = c.get(manifest).send().await.unwrap().text().await.unwrap();
-    let variant = master
-        .lines()
-        .find(|l| !l.is_empty() && !l.starts_with('#'))
-        .unwrap();
-    let variant_url = format!("{base}{variant}");
-    let playlist = c
-        .get(&variant_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let dir = variant_url.rsplit_once('/').unwrap().0;
-    let segments = playlist
-        .lines()
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|s| format!("{dir}/{s}"))
-        .collect();
-    (variant_url, segments)
-}
-
 async fn flow(runtime: Runtime) {
     let edge_port = free_port();
     let mut south = Origin::start_region("south", None, edge_port).await;
@@ -133,7 +107,7 @@ async fn flow(runtime: Runtime) {
         .as_str()
         .unwrap()
         .to_owned();
-    let (variant, segments) = variant_and_segments(&c, &manifest).await;
+    let (variant, segments) = e2e::first_variant(&c, &manifest).await;
     assert!(segments.len() >= 3, "{segments:?}");
     let r = c.get(&segments[0]).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);

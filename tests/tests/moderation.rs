@@ -32,14 +32,8 @@ async fn post(c: &Client, url: String, token: &str, body: Value) -> (StatusCode,
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-fn uris(playlist: &str) -> Vec<&str> {
-    playlist
-        .lines()
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .collect()
-}
-
-/// What a player holds of the public demo: the URLs of its first rendition's segments.
+/// What a player holds of the public demo: the URLs of its first rendition's segments, the
+/// first of them played.
 async fn hold_player(c: &Client, e: &str) -> Vec<String> {
     let r = c
         .get(format!("{e}/v1/videos/demo-free/playback"))
@@ -51,23 +45,8 @@ async fn hold_player(c: &Client, e: &str) -> Vec<String> {
         .as_str()
         .unwrap()
         .to_owned();
-    let base = manifest.strip_suffix("master.m3u8").unwrap().to_owned();
-    let master = c.get(&manifest).send().await.unwrap().text().await.unwrap();
-    let variant = uris(&master)[0].to_owned();
-    let dir = variant.rsplit_once('/').map_or("", |(d, _)| d).to_owned();
-    let playlist = c
-        .get(format!("{base}{variant}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let segments: Vec<String> = uris(&playlist)
-        .into_iter()
-        .map(|s| format!("{base}{dir}/{s}"))
-        .collect();
-    assert!(segments.len() >= 2, "{playlist}");
+    let (_, segments) = e2e::first_variant(c, &manifest).await;
+    assert!(segments.len() >= 2, "{segments:?}");
     let first = c.get(&segments[0]).send().await.unwrap();
     assert_eq!(first.status(), StatusCode::OK, "the player plays");
     segments

@@ -25,7 +25,8 @@ async function mount(): Promise<void> {
   replace(
     nav,
     user.role !== "user" && h("a", { href: "/studio" }, "Studio"),
-    user.role === "admin" && h("a", { href: "/admin" }, "Admin"),
+    (user.role === "admin" || user.role === "moderator") &&
+      h("a", { href: "/admin" }, user.role === "admin" ? "Admin" : "Moderation"),
     h("a", { href: "/account", id: "nav-account" }, user.display_name || user.email),
     out,
   );

@@ -19,7 +19,7 @@ async function init(): Promise<void> {
   const user = await requireUser(
     "studio-gate",
     ["Sign in to use the studio", "The studio is where creators upload and manage their videos."],
-    (u) => u.role === "creator" || u.role === "admin",
+    (u) => u.role !== "user",
     (u) => [
       "The studio is for creators",
       `Your account (${u.email}) can watch, comment and subscribe, but not upload. An admin can make it a creator account.`,

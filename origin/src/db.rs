@@ -101,6 +101,20 @@ pub async fn connect(url: &str) -> anyhow::Result<AnyPool> {
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&mut conn).await,
         }
         .context("running migrations")?;
+        if backend == Backend::Sqlite {
+            // 0022 edits `users`' stored definition by text: had the text not matched (a
+            // database whose schema was changed by hand), it would have done nothing.
+            let users: String = sqlx::query_scalar(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'users'",
+            )
+            .fetch_one(&mut conn)
+            .await?;
+            anyhow::ensure!(
+                users.contains("'moderator'"),
+                "the users table's role check lacks 'moderator' after migration 0022: \
+                 its stored definition differs from the one the migration expects"
+            );
+        }
         conn.close().await?;
     }
     let pool = AnyPoolOptions::new()

@@ -52,6 +52,9 @@ pub enum SessionError {
     /// The refresh token was already exchanged: the session is now revoked.
     #[error("refresh token reused; session revoked")]
     Reused,
+    /// The account is suspended: no session starts.
+    #[error("account suspended")]
+    Suspended,
     /// The database failed.
     #[error("session store")]
     Db(#[from] sqlx::Error),
@@ -71,6 +74,9 @@ impl From<SessionError> for ApiError {
                 "refresh_token_reused",
                 "this refresh token was already used; the session is revoked",
             ),
+            SessionError::Suspended => {
+                ApiError::forbidden("account_suspended", "this account is suspended")
+            }
             SessionError::Db(e) => e.into(),
             SessionError::Issue(e) => ApiError::Internal(e),
         }
@@ -138,9 +144,12 @@ impl Sessions {
         let secret = new_secret();
         let t = now();
         let expires_at = t + self.auth.refresh_ttl_secs;
-        sqlx::query(
+        // In one statement with the suspension check: a suspension committing meanwhile
+        // either comes first (no session) or revokes this one.
+        let started = sqlx::query(
             "INSERT INTO sessions (id, user_id, refresh_hash, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5)",
+             SELECT $1, $2, $3, $4, $5
+             WHERE NOT EXISTS (SELECT 1 FROM suspensions WHERE user_id = $2)",
         )
         .bind(&id)
         .bind(user_id)
@@ -149,6 +158,9 @@ impl Sessions {
         .bind(expires_at as i64)
         .execute(&self.db)
         .await?;
+        if started.rows_affected() == 0 {
+            return Err(SessionError::Suspended);
+        }
         self.issue(user_id, role, &id, home_region, secret, expires_at)
     }
 
@@ -200,7 +212,9 @@ impl Sessions {
         let row: Option<SessionRow> = sqlx::query_as(
             "SELECT s.user_id, s.refresh_hash, s.previous_hash, s.expires_at, s.revoked_at,
                     s.rotated_at_ms, u.role, u.home_region
-             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1",
+             FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.id = $1
+               AND NOT EXISTS (SELECT 1 FROM suspensions x WHERE x.user_id = s.user_id)",
         )
         .bind(id)
         .fetch_optional(&self.db)

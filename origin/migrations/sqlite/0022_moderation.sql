@@ -20,15 +20,19 @@ CREATE INDEX reports_open ON reports (target) WHERE resolved_at IS NULL;
 CREATE INDEX reports_by_reporter ON reports (reporter_id, created_at);
 
 -- A suspended account cannot sign in; its sessions were ended and its videos taken down with it.
+-- Only someone of the suspender's role or above lifts it.
 CREATE TABLE suspensions (
     user_id    TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    by_role    TEXT NOT NULL,
     reason     TEXT NOT NULL,
     created_at INTEGER NOT NULL
 );
 
--- What the viewer of a taken-down video is told; and whether the takedown came with its
+-- What the viewer of a taken-down video is told (NULL: the general message); the role of who
+-- took it down (only that role or above restores it); and whether the takedown came with its
 -- owner's suspension (reinstating the owner restores those, and only those).
 ALTER TABLE videos ADD COLUMN takedown_reason TEXT;
+ALTER TABLE videos ADD COLUMN takedown_role TEXT;
 ALTER TABLE videos ADD COLUMN taken_down_with_owner INTEGER NOT NULL DEFAULT 0;
 
 -- Who did what, when and why; rows are never changed or removed (the triggers refuse it) and

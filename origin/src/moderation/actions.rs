@@ -40,8 +40,13 @@ pub enum Refusal {
     WrongTarget,
     /// The target has no open reports to dismiss.
     NothingToDismiss,
-    /// Only someone of a higher role may suspend or reinstate this account.
+    /// The target's owner (or who suspended the account, or took the video down) ranks above the
+    /// actor; or, for a suspension, does not rank below.
     Outranked,
+    /// Moderators do not judge their own videos and comments.
+    OwnContent,
+    /// The video went down with its owner's suspension: reinstating the owner restores it.
+    SuspendedOwner,
     /// The account is already suspended (suspend) or is not (reinstate).
     AlreadySo,
 }
@@ -66,15 +71,6 @@ pub struct Acted {
 /// The reason a suspension's videos show.
 pub const SUSPENDED: &str = "the account that published it is suspended";
 
-/// Whether `user` is suspended.
-pub async fn is_suspended(db: &AnyPool, user: &str) -> sqlx::Result<bool> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM suspensions WHERE user_id = $1")
-        .bind(user)
-        .fetch_optional(db)
-        .await?;
-    Ok(found.is_some())
-}
-
 /// Does `action` to `target` as `actor` (of `actor_role`, a moderator or above), for `reason`.
 pub async fn act(
     db: &AnyPool,
@@ -87,26 +83,8 @@ pub async fn act(
     let mut tx = crate::db::begin_write(db).await?;
     let at = now();
     let done = match (action, target) {
-        (Action::Dismiss, Target::Video(_) | Target::Comment(_)) => Ok(Vec::new()),
-        (Action::RemoveComment, Target::Comment(id)) => {
-            let removed = sqlx::query(
-                "UPDATE comments SET body = '', deleted = 1 WHERE id = $1 AND deleted = 0",
-            )
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-            if removed.rows_affected() == 1 {
-                Ok(Vec::new())
-            } else {
-                Err(Refusal::NoTarget)
-            }
-        }
-        (Action::TakeDown | Action::Restore, Target::Video(id)) => {
-            let down = action == Action::TakeDown;
-            match set_down(&mut tx, id, down.then_some(reason), false).await? {
-                true => Ok(vec![id.clone()]),
-                false => Err(Refusal::NoTarget),
-            }
+        (Action::Dismiss | Action::RemoveComment | Action::TakeDown | Action::Restore, _) => {
+            content(&mut tx, actor, actor_role, action, target, reason).await?
         }
         (Action::Suspend | Action::Reinstate, Target::User(id)) => {
             suspension(
@@ -126,20 +104,10 @@ pub async fn act(
         Err(refusal) => return Ok(Err(refusal)),
     };
     let key = target.key();
-    let closed = sqlx::query(
-        "UPDATE reports SET resolved_at = $1, resolution = $2
-         WHERE target = $3 AND resolved_at IS NULL",
-    )
-    .bind(at as i64)
-    .bind(enum_name(action))
-    .bind(&key)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected() as i64;
+    let (seq, closed) = record(&mut tx, actor, action, &key, reason, at).await?;
     if action == Action::Dismiss && closed == 0 {
         return Ok(Err(Refusal::NothingToDismiss));
     }
-    let seq = log(&mut tx, actor, action, &key, reason, closed, at).await?;
     tx.commit().await?;
     tracing::info!(actor, action = ?action, target = %key, reports = closed, "moderation action");
     Ok(Ok(Acted {
@@ -150,6 +118,109 @@ pub async fn act(
         videos,
         at: at as i64,
     }))
+}
+
+/// The bookkeeping every action shares, in its transaction: `target`'s open reports closed as
+/// resolved by `action`, and the audit line. Returns the line's place and the reports closed.
+pub async fn record(
+    tx: &mut WriteTx,
+    actor: &str,
+    action: Action,
+    target: &str,
+    reason: &str,
+    at: u64,
+) -> sqlx::Result<(i64, i64)> {
+    let closed = sqlx::query(
+        "UPDATE reports SET resolved_at = $1, resolution = $2
+         WHERE target = $3 AND resolved_at IS NULL",
+    )
+    .bind(at as i64)
+    .bind(enum_name(action))
+    .bind(target)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected() as i64;
+    let seq = log(tx, actor, action, target, reason, closed, at).await?;
+    Ok((seq, closed))
+}
+
+/// An action on a video or a comment, as far as the actor may take it: not on their own, not on
+/// what a higher role owns, and a restore only of what their role (or a lower one) took down.
+async fn content(
+    tx: &mut WriteTx,
+    actor: &str,
+    actor_role: Role,
+    action: Action,
+    target: &Target,
+    reason: &str,
+) -> anyhow::Result<Result<Vec<String>, Refusal>> {
+    #[derive(sqlx::FromRow)]
+    struct Found {
+        owner: Option<String>,
+        owner_role: Option<String>,
+        takedown_role: Option<String>,
+        with_owner: i64,
+    }
+    let (sql, id) = match target {
+        Target::Video(id) => (
+            "SELECT v.owner_id AS owner, u.role AS owner_role, v.takedown_role,
+                    v.taken_down_with_owner AS with_owner
+             FROM videos v LEFT JOIN users u ON u.id = v.owner_id WHERE v.id = $1",
+            id,
+        ),
+        Target::Comment(id) => (
+            "SELECT c.author_id AS owner, u.role AS owner_role,
+                    CAST(NULL AS TEXT) AS takedown_role, CAST(0 AS BIGINT) AS with_owner
+             FROM comments c LEFT JOIN users u ON u.id = c.author_id
+             WHERE c.id = $1 AND c.deleted = 0",
+            id,
+        ),
+        Target::User(_) => return Ok(Err(Refusal::WrongTarget)),
+    };
+    let Some(found) = sqlx::query_as::<_, Found>(sql)
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?
+    else {
+        return Ok(Err(Refusal::NoTarget));
+    };
+    if found.owner.as_deref() == Some(actor) {
+        return Ok(Err(Refusal::OwnContent));
+    }
+    let outranks = |role: &Option<String>| -> anyhow::Result<bool> {
+        Ok(match role {
+            Some(r) => parse_enum::<Role>(r)? > actor_role,
+            None => false,
+        })
+    };
+    if outranks(&found.owner_role)? {
+        return Ok(Err(Refusal::Outranked));
+    }
+    match (action, target) {
+        (Action::Dismiss, _) => Ok(Ok(Vec::new())),
+        (Action::RemoveComment, Target::Comment(id)) => {
+            sqlx::query("UPDATE comments SET body = '', deleted = 1 WHERE id = $1")
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+            Ok(Ok(Vec::new()))
+        }
+        (Action::TakeDown, Target::Video(id)) => {
+            set_down(tx, id, Some((reason, actor_role)), false).await?;
+            Ok(Ok(vec![id.clone()]))
+        }
+        (Action::Restore, Target::Video(id)) => {
+            if found.with_owner != 0 {
+                return Ok(Err(Refusal::SuspendedOwner));
+            }
+            if outranks(&found.takedown_role)? {
+                return Ok(Err(Refusal::Outranked));
+            }
+            set_down(tx, id, None, false).await?;
+            Ok(Ok(vec![id.clone()]))
+        }
+        _ => Ok(Err(Refusal::WrongTarget)),
+    }
 }
 
 /// Appends to the audit log.
@@ -176,43 +247,44 @@ pub async fn log(
     .await
 }
 
-/// Takes video `id` down with `reason` (`Some`) or restores it (`None`), its new record queued
-/// for the edge; `false` when there is no such video.
+/// Takes video `id` down with a reason, by a role (`Some`), or restores it (`None`), its new
+/// record queued for the edge.
 async fn set_down(
     tx: &mut WriteTx,
     id: &str,
-    reason: Option<&str>,
+    down: Option<(&str, Role)>,
     with_owner: bool,
-) -> anyhow::Result<bool> {
-    let Ok(video) = VideoId::parse(id) else {
-        return Ok(false);
-    };
+) -> anyhow::Result<()> {
+    let video = VideoId::parse(id).map_err(|e| anyhow::anyhow!("stored video id: {e}"))?;
     let patch = VideoPatch {
-        taken_down: Some(reason.is_some()),
+        taken_down: Some(down.is_some()),
         ..VideoPatch::default()
     };
-    if videos::update_in(tx, &video, &patch).await?.is_none() {
-        return Ok(false);
-    }
-    takedown_columns(tx, id, reason, with_owner).await?;
-    Ok(true)
+    videos::update_in(tx, &video, &patch).await?;
+    takedown_columns(tx, id, down, with_owner).await?;
+    Ok(())
 }
 
 /// What the origin keeps of a takedown beside the flag the edge has: the reason viewers are
-/// told (`None` once restored), and whether it came with its owner's suspension.
+/// told (`None`: the general message) and the role of who took it down (`None` once restored),
+/// and whether it came with its owner's suspension.
 pub async fn takedown_columns(
     tx: &mut WriteTx,
     id: &str,
-    reason: Option<&str>,
+    down: Option<(&str, Role)>,
     with_owner: bool,
 ) -> sqlx::Result<()> {
-    sqlx::query("UPDATE videos SET takedown_reason = $1, taken_down_with_owner = $2 WHERE id = $3")
-        .bind(reason)
-        .bind(i64::from(with_owner))
-        .bind(id)
-        .execute(&mut **tx)
-        .await
-        .map(drop)
+    sqlx::query(
+        "UPDATE videos SET takedown_reason = $1, takedown_role = $2, taken_down_with_owner = $3
+         WHERE id = $4",
+    )
+    .bind(down.map(|(reason, _)| reason).filter(|r| !r.is_empty()))
+    .bind(down.map(|(_, role)| enum_name(role)))
+    .bind(i64::from(with_owner))
+    .bind(id)
+    .execute(&mut **tx)
+    .await
+    .map(drop)
 }
 
 /// Suspends (`suspend`) or reinstates account `id`: the videos it took down or restored.
@@ -236,15 +308,27 @@ async fn suspension(
     }
     let changed = if suspend {
         sqlx::query(
-            "INSERT INTO suspensions (user_id, reason, created_at) VALUES ($1, $2, $3)
+            "INSERT INTO suspensions (user_id, by_role, reason, created_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (user_id) DO NOTHING",
         )
         .bind(id)
+        .bind(enum_name(actor_role))
         .bind(reason)
         .bind(at as i64)
         .execute(&mut **tx)
         .await?
     } else {
+        // Only the suspender's role or above lifts a suspension.
+        let by: Option<String> =
+            sqlx::query_scalar("SELECT by_role FROM suspensions WHERE user_id = $1")
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await?;
+        if let Some(by) = by {
+            if parse_enum::<Role>(&by)? > actor_role {
+                return Ok(Err(Refusal::Outranked));
+            }
+        }
         sqlx::query("DELETE FROM suspensions WHERE user_id = $1")
             .bind(id)
             .execute(&mut **tx)
@@ -268,7 +352,13 @@ async fn suspension(
     .fetch_all(&mut **tx)
     .await?;
     for video in &affected {
-        set_down(tx, video, suspend.then_some(SUSPENDED), suspend).await?;
+        set_down(
+            tx,
+            video,
+            suspend.then_some((SUSPENDED, actor_role)),
+            suspend,
+        )
+        .await?;
     }
     Ok(Ok(affected))
 }

@@ -81,7 +81,8 @@ pub const MAX_REPORTS_PER_HOUR: i64 = 20;
 /// Why a report was not filed.
 #[derive(Debug, PartialEq, Eq)]
 pub enum NotFiled {
-    /// No such video or comment (or a removed comment).
+    /// No such video or comment the reporter could see (private, unfinished, taken down,
+    /// removed).
     NoTarget,
     /// The reporter's report of it is still open.
     AlreadyOpen,
@@ -99,21 +100,31 @@ pub async fn report(
     note: &str,
     now: u64,
 ) -> anyhow::Result<Result<String, NotFiled>> {
-    let exists: Option<i64> = match target {
-        Target::Video(id) => {
-            sqlx::query_scalar("SELECT 1 FROM videos WHERE id = $1")
-                .bind(id)
-                .fetch_optional(db)
-                .await?
-        }
-        Target::Comment(id) => {
-            sqlx::query_scalar("SELECT 1 FROM comments WHERE id = $1 AND deleted = 0")
-                .bind(id)
-                .fetch_optional(db)
-                .await?
-        }
-        Target::User(_) => None,
+    // Only what the reporter could see: a playable video that is not private, or a comment on
+    // one (anything else is "not found", as everywhere else).
+    let visible = "v.visibility <> 'private' AND v.state = 'ready' AND v.taken_down = 0";
+    let sql = match target {
+        Target::Video(_) => format!("SELECT 1 FROM videos v WHERE v.id = $1 AND {visible}"),
+        Target::Comment(_) => format!(
+            "SELECT 1 FROM comments c JOIN videos v ON v.id = c.video_id
+             WHERE c.id = $1 AND c.deleted = 0 AND {visible}"
+        ),
+        Target::User(_) => return Ok(Err(NotFiled::NoTarget)),
     };
+    let id = match target {
+        Target::Video(id) | Target::Comment(id) | Target::User(id) => id,
+    };
+    let mut tx = db.begin().await?;
+    // A write first: it locks the reporter's row on PostgreSQL and takes SQLite's write lock, so
+    // one reporter's concurrent reports count one after the other and the bound holds.
+    sqlx::query("UPDATE users SET role = role WHERE id = $1")
+        .bind(reporter)
+        .execute(&mut *tx)
+        .await?;
+    let exists: Option<i64> = sqlx::query_scalar(&sql)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
     if exists.is_none() {
         return Ok(Err(NotFiled::NoTarget));
     }
@@ -124,29 +135,30 @@ pub async fn report(
     )
     .bind(reporter)
     .bind(hour_ago)
-    .fetch_all(db)
+    .fetch_all(&mut *tx)
     .await?;
     if recent.len() as i64 >= MAX_REPORTS_PER_HOUR {
         // The oldest of the hour's reports leaves the window first.
         let wait = (recent[0] - hour_ago).max(1) as u64;
         return Ok(Err(NotFiled::TooMany(wait)));
     }
-    let id = format!("rp_{}", URL_SAFE_NO_PAD.encode(random_bytes::<9>()));
+    let report_id = format!("rp_{}", URL_SAFE_NO_PAD.encode(random_bytes::<9>()));
     let filed = sqlx::query(
         "INSERT INTO reports (id, reporter_id, target, reason, note, created_at)
          VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (reporter_id, target) WHERE resolved_at IS NULL DO NOTHING",
     )
-    .bind(&id)
+    .bind(&report_id)
     .bind(reporter)
     .bind(target.key())
     .bind(crate::db::enum_name(reason))
     .bind(note)
     .bind(now as i64)
-    .execute(db)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(if filed.rows_affected() == 1 {
-        Ok(id)
+        Ok(report_id)
     } else {
         Err(NotFiled::AlreadyOpen)
     })

@@ -70,13 +70,8 @@ pub async fn login(
             "email or password is wrong",
         ));
     };
-    // After the password: whether an account is suspended is told only to its holder.
-    if crate::moderation::actions::is_suspended(&state.db, &user.id).await? {
-        return Err(ApiError::forbidden(
-            "account_suspended",
-            "this account is suspended",
-        ));
-    }
+    // A suspended account gets no session (`Sessions::start` refuses it, 403), told only
+    // after its password: to its holder.
     let issued = state
         .sessions
         .start(&user.id, user.role, user.home_region.as_deref())

@@ -133,7 +133,15 @@ pub async fn act(
         }
         Refusal::Outranked => ApiError::forbidden(
             "outranked",
-            "only someone of a higher role may suspend or reinstate this account",
+            "someone of a higher role owns this, or took this action; it is theirs to change",
+        ),
+        Refusal::OwnContent => ApiError::forbidden(
+            "own_content",
+            "moderators do not act on their own videos and comments",
+        ),
+        Refusal::SuspendedOwner => ApiError::conflict(
+            "suspended_owner",
+            "this video went down with its owner's suspension: reinstate the owner to restore it",
         ),
         Refusal::AlreadySo => ApiError::conflict(
             "already_so",

@@ -245,25 +245,30 @@ pub async fn edit(
         },
     };
     let mut tx = crate::db::begin_write(&state.db).await?;
+    let was_down: Option<i64> = sqlx::query_scalar("SELECT taken_down FROM videos WHERE id = $1")
+        .bind(id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
     let rec = videos::update_in(&mut tx, &id, &patch)
         .await?
         .ok_or(ApiError::NotFound("video"))?;
-    // A takedown or a restore here is a moderation action like any other: in the audit log.
-    if let Some(down) = body.taken_down {
+    // A takedown or a restore here is a moderation action like any other: its reports closed,
+    // in the audit log. Viewers get the general message (this route takes no reason).
+    if let Some(down) = body.taken_down.filter(|d| was_down != Some(i64::from(*d))) {
         let action = if down {
             Action::TakeDown
         } else {
             Action::Restore
         };
+        let by = down.then_some(("", caller.0.role));
+        actions::takedown_columns(&mut tx, id.as_str(), by, false).await?;
         let reason = "set on the video's edit";
-        actions::takedown_columns(&mut tx, id.as_str(), down.then_some(reason), false).await?;
-        actions::log(
+        actions::record(
             &mut tx,
             &caller.0.sub,
             action,
             &format!("video:{id}"),
             reason,
-            0,
             now(),
         )
         .await?;

@@ -88,12 +88,13 @@ async fn reports_are_bounded_and_grouped_for_moderators() {
             "{body}: {e}"
         );
     }
-    report(
+    let (s, _) = report(
         &app,
         &two,
         json!({"video": "v-bad", "reason": "abuse", "note": "rude"}),
     )
     .await;
+    assert_eq!(s, StatusCode::CREATED);
     let (s, _) = report(&app, &two, json!({"comment": comment, "reason": "abuse"})).await;
     assert_eq!(s, StatusCode::CREATED);
 
@@ -177,12 +178,29 @@ async fn actions_change_their_target_close_its_reports_and_are_logged() {
     let (creator_id, _) = app.user("creator@example.com", Role::Creator).await;
     let (_, viewer) = app.user("viewer@example.com", Role::User).await;
     let (mod_id, moderator) = app.user("mod@example.com", Role::Moderator).await;
-    let (other_mod_id, _) = app.user("mod2@example.com", Role::Moderator).await;
+    let (other_mod_id, other_mod) = app.user("mod2@example.com", Role::Moderator).await;
     let (admin_id, admin) = app.user("admin@example.com", Role::Admin).await;
     for v in ["v-a", "v-b", "v-c"] {
         app.public_video(v, Some(&creator_id)).await;
     }
-    report(&app, &viewer, json!({"video": "v-a", "reason": "violence"})).await;
+    let (s, _) = report(&app, &viewer, json!({"video": "v-a", "reason": "violence"})).await;
+    assert_eq!(s, StatusCode::CREATED);
+    // What a reporter cannot see cannot be reported (nor its existence learned).
+    app.video_with(
+        "v-private",
+        Some(&creator_id),
+        shared_wasm::record::Visibility::Private,
+        shared_wasm::record::VideoState::Ready,
+        false,
+    )
+    .await;
+    let (s, _) = report(
+        &app,
+        &viewer,
+        json!({"video": "v-private", "reason": "spam"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
 
     // Takedown with a reason the viewer is told; restore.
     let (s, acted) = act(
@@ -215,12 +233,52 @@ async fn actions_change_their_target_close_its_reports_and_are_logged() {
     let (s, _) = json_of(app.edge_get("/v1/videos/v-a").await).await;
     assert_eq!(s, StatusCode::OK);
     // v-c stays down across the suspension and reinstatement below: it went down on its own.
-    act(
+    let (s, _) = act(
         &app,
         &moderator,
         json!({"action": "take_down", "video": "v-c", "reason": "copyright"}),
     )
     .await;
+    assert_eq!(s, StatusCode::OK);
+
+    // Ranks: not on one's own content, not on a higher role's, not undoing a higher role's
+    // takedown or suspension.
+    app.public_video("v-mod", Some(&mod_id)).await;
+    app.public_video("v-admin", Some(&admin_id)).await;
+    let down = |video: &str| json!({"action": "take_down", "video": video, "reason": "x"});
+    for (token, body, status, code) in [
+        (
+            &moderator,
+            down("v-mod"),
+            StatusCode::FORBIDDEN,
+            "own_content",
+        ),
+        (
+            &moderator,
+            down("v-admin"),
+            StatusCode::FORBIDDEN,
+            "outranked",
+        ),
+        (&admin, down("v-mod"), StatusCode::OK, ""),
+        (
+            &moderator,
+            json!({"action": "restore", "video": "v-mod", "reason": "x"}),
+            StatusCode::FORBIDDEN,
+            "own_content",
+        ),
+        (
+            &other_mod,
+            json!({"action": "restore", "video": "v-mod", "reason": "x"}),
+            StatusCode::FORBIDDEN,
+            "outranked",
+        ),
+    ] {
+        let (s, e) = act(&app, token, body.clone()).await;
+        assert_eq!(s, status, "{body}: {e}");
+        if !code.is_empty() {
+            assert_eq!(e["error"], code, "{body}");
+        }
+    }
 
     // Refusals.
     for (body, status, code) in [
@@ -291,7 +349,7 @@ async fn actions_change_their_target_close_its_reports_and_are_logged() {
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{acted}");
-    assert_eq!(acted["videos"], json!(["v-a", "v-b"]));
+    assert_eq!(acted["videos"], json!(["v-a", "v-b", "v-private"]));
     let (s, e) = json_of(app.login("creator@example.com", PW).await).await;
     assert_eq!(
         (s, &e["error"]),
@@ -305,6 +363,16 @@ async fn actions_change_their_target_close_its_reports_and_are_logged() {
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     let (_, e) = json_of(app.edge_get("/v1/videos/v-b").await).await;
     assert_eq!(e["message"], origin::moderation::actions::SUSPENDED);
+    let (s, e) = act(
+        &app,
+        &moderator,
+        json!({"action": "restore", "video": "v-b", "reason": "x"}),
+    )
+    .await;
+    assert_eq!(
+        (s, &e["error"]),
+        (StatusCode::CONFLICT, &json!("suspended_owner"))
+    );
     let (s, e) = act(
         &app,
         &moderator,
@@ -323,7 +391,7 @@ async fn actions_change_their_target_close_its_reports_and_are_logged() {
     .await;
     assert_eq!(
         (s, &acted["videos"]),
-        (StatusCode::OK, &json!(["v-a", "v-b"]))
+        (StatusCode::OK, &json!(["v-a", "v-b", "v-private"]))
     );
     let (s, _) = json_of(app.login("creator@example.com", PW).await).await;
     assert_eq!(s, StatusCode::OK);
@@ -352,18 +420,22 @@ async fn actions_change_their_target_close_its_reports_and_are_logged() {
         [
             ("reinstate", "appeal granted"),
             ("suspend", "repeated spam"),
+            ("take_down", "x"),
             ("take_down", "copyright"),
             ("restore", "appeal"),
             ("take_down", "graphic violence"),
         ]
     );
-    assert!(log["items"]
+    let actors: Vec<&str> = log["items"]
         .as_array()
         .unwrap()
         .iter()
-        .all(|l| l["actor"] == mod_id.as_str()));
+        .map(|l| l["actor"].as_str().unwrap())
+        .collect();
+    let m = mod_id.as_str();
+    assert_eq!(actors, [m, m, admin_id.as_str(), m, m, m]);
     assert_eq!(log["next_before"], Value::Null);
-    let before = log["items"][1]["seq"].as_i64().unwrap();
+    let before = log["items"][2]["seq"].as_i64().unwrap();
     let (_, page) = json_of(
         app.get_as(&format!("/v1/moderation/log?before={before}"), &admin)
             .await,
@@ -381,6 +453,11 @@ async fn actions_change_their_target_close_its_reports_and_are_logged() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
+    let (_, e) = json_of(app.edge_get("/v1/videos/v-b").await).await;
+    assert_eq!(
+        e["message"], "this video has been taken down",
+        "no reason given there"
+    );
     let (_, log) = json_of(app.get_as("/v1/moderation/log", &admin).await).await;
     assert_eq!(
         (
@@ -403,4 +480,24 @@ async fn actions_change_their_target_close_its_reports_and_are_logged() {
         let refused = sqlx::query(stmt).execute(&app.state.db).await;
         assert!(refused.is_err(), "{stmt} went through");
     }
+
+    // A suspension by an admin is the admin's to lift.
+    let (viewer_id, _) = app.user("viewer@example.com", Role::User).await;
+    let (s, _) = act(
+        &app,
+        &admin,
+        json!({"action": "suspend", "user": viewer_id, "reason": "x"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, e) = act(
+        &app,
+        &moderator,
+        json!({"action": "reinstate", "user": viewer_id, "reason": "x"}),
+    )
+    .await;
+    assert_eq!(
+        (s, &e["error"]),
+        (StatusCode::FORBIDDEN, &json!("outranked"))
+    );
 }

@@ -742,17 +742,8 @@ async fn every_operation_answers_as_documented() {
     // Moderation: a report, the queue, an action, the log.
     let (_, reporter) = app.user("reporter@example.com", Role::User).await;
     let (_, moderator) = app.user("moderator@example.com", Role::Moderator).await;
-    let (_, reported) = d
-        .call(
-            &app,
-            M::POST,
-            "/v1/videos",
-            "/v1/videos",
-            Some(&creator),
-            Some(json!({"title": "Reported", "visibility": "public"})),
-        )
-        .await;
-    let reported = reported["id"].as_str().unwrap();
+    let reported = "v-reported";
+    app.public_video(reported, Some(&creator_id)).await;
     let (s, _) = d
         .call(
             &app,

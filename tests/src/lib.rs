@@ -1068,6 +1068,24 @@ pub async fn login(c: &reqwest::Client, edge: &str, email: &str) -> serde_json::
     r.json().await.expect("login JSON")
 }
 
+/// A public video's playback through `edge`, as a player starts it: the URL of its first
+/// variant and of that variant's segments (asserts the playback answer is 200).
+pub async fn play_first_variant(
+    c: &reqwest::Client,
+    edge: &str,
+    video: &str,
+) -> (String, Vec<String>) {
+    let r = c
+        .get(format!("{edge}/v1/videos/{video}/playback"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::OK, "playback of {video}");
+    let answer: serde_json::Value = r.json().await.unwrap();
+    let manifest = answer["manifest_url"].as_str().expect("a manifest URL");
+    first_variant(c, manifest).await
+}
+
 /// A master playlist's first variant: its URL and the URLs of its segments, in order.
 pub async fn first_variant(c: &reqwest::Client, manifest: &str) -> (String, Vec<String>) {
     let uris = |playlist: &str| -> Vec<String> {

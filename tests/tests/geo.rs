@@ -97,17 +97,7 @@ async fn flow(runtime: Runtime) {
         "origin headers stay inside"
     );
 
-    let r = c
-        .get(format!("{e}/v1/videos/demo-free/playback"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let manifest = r.json::<Value>().await.unwrap()["manifest_url"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (variant, segments) = e2e::first_variant(&c, &manifest).await;
+    let (variant, segments) = e2e::play_first_variant(&c, e, "demo-free").await;
     assert!(segments.len() >= 3, "{segments:?}");
     let r = c.get(&segments[0]).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);

@@ -35,17 +35,7 @@ async fn post(c: &Client, url: String, token: &str, body: Value) -> (StatusCode,
 /// What a player holds of the public demo: the URLs of its first rendition's segments, the
 /// first of them played.
 async fn hold_player(c: &Client, e: &str) -> Vec<String> {
-    let r = c
-        .get(format!("{e}/v1/videos/demo-free/playback"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let manifest = r.json::<Value>().await.unwrap()["manifest_url"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (_, segments) = e2e::first_variant(c, &manifest).await;
+    let (_, segments) = e2e::play_first_variant(c, e, "demo-free").await;
     assert!(segments.len() >= 2, "{segments:?}");
     let first = c.get(&segments[0]).send().await.unwrap();
     assert_eq!(first.status(), StatusCode::OK, "the player plays");

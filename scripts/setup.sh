@@ -10,6 +10,7 @@
 #   - a PostgreSQL server and python3 (Debian packages), for the origin's PostgreSQL tests
 #   - s3s-fs (crates.io), an S3-compatible server the storage tests run against
 #   - a Redis server (Debian package), for the Spin edge's Redis-backed run
+#   - aiosmtpd (Debian package), the SMTP server the notification emails go to in the tests
 #   - Chromium (Debian package), for the web app's browser tests (playwright-core drives it)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -115,6 +116,15 @@ if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v python3 >/d
 else
   say "installing PostgreSQL (apt)"
   apt_install "install Debian's postgresql package (the tests start their own server on loopback)" postgresql python3
+fi
+
+# Debian's python3 with its aiosmtpd: the SMTP server the notification emails are sent to in the
+# tests (`tests/src/smtp_sink.py`), run by /usr/bin/python3, whatever python3 is first on PATH.
+if /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+  say "aiosmtpd present"
+else
+  say "installing aiosmtpd (apt)"
+  apt_install "install Debian's python3-aiosmtpd package (the tests run an SMTP server on loopback)" python3 python3-aiosmtpd
 fi
 
 if command -v redis-server >/dev/null; then

@@ -35,6 +35,22 @@ fn new_kid() -> String {
     format!("ed-{}", URL_SAFE_NO_PAD.encode(random_bytes::<6>()))
 }
 
+/// The 32-byte secret stored as `name` (made at random the first time, by whichever process
+/// asks first): keys every process of a region shares.
+pub async fn stored_secret(db: &AnyPool, name: &str) -> anyhow::Result<[u8; 32]> {
+    sqlx::query("INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(name)
+        .bind(random_bytes::<32>().to_vec())
+        .execute(db)
+        .await?;
+    let key: Vec<u8> = sqlx::query_scalar("SELECT value FROM secrets WHERE name = $1")
+        .bind(name)
+        .fetch_one(db)
+        .await?;
+    key.try_into()
+        .map_err(|_| anyhow::anyhow!("the stored secret {name} is not 32 bytes"))
+}
+
 /// Random bytes from the OS.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];

@@ -16,6 +16,7 @@ pub mod jobs;
 pub mod keys;
 pub mod metrics;
 pub mod moderation;
+pub mod notifications;
 pub mod outbox;
 pub mod passwords;
 pub mod routes;

@@ -41,6 +41,92 @@ pub struct Settings {
     /// Webhook deliveries to integrators' endpoints.
     #[serde(default)]
     pub webhooks: WebhookSettings,
+    /// Notifications: the fan-out to subscribers and the emails.
+    #[serde(default)]
+    pub notifications: NotificationSettings,
+}
+
+/// Notifications (`crate::notifications`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct NotificationSettings {
+    /// Fan-out workers in this process (0: none; another process fans out).
+    #[serde(default = "default_fanout_workers")]
+    pub workers: usize,
+    /// Subscribers written per fan-out transaction.
+    #[serde(default = "default_fanout_batch")]
+    pub fanout_batch: usize,
+    /// The SMTP server emails go through (`smtp://host:port`, `smtp://…?tls=required`,
+    /// `smtps://user:password@host`); none: no emails are sent (they expire after
+    /// `max_age_secs`), the app's list works as ever.
+    #[serde(default)]
+    pub smtp_url: Option<SecretString>,
+    /// The emails' sender, `Name <address>`.
+    #[serde(default = "default_mail_from")]
+    pub from: String,
+    /// How long one SMTP exchange may take.
+    #[serde(default = "default_smtp_timeout")]
+    pub smtp_timeout_secs: u64,
+    /// Emails sent at once by this process.
+    #[serde(default = "default_mail_workers")]
+    pub mail_workers: usize,
+    /// How long after a user's first pending notification their email goes, carrying all
+    /// that came meanwhile (a digest).
+    #[serde(default = "default_digest_secs")]
+    pub digest_secs: u64,
+    /// How often the sweep looks for digests that are due.
+    #[serde(default = "default_sweep_secs")]
+    pub sweep_secs: u64,
+    /// A notification not emailed within this long is not emailed at all.
+    #[serde(default = "default_mail_max_age")]
+    pub max_age_secs: u64,
+}
+
+impl Default for NotificationSettings {
+    fn default() -> Self {
+        Self {
+            workers: default_fanout_workers(),
+            fanout_batch: default_fanout_batch(),
+            smtp_url: None,
+            from: default_mail_from(),
+            smtp_timeout_secs: default_smtp_timeout(),
+            mail_workers: default_mail_workers(),
+            digest_secs: default_digest_secs(),
+            sweep_secs: default_sweep_secs(),
+            max_age_secs: default_mail_max_age(),
+        }
+    }
+}
+
+fn default_fanout_workers() -> usize {
+    2
+}
+
+fn default_fanout_batch() -> usize {
+    1000
+}
+
+fn default_mail_from() -> String {
+    "Edge Video <notifications@localhost>".into()
+}
+
+fn default_smtp_timeout() -> u64 {
+    10
+}
+
+fn default_mail_workers() -> usize {
+    2
+}
+
+fn default_digest_secs() -> u64 {
+    600
+}
+
+fn default_sweep_secs() -> u64 {
+    10
+}
+
+fn default_mail_max_age() -> u64 {
+    24 * 3600
 }
 
 /// Webhook deliveries (`crate::webhooks`).

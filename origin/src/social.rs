@@ -8,7 +8,8 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Serialize;
-use sqlx::AnyPool;
+use serde_json::json;
+use sqlx::{AnyConnection, AnyPool};
 
 use shared_wasm::cursor::CursorKey;
 use shared_wasm::jwt::{AccessClaims, Role};
@@ -19,6 +20,7 @@ use crate::clock::now;
 use crate::db::parse_enum;
 use crate::error::ApiError;
 use crate::keys::random_bytes;
+use crate::notifications::{self, Kind, Note};
 use crate::{entitlements, feeds};
 
 /// Refuses comments and reactions on a video its viewer may not watch: the rules playback
@@ -185,6 +187,9 @@ pub async fn react(
             .await?;
     }
     let new = i64::from(value);
+    if let (Target::Comment(comment), 1, false) = (target, new, old == 1) {
+        liked(&mut tx, user, comment).await?;
+    }
     let (dl, dd) = (
         i64::from(new == 1) - i64::from(old == 1),
         i64::from(new == -1) - i64::from(old == -1),
@@ -217,6 +222,8 @@ pub struct Comment {
     body: String,
     created_at: i64,
     edited_at: Option<i64>,
+    /// The comment it answers, if it is a reply.
+    parent_id: Option<String>,
     /// Stored as 0/1: the Any driver decodes no booleans from SQLite.
     #[serde(serialize_with = "crate::db::flag")]
     deleted: i64,
@@ -233,28 +240,132 @@ pub struct CommentPage {
 }
 
 const COMMENT_COLUMNS: &str =
-    "id, video_id, author_id, body, created_at, edited_at, deleted, likes, dislikes";
+    "id, video_id, author_id, body, created_at, edited_at, parent_id, deleted, likes, dislikes";
 
-/// Adds a comment; `None` if the video does not exist.
+/// Longest part of a reply a notification quotes.
+const EXCERPT: usize = 120;
+
+/// Adds a comment, or a reply to comment `reply_to` of the same video (its author is told);
+/// `None` if the video does not exist, 404 if the comment answered is not a live one of it.
 pub async fn add_comment(
     db: &AnyPool,
     video: &str,
     author: &str,
     body: &str,
+    reply_to: Option<&str>,
 ) -> Result<Option<Comment>, ApiError> {
     let id = format!("c_{}", URL_SAFE_NO_PAD.encode(random_bytes::<9>()));
+    let at = now();
     let sql = format!(
-        "INSERT INTO comments (id, video_id, author_id, body, created_at)
-         SELECT $1, id, $2, $3, $4 FROM videos WHERE id = $5 RETURNING {COMMENT_COLUMNS}"
+        "INSERT INTO comments (id, video_id, author_id, body, created_at, parent_id)
+         SELECT $1, id, $2, $3, $4, $5 FROM videos WHERE id = $6 RETURNING {COMMENT_COLUMNS}"
     );
-    Ok(sqlx::query_as(&sql)
+    // The comment answered must be a live one of the same video. Read before the transaction,
+    // whose first statement is then a write (on SQLite a read first could not upgrade under
+    // contention); a reply to a comment deleted in between stays a reply to a deleted comment.
+    let parent = match reply_to {
+        Some(parent) => Some(
+            comment_about(&mut *db.acquire().await?, parent)
+                .await?
+                .filter(|a| a.video == video)
+                .ok_or(ApiError::NotFound("comment"))?,
+        ),
+        None => None,
+    };
+    let mut tx = db.begin().await?;
+    let Some(comment) = sqlx::query_as::<_, Comment>(&sql)
         .bind(&id)
         .bind(author)
         .bind(body)
-        .bind(now() as i64)
+        .bind(at as i64)
+        .bind(reply_to)
         .bind(video)
-        .fetch_optional(db)
-        .await?)
+        .fetch_optional(&mut *tx)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let to = parent
+        .as_ref()
+        .and_then(|p| p.author.as_deref())
+        .filter(|a| *a != author);
+    if let (Some(to), Some(parent)) = (to, &parent) {
+        let note = Note {
+            user: to,
+            kind: Kind::CommentReply,
+            key: format!("reply:{id}"),
+            data: json!({
+                "video": video,
+                "title": parent.title,
+                "comment": id,
+                "parent": reply_to,
+                "actor": author,
+                "actor_name": display_name(&mut tx, author).await?,
+                "excerpt": body.chars().take(EXCERPT).collect::<String>(),
+            }),
+        };
+        notifications::notify(&mut tx, &note, at).await?;
+    }
+    tx.commit().await?;
+    Ok(Some(comment))
+}
+
+/// A live comment's author, video and the video's title.
+struct About {
+    author: Option<String>,
+    video: String,
+    title: String,
+}
+
+async fn comment_about(conn: &mut AnyConnection, id: &str) -> sqlx::Result<Option<About>> {
+    let row: Option<(Option<String>, String, String)> = sqlx::query_as(
+        "SELECT c.author_id, c.video_id, v.title FROM comments c
+         JOIN videos v ON v.id = c.video_id WHERE c.id = $1 AND c.deleted = 0",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(|(author, video, title)| About {
+        author,
+        video,
+        title,
+    }))
+}
+
+/// What others see as `user`'s name: their display name, or "Someone" if they gave none.
+async fn display_name(conn: &mut AnyConnection, user: &str) -> sqlx::Result<String> {
+    let name: Option<String> = sqlx::query_scalar("SELECT display_name FROM users WHERE id = $1")
+        .bind(user)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(name
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| "Someone".into()))
+}
+
+/// Tells a comment's author of `user`'s like, once per liker and comment whatever they take back
+/// and give again.
+async fn liked(conn: &mut AnyConnection, user: &str, comment: &str) -> sqlx::Result<()> {
+    let Some(about) = comment_about(conn, comment).await? else {
+        return Ok(());
+    };
+    let Some(to) = about.author.as_deref().filter(|a| *a != user) else {
+        return Ok(());
+    };
+    let note = Note {
+        user: to,
+        kind: Kind::CommentLike,
+        key: format!("like:{comment}:{user}"),
+        data: json!({
+            "video": about.video,
+            "title": about.title,
+            "comment": comment,
+            "actor": user,
+            "actor_name": display_name(conn, user).await?,
+        }),
+    };
+    notifications::notify(conn, &note, now()).await?;
+    Ok(())
 }
 
 /// Replaces a comment's text.

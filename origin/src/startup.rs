@@ -118,7 +118,7 @@ pub async fn serve(
 }
 
 /// The job lanes this process runs: its machine's upload sweep always, the transcoding,
-/// billing and webhook workers when the settings ask for them.
+/// billing, webhook, fan-out and email workers when the settings ask for them.
 async fn runner(state: &AppState) -> anyhow::Result<Runner> {
     let settings = &state.settings;
     let sweep = crate::uploads::sweep::lane(&state.db, settings.storage.upload_dir()).await?;
@@ -146,6 +146,32 @@ async fn runner(state: &AppState) -> anyhow::Result<Runner> {
         let deliverer =
             crate::webhooks::deliver::Deliverer::new(state.db.clone(), settings.webhooks.clone())?;
         runner = runner.lane(deliverer.lane());
+    }
+    let notifications = &settings.notifications;
+    if notifications.workers > 0 {
+        let fanout = crate::notifications::fanout::Fanout {
+            db: state.db.clone(),
+            batch: notifications.fanout_batch.max(1),
+        };
+        runner = runner.lane(fanout.lane(notifications.workers));
+    }
+    // Links in emails lead to the edge's first public origin.
+    let base = settings
+        .web
+        .origins()?
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    let mailer = crate::notifications::mail::Mailer::new(
+        state.db.clone(),
+        notifications,
+        base,
+        state.unsubscribe_key.clone(),
+    )?;
+    if let Some(mailer) = mailer {
+        for lane in mailer.lanes().await? {
+            runner = runner.lane(lane);
+        }
     }
     Ok(runner)
 }

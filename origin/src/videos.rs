@@ -184,6 +184,7 @@ pub async fn publish(
     left.sort_unstable();
     left.dedup();
     feeds::bump(tx, &left).await?;
+    crate::notifications::fanout::announce(tx, id).await?;
     Ok(rec)
 }
 

@@ -5,6 +5,7 @@
 //! The binaries and Wasm artifacts are built beforehand by `scripts/test.sh`; a missing one is
 //! reported with the command that builds it.
 
+pub mod mail;
 pub mod signer;
 pub mod stripe;
 pub mod webhooks;
@@ -369,7 +370,8 @@ pub struct Origin {
     pub region: String,
     port: u16,
     sync_url: String,
-    database: String,
+    /// Its database's URL (a SQLite file, or a database of the test PostgreSQL server).
+    pub database: String,
     /// Extra settings for its next start ([`Origin::restart`]).
     pub env: Vec<(String, String)>,
     /// The bucket its sources and media are in, when not its folders.
@@ -1114,6 +1116,76 @@ pub async fn first_variant(c: &reqwest::Client, manifest: &str) -> (String, Vec<
         .map(|s| format!("{dir}/{s}"))
         .collect();
     (variant_url, segments)
+}
+
+/// A new public video of `token`'s creator titled `title`, with `bytes` PUT to its upload URL
+/// through the edge at `edge` (transcoding follows); its id.
+pub async fn upload_video(
+    c: &reqwest::Client,
+    edge: &str,
+    token: &str,
+    title: &str,
+    bytes: Vec<u8>,
+) -> String {
+    let r = c
+        .post(format!("{edge}/v1/videos"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"title": title, "visibility": "public"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    let id = r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = c
+        .post(format!("{edge}/v1/videos/{id}/upload"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    let ticket: serde_json::Value = r.json().await.unwrap();
+    let r = c
+        .put(ticket["upload_url"].as_str().unwrap())
+        .header("content-type", "video/mp4")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    id
+}
+
+/// The access token of `email` (the demo password), signed in through the edge at `edge`.
+pub async fn token(c: &reqwest::Client, edge: &str, email: &str) -> String {
+    login(c, edge, email).await["access_token"]
+        .as_str()
+        .expect("an access token")
+        .to_owned()
+}
+
+/// Sends `method url` with `token` and a JSON `body`; returns the status and the JSON answer
+/// (`Null` when it is not JSON).
+pub async fn call(
+    c: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    let mut req = c.request(method, url).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.expect("request");
+    let status = r.status();
+    let text = r.text().await.expect("answer body");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
 }
 
 /// GETs `url` with `token` as its bearer; panics unless 200. Returns the JSON body.

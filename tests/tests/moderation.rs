@@ -6,19 +6,12 @@
 
 use std::time::{Duration, Instant};
 
-use e2e::{Edge, Origin, Runtime, ADMIN_EMAIL, DEMO_EMAIL, MODERATOR_EMAIL, VIEWER_EMAIL};
+use e2e::{token, Edge, Origin, Runtime, ADMIN_EMAIL, DEMO_EMAIL, MODERATOR_EMAIL, VIEWER_EMAIL};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
 /// How soon a moderator's action must reach the edge.
 const REACH: Duration = Duration::from_secs(2);
-
-async fn token(c: &Client, e: &str, email: &str) -> String {
-    e2e::login(c, e, email).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
 
 async fn post(c: &Client, url: String, token: &str, body: Value) -> (StatusCode, Value) {
     let r = c

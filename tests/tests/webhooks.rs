@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use e2e::webhooks::Receiver;
-use e2e::{free_port, Edge, Origin, Runtime, ADMIN_EMAIL, DEMO_EMAIL};
-use reqwest::{Client, StatusCode};
+use e2e::{call, free_port, token, Edge, Origin, Runtime, ADMIN_EMAIL, DEMO_EMAIL};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 const TYPES: [&str; 5] = [
@@ -20,63 +20,6 @@ const TYPES: [&str; 5] = [
     "video.deleted",
     "video.taken_down",
 ];
-
-async fn token(c: &Client, e: &str, email: &str) -> String {
-    e2e::login(c, e, email).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-/// Sends `method path` through the edge with `token` and `body`; returns status and JSON.
-async fn call(
-    c: &Client,
-    method: reqwest::Method,
-    url: String,
-    token: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut req = c.request(method, url).bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.unwrap();
-    let status = r.status();
-    let text = r.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-/// A new video of the creator's with `bytes` PUT to its upload URL.
-async fn upload(c: &Client, e: &str, token: &str, bytes: Vec<u8>) -> String {
-    let (s, v) = call(
-        c,
-        reqwest::Method::POST,
-        format!("{e}/v1/videos"),
-        token,
-        Some(json!({"title": "Hooked", "visibility": "public"})),
-    )
-    .await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
-    let id = v["id"].as_str().unwrap().to_owned();
-    let (s, t) = call(
-        c,
-        reqwest::Method::POST,
-        format!("{e}/v1/videos/{id}/upload"),
-        token,
-        None,
-    )
-    .await;
-    assert_eq!(s, StatusCode::CREATED, "{t}");
-    let r = c
-        .put(t["upload_url"].as_str().unwrap())
-        .header("content-type", "video/mp4")
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    id
-}
 
 /// The accepted deliveries' types for `video`, in arrival order.
 fn types_of(accepted: &[Value], video: &str) -> Vec<String> {
@@ -165,7 +108,14 @@ async fn flow(runtime: Runtime) {
 
     // A video's life, each event failed twice by the receiver before it takes it.
     let dir = tempfile::tempdir().unwrap();
-    let video = upload(&c, e, &creator, e2e::render_source(dir.path(), 320, 180, 2)).await;
+    let video = e2e::upload_video(
+        &c,
+        e,
+        &creator,
+        "Hooked",
+        e2e::render_source(dir.path(), 320, 180, 2),
+    )
+    .await;
     receiver
         .until(
             "upload.completed, video.ready",
@@ -234,10 +184,11 @@ async fn flow(runtime: Runtime) {
     // was killed first) is made again, under the same id and body: at least once, and the
     // receiver de-duplicates on the id.
     receiver.go_down();
-    let broken = upload(
+    let broken = e2e::upload_video(
         &c,
         e,
         &creator,
+        "Hooked",
         b"\0\0\0\x18ftypisom\0\0\x02\0isomiso2 not a video".to_vec(),
     )
     .await;

@@ -178,6 +178,9 @@ pub fn copy_route_headers(from: &Response, to: &mut Response) {
     }
 }
 
+/// Longest `If-None-Match` or `ETag` passed between a client and the origin.
+const MAX_VALIDATOR: usize = 256;
+
 /// Forwards a client's JSON request (method, body, and its bearer token when the route takes
 /// one) to `path` at the origin and relays the answer as it is: the origin's 4xx bodies already
 /// speak the API's error shape.
@@ -198,6 +201,14 @@ pub async fn forward_json<P: Platform>(
     if let Some(ip) = &req.client_ip {
         headers.push(("x-edge-client-ip".into(), ip.clone()));
     }
+    // A poll's validator (the notification list answers 304 to it); bounded, since it is the
+    // client's.
+    if let Some(tag) = req
+        .header("if-none-match")
+        .filter(|t| t.len() <= MAX_VALIDATOR)
+    {
+        headers.push(("if-none-match".into(), tag.to_owned()));
+    }
     let out = Request {
         method: req.method.clone(),
         url: path.to_owned(),
@@ -213,6 +224,9 @@ pub async fn forward_json<P: Platform>(
     let mut out = Response::new(resp.status, &content_type, Vec::new())
         .with_header("cache-control", "no-store");
     copy_route_headers(&resp, &mut out);
+    if let Some(tag) = resp.header("etag").filter(|t| t.len() <= MAX_VALIDATOR) {
+        out.headers.push(("etag".into(), tag.to_owned()));
+    }
     out.body = resp.body;
     Ok(out)
 }

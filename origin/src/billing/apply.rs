@@ -5,12 +5,13 @@
 //! user's entitlement is derived again from all their subscriptions and, if it moved, written
 //! with its edge record in the same transaction.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use shared_wasm::record::EntitlementStatus;
 
 use crate::billing::events::Event;
 use crate::db::WriteTx;
 use crate::entitlements;
+use crate::notifications::{self, Kind, Note};
 use crate::settings::BillingSettings;
 
 /// What happened to an event.
@@ -118,6 +119,37 @@ async fn row(tx: &mut WriteTx, id: &str) -> anyhow::Result<Option<Row>> {
     }))
 }
 
+/// Tells `user` their membership ends, when subscription `id` (`sub`) is set to end (at its
+/// period's end, or at a set time) while still running; once per end date.
+async fn ending_soon(
+    tx: &mut WriteTx,
+    user: &str,
+    id: &str,
+    sub: &Value,
+    now: u64,
+) -> anyhow::Result<()> {
+    let running = matches!(sub["status"].as_str(), Some("active" | "trialing"));
+    let until = match (
+        sub["cancel_at"].as_i64(),
+        sub["cancel_at_period_end"].as_bool(),
+    ) {
+        (Some(at), _) => at,
+        (None, Some(true)) => period_end(sub),
+        _ => return Ok(()),
+    };
+    if !running || until <= now as i64 {
+        return Ok(());
+    }
+    let note = Note {
+        user,
+        kind: Kind::Billing,
+        key: format!("ending:{id}:{until}"),
+        data: json!({"event": "membership_ending", "until": until}),
+    };
+    notifications::notify(tx, &note, now).await?;
+    Ok(())
+}
+
 /// Applies `event` inside `tx` (the caller marks the event processed in the same transaction).
 pub async fn apply(
     tx: &mut WriteTx,
@@ -192,6 +224,9 @@ pub async fn apply(
             .bind(event.created)
             .execute(&mut **tx)
             .await?;
+            if !deleted {
+                ending_soon(tx, &user, id, obj, now).await?;
+            }
             user
         }
         kind @ ("invoice.paid" | "invoice.payment_failed") => {
@@ -250,6 +285,15 @@ pub async fn apply(
                 .bind(event.created)
                 .execute(&mut **tx)
                 .await?;
+                // Once per invoice: Stripe's retries of one invoice fail under its id.
+                let invoice = text(&obj["id"], "invoice id")?;
+                let note = Note {
+                    user: &user,
+                    kind: Kind::Billing,
+                    key: format!("payment_failed:{invoice}"),
+                    data: json!({"event": "payment_failed"}),
+                };
+                notifications::notify(tx, &note, now).await?;
             }
             user
         }

@@ -32,8 +32,8 @@ mod runner;
 mod stats;
 
 pub use queue::{
-    again, claim, complete, enqueue, fail, heartbeat, release, Beat, Fate, Job, Lease, NewJob,
-    OnConflict, Policy,
+    again, checkpoint, claim, complete, enqueue, fail, heartbeat, release, Beat, Fate, Job, Lease,
+    NewJob, OnConflict, Policy,
 };
 pub use runner::{Finished, Handler, Lane, Runner};
 pub use stats::{stats, Gauges, KindStats};

@@ -254,6 +254,25 @@ pub async fn complete(
     Ok(done.rows_affected() == 1)
 }
 
+/// Stores a running job's progress as its payload on `conn` (the transaction of the work done so
+/// far), so a claim after a crash resumes from there; `false` when the claim is no longer the
+/// job's, and nothing changed (the caller rolls its work back).
+pub async fn checkpoint(
+    conn: &mut AnyConnection,
+    lease: Lease,
+    payload: &str,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE jobs SET payload = $1 WHERE id = $2 AND attempts = $3 AND state = 'running'",
+    )
+    .bind(payload)
+    .bind(lease.id)
+    .bind(lease.attempt)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// What became of a failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fate {

@@ -121,7 +121,8 @@ pub async fn act(
 }
 
 /// The bookkeeping every action shares, in its transaction: `target`'s open reports closed as
-/// resolved by `action`, and the audit line. Returns the line's place and the reports closed.
+/// resolved by `action`, the audit line, and the reporters and the owner told the outcome.
+/// Returns the line's place and the reports closed.
 pub async fn record(
     tx: &mut WriteTx,
     actor: &str,
@@ -129,19 +130,19 @@ pub async fn record(
     target: &str,
     reason: &str,
     at: u64,
-) -> sqlx::Result<(i64, i64)> {
-    let closed = sqlx::query(
+) -> anyhow::Result<(i64, i64)> {
+    let closed: Vec<(String, String)> = sqlx::query_as(
         "UPDATE reports SET resolved_at = $1, resolution = $2
-         WHERE target = $3 AND resolved_at IS NULL",
+         WHERE target = $3 AND resolved_at IS NULL RETURNING id, reporter_id",
     )
     .bind(at as i64)
     .bind(enum_name(action))
     .bind(target)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected() as i64;
-    let seq = log(tx, actor, action, target, reason, closed, at).await?;
-    Ok((seq, closed))
+    .fetch_all(&mut **tx)
+    .await?;
+    let seq = log(tx, actor, action, target, reason, closed.len() as i64, at).await?;
+    super::outcome::tell(tx, action, target, reason, seq, &closed, at).await?;
+    Ok((seq, closed.len() as i64))
 }
 
 /// An action on a video or a comment, as far as the actor may take it: not on their own, not on

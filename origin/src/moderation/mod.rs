@@ -5,6 +5,7 @@
 //! ([`actions`]).
 
 pub mod actions;
+pub mod outcome;
 pub mod queue;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

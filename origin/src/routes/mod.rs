@@ -11,6 +11,7 @@ pub mod feeds;
 pub mod fields;
 pub mod internal;
 pub mod moderation;
+pub mod notifications;
 pub mod social;
 pub mod text;
 pub mod transcode;
@@ -103,6 +104,16 @@ pub fn router(state: AppState) -> Router {
             put(social::subscribe).delete(social::unsubscribe),
         )
         .route("/v1/me/subscriptions", get(social::my_subscriptions))
+        .route("/v1/me/notifications", get(notifications::list))
+        .route("/v1/me/notifications/read", post(notifications::mark_read))
+        .route(
+            "/v1/me/notification-preferences",
+            get(notifications::preferences).put(notifications::set_preferences),
+        )
+        .route(
+            "/v1/notifications/unsubscribe",
+            get(notifications::unsubscribe_page).post(notifications::unsubscribe),
+        )
         .route("/v1/admin/users", get(admin::find_users))
         .route("/v1/admin/users/{id}/role", post(admin::set_role))
         .route("/v1/admin/users/{id}/revoke", post(admin::revoke))

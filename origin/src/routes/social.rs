@@ -23,6 +23,14 @@ pub struct CommentBody {
     body: String,
 }
 
+/// A new comment: its text, and the comment it answers, if any.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewComment {
+    body: String,
+    reply_to: Option<String>,
+}
+
 /// Paging parameters.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -55,11 +63,12 @@ pub async fn add_comment(
     State(state): State<AppState>,
     caller: Caller,
     Path(video): Path<String>,
-    ApiJson(body): ApiJson<CommentBody>,
+    ApiJson(body): ApiJson<NewComment>,
 ) -> Result<impl IntoResponse, ApiError> {
     let text = fields::line("body", &body.body, MAX_COMMENT)?;
     social::video_rules(&state.db, &video, Some(&caller.0)).await?;
-    let c = social::add_comment(&state.db, &video, &caller.0.sub, &text)
+    let reply_to = body.reply_to.as_deref();
+    let c = social::add_comment(&state.db, &video, &caller.0.sub, &text, reply_to)
         .await?
         .ok_or(ApiError::NotFound("video"))?;
     Ok((StatusCode::CREATED, Json(c)))

@@ -21,18 +21,7 @@ use crate::webhooks::{self, EventType};
 
 /// The origin's upload-ticket key, made on first start and kept in the database.
 pub async fn ticket_key(db: &AnyPool) -> anyhow::Result<[u8; 32]> {
-    sqlx::query(
-        "INSERT INTO secrets (name, value) VALUES ('upload_ticket_key', $1) ON CONFLICT DO NOTHING",
-    )
-    .bind(crate::keys::random_bytes::<32>().to_vec())
-    .execute(db)
-    .await?;
-    let key: Vec<u8> =
-        sqlx::query_scalar("SELECT value FROM secrets WHERE name = 'upload_ticket_key'")
-            .fetch_one(db)
-            .await?;
-    key.try_into()
-        .map_err(|_| anyhow::anyhow!("the stored upload ticket key is not 32 bytes"))
+    crate::keys::stored_secret(db, "upload_ticket_key").await
 }
 
 /// Where partial uploads are written.

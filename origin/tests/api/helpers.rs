@@ -165,6 +165,8 @@ impl TestApp {
                 workers: 0,
                 ..WebhookSettings::default()
             },
+            // The fan-out runs; emails only where a test gives an SMTP server.
+            notifications: Default::default(),
         };
         tweak(&mut settings);
         let state = AppState::build(settings).await.unwrap();

@@ -11,6 +11,7 @@ mod hostile_uploads;
 mod jobs;
 mod migrations;
 mod moderation;
+mod notifications;
 mod openapi;
 mod quotas;
 mod sessions;

@@ -179,6 +179,15 @@ impl Doc {
                 self.check(&format!("{what} → {status}"), schema, &v);
                 v
             }
+            // Our own pages (the unsubscribe link's).
+            None if response["content"]["text/html"].is_object() => {
+                let ct = headers.get("content-type").map(|v| v.to_str().unwrap());
+                assert!(
+                    ct.is_some_and(|c| c.starts_with("text/html")),
+                    "{what}: {status} is not the documented page"
+                );
+                Value::String(String::from_utf8(bytes.to_vec()).unwrap())
+            }
             None => {
                 assert!(
                     bytes.is_empty(),
@@ -468,6 +477,18 @@ async fn every_operation_answers_as_documented() {
         )
         .await;
     let c_path = format!("/v1/comments/{}", c["id"].as_str().unwrap());
+    // A reply, which notifies the comment's author.
+    let (s, _) = d
+        .call(
+            &app,
+            M::POST,
+            "/v1/videos/{id}/comments",
+            &comments,
+            Some(&creator),
+            Some(json!({"body": "thanks", "reply_to": c["id"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
     d.call(
         &app,
         M::GET,
@@ -924,6 +945,77 @@ async fn every_operation_answers_as_documented() {
             Some(json!({"email": "viewer@example.com", "password": "long enough pw"})),
         )
         .await;
+    let again_token = again["access_token"].as_str();
+    // Notifications: the viewer's reply came; preferences; the emails' unsubscribe link.
+    let (s, list) = d
+        .call(
+            &app,
+            M::GET,
+            "/v1/me/notifications",
+            "/v1/me/notifications",
+            again_token,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let kinds: Vec<&Value> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| &i["kind"])
+        .collect();
+    assert!(kinds.contains(&&json!("comment_reply")), "{list}");
+    d.call(
+        &app,
+        M::GET,
+        "/v1/me/notifications",
+        "/v1/me/notifications?before=1000000",
+        again_token,
+        None,
+    )
+    .await;
+    d.call(
+        &app,
+        M::POST,
+        "/v1/me/notifications/read",
+        "/v1/me/notifications/read",
+        again_token,
+        Some(json!({"up_to": list["items"][0]["id"]})),
+    )
+    .await;
+    for m in [M::GET, M::PUT] {
+        let body = (m == M::PUT).then(|| json!({"comment_like": {"in_app": true, "email": true}}));
+        let (s, _) = d
+            .call(
+                &app,
+                m,
+                "/v1/me/notification-preferences",
+                "/v1/me/notification-preferences",
+                again_token,
+                body,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    let token = origin::notifications::unsubscribe::token(
+        app.state.unsubscribe_key.as_slice(),
+        &viewer_id,
+        origin::notifications::unsubscribe::Scope::All,
+    );
+    for m in [M::GET, M::POST] {
+        let (s, _) = d
+            .call(
+                &app,
+                m,
+                "/v1/notifications/unsubscribe",
+                &format!("/v1/notifications/unsubscribe?t={token}"),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+    }
+
     d.call(
         &app,
         M::DELETE,

@@ -105,8 +105,9 @@ fn user_query(req: &Request) -> Result<String, EdgeError> {
     }
 }
 
-/// `/v1/moderation/log?before=…` with `before` alone (a log position), or nothing.
-fn log_query(req: &Request) -> Result<String, EdgeError> {
+/// `{path}?before=…` with `before` alone (a position in a list newest first), or nothing: the
+/// moderation log and the notification list.
+fn before_query(req: &Request, path: &str) -> Result<String, EdgeError> {
     let query = req.url.split_once('?').map_or("", |(_, q)| q);
     let mut before = None;
     for (k, v) in form_urlencoded::parse(query.as_bytes()) {
@@ -116,15 +117,43 @@ fn log_query(req: &Request) -> Result<String, EdgeError> {
             _ => {
                 return Err(EdgeError::BadRequest {
                     code: "invalid_query",
-                    message: "the log takes one before, a log position".into(),
+                    message: "this list takes one before, a position in it".into(),
                 })
             }
         }
     }
     Ok(match before {
-        Some(b) => format!("/v1/moderation/log?before={b}"),
-        None => "/v1/moderation/log".into(),
+        Some(b) => format!("{path}?before={b}"),
+        None => path.into(),
     })
+}
+
+/// Longest unsubscribe token: the origin's bound (`notifications::unsubscribe::MAX_TOKEN`).
+const MAX_UNSUBSCRIBE_TOKEN: usize = 200;
+
+/// `/v1/notifications/unsubscribe?t=…` with one `t` of base64url and a dot, nothing else.
+fn unsubscribe_query(req: &Request) -> Result<String, EdgeError> {
+    let query = req.url.split_once('?').map_or("", |(_, q)| q);
+    let mut token = None;
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        let ok = (1..=MAX_UNSUBSCRIBE_TOKEN).contains(&v.len())
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        match &*k {
+            "t" if token.is_none() && ok => token = Some(v.into_owned()),
+            _ => return Err(bad_token()),
+        }
+    }
+    token
+        .map(|t| format!("/v1/notifications/unsubscribe?t={t}"))
+        .ok_or_else(bad_token)
+}
+
+fn bad_token() -> EdgeError {
+    EdgeError::BadRequest {
+        code: "invalid_token",
+        message: "this unsubscribe link is not valid; change your emails in your account".into(),
+    }
 }
 
 /// Which quota a forwarded route counts against.
@@ -175,6 +204,29 @@ pub fn resolve(
             Class::Api,
             Ok("/v1/me/subscriptions".into()),
         ),
+        // Notifications: one's own list, marks and preferences; the emails' unsubscribe link
+        // works signed out (its token is the proof, checked by the origin).
+        ["v1", "me", "notifications"] => (
+            &["GET"],
+            user,
+            Class::Api,
+            before_query(req, "/v1/me/notifications"),
+        ),
+        ["v1", "me", "notifications", "read"] => (
+            &["POST"],
+            user,
+            Class::Api,
+            Ok("/v1/me/notifications/read".into()),
+        ),
+        ["v1", "me", "notification-preferences"] => (
+            &["GET", "PUT"],
+            user,
+            Class::Api,
+            Ok("/v1/me/notification-preferences".into()),
+        ),
+        ["v1", "notifications", "unsubscribe"] => {
+            (&["GET", "POST"], Public, Class::Api, unsubscribe_query(req))
+        }
         ["v1", "creator", "videos"] => (
             &["GET"],
             creator,
@@ -283,7 +335,12 @@ pub fn resolve(
             Class::Api,
             Ok("/v1/moderation/actions".into()),
         ),
-        ["v1", "moderation", "log"] => (&["GET"], admin, Class::Api, log_query(req)),
+        ["v1", "moderation", "log"] => (
+            &["GET"],
+            admin,
+            Class::Api,
+            before_query(req, "/v1/moderation/log"),
+        ),
         // Integrators' webhook endpoints: their owner's alone (the origin answers 404 to
         // anyone else).
         ["v1", "webhooks"] => (
@@ -337,7 +394,7 @@ pub fn resolve(
 
 #[cfg(test)]
 mod tests {
-    use super::{log_query, user_query};
+    use super::{before_query, unsubscribe_query, user_query};
     use crate::error::EdgeError;
     use crate::platform::Request;
 
@@ -386,10 +443,13 @@ mod tests {
     #[test]
     fn the_moderation_log_forwards_one_numeric_before_or_nothing() {
         let log = |q: &str| {
-            log_query(&Request {
-                url: format!("https://edge.example/v1/moderation/log{q}"),
-                ..Request::default()
-            })
+            before_query(
+                &Request {
+                    url: format!("https://edge.example/v1/moderation/log{q}"),
+                    ..Request::default()
+                },
+                "/v1/moderation/log",
+            )
         };
         assert_eq!(log("").unwrap(), "/v1/moderation/log");
         assert_eq!(log("?before=42").unwrap(), "/v1/moderation/log?before=42");
@@ -402,6 +462,42 @@ mod tests {
             "?before=1234567890123456789",
         ] {
             assert!(log(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_unsubscribe_link_forwards_one_token_of_its_alphabet() {
+        let link = |q: &str| {
+            unsubscribe_query(&Request {
+                url: format!("https://edge.example/v1/notifications/unsubscribe{q}"),
+                ..Request::default()
+            })
+        };
+        assert_eq!(
+            link("?t=dV9hZGE6YWxs.q83vEjRWeJ-_").unwrap(),
+            "/v1/notifications/unsubscribe?t=dV9hZGE6YWxs.q83vEjRWeJ-_"
+        );
+        for bad in [
+            "",
+            "?t=",
+            "?t=a&t=b",
+            "?t=a&x=1",
+            "?t=a%2Fb",
+            "?t=a+b",
+            "?t=a%26next%3D1",
+            &format!("?t={}", "a".repeat(201)),
+        ] {
+            let e = link(bad).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    EdgeError::BadRequest {
+                        code: "invalid_token",
+                        ..
+                    }
+                ),
+                "{bad}: {e:?}"
+            );
         }
     }
 }

@@ -1,0 +1,38 @@
+-- Notifications (origin/src/notifications/): what a user is told, in the app and by email, and
+-- how each user wants each kind.
+
+-- One row per user and happening. `key` names the happening (`video:{id}`, `like:{comment}:{user}`
+-- …): a second write of the same key for the same user is a duplicate and is dropped, so a
+-- fan-out run again after a crash, or a like taken back and given again, tells nobody twice.
+CREATE TABLE notifications (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id    TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    kind       TEXT NOT NULL CHECK (kind IN
+                   ('new_video', 'comment_reply', 'comment_like', 'moderation', 'billing')),
+    key        TEXT NOT NULL,
+    -- What the app and the email show (JSON): ids, titles and names as they were.
+    data       TEXT NOT NULL,
+    -- Shown in the app's list (the user's preference when it was written).
+    in_app     INTEGER NOT NULL,
+    -- 'pending' until an email has carried it ('sent'); 'none' when the user did not want it,
+    -- 'expired' when no email went out in time.
+    email      TEXT NOT NULL CHECK (email IN ('none', 'pending', 'sent', 'expired')),
+    created_at INTEGER NOT NULL,
+    read_at    INTEGER,
+    UNIQUE (user_id, key)
+);
+CREATE INDEX notifications_inbox ON notifications (user_id, id) WHERE in_app = 1;
+CREATE INDEX notifications_unread ON notifications (user_id) WHERE in_app = 1 AND read_at IS NULL;
+CREATE INDEX notifications_mail ON notifications (user_id, id) WHERE email = 'pending';
+
+-- A user's choice for one kind; a kind with no row takes the default (`notifications::Kind`).
+CREATE TABLE notification_prefs (
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    kind    TEXT NOT NULL,
+    in_app  INTEGER NOT NULL,
+    email   INTEGER NOT NULL,
+    PRIMARY KEY (user_id, kind)
+);
+
+-- Replies: a comment may answer another on the same video.
+ALTER TABLE comments ADD COLUMN parent_id TEXT REFERENCES comments(id) ON DELETE SET NULL;

@@ -111,7 +111,7 @@ try {
     await page.waitForURL(/\/account$/);
     await page.locator("#membership", { hasText: "paid through" }).waitFor();
     await page.getByLabel("Shown with your comments and channel").fill("Renamed Viewer");
-    await page.getByRole("button", { name: "Save" }).click();
+    await page.getByRole("button", { name: "Save", exact: true }).click();
     await page.locator("#name-status", { hasText: "Saved" }).waitFor();
     await page.reload();
     await signedInAs("Renamed Viewer");

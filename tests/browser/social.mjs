@@ -1,13 +1,30 @@
 // A viewer who signs up, finds the public demo video by search, plays it, switches its quality
 // and speed, likes it, comments (markup stays text; edits one comment, deletes another),
 // subscribes to its channel, and finds the like, the subscription and the comment again after a
-// reload. Run by tests/tests/web.rs after viewer.mjs, on the same edge, with the environment
-// walk.mjs reads. Prints one line per step; exits non-zero on the first failure.
-import { fail, headersOnEverything, playsAndSwitches, searchAndOpen, walk } from "./walk.mjs";
+// reload. Then another user (REPLIER_EMAIL, through the API) replies to the comment twice: the
+// header's bell counts both without a reload (its own 20 s poll: nothing here speeds it up),
+// lists them, marks one read by opening it and the rest with "Mark all read"; the viewer replies
+// to a reply, and saves a notification setting on the account page. Run by tests/tests/web.rs
+// after viewer.mjs, on the same edge, with the environment walk.mjs reads and PASSWORD,
+// REPLIER_EMAIL. Prints one line per step; exits non-zero on the first failure.
+import { env, fail, headersOnEverything, playsAndSwitches, searchAndOpen, walk } from "./walk.mjs";
 
 const MARKUP = "<img src=x onerror=alert(1)>";
 
 const number = (s) => Number.parseInt((s ?? "").replace(/[^0-9]/g, ""), 10);
+
+/** The longest the bell may take to show a new notification: one poll (20 s) and some slack. */
+const BELL_WAIT = 40_000;
+
+/** An API call from outside the browser, as REPLIER_EMAIL would make it from their own device. */
+async function api(method, path, body, token) {
+  const headers = { "content-type": "application/json", [env("COUNTRY_HEADER")]: env("COUNTRY") };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const r = await fetch(`${env("EDGE_URL")}${path}`, { method, headers, body: JSON.stringify(body) });
+  const text = await r.text();
+  if (!r.ok) fail(`${method} ${path}: ${r.status} ${text}`);
+  return JSON.parse(text);
+}
 
 await walk("social", async (w) => {
   const { base, runtime, page, step, axe, shot, cspClean } = w;
@@ -119,6 +136,102 @@ await walk("social", async (w) => {
   step("after a reload: liked, subscribed, the edited comment there and the deleted one gone");
   await cspClean("watch (reloaded)");
 
-  headersOnEverything(w, ["/", "/search", "/watch", "/assets/watch.js"]);
+  // Notifications: another user replies twice to the viewer's comment while the page is open.
+  const bell = page.locator("#bell");
+  const badge = bell.locator(".bell-count");
+  /** The bell, found by its accessible name. */
+  const bellSays = (n) => page.getByRole("button", { name: `Notifications, ${n} unread`, exact: true });
+  await bellSays("none").waitFor();
+  const mineId = (await mine.getAttribute("id")).replace(/^comment-/, "");
+  await page.evaluate(() => {
+    window.__sameDocument = true;
+  });
+  const { access_token: replier } = await api("POST", "/v1/auth/login", {
+    email: env("REPLIER_EMAIL"),
+    password: env("PASSWORD"),
+  });
+  const replies = [`First answer from ${runtime}`, `Second answer from ${runtime}`];
+  for (const body of replies) {
+    await api("POST", "/v1/videos/demo-free/comments", { body, reply_to: mineId }, replier);
+  }
+  const t0 = Date.now();
+  await badge.filter({ hasText: /^2$/ }).waitFor({ timeout: BELL_WAIT });
+  if (!(await page.evaluate(() => window.__sameDocument))) fail("the page reloaded");
+  await bellSays(2).waitFor({ timeout: 1000 });
+  step(`two replies by ${env("REPLIER_EMAIL")}: the bell says 2 after ${((Date.now() - t0) / 1000).toFixed(1)} s, no reload`);
+
+  // The panel lists them, newest first, unread; opening one marks it read.
+  await bell.click();
+  if ((await bell.getAttribute("aria-expanded")) !== "true") fail("the bell's panel is not expanded");
+  const entries = page.locator("#bell-list .bell-item");
+  await entries.first().waitFor();
+  const texts = await entries.allTextContents();
+  if (texts.length !== 2 || !texts[0].includes(replies[1]) || !texts[1].includes(replies[0]) || !texts.every((t) => t.includes("replied to your comment"))) {
+    fail(`the panel lists ${JSON.stringify(texts)}`);
+  }
+  if ((await page.locator('#bell-list .bell-item[data-unread="true"]').count()) !== 2) fail("both should be unread");
+  step(`the panel lists: ${texts.map((t) => JSON.stringify(t)).join(", ")}`);
+  await axe("watch (notifications open)");
+  await shot("notifications");
+  const navigated = page.waitForEvent("framenavigated", { predicate: (f) => f === page.mainFrame() });
+  await entries.first().locator("a").click();
+  await navigated;
+  await page.waitForURL(/\/watch\?v=demo-free$/);
+  await badge.filter({ hasText: /^1$/ }).waitFor();
+  await bellSays(1).waitFor({ timeout: 1000 });
+  step("opening the newest went to its video and marked it read: the bell says 1");
+  await bell.click();
+  await page.locator('#bell-list .bell-item[data-unread="true"]').first().waitFor();
+  await page.getByRole("button", { name: "Mark all read" }).click();
+  await bellSays("none").waitFor();
+  if (await badge.isVisible()) fail("the badge still shows after Mark all read");
+  if (await page.locator('#bell-list .bell-item[data-unread="true"]').count()) fail("an entry is still unread");
+  await page.keyboard.press("Escape");
+  if ((await bell.getAttribute("aria-expanded")) !== "false") fail("Escape did not close the panel");
+  step("Mark all read: the badge is gone; Escape closes the panel");
+
+  // The replies sit under the viewer's comment; the viewer answers the first one.
+  const under = page.locator(`#comment-${mineId} > .replies > li`);
+  await under.first().waitFor();
+  const shownUnder = await under.allTextContents();
+  if (shownUnder.length !== 2 || !replies.every((r) => shownUnder.some((t) => t.includes(r)))) {
+    fail(`under the viewer's comment: ${JSON.stringify(shownUnder)}`);
+  }
+  const answered = under.filter({ hasText: replies[0] });
+  const replyButton = answered.locator(":scope > .comment-actions > button.reply");
+  await replyButton.click();
+  if ((await replyButton.getAttribute("aria-expanded")) !== "true") fail("the Reply button is not expanded");
+  const answer = `Thanks, answered on ${runtime}`;
+  await answered.getByLabel("Your reply").fill(answer);
+  await answered.getByRole("button", { name: "Post reply" }).click();
+  const nested = answered.locator(':scope > .replies > li[data-own="true"]', { hasText: answer });
+  await nested.waitFor();
+  await page.locator("#comments-status", { hasText: "Your reply was posted." }).waitFor();
+  await axe("watch (replies)");
+  await shot("watch-replies");
+  await page.reload();
+  await page.locator(`#comment-${mineId} > .replies > li > .replies > li[data-own="true"]`, { hasText: answer }).waitFor();
+  step("the viewer's reply to a reply is posted and, after a reload, still nested under it");
+  await cspClean("watch (notifications and replies)");
+
+  // A notification setting saved on the account page stays saved.
+  await page.goto(`${base}/account#notifications`);
+  const byEmail = page.getByRole("checkbox", { name: "Replies to my comments By email" });
+  await byEmail.waitFor();
+  const was = await byEmail.isChecked();
+  await byEmail.setChecked(!was);
+  await page.getByRole("button", { name: "Save notification settings" }).click();
+  await page.locator("#prefs-status", { hasText: "Saved." }).waitFor();
+  await page.reload();
+  await byEmail.waitFor();
+  if ((await byEmail.isChecked()) === was) fail("the notification setting did not stay saved");
+  if ((await page.getByRole("checkbox", { name: "Replies to my comments In the app" }).isChecked()) !== true) {
+    fail("in-app replies were turned off by saving email alone");
+  }
+  step(`account: replies by email ${was ? "off" : "on"}, saved, and so after a reload`);
+  await axe("account (notification settings)");
+  await cspClean("account");
+
+  headersOnEverything(w, ["/", "/search", "/watch", "/account", "/assets/watch.js"]);
   console.log("SOCIAL OK");
 });

@@ -10,7 +10,9 @@
 //! - a viewer who signs up (`social.mjs`): finds and plays the public demo, switches quality and
 //!   speed, likes it, subscribes to its channel, comments (errors said plainly; markup inert;
 //!   edits one, deletes another), and sees the like, the subscription and the comment after a
-//!   reload;
+//!   reload; then another user's two replies (through the API) reach the header's bell without
+//!   a reload, one is opened and the rest marked read, the viewer replies to a reply, and a
+//!   notification setting is saved on the account page;
 //! - a viewer's account (`account.mjs`): sign-up from a members video's invitation, the refresh
 //!   cookie's attributes, a cross-site refresh refused, the session across a reload, checkout
 //!   through Stripe's stand-in and its webhooks, the members video playing, the account page,
@@ -159,7 +161,18 @@ async fn walk(runtime: Runtime, name: &str) {
         &[("MARKUP_COMMENT", MARKUP)],
     )
     .await;
-    node_walk("social.mjs", "SOCIAL OK", &edge, name, &[]).await;
+    // The seeded viewer answers the walk's new user (the walk logs in through the API).
+    node_walk(
+        "social.mjs",
+        "SOCIAL OK",
+        &edge,
+        name,
+        &[
+            ("PASSWORD", e2e::DEMO_PASSWORD),
+            ("REPLIER_EMAIL", e2e::VIEWER_EMAIL),
+        ],
+    )
+    .await;
     previews(&c, &edge, token).await;
     studio_csp(&c, &edge, &origin).await;
 }

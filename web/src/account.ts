@@ -1,11 +1,24 @@
-// The account page: display name, password, subscriptions, and membership with the checkout
-// button. Signed-out visitors are sent to sign in first.
+// The account page: display name, password, notification settings, subscriptions, and
+// membership with the checkout button. Signed-out visitors are sent to sign in first.
 import "./nav";
 import { Channel, getJson, seg } from "./api";
 import { checkoutButton } from "./checkout";
 import { byId, date, h, replace } from "./dom";
 import { field, onSubmit } from "./forms";
 import { authJson, currentUser, reloadUser, signInHref, User } from "./session";
+
+/** Each kind of notification the API knows, as the page names it, in the order shown. */
+const KINDS: [string, string][] = [
+  ["new_video", "New videos from channels I follow"],
+  ["comment_reply", "Replies to my comments"],
+  ["comment_like", "Likes on my comments"],
+  ["moderation", "Moderation decisions"],
+  ["billing", "Membership and payments"],
+];
+const CHANNELS = ["in_app", "email"] as const;
+
+type Channels = Record<(typeof CHANNELS)[number], boolean>;
+type Preferences = Record<string, Channels>;
 
 /** Subscriptions listed by name; more than this many are counted, not fetched one by one. */
 const SHOWN_SUBSCRIPTIONS = 50;
@@ -34,6 +47,11 @@ async function main(): Promise<void> {
     // A new password ends every session, this one too.
     location.assign("/signin?changed=1");
   });
+  // Its own status line: settings that fail to load leave the rest of the page working.
+  notificationPreferences().catch((e) => {
+    byId("prefs-status").textContent =
+      e instanceof Error ? e.message : "Your notification settings could not be loaded.";
+  });
   await subscriptions();
 }
 
@@ -50,6 +68,42 @@ function membership(user: User): void {
     h("p", {}, m ? "Your membership has ended." : "Members watch members-only videos."),
     checkoutButton(),
   );
+}
+
+/** A checkbox per kind and channel; saving sends the kinds that changed. */
+async function notificationPreferences(): Promise<void> {
+  let saved = await authJson<Preferences>("GET", "/v1/me/notification-preferences");
+  const boxes = new Map<string, Record<string, HTMLInputElement>>();
+  const rows = KINDS.filter(([kind]) => saved[kind]).map(([kind, label]) => {
+    const cells = CHANNELS.map((ch) => {
+      const box = h("input", {
+        type: "checkbox",
+        id: `pref-${kind}-${ch}`,
+        name: `${kind}.${ch}`,
+        // "Replies to my comments By email": the row's and the column's headers.
+        "aria-labelledby": `pref-${kind} prefs-${ch}`,
+      });
+      return [ch, box] as const;
+    });
+    boxes.set(kind, Object.fromEntries(cells));
+    return h("tr", {}, h("th", { scope: "row", id: `pref-${kind}` }, label), ...cells.map(([, box]) => h("td", {}, box)));
+  });
+  const show = (prefs: Preferences): void => {
+    for (const [kind, byChannel] of boxes) for (const ch of CHANNELS) byChannel[ch].checked = prefs[kind][ch];
+  };
+  replace(byId("prefs-rows"), ...rows);
+  show(saved);
+  onSubmit(byId<HTMLFormElement>("prefs-form"), byId("prefs-status"), async () => {
+    const changed: Preferences = {};
+    for (const [kind, byChannel] of boxes) {
+      const now = { in_app: byChannel.in_app.checked, email: byChannel.email.checked };
+      if (now.in_app !== saved[kind].in_app || now.email !== saved[kind].email) changed[kind] = now;
+    }
+    if (Object.keys(changed).length === 0) return "Nothing changed.";
+    saved = await authJson<Preferences>("PUT", "/v1/me/notification-preferences", changed);
+    show(saved);
+    return "Saved.";
+  });
 }
 
 async function subscriptions(): Promise<void> {

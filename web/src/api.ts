@@ -54,6 +54,8 @@ export interface Comment {
   deleted: boolean;
   likes: number;
   dislikes: number;
+  /** The comment this one answers, if it is a reply. */
+  parent_id?: string | null;
 }
 
 export interface CommentPage {

@@ -1,7 +1,8 @@
 // The header's account links, on every page: "Sign in" / "Sign up", or the signed-in user's
-// links (studio for creators, admin for admins) and "Sign out". Imported for its effect by each
-// page's script.
+// links (studio for creators, admin for admins), the notification bell and "Sign out". Imported
+// for its effect by each page's script.
 import { byId, h, replace } from "./dom";
+import { bell } from "./notifications";
 import { currentUser, signInHref, signOut } from "./session";
 
 async function mount(): Promise<void> {
@@ -27,6 +28,7 @@ async function mount(): Promise<void> {
     user.role !== "user" && h("a", { href: "/studio" }, "Studio"),
     (user.role === "admin" || user.role === "moderator") &&
       h("a", { href: "/admin" }, user.role === "admin" ? "Admin" : "Moderation"),
+    bell(),
     h("a", { href: "/account", id: "nav-account" }, user.display_name || user.email),
     out,
   );

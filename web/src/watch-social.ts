@@ -1,6 +1,8 @@
 // The watch page's community features: like and dislike with their counts, subscribing to the
-// video's channel, and comments (paged; write, edit and delete one's own). Signed out, every
-// control is a link to sign in. Everything a user wrote goes in as text (dom.ts).
+// video's channel, and comments (paged; write, reply, edit and delete one's own). Replies sit
+// under their comment when it is on the page (the API lists oldest first, so a reply's comment
+// comes before it). Signed out, every control is a link to sign in. Everything a user wrote goes
+// in as text (dom.ts).
 import { reportControl } from "./report";
 import { ApiError, Comment, CommentPage, seg, VideoDetails, withQuery } from "./api";
 import { append, byId, date, h, plural, replace } from "./dom";
@@ -182,31 +184,82 @@ function textField(id: string, label: string, value = ""): { field: HTMLElement;
   return { field: h("div", { class: "field" }, h("label", { for: id }, label), input, hint), input };
 }
 
-/** The comments section: the list (paged), the form to write one, and one's own to edit or delete. */
+/** The comments section: the list (paged), the form to write one, a reply form on each, and one's
+ * own to edit or delete. */
 export async function comments(v: VideoDetails, me: User | null): Promise<void> {
   const list = byId("comments");
   const status = byId("comments-status");
   const more = byId<HTMLButtonElement>("comments-more");
   const countShown = byId("comment-count");
   let total = v.comments;
-  const shown = new Set<string>();
+  /** Each comment shown, by id: where its replies go. */
+  const shown = new Map<string, HTMLLIElement>();
   const recount = (delta: number): void => {
     total = Math.max(0, total + delta);
     countShown.textContent = plural(total, "comment", "comments");
     status.textContent = list.children.length ? "" : "No comments yet.";
   };
 
-  const item = (c: Comment): HTMLLIElement => {
+  /** The "Reply" button of comment `c` and the box its form opens in. */
+  const replying = (c: Comment): { button: HTMLButtonElement; box: HTMLElement } => {
+    const box = h("div", { class: "comment-reply", id: `reply-box-${c.id}` });
+    const button = h("button", { type: "button", class: "reply", "aria-expanded": "false", "aria-controls": box.id }, "Reply");
+    const close = (): void => {
+      replace(box);
+      button.setAttribute("aria-expanded", "false");
+    };
+    button.addEventListener("click", () => {
+      if (button.getAttribute("aria-expanded") === "true") return close();
+      const { field, input } = textField(`reply-${c.id}`, "Your reply");
+      const send = h("button", { type: "submit" }, "Post reply");
+      const cancel = h("button", { type: "button" }, "Cancel");
+      const error = h("p", { class: "error", role: "alert" });
+      const form = h("form", { class: "comment-edit", novalidate: true }, field, h("div", { class: "row" }, send, cancel), error);
+      cancel.addEventListener("click", () => {
+        close();
+        button.focus();
+      });
+      form.addEventListener("submit", (ev) => {
+        ev.preventDefault();
+        const text = commentOf(input, error);
+        if (text === null) return;
+        void once(form, async () => {
+          error.textContent = "";
+          try {
+            const posted = await authJson<Comment>("POST", `/v1/videos/${seg(v.id)}/comments`, { body: text, reply_to: c.id });
+            add([posted]);
+            recount(1);
+            close();
+            button.focus();
+            status.textContent = "Your reply was posted.";
+          } catch (e) {
+            error.textContent = explain(e, "post your reply");
+          }
+        });
+      });
+      replace(box, form);
+      button.setAttribute("aria-expanded", "true");
+      input.focus();
+    });
+    return { button, box };
+  };
+
+  /** Comment `c`; `under` when it is shown under the comment it answers. */
+  const item = (c: Comment, under: boolean): HTMLLIElement => {
     const own = !!me && c.author_id === me.id && !c.deleted;
     const who = own ? "You" : c.author_id ? `Viewer ${c.author_id.slice(0, 8)}` : "Deleted account";
     const meta = h("p", { class: "comment-meta" });
     const body = h("p", { class: c.deleted ? "comment-body removed" : "comment-body" }, c.deleted ? "Comment removed." : c.body);
     const li = h("li", { class: "comment", id: `comment-${c.id}`, "data-own": own ? "true" : undefined }, meta, body);
+    // A reply whose comment is not on the page says so, since no indent shows it.
+    const replyNote = c.parent_id && !under ? " · replying to a comment" : "";
     const drawMeta = (edited: boolean, at: number): void => {
-      meta.textContent = `${who} · ${date(at)}${edited ? " · edited" : ""}`;
+      meta.textContent = `${who}${replyNote} · ${date(at)}${edited ? " · edited" : ""}`;
     };
     drawMeta(!!c.edited_at, c.created_at);
+    const reply = me && !c.deleted ? replying(c) : null;
     if (!own) {
+      if (reply) append(li, h("div", { class: "comment-actions" }, reply.button), reply.box);
       if (me && !c.deleted) li.appendChild(reportControl({ comment: c.id }, "Report comment"));
       return li;
     }
@@ -221,7 +274,7 @@ export async function comments(v: VideoDetails, me: User | null): Promise<void> 
       del.setAttribute("aria-label", "Delete your comment");
       edit.addEventListener("click", editing);
       del.addEventListener("click", confirming);
-      replace(actions, edit, del);
+      replace(actions, edit, del, reply?.button);
       body.hidden = false;
     };
     const editing = (): void => {
@@ -277,6 +330,7 @@ export async function comments(v: VideoDetails, me: User | null): Promise<void> 
             body.hidden = false;
             li.removeAttribute("data-own");
             actions.remove();
+            reply?.box.remove();
             recount(-1);
             status.textContent = "Your comment was deleted.";
           } catch (e) {
@@ -289,15 +343,21 @@ export async function comments(v: VideoDetails, me: User | null): Promise<void> 
       yes.focus();
     };
     idle();
-    append(li, actions, error);
+    append(li, actions, error, reply?.box);
     return li;
   };
+
+  /** The list of `li`'s replies, made when the first one comes. */
+  const repliesOf = (li: HTMLLIElement): HTMLElement =>
+    li.querySelector<HTMLElement>(":scope > .replies") ?? li.appendChild(h("ol", { class: "comment-list replies" }));
 
   const add = (items: Comment[]): void => {
     for (const c of items) {
       if (shown.has(c.id)) continue;
-      shown.add(c.id);
-      list.append(item(c));
+      const parent = c.parent_id ? shown.get(c.parent_id) : undefined;
+      const li = item(c, !!parent);
+      shown.set(c.id, li);
+      (parent ? repliesOf(parent) : list).append(li);
     }
   };
 

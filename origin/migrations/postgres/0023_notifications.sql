@@ -36,3 +36,8 @@ CREATE TABLE notification_prefs (
 
 -- Replies: a comment may answer another on the same video.
 ALTER TABLE comments ADD COLUMN parent_id TEXT REFERENCES comments(id) ON DELETE SET NULL;
+
+-- The fan-out walks a channel's subscribers in user order, a batch at a time: with the channel
+-- alone indexed, every batch would scan the whole channel again.
+DROP INDEX subscriptions_channel;
+CREATE INDEX subscriptions_channel_user ON subscriptions (channel_id, user_id);

@@ -1,6 +1,6 @@
 //! The SMTP server the notification emails go to: `smtp_sink.py` on loopback (aiosmtpd, from
 //! Debian's python3-aiosmtpd), which parses each message with Python's email package and logs
-//! what the tests check.
+//! what the tests check, and refuses for good (554) a message whose subject holds `REFUSE`.
 
 use std::process::Command;
 use std::time::{Duration, Instant};

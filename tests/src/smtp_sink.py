@@ -1,6 +1,7 @@
-"""An SMTP server on loopback for the tests (aiosmtpd, Debian's python3-aiosmtpd): accepts every
-message and appends what a test checks to messages.jsonl in its folder, parsed by Python's own
-email package (not by the code that wrote the message).
+"""An SMTP server on loopback for the tests (aiosmtpd, Debian's python3-aiosmtpd): appends what a
+test checks of each message to messages.jsonl in its folder, parsed by Python's own email
+package (not by the code that wrote the message). A message whose subject holds REFUSE is
+refused for good (554), as a server refuses a message it will never take.
 
 Usage: smtp_sink.py PORT DIR
 """
@@ -21,6 +22,8 @@ class Sink:
 
     async def handle_DATA(self, server, session, envelope):
         msg = BytesParser(policy=policy.default).parsebytes(envelope.content)
+        if "REFUSE" in str(msg["subject"]):
+            return "554 5.6.0 refused for the test"
         body = msg.get_body(preferencelist=("plain",))
         line = {
             "mail_from": envelope.mail_from,

@@ -7,7 +7,9 @@
 //!   itself; several go as a digest.
 //! - **Once**: the job marks what it sent and completes in one transaction after the server
 //!   accepted the message. The one gap is a crash between the two: the job is claimed again and
-//!   the same message (same `Message-ID`, which mail systems de-duplicate on) is sent again.
+//!   the same message (same `Message-ID`, which mail systems de-duplicate on) is sent again. A
+//!   message the server refuses for good (5xx) is not sent again; anything else is retried until
+//!   its notifications expire.
 //! - **Unsubscribe**: every email has a signed link to stop that kind (a digest of several
 //!   kinds: all notification emails), in the body and as `List-Unsubscribe` with
 //!   `List-Unsubscribe-Post` (RFC 8058), so mail clients offer one click.
@@ -42,9 +44,12 @@ const LISTED: usize = 20;
 /// Users a sweep queues emails for at a time.
 const SWEEP_USERS: i64 = 500;
 
+/// Retried until its notifications expire (`max_age_secs`; the job then finds nothing to
+/// send): a job given up earlier would keep its key, and with it the user's next emails, until
+/// then.
 const MAIL_POLICY: Policy = Policy {
     lease_secs: 60,
-    max_attempts: 12,
+    max_attempts: i64::MAX,
     backoff_base_secs: 30,
     backoff_cap_secs: 3600,
 };
@@ -206,16 +211,27 @@ impl jobs::Handler for Send {
             }
         };
         let message = m.compose(user, to, &pending)?;
-        m.smtp.send(message).await.context("sending")?;
+        let (outcome, state) = match m.smtp.send(message).await {
+            Ok(_) => ("sent", "sent"),
+            // A 5xx refuses this message for good (a bad recipient, say): its notifications are
+            // not emailed, and the user's next ones go in a new email. Anything else (the server
+            // away, a 4xx) is tried again.
+            Err(e) if e.is_permanent() => {
+                tracing::warn!(user, error = %e, "notification email refused by the server");
+                ("refused", "expired")
+            }
+            Err(e) => return Err(e).context("sending"),
+        };
         let mut tx = m.db.begin().await?;
-        if !jobs::complete(&mut tx, job.lease(), "sent", now()).await? {
+        if !jobs::complete(&mut tx, job.lease(), outcome, now()).await? {
             // Another worker has the job: it decides; this send was its duplicate.
             return Ok(Finished::Recorded);
         }
         sqlx::query(
-            "UPDATE notifications SET email = 'sent'
-             WHERE user_id = $1 AND email = 'pending' AND id >= $2 AND id <= $3",
+            "UPDATE notifications SET email = $1
+             WHERE user_id = $2 AND email = 'pending' AND id >= $3 AND id <= $4",
         )
+        .bind(state)
         .bind(user)
         .bind(first)
         .bind(last)
@@ -225,18 +241,10 @@ impl jobs::Handler for Send {
         tracing::info!(
             user,
             notifications = pending.len(),
-            "notification email sent"
+            outcome,
+            "notification email"
         );
         Ok(Finished::Recorded)
-    }
-
-    fn permanent(&self, error: &anyhow::Error) -> bool {
-        // A 5xx from the server refuses this message for good (a bad recipient); anything else
-        // (the server away, a 4xx) may pass later.
-        error
-            .chain()
-            .filter_map(|e| e.downcast_ref::<lettre::transport::smtp::Error>())
-            .any(|e| e.is_permanent())
     }
 }
 

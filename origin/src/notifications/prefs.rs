@@ -61,6 +61,16 @@ pub async fn set(
 /// drops their pending emails, so the next digest does not carry them.
 pub async fn stop_email(conn: &mut AnyConnection, user: &str, kinds: &[Kind]) -> sqlx::Result<()> {
     for &kind in kinds {
+        // A write first: on SQLite a transaction that reads first cannot take the write lock
+        // while another writer holds it.
+        sqlx::query(
+            "UPDATE notifications SET email = 'none'
+             WHERE user_id = $1 AND kind = $2 AND email = 'pending'",
+        )
+        .bind(user)
+        .bind(kind.as_str())
+        .execute(&mut *conn)
+        .await?;
         let now = of(conn, user, kind).await?;
         set(
             conn,
@@ -71,14 +81,6 @@ pub async fn stop_email(conn: &mut AnyConnection, user: &str, kinds: &[Kind]) ->
                 ..now
             },
         )
-        .await?;
-        sqlx::query(
-            "UPDATE notifications SET email = 'none'
-             WHERE user_id = $1 AND kind = $2 AND email = 'pending'",
-        )
-        .bind(user)
-        .bind(kind.as_str())
-        .execute(&mut *conn)
         .await?;
     }
     Ok(())

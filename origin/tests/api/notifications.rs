@@ -729,3 +729,95 @@ async fn preferences_are_checked_and_a_signed_link_stops_emails() {
         "refused links change nothing"
     );
 }
+
+/// Emails through a real SMTP server on loopback: a message the server refuses for good is not
+/// sent again, and does not hold back the user's next email.
+#[tokio::test]
+async fn a_refused_email_is_dropped_and_the_next_one_goes() {
+    let sink = e2e::mail::Sink::start().await;
+    let smtp = sink.url.clone();
+    let app = TestApp::spawn_tweaked(move |s| {
+        s.notifications.smtp_url = Some(smtp.into());
+        s.notifications.digest_secs = 1;
+        s.notifications.sweep_secs = 1;
+    })
+    .await;
+    let (creator, creator_token) = app.user("creator@example.com", Role::Creator).await;
+    let (ada_id, ada) = app.user("ada@example.com", Role::User).await;
+    app.public_video("v-mail", Some(&creator)).await;
+    let (_, c) = json_of(
+        app.post(
+            "/v1/videos/v-mail/comments",
+            Some(&ada),
+            json!({"body": "Hi"}),
+        )
+        .await,
+    )
+    .await;
+    let reply = |text: &'static str| {
+        let app = &app;
+        let token = creator_token.clone();
+        let parent = c["id"].clone();
+        async move {
+            let body = json!({"body": text, "reply_to": parent});
+            let r = app
+                .post("/v1/videos/v-mail/comments", Some(&token), body)
+                .await;
+            assert_eq!(r.status(), StatusCode::CREATED);
+        }
+    };
+    let emails = |state: &'static str| {
+        let app = &app;
+        let ada_id = ada_id.clone();
+        async move {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM notifications WHERE user_id = $1 AND email = $2",
+            )
+            .bind(&ada_id)
+            .bind(state)
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap();
+            n
+        }
+    };
+    reply("REFUSE this one").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while emails("expired").await == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the refused email was never settled"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    reply("but take this one").await;
+    let got = sink
+        .until("the next email", Duration::from_secs(30), |m| !m.is_empty())
+        .await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0]["subject"]
+            .as_str()
+            .unwrap()
+            .contains("but take this one"),
+        "{got:?}"
+    );
+    assert_eq!(got[0]["rcpt_tos"], json!(["ada@example.com"]));
+    // Settled: one refused, one sent, nothing pending or sent twice.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        (
+            emails("expired").await,
+            emails("sent").await,
+            emails("pending").await
+        ),
+        (1, 1, 0)
+    );
+    assert_eq!(sink.messages().len(), 1);
+    let outcomes: Vec<String> =
+        sqlx::query_scalar("SELECT outcome FROM jobs WHERE kind = 'notify.mail' ORDER BY id")
+            .fetch_all(&app.state.db)
+            .await
+            .unwrap();
+    assert_eq!(outcomes, ["refused", "sent"]);
+}

@@ -11,6 +11,7 @@ export WRANGLER_SEND_METRICS=false
 export CLOUDFLARE_CF_FETCH_ENABLED=false
 origin_port="${ORIGIN_PORT:-8700}"
 edge_port="${EDGE_PORT:-8787}"
+smtp_port="${SMTP_PORT:-2525}"
 
 bash scripts/setup.sh
 cargo build -p origin
@@ -28,14 +29,20 @@ grep -q '^SYNC_SECRET=' .dev.vars || printf 'SYNC_SECRET=%s\n' "$(rand)" >> .dev
 APP_EDGE__SHARED_SECRET="$(sed -n 's/^EDGE_ORIGIN_SECRET=//p' .dev.vars)"
 APP_SYNC__SECRET="$(sed -n 's/^SYNC_SECRET=//p' .dev.vars)"
 # The origin's outbox pushes video, user and entitlement records to the edge's sync endpoint.
+# Notification emails go to the tests' SMTP server on loopback, which writes each one to
+# .dev/mail/messages.jsonl; a minute's digest window instead of ten.
 export APP_EDGE__SHARED_SECRET APP_SYNC__SECRET APP_SERVER__PORT="$origin_port" \
   APP_SYNC__EDGES="http://127.0.0.1:$edge_port/internal/sync" \
-  APP_WEB__ORIGINS="http://127.0.0.1:$edge_port"
+  APP_WEB__ORIGINS="http://127.0.0.1:$edge_port" \
+  APP_NOTIFICATIONS__SMTP_URL="smtp://127.0.0.1:$smtp_port" APP_NOTIFICATIONS__DIGEST_SECS=60
 
+mkdir -p .dev/mail
+/usr/bin/python3 tests/src/smtp_sink.py "$smtp_port" .dev/mail >/dev/null &
+smtp_pid=$!
 ./target/debug/origin seed-demo
 ./target/debug/origin serve &
 origin_pid=$!
-trap 'kill $origin_pid 2>/dev/null || true' EXIT
+trap 'kill $origin_pid $smtp_pid 2>/dev/null || true' EXIT
 
 cat <<MSG
 
@@ -47,6 +54,7 @@ cat <<MSG
            http://127.0.0.1:$edge_port/signin                (demo@example.com / demo-password; or sign up)
            http://127.0.0.1:$edge_port/studio                (the demo creator's studio: upload, edit, channels)
            http://127.0.0.1:$edge_port/admin                 (admin@example.com / demo-password: users, takedowns)
+  mail:    .dev/mail/messages.jsonl                          (notification emails, as an SMTP server on :$smtp_port got them)
 
   try:
     curl http://127.0.0.1:$edge_port/v1/videos/demo-free/playback

@@ -34,6 +34,12 @@ CREATE TABLE notification_prefs (
     PRIMARY KEY (user_id, kind)
 );
 
+-- When a video's subscribers were told of it (`notifications::fanout::announce`): once per video.
+-- Videos published before notifications existed count as told, so editing or restoring one
+-- tells nobody of it as new.
+ALTER TABLE videos ADD COLUMN announced_at BIGINT;
+UPDATE videos SET announced_at = created_at WHERE state = 'ready' AND visibility <> 'private';
+
 -- Replies: a comment may answer another on the same video.
 ALTER TABLE comments ADD COLUMN parent_id TEXT REFERENCES comments(id) ON DELETE SET NULL;
 

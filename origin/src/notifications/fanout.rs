@@ -26,19 +26,23 @@ const POLICY: Policy = Policy {
     backoff_cap_secs: 600,
 };
 
-/// Queues the fan-out of `video` in `tx` if it is published now: ready, public or for members,
-/// not taken down, in a channel. Once per video: published again later, it tells no one again.
+/// Queues the fan-out of `video` in `tx` if it is published now (ready, public or for members,
+/// not taken down, in a channel) and its subscribers were never told of it: once per video, so
+/// an edit, a restore or a second publication tells nobody again.
 pub async fn announce(tx: &mut WriteTx, video: &VideoId) -> sqlx::Result<()> {
-    let published: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM videos WHERE id = $1 AND state = 'ready' AND visibility <> 'private'
+    let at = now();
+    let first = sqlx::query(
+        "UPDATE videos SET announced_at = $1
+         WHERE id = $2 AND announced_at IS NULL AND state = 'ready' AND visibility <> 'private'
            AND taken_down = 0 AND channel_id IS NOT NULL",
     )
+    .bind(at as i64)
     .bind(video.as_str())
-    .fetch_optional(&mut **tx)
+    .execute(&mut **tx)
     .await?;
-    if published.is_some() {
+    if first.rows_affected() == 1 {
         let key = format!("video:{video}");
-        jobs::enqueue(tx, &NewJob::new(FANOUT, &key), OnConflict::Keep, now()).await?;
+        jobs::enqueue(tx, &NewJob::new(FANOUT, &key), OnConflict::Keep, at).await?;
     }
     Ok(())
 }

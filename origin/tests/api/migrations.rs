@@ -322,3 +322,75 @@ async fn moderation_migration_admits_moderators_and_keeps_accounts() {
     let orphan = session("s2", "nobody").execute(&db).await;
     assert!(orphan.is_err(), "references are still enforced");
 }
+
+/// 0023: videos already published count as announced, so editing or restoring one after the
+/// upgrade tells no subscriber of it as new; a video not yet published is announced when it is.
+#[tokio::test]
+async fn notifications_migration_counts_published_videos_as_announced() {
+    let (_dir, db, migrator, url) = migrated_before_at(23).await;
+    for stmt in [
+        "INSERT INTO users (id, email, password_hash, role, created_at) VALUES ('u_c', 'c@x', 'h', 'creator', 1)",
+        "INSERT INTO channels (id, owner_id, name, created_at, ordinal) VALUES ('ch1', 'u_c', 'C', 1, 1)",
+        "INSERT INTO users (id, email, password_hash, role, created_at) VALUES ('u_v', 'v@x', 'h', 'user', 1)",
+        "INSERT INTO subscriptions (user_id, channel_id, created_at) VALUES ('u_v', 'ch1', 1)",
+        "INSERT INTO videos (id, owner_id, channel_id, title, visibility, state, created_at, updated_at)
+         VALUES ('v-old', 'u_c', 'ch1', 'Old', 'public', 'ready', 5, 5),
+                ('v-down', 'u_c', 'ch1', 'Down', 'public', 'ready', 6, 6),
+                ('v-draft', 'u_c', 'ch1', 'Draft', 'private', 'ready', 7, 7)",
+        "UPDATE videos SET taken_down = 1 WHERE id = 'v-down'",
+    ] {
+        sqlx::query(stmt).execute(&db).await.unwrap();
+    }
+    migrator.run(&db).await.unwrap();
+    db.close().await;
+    let db = origin::db::connect(&url).await.unwrap();
+    let announced: Vec<(String, Option<i64>)> =
+        sqlx::query_as("SELECT id, announced_at FROM videos ORDER BY id")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+    assert_eq!(
+        announced,
+        [
+            ("v-down".into(), Some(6)),
+            ("v-draft".into(), None),
+            ("v-old".into(), Some(5)),
+        ]
+    );
+    // An edit and a restore after the upgrade, then the draft made public: one fan-out, the draft's.
+    for (id, patch) in [
+        (
+            "v-old",
+            origin::videos::VideoPatch {
+                title: Some("Old, edited".into()),
+                ..Default::default()
+            },
+        ),
+        (
+            "v-down",
+            origin::videos::VideoPatch {
+                taken_down: Some(false),
+                ..Default::default()
+            },
+        ),
+        (
+            "v-draft",
+            origin::videos::VideoPatch {
+                visibility: Some(shared_wasm::record::Visibility::Public),
+                ..Default::default()
+            },
+        ),
+    ] {
+        let id = shared_wasm::VideoId::parse(id).unwrap();
+        origin::videos::update(&db, &id, &patch)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let fanouts: Vec<String> =
+        sqlx::query_scalar("SELECT key FROM jobs WHERE kind = 'notify.fanout' ORDER BY key")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+    assert_eq!(fanouts, ["video:v-draft"]);
+}

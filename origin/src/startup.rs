@@ -165,13 +165,11 @@ async fn runner(state: &AppState) -> anyhow::Result<Runner> {
     let mailer = crate::notifications::mail::Mailer::new(
         state.db.clone(),
         notifications,
-        base,
+        &base,
         state.unsubscribe_key.clone(),
     )?;
-    if let Some(mailer) = mailer {
-        for lane in mailer.lanes().await? {
-            runner = runner.lane(lane);
-        }
+    for lane in crate::notifications::mail::lanes(&state.db, notifications, mailer).await? {
+        runner = runner.lane(lane);
     }
     Ok(runner)
 }

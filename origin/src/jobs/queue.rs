@@ -71,6 +71,9 @@ pub enum OnConflict {
     Replace,
     /// Keep it, but make it due no later than the new one's time if it is waiting.
     Sooner,
+    /// Keep it while it is waiting or running; replace it once it has finished (done or dead):
+    /// one live job per key, run again as often as it is asked for afterwards.
+    Renew,
 }
 
 /// Queues a job on `conn` (a transaction's, to commit it with the write it belongs to);
@@ -81,15 +84,22 @@ pub async fn enqueue(
     on_conflict: OnConflict,
     now: u64,
 ) -> sqlx::Result<bool> {
-    if let (OnConflict::Replace, Some(key)) = (on_conflict, job.key) {
-        sqlx::query("DELETE FROM jobs WHERE kind = $1 AND key = $2")
-            .bind(job.kind)
-            .bind(key)
-            .execute(&mut *conn)
-            .await?;
+    let finished = match on_conflict {
+        OnConflict::Replace => Some(""),
+        OnConflict::Renew => Some(" AND state IN ('done', 'dead')"),
+        OnConflict::Keep | OnConflict::Sooner => None,
+    };
+    if let (Some(finished), Some(key)) = (finished, job.key) {
+        sqlx::query(&format!(
+            "DELETE FROM jobs WHERE kind = $1 AND key = $2{finished}"
+        ))
+        .bind(job.kind)
+        .bind(key)
+        .execute(&mut *conn)
+        .await?;
     }
     let conflict = match on_conflict {
-        OnConflict::Keep | OnConflict::Replace => "DO NOTHING",
+        OnConflict::Keep | OnConflict::Replace | OnConflict::Renew => "DO NOTHING",
         OnConflict::Sooner => {
             "DO UPDATE SET run_at = excluded.run_at
              WHERE jobs.state = 'queued' AND jobs.run_at > excluded.run_at"

@@ -1,6 +1,7 @@
 //! Telling people how a moderation case ended, in the action's transaction: each reporter whose
-//! report it closed (without naming the action beyond "acted on it" or "found nothing"), and the
-//! owner of the content or the account it changed, with the reason they are given.
+//! report it closed (whether moderators acted, never what they did: that is the owner's to
+//! know), and the owner of the content or the account it changed, with the reason they are
+//! given.
 
 use serde_json::json;
 
@@ -61,23 +62,34 @@ pub async fn tell(
     else {
         return Ok(());
     };
-    let action_name = enum_name(action);
-    let data = |role: &str, reason: &str| {
+    let owner_data = |reason: &str| {
         json!({
-            "role": role,
-            "action": action_name,
+            "role": "owner",
+            "action": enum_name(action),
             "target": kind,
             "title": about.title,
             "video": about.video,
             "reason": reason,
         })
     };
+    // A reporter learns whether moderators acted, not what they did to the owner.
+    let verdict = if action == Action::Dismiss {
+        "dismissed"
+    } else {
+        "acted"
+    };
     for (report, reporter) in reports {
         let note = Note {
             user: reporter,
             kind: Kind::Moderation,
             key: format!("report:{report}"),
-            data: data("reporter", ""),
+            data: json!({
+                "role": "reporter",
+                "outcome": verdict,
+                "target": kind,
+                "title": about.title,
+                "video": about.video,
+            }),
         };
         notifications::notify(tx, &note, at).await?;
     }
@@ -98,7 +110,7 @@ pub async fn tell(
         user: owner,
         kind: Kind::Moderation,
         key: format!("moderation:{seq}"),
-        data: data("owner", told),
+        data: owner_data(told),
     };
     notifications::notify(tx, &note, at).await?;
     Ok(())

@@ -1,10 +1,11 @@
 //! Notification emails over SMTP (lettre).
 //!
 //! - **Digest**: the first pending email of a user opens a window of `digest_secs`; a periodic
-//!   sweep (`notify.digest`) finds users whose window has closed and queues one `notify.mail`
-//!   job each, keyed `{user}:{first pending id}`, so a sweep run twice queues it once. The job
-//!   sends everything pending (up to [`PER_EMAIL`]) in one email: alone, a notification goes as
-//!   itself; several go as a digest.
+//!   sweep (`notify.digest`) finds the users whose window has closed, longest waiting first, and
+//!   queues one `notify.mail` job each, keyed by the user: one live job per user (a sweep run
+//!   twice queues it once, and two workers never send one user's notifications at once), renewed
+//!   once it has finished. The job sends what is pending (up to [`PER_EMAIL`]) in one email:
+//!   alone, a notification goes as itself; several go as a digest.
 //! - **Once**: the job marks what it sent and completes in one transaction after the server
 //!   accepted the message. The one gap is a crash between the two: the job is claimed again and
 //!   the same message (same `Message-ID`, which mail systems de-duplicate on) is sent again. A
@@ -35,7 +36,7 @@ use crate::settings::NotificationSettings;
 
 /// The periodic sweep's kind (one job, keyed `sweep`).
 pub const DIGEST: &str = "notify.digest";
-/// One email's kind, keyed `{user}:{first pending id}`.
+/// One email's kind, keyed by the user.
 pub const MAIL: &str = "notify.mail";
 /// Most notifications in one email; the rest go in the next.
 pub const PER_EMAIL: i64 = 50;
@@ -69,21 +70,27 @@ pub struct Mailer {
     /// The edge's public origin: links in emails lead there.
     base: String,
     unsubscribe_key: Arc<[u8; 32]>,
-    settings: NotificationSettings,
 }
 
 impl Mailer {
     /// A mailer for `settings.smtp_url` (`smtp://host:port` in the clear, `smtp://…?tls=required`
-    /// for STARTTLS, `smtps://` for TLS; credentials in the URL's user part).
+    /// for STARTTLS, `smtps://` for TLS; credentials in the URL's user part); `None` without one.
+    /// `base`: the edge's public origin, which links in emails lead to.
     pub fn new(
         db: AnyPool,
         settings: &NotificationSettings,
-        base: String,
+        base: &str,
         unsubscribe_key: Arc<[u8; 32]>,
     ) -> anyhow::Result<Option<Arc<Self>>> {
         let Some(url) = &settings.smtp_url else {
             return Ok(None);
         };
+        // RFC 8058 wants an absolute https link (http on a development machine).
+        if !(base.starts_with("https://") || base.starts_with("http://")) {
+            anyhow::bail!(
+                "notifications.smtp_url needs web.origins: the links in emails lead there"
+            );
+        }
         let smtp = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())
             .context("notifications.smtp_url is not an SMTP URL")?
             .timeout(Some(Duration::from_secs(settings.smtp_timeout_secs)))
@@ -98,66 +105,85 @@ impl Mailer {
             from,
             base: base.trim_end_matches('/').to_owned(),
             unsubscribe_key,
-            settings: settings.clone(),
         })))
-    }
-
-    /// The sweep (made due now) and the senders' lanes.
-    pub async fn lanes(self: &Arc<Self>) -> sqlx::Result<[Lane; 2]> {
-        let sweep = NewJob::new(DIGEST, "sweep");
-        jobs::enqueue(
-            &mut *self.db.acquire().await?,
-            &sweep,
-            OnConflict::Sooner,
-            now(),
-        )
-        .await?;
-        Ok([
-            Lane::new(&[DIGEST], SWEEP_POLICY, Sweep(self.clone()))
-                .poll(Duration::from_secs(self.settings.sweep_secs)),
-            Lane::new(&[MAIL], MAIL_POLICY, Send(self.clone()))
-                .workers(self.settings.mail_workers)
-                .poll(Duration::from_secs(1)),
-        ])
     }
 }
 
-struct Sweep(Arc<Mailer>);
+/// The sweep's lane (its job made due now), and the senders' with a `mailer`. Without one the
+/// sweep only expires what waits too long: no email goes out.
+pub async fn lanes(
+    db: &AnyPool,
+    settings: &NotificationSettings,
+    mailer: Option<Arc<Mailer>>,
+) -> sqlx::Result<Vec<Lane>> {
+    let sweep = NewJob::new(DIGEST, "sweep");
+    jobs::enqueue(&mut *db.acquire().await?, &sweep, OnConflict::Sooner, now()).await?;
+    let sweeper = Sweep {
+        db: db.clone(),
+        settings: settings.clone(),
+        sending: mailer.is_some(),
+    };
+    let mut lanes =
+        vec![Lane::new(&[DIGEST], SWEEP_POLICY, sweeper)
+            .poll(Duration::from_secs(settings.sweep_secs))];
+    if let Some(mailer) = mailer {
+        lanes.push(
+            Lane::new(&[MAIL], MAIL_POLICY, Send(mailer))
+                .workers(settings.mail_workers)
+                .poll(Duration::from_secs(1)),
+        );
+    }
+    Ok(lanes)
+}
+
+struct Sweep {
+    db: AnyPool,
+    settings: NotificationSettings,
+    sending: bool,
+}
 
 #[async_trait::async_trait]
 impl jobs::Handler for Sweep {
     async fn run(&self, _job: &Job) -> anyhow::Result<Finished> {
-        let m = &self.0;
         let t = now();
         let expired = sqlx::query(
             "UPDATE notifications SET email = 'expired'
              WHERE email = 'pending' AND created_at < $1",
         )
-        .bind(t.saturating_sub(m.settings.max_age_secs) as i64)
-        .execute(&m.db)
+        .bind(t.saturating_sub(self.settings.max_age_secs) as i64)
+        .execute(&self.db)
         .await?
         .rows_affected();
         if expired > 0 {
             tracing::warn!(expired, "notification emails expired unsent");
         }
-        let due: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT user_id, MIN(id) FROM notifications WHERE email = 'pending'
-             GROUP BY user_id HAVING MIN(created_at) <= $1 LIMIT $2",
+        if !self.sending {
+            return Ok(Finished::Again {
+                at: t + self.settings.sweep_secs,
+            });
+        }
+        // Users with a live email job are left to it: the sweep moves on to others.
+        let due: Vec<String> = sqlx::query_scalar(
+            "SELECT n.user_id FROM notifications n WHERE n.email = 'pending'
+               AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.kind = $1 AND j.key = n.user_id
+                                 AND j.state IN ('queued', 'running'))
+             GROUP BY n.user_id HAVING MIN(n.created_at) <= $2
+             ORDER BY MIN(n.created_at) LIMIT $3",
         )
-        .bind(t.saturating_sub(m.settings.digest_secs) as i64)
+        .bind(MAIL)
+        .bind(t.saturating_sub(self.settings.digest_secs) as i64)
         .bind(SWEEP_USERS)
-        .fetch_all(&m.db)
+        .fetch_all(&self.db)
         .await?;
-        let mut conn = m.db.acquire().await?;
-        for (user, first) in &due {
-            let key = format!("{user}:{first}");
-            jobs::enqueue(&mut conn, &NewJob::new(MAIL, &key), OnConflict::Keep, t).await?;
+        let mut conn = self.db.acquire().await?;
+        for user in &due {
+            jobs::enqueue(&mut conn, &NewJob::new(MAIL, user), OnConflict::Renew, t).await?;
         }
         // A full sweep leaves more: go on at once.
         let next = if due.len() as i64 == SWEEP_USERS {
             t
         } else {
-            t + m.settings.sweep_secs
+            t + self.settings.sweep_secs
         };
         Ok(Finished::Again { at: next })
     }
@@ -176,10 +202,7 @@ struct Pending {
 impl jobs::Handler for Send {
     async fn run(&self, job: &Job) -> anyhow::Result<Finished> {
         let m = &self.0;
-        let (user, _) = job
-            .key()
-            .rsplit_once(':')
-            .ok_or_else(|| anyhow::anyhow!("malformed mail key"))?;
+        let user = job.key();
         let Some(address) =
             sqlx::query_scalar::<_, String>("SELECT email FROM users WHERE id = $1")
                 .bind(user)
@@ -196,59 +219,68 @@ impl jobs::Handler for Send {
         .bind(PER_EMAIL)
         .fetch_all(&m.db)
         .await?;
-        let (Some(first), Some(last)) = (pending.first(), pending.last()) else {
+        if pending.is_empty() {
             return Ok(Finished::Done("nothing"));
-        };
-        let (first, last) = (first.id, last.id);
-        let to: Mailbox = match address.parse() {
-            Ok(to) => to,
-            Err(_) => {
-                tracing::warn!(
-                    user,
-                    "notification email skipped: the stored address does not parse"
-                );
-                return Ok(Finished::Done("bad_address"));
-            }
+        }
+        let Ok(to) = address.parse::<Mailbox>() else {
+            tracing::warn!(
+                user,
+                "notification email dropped: the stored address does not parse"
+            );
+            return m.settle(job, &pending, "bad_address", "expired").await;
         };
         let message = m.compose(user, to, &pending)?;
-        let (outcome, state) = match m.smtp.send(message).await {
-            Ok(_) => ("sent", "sent"),
+        match m.smtp.send(message).await {
+            Ok(_) => m.settle(job, &pending, "sent", "sent").await,
             // A 5xx refuses this message for good (a bad recipient, say): its notifications are
             // not emailed, and the user's next ones go in a new email. Anything else (the server
             // away, a 4xx) is tried again.
             Err(e) if e.is_permanent() => {
                 tracing::warn!(user, error = %e, "notification email refused by the server");
-                ("refused", "expired")
+                m.settle(job, &pending, "refused", "expired").await
             }
-            Err(e) => return Err(e).context("sending"),
-        };
-        let mut tx = m.db.begin().await?;
+            Err(e) => Err(e).context("sending"),
+        }
+    }
+}
+
+impl Mailer {
+    /// Completes the job with `outcome` and marks exactly the notifications it read `state`, in
+    /// one transaction (ids, not a range: on PostgreSQL a lower id can commit after a higher
+    /// one, and would be marked unsent).
+    async fn settle(
+        &self,
+        job: &Job,
+        pending: &[Pending],
+        outcome: &'static str,
+        state: &str,
+    ) -> anyhow::Result<Finished> {
+        let mut tx = self.db.begin().await?;
         if !jobs::complete(&mut tx, job.lease(), outcome, now()).await? {
-            // Another worker has the job: it decides; this send was its duplicate.
+            // Another worker has the job now, and decides.
             return Ok(Finished::Recorded);
         }
-        sqlx::query(
+        let marks: Vec<String> = (0..pending.len()).map(|i| format!("${}", i + 3)).collect();
+        let sql = format!(
             "UPDATE notifications SET email = $1
-             WHERE user_id = $2 AND email = 'pending' AND id >= $3 AND id <= $4",
-        )
-        .bind(state)
-        .bind(user)
-        .bind(first)
-        .bind(last)
-        .execute(&mut *tx)
-        .await?;
+             WHERE user_id = $2 AND email = 'pending' AND id IN ({})",
+            marks.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(state).bind(job.key());
+        for p in pending {
+            q = q.bind(p.id);
+        }
+        q.execute(&mut *tx).await?;
         tx.commit().await?;
         tracing::info!(
-            user,
+            user = job.key(),
             notifications = pending.len(),
             outcome,
             "notification email"
         );
         Ok(Finished::Recorded)
     }
-}
 
-impl Mailer {
     /// One notification as itself, several as a digest.
     fn compose(&self, user: &str, to: Mailbox, pending: &[Pending]) -> anyhow::Result<Message> {
         let lines: Vec<(Kind, String, String)> = pending

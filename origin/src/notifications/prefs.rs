@@ -37,7 +37,7 @@ pub async fn all(
     Ok(out)
 }
 
-/// Stores `user`'s choice for `kind`.
+/// Stores `user`'s choice for `kind` (nothing for a user who is gone: an old unsubscribe link).
 pub async fn set(
     conn: &mut AnyConnection,
     user: &str,
@@ -45,7 +45,8 @@ pub async fn set(
     channels: Channels,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO notification_prefs (user_id, kind, in_app, email) VALUES ($1, $2, $3, $4)
+        "INSERT INTO notification_prefs (user_id, kind, in_app, email)
+         SELECT id, $2, $3, $4 FROM users WHERE id = $1
          ON CONFLICT (user_id, kind) DO UPDATE SET in_app = excluded.in_app, email = excluded.email",
     )
     .bind(user)

@@ -61,15 +61,20 @@ fn moderation(data: &Value) -> (String, String) {
         "" => "/".to_owned(),
         v => format!("/watch?v={v}"),
     };
+    if s("role") == "reporter" {
+        let reported = match s("target") {
+            "comment" => format!("a comment on “{}”", s("title")),
+            _ => format!("“{}”", s("title")),
+        };
+        let text = match s("outcome") {
+            "dismissed" => format!(
+                "Moderators reviewed your report of {reported} and found nothing against the rules"
+            ),
+            _ => format!("Moderators reviewed your report of {reported} and acted on it"),
+        };
+        return (text, link);
+    }
     let text = match (s("role"), s("action")) {
-        ("reporter", "dismiss") => format!(
-            "Moderators reviewed your report of “{}” and found nothing against the rules",
-            s("title")
-        ),
-        ("reporter", _) => format!(
-            "Moderators reviewed your report of “{}” and acted on it",
-            s("title")
-        ),
         (_, "take_down") => format!("A moderator took down {what}{because}"),
         (_, "remove_comment") => format!("A moderator removed {what}{because}"),
         (_, "restore") => format!("A moderator restored {what}"),
@@ -116,9 +121,12 @@ mod tests {
         assert_eq!(t, "A moderator took down your video “Alps”: copyright");
         let (t, l) = describe(
             Kind::Moderation,
-            &json!({"role": "reporter", "action": "dismiss", "target": "comment", "title": "Alps"}),
+            &json!({"role": "reporter", "outcome": "dismissed", "target": "comment", "title": "Alps"}),
         );
-        assert!(t.contains("found nothing"), "{t}");
+        assert_eq!(
+            t,
+            "Moderators reviewed your report of a comment on “Alps” and found nothing against the rules"
+        );
         assert_eq!(l, "/");
     }
 }

@@ -284,6 +284,35 @@ async fn a_replaced_job_fences_its_old_worker_and_released_or_periodic_ones_run_
     assert!(!complete(&db, &retaken, "done", T + 600).await);
 }
 
+/// `Renew`: one live job per key (kept while waiting or running), a new one once it finished.
+#[tokio::test]
+async fn renew_keeps_a_live_job_and_replaces_a_finished_one() {
+    let (_dir, db) = database().await;
+    assert!(put(&db, keyed("u"), OnConflict::Renew).await);
+    assert!(
+        !put(&db, keyed("u"), OnConflict::Renew).await,
+        "waiting: kept"
+    );
+    let first = claim(&db, T).await.unwrap();
+    assert!(
+        !put(&db, keyed("u"), OnConflict::Renew).await,
+        "running: kept"
+    );
+    assert!(claim(&db, T).await.is_none(), "still one live job");
+    assert!(complete(&db, &first, "sent", T).await);
+    assert!(
+        put(&db, keyed("u"), OnConflict::Renew).await,
+        "finished: renewed"
+    );
+    let second = claim(&db, T).await.unwrap();
+    assert_ne!(second.id, first.id);
+    assert_eq!((second.key(), second.attempts), ("u", 1));
+    assert!(
+        !complete(&db, &first, "sent", T).await,
+        "the old claim is fenced"
+    );
+}
+
 #[tokio::test]
 async fn stats_count_each_kind_by_state_and_outcome() {
     let (_dir, db) = database().await;

@@ -88,19 +88,47 @@ pub async fn connect(url: &str) -> anyhow::Result<AnyPool> {
             url.push_str("mode=rwc");
         }
     }
-    // Migrations on a connection of their own, closed before the pool opens: a migration may
+    // Migrations on connections of their own, closed before the pool opens: a migration may
     // change a table's definition under SQLite's feet (0022), and a connection that ran it
-    // would keep the old one.
+    // keeps the old one, so on SQLite each migration gets a fresh connection (a later
+    // `ALTER TABLE` on the old definition would write a broken one).
     {
+        let migrator = match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        let steps: Vec<i64> = match backend {
+            Backend::Sqlite => migrator.iter().map(|m| m.version).collect(),
+            Backend::Postgres => migrator
+                .iter()
+                .map(|m| m.version)
+                .max()
+                .into_iter()
+                .collect(),
+        };
+        for up_to in steps {
+            let mut conn = AnyConnection::connect(&url)
+                .await
+                .context("opening the database")?;
+            prepare(&mut conn, backend).await?;
+            let step = sqlx::migrate::Migrator {
+                migrations: std::borrow::Cow::Owned(
+                    migrator
+                        .iter()
+                        .filter(|m| m.version <= up_to)
+                        .cloned()
+                        .collect(),
+                ),
+                // Those past `up_to`, applied on an earlier start, are not missing.
+                ignore_missing: true,
+                ..sqlx::migrate::Migrator::DEFAULT
+            };
+            step.run(&mut conn).await.context("running migrations")?;
+            conn.close().await?;
+        }
         let mut conn = AnyConnection::connect(&url)
             .await
             .context("opening the database")?;
-        prepare(&mut conn, backend).await?;
-        match backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&mut conn).await,
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&mut conn).await,
-        }
-        .context("running migrations")?;
         if backend == Backend::Sqlite {
             // 0022 edits `users`' stored definition by text: had the text not matched (a
             // database whose schema was changed by hand), it would have done nothing.

@@ -166,7 +166,7 @@ async fn runner(state: &AppState) -> anyhow::Result<Runner> {
         state.db.clone(),
         notifications,
         &base,
-        state.unsubscribe_key.clone(),
+        state.email_link_key.clone(),
     )?;
     for lane in crate::notifications::mail::lanes(&state.db, notifications, mailer).await? {
         runner = runner.lane(lane);

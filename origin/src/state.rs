@@ -34,8 +34,9 @@ pub struct AppState {
     pub(crate) outbox_rx: watch::Receiver<u64>,
     /// Signs upload tickets (made once, kept in the database).
     pub upload_key: Arc<[u8; 32]>,
-    /// Signs the unsubscribe links in notification emails (made once, kept in the database).
-    pub unsubscribe_key: Arc<[u8; 32]>,
+    /// Signs the links in emails: unsubscribe and address confirmation (made once, kept in the
+    /// database).
+    pub email_link_key: Arc<[u8; 32]>,
     /// Wakes the transcoding workers after an upload completes.
     pub transcode: Waker,
     /// What the transcoding workers wait on (taken by [`crate::startup::serve`]).
@@ -74,7 +75,7 @@ impl AppState {
         let (billing, billing_rx) = Waker::new();
         let (transcode, transcode_rx) = Waker::new();
         let upload_key = Arc::new(crate::uploads::store::ticket_key(&db).await?);
-        let unsubscribe_key = Arc::new(crate::keys::stored_secret(&db, "unsubscribe_key").await?);
+        let email_link_key = Arc::new(crate::keys::stored_secret(&db, "email_link_key").await?);
         let store = crate::storage::open(&settings.storage).await?;
         Ok(Self {
             store,
@@ -95,7 +96,7 @@ impl AppState {
             outbox: waker,
             outbox_rx,
             upload_key,
-            unsubscribe_key,
+            email_link_key,
             transcode,
             transcode_rx,
             billing,

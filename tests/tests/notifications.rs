@@ -223,6 +223,36 @@ async fn flow(runtime: Runtime) {
     let r = c.post(&tampered).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(sink.messages().len(), 2, "no email beyond the two");
+
+    // A signup through the edge gets a link that confirms its address, followed through the edge.
+    let r = c
+        .post(format!("{e}/v1/auth/signup"))
+        .json(&json!({"email": "newcomer@example.com", "password": "long enough pw"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let newcomer = r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let me = e2e::get_json_as(&c, &format!("{e}/v1/me"), &newcomer).await;
+    assert_eq!(me["email_confirmed"], false);
+    let mail = sink
+        .until("the confirmation email", Duration::from_secs(30), |m| {
+            m.len() >= 3
+        })
+        .await;
+    assert_eq!(mail[2]["rcpt_tos"], json!(["newcomer@example.com"]));
+    let body = mail[2]["body"].as_str().unwrap();
+    let link = body
+        .split_whitespace()
+        .find(|w| w.starts_with(&format!("{e}/v1/auth/confirm-email?t=")))
+        .unwrap_or_else(|| panic!("no link to the edge in {body}"));
+    let r = c.post(link).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let me = e2e::get_json_as(&c, &format!("{e}/v1/me"), &newcomer).await;
+    assert_eq!(me["email_confirmed"], true);
     drop(origin);
 }
 

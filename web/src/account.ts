@@ -33,6 +33,14 @@ async function main(): Promise<void> {
   byId("email").textContent = user.email;
   byId<HTMLInputElement>("display_name").value = user.display_name;
   membership(user);
+  if (!user.email_confirmed) {
+    const form = byId<HTMLFormElement>("confirm-form");
+    form.hidden = false;
+    onSubmit(form, byId("confirm-status"), async () => {
+      const { sent_to } = await authJson<{ sent_to: string }>("POST", "/v1/me/email/confirm");
+      return `Sent to ${sent_to}: follow the link in it.`;
+    });
+  }
 
   onSubmit(byId<HTMLFormElement>("name-form"), byId("name-status"), async (data) => {
     await authJson("PATCH", "/v1/me", { display_name: field(data, "display_name") });

@@ -17,6 +17,8 @@ export interface User {
   role: "user" | "creator" | "moderator" | "admin";
   home_region?: string | null;
   display_name: string;
+  /** Notification emails go only to a confirmed address. */
+  email_confirmed: boolean;
   membership: Membership | null;
 }
 

@@ -34,6 +34,11 @@ CREATE TABLE notification_prefs (
     PRIMARY KEY (user_id, kind)
 );
 
+-- When the user showed the address is theirs (a link sent to it, followed): notification emails
+-- go only to confirmed addresses. Accounts made by the operator (the demo's, the CLI's) count as
+-- confirmed; earlier signups confirm from their account page.
+ALTER TABLE users ADD COLUMN email_confirmed_at INTEGER;
+
 -- When a video's subscribers were told of it (`notifications::fanout::announce`): once per video.
 -- Videos published before notifications existed count as told, so editing or restoring one
 -- tells nobody of it as new.

@@ -132,12 +132,15 @@ impl jobs::Handler for Fanout {
             let written = sqlx::query(
                 "INSERT INTO notifications (user_id, kind, key, data, in_app, email, created_at)
                  SELECT s.user_id, 'new_video', $1, $2, COALESCE(p.in_app, $3),
-                        CASE WHEN COALESCE(p.email, $4) = 1 THEN 'pending' ELSE 'none' END, $5
+                        CASE WHEN COALESCE(p.email, $4) = 1 AND u.email_confirmed_at IS NOT NULL
+                             THEN 'pending' ELSE 'none' END, $5
                  FROM subscriptions s
+                 JOIN users u ON u.id = s.user_id
                  LEFT JOIN notification_prefs p ON p.user_id = s.user_id AND p.kind = 'new_video'
                  WHERE s.channel_id = $6 AND s.user_id > $7 AND s.user_id <= $8
                    AND s.user_id <> $9
-                   AND (COALESCE(p.in_app, $10) = 1 OR COALESCE(p.email, $11) = 1)
+                   AND (COALESCE(p.in_app, $10) = 1
+                        OR (COALESCE(p.email, $11) = 1 AND u.email_confirmed_at IS NOT NULL))
                  ON CONFLICT (user_id, key) DO NOTHING",
             )
             .bind(format!("video:{video}"))

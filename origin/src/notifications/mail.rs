@@ -38,6 +38,8 @@ use crate::settings::NotificationSettings;
 pub const DIGEST: &str = "notify.digest";
 /// One email's kind, keyed by the user.
 pub const MAIL: &str = "notify.mail";
+/// An address confirmation's kind, keyed by the user.
+pub const CONFIRM: &str = "notify.confirm";
 /// Most notifications in one email; the rest go in the next.
 pub const PER_EMAIL: i64 = 50;
 /// Most notifications a digest lists one by one.
@@ -69,7 +71,7 @@ pub struct Mailer {
     from: Mailbox,
     /// The edge's public origin: links in emails lead there.
     base: String,
-    unsubscribe_key: Arc<[u8; 32]>,
+    email_link_key: Arc<[u8; 32]>,
 }
 
 impl Mailer {
@@ -80,7 +82,7 @@ impl Mailer {
         db: AnyPool,
         settings: &NotificationSettings,
         base: &str,
-        unsubscribe_key: Arc<[u8; 32]>,
+        email_link_key: Arc<[u8; 32]>,
     ) -> anyhow::Result<Option<Arc<Self>>> {
         let Some(url) = &settings.smtp_url else {
             return Ok(None);
@@ -104,7 +106,7 @@ impl Mailer {
             smtp,
             from,
             base: base.trim_end_matches('/').to_owned(),
-            unsubscribe_key,
+            email_link_key,
         })))
     }
 }
@@ -128,9 +130,12 @@ pub async fn lanes(
             .poll(Duration::from_secs(settings.sweep_secs))];
     if let Some(mailer) = mailer {
         lanes.push(
-            Lane::new(&[MAIL], MAIL_POLICY, Send(mailer))
+            Lane::new(&[MAIL], MAIL_POLICY, Send(mailer.clone()))
                 .workers(settings.mail_workers)
                 .poll(Duration::from_secs(1)),
+        );
+        lanes.push(
+            Lane::new(&[CONFIRM], CONFIRM_POLICY, Confirm(mailer)).poll(Duration::from_secs(1)),
         );
     }
     Ok(lanes)
@@ -186,6 +191,53 @@ impl jobs::Handler for Sweep {
             t + self.settings.sweep_secs
         };
         Ok(Finished::Again { at: next })
+    }
+}
+
+const CONFIRM_POLICY: Policy = Policy {
+    lease_secs: 60,
+    max_attempts: 6,
+    backoff_base_secs: 30,
+    backoff_cap_secs: 600,
+};
+
+/// Sends an address confirmation link ([`super::confirm`]).
+struct Confirm(Arc<Mailer>);
+
+#[async_trait::async_trait]
+impl jobs::Handler for Confirm {
+    async fn run(&self, job: &Job) -> anyhow::Result<Finished> {
+        let m = &self.0;
+        let user = job.key();
+        let row: Option<(String, Option<i64>)> =
+            sqlx::query_as("SELECT email, email_confirmed_at FROM users WHERE id = $1")
+                .bind(user)
+                .fetch_optional(&m.db)
+                .await?;
+        let Some((address, None)) = row else {
+            return Ok(Finished::Done("nothing"));
+        };
+        let Ok(to) = address.parse::<Mailbox>() else {
+            return Ok(Finished::Done("bad_address"));
+        };
+        let token = super::confirm::token(m.email_link_key.as_slice(), user, &address, now());
+        let link = format!("{}/v1/auth/confirm-email?t={token}", m.base);
+        let body = format!(
+            "Follow this link to confirm that {address} is your address, and to get your \
+             notifications by email:\n\n{link}\n\nIt works for a day. If you did not ask for \
+             it, ignore this email: nothing is sent to an address that is not confirmed.\n"
+        );
+        let message = Message::builder()
+            .from(m.from.clone())
+            .to(to)
+            .subject("Confirm your email address")
+            .header(ContentType::TEXT_PLAIN)
+            .body(body)?;
+        match m.smtp.send(message).await {
+            Ok(_) => Ok(Finished::Done("sent")),
+            Err(e) if e.is_permanent() => Ok(Finished::Done("refused")),
+            Err(e) => Err(e).context("sending"),
+        }
     }
 }
 
@@ -300,7 +352,7 @@ impl Mailer {
         let stop = format!(
             "{}/v1/notifications/unsubscribe?t={}",
             self.base,
-            unsubscribe::token(self.unsubscribe_key.as_slice(), user, scope)
+            unsubscribe::token(self.email_link_key.as_slice(), user, scope)
         );
         let stop_what = match scope {
             Scope::Kind(k) => format!("these emails ({})", k.as_str().replace('_', " ")),

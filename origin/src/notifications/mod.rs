@@ -16,6 +16,7 @@
 //!   unsubscribe link ([`unsubscribe`]).
 //! - **In the app** ([`inbox`]): the list, its unread count and an `ETag` for polling.
 
+pub mod confirm;
 pub mod fanout;
 pub mod inbox;
 pub mod mail;
@@ -103,9 +104,19 @@ pub struct Note<'a> {
 }
 
 /// Writes `note` on `conn` (the transaction of the change it tells of), as its user wants that
-/// kind; nothing when they want it nowhere, or already have it. `true` when written.
+/// kind (by email only to a confirmed address); nothing when they want it nowhere, or already
+/// have it. `true` when written.
 pub async fn notify(conn: &mut AnyConnection, note: &Note<'_>, now: u64) -> sqlx::Result<bool> {
-    let want = prefs::of(conn, note.user, note.kind).await?;
+    let confirmed: Option<Option<i64>> =
+        sqlx::query_scalar("SELECT email_confirmed_at FROM users WHERE id = $1")
+            .bind(note.user)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some(confirmed) = confirmed else {
+        return Ok(false);
+    };
+    let mut want = prefs::of(conn, note.user, note.kind).await?;
+    want.email &= confirmed.is_some();
     if !want.in_app && !want.email {
         return Ok(false);
     }

@@ -89,6 +89,13 @@ pub async fn signup(
         .start(&user.id, user.role, Some(&region))
         .await?;
     tracing::info!(user = %user.id, "signup");
+    // A link to confirm the address, where this origin sends email: notification emails wait
+    // for it. A failure here leaves the account as it is; the account page asks again.
+    if state.settings.notifications.smtp_url.is_some() {
+        if let Err(e) = crate::routes::notifications::queue_confirmation(&state, &user.id).await {
+            tracing::warn!(user = %user.id, error = %e, "queueing the address confirmation");
+        }
+    }
     Ok((StatusCode::CREATED, tokens(issued)))
 }
 

@@ -148,6 +148,7 @@ pub async fn me(
             "role": account.role,
             "home_region": account.home_region,
             "display_name": account.display_name,
+            "email_confirmed": account.email_confirmed_at.is_some(),
             "membership": membership,
         })),
     ))

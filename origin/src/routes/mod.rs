@@ -111,6 +111,14 @@ pub fn router(state: AppState) -> Router {
             get(notifications::preferences).put(notifications::set_preferences),
         )
         .route(
+            "/v1/me/email/confirm",
+            post(notifications::request_confirmation),
+        )
+        .route(
+            "/v1/auth/confirm-email",
+            get(notifications::confirm_page).post(notifications::confirm),
+        )
+        .route(
             "/v1/notifications/unsubscribe",
             get(notifications::unsubscribe_page).post(notifications::unsubscribe),
         )

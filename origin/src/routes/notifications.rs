@@ -1,7 +1,9 @@
 //! Notifications: the list `GET /v1/me/notifications?before=…` (an `ETag` on its first page for
 //! polling), `POST /v1/me/notifications/read`, the preferences
 //! `GET`/`PUT /v1/me/notification-preferences`, and the emails' one-click unsubscribe
-//! `GET`/`POST /v1/notifications/unsubscribe?t=…` (no sign-in: the signed token is the proof).
+//! `GET`/`POST /v1/notifications/unsubscribe?t=…` (no sign-in: the signed token is the proof);
+//! confirming an address: `POST /v1/me/email/confirm` sends a link, `GET`/`POST
+//! /v1/auth/confirm-email?t=…` follows it.
 
 use std::collections::BTreeMap;
 
@@ -17,9 +19,10 @@ use shared_wasm::jwt::Role;
 use crate::caller::Caller;
 use crate::clock::now;
 use crate::error::{ApiError, ApiJson};
+use crate::jobs::{self, NewJob, OnConflict};
 use crate::notifications::inbox::{self, Mark};
 use crate::notifications::unsubscribe::{self, Scope};
-use crate::notifications::{prefs, Channels, Kind};
+use crate::notifications::{confirm, prefs, Channels, Kind};
 use crate::state::AppState;
 
 /// Notifications per page.
@@ -160,7 +163,7 @@ fn token(
     query: Result<Query<TokenQuery>, QueryRejection>,
 ) -> Result<(String, Scope), ApiError> {
     let Query(q) = query.map_err(bad_query)?;
-    unsubscribe::check(state.unsubscribe_key.as_slice(), &q.t).ok_or(ApiError::BadRequest {
+    unsubscribe::check(state.email_link_key.as_slice(), &q.t).ok_or(ApiError::BadRequest {
         code: "invalid_token",
         message: "this unsubscribe link is not valid; change your emails in your account".into(),
     })
@@ -223,4 +226,104 @@ pub async fn unsubscribe(
         "Unsubscribed",
         &format!("<p>You will get no more {}.</p>", what(scope)),
     ))
+}
+
+/// How often a user may ask for a confirmation link.
+const CONFIRM_EVERY_SECS: u64 = 600;
+
+/// Queues an email with a link that confirms the caller's address (also done at signup). One a
+/// user per [`CONFIRM_EVERY_SECS`]; 503 where this origin sends no email.
+pub async fn request_confirmation(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require(Role::User)?;
+    let account = crate::users::account(&state.db, &caller.0.sub)
+        .await?
+        .ok_or(ApiError::NotFound("user"))?;
+    if account.email_confirmed_at.is_some() {
+        return Err(ApiError::conflict(
+            "already_confirmed",
+            "your email address is confirmed already",
+        ));
+    }
+    match queue_confirmation(&state, &caller.0.sub).await? {
+        Ok(()) => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"sent_to": account.email})),
+        )),
+        Err(wait) => Err(ApiError::TooManyAttempts(wait)),
+    }
+}
+
+/// Queues `user`'s confirmation email, unless one was asked for in the last
+/// [`CONFIRM_EVERY_SECS`] (`Err`: the seconds to wait).
+pub async fn queue_confirmation(state: &AppState, user: &str) -> Result<Result<(), u64>, ApiError> {
+    if state.settings.notifications.smtp_url.is_none() {
+        return Err(ApiError::unavailable(
+            "email_unavailable",
+            "this service sends no email",
+        ));
+    }
+    let t = now();
+    let mut conn = state.db.acquire().await?;
+    let last: Option<i64> =
+        sqlx::query_scalar("SELECT created_at FROM jobs WHERE kind = $1 AND key = $2")
+            .bind(crate::notifications::mail::CONFIRM)
+            .bind(user)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if let Some(last) = last {
+        let next = last.max(0) as u64 + CONFIRM_EVERY_SECS;
+        if next > t {
+            return Ok(Err(next - t));
+        }
+    }
+    let job = NewJob::new(crate::notifications::mail::CONFIRM, user);
+    jobs::enqueue(&mut conn, &job, OnConflict::Renew, t).await?;
+    Ok(Ok(()))
+}
+
+/// A confirmation link, opened: asks to confirm (link scanners open links too).
+pub async fn confirm_page(
+    query: Result<Query<TokenQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(bad_query)?;
+    if q.t.len() > confirm::MAX_TOKEN {
+        return Err(bad_confirm_token());
+    }
+    Ok(page(
+        "Confirm your email address",
+        "<form method=\"post\"><button>Confirm</button></form>",
+    ))
+}
+
+fn bad_confirm_token() -> ApiError {
+    ApiError::BadRequest {
+        code: "invalid_token",
+        message: "this confirmation link is not valid; ask for a new one in your account".into(),
+    }
+}
+
+/// Confirms the address the link was sent to.
+pub async fn confirm(
+    State(state): State<AppState>,
+    query: Result<Query<TokenQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(bad_query)?;
+    let key = state.email_link_key.as_slice();
+    match confirm::confirm(&state.db, key, &q.t, now()).await? {
+        Ok(user) => {
+            tracing::info!(user, "email address confirmed");
+            Ok(page(
+                "Email address confirmed",
+                "<p>Your notifications can now come by email; choose which in your account.</p>",
+            ))
+        }
+        Err(confirm::Refused::Expired) => Err(ApiError::gone(
+            "link_expired",
+            "this confirmation link has expired; ask for a new one in your account",
+        )),
+        Err(confirm::Refused::Invalid) => Err(bad_confirm_token()),
+    }
 }

@@ -8,14 +8,8 @@ use sqlx::AnyPool;
 
 use crate::helpers::database_url;
 
-/// A new database with the migrations before `version` run, and all of them, to run next.
-async fn migrated_before(version: i64) -> (tempfile::TempDir, AnyPool, Migrator) {
-    let (dir, db, migrator, _) = migrated_before_at(version).await;
-    (dir, db, migrator)
-}
-
-/// [`migrated_before`], and the database's URL.
-async fn migrated_before_at(version: i64) -> (tempfile::TempDir, AnyPool, Migrator, String) {
+/// A new database with the migrations before `version` run; its URL.
+async fn migrated_before(version: i64) -> (tempfile::TempDir, AnyPool, String) {
     let dir = tempfile::tempdir().unwrap();
     let mut url = database_url(dir.path()).await;
     let migrator = if url.starts_with("sqlite:") {
@@ -37,14 +31,21 @@ async fn migrated_before_at(version: i64) -> (tempfile::TempDir, AnyPool, Migrat
         ..Migrator::DEFAULT
     };
     before.run(&db).await.unwrap();
-    (dir, db, migrator, url)
+    (dir, db, url)
+}
+
+/// Runs the rest of the migrations as the origin does (`db::connect`: on SQLite each on a
+/// connection of its own, since 0022 edits a stored definition) and opens the database afresh.
+async fn finish(db: AnyPool, url: &str) -> AnyPool {
+    db.close().await;
+    origin::db::connect(url).await.unwrap()
 }
 
 /// Before 0012 a channel was its creator's user id; afterwards each such creator has one
 /// channel holding their videos and their subscribers.
 #[tokio::test]
 async fn channels_migration_keeps_videos_and_subscribers() {
-    let (_dir, db, migrator) = migrated_before(12).await;
+    let (_dir, db, url) = migrated_before(12).await;
     for stmt in [
         "INSERT INTO users (id, email, password_hash, role, created_at, display_name)
          VALUES ('u_c', 'c@x', 'h', 'creator', 1, 'Ada'), ('u_v', 'v@x', 'h', 'user', 1, '')",
@@ -55,7 +56,7 @@ async fn channels_migration_keeps_videos_and_subscribers() {
     ] {
         sqlx::query(stmt).execute(&db).await.unwrap();
     }
-    migrator.run(&db).await.unwrap();
+    let db = finish(db, &url).await;
 
     let channels: Vec<(String, String, String)> =
         sqlx::query_as("SELECT id, owner_id, name FROM channels ORDER BY id")
@@ -100,7 +101,7 @@ async fn channels_migration_keeps_videos_and_subscribers() {
 /// are jobs with their attempts, backoff and outcomes, and `billing_events` still lists them.
 #[tokio::test]
 async fn jobs_migration_moves_the_queues_into_jobs() {
-    let (_dir, db, migrator) = migrated_before(19).await;
+    let (_dir, db, url) = migrated_before(19).await;
     let event = |id: &str, kind: &str, created: i64| {
         format!(
             r#"{{"id": "{id}", "type": "{kind}", "created": {created}, "data": {{"object": {{}}}}}}"#
@@ -138,7 +139,7 @@ async fn jobs_migration_moves_the_queues_into_jobs() {
     ] {
         sqlx::query(&stmt).execute(&db).await.unwrap();
     }
-    migrator.run(&db).await.unwrap();
+    let db = finish(db, &url).await;
 
     type Job = (
         String,
@@ -274,7 +275,7 @@ async fn jobs_migration_moves_the_queues_into_jobs() {
 /// moderator can be stored, a made-up role still cannot, and nothing that refers to users moved.
 #[tokio::test]
 async fn moderation_migration_admits_moderators_and_keeps_accounts() {
-    let (_dir, db, migrator, url) = migrated_before_at(22).await;
+    let (_dir, db, url) = migrated_before(22).await;
     for stmt in [
         "INSERT INTO users (id, email, password_hash, role, created_at, display_name)
          VALUES ('u_a', 'a@x', 'h', 'admin', 1, 'Ada')",
@@ -293,10 +294,8 @@ async fn moderation_migration_admits_moderators_and_keeps_accounts() {
         .bind(vec![0u8])
     };
     session("s1", "u_a").execute(&db).await.unwrap();
-    migrator.run(&db).await.unwrap();
-    db.close().await;
     // Fresh connections, as the origin opens them (references enforced).
-    let db = origin::db::connect(&url).await.unwrap();
+    let db = finish(db, &url).await;
     sqlx::query(
         "INSERT INTO users (id, email, password_hash, role, created_at)
          VALUES ('u_m', 'm@x', 'h', 'moderator', 1)",
@@ -327,7 +326,7 @@ async fn moderation_migration_admits_moderators_and_keeps_accounts() {
 /// upgrade tells no subscriber of it as new; a video not yet published is announced when it is.
 #[tokio::test]
 async fn notifications_migration_counts_published_videos_as_announced() {
-    let (_dir, db, migrator, url) = migrated_before_at(23).await;
+    let (_dir, db, url) = migrated_before(23).await;
     for stmt in [
         "INSERT INTO users (id, email, password_hash, role, created_at) VALUES ('u_c', 'c@x', 'h', 'creator', 1)",
         "INSERT INTO channels (id, owner_id, name, created_at, ordinal) VALUES ('ch1', 'u_c', 'C', 1, 1)",
@@ -341,9 +340,7 @@ async fn notifications_migration_counts_published_videos_as_announced() {
     ] {
         sqlx::query(stmt).execute(&db).await.unwrap();
     }
-    migrator.run(&db).await.unwrap();
-    db.close().await;
-    let db = origin::db::connect(&url).await.unwrap();
+    let db = finish(db, &url).await;
     let announced: Vec<(String, Option<i64>)> =
         sqlx::query_as("SELECT id, announced_at FROM videos ORDER BY id")
             .fetch_all(&db)

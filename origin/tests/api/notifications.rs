@@ -59,6 +59,30 @@ async fn fanned_out(app: &TestApp, video: &str) -> String {
     }
 }
 
+/// `token`'s comment `body` on `video` answering comment `parent` (any comment when `Null`);
+/// the new comment.
+async fn comment_on(app: &TestApp, token: &str, video: &str, body: &str, parent: &Value) -> Value {
+    let path = format!("/v1/videos/{video}/comments");
+    let mut body = json!({"body": body});
+    if !parent.is_null() {
+        body["reply_to"] = parent.clone();
+    }
+    let (s, c) = json_of(app.post(&path, Some(token), body).await).await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    c
+}
+
+/// Signs up `email` through the API; its access token.
+async fn signup(app: &TestApp, email: &str) -> String {
+    let body = json!({"email": email, "password": "long enough pw"});
+    let r = app.post("/v1/auth/signup", None, body).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 async fn set_prefs(app: &TestApp, token: &str, body: Value) -> (StatusCode, Value) {
     json_of(
         app.send(
@@ -670,7 +694,7 @@ async fn preferences_are_checked_and_a_signed_link_stops_emails() {
     .execute(&app.state.db)
     .await
     .unwrap();
-    let key = app.state.unsubscribe_key.as_slice();
+    let key = app.state.email_link_key.as_slice();
     let link = format!(
         "/v1/notifications/unsubscribe?t={}",
         unsubscribe::token(key, &ada_id, Scope::Kind(Kind::NewVideo))
@@ -773,27 +797,8 @@ async fn a_refused_email_is_dropped_and_the_next_one_goes() {
     let (creator, creator_token) = app.user("creator@example.com", Role::Creator).await;
     let (ada_id, ada) = app.user("ada@example.com", Role::User).await;
     app.public_video("v-mail", Some(&creator)).await;
-    let (_, c) = json_of(
-        app.post(
-            "/v1/videos/v-mail/comments",
-            Some(&ada),
-            json!({"body": "Hi"}),
-        )
-        .await,
-    )
-    .await;
-    let reply = |text: &'static str| {
-        let app = &app;
-        let token = creator_token.clone();
-        let parent = c["id"].clone();
-        async move {
-            let body = json!({"body": text, "reply_to": parent});
-            let r = app
-                .post("/v1/videos/v-mail/comments", Some(&token), body)
-                .await;
-            assert_eq!(r.status(), StatusCode::CREATED);
-        }
-    };
+    let c = comment_on(&app, &ada, "v-mail", "Hi", &Value::Null).await;
+    let reply = |text: &'static str| comment_on(&app, &creator_token, "v-mail", text, &c["id"]);
     let emails = |state: &'static str| {
         let app = &app;
         let ada_id = ada_id.clone();
@@ -849,4 +854,130 @@ async fn a_refused_email_is_dropped_and_the_next_one_goes() {
             .await
             .unwrap();
     assert_eq!(jobs, [(ada_id.clone(), "sent".to_owned())]);
+}
+
+/// Notification emails go only to confirmed addresses: a signup gets a link by email, and only
+/// following it (before it expires, for the address it was sent to) turns its emails on.
+#[tokio::test]
+async fn emails_wait_for_a_confirmed_address() {
+    let sink = e2e::mail::Sink::start().await;
+    let smtp = sink.url.clone();
+    let app = TestApp::spawn_tweaked(move |s| s.notifications.smtp_url = Some(smtp.into())).await;
+    let (creator, creator_token) = app.user("creator@example.com", Role::Creator).await;
+    app.public_video("v-c", Some(&creator)).await;
+    let token = signup(&app, "new@example.com").await;
+    let me = app.get_json_as("/v1/me", &token).await;
+    assert_eq!(me["email_confirmed"], false);
+    let user = me["id"].as_str().unwrap().to_owned();
+
+    // Unconfirmed: a reply is in the list, not waiting for an email.
+    let c = comment_on(&app, &token, "v-c", "Hi", &Value::Null).await;
+    let reply = |text: &'static str| comment_on(&app, &creator_token, "v-c", text, &c["id"]);
+    reply("first").await;
+    assert_eq!(stored(&app, &user).await[0].3, "none");
+
+    // The link the signup sent, and another asked for too soon.
+    let mail = sink
+        .until("the confirmation email", Duration::from_secs(20), |m| {
+            !m.is_empty()
+        })
+        .await;
+    assert_eq!(mail[0]["subject"], "Confirm your email address");
+    assert_eq!(mail[0]["rcpt_tos"], json!(["new@example.com"]));
+    let body = mail[0]["body"].as_str().unwrap();
+    let link = body
+        .split_whitespace()
+        .find(|w| w.contains("/v1/auth/confirm-email?t="))
+        .unwrap();
+    let t = link.split_once("?t=").unwrap().1;
+    let (s, e) = json_of(
+        app.post("/v1/me/email/confirm", Some(&token), json!(null))
+            .await,
+    )
+    .await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{e}");
+
+    // Forged, for another address, expired: refused with a reason, nothing confirmed.
+    let key = app.state.email_link_key.as_slice();
+    let confirm = |t: String| {
+        let app = &app;
+        async move {
+            let url = format!("{}/v1/auth/confirm-email?t={t}", app.url);
+            json_of(app.client.post(url).send().await.unwrap()).await
+        }
+    };
+    use origin::notifications::confirm::{token as confirm_token, VALID_SECS};
+    for (t, status, code) in [
+        (
+            confirm_token(&[1u8; 32], &user, "new@example.com", now()),
+            400,
+            "invalid_token",
+        ),
+        (
+            confirm_token(key, &user, "old@example.com", now()),
+            400,
+            "invalid_token",
+        ),
+        (
+            confirm_token(key, &user, "new@example.com", now() - VALID_SECS - 10),
+            410,
+            "link_expired",
+        ),
+        ("x.y".into(), 400, "invalid_token"),
+    ] {
+        let (s, e) = confirm(t).await;
+        assert_eq!((s.as_u16(), &e["error"]), (status, &json!(code)), "{e}");
+    }
+    assert_eq!(
+        app.get_json_as("/v1/me", &token).await["email_confirmed"],
+        false
+    );
+
+    // Opened (a page that changes nothing), then followed.
+    let page = app
+        .client
+        .get(format!("{}/v1/auth/confirm-email?t={t}", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(
+        app.get_json_as("/v1/me", &token).await["email_confirmed"],
+        false
+    );
+    let (s, _) = confirm(t.to_owned()).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        app.get_json_as("/v1/me", &token).await["email_confirmed"],
+        true
+    );
+    let (s, e) = json_of(
+        app.post("/v1/me/email/confirm", Some(&token), json!(null))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (s, &e["error"]),
+        (StatusCode::CONFLICT, &json!("already_confirmed"))
+    );
+
+    // Confirmed: the next reply waits for its email.
+    reply("second").await;
+    assert_eq!(stored(&app, &user).await[1].3, "pending");
+}
+
+/// An origin without an SMTP server sends no confirmation, and says so.
+#[tokio::test]
+async fn no_email_service_no_confirmation() {
+    let app = TestApp::spawn().await;
+    let token = signup(&app, "new@example.com").await;
+    let (s, e) = json_of(
+        app.post("/v1/me/email/confirm", Some(&token), json!(null))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (s, &e["error"]),
+        (StatusCode::SERVICE_UNAVAILABLE, &json!("email_unavailable"))
+    );
 }

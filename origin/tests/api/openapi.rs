@@ -236,7 +236,10 @@ async fn upload_video(d: &mut Doc, app: &TestApp, creator: &str) -> Value {
 #[tokio::test]
 async fn every_operation_answers_as_documented() {
     use Method as M;
-    let app = TestApp::spawn().await;
+    // An SMTP server, so that the address confirmation can be asked for.
+    let sink = e2e::mail::Sink::start().await;
+    let smtp = sink.url.clone();
+    let app = TestApp::spawn_tweaked(move |s| s.notifications.smtp_url = Some(smtp.into())).await;
     let doc = app.get_json("/openapi.json").await;
     let mut d = Doc {
         doc,
@@ -998,7 +1001,7 @@ async fn every_operation_answers_as_documented() {
         assert_eq!(s, StatusCode::OK);
     }
     let token = origin::notifications::unsubscribe::token(
-        app.state.unsubscribe_key.as_slice(),
+        app.state.email_link_key.as_slice(),
         &viewer_id,
         origin::notifications::unsubscribe::Scope::All,
     );
@@ -1009,6 +1012,52 @@ async fn every_operation_answers_as_documented() {
                 m,
                 "/v1/notifications/unsubscribe",
                 &format!("/v1/notifications/unsubscribe?t={token}"),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    // The viewer signed up unconfirmed (its link was queued then); ten minutes on, another.
+    let (s, _) = d
+        .call(
+            &app,
+            M::POST,
+            "/v1/me/email/confirm",
+            "/v1/me/email/confirm",
+            again_token,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    sqlx::query("UPDATE jobs SET created_at = created_at - 600 WHERE kind = 'notify.confirm'")
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+    let (s, _) = d
+        .call(
+            &app,
+            M::POST,
+            "/v1/me/email/confirm",
+            "/v1/me/email/confirm",
+            again_token,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let token = origin::notifications::confirm::token(
+        app.state.email_link_key.as_slice(),
+        &viewer_id,
+        "viewer@example.com",
+        now(),
+    );
+    for m in [M::GET, M::POST] {
+        let (s, _) = d
+            .call(
+                &app,
+                m,
+                "/v1/auth/confirm-email",
+                &format!("/v1/auth/confirm-email?t={token}"),
                 None,
                 None,
             )

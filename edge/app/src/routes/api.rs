@@ -128,15 +128,17 @@ fn before_query(req: &Request, path: &str) -> Result<String, EdgeError> {
     })
 }
 
-/// Longest unsubscribe token: the origin's bound (`notifications::unsubscribe::MAX_TOKEN`).
-const MAX_UNSUBSCRIBE_TOKEN: usize = 200;
+/// Longest token of a link in an email: the origin's bound (`notifications::unsubscribe` and
+/// `notifications::confirm`, `MAX_TOKEN`).
+const MAX_LINK_TOKEN: usize = 200;
 
-/// `/v1/notifications/unsubscribe?t=…` with one `t` of base64url and a dot, nothing else.
-fn unsubscribe_query(req: &Request) -> Result<String, EdgeError> {
+/// `{path}?t=…` with one `t` of base64url and a dot, nothing else: the links in emails
+/// (unsubscribe, address confirmation).
+fn token_query(req: &Request, path: &str) -> Result<String, EdgeError> {
     let query = req.url.split_once('?').map_or("", |(_, q)| q);
     let mut token = None;
     for (k, v) in form_urlencoded::parse(query.as_bytes()) {
-        let ok = (1..=MAX_UNSUBSCRIBE_TOKEN).contains(&v.len())
+        let ok = (1..=MAX_LINK_TOKEN).contains(&v.len())
             && v.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
         match &*k {
@@ -144,15 +146,13 @@ fn unsubscribe_query(req: &Request) -> Result<String, EdgeError> {
             _ => return Err(bad_token()),
         }
     }
-    token
-        .map(|t| format!("/v1/notifications/unsubscribe?t={t}"))
-        .ok_or_else(bad_token)
+    token.map(|t| format!("{path}?t={t}")).ok_or_else(bad_token)
 }
 
 fn bad_token() -> EdgeError {
     EdgeError::BadRequest {
         code: "invalid_token",
-        message: "this unsubscribe link is not valid; change your emails in your account".into(),
+        message: "this link is not valid; see your account".into(),
     }
 }
 
@@ -224,9 +224,25 @@ pub fn resolve(
             Class::Api,
             Ok("/v1/me/notification-preferences".into()),
         ),
-        ["v1", "notifications", "unsubscribe"] => {
-            (&["GET", "POST"], Public, Class::Api, unsubscribe_query(req))
-        }
+        ["v1", "notifications", "unsubscribe"] => (
+            &["GET", "POST"],
+            Public,
+            Class::Api,
+            token_query(req, "/v1/notifications/unsubscribe"),
+        ),
+        // Confirming one's address: the link is asked for signed in and followed signed out.
+        ["v1", "me", "email", "confirm"] => (
+            &["POST"],
+            user,
+            Class::Api,
+            Ok("/v1/me/email/confirm".into()),
+        ),
+        ["v1", "auth", "confirm-email"] => (
+            &["GET", "POST"],
+            Public,
+            Class::Api,
+            token_query(req, "/v1/auth/confirm-email"),
+        ),
         ["v1", "creator", "videos"] => (
             &["GET"],
             creator,
@@ -394,7 +410,7 @@ pub fn resolve(
 
 #[cfg(test)]
 mod tests {
-    use super::{before_query, unsubscribe_query, user_query};
+    use super::{before_query, token_query, user_query};
     use crate::error::EdgeError;
     use crate::platform::Request;
 
@@ -466,12 +482,15 @@ mod tests {
     }
 
     #[test]
-    fn the_unsubscribe_link_forwards_one_token_of_its_alphabet() {
+    fn links_in_emails_forward_one_token_of_its_alphabet() {
         let link = |q: &str| {
-            unsubscribe_query(&Request {
-                url: format!("https://edge.example/v1/notifications/unsubscribe{q}"),
-                ..Request::default()
-            })
+            token_query(
+                &Request {
+                    url: format!("https://edge.example/v1/notifications/unsubscribe{q}"),
+                    ..Request::default()
+                },
+                "/v1/notifications/unsubscribe",
+            )
         };
         assert_eq!(
             link("?t=dV9hZGE6YWxs.q83vEjRWeJ-_").unwrap(),

@@ -32,10 +32,11 @@ export APP_SERVER__PORT="$port" APP_DATABASE__URL="$db_url" \
 origin=("${CARGO_TARGET_DIR:-target}/release/origin" --config origin/config/base.toml)
 "${origin[@]}" seed-demo >/dev/null
 
-# N subscribers of the demo channel, straight into the database.
+# N subscribers of the demo channel, straight into the database, their addresses confirmed (each
+# notification is then also written waiting for its email, as for real users).
 subscribers="
-  INSERT INTO users (id, email, password_hash, role, created_at)
-    SELECT 'bench-' || i, 'bench-' || i || '@example.com', 'x', 'user', 0 FROM n;
+  INSERT INTO users (id, email, password_hash, role, created_at, email_confirmed_at)
+    SELECT 'bench-' || i, 'bench-' || i || '@example.com', 'x', 'user', 0, 0 FROM n;
   INSERT INTO subscriptions (user_id, channel_id, created_at)
     SELECT 'bench-' || i, (SELECT channel_id FROM videos WHERE id = 'demo-taken'), 0 FROM n;"
 if [ "${DB:-sqlite}" = postgres ]; then

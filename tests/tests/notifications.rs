@@ -300,16 +300,19 @@ async fn a_fan_out_killed_mid_way_tells_every_subscriber_once() {
             .fetch_one(&db)
             .await
             .unwrap();
-    // Subscribers straight into the database, in one statement per thousand.
+    // Subscribers straight into the database, in one statement per thousand, their addresses
+    // confirmed (notification emails go only to those).
     for start in (0..SUBSCRIBERS).step_by(1000) {
-        let mut users =
-            String::from("INSERT INTO users (id, email, password_hash, role, created_at) VALUES ");
+        let mut users = String::from(
+            "INSERT INTO users (id, email, password_hash, role, created_at, email_confirmed_at)
+             VALUES ",
+        );
         let mut subs =
             String::from("INSERT INTO subscriptions (user_id, channel_id, created_at) VALUES ");
         for i in start..(start + 1000).min(SUBSCRIBERS) {
             let sep = if i == start { "" } else { "," };
             users.push_str(&format!(
-                "{sep}('fan-{i:06}', 'fan-{i:06}@example.com', 'x', 'user', 0)"
+                "{sep}('fan-{i:06}', 'fan-{i:06}@example.com', 'x', 'user', 0, 0)"
             ));
             subs.push_str(&format!("{sep}('fan-{i:06}', '{channel}', 0)"));
         }

@@ -2,7 +2,6 @@
 # Installs what the project needs on a fresh machine, idempotently, without any download from
 # outside the package registries. Safe to run again: each step checks before it installs.
 #   - Rust Wasm targets (from rust-toolchain.toml)
-#   - worker-build, pinned to the `worker` version in Cargo.lock
 #   - wasm-bindgen-cli, exactly the `wasm-bindgen` version in Cargo.lock
 #   - npm packages from package-lock.json (wrangler, binaryen's wasm-opt; esbuild, typescript,
 #     hls.js for the web app; playwright-core, axe-core for its browser tests)
@@ -32,9 +31,8 @@ rustup show active-toolchain >/dev/null 2>&1 || rustup toolchain install
 rustup target add wasm32-unknown-unknown wasm32-wasip2 wasm32-wasip1 >/dev/null \
   || fail "rustup target add" "check that rustup can reach its distribution server"
 
-worker_version="$(lock_version worker)"
 bindgen_version="$(lock_version wasm-bindgen)"
-[ -n "$worker_version" ] && [ -n "$bindgen_version" ] || fail "Cargo.lock lacks worker or wasm-bindgen" "run: cargo generate-lockfile"
+[ -n "$bindgen_version" ] || fail "Cargo.lock lacks wasm-bindgen" "run: cargo generate-lockfile"
 
 # Installs Debian packages ($2…) or fails with what to do ($1).
 apt_install() {
@@ -45,14 +43,6 @@ apt_install() {
 }
 
 have_version() { command -v "$1" >/dev/null && "$1" --version 2>/dev/null | grep -q "$2"; }
-
-if have_version worker-build "$worker_version"; then
-  say "worker-build $worker_version present"
-else
-  say "installing worker-build $worker_version (a few minutes)"
-  cargo install worker-build --version "$worker_version" --locked \
-    || fail "cargo install worker-build $worker_version" "check crates.io access; the version must match 'worker' in Cargo.lock"
-fi
 
 if have_version wasm-bindgen "$bindgen_version"; then
   say "wasm-bindgen $bindgen_version present"
@@ -141,4 +131,4 @@ else
   apt_install "install Debian's chromium package (/usr/bin/chromium; the web tests drive it with playwright-core)" chromium
 fi
 
-say "ready: worker-build $worker_version, wasm-bindgen $bindgen_version, wrangler $wrangler_version, $(ffmpeg -version | head -1 | cut -d' ' -f1-3)"
+say "ready: wasm-bindgen $bindgen_version, wrangler $wrangler_version, $(ffmpeg -version | head -1 | cut -d' ' -f1-3)"

@@ -1,0 +1,175 @@
+// The Worker's entry: carries out the I/O commands of the Rust edge (src/driver.rs) and gives
+// back their answers. It holds no policy: what to read, fetch, cache, check or answer is
+// decided in Rust, and this file only says how a command is done with the runtime's APIs.
+// A request crosses into Wasm once to begin and once per answer; commands come out as one JSON
+// string per step and their bytes as one buffer. A test (edge/cloudflare/tests/shell.rs) checks
+// that the only string literals here are command names, KV's binary read type and the Durable
+// Object's storage key.
+import { DurableObject } from 'cloudflare:workers';
+import * as edge from './index.js';
+
+let configured = false;
+let nextId = 0;
+// WebCrypto keys imported for the driver, by the number it keeps for each.
+let keys = [];
+
+// A call into Wasm. A trap (a Rust panic) leaves the instance unusable: it is started afresh
+// for later requests, and this one gets what `fallback` gives.
+function guard(call, fallback) {
+  try {
+    return call();
+  } catch (e) {
+    console.error(e);
+    edge.__wbg_reset_state();
+    configured = false;
+    keys = [];
+    return fallback(e);
+  }
+}
+
+const head = (r) => JSON.stringify([r.status, [...r.headers]]);
+
+class Exchange {
+  constructor(id, request, env, ctx, respond) {
+    this.id = id;
+    this.request = request;
+    this.env = env;
+    this.respond = respond;
+    // Responses whose bodies stay in JS (cache hits, passed-through fetches), by number.
+    this.held = [];
+    ctx.waitUntil(new Promise((end) => { this.end = end; }));
+  }
+
+  hold(r) {
+    return this.held.push(r) - 1;
+  }
+
+  // Starts every command of a step, in order, before any of them awaits: a cache put takes its
+  // copy of a held body before the response that passes that body on.
+  run(commands) {
+    let payload;
+    const bytes = (r) => r && (payload ??= edge.payload()).subarray(r[0], r[0] + r[1]);
+    for (const c of JSON.parse(commands)) {
+      if (c.c === 'respond') this.send(c, bytes);
+      else if (c.c === 'end') this.end();
+      else this.answer(c.t, ops[c.c](this, c, bytes));
+    }
+  }
+
+  send(c, bytes) {
+    try {
+      const body = c.h != null ? this.held[c.h].body : bytes(c.b) ?? null;
+      this.respond(new Response(body, { status: c.status, headers: c.headers }));
+    } catch (e) {
+      console.error(e);
+      this.respond(new Response(null, { status: 500 }));
+    }
+  }
+
+  // Gives the driver a command's outcome: [number, text, bytes], or the error.
+  async answer(tag, work) {
+    let ok = true, num = -1, text, body;
+    try {
+      [num = -1, text, body] = await work;
+    } catch (e) {
+      ok = false;
+      text = String(e);
+    }
+    this.run(guard(() => edge.resume(this.id, tag, ok, num, text, body), edge.failed));
+  }
+}
+
+// One function per command (src/driver.rs `Command`); each takes its bytes before it awaits.
+const ops = {
+  async body(x) {
+    return [-1, undefined, new Uint8Array(await x.request.arrayBuffer())];
+  },
+  async kv_get(x, c) {
+    const v = await x.env.EDGE_KV.get(c.key, { type: 'arrayBuffer' });
+    return v === null ? [] : [-1, undefined, new Uint8Array(v)];
+  },
+  async kv_put(x, c, bytes) {
+    await x.env.EDGE_KV.put(c.key, bytes(c.b), c.ttl == null ? {} : { expirationTtl: c.ttl });
+    return [];
+  },
+  async cache_match(x, c) {
+    const key = c.headers.length ? new Request(c.key, { headers: c.headers }) : c.key;
+    const hit = await caches.default.match(key);
+    return hit ? [x.hold(hit), head(hit)] : [];
+  },
+  async cache_put(x, c, bytes) {
+    const body = c.h != null ? x.held[c.h].clone().body : bytes(c.b);
+    await caches.default.put(c.key, new Response(body, { status: c.status, headers: c.headers }));
+    return [];
+  },
+  async limit(x, c) {
+    const ns = x.env.RATE_LIMITER;
+    return [-1, JSON.stringify(await ns.get(ns.idFromName(c.key)).check(c.q))];
+  },
+  async fetch(x, c, bytes) {
+    const init = { method: c.method, headers: c.headers, body: bytes(c.b) };
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), c.ms);
+    try {
+      const r = await fetch(c.url, { ...init, signal: abort.signal });
+      if (c.pass) return [x.hold(r), head(r)];
+      return [-1, head(r), new Uint8Array(await r.arrayBuffer())];
+    } finally {
+      clearTimeout(timer);
+    }
+  },
+  async read(x, c) {
+    return [-1, undefined, new Uint8Array(await x.held[c.h].arrayBuffer())];
+  },
+  async asset(x, c) {
+    const r = await x.env.ASSETS.fetch(c.url);
+    return [r.status, undefined, new Uint8Array(await r.arrayBuffer())];
+  },
+  async import_key(x, c, bytes) {
+    const raw = bytes(c.b);
+    return [keys.push(await crypto.subtle.importKey(c.format, raw, c.alg, false, c.usages)) - 1];
+  },
+  async verify(x, c, bytes) {
+    const [sig, msg] = [bytes(c.sig), bytes(c.msg)];
+    return [(await crypto.subtle.verify(c.alg, keys[c.k], sig, msg)) ? 1 : 0];
+  },
+  async sleep(x, c) {
+    await new Promise((done) => setTimeout(done, c.ms));
+    return [];
+  },
+};
+
+export default {
+  fetch(request, env, ctx) {
+    return new Promise((respond) => {
+      const x = new Exchange(nextId++, request, env, ctx, respond);
+      const cf = request.cf ?? {};
+      const begin = () => {
+        if (!configured) {
+          edge.configure(JSON.stringify(env));
+          configured = true;
+        }
+        const h = [request.method, request.url, [...request.headers], cf.country ?? null, cf.continent ?? null];
+        return edge.begin(x.id, JSON.stringify(h));
+      };
+      x.run(guard(begin, edge.failed));
+    });
+  },
+};
+
+// One per rate-limit key, holding its GCRA state (src/exports.rs `limit` decides). A Durable
+// Object handles one call at a time and its input gate holds new ones while storage is written,
+// so concurrent requests on a key are strictly serialised: a burst of N against a limit of L
+// admits exactly L.
+export class RateLimiter extends DurableObject {
+  async check(quota) {
+    if (this.tat === undefined) this.tat = (await this.ctx.storage.get('tat')) ?? null;
+    const decide = () => edge.limit(quota, this.tat ?? undefined, Date.now());
+    const [tat, decision] = JSON.parse(guard(decide, (e) => { throw e; }));
+    if (tat !== null) {
+      this.tat = tat;
+      await this.ctx.storage.put('tat', tat);
+    }
+    return decision;
+  }
+}

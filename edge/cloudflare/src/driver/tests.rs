@@ -1,0 +1,390 @@
+//! The driver's protocol with a scripted shell: each test plays the JS side, answering the
+//! commands a step hands out.
+
+use std::cell::RefCell;
+
+use serde_json::Value;
+
+use super::*;
+
+thread_local! {
+    static LOG: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+fn log(message: &str) {
+    LOG.with(|l| l.borrow_mut().push(message.to_owned()));
+}
+
+static SYS: Sys = Sys {
+    now_ms: || 1_700_000_000_000.0,
+    random: |buf| {
+        buf.fill(7);
+        Ok(())
+    },
+    log,
+};
+
+fn config() -> Rc<Result<EdgeConfig, ConfigError>> {
+    let key = "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk";
+    Rc::new(EdgeConfig::from_lookup(|name| {
+        Some(match name {
+            "ORIGIN_URL" => "http://127.0.0.1:1".to_owned(),
+            "EDGE_ORIGIN_SECRET" => "s".repeat(32),
+            "SYNC_SECRET" => "y".repeat(32),
+            "PLAYBACK_KEYS" => format!("k1:{key}"),
+            "PLAYBACK_ACTIVE_KID" => "k1".to_owned(),
+            "JWT_ISSUER" => "iss".to_owned(),
+            "JWT_AUDIENCE" => "aud".to_owned(),
+            _ => return None,
+        })
+    }))
+}
+
+fn head(method: &str, path: &str, headers: &[(&str, &str)]) -> String {
+    serde_json::to_string(&(
+        method,
+        format!("https://edge.example{path}"),
+        headers,
+        Option::<&str>::None,
+        Option::<&str>::None,
+    ))
+    .unwrap()
+}
+
+fn commands(step: &Step) -> Vec<Value> {
+    serde_json::from_str(&step.commands).unwrap()
+}
+
+fn names(step: &Step) -> Vec<String> {
+    commands(step)
+        .iter()
+        .map(|c| c["c"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The bytes a command's range names in its step's payload.
+fn bytes<'a>(step: &'a Step, range: &Value) -> &'a [u8] {
+    let (at, len) = (range[0].as_u64().unwrap(), range[1].as_u64().unwrap());
+    &step.payload[at as usize..(at + len) as usize]
+}
+
+fn ok() -> Answer {
+    Answer {
+        ok: true,
+        num: -1.0,
+        ..Answer::default()
+    }
+}
+
+/// A platform on its own, and a way to run one of its futures to the end with `shell`
+/// answering each command it issues.
+fn platform() -> Driven {
+    Driven {
+        shared: Rc::new(Shared::default()),
+        sys: &SYS,
+    }
+}
+
+fn run<T>(
+    p: &Driven,
+    future: impl Future<Output = T>,
+    mut shell: impl FnMut(&Value, &[u8]) -> Answer,
+) -> (T, Vec<Value>) {
+    let mut future = std::pin::pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut seen = Vec::new();
+    loop {
+        let polled = future.as_mut().poll(&mut cx);
+        let issued = std::mem::take(&mut *p.shared.outbox.borrow_mut());
+        let payload = std::mem::take(&mut *p.shared.payload.borrow_mut());
+        for command in issued {
+            let command = serde_json::to_value(&command).unwrap();
+            let answer = shell(&command, &payload);
+            let tag = command["t"].as_u64().unwrap() as u32;
+            p.shared.answers.borrow_mut().insert(tag, answer);
+            seen.push(command);
+        }
+        if let Poll::Ready(out) = polled {
+            return (out, seen);
+        }
+        assert!(!seen.is_empty(), "the future waits with nothing asked");
+    }
+}
+
+#[test]
+fn a_request_without_io_is_answered_and_ended_in_its_first_step() {
+    let mut x = Exchange::begin(&head("GET", "/healthz", &[]), config(), &SYS);
+    let step = x.step();
+    assert_eq!(names(&step), ["respond", "end"]);
+    assert!(step.ended);
+    let respond = &commands(&step)[0];
+    assert_eq!(respond["status"], 200);
+    assert_eq!(bytes(&step, &respond["b"]), br#"{"status":"ok"}"#);
+    assert!(respond["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|h| h[0] == "cache-control" && h[1] == "no-store"));
+}
+
+#[test]
+fn a_body_is_asked_for_only_when_the_method_has_one_and_it_is_not_too_large() {
+    let mut x = Exchange::begin(&head("POST", "/healthz", &[]), config(), &SYS);
+    let step = x.step();
+    assert_eq!(names(&step), ["body"]);
+    assert!(!step.ended);
+    let tag = commands(&step)[0]["t"].as_u64().unwrap() as u32;
+    x.answer(
+        tag,
+        Answer {
+            bytes: Some(b"{}".to_vec()),
+            ..ok()
+        },
+    );
+    let step = x.step();
+    assert_eq!(names(&step), ["respond", "end"]);
+
+    let too_large = (MAX_REQUEST_BODY + 1).to_string();
+    let mut x = Exchange::begin(
+        &head("POST", "/internal/sync", &[("content-length", &too_large)]),
+        config(),
+        &SYS,
+    );
+    let step = x.step();
+    assert_eq!(names(&step), ["respond", "end"], "refused unread");
+    assert_eq!(commands(&step)[0]["status"], 413);
+}
+
+#[test]
+fn an_unparsable_head_is_a_500_not_a_panic() {
+    let mut x = Exchange::begin("[\"GET\"", config(), &SYS);
+    let step = x.step();
+    assert_eq!(names(&step), ["respond", "end"]);
+    assert_eq!(commands(&step)[0]["status"], 500);
+}
+
+#[test]
+fn kv_answers_become_values_absences_and_errors() {
+    let p = platform();
+    let (value, seen) = run(&p, p.kv_get("video:a"), |_, _| Answer {
+        bytes: Some(b"v".to_vec()),
+        ..ok()
+    });
+    assert_eq!(value, Ok(Some(b"v".to_vec())));
+    assert_eq!(seen[0]["c"], "kv_get");
+    assert_eq!(seen[0]["key"], "video:a");
+    let (absent, _) = run(&p, p.kv_get("video:b"), |_, _| ok());
+    assert_eq!(absent, Ok(None));
+    let (failed, _) = run(&p, p.kv_get("video:c"), |_, _| Answer {
+        ok: false,
+        text: Some("KV is down".into()),
+        ..Answer::default()
+    });
+    let e = failed.unwrap_err();
+    assert_eq!(e, PlatformError::kv("KV is down"));
+
+    // A write's value crosses in the payload, and KV's 60 s floor on TTLs applies here.
+    let (written, seen) = run(&p, p.kv_put("k", b"value", Some(5)), |c, payload| {
+        assert_eq!(bytes_of(payload, &c["b"]), b"value");
+        ok()
+    });
+    assert_eq!(written, Ok(()));
+    assert_eq!(seen[0]["ttl"], 60);
+}
+
+fn bytes_of<'a>(payload: &'a [u8], range: &Value) -> &'a [u8] {
+    let (at, len) = (range[0].as_u64().unwrap(), range[1].as_u64().unwrap());
+    &payload[at as usize..(at + len) as usize]
+}
+
+#[test]
+fn fetch_answers_keep_a_passed_through_body_in_the_shell_and_carry_a_read_one() {
+    let p = platform();
+    let request = Request {
+        method: "POST".into(),
+        url: "http://origin/internal/x".into(),
+        headers: vec![("x-edge-auth".into(), "v1.proof".into())],
+        body: b"payload".to_vec(),
+        pass_through: true,
+        ..Request::default()
+    };
+    let (held, seen) = run(&p, p.fetch(request, 2500), |c, payload| {
+        assert_eq!(bytes_of(payload, &c["b"]), b"payload");
+        Answer {
+            num: 4.0,
+            text: Some(r#"[206,[["content-range","bytes 0-1/9"]]]"#.into()),
+            ..ok()
+        }
+    });
+    let held = held.unwrap();
+    assert_eq!(
+        (held.status, held.native_body, held.body.len()),
+        (206, Some(4), 0)
+    );
+    assert_eq!(held.header("content-range"), Some("bytes 0-1/9"));
+    assert_eq!(
+        (seen[0]["ms"].as_u64(), seen[0]["pass"].as_bool()),
+        (Some(2500), Some(true))
+    );
+
+    let request = Request {
+        method: "GET".into(),
+        url: "http://origin/v1/x".into(),
+        ..Request::default()
+    };
+    let (read, seen) = run(&p, p.fetch(request, 100), |_, _| Answer {
+        text: Some("[200,[]]".into()),
+        bytes: Some(b"{}".to_vec()),
+        ..ok()
+    });
+    let read = read.unwrap();
+    assert_eq!((read.native_body, read.body), (None, b"{}".to_vec()));
+    assert!(seen[0]["b"].is_null(), "no body to send");
+
+    let (unreachable, _) = run(&p, p.fetch(Request::default(), 100), |_, _| Answer {
+        ok: false,
+        text: Some("AbortError".into()),
+        ..Answer::default()
+    });
+    assert_eq!(
+        unreachable.unwrap_err(),
+        PlatformError::unreachable("AbortError")
+    );
+}
+
+#[test]
+fn a_cached_copy_of_a_held_body_is_asked_for_before_the_response_that_passes_it_on() {
+    let mut x = Exchange::begin(&head("GET", "/healthz", &[]), config(), &SYS);
+    let p = Driven {
+        shared: x.shared.clone(),
+        sys: &SYS,
+    };
+    let mut held = Response {
+        status: 200,
+        headers: vec![("cache-control".into(), "private".into())],
+        native_body: Some(2),
+        ..Response::default()
+    };
+    let storing = p.cache_put_copy("https://c/k", &mut held, 30).unwrap();
+    p.defer(Box::pin(async move {
+        let _ = storing.await;
+    }));
+    let step = x.step();
+    assert_eq!(
+        names(&step),
+        ["cache_put", "respond"],
+        "not ended: a put is out"
+    );
+    let put = &commands(&step)[0];
+    assert_eq!(put["h"], 2);
+    assert!(put["b"].is_null());
+    assert_eq!(
+        put["headers"],
+        serde_json::json!([["cache-control", "public, max-age=30"]]),
+        "the entry carries its own TTL, not the response's cache-control"
+    );
+    x.answer(put["t"].as_u64().unwrap() as u32, ok());
+    assert_eq!(names(&x.step()), ["end"]);
+}
+
+#[test]
+fn webcrypto_keys_are_imported_once_per_kid_and_bytes() {
+    let p = platform();
+    // RFC 8037's and RFC 8032's (test 2) public keys.
+    let key = |x: &str| {
+        VerifyingKey::from_jwk(&serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": x}))
+            .unwrap()
+    };
+    let (first, rotated) = (
+        key("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"),
+        key("PUAXw-hDiVqStwqnTRt-vJyYLM8uxJaMwM1V8Sr0Zgw"),
+    );
+    let mut imports = 0;
+    let mut shell = |c: &Value, payload: &[u8]| match c["c"].as_str().unwrap() {
+        "import_key" => {
+            imports += 1;
+            assert_eq!(c["format"], "raw");
+            assert_eq!(c["alg"]["name"], "Ed25519");
+            assert_eq!(bytes_of(payload, &c["b"]).len(), 32);
+            Answer {
+                num: f64::from(imports),
+                ..ok()
+            }
+        }
+        "verify" => {
+            assert_eq!(bytes_of(payload, &c["msg"]), b"message");
+            Answer {
+                num: if bytes_of(payload, &c["sig"]) == [1; 64] {
+                    1.0
+                } else {
+                    0.0
+                },
+                ..ok()
+            }
+        }
+        other => panic!("unexpected {other}"),
+    };
+    assert_eq!(
+        run(
+            &p,
+            p.verify_signature("kid-a", &first, b"message", &[1; 64]),
+            &mut shell
+        )
+        .0,
+        Ok(true)
+    );
+    assert_eq!(
+        run(
+            &p,
+            p.verify_signature("kid-a", &first, b"message", &[2; 64]),
+            &mut shell
+        )
+        .0,
+        Ok(false)
+    );
+    let (_, seen) = run(
+        &p,
+        p.verify_signature("kid-a", &first, b"message", &[1; 64]),
+        &mut shell,
+    );
+    assert_eq!(seen.len(), 1, "the imported key is reused");
+    assert_eq!(seen[0]["k"], 1);
+    // A key rotated under the same kid is imported afresh.
+    let (_, seen) = run(
+        &p,
+        p.verify_signature("kid-a", &rotated, b"message", &[1; 64]),
+        &mut shell,
+    );
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[1]["k"], 2);
+    // A signature of the wrong length is refused without asking.
+    let (refused, seen) = run(
+        &p,
+        p.verify_signature("kid-a", &rotated, b"message", &[1; 63]),
+        &mut shell,
+    );
+    assert_eq!((refused, seen.len()), (Ok(false), 0));
+}
+
+#[test]
+fn futures_waiting_on_nothing_end_the_exchange_with_a_500_and_a_log_line() {
+    let mut x = Exchange::begin(&head("GET", "/healthz", &[]), config(), &SYS);
+    x.main = Some(Box::pin(std::future::pending()));
+    let step = x.step();
+    assert_eq!(names(&step), ["respond", "end"]);
+    assert_eq!(commands(&step)[0]["status"], 500);
+    assert!(LOG.with(|l| l
+        .borrow()
+        .iter()
+        .any(|m| m.contains("no command outstanding"))));
+}
+
+#[test]
+fn a_failure_answers_500_with_the_apps_json_body() {
+    let step = failure();
+    assert_eq!(names(&step), ["respond", "end"]);
+    let respond = &commands(&step)[0];
+    assert_eq!(respond["status"], 500);
+    let body: Value = serde_json::from_slice(bytes(&step, &respond["b"])).unwrap();
+    assert!(body["error"].is_string());
+}

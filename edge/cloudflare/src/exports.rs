@@ -1,0 +1,130 @@
+//! What the shell calls (wasm-bindgen exports), and the runtime functions the driver calls
+//! synchronously. Exchanges are kept here by the number the shell gave them.
+
+use std::cell::{OnceCell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use edge_app::{ConfigError, EdgeConfig};
+use shared_wasm::ratelimit::{self, Quota};
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::JsValue;
+
+use crate::driver::{self, Answer, Exchange, Step, Sys};
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = Date, js_name = now)]
+    fn date_now() -> f64;
+    #[wasm_bindgen(js_namespace = console, js_name = error)]
+    fn console_error(message: &str);
+    /// Web Crypto's `crypto.getRandomValues`, which workerd provides to every Worker.
+    #[wasm_bindgen(js_namespace = crypto, js_name = getRandomValues, catch)]
+    fn get_random_values(buf: &mut [u8]) -> Result<(), JsValue>;
+}
+
+fn random(buf: &mut [u8]) -> Result<(), String> {
+    get_random_values(buf).map_err(|e| format!("{e:?}"))
+}
+
+static SYS: Sys = Sys {
+    now_ms: date_now,
+    random,
+    log: console_error,
+};
+
+thread_local! {
+    /// Settings, read once per isolate: an isolate serves one deployment version, whose vars
+    /// and secrets do not change under it.
+    static CONFIG: OnceCell<Rc<Result<EdgeConfig, ConfigError>>> = const { OnceCell::new() };
+    static EXCHANGES: RefCell<HashMap<u32, Exchange>> = RefCell::default();
+    /// The last step's bytes, until the shell takes them (before it calls in again).
+    static PAYLOAD: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Reads the settings from the Worker's `env` (as JSON: vars and secrets are its strings),
+/// once per isolate, and logs panics. The shell calls this before the first `begin`.
+#[wasm_bindgen]
+pub fn configure(env: &str) {
+    std::panic::set_hook(Box::new(|info| {
+        console_error(&format!("edge panic: {info}"))
+    }));
+    let env: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(env).unwrap_or_default();
+    let config = EdgeConfig::from_lookup(|name| env.get(name)?.as_str().map(str::to_owned));
+    CONFIG.with(|c| c.get_or_init(|| Rc::new(config)).clone());
+}
+
+/// Starts exchange `id` for the request whose head the shell read (see `driver::Exchange`),
+/// and returns its first commands.
+#[wasm_bindgen]
+pub fn begin(id: u32, head: &str) -> String {
+    let Some(config) = CONFIG.with(|c| c.get().cloned()) else {
+        console_error("edge: a request came before the settings were read");
+        return hand_over(driver::failure(), None);
+    };
+    let mut exchange = Exchange::begin(head, config, &SYS);
+    let step = exchange.step();
+    hand_over(step, Some((id, exchange)))
+}
+
+/// Answers command `tag` of exchange `id` and returns the commands that follow. An exchange
+/// that is not known (lost to a reset after a crash) answers a 500 and ends.
+#[wasm_bindgen]
+pub fn resume(
+    id: u32,
+    tag: u32,
+    ok: bool,
+    num: f64,
+    text: Option<String>,
+    bytes: Option<Vec<u8>>,
+) -> String {
+    let Some(mut exchange) = EXCHANGES.with(|e| e.borrow_mut().remove(&id)) else {
+        return hand_over(driver::failure(), None);
+    };
+    exchange.answer(
+        tag,
+        Answer {
+            ok,
+            num,
+            text,
+            bytes,
+        },
+    );
+    let step = exchange.step();
+    hand_over(step, Some((id, exchange)))
+}
+
+/// The bytes the last commands' ranges point into.
+#[wasm_bindgen]
+pub fn payload() -> Vec<u8> {
+    PAYLOAD.with(|p| p.take())
+}
+
+/// The answer for a request whose step failed (the shell reset the instance after a trap).
+#[wasm_bindgen]
+pub fn failed() -> String {
+    hand_over(driver::failure(), None)
+}
+
+/// The `RateLimiter` Durable Object's decision for one request under `quota` (JSON), given
+/// the stored theoretical arrival time (ms): `[new TAT to store, or null; the decision]`.
+#[wasm_bindgen]
+pub fn limit(quota: &str, stored: Option<f64>, now_ms: f64) -> Result<String, String> {
+    let quota: Quota = serde_json::from_str(quota).map_err(|e| format!("quota: {e}"))?;
+    // Milliseconds since the epoch stay exact in an f64 (below 2^53), which is how the storage
+    // API's structured clone keeps numbers.
+    let (decision, tat) = ratelimit::check(&quota, stored.map(|t| t as u64), now_ms as u64);
+    let tat = decision.allowed.then_some(tat as f64);
+    Ok(serde_json::to_string(&(tat, decision)).expect("a decision serializes"))
+}
+
+/// Keeps the step's bytes for `payload`, keeps the exchange unless it ended, and returns the
+/// commands.
+fn hand_over(step: Step, exchange: Option<(u32, Exchange)>) -> String {
+    PAYLOAD.with(|p| *p.borrow_mut() = step.payload);
+    if let Some((id, exchange)) = exchange.filter(|_| !step.ended) {
+        EXCHANGES.with(|e| e.borrow_mut().insert(id, exchange));
+    }
+    step.commands
+}

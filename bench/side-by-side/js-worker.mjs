@@ -8,6 +8,8 @@
 //   the two revocation reads, the playback rate limit per address and per user (a Durable
 //   Object each, GCRA as shared-wasm/src/ratelimit.rs), the video record and the viewer's
 //   entitlement from KV, then a signed playback token.
+import { DurableObject } from 'cloudflare:workers';
+
 const enc = new TextEncoder();
 const DOMAIN = enc.encode('edge-video/playback-token/v1\0');
 const PATH = /^\/hls\/([A-Za-z0-9_-]{1,64})\/([A-Za-z0-9_-]{1,512})\/((?:[a-z0-9_]{1,32}\/)?[a-z0-9_]{1,64}\.(?:ts|m3u8))$/;
@@ -129,10 +131,9 @@ async function verifyJwt(env, token) {
   return claims;
 }
 
-async function rateLimit(env, key) {
-  const stub = env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(key));
-  const resp = await stub.fetch('https://rate-limiter/check', { method: 'POST', body: JSON.stringify(PLAYBACK_QUOTA) });
-  return resp.json();
+// Over RPC, as the Rust Worker's shell calls its limiter.
+function rateLimit(env, key) {
+  return env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(key)).check(PLAYBACK_QUOTA);
 }
 
 async function playback(request, env, url, id) {
@@ -182,16 +183,11 @@ async function playback(request, env, url, id) {
   return out;
 }
 
-// GCRA for one key, as the Rust Worker's RateLimiter (edge/cloudflare/src/rate_limiter.rs).
-export class RateLimiter {
-  constructor(state) {
-    this.state = state;
-    this.tat = undefined;
-  }
-
-  async fetch(request) {
-    const quota = await request.json();
-    if (this.tat === undefined) this.tat = (await this.state.storage.get('tat')) ?? null;
+// GCRA for one key, as the Rust Worker's RateLimiter (edge/cloudflare/shell.js, deciding in
+// shared-wasm/src/ratelimit.rs).
+export class RateLimiter extends DurableObject {
+  async check(quota) {
+    if (this.tat === undefined) this.tat = (await this.ctx.storage.get('tat')) ?? null;
     const now = Date.now();
     const window = quota.window_secs * 1000;
     const t = Math.ceil(window / quota.limit);
@@ -200,13 +196,12 @@ export class RateLimiter {
     if (newTat - now > window) {
       const body = { allowed: false, remaining: 0, reset_secs: Math.ceil((tat - now) / 1000),
         retry_after_secs: Math.max(1, Math.ceil((newTat - window - now) / 1000)) };
-      return new Response(JSON.stringify(body));
+      return body;
     }
     this.tat = newTat;
-    await this.state.storage.put('tat', newTat);
+    await this.ctx.storage.put('tat', newTat);
     const used = newTat - now;
-    const body = { allowed: true, remaining: Math.floor((window - used) / t), reset_secs: Math.ceil(used / 1000), retry_after_secs: 0 };
-    return new Response(JSON.stringify(body));
+    return { allowed: true, remaining: Math.floor((window - used) / t), reset_secs: Math.ceil(used / 1000), retry_after_secs: 0 };
   }
 }
 

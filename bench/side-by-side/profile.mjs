@@ -1,6 +1,6 @@
 // Samples one Worker's isolate through workerd's inspector (the V8 CPU profiler) while a load
 // runs, then says where its time went: Rust compiled to Wasm, the JS glue around it
-// (wasm-bindgen's and workers-rs's), V8's builtins and the runtime's APIs, garbage collection,
+// (wasm-bindgen's and the driven entry's shell), V8's builtins and the runtime's APIs, garbage collection,
 // and time outside JS (workerd's own C++: HTTP, KV, cache, and idle).
 //
 // Usage: node --experimental-websocket profile.mjs <inspector base, http://127.0.0.1:PORT>

@@ -202,7 +202,7 @@ pub struct Proc {
 
 impl Proc {
     /// Starts `cmd`, which will listen on `port`, once every earlier process on that port is gone.
-    fn spawn(name: &'static str, mut cmd: Command, port: u16, log: PathBuf) -> Self {
+    pub fn spawn(name: &'static str, mut cmd: Command, port: u16, log: PathBuf) -> Self {
         wait_port_free(name, port);
         let out = std::fs::File::create(&log).expect("log file");
         let err = out.try_clone().expect("log file");

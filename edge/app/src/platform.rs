@@ -1,7 +1,7 @@
 //! The one seam between the edge application and its runtime (Workers or Spin).
 //!
 //! Adapters implement [`Platform`] and translate their native request/response types to the
-//! small ones here; they hold no business logic. Futures are not `Send`: workers-rs futures
+//! small ones here; they hold no business logic. Futures are not `Send`: the Workers driver's
 //! are not, and neither runtime runs a request on more than one thread.
 
 use std::future::Future;

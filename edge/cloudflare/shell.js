@@ -34,10 +34,11 @@ class Exchange {
     this.id = id;
     this.request = request;
     this.env = env;
+    this.ctx = ctx;
     this.respond = respond;
     // Responses whose bodies stay in JS (cache hits, passed-through fetches), by number.
     this.held = [];
-    ctx.waitUntil(new Promise((end) => { this.end = end; }));
+    this.responded = this.ended = false;
   }
 
   hold(r) {
@@ -54,9 +55,20 @@ class Exchange {
       else if (c.c === 'end') this.end();
       else this.answer(c.t, ops[c.c](this, c, bytes));
     }
+    // Work left after the response (deferred cache writes) keeps the request alive; most
+    // requests end with their response and need no such promise.
+    if (this.responded && !this.ended && !this.settle) {
+      this.ctx.waitUntil(new Promise((settle) => { this.settle = settle; }));
+    }
+  }
+
+  end() {
+    this.ended = true;
+    this.settle?.();
   }
 
   send(c, bytes) {
+    this.responded = true;
     try {
       const body = c.h != null ? this.held[c.h].body : bytes(c.b) ?? null;
       this.respond(new Response(body, { status: c.status, headers: c.headers }));

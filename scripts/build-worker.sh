@@ -31,7 +31,10 @@ trap 'rm -rf "$stage"' EXIT
 # as a plain module import.
 sed -i 's/^import source /import /' "$stage/index.js"
 cp edge/cloudflare/shell.js "$stage/shell.js"
-"$esbuild" "$stage/shell.js" --bundle --format=esm --minify --log-level=warning \
+# NO_MINIFY=1 keeps the JS readable, for profiles (`PROFILE=1 bash bench/side-by-side/run.sh`).
+minify=(--minify)
+[ -n "${NO_MINIFY:-}" ] && minify=()
+"$esbuild" "$stage/shell.js" --bundle --format=esm "${minify[@]}" --log-level=warning \
   --external:./index_bg.wasm --external:'cloudflare:*' --outfile="$stage/bundle.js"
 mkdir -p "$out"
 cp "$stage/index_bg.wasm" "$out/index_bg.wasm"

@@ -74,6 +74,7 @@ pub enum Command {
         t: u32,
         key: String,
         status: u16,
+        #[serde(serialize_with = "header_list")]
         headers: Vec<(String, String)>,
         h: Option<usize>,
         b: Option<[usize; 2]>,
@@ -88,6 +89,7 @@ pub enum Command {
         t: u32,
         url: String,
         method: String,
+        #[serde(serialize_with = "header_list")]
         headers: Vec<(String, String)>,
         b: Option<[usize; 2]>,
         ms: u32,
@@ -120,12 +122,36 @@ pub enum Command {
     /// bytes `b`, or none.
     Respond {
         status: u16,
+        #[serde(serialize_with = "header_list")]
         headers: Vec<(String, String)>,
         h: Option<usize>,
         b: Option<[usize; 2]>,
     },
     /// The exchange is over: no command of it is outstanding.
     End,
+}
+
+/// Headers as the runtime's `Headers` constructor takes them: a plain object when every name
+/// is unique (the common case, and cheaper to build from than a list of pairs), the list of
+/// pairs otherwise (`set-cookie` may repeat).
+fn header_list<S: serde::Serializer>(
+    headers: &[(String, String)],
+    out: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let repeats = headers.iter().enumerate().any(|(i, (k, _))| {
+        headers[..i]
+            .iter()
+            .any(|(seen, _)| seen.eq_ignore_ascii_case(k))
+    });
+    if repeats {
+        return headers.serialize(out);
+    }
+    let mut map = out.serialize_map(Some(headers.len()))?;
+    for (k, v) in headers {
+        map.serialize_entry(k, v)?;
+    }
+    map.end()
 }
 
 /// A command's answer from the shell.

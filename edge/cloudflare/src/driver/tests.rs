@@ -120,11 +120,7 @@ fn a_request_without_io_is_answered_and_ended_in_its_first_step() {
     let respond = &commands(&step)[0];
     assert_eq!(respond["status"], 200);
     assert_eq!(bytes(&step, &respond["b"]), br#"{"status":"ok"}"#);
-    assert!(respond["headers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|h| h[0] == "cache-control" && h[1] == "no-store"));
+    assert_eq!(respond["headers"]["cache-control"], "no-store");
 }
 
 #[test]
@@ -280,7 +276,7 @@ fn a_cached_copy_of_a_held_body_is_asked_for_before_the_response_that_passes_it_
     assert!(put["b"].is_null());
     assert_eq!(
         put["headers"],
-        serde_json::json!([["cache-control", "public, max-age=30"]]),
+        serde_json::json!({"cache-control": "public, max-age=30"}),
         "the entry carries its own TTL, not the response's cache-control"
     );
     x.answer(put["t"].as_u64().unwrap() as u32, ok());
@@ -387,4 +383,31 @@ fn a_failure_answers_500_with_the_apps_json_body() {
     assert_eq!(respond["status"], 500);
     let body: Value = serde_json::from_slice(bytes(&step, &respond["b"])).unwrap();
     assert!(body["error"].is_string());
+}
+
+#[test]
+fn headers_go_as_an_object_unless_a_name_repeats() {
+    let respond = |headers: &[(&str, &str)]| {
+        let headers = headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        serde_json::to_value(Command::Respond {
+            status: 200,
+            headers,
+            h: None,
+            b: None,
+        })
+        .unwrap()["headers"]
+            .clone()
+    };
+    assert_eq!(
+        respond(&[("content-type", "text/plain"), ("x-request-id", "r1")]),
+        serde_json::json!({"content-type": "text/plain", "x-request-id": "r1"})
+    );
+    assert_eq!(
+        respond(&[("set-cookie", "a=1"), ("Set-Cookie", "b=2")]),
+        serde_json::json!([["set-cookie", "a=1"], ["Set-Cookie", "b=2"]]),
+        "both cookies kept, in order"
+    );
 }

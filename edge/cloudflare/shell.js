@@ -8,21 +8,26 @@
 import { DurableObject } from 'cloudflare:workers';
 import * as edge from './index.js';
 
+// A `fetch` answer's number when the request could not be built, or timed out (driver.rs).
+const NOT_SENT = -2, TIMED_OUT = -3;
 let configured = false;
 let nextId = 0;
 // WebCrypto keys imported for the driver, by the number it keeps for each.
 let keys = [];
 
-// A call into Wasm. A trap (a Rust panic) leaves the instance unusable: it is started afresh
-// for later requests, and this one gets what `fallback` gives.
+// A call into Wasm; if it throws, this request gets what `fallback` gives. A trap (a Rust
+// panic) leaves the instance unusable, so it is started afresh for later requests; any other
+// error leaves it as it is (a reset fails every request in flight in the isolate).
 function guard(call, fallback) {
   try {
     return call();
   } catch (e) {
     console.error(e);
-    edge.__wbg_reset_state();
-    configured = false;
-    keys = [];
+    if (e instanceof WebAssembly.RuntimeError) {
+      edge.__wbg_reset_state();
+      configured = false;
+      keys = [];
+    }
     return fallback(e);
   }
 }
@@ -119,13 +124,21 @@ const ops = {
     return [-1, JSON.stringify(await ns.get(ns.idFromName(c.key)).check(c.q))];
   },
   async fetch(x, c, bytes) {
-    const init = { method: c.method, headers: c.headers, body: bytes(c.b) };
     const abort = new AbortController();
+    let request;
+    try {
+      request = new Request(c.url, { method: c.method, headers: c.headers, body: bytes(c.b), signal: abort.signal });
+    } catch (e) {
+      return [NOT_SENT, String(e)];
+    }
     const timer = setTimeout(() => abort.abort(), c.ms);
     try {
-      const r = await fetch(c.url, { ...init, signal: abort.signal });
+      const r = await fetch(request);
       if (c.pass) return [x.hold(r), head(r)];
       return [-1, head(r), new Uint8Array(await r.arrayBuffer())];
+    } catch (e) {
+      if (abort.signal.aborted) return [TIMED_OUT];
+      throw e;
     } finally {
       clearTimeout(timer);
     }
@@ -158,7 +171,9 @@ export default {
       const cf = request.cf ?? {};
       const begin = () => {
         if (!configured) {
-          edge.configure(JSON.stringify(env));
+          // Vars and secrets are env's string values (as its keys are); bindings stay here.
+          const settings = Object.fromEntries(Object.entries(env).filter(([k, v]) => typeof v === typeof k));
+          edge.configure(JSON.stringify(settings));
           configured = true;
         }
         const h = [request.method, request.url, [...request.headers], cf.country ?? null, cf.continent ?? null];

@@ -1,7 +1,7 @@
 //! The Worker's JS shell (edge/cloudflare/shell.js) under workerd, with a stand-in for its
 //! Wasm half that traps on request: a trap, whether on the first call or on an answer, resets
 //! the instance (wasm-bindgen's reset function) and answers that request 500; the next
-//! request is served by the fresh instance. A Rust panic cannot be caused on purpose in the
+//! request is served by the fresh instance, configured again. A Rust panic cannot be caused on purpose in the
 //! real Worker (no route panics, and no debug switch is built in), so the stand-in plays it.
 
 use std::process::Command;
@@ -13,9 +13,10 @@ use e2e::{free_port, root, Proc};
 /// which instance answered; `/trap` traps in `begin`, `/later` in `resume`.
 const STAND_IN: &str = r#"
 let instance = 1;
+let configured = false;
 let out = new Uint8Array();
-export function __wbg_reset_state() { instance++; }
-export function configure() {}
+export function __wbg_reset_state() { instance++; configured = false; }
+export function configure() { configured = true; }
 export function payload() { return out; }
 export function limit() { return '[null, {}]'; }
 export function failed() {
@@ -23,6 +24,7 @@ export function failed() {
   return JSON.stringify([{ c: 'respond', status: 500, headers: [], b: [0, out.length] }, { c: 'end' }]);
 }
 export function begin(id, head) {
+  if (!configured) throw new Error('a fresh instance must be configured first');
   const url = JSON.parse(head)[1];
   if (url.endsWith('/trap')) throw new WebAssembly.RuntimeError('unreachable');
   if (url.endsWith('/later')) return JSON.stringify([{ c: 'sleep', t: 0, ms: 1 }]);
@@ -90,6 +92,7 @@ const edge :Workerd.Worker = (
 
     let trapped = get("/later").await.unwrap();
     assert_eq!(trapped.status().as_u16(), 500, "{}", proc.log());
+    assert_eq!(trapped.text().await.unwrap(), r#"{"error":"internal"}"#);
     let next = get("/ok").await.unwrap();
     assert_eq!((next.status().as_u16(), instance(&next)), (200, "3".into()));
 }

@@ -33,6 +33,15 @@ use shared_wasm::{CountryCode, UnixTime};
 const MAX_REQUEST_BODY: usize = shared_wasm::sync::MAX_BATCH_BYTES;
 /// Workers KV refuses TTLs under 60 s.
 const KV_MIN_TTL: u64 = 60;
+/// A `fetch` answer's number when the runtime refused to build the request (shell.js has the
+/// same constants).
+const FETCH_NOT_SENT: f64 = -2.0;
+/// A `fetch` answer's number when the timeout aborted the exchange.
+const FETCH_TIMED_OUT: f64 = -3.0;
+/// An exchange older than this is abandoned: workerd cancelled its request (the viewer went
+/// away, or a limit was reached) and will never answer its commands. Above any real lifetime:
+/// the origin's timeouts while the response is made, then `waitUntil`'s 30 s after it.
+pub const ABANDONED_AFTER_MS: f64 = 120_000.0;
 
 /// What the runtime gives synchronously: the clock, randomness and the log (plain calls, no
 /// command needed).
@@ -84,7 +93,8 @@ pub enum Command {
     Limit { t: u32, key: String, q: String },
     /// An outbound request, aborted after `ms` milliseconds (until its headers when `pass`,
     /// until its whole body otherwise): answers its head as text and either its body's bytes
-    /// or, when `pass`, the number of the held response.
+    /// or, when `pass`, the number of the held response; or [`FETCH_NOT_SENT`] (the runtime
+    /// would not build it) or [`FETCH_TIMED_OUT`].
     Fetch {
         t: u32,
         url: String,
@@ -399,9 +409,18 @@ impl Platform for Driven {
                 pass: request.pass_through,
             })
             .await;
-        answer
-            .ok(PlatformError::unreachable)?
-            .response(PlatformError::unreachable)
+        let answer = answer.ok(PlatformError::unreachable)?;
+        // A request the runtime would not build is this code's fault, not the origin's: no
+        // region is blamed for it (`origin::attempt`).
+        if answer.num == FETCH_NOT_SENT {
+            return Err(PlatformError::bad_request(answer.text.unwrap_or_default()));
+        }
+        if answer.num == FETCH_TIMED_OUT {
+            return Err(PlatformError::unreachable(format_args!(
+                "timed out after {timeout_ms} ms"
+            )));
+        }
+        answer.response(PlatformError::unreachable)
     }
 
     async fn body_bytes(&self, resp: &mut Response) -> Result<Vec<u8>, PlatformError> {
@@ -557,6 +576,8 @@ type Main = Pin<Box<dyn Future<Output = Response>>>;
 pub struct Exchange {
     shared: Rc<Shared>,
     sys: &'static Sys,
+    /// When it began (ms since the epoch).
+    began_ms: f64,
     main: Option<Main>,
     deferred: Vec<edge_app::Deferred>,
 }
@@ -626,9 +647,17 @@ impl Exchange {
         Self {
             shared,
             sys,
+            began_ms: (sys.now_ms)(),
             main: Some(main),
             deferred: Vec::new(),
         }
+    }
+
+    /// Whether the exchange has outlived [`ABANDONED_AFTER_MS`] at `now_ms`. Dropping it drops
+    /// its futures, and with them what they hold for other requests (an in-flight origin
+    /// fetch's lead, so misses of the same object stop waiting for it).
+    pub fn abandoned(&self, now_ms: f64) -> bool {
+        now_ms - self.began_ms > ABANDONED_AFTER_MS
     }
 
     /// Takes the shell's answer to command `tag`.

@@ -63,6 +63,19 @@ pub fn begin(id: u32, head: &str) -> String {
         console_error("edge: a request came before the settings were read");
         return hand_over(driver::failure(), None);
     };
+    // Exchanges whose requests workerd cancelled are never answered: they go here, dropped
+    // once out of the map (their futures' drops may reach other thread-locals).
+    let now = date_now();
+    let abandoned: Vec<Exchange> = EXCHANGES.with(|e| {
+        let mut e = e.borrow_mut();
+        let ids: Vec<u32> = e
+            .iter()
+            .filter(|(_, x)| x.abandoned(now))
+            .map(|(id, _)| *id)
+            .collect();
+        ids.iter().filter_map(|id| e.remove(id)).collect()
+    });
+    drop(abandoned);
     let mut exchange = Exchange::begin(head, config, &SYS);
     let step = exchange.step();
     hand_over(step, Some((id, exchange)))

@@ -246,6 +246,32 @@ fn fetch_answers_keep_a_passed_through_body_in_the_shell_and_carry_a_read_one() 
         unreachable.unwrap_err(),
         PlatformError::unreachable("AbortError")
     );
+    // A request the runtime would not build blames no origin; a timeout says so.
+    let (refused, _) = run(&p, p.fetch(Request::default(), 100), |_, _| Answer {
+        num: FETCH_NOT_SENT,
+        text: Some("TypeError: Invalid URL".into()),
+        ..ok()
+    });
+    assert_eq!(
+        refused.unwrap_err(),
+        PlatformError::bad_request("TypeError: Invalid URL")
+    );
+    let (late, _) = run(&p, p.fetch(Request::default(), 100), |_, _| Answer {
+        num: FETCH_TIMED_OUT,
+        ..ok()
+    });
+    assert_eq!(
+        late.unwrap_err(),
+        PlatformError::unreachable("timed out after 100 ms")
+    );
+}
+
+#[test]
+fn an_exchange_is_abandoned_only_past_any_real_lifetime() {
+    let x = Exchange::begin(&head("GET", "/healthz", &[]), config(), &SYS);
+    let began = (SYS.now_ms)();
+    assert!(!x.abandoned(began + 60_000.0));
+    assert!(x.abandoned(began + ABANDONED_AFTER_MS + 1.0));
 }
 
 #[test]

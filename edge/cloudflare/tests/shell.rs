@@ -153,19 +153,63 @@ fn the_shells_string_literals_are_command_names_and_runtime_names_only() {
     assert!(stray.is_empty(), "literals that are neither: {stray:?}");
 }
 
-#[test]
-fn the_shell_has_one_operation_per_command() {
-    let code = code();
+/// Each operation of the shell's `ops` table: its name and its code.
+fn ops(code: &str) -> Vec<(String, String)> {
     let start = code.find("const ops = {").expect("the ops table");
     let end = start + code[start..].find("\n};").expect("its end");
-    let ops: BTreeSet<String> = code[start..end]
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("async "))
-        .map(|l| l[..l.find('(').unwrap()].to_owned())
-        .collect();
+    let mut ops: Vec<(String, String)> = Vec::new();
+    for line in code[start..end].lines() {
+        match line.strip_prefix("  async ") {
+            Some(l) => ops.push((l[..l.find('(').unwrap()].to_owned(), String::new())),
+            None => {
+                if let Some((_, body)) = ops.last_mut() {
+                    body.push_str(line);
+                    body.push('\n');
+                }
+            }
+        }
+    }
+    ops
+}
+
+#[test]
+fn the_shell_has_one_operation_per_command() {
+    let ops: BTreeSet<String> = ops(&code()).into_iter().map(|(name, _)| name).collect();
     let mut expected: BTreeSet<String> = every_command().iter().map(name).collect();
     // These two are the exchange's own steps, not operations.
     expected.remove("respond");
     expected.remove("end");
     assert_eq!(ops, expected);
+}
+
+#[test]
+fn each_operation_reads_only_fields_its_command_has() {
+    let commands: Vec<serde_json::Value> = every_command()
+        .iter()
+        .map(|c| serde_json::to_value(c).unwrap())
+        .collect();
+    let ops = ops(&code());
+    assert!(ops.len() > 10);
+    for (name, body) in ops {
+        let command = commands
+            .iter()
+            .find(|c| c["c"] == name.as_str())
+            .unwrap_or_else(|| panic!("no command {name}"));
+        let reads: BTreeSet<&str> = body
+            .match_indices("c.")
+            .filter(|(i, _)| !body[..*i].ends_with(|ch: char| ch.is_alphanumeric() || ch == '.'))
+            .map(|(i, _)| {
+                let rest = &body[i + 2..];
+                &rest[..rest
+                    .find(|ch: char| !ch.is_alphanumeric() && ch != '_')
+                    .unwrap()]
+            })
+            .collect();
+        for field in reads {
+            assert!(
+                command.get(field).is_some(),
+                "the shell's {name} reads c.{field}, which the command does not have"
+            );
+        }
+    }
 }

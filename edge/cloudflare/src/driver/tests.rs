@@ -437,3 +437,34 @@ fn headers_go_as_an_object_unless_a_name_repeats() {
         "both cookies kept, in order"
     );
 }
+
+#[test]
+fn answers_reach_their_commands_in_whatever_order_they_come() {
+    let mut x = Exchange::begin(&head("GET", "/healthz", &[]), config(), &SYS);
+    let p = Driven {
+        shared: x.shared.clone(),
+        sys: &SYS,
+    };
+    x.main = Some(Box::pin(async move {
+        let (a, b) = futures_util::future::join(p.kv_get("a"), p.kv_get("b")).await;
+        let body = [a.unwrap().unwrap(), b.unwrap().unwrap()].concat();
+        Response::new(200, "text/plain", body)
+    }));
+    let step = x.step();
+    assert_eq!(names(&step), ["kv_get", "kv_get"], "both asked at once");
+    let tag = |i: usize| commands(&step)[i]["t"].as_u64().unwrap() as u32;
+    let value = |v: &[u8]| Answer {
+        bytes: Some(v.to_vec()),
+        ..ok()
+    };
+    x.answer(tag(1), value(b"B"));
+    assert_eq!(
+        names(&x.step()),
+        Vec::<String>::new(),
+        "still waiting for a"
+    );
+    x.answer(tag(0), value(b"A"));
+    let step = x.step();
+    assert_eq!(names(&step), ["respond", "end"]);
+    assert_eq!(bytes(&step, &commands(&step)[0]["b"]), b"AB");
+}

@@ -3,8 +3,9 @@
 // decided in Rust, and this file only says how a command is done with the runtime's APIs.
 // A request crosses into Wasm once to begin and once per answer; commands come out as one JSON
 // string per step and their bytes as one buffer. A test (edge/cloudflare/tests/shell.rs) checks
-// that the only string literals here are command names, KV's binary read type and the Durable
-// Object's storage key.
+// that the only string literals here are command names, the two module names, KV's binary read
+// type and the Durable Object's storage key, and that each operation reads only its command's
+// fields.
 import { DurableObject } from 'cloudflare:workers';
 import * as edge from './index.js';
 

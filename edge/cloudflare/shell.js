@@ -9,8 +9,9 @@
 import { DurableObject } from 'cloudflare:workers';
 import * as edge from './index.js';
 
-// A `fetch` answer's number when the request could not be built, or timed out (driver.rs).
-const NOT_SENT = -2, TIMED_OUT = -3;
+// Answers' numbers for a `fetch` that could not be built or timed out, and a body over its
+// command's `max` (driver.rs).
+const NOT_SENT = -2, TIMED_OUT = -3, TOO_LARGE = -4;
 let configured = false;
 let nextId = 0;
 // WebCrypto keys imported for the driver, by the number it keeps for each.
@@ -99,8 +100,23 @@ class Exchange {
 
 // One function per command (src/driver.rs `Command`); each takes its bytes before it awaits.
 const ops = {
-  async body(x) {
-    return [-1, undefined, new Uint8Array(await x.request.arrayBuffer())];
+  async body(x, c) {
+    const chunks = [];
+    let size = 0;
+    const reader = x.request.body?.getReader();
+    for (let part = await reader?.read(); part && !part.done; part = await reader.read()) {
+      size += part.value.length;
+      if (size > c.max) {
+        // The rest is read and dropped, not kept: answering before the body is in would leave
+        // a connection that cannot carry the next request.
+        while (!(await reader.read()).done);
+        return [TOO_LARGE];
+      }
+      chunks.push(part.value);
+    }
+    const body = new Uint8Array(size);
+    chunks.reduce((at, chunk) => (body.set(chunk, at), at + chunk.length), 0);
+    return [-1, undefined, body];
   },
   async kv_get(x, c) {
     const v = await x.env.EDGE_KV.get(c.key, { type: 'arrayBuffer' });

@@ -88,6 +88,20 @@ async fn flow(runtime: Runtime) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(json_of(r).await["error"], "payload_too_large");
+    // The same sent in chunks, with no length to refuse it by (on workerd the shell stops
+    // keeping it once it is over the limit).
+    let chunks = (0..10).map(|_| Ok::<_, std::io::Error>(vec![b' '; 64 * 1024]));
+    let r = c
+        .post(format!("{e}/v1/auth/login"))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(json_of(r).await["error"], "payload_too_large");
 
     // Roles per route, at the edge.
     let creator = login(&c, e, DEMO_EMAIL).await;

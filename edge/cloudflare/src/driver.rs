@@ -38,6 +38,8 @@ const KV_MIN_TTL: u64 = 60;
 const FETCH_NOT_SENT: f64 = -2.0;
 /// A `fetch` answer's number when the timeout aborted the exchange.
 const FETCH_TIMED_OUT: f64 = -3.0;
+/// A `body` answer's number when the body is larger than the command allowed.
+const BODY_TOO_LARGE: f64 = -4.0;
 /// An exchange older than this is abandoned: workerd cancelled its request (the viewer went
 /// away, or a limit was reached) and will never answer its commands. Above any real lifetime:
 /// the origin's timeouts while the response is made, then `waitUntil`'s 30 s after it.
@@ -59,8 +61,9 @@ pub struct Sys {
 #[derive(Debug, Serialize, PartialEq)]
 #[serde(tag = "c", rename_all = "snake_case")]
 pub enum Command {
-    /// The request's body: answers its bytes.
-    Body { t: u32 },
+    /// The request's body, read as it streams in: answers its bytes, or [`BODY_TOO_LARGE`] as
+    /// soon as more than `max` bytes came (a body sent without a length is never held whole).
+    Body { t: u32, max: usize },
     /// KV read: answers the bytes, or none when absent.
     KvGet { t: u32, key: String },
     /// KV write with an optional TTL (seconds).
@@ -623,7 +626,11 @@ impl Exchange {
             let body = if method == "GET" || method == "HEAD" {
                 Vec::new()
             } else {
-                let answer = platform.shared.ask(|t| Command::Body { t }).await;
+                let max = MAX_REQUEST_BODY;
+                let answer = platform.shared.ask(|t| Command::Body { t, max }).await;
+                if answer.num == BODY_TOO_LARGE {
+                    return EdgeError::PayloadTooLarge.into_response();
+                }
                 answer.bytes.unwrap_or_default()
             };
             let request = Request {

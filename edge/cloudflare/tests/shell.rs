@@ -15,7 +15,7 @@ const RUNTIME_NAMES: &[&str] = &["cloudflare:workers", "./index.js", "arrayBuffe
 /// One of each command, so a new one cannot be missed (the match below must name them all).
 fn every_command() -> Vec<Command> {
     let all = [
-        Command::Body { t: 0 },
+        Command::Body { t: 0, max: 0 },
         Command::KvGet {
             t: 0,
             key: String::new(),

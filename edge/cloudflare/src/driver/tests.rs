@@ -128,6 +128,7 @@ fn a_body_is_asked_for_only_when_the_method_has_one_and_it_is_not_too_large() {
     let mut x = Exchange::begin(&head("POST", "/healthz", &[]), config(), &SYS);
     let step = x.step();
     assert_eq!(names(&step), ["body"]);
+    assert_eq!(commands(&step)[0]["max"], MAX_REQUEST_BODY);
     assert!(!step.ended);
     let tag = commands(&step)[0]["t"].as_u64().unwrap() as u32;
     x.answer(
@@ -139,6 +140,21 @@ fn a_body_is_asked_for_only_when_the_method_has_one_and_it_is_not_too_large() {
     );
     let step = x.step();
     assert_eq!(names(&step), ["respond", "end"]);
+
+    // A body that turns out larger than it may be while it streams in (no length declared).
+    let mut x = Exchange::begin(&head("POST", "/internal/sync", &[]), config(), &SYS);
+    let step = x.step();
+    let tag = commands(&step)[0]["t"].as_u64().unwrap() as u32;
+    x.answer(
+        tag,
+        Answer {
+            num: BODY_TOO_LARGE,
+            ..ok()
+        },
+    );
+    let step = x.step();
+    assert_eq!(names(&step), ["respond", "end"]);
+    assert_eq!(commands(&step)[0]["status"], 413);
 
     let too_large = (MAX_REQUEST_BODY + 1).to_string();
     let mut x = Exchange::begin(

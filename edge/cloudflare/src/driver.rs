@@ -357,8 +357,8 @@ impl Platform for Driven {
         response: &Response,
         ttl_secs: u64,
     ) -> Result<(), PlatformError> {
-        let mut copy = response.clone();
-        self.cache_put_copy(key, &mut copy, ttl_secs)?.await
+        let reply = self.put(key, response, ttl_secs);
+        reply.await.ok(PlatformError::cache).map(drop)
     }
 
     /// A held body is teed by the shell (`Response.clone()`) when it starts the command, before
@@ -370,18 +370,7 @@ impl Platform for Driven {
         response: &mut Response,
         ttl_secs: u64,
     ) -> Result<edge_app::Storing, PlatformError> {
-        let (key, status) = (key.to_owned(), response.status);
-        let headers = for_cache(response, ttl_secs);
-        let h = response.native_body;
-        let b = h.is_none().then(|| self.shared.stash(&response.body));
-        let reply = self.shared.ask(|t| Command::CachePut {
-            t,
-            key,
-            status,
-            headers,
-            h,
-            b,
-        });
+        let reply = self.put(key, response, ttl_secs);
         Ok(Box::pin(async move {
             reply.await.ok(PlatformError::cache).map(drop)
         }))
@@ -534,6 +523,22 @@ impl Platform for Driven {
 }
 
 impl Driven {
+    /// Issues the cache put of `response` now (its body stashed, or its held body named).
+    fn put(&self, key: &str, response: &Response, ttl_secs: u64) -> Reply {
+        let (key, status) = (key.to_owned(), response.status);
+        let headers = for_cache(response, ttl_secs);
+        let h = response.native_body;
+        let b = h.is_none().then(|| self.shared.stash(&response.body));
+        self.shared.ask(|t| Command::CachePut {
+            t,
+            key,
+            status,
+            headers,
+            h,
+            b,
+        })
+    }
+
     async fn cache_match(
         &self,
         key: &str,

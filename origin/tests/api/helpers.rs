@@ -51,6 +51,12 @@ pub async fn database_url(dir: &std::path::Path) -> String {
     url
 }
 
+/// A response's status and its JSON body (`null` when it has none).
+pub async fn json_of(r: reqwest::Response) -> (reqwest::StatusCode, serde_json::Value) {
+    let status = r.status();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
 pub fn now() -> u64 {
     origin::clock::now()
 }

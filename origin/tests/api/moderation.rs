@@ -6,12 +6,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use shared_wasm::jwt::Role;
 
-use crate::helpers::{TestApp, PW};
-
-async fn json_of(r: reqwest::Response) -> (StatusCode, Value) {
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
+use crate::helpers::{json_of, TestApp, PW};
 
 async fn report(app: &TestApp, token: &str, body: Value) -> (StatusCode, Value) {
     json_of(app.post("/v1/reports", Some(token), body).await).await

@@ -14,12 +14,7 @@ use serde_json::{json, Value};
 use shared_wasm::jwt::Role;
 use shared_wasm::record::{VideoState, Visibility};
 
-use crate::helpers::{now, TestApp, WEBHOOK_SECRETS};
-
-async fn json_of(r: reqwest::Response) -> (StatusCode, Value) {
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
+use crate::helpers::{json_of, now, TestApp, WEBHOOK_SECRETS};
 
 async fn inbox(app: &TestApp, token: &str) -> Value {
     app.get_json_as("/v1/me/notifications", token).await
@@ -73,6 +68,15 @@ async fn comment_on(app: &TestApp, token: &str, video: &str, body: &str, parent:
 }
 
 /// Signs up `email` through the API; its access token.
+/// `POST /v1/me/email/confirm` as `token`: the status and the JSON answer.
+async fn ask_confirmation(app: &TestApp, token: &str) -> (StatusCode, serde_json::Value) {
+    json_of(
+        app.post("/v1/me/email/confirm", Some(token), json!(null))
+            .await,
+    )
+    .await
+}
+
 async fn signup(app: &TestApp, email: &str) -> String {
     let body = json!({"email": email, "password": "long enough pw"});
     let r = app.post("/v1/auth/signup", None, body).await;
@@ -890,11 +894,7 @@ async fn emails_wait_for_a_confirmed_address() {
         .find(|w| w.contains("/v1/auth/confirm-email?t="))
         .unwrap();
     let t = link.split_once("?t=").unwrap().1;
-    let (s, e) = json_of(
-        app.post("/v1/me/email/confirm", Some(&token), json!(null))
-            .await,
-    )
-    .await;
+    let (s, e) = ask_confirmation(&app, &token).await;
     assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{e}");
 
     // Forged, for another address, expired: refused with a reason, nothing confirmed.
@@ -951,11 +951,7 @@ async fn emails_wait_for_a_confirmed_address() {
         app.get_json_as("/v1/me", &token).await["email_confirmed"],
         true
     );
-    let (s, e) = json_of(
-        app.post("/v1/me/email/confirm", Some(&token), json!(null))
-            .await,
-    )
-    .await;
+    let (s, e) = ask_confirmation(&app, &token).await;
     assert_eq!(
         (s, &e["error"]),
         (StatusCode::CONFLICT, &json!("already_confirmed"))
@@ -971,11 +967,7 @@ async fn emails_wait_for_a_confirmed_address() {
 async fn no_email_service_no_confirmation() {
     let app = TestApp::spawn().await;
     let token = signup(&app, "new@example.com").await;
-    let (s, e) = json_of(
-        app.post("/v1/me/email/confirm", Some(&token), json!(null))
-            .await,
-    )
-    .await;
+    let (s, e) = ask_confirmation(&app, &token).await;
     assert_eq!(
         (s, &e["error"]),
         (StatusCode::SERVICE_UNAVAILABLE, &json!("email_unavailable"))

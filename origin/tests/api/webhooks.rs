@@ -8,12 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use shared_wasm::jwt::Role;
 
-use crate::helpers::{now, TestApp};
-
-async fn json_of(r: reqwest::Response) -> (StatusCode, Value) {
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
+use crate::helpers::{json_of, now, TestApp};
 
 async fn register(app: &TestApp, token: &str, body: Value) -> (StatusCode, Value) {
     json_of(app.post("/v1/webhooks", Some(token), body).await).await

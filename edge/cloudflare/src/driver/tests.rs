@@ -64,8 +64,7 @@ fn names(step: &Step) -> Vec<String> {
 
 /// The bytes a command's range names in its step's payload.
 fn bytes<'a>(step: &'a Step, range: &Value) -> &'a [u8] {
-    let (at, len) = (range[0].as_u64().unwrap(), range[1].as_u64().unwrap());
-    &step.payload[at as usize..(at + len) as usize]
+    bytes_of(&step.payload, range)
 }
 
 fn ok() -> Answer {

@@ -25,7 +25,7 @@ trap 'rm -rf "$stage"' EXIT
 # The reset function lets the shell start the instance afresh after a trap (a Rust panic), so
 # one failed request never poisons the next.
 "$bindgen" --target module --out-dir "$stage" --out-name index --no-typescript \
-  --experimental-reset-state-function target/wasm32-unknown-unknown/release/edge_cloudflare.wasm
+  --experimental-reset-state-function "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/release/edge_cloudflare.wasm"
 "$wasm_opt" -Oz --strip-debug --strip-producers "$stage/index_bg.wasm" -o "$stage/index_bg.wasm"
 # wasm-bindgen's module target imports the Wasm as a source-phase import, which workerd reads
 # as a plain module import.

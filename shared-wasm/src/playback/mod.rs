@@ -157,6 +157,20 @@ impl PlaybackKeys {
     pub fn active(&self) -> &Kid {
         &self.active
     }
+
+    /// The active key's id and bytes (other token kinds signed with the same keys, each under
+    /// a domain of its own).
+    pub(crate) fn signing(&self) -> (&Kid, &[u8]) {
+        (&self.active, &self.keys[&self.active])
+    }
+
+    /// The bytes of key `kid`, if the set holds it.
+    pub(crate) fn get(&self, kid: &str) -> Option<&[u8]> {
+        self.keys
+            .iter()
+            .find(|(k, _)| k.as_str() == kid)
+            .map(|(_, v)| v.as_slice())
+    }
 }
 
 fn valid_prefix(prefix: &str) -> bool {

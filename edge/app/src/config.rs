@@ -92,7 +92,7 @@ pub struct FeedCaching {
     pub stale_if_error_secs: u64,
 }
 
-/// Quotas per route class, from `RATE_LIMITS` (`login=10/60,playback=120/60,api=60/60`:
+/// Quotas per route class, from `RATE_LIMITS` (`login=10/60,playback=120/60,api=60/60,beacons=600/60`:
 /// requests per seconds). Each applies per client address and, where a user is known, per user.
 #[derive(Debug, Clone)]
 pub struct RateLimits {
@@ -102,6 +102,9 @@ pub struct RateLimits {
     pub playback: Quota,
     /// Authenticated API calls forwarded to the origin (logout, profile, admin, creator).
     pub api: Quota,
+    /// `POST /v1/beacons` (a player reports every 10 s or so; many viewers may share an
+    /// address).
+    pub beacons: Quota,
 }
 
 impl RateLimits {
@@ -111,6 +114,7 @@ impl RateLimits {
             login: Quota::new("login", 10, 60).expect("valid default"),
             playback: Quota::new("playback", 120, 60).expect("valid default"),
             api: Quota::new("api", 60, 60).expect("valid default"),
+            beacons: Quota::new("beacons", 600, 60).expect("valid default"),
         };
         for item in spec.iter().flat_map(|s| s.split(',')).map(str::trim) {
             if item.is_empty() {
@@ -130,6 +134,7 @@ impl RateLimits {
                 "login" => limits.login = quota,
                 "playback" => limits.playback = quota,
                 "api" => limits.api = quota,
+                "beacons" => limits.beacons = quota,
                 other => return Err(ConfigError::Invalid(NAME, format!("unknown class {other}"))),
             }
         }

@@ -110,6 +110,7 @@ async fn route<P: Platform + Clone + 'static>(
             routes::feeds::handle(p, cfg, req, "home".into(), path).await?
         }
         (["internal", "sync"], "POST") => return routes::sync::handle(p, cfg, req).await,
+        (["v1", "beacons"], "POST") => return routes::beacons::handle(p, cfg, req).await,
         // The pages that carry something per request (the others are static files).
         (["watch"], "GET" | "HEAD") => routes::pages::watch(p, cfg, req).await?,
         (["studio"], "GET" | "HEAD") => routes::pages::studio(p, cfg, req).await?,
@@ -124,6 +125,7 @@ async fn route<P: Platform + Clone + 'static>(
             | ["v1", "feeds", "category", _]
             | ["v1", "search" | "categories"]
             | ["internal", "sync"]
+            | ["v1", "beacons"]
             | ["watch" | "studio"],
             _,
         ) => return Err(EdgeError::MethodNotAllowed),

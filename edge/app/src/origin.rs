@@ -238,6 +238,24 @@ pub async fn forward_json<P: Platform>(
     Ok(out)
 }
 
+/// POSTs `body` (JSON the edge composed) to `path` at `target`, once.
+pub async fn post_json<P: Platform>(
+    p: &P,
+    cfg: &EdgeConfig,
+    target: Target<'_>,
+    path: &str,
+    body: Vec<u8>,
+) -> Result<Response, EdgeError> {
+    let out = Request {
+        method: "POST".into(),
+        url: path.to_owned(),
+        headers: vec![("content-type".into(), "application/json".into())],
+        body,
+        ..Request::default()
+    };
+    send(p, cfg, target, out).await
+}
+
 /// GETs `path` (absolute path plus query) from the region nearest to `viewer`, failing over
 /// once.
 pub async fn get<P: Platform>(

@@ -1,6 +1,7 @@
 //! Route handlers, one module per resource.
 
 pub mod api;
+pub mod beacons;
 pub mod feeds;
 pub mod hls;
 pub mod pages;

@@ -1,8 +1,9 @@
 //! `GET /v1/videos/{id}/playback`: decide whether the viewer may play, and mint a playback URL.
 
 use serde_json::json;
+use shared_wasm::beacon::{self, Device, ViewClaims};
 use shared_wasm::media::token_prefix;
-use shared_wasm::playback::{self, network_for, Binding, BindingPolicy, Claims};
+use shared_wasm::playback::{self, network_for, Binding, BindingPolicy, Claims, IpBinding};
 use shared_wasm::record::{Entitlement, EntitlementStatus, VideoRecord, VideoState, Visibility};
 use shared_wasm::VideoId;
 
@@ -218,11 +219,29 @@ pub async fn handle<P: Platform>(
         },
     };
     let token = playback::sign(&cfg.playback_keys, &claims);
+    let user_agent = req.header("user-agent").unwrap_or("");
+    let view = ViewClaims {
+        view: beacon::view_id(&token),
+        video: id.clone(),
+        viewer: beacon::viewer_key(
+            &cfg.playback_keys,
+            viewer.as_ref().map(|c| c.sub.as_str()),
+            network_for(req.client_ip.as_deref(), IpBinding::Subnet).as_deref(),
+            user_agent,
+        ),
+        country: req.country,
+        device: Device::of(user_agent),
+        issued: now.0,
+        expires: now.plus(beacon::TOKEN_TTL_SECS).0,
+    };
     let body = json!({
         "video_id": id,
         "title": record.title,
         "manifest_url": format!("{}/hls/{id}/{token}/master.m3u8", req.origin()),
         "expires_at": claims.expires.0,
+        // What the player reports its playback with (`routes::beacons`).
+        "view_token": beacon::sign(&cfg.playback_keys, &view),
+        "beacon_url": format!("{}/v1/beacons", req.origin()),
     });
     Ok(allowed.annotate(
         Response::new(200, "application/json", body.to_string().into_bytes())

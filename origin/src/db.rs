@@ -167,21 +167,26 @@ pub struct WriteTx(Transaction<'static, Any>);
 
 /// Starts a [`WriteTx`].
 pub async fn begin_write(db: &AnyPool) -> sqlx::Result<WriteTx> {
+    begin_serial(db, OUTBOX_LOCK).await.map(WriteTx)
+}
+
+/// A transaction that no other holding `lock` runs beside: on PostgreSQL the advisory lock
+/// `lock`, taken first; SQLite has one writer at a time, and this one holds it from the start.
+pub async fn begin_serial(db: &AnyPool, lock: i64) -> sqlx::Result<Transaction<'static, Any>> {
     let conn = db.acquire().await?;
-    let tx = if Backend::of(&conn) == Backend::Postgres {
+    if Backend::of(&conn) == Backend::Postgres {
         let mut tx = Transaction::begin(conn, None).await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(OUTBOX_LOCK)
+            .bind(lock)
             .execute(&mut *tx)
             .await?;
-        tx
+        Ok(tx)
     } else {
         // IMMEDIATE: the write lock at once (waiting up to the busy timeout), since a deferred
         // transaction that reads first cannot upgrade while another writer holds it (SQLite
         // answers "database is locked" at once, whatever the timeout).
-        Transaction::begin(conn, Some("BEGIN IMMEDIATE".into())).await?
-    };
-    Ok(WriteTx(tx))
+        Transaction::begin(conn, Some("BEGIN IMMEDIATE".into())).await
+    }
 }
 
 impl WriteTx {

@@ -44,6 +44,41 @@ pub struct Settings {
     /// Notifications: the fan-out to subscribers and the emails.
     #[serde(default)]
     pub notifications: NotificationSettings,
+    /// Playback analytics.
+    #[serde(default)]
+    pub analytics: AnalyticsSettings,
+}
+
+/// Playback analytics (`crate::analytics`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct AnalyticsSettings {
+    /// Whether this process runs the rollup (one at a time runs; others wait their turn).
+    #[serde(default = "yes")]
+    pub rollup: bool,
+    /// How often the rollup looks for new events.
+    #[serde(default = "default_rollup_secs")]
+    pub rollup_secs: u64,
+    /// Events rolled up per transaction.
+    #[serde(default = "default_rollup_batch")]
+    pub rollup_batch: usize,
+}
+
+impl Default for AnalyticsSettings {
+    fn default() -> Self {
+        Self {
+            rollup: true,
+            rollup_secs: default_rollup_secs(),
+            rollup_batch: default_rollup_batch(),
+        }
+    }
+}
+
+fn default_rollup_secs() -> u64 {
+    60
+}
+
+fn default_rollup_batch() -> usize {
+    5000
 }
 
 /// Notifications (`crate::notifications`).

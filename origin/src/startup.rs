@@ -147,6 +147,9 @@ async fn runner(state: &AppState) -> anyhow::Result<Runner> {
             crate::webhooks::deliver::Deliverer::new(state.db.clone(), settings.webhooks.clone())?;
         runner = runner.lane(deliverer.lane());
     }
+    if settings.analytics.rollup {
+        runner = runner.lane(crate::analytics::rollup::lane(&state.db, &settings.analytics).await?);
+    }
     let notifications = &settings.notifications;
     if notifications.workers > 0 {
         let fanout = crate::notifications::fanout::Fanout {

@@ -41,6 +41,11 @@ pub fn router(state: AppState) -> Router {
         .route("/internal/videos/{id}", get(internal::video_record))
         .route("/internal/media/{id}/{*file}", get(internal::media))
         .route("/internal/entitlements/{user}", get(internal::entitlement))
+        .route(
+            "/internal/beacons",
+            post(crate::analytics::ingest::beacons)
+                .layer(DefaultBodyLimit::max(crate::analytics::ingest::MAX_BODY)),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             internal::require_edge,
@@ -67,6 +72,7 @@ pub fn router(state: AppState) -> Router {
                 .delete(account::delete_account),
         )
         .route("/v1/creator/videos", get(admin::my_videos))
+        .route("/v1/creator/stats", get(crate::analytics::stats::creator))
         .route("/v1/feeds/home", get(feeds::home))
         .route("/v1/feeds/channel/{id}", get(feeds::channel))
         .route("/v1/feeds/category/{category}", get(feeds::category))

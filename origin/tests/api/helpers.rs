@@ -173,6 +173,7 @@ impl TestApp {
             },
             // The fan-out runs; emails only where a test gives an SMTP server.
             notifications: Default::default(),
+            analytics: Default::default(),
         };
         tweak(&mut settings);
         let state = AppState::build(settings).await.unwrap();
@@ -195,6 +196,18 @@ impl TestApp {
         self.client
             .get(format!("{}{path}", self.origin_url))
             .header(edge_auth::HEADER, proof)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// POST a JSON body straight to the origin with a valid edge proof.
+    pub async fn edge_post(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        let proof = edge_auth::sign(EDGE_SECRET.as_bytes(), "POST", path, UnixTime(now()));
+        self.client
+            .post(format!("{}{path}", self.origin_url))
+            .header(edge_auth::HEADER, proof)
+            .json(body)
             .send()
             .await
             .unwrap()

@@ -399,6 +399,16 @@ async fn every_operation_answers_as_documented() {
         None,
     )
     .await;
+    let stats = format!("/v1/creator/stats?video={vid}");
+    d.call(
+        &app,
+        M::GET,
+        "/v1/creator/stats",
+        &stats,
+        Some(&creator),
+        None,
+    )
+    .await;
     sqlx::query("UPDATE videos SET state = 'ready' WHERE id = $1")
         .bind(&vid)
         .execute(&app.state.db)

@@ -128,6 +128,34 @@ fn before_query(req: &Request, path: &str) -> Result<String, EdgeError> {
     })
 }
 
+/// `/v1/creator/stats` with at most one each of `from` and `to` (unix seconds) and `video`.
+fn stats_query(req: &Request) -> Result<String, EdgeError> {
+    let query = req.url.split_once('?').map_or("", |(_, q)| q);
+    let mut kept: Vec<(&str, String)> = Vec::new();
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        let seconds = !v.is_empty() && v.len() <= 12 && v.bytes().all(|b| b.is_ascii_digit());
+        let name = match &*k {
+            "from" if seconds => "from",
+            "to" if seconds => "to",
+            "video" if id_segment(&v).is_ok() => "video",
+            _ => "",
+        };
+        if name.is_empty() || kept.iter().any(|(n, _)| *n == name) {
+            return Err(EdgeError::BadRequest {
+                code: "invalid_query",
+                message: "the statistics take from and to (unix seconds) and a video id, once each"
+                    .into(),
+            });
+        }
+        kept.push((name, v.into_owned()));
+    }
+    let query: Vec<String> = kept.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    Ok(match query.is_empty() {
+        true => "/v1/creator/stats".into(),
+        false => format!("/v1/creator/stats?{}", query.join("&")),
+    })
+}
+
 /// Longest token of a link in an email: the origin's bound (`notifications::unsubscribe` and
 /// `notifications::confirm`, `MAX_TOKEN`).
 const MAX_LINK_TOKEN: usize = 200;
@@ -249,6 +277,7 @@ pub fn resolve(
             Class::Api,
             Ok("/v1/creator/videos".into()),
         ),
+        ["v1", "creator", "stats"] => (&["GET"], creator, Class::Api, stats_query(req)),
         ["v1", "admin", "users"] => (&["GET"], admin, Class::Api, user_query(req)),
         ["v1", "admin", "users", u, a @ ("role" | "revoke")] => (
             &["POST"],

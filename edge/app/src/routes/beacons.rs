@@ -56,13 +56,13 @@ pub async fn handle<P: Platform>(
     };
     let body = serde_json::to_vec(&ingest).expect("an ingest serializes");
     let resp = origin::post_json(p, cfg, Target::Nearest(req), "/internal/beacons", body).await?;
-    if !(200..300).contains(&resp.status) {
-        return Err(EdgeError::Upstream(format!(
-            "origin answered {} to a beacon",
-            resp.status
-        )));
+    match resp.status {
+        200..=299 => Ok(accepted(n)),
+        404 => Err(EdgeError::NotFound("video")),
+        s => Err(EdgeError::Upstream(format!(
+            "origin answered {s} to a beacon"
+        ))),
     }
-    Ok(accepted(n))
 }
 
 #[cfg(test)]

@@ -1,0 +1,398 @@
+//! The rollup: pending events → each view's totals → hourly statistics, one batch per
+//! transaction (see the module above for what counts).
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use anyhow::Context;
+use shared_wasm::beacon::Event;
+use sqlx::any::AnyRow;
+use sqlx::{Any, AnyPool, Row, Transaction};
+
+use super::{counts, played_ms, retention_mask, startup_bucket, RETENTION_POINTS};
+use super::{STARTUP_BUCKETS_MS, VIEW_WINDOW_SECS};
+use crate::clock::now;
+use crate::db::begin_serial;
+use crate::jobs::{self, Finished, Job, Lane, NewJob, OnConflict, Policy};
+use crate::settings::AnalyticsSettings;
+
+/// The periodic job's kind (one job, keyed `rollup`).
+pub const ROLLUP: &str = "analytics.rollup";
+/// Any constant: the advisory lock that keeps rollups one at a time on PostgreSQL.
+const ROLLUP_LOCK: i64 = 0x726f_6c6c_7570; // "rollup"
+/// Batches one run takes before it lets other jobs of the lane have a turn.
+const BATCHES_PER_RUN: usize = 20;
+
+const POLICY: Policy = Policy {
+    lease_secs: 300,
+    max_attempts: 1_000_000,
+    backoff_base_secs: 5,
+    backoff_cap_secs: 300,
+};
+
+/// The rollup's lane, its job made due now.
+pub async fn lane(db: &AnyPool, settings: &AnalyticsSettings) -> sqlx::Result<Lane> {
+    let job = NewJob::new(ROLLUP, "rollup");
+    jobs::enqueue(&mut *db.acquire().await?, &job, OnConflict::Sooner, now()).await?;
+    let handler = Rollup {
+        db: db.clone(),
+        settings: settings.clone(),
+    };
+    Ok(Lane::new(&[ROLLUP], POLICY, handler).poll(Duration::from_secs(settings.rollup_secs)))
+}
+
+struct Rollup {
+    db: AnyPool,
+    settings: AnalyticsSettings,
+}
+
+#[async_trait::async_trait]
+impl jobs::Handler for Rollup {
+    async fn run(&self, _job: &Job) -> anyhow::Result<Finished> {
+        let batch = self.settings.rollup_batch.max(1);
+        for _ in 0..BATCHES_PER_RUN {
+            if batch_once(&self.db, batch).await? < batch {
+                return Ok(Finished::Again {
+                    at: now() + self.settings.rollup_secs,
+                });
+            }
+        }
+        Ok(Finished::Again { at: now() })
+    }
+}
+
+/// A view's totals, as stored in `playback_views`.
+struct View {
+    video: String,
+    viewer: String,
+    country: String,
+    device: String,
+    hour: i64,
+    issued_at: i64,
+    watched_ms: i64,
+    retention: i64,
+    startup_ms: Option<i64>,
+    counted_at: Option<i64>,
+}
+
+/// What a batch adds to one hourly row.
+#[derive(Default)]
+struct Delta {
+    plays: i64,
+    views: i64,
+    watch_ms: i64,
+    rebuffers: i64,
+    rebuffer_ms: i64,
+    switches: i64,
+    errors: i64,
+    startup: [i64; STARTUP_BUCKETS_MS.len()],
+    retention: [i64; RETENTION_POINTS],
+}
+
+type RowKey = (String, i64, String, String);
+
+/// Rolls up at most `limit` pending events in one transaction; how many it took.
+pub async fn batch_once(db: &AnyPool, limit: usize) -> anyhow::Result<usize> {
+    let mut tx = begin_serial(db, ROLLUP_LOCK).await?;
+    let events = sqlx::query(
+        "SELECT id, view_id, video_id, viewer, country, device, issued_at, received_at, data
+         FROM playback_events WHERE pending = 1 ORDER BY id LIMIT $1",
+    )
+    .bind(limit as i64)
+    .fetch_all(&mut *tx)
+    .await?;
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let mut durations: HashMap<String, Option<u64>> = HashMap::new();
+    let mut views: BTreeMap<String, View> = BTreeMap::new();
+    let mut deltas: HashMap<RowKey, Delta> = HashMap::new();
+    for row in &events {
+        let view_id: String = row.try_get("view_id")?;
+        let received_at: i64 = row.try_get("received_at")?;
+        let data: String = row.try_get("data")?;
+        let event: Event = serde_json::from_str(&data).context("a stored event")?;
+        if !views.contains_key(&view_id) {
+            let view = match load_view(&mut tx, &view_id).await? {
+                Some(v) => v,
+                None => new_view(row, received_at)?,
+            };
+            views.insert(view_id.clone(), view);
+        }
+        let view = views.get_mut(&view_id).expect("inserted above");
+        let duration = match durations.get(&view.video) {
+            Some(d) => *d,
+            None => {
+                let d = video_duration(&mut tx, &view.video).await?;
+                durations.insert(view.video.clone(), d);
+                d
+            }
+        };
+        let key = (
+            view.video.clone(),
+            view.hour,
+            view.country.clone(),
+            view.device.clone(),
+        );
+        let delta = deltas.entry(key).or_default();
+        apply(view, &event, received_at, duration, delta);
+        let view = &views[&view_id];
+        if view.counted_at.is_none()
+            && counts(view.watched_ms as u64, duration)
+            && !counted_lately(&mut tx, &views, &view_id, received_at).await?
+        {
+            views.get_mut(&view_id).expect("present").counted_at = Some(received_at);
+            delta.views += 1;
+        }
+    }
+    for (id, v) in &views {
+        save_view(&mut tx, id, v).await?;
+    }
+    for (key, d) in &deltas {
+        add_to_hour(&mut tx, key, d).await?;
+    }
+    let ids: Vec<i64> = events
+        .iter()
+        .map(|r| r.try_get("id"))
+        .collect::<Result<_, _>>()?;
+    for chunk in ids.chunks(500) {
+        let list = chunk
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        sqlx::query(&format!(
+            "UPDATE playback_events SET pending = 0 WHERE id IN ({list})"
+        ))
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(events.len())
+}
+
+/// Adds one event to its view and to the view's hourly row.
+fn apply(view: &mut View, event: &Event, received_at: i64, duration: Option<u64>, d: &mut Delta) {
+    match event {
+        Event::Start { startup_ms, .. } if view.startup_ms.is_none() => {
+            view.startup_ms = Some(i64::from(*startup_ms));
+            d.startup[startup_bucket(*startup_ms)] += 1;
+        }
+        Event::Start { .. } => {}
+        Event::Heartbeat { played, .. } | Event::End { played, .. } => {
+            // No more than a player at double speed could have played since the playback
+            // was allowed, and a minute.
+            let elapsed = (received_at - view.issued_at).max(0);
+            let cap = (elapsed + 60) * 2 * 1000;
+            let add = (played_ms(event) as i64).min(cap - view.watched_ms).max(0);
+            if add > 0 && view.watched_ms == 0 {
+                d.plays += 1;
+            }
+            view.watched_ms += add;
+            d.watch_ms += add;
+            if let Some(duration) = duration.filter(|&d| d > 0) {
+                let old = view.retention as u32;
+                let new = retention_mask(played, duration) & !old;
+                for (k, n) in d.retention.iter_mut().enumerate() {
+                    *n += i64::from(new >> k & 1);
+                }
+                view.retention = i64::from(old | new);
+            }
+        }
+        Event::Rebuffer { ms, .. } => {
+            d.rebuffers += 1;
+            d.rebuffer_ms += i64::from(*ms);
+        }
+        Event::Rendition { .. } => d.switches += 1,
+        Event::Error { .. } => d.errors += 1,
+    }
+}
+
+/// Whether another view of the same viewer and video counted within the window before `at`
+/// (stored, or counted earlier in this batch).
+async fn counted_lately(
+    tx: &mut Transaction<'static, Any>,
+    views: &BTreeMap<String, View>,
+    view_id: &str,
+    at: i64,
+) -> sqlx::Result<bool> {
+    let me = &views[view_id];
+    let since = at - VIEW_WINDOW_SECS as i64;
+    let in_batch = views.iter().any(|(id, v)| {
+        id != view_id
+            && v.viewer == me.viewer
+            && v.video == me.video
+            && v.counted_at.is_some_and(|t| t > since)
+    });
+    if in_batch {
+        return Ok(true);
+    }
+    let stored: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM playback_views
+         WHERE viewer = $1 AND video_id = $2 AND counted_at > $3 AND view_id <> $4 LIMIT 1",
+    )
+    .bind(&me.viewer)
+    .bind(&me.video)
+    .bind(since)
+    .bind(view_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(stored.is_some())
+}
+
+async fn video_duration(
+    tx: &mut Transaction<'static, Any>,
+    video: &str,
+) -> sqlx::Result<Option<u64>> {
+    let d: Option<Option<i64>> = sqlx::query_scalar("SELECT duration_ms FROM videos WHERE id = $1")
+        .bind(video)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(d.flatten().map(|d| d.max(0) as u64))
+}
+
+fn new_view(row: &AnyRow, received_at: i64) -> sqlx::Result<View> {
+    Ok(View {
+        video: row.try_get("video_id")?,
+        viewer: row.try_get("viewer")?,
+        country: row.try_get("country")?,
+        device: row.try_get("device")?,
+        hour: received_at - received_at.rem_euclid(3600),
+        issued_at: row.try_get("issued_at")?,
+        watched_ms: 0,
+        retention: 0,
+        startup_ms: None,
+        counted_at: None,
+    })
+}
+
+async fn load_view(tx: &mut Transaction<'static, Any>, id: &str) -> sqlx::Result<Option<View>> {
+    let row = sqlx::query(
+        "SELECT video_id, viewer, country, device, hour, issued_at, watched_ms, retention,
+                startup_ms, counted_at
+         FROM playback_views WHERE view_id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.map(|r| {
+        Ok(View {
+            video: r.try_get("video_id")?,
+            viewer: r.try_get("viewer")?,
+            country: r.try_get("country")?,
+            device: r.try_get("device")?,
+            hour: r.try_get("hour")?,
+            issued_at: r.try_get("issued_at")?,
+            watched_ms: r.try_get("watched_ms")?,
+            retention: r.try_get("retention")?,
+            startup_ms: r.try_get("startup_ms")?,
+            counted_at: r.try_get("counted_at")?,
+        })
+    })
+    .transpose()
+}
+
+async fn save_view(tx: &mut Transaction<'static, Any>, id: &str, v: &View) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO playback_views (view_id, video_id, viewer, country, device, hour, issued_at,
+                                     watched_ms, retention, startup_ms, counted_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         ON CONFLICT (view_id) DO UPDATE SET watched_ms = excluded.watched_ms,
+           retention = excluded.retention, startup_ms = excluded.startup_ms,
+           counted_at = excluded.counted_at",
+    )
+    .bind(id)
+    .bind(&v.video)
+    .bind(&v.viewer)
+    .bind(&v.country)
+    .bind(&v.device)
+    .bind(v.hour)
+    .bind(v.issued_at)
+    .bind(v.watched_ms)
+    .bind(v.retention)
+    .bind(v.startup_ms)
+    .bind(v.counted_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Counts as stored: comma-separated.
+pub(super) fn parse_counts<const N: usize>(s: &str) -> [i64; N] {
+    let mut out = [0; N];
+    for (slot, n) in out.iter_mut().zip(s.split(',')) {
+        *slot = n.parse().unwrap_or(0);
+    }
+    out
+}
+
+fn join_counts(counts: &[i64]) -> String {
+    counts
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Adds `d` to the hourly row `key` (made if missing). The rollup lock makes the read and the
+/// write one step.
+async fn add_to_hour(
+    tx: &mut Transaction<'static, Any>,
+    key: &RowKey,
+    d: &Delta,
+) -> sqlx::Result<()> {
+    let (video, hour, country, device) = key;
+    let old = sqlx::query(
+        "SELECT startup, retention FROM video_stats_hourly
+         WHERE video_id = $1 AND hour = $2 AND country = $3 AND device = $4",
+    )
+    .bind(video)
+    .bind(hour)
+    .bind(country)
+    .bind(device)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let (mut startup, mut retention) = match &old {
+        Some(r) => (
+            parse_counts::<{ STARTUP_BUCKETS_MS.len() }>(&r.try_get::<String, _>("startup")?),
+            parse_counts::<RETENTION_POINTS>(&r.try_get::<String, _>("retention")?),
+        ),
+        None => ([0; STARTUP_BUCKETS_MS.len()], [0; RETENTION_POINTS]),
+    };
+    startup.iter_mut().zip(d.startup).for_each(|(a, b)| *a += b);
+    retention
+        .iter_mut()
+        .zip(d.retention)
+        .for_each(|(a, b)| *a += b);
+    sqlx::query(
+        "INSERT INTO video_stats_hourly (video_id, hour, country, device, plays, views, watch_ms,
+                                         rebuffers, rebuffer_ms, switches, errors, startup,
+                                         retention)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+         ON CONFLICT (video_id, hour, country, device) DO UPDATE SET
+           plays = video_stats_hourly.plays + excluded.plays,
+           views = video_stats_hourly.views + excluded.views,
+           watch_ms = video_stats_hourly.watch_ms + excluded.watch_ms,
+           rebuffers = video_stats_hourly.rebuffers + excluded.rebuffers,
+           rebuffer_ms = video_stats_hourly.rebuffer_ms + excluded.rebuffer_ms,
+           switches = video_stats_hourly.switches + excluded.switches,
+           errors = video_stats_hourly.errors + excluded.errors,
+           startup = excluded.startup, retention = excluded.retention",
+    )
+    .bind(video)
+    .bind(hour)
+    .bind(country)
+    .bind(device)
+    .bind(d.plays)
+    .bind(d.views)
+    .bind(d.watch_ms)
+    .bind(d.rebuffers)
+    .bind(d.rebuffer_ms)
+    .bind(d.switches)
+    .bind(d.errors)
+    .bind(join_counts(&startup))
+    .bind(join_counts(&retention))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,240 @@
+//! Playback analytics: beacons at the ingest, the rollup, and the creator's statistics, with a
+//! worked example whose every figure is counted by hand.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use shared_wasm::beacon::{view_id, Device, ViewClaims};
+use shared_wasm::jwt::Role;
+use shared_wasm::{CountryCode, VideoId};
+
+use crate::helpers::{json_of, now, TestApp};
+use origin::analytics::rollup::batch_once;
+
+const VIDEO: &str = "stats-video";
+
+/// A creator with a public 60 s video, the rollup left to the test: `(app, creator's token)`.
+async fn setup() -> (TestApp, String) {
+    let app = TestApp::spawn_tweaked(|s| s.analytics.rollup = false).await;
+    let (creator, token) = app.user("creator@example.com", Role::Creator).await;
+    app.public_video(VIDEO, Some(&creator)).await;
+    sqlx::query("UPDATE videos SET duration_ms = 60000 WHERE id = $1")
+        .bind(VIDEO)
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+    (app, token)
+}
+
+fn claims(view: &str, viewer: &str, country: Option<&str>, device: Device, at: u64) -> ViewClaims {
+    ViewClaims {
+        view: view_id(view),
+        video: VideoId::parse(VIDEO).unwrap(),
+        viewer: viewer.into(),
+        country: country.map(|c| CountryCode::parse(c).unwrap()),
+        device,
+        issued: at,
+        expires: at + 3600,
+    }
+}
+
+async fn ingest(app: &TestApp, view: &ViewClaims, received_at: u64, events: Value) -> StatusCode {
+    let body = json!({"view": view, "received_at": received_at, "events": events});
+    app.edge_post("/internal/beacons", &body).await.status()
+}
+
+/// Rolls up everything pending, in batches of 4 so views span batches.
+async fn roll_up(app: &TestApp) {
+    while batch_once(&app.state.db, 4).await.unwrap() > 0 {}
+}
+
+async fn stats(app: &TestApp, token: &str, query: &str) -> (StatusCode, Value) {
+    json_of(
+        app.get_as(&format!("/v1/creator/stats?{query}"), token)
+            .await,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_scripted_session_gives_exact_counts_and_duplicates_change_nothing() {
+    let (app, token) = setup().await;
+    let t0 = now();
+    // Alice in France on a desktop: starts in 800 ms, plays 40 s with one 500 ms stall.
+    let a = claims("a", "u:alice", Some("FR"), Device::Desktop, t0);
+    let a_events = json!([
+        {"type": "start", "seq": 0, "startup_ms": 800},
+        {"type": "heartbeat", "seq": 1, "played": [[0, 10000]]},
+        {"type": "heartbeat", "seq": 2, "played": [[10000, 20000]]},
+        {"type": "rebuffer", "seq": 3, "ms": 500},
+        {"type": "rendition", "seq": 4, "height": 720},
+        {"type": "heartbeat", "seq": 5, "played": [[20000, 35000]]},
+        {"type": "end", "seq": 6, "played": [[35000, 40000]]},
+    ]);
+    assert_eq!(
+        ingest(&app, &a, t0 + 40, a_events.clone()).await,
+        StatusCode::NO_CONTENT
+    );
+    // The same beacon again (a retry): stored once.
+    assert_eq!(
+        ingest(&app, &a, t0 + 41, a_events).await,
+        StatusCode::NO_CONTENT
+    );
+    // Alice again ten minutes later, 30 s: a play, not a second view within 30 minutes.
+    let b = claims("b", "u:alice", Some("FR"), Device::Desktop, t0 + 600);
+    let b_events = json!([{"type": "heartbeat", "seq": 0, "played": [[0, 30000]]}]);
+    assert_eq!(
+        ingest(&app, &b, t0 + 630, b_events).await,
+        StatusCode::NO_CONTENT
+    );
+    // Someone signed out on a phone, country unknown: 12 s after a 3 s start.
+    let c = claims("c", "a:pseudonym", None, Device::Mobile, t0);
+    let c_events = json!([
+        {"type": "start", "seq": 0, "startup_ms": 3000},
+        {"type": "heartbeat", "seq": 1, "played": [[0, 12000]]},
+        {"type": "error", "seq": 2, "code": "media_error"},
+    ]);
+    assert_eq!(
+        ingest(&app, &c, t0 + 15, c_events).await,
+        StatusCode::NO_CONTENT
+    );
+    roll_up(&app).await;
+
+    let range = format!("from={}&to={}&video={VIDEO}", t0 - 3600, t0 + 7200);
+    let (status, s) = stats(&app, &token, &range).await;
+    assert_eq!(status, StatusCode::OK, "{s}");
+    let t = &s["totals"];
+    assert_eq!(t["plays"], 3);
+    assert_eq!(t["views"], 1);
+    assert_eq!(t["unique_viewers"], 1);
+    assert_eq!(t["watch_ms"], 40_000 + 30_000 + 12_000);
+    assert_eq!(t["average_view_ms"], 82_000 / 3);
+    assert_eq!(t["rebuffers"], 1);
+    assert_eq!(t["rebuffer_ratio"], 500.0 / 82_500.0);
+    assert_eq!(t["rendition_switches"], 1);
+    assert_eq!(t["errors"], 1);
+    assert_eq!(t["startup_ms"], json!({"p50": 1000, "p95": 3000}));
+    // Points every 3 s: alice's 40 s covers 0–39 s (14 points), her 30 s 0–29 s (10), the
+    // phone's 12 s 0–11 s (4).
+    let expected: Vec<f64> = (0..20)
+        .map(|k| match k {
+            0..=3 => 1.0,
+            4..=9 => 2.0 / 3.0,
+            10..=13 => 1.0 / 3.0,
+            _ => 0.0,
+        })
+        .collect();
+    assert_eq!(s["retention"], json!(expected));
+    let countries = json!([
+        {"country": null, "plays": 1, "views": 0, "watch_ms": 12_000},
+        {"country": "FR", "plays": 2, "views": 1, "watch_ms": 70_000},
+    ]);
+    assert_eq!(s["countries"], countries);
+    let devices = json!([
+        {"device": "desktop", "plays": 2, "views": 1, "watch_ms": 70_000},
+        {"device": "mobile", "plays": 1, "views": 0, "watch_ms": 12_000},
+    ]);
+    assert_eq!(s["devices"], devices);
+    assert_eq!(s["granularity"], "hour");
+    let series_views: i64 = s["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["views"].as_i64().unwrap())
+        .sum();
+    assert_eq!(series_views, 1);
+
+    // Rolling up again changes nothing; a view of alice's 31 minutes after her first counts.
+    roll_up(&app).await;
+    assert_eq!(stats(&app, &token, &range).await.1, s);
+    let d = claims("d", "u:alice", Some("FR"), Device::Desktop, t0 + 1800);
+    let d_events = json!([{"type": "heartbeat", "seq": 0, "played": [[0, 30000]]}]);
+    assert_eq!(
+        ingest(&app, &d, t0 + 1900, d_events).await,
+        StatusCode::NO_CONTENT
+    );
+    roll_up(&app).await;
+    let (_, s) = stats(&app, &token, &range).await;
+    assert_eq!(
+        (
+            s["totals"]["views"].clone(),
+            s["totals"]["unique_viewers"].clone()
+        ),
+        (json!(2), json!(1))
+    );
+}
+
+#[tokio::test]
+async fn claimed_watch_time_is_capped_by_the_clock() {
+    let (app, token) = setup().await;
+    let t0 = now();
+    // Received 10 s after the playback was allowed: at most (10 + 60) × 2 s can have played.
+    let v = claims("fast", "u:bob", None, Device::Desktop, t0);
+    let played: Vec<Value> = (0..5)
+        .map(|i| json!({"type": "heartbeat", "seq": i, "played": [[0, 60000]]}))
+        .collect();
+    assert_eq!(
+        ingest(&app, &v, t0 + 10, json!(played)).await,
+        StatusCode::NO_CONTENT
+    );
+    roll_up(&app).await;
+    let range = format!("from={}&to={}", t0 - 3600, t0 + 3600);
+    let (_, s) = stats(&app, &token, &range).await;
+    assert_eq!(s["totals"]["watch_ms"], 140_000);
+    assert_eq!(s["retention"], Value::Null, "only for one video");
+}
+
+#[tokio::test]
+async fn bad_beacons_and_other_peoples_statistics_are_refused() {
+    let (app, token) = setup().await;
+    let t0 = now();
+    let v = claims("v", "u:carol", None, Device::Desktop, t0);
+    // Past the end of the 60 s video (2 s of slack), unknown fields, an unknown video.
+    let past = json!([{"type": "heartbeat", "seq": 0, "played": [[0, 62001]]}]);
+    assert_eq!(ingest(&app, &v, t0, past).await, StatusCode::BAD_REQUEST);
+    let extra = json!([{"type": "start", "seq": 0, "startup_ms": 1, "views": 1000}]);
+    assert_eq!(ingest(&app, &v, t0, extra).await, StatusCode::BAD_REQUEST);
+    let mut elsewhere = v.clone();
+    elsewhere.video = VideoId::parse("no-such-video").unwrap();
+    let fine = json!([{"type": "start", "seq": 0, "startup_ms": 1}]);
+    assert_eq!(
+        ingest(&app, &elsewhere, t0, fine.clone()).await,
+        StatusCode::NOT_FOUND
+    );
+    // Without the edge's proof.
+    let body = json!({"view": v, "received_at": t0, "events": fine});
+    let r = app
+        .client
+        .post(format!("{}/internal/beacons", app.origin_url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM playback_events")
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(pending, 0);
+
+    let (_, other) = app.user("other@example.com", Role::Creator).await;
+    let (status, body) = stats(&app, &other, &format!("video={VIDEO}")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    let (_, viewer) = app.user("viewer@example.com", Role::User).await;
+    assert_eq!(stats(&app, &viewer, "").await.0, StatusCode::FORBIDDEN);
+    for bad in [
+        "from=10&to=5",
+        "from=0&to=99999999",
+        "video=a%20b",
+        "until=5",
+    ] {
+        let (status, body) = stats(&app, &token, bad).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_query")),
+            "{bad}"
+        );
+    }
+}

@@ -25,9 +25,9 @@ async fn setup() -> (TestApp, String) {
     (app, token)
 }
 
-fn claims(view: &str, viewer: &str, country: Option<&str>, device: Device, at: u64) -> ViewClaims {
+fn claims(view: u8, viewer: &str, country: Option<&str>, device: Device, at: u64) -> ViewClaims {
     ViewClaims {
-        view: view_id(view),
+        view: view_id([view; 16]),
         video: VideoId::parse(VIDEO).unwrap(),
         viewer: viewer.into(),
         country: country.map(|c| CountryCode::parse(c).unwrap()),
@@ -60,7 +60,7 @@ async fn a_scripted_session_gives_exact_counts_and_duplicates_change_nothing() {
     let (app, token) = setup().await;
     let t0 = now();
     // Alice in France on a desktop: starts in 800 ms, plays 40 s with one 500 ms stall.
-    let a = claims("a", "u:alice", Some("FR"), Device::Desktop, t0);
+    let a = claims(1, "u:alice", Some("FR"), Device::Desktop, t0);
     let a_events = json!([
         {"type": "start", "seq": 0, "startup_ms": 800},
         {"type": "heartbeat", "seq": 1, "played": [[0, 10000]]},
@@ -80,14 +80,14 @@ async fn a_scripted_session_gives_exact_counts_and_duplicates_change_nothing() {
         StatusCode::NO_CONTENT
     );
     // Alice again ten minutes later, 30 s: a play, not a second view within 30 minutes.
-    let b = claims("b", "u:alice", Some("FR"), Device::Desktop, t0 + 600);
+    let b = claims(2, "u:alice", Some("FR"), Device::Desktop, t0 + 600);
     let b_events = json!([{"type": "heartbeat", "seq": 0, "played": [[0, 30000]]}]);
     assert_eq!(
         ingest(&app, &b, t0 + 630, b_events).await,
         StatusCode::NO_CONTENT
     );
     // Someone signed out on a phone, country unknown: 12 s after a 3 s start.
-    let c = claims("c", "a:pseudonym", None, Device::Mobile, t0);
+    let c = claims(3, "a:pseudonym", None, Device::Mobile, t0);
     let c_events = json!([
         {"type": "start", "seq": 0, "startup_ms": 3000},
         {"type": "heartbeat", "seq": 1, "played": [[0, 12000]]},
@@ -146,7 +146,7 @@ async fn a_scripted_session_gives_exact_counts_and_duplicates_change_nothing() {
     // Rolling up again changes nothing; a view of alice's 31 minutes after her first counts.
     roll_up(&app).await;
     assert_eq!(stats(&app, &token, &range).await.1, s);
-    let d = claims("d", "u:alice", Some("FR"), Device::Desktop, t0 + 1800);
+    let d = claims(4, "u:alice", Some("FR"), Device::Desktop, t0 + 1800);
     let d_events = json!([{"type": "heartbeat", "seq": 0, "played": [[0, 30000]]}]);
     assert_eq!(
         ingest(&app, &d, t0 + 1900, d_events).await,
@@ -168,7 +168,7 @@ async fn claimed_watch_time_is_capped_by_the_clock() {
     let (app, token) = setup().await;
     let t0 = now();
     // Received 10 s after the playback was allowed: at most (10 + 60) × 2 s can have played.
-    let v = claims("fast", "u:bob", None, Device::Desktop, t0);
+    let v = claims(5, "u:bob", None, Device::Desktop, t0);
     let played: Vec<Value> = (0..5)
         .map(|i| json!({"type": "heartbeat", "seq": i, "played": [[0, 60000]]}))
         .collect();
@@ -187,7 +187,7 @@ async fn claimed_watch_time_is_capped_by_the_clock() {
 async fn bad_beacons_and_other_peoples_statistics_are_refused() {
     let (app, token) = setup().await;
     let t0 = now();
-    let v = claims("v", "u:carol", None, Device::Desktop, t0);
+    let v = claims(6, "u:carol", None, Device::Desktop, t0);
     // Past the end of the 60 s video (2 s of slack), unknown fields, an unknown video.
     let past = json!([{"type": "heartbeat", "seq": 0, "played": [[0, 62001]]}]);
     assert_eq!(ingest(&app, &v, t0, past).await, StatusCode::BAD_REQUEST);

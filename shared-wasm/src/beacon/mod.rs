@@ -2,7 +2,7 @@
 //! takes them from anyone) and the origin (which stores them).
 //!
 //! A **view token** ties a player's reports to a playback the edge allowed. The edge issues one
-//! beside every playback URL; it names the view (the playback token's id), the video, the viewer
+//! beside every playback URL; it names the view (an id the edge drew at random), the video, the viewer
 //! (`u:{user}` when signed in, else a keyed pseudonym of network and browser: no address
 //! reaches the origin), the country and the device class the edge saw. A beacon carries the
 //! token, so a client can invent none of these; it can only report what it played.
@@ -13,7 +13,6 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::playback::PlaybackKeys;
@@ -26,7 +25,6 @@ pub use events::{check_events, Batch, Event, Ingest, MAX_BODY_BYTES, MAX_EVENTS}
 /// Binds the MAC to this use: a view token is never a playback token, nor the reverse.
 pub const DOMAIN: &[u8] = b"edge-video/view-token/v1\0";
 const VIEWER_DOMAIN: &[u8] = b"edge-video/anonymous-viewer/v1\0";
-const VIEW_ID_DOMAIN: &[u8] = b"edge-video/view-id/v1\0";
 /// Refused before decoding.
 pub const MAX_TOKEN_LEN: usize = 512;
 /// How long a player may report on one view: a long film, paused a while, still counts.
@@ -38,7 +36,7 @@ const LEEWAY_SECS: u64 = 60;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ViewClaims {
-    /// The view: the id of the playback token it was issued with ([`view_id`]).
+    /// The view: 16 random bytes the edge drew ([`view_id`]).
     #[serde(rename = "w")]
     pub view: String,
     /// The video.
@@ -139,14 +137,10 @@ pub fn is_bot(user_agent: &str) -> bool {
         .any(|w| ua.contains(w))
 }
 
-/// The id of a view: derived from its playback token (22 characters), so a player cannot
-/// choose it and two tokens never share one.
-pub fn view_id(playback_token: &str) -> String {
-    let digest = Sha256::new()
-        .chain_update(VIEW_ID_DOMAIN)
-        .chain_update(playback_token.as_bytes())
-        .finalize();
-    URL_SAFE_NO_PAD.encode(&digest[..16])
+/// The id of a view, from 16 random bytes the edge drew when it allowed the playback (not the
+/// playback token's: two viewers on one network asking in the same second get the same one).
+pub fn view_id(random: [u8; 16]) -> String {
+    URL_SAFE_NO_PAD.encode(random)
 }
 
 /// The viewer a view counts for: `u:{user}` when signed in; otherwise `a:` and a keyed hash of

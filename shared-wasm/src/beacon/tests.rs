@@ -12,7 +12,7 @@ fn keys(active: &str) -> PlaybackKeys {
 
 fn claims() -> ViewClaims {
     ViewClaims {
-        view: view_id("playback-token"),
+        view: view_id([7; 16]),
         video: VideoId::parse("v1").unwrap(),
         viewer: "u:alice".into(),
         country: Some(CountryCode::parse("FR").unwrap()),
@@ -59,13 +59,6 @@ fn forged_tampered_and_foreign_tokens_are_invalid() {
     let bare = hmac::sign(&[1u8; 32], &[kid.as_bytes(), b".", payload.as_bytes()]);
     let bare = format!("{kid}.{payload}.{}", URL_SAFE_NO_PAD.encode(bare));
     assert_eq!(verify(&keys("k1"), &bare, now), Err(TokenError::Invalid));
-}
-
-#[test]
-fn view_ids_differ_per_playback_token() {
-    assert_eq!(view_id("a").len(), 22);
-    assert_ne!(view_id("a"), view_id("b"));
-    assert_eq!(view_id("a"), view_id("a"));
 }
 
 #[test]

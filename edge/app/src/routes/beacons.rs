@@ -104,7 +104,7 @@ mod tests {
 
     fn claims() -> ViewClaims {
         ViewClaims {
-            view: beacon::view_id("t"),
+            view: beacon::view_id([1; 16]),
             video: VideoId::parse("v1").unwrap(),
             viewer: "u:alice".into(),
             country: None,

@@ -220,8 +220,10 @@ pub async fn handle<P: Platform>(
     };
     let token = playback::sign(&cfg.playback_keys, &claims);
     let user_agent = req.header("user-agent").unwrap_or("");
+    let mut random = [0u8; 16];
+    p.random_bytes(&mut random)?;
     let view = ViewClaims {
-        view: beacon::view_id(&token),
+        view: beacon::view_id(random),
         video: id.clone(),
         viewer: beacon::viewer_key(
             &cfg.playback_keys,

@@ -9,6 +9,11 @@ const markup = env("MARKUP_COMMENT");
 
 await walk("viewer", async (w) => {
   const { base, page, step, axe, shot, cspClean } = w;
+  // The player's reports (sendBeacon), as the edge answered them.
+  const beacons = [];
+  page.on("response", (r) => {
+    if (new URL(r.url()).pathname === "/v1/beacons") beacons.push(r);
+  });
   // Home: the home feed, then the other tabs.
   await page.goto(`${base}/`);
   await page.locator("#panel-home .card").first().waitFor();
@@ -29,6 +34,22 @@ await walk("viewer", async (w) => {
   await result.click();
   await page.waitForURL(/\/watch\?v=demo-free/);
   await playsAndSwitches(w);
+  // Within its 10 s beat the player reports its start and what it played; the edge takes all.
+  for (let i = 0; beacons.length === 0; i++) {
+    if (i > 150) fail("no playback report within 15 s of playing");
+    await page.waitForTimeout(100);
+  }
+  const sent = JSON.parse(beacons[0].request().postData() ?? "{}");
+  const start = sent.events?.find((e) => e.type === "start");
+  const beat = sent.events?.find((e) => e.type === "heartbeat");
+  if (!sent.token || !start || !(start.startup_ms >= 0) || !(beat?.played?.length > 0)) {
+    fail(`the first report lacks a token, a start or what played: ${JSON.stringify(sent)}`);
+  }
+  const taken = await beacons[0].json();
+  if (beacons[0].status() !== 202 || taken.accepted !== sent.events.length) {
+    fail(`the edge answered the report ${beacons[0].status()} ${JSON.stringify(taken)}`);
+  }
+  step(`the player reported ${sent.events.map((e) => e.type).join(", ")}; the edge took ${taken.accepted}`);
   const video = page.locator("#video");
   // k pauses (the page's shortcut, focus on the page itself).
   await page.locator("#title").click();

@@ -18,6 +18,10 @@ export const env = (k) => {
   return v;
 };
 
+/** What desktop Chromium on Linux says it is. */
+export const BROWSER_UA =
+  "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+
 export const fail = (s) => {
   throw new Error(s);
 };
@@ -36,6 +40,9 @@ export async function walk(who, body) {
     const context = await browser.newContext({
       viewport: { width: 1280, height: 800 },
       extraHTTPHeaders: { [env("COUNTRY_HEADER")]: env("COUNTRY") },
+      // A person's browser: headless Chromium names itself HeadlessChrome, and the edge drops
+      // the playback reports of headless browsers as a bot's.
+      userAgent: BROWSER_UA,
     });
     const page = await context.newPage();
     await body({ context, ...(await watched(who, context, page)) });

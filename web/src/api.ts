@@ -42,6 +42,9 @@ export interface Playback {
   title: string;
   manifest_url: string;
   expires_at: number;
+  /** What the player reports its playback with (web/src/beacons.ts). */
+  view_token: string;
+  beacon_url: string;
 }
 
 export interface Comment {

@@ -2,6 +2,7 @@
 // browser's controls, plus a quality menu (auto + each rendition), playback speed, keyboard
 // shortcuts and resume where the viewer left off.
 import type HlsType from "hls.js";
+import type { Reporter } from "./beacons";
 import { byId, clock, h } from "./dom";
 
 declare const Hls: typeof HlsType | undefined;
@@ -42,6 +43,7 @@ export function startPlayer(
   videoId: string,
   manifest: string,
   onFatal: OnFatal,
+  report?: Reporter,
 ): Player {
   const video = byId<HTMLVideoElement>("video");
   const quality = byId<HTMLSelectElement>("quality");
@@ -65,6 +67,7 @@ export function startPlayer(
       const l = hlsjs.levels[data.level];
       if (auto) auto.textContent = hlsjs.autoLevelEnabled && l?.height ? `Auto (${l.height}p)` : "Auto";
       video.dataset.level = String(data.level);
+      if (l?.height) report?.rendition(l.height);
     });
     hlsjs.on(Hls.Events.ERROR, (_e, data) => {
       // A playlist or segment the edge refuses (the video taken down, made private or
@@ -76,7 +79,9 @@ export function startPlayer(
       if (!data.fatal && !refused) return;
       hlsjs.destroy();
       video.pause();
-      onFatal(refused ? `refused_${status}` : data.details);
+      const detail = refused ? `refused_${status}` : data.details;
+      report?.error(detail);
+      onFatal(detail);
     });
     hlsjs.loadSource(manifest);
     hlsjs.attachMedia(video);
@@ -91,7 +96,10 @@ export function startPlayer(
     video.src = manifest;
     autoplay(video);
     quality.replaceChildren(h("option", { value: "-1" }, "Auto"));
-    video.addEventListener("error", () => onFatal("media_error"));
+    video.addEventListener("error", () => {
+      report?.error("media_error");
+      onFatal("media_error");
+    });
   } else {
     onFatal("hls_unsupported");
   }

@@ -6,6 +6,7 @@ import "./nav";
 import { ApiError, Playback, seg, VideoDetails } from "./api";
 import { checkoutButton } from "./checkout";
 import { byId, date, h, plural, replace } from "./dom";
+import { reportPlayback } from "./beacons";
 import { loadHls, Player, startPlayer } from "./player";
 import { reportControl } from "./report";
 import { currentUser, signInHref, User, viewerJson } from "./session";
@@ -140,12 +141,14 @@ async function init(): Promise<void> {
   const video = byId<HTMLVideoElement>("video");
   if (!video.poster) video.poster = path.replace(/master\.m3u8$/, "poster.jpg");
   await hlsReady;
+  const beacons = new URL(play.beacon_url, location.href);
+  const report = reportPlayback(video, play.view_token, beacons.pathname);
   player = startPlayer(id, path, (detail) => {
     // Playback stopped: ask the API whether the video is still ours to watch, and say why not.
     void ask().then((ok) => {
       if (ok) refuse("error", "Playback stopped", `The video could not be played (${detail}). Reload to try again.`);
     });
-  });
+  }, report);
 }
 
 void init();

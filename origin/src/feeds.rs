@@ -152,19 +152,28 @@ pub async fn page(
     Ok(Page { items, next_cursor })
 }
 
-/// The top public videos by recent approval: net likes weighted down linearly with age (a day
-/// old counts about a third of new). One page, no cursor: the ranking moves between reads.
+/// How far back watch time counts towards trending.
+const TRENDING_WATCH_SECS: u64 = 48 * 3600;
+
+/// The top public videos by recent approval and recent watching: net likes weighted down
+/// linearly with the video's age (a day old counts about a third of new), plus one for every
+/// ten minutes watched in the last 48 hours (the analytics rollup's hourly rows). One page, no
+/// cursor: the ranking moves between reads.
 pub async fn trending(db: &AnyPool, limit: u32) -> Result<Page, ApiError> {
     let limit = limit.clamp(1, MAX_PAGE);
+    let now = crate::clock::now();
     let items: Vec<Item> = sqlx::query_as(
         "SELECT id, title, owner_id, channel_id, duration_ms, created_at FROM videos
          WHERE visibility = 'public' AND state = 'ready' AND taken_down = 0
-         ORDER BY (likes - dislikes) * 43200.0 / (CASE WHEN $1 > created_at THEN $1 - created_at ELSE 0 END + 43200.0) DESC,
+         ORDER BY (likes - dislikes) * 43200.0 / (CASE WHEN $1 > created_at THEN $1 - created_at ELSE 0 END + 43200.0)
+                  + COALESCE((SELECT SUM(s.watch_ms) FROM video_stats_hourly s
+                              WHERE s.video_id = videos.id AND s.hour >= $3), 0) / 600000.0 DESC,
                   created_at DESC, id DESC
          LIMIT $2",
     )
-    .bind(crate::clock::now() as i64)
+    .bind(now as i64)
     .bind(i64::from(limit))
+    .bind(now.saturating_sub(TRENDING_WATCH_SECS) as i64)
     .fetch_all(db)
     .await?;
     Ok(Page {

@@ -238,3 +238,44 @@ async fn bad_beacons_and_other_peoples_statistics_are_refused() {
         );
     }
 }
+
+#[tokio::test]
+async fn trending_counts_recent_watch_time() {
+    let (app, _) = setup().await;
+    app.public_video("liked", None).await;
+    let (_, fan) = app.user("fan@example.com", Role::User).await;
+    let r = app
+        .send(
+            reqwest::Method::PUT,
+            "/v1/videos/liked/reaction",
+            &fan,
+            Some(json!({"value": "like"})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let order = |v: Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        order(app.get_json("/v1/feeds/trending").await),
+        ["liked", VIDEO]
+    );
+    // Twenty minutes watched in the last hours count as two likes: the watched video leads.
+    let t0 = now();
+    for i in 0..20u8 {
+        let viewer = format!("u:watcher{i}");
+        let v = claims(10 + i, &viewer, None, Device::Desktop, t0 - 600);
+        let events = json!([{"type": "heartbeat", "seq": 0, "played": [[0, 60000]]}]);
+        assert_eq!(ingest(&app, &v, t0, events).await, StatusCode::NO_CONTENT);
+    }
+    roll_up(&app).await;
+    assert_eq!(
+        order(app.get_json("/v1/feeds/trending").await),
+        [VIDEO, "liked"]
+    );
+}

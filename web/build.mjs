@@ -56,6 +56,8 @@ await build({
 await build({
   entryPoints: [join(here, "static/app.css")],
   outfile: join(dist, "assets/app.css"),
+  // One file: app.css imports uPlot's stylesheet (the studio's charts).
+  bundle: true,
   minify: true,
   logLevel: "warning",
 });

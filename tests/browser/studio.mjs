@@ -42,6 +42,15 @@ try {
   await page.locator("#studio").waitFor();
   await page.locator("#videos .video-row").first().waitFor();
   step(`the studio lists ${await page.locator("#videos .video-row").count()} videos`);
+  // Statistics: the last 28 days' totals and chart; one video's adds its retention curve.
+  await page.locator("#stats-totals").waitFor();
+  const views = await page.locator("#stats-totals dd").first().textContent();
+  await page.locator("#stats-out .stats-chart canvas").first().waitFor();
+  await page.locator("#stats-video").selectOption({ index: 1 });
+  await page.locator("#stats-retention").waitFor();
+  const charts = await page.locator("#stats-out .stats-chart canvas").count();
+  if (charts < 2) fail(`one video's statistics draw ${charts} charts, want the period's and the retention`);
+  step(`statistics: ${views} views in 28 days, charted; one video's retention curve drawn`);
 
   // A webhook endpoint for the creator's server (the test's receiver): a refused URL said
   // plainly; the secret shown once, and put into the receiver as a creator would put it into

@@ -118,3 +118,34 @@ export const deliveries = (id: string): Promise<{ items: Delivery[] }> =>
   authJson("GET", `/v1/webhooks/${seg(id)}/deliveries`);
 export const sendAgain = (id: string, event: string): Promise<unknown> =>
   authJson("POST", `/v1/webhooks/${seg(id)}/deliveries/${seg(event)}/retry`);
+
+/** Plays, counted views and watch time of one slice of the statistics. */
+export interface StatsSums {
+  plays: number;
+  views: number;
+  watch_ms: number;
+}
+
+/** `GET /v1/creator/stats` (origin/src/analytics/stats.rs). */
+export interface CreatorStats {
+  from: number;
+  to: number;
+  video: string | null;
+  granularity: "hour" | "day";
+  totals: StatsSums & {
+    unique_viewers: number;
+    average_view_ms: number;
+    startup_ms: { p50: number | null; p95: number | null };
+    rebuffers: number;
+    rebuffer_ratio: number;
+    rendition_switches: number;
+    errors: number;
+  };
+  series: (StatsSums & { start: number })[];
+  retention: number[] | null;
+  countries: (StatsSums & { country: string | null })[];
+  devices: (StatsSums & { device: string })[];
+}
+
+export const creatorStats = (from: number, video: string): Promise<CreatorStats> =>
+  authJson("GET", `/v1/creator/stats?from=${from}${video ? `&video=${encodeURIComponent(video)}` : ""}`);

@@ -1,12 +1,13 @@
 // The creator studio, `/studio`: a creator's videos with their states, a new video, each video's
 // upload (tus, straight to the home region's origin), transcoding, edits and deletion, the
-// creator's channels and webhook endpoints. Signed-out visitors and accounts below creator get a clear message.
+// creator's statistics, channels and webhook endpoints. Signed-out visitors and accounts below creator get a clear message.
 import "./nav";
 import { ApiError } from "./api";
 import { byId, replace } from "./dom";
 import { announce, describe, gate, requireUser } from "./gate";
 import { createVideo, editVideo, Endpoint, MyChannel, MyVideo, myChannels, myEndpoints, myVideos } from "./studio-api";
 import { Channels } from "./studio-channels";
+import { Stats } from "./studio-stats";
 import { videoForm } from "./studio-form";
 import { unfinished } from "./studio-upload";
 import { VideoRow } from "./studio-videos";
@@ -108,6 +109,7 @@ async function init(): Promise<void> {
   };
   const channels = new Channels(channelList, byId("channels-box"), say, newForm);
   new Webhooks(endpoints, byId("webhooks-box"), say);
+  new Stats(videos, byId("stats-box"));
   newForm();
   for (const v of videos) {
     const row = new VideoRow(v, host, stored.get(v.id));

@@ -1,0 +1,166 @@
+// The studio's statistics: totals for a period, views and watch time over it (a uPlot chart
+// with the same figures in a table beside it), one video's audience retention, and where and on
+// what it was watched. Read from GET /v1/creator/stats.
+import uPlot from "uplot";
+import { describe } from "./gate";
+import { byId, clock, h, replace } from "./dom";
+import { CreatorStats, MyVideo, StatsSums, creatorStats } from "./studio-api";
+
+const PERIODS: [number, string][] = [
+  [7, "Last 7 days"],
+  [28, "Last 28 days"],
+  [90, "Last 90 days"],
+];
+
+const percent = (x: number): string => `${(x * 100).toFixed(1)} %`;
+const minutes = (ms: number): string => (ms / 60_000).toFixed(1);
+
+export class Stats {
+  private readonly period = h("select", { id: "stats-period" });
+  private readonly video = h("select", { id: "stats-video" });
+  private readonly out = h("div", { id: "stats-out", "aria-live": "polite" });
+  private charts: uPlot[] = [];
+
+  constructor(videos: MyVideo[], box: HTMLElement) {
+    for (const [days, label] of PERIODS) this.period.appendChild(h("option", { value: String(days), selected: days === 28 }, label));
+    this.video.appendChild(h("option", { value: "" }, "All videos"));
+    for (const v of videos) this.video.appendChild(h("option", { value: v.id }, v.title || v.id));
+    const controls = h(
+      "div",
+      { class: "stats-controls" },
+      h("label", {}, "Period ", this.period),
+      h("label", {}, "Video ", this.video),
+    );
+    replace(box, controls, this.out);
+    this.period.onchange = this.video.onchange = () => void this.load();
+    void this.load();
+  }
+
+  private async load(): Promise<void> {
+    const from = Math.floor(Date.now() / 1000) - Number(this.period.value) * 86_400;
+    let s: CreatorStats;
+    try {
+      s = await creatorStats(from, this.video.value);
+    } catch (e) {
+      replace(this.out, h("p", { role: "alert" }, `Statistics unavailable: ${describe(e)}`));
+      return;
+    }
+    for (const c of this.charts) c.destroy();
+    this.charts = [];
+    const t = s.totals;
+    const figures: [string, string][] = [
+      ["Views", t.views.toLocaleString("en")],
+      ["Unique viewers", t.unique_viewers.toLocaleString("en")],
+      ["Watch time (hours)", (t.watch_ms / 3_600_000).toFixed(1)],
+      ["Average view", clock(t.average_view_ms / 1000)],
+      ["Plays", t.plays.toLocaleString("en")],
+      ["Startup p50 / p95", t.startup_ms.p50 === null ? "–" : `≤ ${t.startup_ms.p50} ms / ≤ ${t.startup_ms.p95} ms`],
+      ["Rebuffering", percent(t.rebuffer_ratio)],
+      ["Playback errors", t.errors.toLocaleString("en")],
+    ];
+    const totals = h("dl", { class: "stats-totals", id: "stats-totals" });
+    for (const [k, v] of figures) totals.append(h("div", {}, h("dt", {}, k), h("dd", {}, v)));
+    const over = this.overTime(s);
+    const parts: (HTMLElement | null)[] = [
+      totals,
+      over,
+      s.retention ? this.retention(s.retention) : null,
+      table("Countries", ["Country", "Views", "Plays", "Watch minutes"], s.countries, (c) => c.country ?? "Unknown"),
+      table("Devices", ["Device", "Views", "Plays", "Watch minutes"], s.devices, (d) => d.device),
+    ];
+    replace(this.out, ...parts.filter((p): p is HTMLElement => p !== null));
+    this.draw();
+  }
+
+  private pending: (() => void)[] = [];
+
+  /** Views and watch minutes per hour or day, every step of the period (no data is zero). */
+  private overTime(s: CreatorStats): HTMLElement {
+    const step = s.granularity === "hour" ? 3600 : 86_400;
+    const byStart = new Map(s.series.map((p) => [p.start, p]));
+    const xs: number[] = [];
+    const views: number[] = [];
+    const watch: number[] = [];
+    for (let x = s.from - (s.from % step); x < s.to; x += step) {
+      const p: StatsSums | undefined = byStart.get(x);
+      xs.push(x);
+      views.push(p?.views ?? 0);
+      watch.push(Number(minutes(p?.watch_ms ?? 0)));
+    }
+    const chart = h("div", { class: "stats-chart", role: "img", "aria-label": `Views and watch minutes per ${s.granularity}` });
+    this.pending.push(() => {
+      const opts: uPlot.Options = {
+        width: chartWidth(chart),
+        height: 240,
+        scales: { x: { time: true }, min: { auto: true } },
+        series: [
+          {},
+          { label: "Views", stroke: "#0b57d0", width: 2 },
+          { label: "Watch minutes", stroke: "#b3261e", width: 2, scale: "min" },
+        ],
+        axes: [{}, { label: "Views" }, { side: 1, scale: "min", label: "Minutes", grid: { show: false } }],
+      };
+      this.charts.push(new uPlot(opts, [xs, views, watch], chart));
+    });
+    const rows = xs
+      .map((x, i) => [x, views[i], watch[i]] as const)
+      .filter(([, v, w]) => v > 0 || w > 0)
+      .map(([x, v, w]) =>
+        h("tr", {}, h("td", {}, new Date(x * 1000).toLocaleString()), h("td", {}, String(v)), h("td", {}, String(w))),
+      );
+    const data = h(
+      "details",
+      {},
+      h("summary", {}, "As a table"),
+      rows.length
+        ? h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "From"), h("th", {}, "Views"), h("th", {}, "Watch minutes"))), h("tbody", {}, ...rows))
+        : h("p", {}, "Nothing watched in this period."),
+    );
+    return h("section", { "aria-labelledby": "stats-over-heading" }, h("h3", { id: "stats-over-heading" }, "Over time"), chart, data);
+  }
+
+  /** Share of plays still watching at 0 %, 5 % … 95 % of the video. */
+  private retention(shares: number[]): HTMLElement {
+    const chart = h("div", { class: "stats-chart", role: "img", "aria-label": "Audience retention" });
+    const xs = shares.map((_, k) => k * 5);
+    this.pending.push(() => {
+      const opts: uPlot.Options = {
+        width: chartWidth(chart),
+        height: 200,
+        scales: { x: { time: false }, y: { range: [0, 100] } },
+        series: [{ label: "Point (%)" }, { label: "Still watching (%)", stroke: "#0b57d0", width: 2, fill: "rgba(11,87,208,.1)" }],
+        axes: [{ label: "Point of the video (%)" }, { label: "%" }],
+      };
+      this.charts.push(new uPlot(opts, [xs, shares.map((x) => Math.round(x * 1000) / 10)], chart));
+    });
+    const list = h("p", { class: "hint", id: "stats-retention" }, shares.map((x, k) => `${k * 5} %: ${percent(x)}`).join(" · "));
+    return h("section", { "aria-labelledby": "stats-retention-heading" }, h("h3", { id: "stats-retention-heading" }, "Audience retention"), chart, list);
+  }
+
+  /** Charts are drawn once their boxes are in the page (their width is the box's). */
+  private draw(): void {
+    for (const f of this.pending.splice(0)) f();
+  }
+}
+
+function chartWidth(el: HTMLElement): number {
+  return Math.max(280, Math.min(el.clientWidth || byId("stats-box").clientWidth, 900));
+}
+
+function table<T extends StatsSums>(title: string, head: string[], rows: T[], name: (r: T) => string): HTMLElement | null {
+  if (!rows.length) return null;
+  const sorted = [...rows].sort((a, b) => b.watch_ms - a.watch_ms).slice(0, 10);
+  return h(
+    "table",
+    { class: "stats-table" },
+    h("caption", {}, title),
+    h("thead", {}, h("tr", {}, ...head.map((c) => h("th", { scope: "col" }, c)))),
+    h(
+      "tbody",
+      {},
+      ...sorted.map((r) =>
+        h("tr", {}, h("th", { scope: "row" }, name(r)), h("td", {}, String(r.views)), h("td", {}, String(r.plays)), h("td", {}, minutes(r.watch_ms))),
+      ),
+    ),
+  );
+}

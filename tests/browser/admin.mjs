@@ -25,6 +25,10 @@ try {
   const { page, step } = admin;
   await admin.signIn(env("ADMIN_EMAIL"), "/admin");
   await page.locator("#admin").waitFor();
+  await page.locator("#platform-stats #stats-totals").waitFor();
+  await page.locator("#platform-stats .stats-chart canvas").waitFor();
+  if (await page.locator("#platform-stats #stats-video").count()) fail("the platform's statistics offer a video choice");
+  step("the platform's statistics: totals and a chart for the last 28 days");
   await admin.axe("admin");
 
   // Find users; change a role and back; end a user's sessions.

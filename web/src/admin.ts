@@ -1,6 +1,7 @@
 // The admin page, `/admin`: the review queue (moderators and admins, moderation.ts); for
 // admins also: find a user by id or email and change their role, end their sessions, suspend or
-// reinstate them; look a video up and take it down or restore it; read the audit log. Anyone
+// reinstate them; look a video up and take it down or restore it; read the audit log and the
+// platform's playback statistics. Anyone
 // else gets a clear message (the API refuses them anyway).
 import "./nav";
 import { ApiError, seg, VideoDetails } from "./api";
@@ -8,6 +9,8 @@ import { byId, date, h, replace } from "./dom";
 import { announce, describe, requireUser } from "./gate";
 import { accountActions, showLog, showQueue } from "./moderation";
 import { authJson, User } from "./session";
+import { platformStats } from "./studio-api";
+import { Stats } from "./studio-stats";
 
 type Role = User["role"];
 const ROLES: [Role, string][] = [
@@ -190,6 +193,7 @@ async function init(): Promise<void> {
   if (me.role !== "admin") return;
   byId("admin-only").hidden = false;
   void showLog(byId("log-box"));
+  new Stats(byId("platform-stats"), platformStats, null);
   byId("user-search").onsubmit = (e) => {
     e.preventDefault();
     void findUsers(me);

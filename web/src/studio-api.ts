@@ -149,3 +149,4 @@ export interface CreatorStats {
 
 export const creatorStats = (from: number, video: string): Promise<CreatorStats> =>
   authJson("GET", `/v1/creator/stats?from=${from}${video ? `&video=${encodeURIComponent(video)}` : ""}`);
+export const platformStats = (from: number): Promise<CreatorStats> => authJson("GET", `/v1/admin/stats?from=${from}`);

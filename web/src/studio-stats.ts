@@ -1,10 +1,11 @@
-// The studio's statistics: totals for a period, views and watch time over it (a uPlot chart
-// with the same figures in a table beside it), one video's audience retention, and where and on
-// what it was watched. Read from GET /v1/creator/stats.
+// Playback statistics, in the studio (a creator's, GET /v1/creator/stats) and on the admin page
+// (the platform's, GET /v1/admin/stats): totals for a period, views and watch time over it (a
+// uPlot chart with the same figures in a table beside it), one video's audience retention, and
+// where and on what it was watched.
 import uPlot from "uplot";
 import { describe } from "./gate";
-import { byId, clock, h, replace } from "./dom";
-import { CreatorStats, MyVideo, StatsSums, creatorStats } from "./studio-api";
+import { clock, h, replace } from "./dom";
+import { CreatorStats, StatsSums } from "./studio-api";
 
 const PERIODS: [number, string][] = [
   [7, "Last 7 days"],
@@ -20,17 +21,24 @@ export class Stats {
   private readonly video = h("select", { id: "stats-video" });
   private readonly out = h("div", { id: "stats-out", "aria-live": "polite" });
   private charts: uPlot[] = [];
+  private pending: (() => void)[] = [];
 
-  constructor(videos: MyVideo[], box: HTMLElement) {
+  /**
+   * Statistics in `box`, read by `fetch(from, video)`; `videos` (id, title) to choose one from,
+   * or none for a single figure of everything.
+   */
+  constructor(
+    box: HTMLElement,
+    private readonly fetch: (from: number, video: string) => Promise<CreatorStats>,
+    videos: { id: string; title: string }[] | null,
+  ) {
     for (const [days, label] of PERIODS) this.period.appendChild(h("option", { value: String(days), selected: days === 28 }, label));
-    this.video.appendChild(h("option", { value: "" }, "All videos"));
-    for (const v of videos) this.video.appendChild(h("option", { value: v.id }, v.title || v.id));
-    const controls = h(
-      "div",
-      { class: "stats-controls" },
-      h("label", {}, "Period ", this.period),
-      h("label", {}, "Video ", this.video),
-    );
+    const controls = h("div", { class: "stats-controls" }, h("label", {}, "Period ", this.period));
+    if (videos) {
+      this.video.appendChild(h("option", { value: "" }, "All videos"));
+      for (const v of videos) this.video.appendChild(h("option", { value: v.id }, v.title || v.id));
+      controls.append(h("label", {}, "Video ", this.video));
+    }
     replace(box, controls, this.out);
     this.period.onchange = this.video.onchange = () => void this.load();
     void this.load();
@@ -40,7 +48,7 @@ export class Stats {
     const from = Math.floor(Date.now() / 1000) - Number(this.period.value) * 86_400;
     let s: CreatorStats;
     try {
-      s = await creatorStats(from, this.video.value);
+      s = await this.fetch(from, this.video.value);
     } catch (e) {
       replace(this.out, h("p", { role: "alert" }, `Statistics unavailable: ${describe(e)}`));
       return;
@@ -71,8 +79,6 @@ export class Stats {
     replace(this.out, ...parts.filter((p): p is HTMLElement => p !== null));
     this.draw();
   }
-
-  private pending: (() => void)[] = [];
 
   /** Views and watch minutes per hour or day, every step of the period (no data is zero). */
   private overTime(s: CreatorStats): HTMLElement {
@@ -144,7 +150,7 @@ export class Stats {
 }
 
 function chartWidth(el: HTMLElement): number {
-  return Math.max(280, Math.min(el.clientWidth || byId("stats-box").clientWidth, 900));
+  return Math.max(280, Math.min(el.clientWidth || (el.parentElement?.clientWidth ?? 0), 900));
 }
 
 function table<T extends StatsSums>(title: string, head: string[], rows: T[], name: (r: T) => string): HTMLElement | null {

@@ -5,7 +5,17 @@ import "./nav";
 import { ApiError } from "./api";
 import { byId, replace } from "./dom";
 import { announce, describe, gate, requireUser } from "./gate";
-import { createVideo, editVideo, Endpoint, MyChannel, MyVideo, myChannels, myEndpoints, myVideos } from "./studio-api";
+import {
+  createVideo,
+  creatorStats,
+  editVideo,
+  Endpoint,
+  MyChannel,
+  MyVideo,
+  myChannels,
+  myEndpoints,
+  myVideos,
+} from "./studio-api";
 import { Channels } from "./studio-channels";
 import { Stats } from "./studio-stats";
 import { videoForm } from "./studio-form";
@@ -109,7 +119,7 @@ async function init(): Promise<void> {
   };
   const channels = new Channels(channelList, byId("channels-box"), say, newForm);
   new Webhooks(endpoints, byId("webhooks-box"), say);
-  new Stats(videos, byId("stats-box"));
+  new Stats(byId("stats-box"), creatorStats, videos);
   newForm();
   for (const v of videos) {
     const row = new VideoRow(v, host, stored.get(v.id));

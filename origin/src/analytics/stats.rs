@@ -1,5 +1,6 @@
-//! `GET /v1/creator/stats?from&to&video`: a creator's statistics, from the hourly rollups and
-//! the views (unique viewers cannot be added up across hours).
+//! `GET /v1/creator/stats?from&to&video`: a creator's statistics, and `GET /v1/admin/stats`
+//! the platform's; from the hourly rollups and the views (unique viewers cannot be added up
+//! across hours).
 
 use std::collections::BTreeMap;
 
@@ -53,14 +54,7 @@ pub async fn creator(
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require(Role::Creator)?;
     let Query(q) = query.map_err(|e| bad(e.body_text()))?;
-    let to = q.to.unwrap_or_else(|| now() + 1);
-    let from = q.from.unwrap_or(to.saturating_sub(DEFAULT_SPAN_SECS));
-    if from >= to || to - from > MAX_SPAN_SECS {
-        return Err(bad(format!(
-            "from must be before to, at most {} days apart",
-            MAX_SPAN_SECS / 86_400
-        )));
-    }
+    let (from, to) = span(&q)?;
     let video = match q.video.as_deref() {
         Some(v) => {
             let id = VideoId::parse(v).map_err(|e| bad(format!("video id {e}")))?;
@@ -77,9 +71,37 @@ pub async fn creator(
         }
         None => None,
     };
-    let (from, to) = (from - from % 3600, to.div_ceil(3600) * 3600);
-    let stats = read(&state.db, &caller.0.sub, video.as_ref(), from, to).await?;
+    let stats = read(&state.db, Some(&caller.0.sub), video.as_ref(), from, to).await?;
     Ok(([(header::CACHE_CONTROL, "private, no-store")], Json(stats)))
+}
+
+/// `GET /v1/admin/stats?from&to`: the platform's totals (role admin), every video.
+pub async fn platform(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<StatsQuery>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require(Role::Admin)?;
+    let Query(q) = query.map_err(|e| bad(e.body_text()))?;
+    if q.video.is_some() {
+        return Err(bad("the platform's statistics take from and to only"));
+    }
+    let (from, to) = span(&q)?;
+    let stats = read(&state.db, None, None, from, to).await?;
+    Ok(([(header::CACHE_CONTROL, "private, no-store")], Json(stats)))
+}
+
+/// The query's span, checked and rounded out to whole hours.
+fn span(q: &StatsQuery) -> Result<(u64, u64), ApiError> {
+    let to = q.to.unwrap_or_else(|| now() + 1);
+    let from = q.from.unwrap_or(to.saturating_sub(DEFAULT_SPAN_SECS));
+    if from >= to || to - from > MAX_SPAN_SECS {
+        return Err(bad(format!(
+            "from must be before to, at most {} days apart",
+            MAX_SPAN_SECS / 86_400
+        )));
+    }
+    Ok((from - from % 3600, to.div_ceil(3600) * 3600))
 }
 
 #[derive(Default)]
@@ -101,23 +123,25 @@ impl Sums {
     }
 }
 
-/// The statistics of `owner`'s videos (or `video` alone) for the hours in `[from, to)`.
+/// The statistics of `owner`'s videos (everyone's without one; `video` alone when given) for
+/// the hours in `[from, to)`.
 pub async fn read(
     db: &AnyPool,
-    owner: &str,
+    owner: Option<&str>,
     video: Option<&VideoId>,
     from: u64,
     to: u64,
 ) -> anyhow::Result<Value> {
-    // Videos are filtered by owner through a join, one video by its id as well.
+    // '' matches every owner and every video: the filters stay bound parameters.
+    let (owner, video_id) = (owner.unwrap_or(""), video.map_or("", |v| v.as_str()));
     let scope = "FROM video_stats_hourly s JOIN videos v ON v.id = s.video_id
-                 WHERE v.owner_id = $1 AND s.hour >= $2 AND s.hour < $3
-                   AND ($4 = '' OR s.video_id = $5)";
-    let video_id = video.map_or("", |v| v.as_str());
+                 WHERE ($1 = '' OR v.owner_id = $2) AND s.hour >= $3 AND s.hour < $4
+                   AND ($5 = '' OR s.video_id = $6)";
     let rows = sqlx::query(&format!(
         "SELECT s.hour, s.country, s.device, s.plays, s.views, s.watch_ms, s.rebuffers,
                 s.rebuffer_ms, s.switches, s.errors, s.startup, s.retention {scope}"
     ))
+    .bind(owner)
     .bind(owner)
     .bind(from as i64)
     .bind(to as i64)
@@ -165,9 +189,10 @@ pub async fn read(
     }
     let unique: i64 = sqlx::query_scalar(
         "SELECT COUNT(DISTINCT p.viewer) FROM playback_views p JOIN videos v ON v.id = p.video_id
-         WHERE v.owner_id = $1 AND p.hour >= $2 AND p.hour < $3 AND p.counted_at IS NOT NULL
-           AND ($4 = '' OR p.video_id = $5)",
+         WHERE ($1 = '' OR v.owner_id = $2) AND p.hour >= $3 AND p.hour < $4
+           AND p.counted_at IS NOT NULL AND ($5 = '' OR p.video_id = $6)",
     )
+    .bind(owner)
     .bind(owner)
     .bind(from as i64)
     .bind(to as i64)

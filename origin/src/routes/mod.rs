@@ -129,6 +129,7 @@ pub fn router(state: AppState) -> Router {
             get(notifications::unsubscribe_page).post(notifications::unsubscribe),
         )
         .route("/v1/admin/users", get(admin::find_users))
+        .route("/v1/admin/stats", get(crate::analytics::stats::platform))
         .route("/v1/admin/users/{id}/role", post(admin::set_role))
         .route("/v1/admin/users/{id}/revoke", post(admin::revoke))
         .route("/.well-known/jwks.json", get(auth::jwks))

@@ -154,6 +154,17 @@ async fn a_scripted_session_gives_exact_counts_and_duplicates_change_nothing() {
     );
     roll_up(&app).await;
     let (_, s) = stats(&app, &token, &range).await;
+    let (_, admin) = app.user("admin@example.com", Role::Admin).await;
+    let platform = format!("/v1/admin/stats?from={}&to={}", t0 - 3600, t0 + 7200);
+    let (status, all) = json_of(app.get_as(&platform, &admin).await).await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    assert_eq!(
+        all["totals"], s["totals"],
+        "one creator's videos are all there is"
+    );
+    assert_eq!(all["retention"], Value::Null);
+    let (status, _) = json_of(app.get_as(&platform, &token).await).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a creator is not an admin");
     assert_eq!(
         (
             s["totals"]["views"].clone(),

@@ -729,6 +729,15 @@ async fn every_operation_answers_as_documented() {
     }
 
     // Admin, then the end of sessions and of an account.
+    d.call(
+        &app,
+        M::GET,
+        "/v1/admin/stats",
+        "/v1/admin/stats",
+        Some(&admin),
+        None,
+    )
+    .await;
     let (s, found) = d
         .call(
             &app,

@@ -128,8 +128,8 @@ fn before_query(req: &Request, path: &str) -> Result<String, EdgeError> {
     })
 }
 
-/// `/v1/creator/stats` with at most one each of `from` and `to` (unix seconds) and `video`.
-fn stats_query(req: &Request) -> Result<String, EdgeError> {
+/// `{path}` with at most one each of `from` and `to` (unix seconds) and `video`.
+fn stats_query(req: &Request, path: &str) -> Result<String, EdgeError> {
     let query = req.url.split_once('?').map_or("", |(_, q)| q);
     let mut kept: Vec<(&str, String)> = Vec::new();
     for (k, v) in form_urlencoded::parse(query.as_bytes()) {
@@ -151,8 +151,8 @@ fn stats_query(req: &Request) -> Result<String, EdgeError> {
     }
     let query: Vec<String> = kept.iter().map(|(k, v)| format!("{k}={v}")).collect();
     Ok(match query.is_empty() {
-        true => "/v1/creator/stats".into(),
-        false => format!("/v1/creator/stats?{}", query.join("&")),
+        true => path.into(),
+        false => format!("{path}?{}", query.join("&")),
     })
 }
 
@@ -277,7 +277,18 @@ pub fn resolve(
             Class::Api,
             Ok("/v1/creator/videos".into()),
         ),
-        ["v1", "creator", "stats"] => (&["GET"], creator, Class::Api, stats_query(req)),
+        ["v1", "creator", "stats"] => (
+            &["GET"],
+            creator,
+            Class::Api,
+            stats_query(req, "/v1/creator/stats"),
+        ),
+        ["v1", "admin", "stats"] => (
+            &["GET"],
+            admin,
+            Class::Api,
+            stats_query(req, "/v1/admin/stats"),
+        ),
         ["v1", "admin", "users"] => (&["GET"], admin, Class::Api, user_query(req)),
         ["v1", "admin", "users", u, a @ ("role" | "revoke")] => (
             &["POST"],

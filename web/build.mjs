@@ -1,7 +1,8 @@
 // Builds the web app into web/dist (git-ignored), the folder both edges serve:
 //   *.html       each page of pages/ inside pages/layout.html
 //   assets/*.js  one esbuild bundle per page (ES modules, minified); assets/hls.js is hls.js's
-//                own light build, loaded by the watch page alone
+//                own light build, loaded by the watch page alone; assets/uplot.js is uPlot's
+//                own build, loaded by the statistics of the studio and the admin page
 //   assets/app.css, _headers (the security headers, see static/_headers)
 // Run by scripts/build.sh: `node web/build.mjs`.
 import { build } from "esbuild";
@@ -62,5 +63,7 @@ await build({
   logLevel: "warning",
 });
 cpSync(require.resolve("hls.js/dist/hls.light.min.js"), join(dist, "assets/hls.js"));
+// The studio's and the admin page's charts, loaded when drawn (web/src/studio-stats.ts).
+cpSync(require.resolve("uplot/dist/uPlot.iife.min.js"), join(dist, "assets/uplot.js"));
 cpSync(join(here, "static/_headers"), join(dist, "_headers"));
 console.log(`[web] built ${dist}`);

@@ -1,8 +1,9 @@
 // Playback statistics, in the studio (a creator's, GET /v1/creator/stats) and on the admin page
 // (the platform's, GET /v1/admin/stats): totals for a period, views and watch time over it (a
 // uPlot chart with the same figures in a table beside it), one video's audience retention, and
-// where and on what it was watched.
-import uPlot from "uplot";
+// where and on what it was watched. uPlot is its own file (/assets/uplot.js, the global `uPlot`),
+// loaded when the first chart is drawn, so the pages' own scripts stay small.
+import type UPlot from "uplot";
 import { describe } from "./gate";
 import { clock, h, replace } from "./dom";
 import { CreatorStats, StatsSums } from "./studio-api";
@@ -20,8 +21,8 @@ export class Stats {
   private readonly period = h("select", { id: "stats-period" });
   private readonly video = h("select", { id: "stats-video" });
   private readonly out = h("div", { id: "stats-out", "aria-live": "polite" });
-  private charts: uPlot[] = [];
-  private pending: (() => void)[] = [];
+  private charts: UPlot[] = [];
+  private pending: ((u: typeof UPlot) => void)[] = [];
 
   /**
    * Statistics in `box`, read by `fetch(from, video)`; `videos` (id, title) to choose one from,
@@ -77,7 +78,7 @@ export class Stats {
       table("Devices", ["Device", "Views", "Plays", "Watch minutes"], s.devices, (d) => d.device),
     ];
     replace(this.out, ...parts.filter((p): p is HTMLElement => p !== null));
-    this.draw();
+    await this.draw();
   }
 
   /** Views and watch minutes per hour or day, every step of the period (no data is zero). */
@@ -94,8 +95,8 @@ export class Stats {
       watch.push(Number(minutes(p?.watch_ms ?? 0)));
     }
     const chart = h("div", { class: "stats-chart", role: "img", "aria-label": `Views and watch minutes per ${s.granularity}` });
-    this.pending.push(() => {
-      const opts: uPlot.Options = {
+    this.pending.push((uPlot) => {
+      const opts: UPlot.Options = {
         width: chartWidth(chart),
         height: 240,
         scales: { x: { time: true }, min: { auto: true } },
@@ -129,8 +130,8 @@ export class Stats {
   private retention(shares: number[]): HTMLElement {
     const chart = h("div", { class: "stats-chart", role: "img", "aria-label": "Audience retention" });
     const xs = shares.map((_, k) => k * 5);
-    this.pending.push(() => {
-      const opts: uPlot.Options = {
+    this.pending.push((uPlot) => {
+      const opts: UPlot.Options = {
         width: chartWidth(chart),
         height: 200,
         scales: { x: { time: false }, y: { range: [0, 100] } },
@@ -144,9 +145,26 @@ export class Stats {
   }
 
   /** Charts are drawn once their boxes are in the page (their width is the box's). */
-  private draw(): void {
-    for (const f of this.pending.splice(0)) f();
+  private async draw(): Promise<void> {
+    const uPlot = await loadUplot();
+    // Without the library the tables still say it all.
+    if (uPlot) for (const f of this.pending.splice(0)) f(uPlot);
   }
+}
+
+let uplot: Promise<typeof UPlot | null> | null = null;
+
+/** Runs /assets/uplot.js once; its global `uPlot`, or null if it would not load. */
+function loadUplot(): Promise<typeof UPlot | null> {
+  uplot ??= new Promise((resolve) => {
+    const s = document.createElement("script");
+    s.src = "/assets/uplot.js";
+    const global = (): typeof UPlot | null => (window as { uPlot?: typeof UPlot }).uPlot ?? null;
+    s.onload = () => resolve(global());
+    s.onerror = () => resolve(null);
+    document.head.appendChild(s);
+  });
+  return uplot;
 }
 
 function chartWidth(el: HTMLElement): number {

@@ -46,7 +46,9 @@ export function reportPlayback(video: HTMLVideoElement, token: string, url: stri
     queue.push({ ...e, seq: seq++ } as Event);
   };
   const close = (): void => {
-    if (open && open[1] > open[0]) played.push([Math.floor(open[0]), Math.floor(open[1])]);
+    // Whole milliseconds, and only a stretch that still has some (the edge refuses empty ones).
+    const range: Range | null = open && [Math.floor(open[0]), Math.floor(open[1])];
+    if (range && range[1] > range[0]) played.push(range);
     open = null;
   };
   const position = (): number => video.currentTime * 1000;
@@ -94,13 +96,17 @@ export function reportPlayback(video: HTMLVideoElement, token: string, url: stri
     }
   };
   video.addEventListener("ended", () => flush(true));
-  const timer = setInterval(() => flush(false), EVERY_MS);
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "hidden") flush(false);
   });
+  let timer = setInterval(() => flush(false), EVERY_MS);
   addEventListener("pagehide", () => {
     clearInterval(timer);
     flush(true);
+  });
+  // Back from the back/forward cache: the same view goes on.
+  addEventListener("pageshow", (e) => {
+    if (e.persisted) timer = setInterval(() => flush(false), EVERY_MS);
   });
 
   return {
@@ -111,7 +117,10 @@ export function reportPlayback(video: HTMLVideoElement, token: string, url: stri
   };
 }
 
-/** Ranges cut into events the edge takes: at most 16 each and 290 s of play. */
+/**
+ * Ranges cut into events the edge takes: at most 16 each and 290 s of play, in order and apart
+ * (a stretch played again after a seek back starts another event).
+ */
 function chunks(ranges: Range[]): Range[][] {
   const out: Range[][] = [];
   let cur: Range[] = [];
@@ -119,7 +128,8 @@ function chunks(ranges: Range[]): Range[][] {
   for (const [from, to] of ranges) {
     let a = from;
     while (a < to) {
-      if (cur.length === MAX_RANGES || ms >= MAX_PLAYED_MS) {
+      const behind = cur.length > 0 && a < cur[cur.length - 1][1];
+      if (behind || cur.length === MAX_RANGES || ms >= MAX_PLAYED_MS) {
         out.push(cur);
         cur = [];
         ms = 0;

@@ -38,6 +38,11 @@ CREATE TABLE playback_views (
     -- Bit k: the view played the point at k × 5 % of the duration.
     retention  BIGINT NOT NULL,
     startup_ms BIGINT,
+    -- What it reported besides (each capped per view: see analytics::rollup).
+    rebuffers  BIGINT NOT NULL,
+    rebuffer_ms BIGINT NOT NULL,
+    switches   BIGINT NOT NULL,
+    errors     BIGINT NOT NULL,
     -- When it counted as a view (30 s watched, or the whole of a shorter video; once per viewer
     -- and video per 30 minutes); never, if it did not.
     counted_at BIGINT
@@ -59,9 +64,37 @@ CREATE TABLE video_stats_hourly (
     rebuffer_ms BIGINT NOT NULL,
     switches    BIGINT NOT NULL,
     errors      BIGINT NOT NULL,
-    -- Plays per startup-time bucket (analytics::STARTUP_BUCKETS_MS), comma-separated.
-    startup     TEXT NOT NULL,
-    -- Plays that played each 5 % point, comma-separated (20 counts).
-    retention   TEXT NOT NULL,
+    -- Plays per startup-time bucket (s0 … s9: analytics::STARTUP_BUCKETS_MS).
+    s0 BIGINT NOT NULL,
+    s1 BIGINT NOT NULL,
+    s2 BIGINT NOT NULL,
+    s3 BIGINT NOT NULL,
+    s4 BIGINT NOT NULL,
+    s5 BIGINT NOT NULL,
+    s6 BIGINT NOT NULL,
+    s7 BIGINT NOT NULL,
+    s8 BIGINT NOT NULL,
+    s9 BIGINT NOT NULL,
+    -- Plays that played the point at k × 5 % of the duration (r0 … r19).
+    r0 BIGINT NOT NULL,
+    r1 BIGINT NOT NULL,
+    r2 BIGINT NOT NULL,
+    r3 BIGINT NOT NULL,
+    r4 BIGINT NOT NULL,
+    r5 BIGINT NOT NULL,
+    r6 BIGINT NOT NULL,
+    r7 BIGINT NOT NULL,
+    r8 BIGINT NOT NULL,
+    r9 BIGINT NOT NULL,
+    r10 BIGINT NOT NULL,
+    r11 BIGINT NOT NULL,
+    r12 BIGINT NOT NULL,
+    r13 BIGINT NOT NULL,
+    r14 BIGINT NOT NULL,
+    r15 BIGINT NOT NULL,
+    r16 BIGINT NOT NULL,
+    r17 BIGINT NOT NULL,
+    r18 BIGINT NOT NULL,
+    r19 BIGINT NOT NULL,
     PRIMARY KEY (video_id, hour, country, device)
 );

@@ -38,6 +38,11 @@ CREATE TABLE playback_views (
     -- Bit k: the view played the point at k × 5 % of the duration.
     retention  INTEGER NOT NULL,
     startup_ms INTEGER,
+    -- What it reported besides (each capped per view: see analytics::rollup).
+    rebuffers  INTEGER NOT NULL,
+    rebuffer_ms INTEGER NOT NULL,
+    switches   INTEGER NOT NULL,
+    errors     INTEGER NOT NULL,
     -- When it counted as a view (30 s watched, or the whole of a shorter video; once per viewer
     -- and video per 30 minutes); never, if it did not.
     counted_at INTEGER
@@ -59,9 +64,37 @@ CREATE TABLE video_stats_hourly (
     rebuffer_ms INTEGER NOT NULL,
     switches    INTEGER NOT NULL,
     errors      INTEGER NOT NULL,
-    -- Plays per startup-time bucket (analytics::STARTUP_BUCKETS_MS), comma-separated.
-    startup     TEXT NOT NULL,
-    -- Plays that played each 5 % point, comma-separated (20 counts).
-    retention   TEXT NOT NULL,
+    -- Plays per startup-time bucket (s0 … s9: analytics::STARTUP_BUCKETS_MS).
+    s0 INTEGER NOT NULL,
+    s1 INTEGER NOT NULL,
+    s2 INTEGER NOT NULL,
+    s3 INTEGER NOT NULL,
+    s4 INTEGER NOT NULL,
+    s5 INTEGER NOT NULL,
+    s6 INTEGER NOT NULL,
+    s7 INTEGER NOT NULL,
+    s8 INTEGER NOT NULL,
+    s9 INTEGER NOT NULL,
+    -- Plays that played the point at k × 5 % of the duration (r0 … r19).
+    r0 INTEGER NOT NULL,
+    r1 INTEGER NOT NULL,
+    r2 INTEGER NOT NULL,
+    r3 INTEGER NOT NULL,
+    r4 INTEGER NOT NULL,
+    r5 INTEGER NOT NULL,
+    r6 INTEGER NOT NULL,
+    r7 INTEGER NOT NULL,
+    r8 INTEGER NOT NULL,
+    r9 INTEGER NOT NULL,
+    r10 INTEGER NOT NULL,
+    r11 INTEGER NOT NULL,
+    r12 INTEGER NOT NULL,
+    r13 INTEGER NOT NULL,
+    r14 INTEGER NOT NULL,
+    r15 INTEGER NOT NULL,
+    r16 INTEGER NOT NULL,
+    r17 INTEGER NOT NULL,
+    r18 INTEGER NOT NULL,
+    r19 INTEGER NOT NULL,
     PRIMARY KEY (video_id, hour, country, device)
 );

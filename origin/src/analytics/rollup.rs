@@ -2,6 +2,7 @@
 //! transaction (see the module above for what counts).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -72,6 +73,10 @@ struct View {
     watched_ms: i64,
     retention: i64,
     startup_ms: Option<i64>,
+    rebuffers: i64,
+    rebuffer_ms: i64,
+    switches: i64,
+    errors: i64,
     counted_at: Option<i64>,
 }
 
@@ -88,6 +93,49 @@ struct Delta {
     startup: [i64; STARTUP_BUCKETS_MS.len()],
     retention: [i64; RETENTION_POINTS],
 }
+
+impl Delta {
+    /// The values in the order of [`counter_columns`].
+    fn values(&self) -> impl Iterator<Item = i64> + '_ {
+        [
+            self.plays,
+            self.views,
+            self.watch_ms,
+            self.rebuffers,
+            self.rebuffer_ms,
+            self.switches,
+            self.errors,
+        ]
+        .into_iter()
+        .chain(self.startup)
+        .chain(self.retention)
+    }
+}
+
+/// The hourly row's counters: totals, startup buckets `s0…`, retention points `r0…`.
+pub(super) fn counter_columns() -> Vec<String> {
+    let totals = [
+        "plays",
+        "views",
+        "watch_ms",
+        "rebuffers",
+        "rebuffer_ms",
+        "switches",
+        "errors",
+    ];
+    totals
+        .iter()
+        .map(|c| (*c).to_owned())
+        .chain((0..STARTUP_BUCKETS_MS.len()).map(|k| format!("s{k}")))
+        .chain((0..RETENTION_POINTS).map(|k| format!("r{k}")))
+        .collect()
+}
+
+/// Most stalls, rendition switches and errors one view counts: a player cannot swamp a video's
+/// quality figures.
+const MAX_PER_VIEW: i64 = 100;
+/// Most a view's watch time counts, in durations of its video (a viewer may watch again).
+const MAX_WATCHES: i64 = 4;
 
 type RowKey = (String, i64, String, String);
 
@@ -171,8 +219,12 @@ pub async fn batch_once(db: &AnyPool, limit: usize) -> anyhow::Result<usize> {
     Ok(events.len())
 }
 
-/// Adds one event to its view and to the view's hourly row.
+/// Adds one event to its view and to the view's hourly row. What a player claims is capped by
+/// the clock: no more play than a player at double speed could have made since the playback
+/// was allowed (and a minute), and no more than [`MAX_WATCHES`] times the video; no longer
+/// stalls than the time gone by.
 fn apply(view: &mut View, event: &Event, received_at: i64, duration: Option<u64>, d: &mut Delta) {
+    let elapsed_ms = ((received_at - view.issued_at).max(0) + 60) * 1000;
     match event {
         Event::Start { startup_ms, .. } if view.startup_ms.is_none() => {
             view.startup_ms = Some(i64::from(*startup_ms));
@@ -180,10 +232,10 @@ fn apply(view: &mut View, event: &Event, received_at: i64, duration: Option<u64>
         }
         Event::Start { .. } => {}
         Event::Heartbeat { played, .. } | Event::End { played, .. } => {
-            // No more than a player at double speed could have played since the playback
-            // was allowed, and a minute.
-            let elapsed = (received_at - view.issued_at).max(0);
-            let cap = (elapsed + 60) * 2 * 1000;
+            let mut cap = elapsed_ms * 2;
+            if let Some(duration) = duration.filter(|&d| d > 0) {
+                cap = cap.min(duration as i64 * MAX_WATCHES);
+            }
             let add = (played_ms(event) as i64).min(cap - view.watched_ms).max(0);
             if add > 0 && view.watched_ms == 0 {
                 d.plays += 1;
@@ -199,12 +251,23 @@ fn apply(view: &mut View, event: &Event, received_at: i64, duration: Option<u64>
                 view.retention = i64::from(old | new);
             }
         }
-        Event::Rebuffer { ms, .. } => {
+        Event::Rebuffer { ms, .. } if view.rebuffers < MAX_PER_VIEW => {
+            let add = i64::from(*ms).min(elapsed_ms - view.rebuffer_ms).max(0);
+            view.rebuffers += 1;
+            view.rebuffer_ms += add;
             d.rebuffers += 1;
-            d.rebuffer_ms += i64::from(*ms);
+            d.rebuffer_ms += add;
         }
-        Event::Rendition { .. } => d.switches += 1,
-        Event::Error { .. } => d.errors += 1,
+        Event::Rendition { .. } if view.switches < MAX_PER_VIEW => {
+            view.switches += 1;
+            d.switches += 1;
+        }
+        // A fatal error ends a playback: one per view.
+        Event::Error { .. } if view.errors == 0 => {
+            view.errors = 1;
+            d.errors += 1;
+        }
+        Event::Rebuffer { .. } | Event::Rendition { .. } | Event::Error { .. } => {}
     }
 }
 
@@ -262,6 +325,10 @@ fn new_view(row: &AnyRow, received_at: i64) -> sqlx::Result<View> {
         watched_ms: 0,
         retention: 0,
         startup_ms: None,
+        rebuffers: 0,
+        rebuffer_ms: 0,
+        switches: 0,
+        errors: 0,
         counted_at: None,
     })
 }
@@ -269,7 +336,7 @@ fn new_view(row: &AnyRow, received_at: i64) -> sqlx::Result<View> {
 async fn load_view(tx: &mut Transaction<'static, Any>, id: &str) -> sqlx::Result<Option<View>> {
     let row = sqlx::query(
         "SELECT video_id, viewer, country, device, hour, issued_at, watched_ms, retention,
-                startup_ms, counted_at
+                startup_ms, rebuffers, rebuffer_ms, switches, errors, counted_at
          FROM playback_views WHERE view_id = $1",
     )
     .bind(id)
@@ -286,6 +353,10 @@ async fn load_view(tx: &mut Transaction<'static, Any>, id: &str) -> sqlx::Result
             watched_ms: r.try_get("watched_ms")?,
             retention: r.try_get("retention")?,
             startup_ms: r.try_get("startup_ms")?,
+            rebuffers: r.try_get("rebuffers")?,
+            rebuffer_ms: r.try_get("rebuffer_ms")?,
+            switches: r.try_get("switches")?,
+            errors: r.try_get("errors")?,
             counted_at: r.try_get("counted_at")?,
         })
     })
@@ -295,10 +366,13 @@ async fn load_view(tx: &mut Transaction<'static, Any>, id: &str) -> sqlx::Result
 async fn save_view(tx: &mut Transaction<'static, Any>, id: &str, v: &View) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO playback_views (view_id, video_id, viewer, country, device, hour, issued_at,
-                                     watched_ms, retention, startup_ms, counted_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                                     watched_ms, retention, startup_ms, rebuffers, rebuffer_ms,
+                                     switches, errors, counted_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
          ON CONFLICT (view_id) DO UPDATE SET watched_ms = excluded.watched_ms,
            retention = excluded.retention, startup_ms = excluded.startup_ms,
+           rebuffers = excluded.rebuffers, rebuffer_ms = excluded.rebuffer_ms,
+           switches = excluded.switches, errors = excluded.errors,
            counted_at = excluded.counted_at",
     )
     .bind(id)
@@ -311,88 +385,48 @@ async fn save_view(tx: &mut Transaction<'static, Any>, id: &str, v: &View) -> sq
     .bind(v.watched_ms)
     .bind(v.retention)
     .bind(v.startup_ms)
+    .bind(v.rebuffers)
+    .bind(v.rebuffer_ms)
+    .bind(v.switches)
+    .bind(v.errors)
     .bind(v.counted_at)
     .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
-/// Counts as stored: comma-separated.
-pub(super) fn parse_counts<const N: usize>(s: &str) -> [i64; N] {
-    let mut out = [0; N];
-    for (slot, n) in out.iter_mut().zip(s.split(',')) {
-        *slot = n.parse().unwrap_or(0);
-    }
-    out
-}
-
-fn join_counts(counts: &[i64]) -> String {
-    counts
-        .iter()
-        .map(i64::to_string)
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// Adds `d` to the hourly row `key` (made if missing). The rollup lock makes the read and the
-/// write one step.
+/// Adds `d` to the hourly row `key`, made if missing.
 async fn add_to_hour(
     tx: &mut Transaction<'static, Any>,
     key: &RowKey,
     d: &Delta,
 ) -> sqlx::Result<()> {
+    static SQL: OnceLock<String> = OnceLock::new();
+    let sql = SQL.get_or_init(|| {
+        let columns = counter_columns();
+        let params: Vec<String> = (5..5 + columns.len()).map(|i| format!("${i}")).collect();
+        let sums: Vec<String> = columns
+            .iter()
+            .map(|c| format!("{c} = video_stats_hourly.{c} + excluded.{c}"))
+            .collect();
+        format!(
+            "INSERT INTO video_stats_hourly (video_id, hour, country, device, {})
+             VALUES ($1, $2, $3, $4, {})
+             ON CONFLICT (video_id, hour, country, device) DO UPDATE SET {}",
+            columns.join(", "),
+            params.join(", "),
+            sums.join(", ")
+        )
+    });
     let (video, hour, country, device) = key;
-    let old = sqlx::query(
-        "SELECT startup, retention FROM video_stats_hourly
-         WHERE video_id = $1 AND hour = $2 AND country = $3 AND device = $4",
-    )
-    .bind(video)
-    .bind(hour)
-    .bind(country)
-    .bind(device)
-    .fetch_optional(&mut **tx)
-    .await?;
-    let (mut startup, mut retention) = match &old {
-        Some(r) => (
-            parse_counts::<{ STARTUP_BUCKETS_MS.len() }>(&r.try_get::<String, _>("startup")?),
-            parse_counts::<RETENTION_POINTS>(&r.try_get::<String, _>("retention")?),
-        ),
-        None => ([0; STARTUP_BUCKETS_MS.len()], [0; RETENTION_POINTS]),
-    };
-    startup.iter_mut().zip(d.startup).for_each(|(a, b)| *a += b);
-    retention
-        .iter_mut()
-        .zip(d.retention)
-        .for_each(|(a, b)| *a += b);
-    sqlx::query(
-        "INSERT INTO video_stats_hourly (video_id, hour, country, device, plays, views, watch_ms,
-                                         rebuffers, rebuffer_ms, switches, errors, startup,
-                                         retention)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-         ON CONFLICT (video_id, hour, country, device) DO UPDATE SET
-           plays = video_stats_hourly.plays + excluded.plays,
-           views = video_stats_hourly.views + excluded.views,
-           watch_ms = video_stats_hourly.watch_ms + excluded.watch_ms,
-           rebuffers = video_stats_hourly.rebuffers + excluded.rebuffers,
-           rebuffer_ms = video_stats_hourly.rebuffer_ms + excluded.rebuffer_ms,
-           switches = video_stats_hourly.switches + excluded.switches,
-           errors = video_stats_hourly.errors + excluded.errors,
-           startup = excluded.startup, retention = excluded.retention",
-    )
-    .bind(video)
-    .bind(hour)
-    .bind(country)
-    .bind(device)
-    .bind(d.plays)
-    .bind(d.views)
-    .bind(d.watch_ms)
-    .bind(d.rebuffers)
-    .bind(d.rebuffer_ms)
-    .bind(d.switches)
-    .bind(d.errors)
-    .bind(join_counts(&startup))
-    .bind(join_counts(&retention))
-    .execute(&mut **tx)
-    .await?;
+    let mut q = sqlx::query(sql)
+        .bind(video)
+        .bind(hour)
+        .bind(country)
+        .bind(device);
+    for v in d.values() {
+        q = q.bind(v);
+    }
+    q.execute(&mut **tx).await?;
     Ok(())
 }

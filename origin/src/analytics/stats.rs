@@ -15,7 +15,7 @@ use shared_wasm::jwt::Role;
 use shared_wasm::VideoId;
 use sqlx::{AnyPool, Row};
 
-use super::rollup::parse_counts;
+use super::rollup::counter_columns;
 use super::{percentile, RETENTION_POINTS, STARTUP_BUCKETS_MS};
 use crate::caller::Caller;
 use crate::clock::now;
@@ -91,17 +91,21 @@ pub async fn platform(
     Ok(([(header::CACHE_CONTROL, "private, no-store")], Json(stats)))
 }
 
-/// The query's span, checked and rounded out to whole hours.
+/// Latest `to` taken (the edge passes at most 12 digits): keeps the arithmetic in range.
+const MAX_TIME: u64 = 999_999_999_999;
+
+/// The query's span, rounded out to whole hours (checked as asked, and as rounded).
 fn span(q: &StatsQuery) -> Result<(u64, u64), ApiError> {
-    let to = q.to.unwrap_or_else(|| now() + 1);
+    let to = q.to.unwrap_or_else(|| now() + 1).min(MAX_TIME);
     let from = q.from.unwrap_or(to.saturating_sub(DEFAULT_SPAN_SECS));
-    if from >= to || to - from > MAX_SPAN_SECS {
+    let rounded = (from - from % 3600, to.div_ceil(3600) * 3600);
+    if from >= to || rounded.1 - rounded.0 > MAX_SPAN_SECS {
         return Err(bad(format!(
             "from must be before to, at most {} days apart",
             MAX_SPAN_SECS / 86_400
         )));
     }
-    Ok((from - from % 3600, to.div_ceil(3600) * 3600))
+    Ok(rounded)
 }
 
 #[derive(Default)]
@@ -134,42 +138,45 @@ pub async fn read(
 ) -> anyhow::Result<Value> {
     // '' matches every owner and every video: the filters stay bound parameters.
     let (owner, video_id) = (owner.unwrap_or(""), video.map_or("", |v| v.as_str()));
-    let scope = "FROM video_stats_hourly s JOIN videos v ON v.id = s.video_id
-                 WHERE ($1 = '' OR v.owner_id = $2) AND s.hour >= $3 AND s.hour < $4
-                   AND ($5 = '' OR s.video_id = $6)";
-    let rows = sqlx::query(&format!(
-        "SELECT s.hour, s.country, s.device, s.plays, s.views, s.watch_ms, s.rebuffers,
-                s.rebuffer_ms, s.switches, s.errors, s.startup, s.retention {scope}"
-    ))
-    .bind(owner)
-    .bind(owner)
-    .bind(from as i64)
-    .bind(to as i64)
-    .bind(video_id)
-    .bind(video_id)
-    .fetch_all(db)
-    .await?;
     let step = if to - from <= HOURLY_UP_TO_SECS {
         3600
     } else {
         86_400
     };
-    let mut total = Sums::default();
-    let (mut rebuffers, mut rebuffer_ms, mut switches, mut errors) = (0i64, 0i64, 0i64, 0i64);
-    let mut startup = [0i64; STARTUP_BUCKETS_MS.len()];
-    let mut retention = [0i64; RETENTION_POINTS];
+    let columns = counter_columns();
+    // Summed by the database per step, country and device (CAST: PostgreSQL sums BIGINT into
+    // NUMERIC); the rest is added up here.
+    let sums: Vec<String> = columns
+        .iter()
+        .map(|c| format!("CAST(SUM(s.{c}) AS BIGINT) AS {c}"))
+        .collect();
+    let rows = sqlx::query(&format!(
+        "SELECT s.hour - (s.hour % $5) AS bucket, s.country, s.device, {}
+         FROM video_stats_hourly s JOIN videos v ON v.id = s.video_id
+         WHERE ($1 = '' OR v.owner_id = $1) AND s.hour >= $2 AND s.hour < $3
+           AND ($4 = '' OR s.video_id = $4)
+         GROUP BY 1, 2, 3",
+        sums.join(", ")
+    ))
+    .bind(owner)
+    .bind(from as i64)
+    .bind(to as i64)
+    .bind(video_id)
+    .bind(step as i64)
+    .fetch_all(db)
+    .await?;
+    let mut total = vec![0i64; columns.len()];
     let mut series: BTreeMap<i64, Sums> = BTreeMap::new();
     let mut countries: BTreeMap<String, Sums> = BTreeMap::new();
     let mut devices: BTreeMap<String, Sums> = BTreeMap::new();
     for r in &rows {
-        let hour: i64 = r.try_get("hour")?;
-        let (plays, views, watch): (i64, i64, i64) = (
-            r.try_get("plays")?,
-            r.try_get("views")?,
-            r.try_get("watch_ms")?,
-        );
-        total.add(plays, views, watch);
-        let bucket = hour - hour.rem_euclid(step as i64);
+        let values: Vec<i64> = columns
+            .iter()
+            .map(|c| r.try_get::<i64, _>(c.as_str()))
+            .collect::<Result<_, _>>()?;
+        total.iter_mut().zip(&values).for_each(|(t, v)| *t += v);
+        let (plays, views, watch) = (values[0], values[1], values[2]);
+        let bucket: i64 = r.try_get("bucket")?;
         series.entry(bucket).or_default().add(plays, views, watch);
         let country: String = r.try_get("country")?;
         countries
@@ -178,25 +185,20 @@ pub async fn read(
             .add(plays, views, watch);
         let device: String = r.try_get("device")?;
         devices.entry(device).or_default().add(plays, views, watch);
-        rebuffers += r.try_get::<i64, _>("rebuffers")?;
-        rebuffer_ms += r.try_get::<i64, _>("rebuffer_ms")?;
-        switches += r.try_get::<i64, _>("switches")?;
-        errors += r.try_get::<i64, _>("errors")?;
-        let s = parse_counts::<{ STARTUP_BUCKETS_MS.len() }>(&r.try_get::<String, _>("startup")?);
-        startup.iter_mut().zip(s).for_each(|(a, b)| *a += b);
-        let k = parse_counts::<RETENTION_POINTS>(&r.try_get::<String, _>("retention")?);
-        retention.iter_mut().zip(k).for_each(|(a, b)| *a += b);
     }
+    let [plays, views, watch_ms, rebuffers, rebuffer_ms, switches, errors] =
+        <[i64; 7]>::try_from(&total[..7]).expect("seven totals");
+    let startup = &total[7..7 + STARTUP_BUCKETS_MS.len()];
+    let retention = &total[7 + STARTUP_BUCKETS_MS.len()..];
+    debug_assert_eq!(retention.len(), RETENTION_POINTS);
     let unique: i64 = sqlx::query_scalar(
         "SELECT COUNT(DISTINCT p.viewer) FROM playback_views p JOIN videos v ON v.id = p.video_id
-         WHERE ($1 = '' OR v.owner_id = $2) AND p.hour >= $3 AND p.hour < $4
-           AND p.counted_at IS NOT NULL AND ($5 = '' OR p.video_id = $6)",
+         WHERE ($1 = '' OR v.owner_id = $1) AND p.hour >= $2 AND p.hour < $3
+           AND p.counted_at IS NOT NULL AND ($4 = '' OR p.video_id = $4)",
     )
-    .bind(owner)
     .bind(owner)
     .bind(from as i64)
     .bind(to as i64)
-    .bind(video_id)
     .bind(video_id)
     .fetch_one(db)
     .await?;
@@ -216,14 +218,14 @@ pub async fn read(
         "video": video,
         "granularity": if step == 3600 { "hour" } else { "day" },
         "totals": {
-            "plays": total.plays,
-            "views": total.views,
+            "plays": plays,
+            "views": views,
             "unique_viewers": unique,
-            "watch_ms": total.watch_ms,
-            "average_view_ms": if total.plays > 0 { total.watch_ms / total.plays } else { 0 },
-            "startup_ms": {"p50": percentile(&startup, 0.5), "p95": percentile(&startup, 0.95)},
+            "watch_ms": watch_ms,
+            "average_view_ms": if plays > 0 { watch_ms / plays } else { 0 },
+            "startup_ms": {"p50": percentile(startup, 0.5), "p95": percentile(startup, 0.95)},
             "rebuffers": rebuffers,
-            "rebuffer_ratio": ratio(rebuffer_ms, total.watch_ms + rebuffer_ms),
+            "rebuffer_ratio": ratio(rebuffer_ms, watch_ms + rebuffer_ms),
             "rendition_switches": switches,
             "errors": errors,
         },
@@ -233,7 +235,7 @@ pub async fn read(
             v
         }).collect::<Vec<_>>(),
         // Plays still watching at 0 %, 5 % … 95 % (one video only: a mix of lengths says nothing).
-        "retention": video.map(|_| retention.iter().map(|&n| ratio(n, total.plays)).collect::<Vec<_>>()),
+        "retention": video.map(|_| retention.iter().map(|&n| ratio(n, plays)).collect::<Vec<_>>()),
         "countries": named(countries, "country"),
         "devices": named(devices, "device"),
     }))

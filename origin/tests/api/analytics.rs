@@ -175,22 +175,40 @@ async fn a_scripted_session_gives_exact_counts_and_duplicates_change_nothing() {
 }
 
 #[tokio::test]
-async fn claimed_watch_time_is_capped_by_the_clock() {
+async fn what_one_view_claims_is_capped_by_the_clock_and_the_video() {
     let (app, token) = setup().await;
     let t0 = now();
-    // Received 10 s after the playback was allowed: at most (10 + 60) × 2 s can have played.
-    let v = claims(5, "u:bob", None, Device::Desktop, t0);
-    let played: Vec<Value> = (0..5)
+    // Received 10 s after the playback was allowed: at most (10 + 60) × 2 s can have played,
+    // at most 70 s can have stalled; one fatal error.
+    let fast = claims(5, "u:bob", None, Device::Desktop, t0);
+    let mut events: Vec<Value> = (0..5)
+        .map(|i| json!({"type": "heartbeat", "seq": i, "played": [[0, 60000]]}))
+        .collect();
+    events.extend((5..10).map(|i| json!({"type": "rebuffer", "seq": i, "ms": 600000})));
+    events.extend((10..13).map(|i| json!({"type": "error", "seq": i, "code": "media_error"})));
+    assert_eq!(
+        ingest(&app, &fast, t0 + 10, json!(events)).await,
+        StatusCode::NO_CONTENT
+    );
+    // An hour on, another view claims the 60 s video ten times over: four count.
+    let long = claims(6, "u:dan", None, Device::Desktop, t0);
+    let events: Vec<Value> = (0..10)
         .map(|i| json!({"type": "heartbeat", "seq": i, "played": [[0, 60000]]}))
         .collect();
     assert_eq!(
-        ingest(&app, &v, t0 + 10, json!(played)).await,
+        ingest(&app, &long, t0 + 3600, json!(events)).await,
         StatusCode::NO_CONTENT
     );
     roll_up(&app).await;
-    let range = format!("from={}&to={}", t0 - 3600, t0 + 3600);
+    let range = format!("from={}&to={}", t0 - 3600, t0 + 7200);
     let (_, s) = stats(&app, &token, &range).await;
-    assert_eq!(s["totals"]["watch_ms"], 140_000);
+    let t = &s["totals"];
+    assert_eq!(t["watch_ms"], 140_000 + 240_000, "{s}");
+    assert_eq!(
+        (t["rebuffers"].clone(), t["errors"].clone()),
+        (json!(5), json!(1))
+    );
+    assert_eq!(t["rebuffer_ratio"], 70_000.0 / (380_000.0 + 70_000.0));
     assert_eq!(s["retention"], Value::Null, "only for one video");
 }
 

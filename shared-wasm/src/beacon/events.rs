@@ -28,7 +28,8 @@ const MAX_CODE_LEN: usize = 40;
 
 /// One report. `seq` numbers a view's events from 0: an event sent twice (a retried beacon)
 /// is stored once. `played` lists the stretches of the video played since the last report,
-/// as `[from_ms, to_ms]` positions.
+/// as `[from_ms, to_ms]` positions, in order and apart (a stretch played again goes in another
+/// event).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Event {
@@ -122,6 +123,12 @@ impl Event {
         if played.iter().any(|&[from, to]| from >= to || to > end) {
             return Err(format!(
                 "event {seq}: a played range must be [from_ms, to_ms] with from < to <= {end}"
+            ));
+        }
+        // In order and apart: the same stretch played again goes in another event.
+        if played.windows(2).any(|w| w[1][0] < w[0][1]) {
+            return Err(format!(
+                "event {seq}: played ranges must be in order and must not overlap"
             ));
         }
         if played.iter().map(|[from, to]| to - from).sum::<u64>() > MAX_PLAYED_MS {

@@ -163,6 +163,12 @@ fn out_of_bounds_events_are_refused_with_a_reason() {
     assert!(err(&[beat(0, vec![[0, 62_001]])], Some(60_000)).contains("<= 62000"));
     assert!(err(&[beat(0, vec![[0, 300_001]])], None).contains("300000 ms"));
     assert!(err(&[beat(0, vec![[0, 1]; 17])], None).contains("16 played ranges"));
+    for overlapping in [
+        vec![[0, 5_000], [4_000, 6_000]],
+        vec![[5_000, 6_000], [0, 1_000]],
+    ] {
+        assert!(err(&[beat(0, overlapping)], None).contains("must not overlap"));
+    }
     let rebuffer = Event::Rebuffer {
         seq: 0,
         ms: 600_001,

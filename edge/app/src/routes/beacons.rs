@@ -59,6 +59,11 @@ pub async fn handle<P: Platform>(
     match resp.status {
         200..=299 => Ok(accepted(n)),
         404 => Err(EdgeError::NotFound("video")),
+        // The origin's record of the video may differ from this edge's copy (a new duration).
+        400 => Err(invalid(
+            "invalid_beacon",
+            "the events do not fit the video as its origin knows it".into(),
+        )),
         s => Err(EdgeError::Upstream(format!(
             "origin answered {s} to a beacon"
         ))),

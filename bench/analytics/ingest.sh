@@ -103,3 +103,5 @@ while [ "$(sql "SELECT COUNT(*) FROM playback_events WHERE pending = 1")" != 0 ]
 took=$(python3 -c "import time; print(f'{time.time() - $started:.1f}')")
 views="$(sql "SELECT COUNT(*) FROM playback_views WHERE counted_at IS NOT NULL")"
 echo "rollup (${DB:-sqlite}): $n events in $took s ($(python3 -c "print(f'{$n / $took:,.0f}')") events/s); $views views counted"
+# Other writers (the job runner's claims) must not have been locked out meanwhile.
+echo "rollup (${DB:-sqlite}): $(grep -c 'database is locked' "$work/origin.log" || true) writes refused as locked meanwhile"

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use shared_wasm::beacon::Event;
@@ -13,7 +13,7 @@ use sqlx::{Any, AnyPool, Row, Transaction};
 use super::{counts, played_ms, retention_mask, startup_bucket, RETENTION_POINTS};
 use super::{STARTUP_BUCKETS_MS, VIEW_WINDOW_SECS};
 use crate::clock::now;
-use crate::db::begin_serial;
+use crate::db::{begin_serial, Backend};
 use crate::jobs::{self, Finished, Job, Lane, NewJob, OnConflict, Policy};
 use crate::settings::AnalyticsSettings;
 
@@ -34,10 +34,12 @@ const POLICY: Policy = Policy {
 /// The rollup's lane, its job made due now.
 pub async fn lane(db: &AnyPool, settings: &AnalyticsSettings) -> sqlx::Result<Lane> {
     let job = NewJob::new(ROLLUP, "rollup");
-    jobs::enqueue(&mut *db.acquire().await?, &job, OnConflict::Sooner, now()).await?;
+    let mut conn = db.acquire().await?;
+    jobs::enqueue(&mut conn, &job, OnConflict::Sooner, now()).await?;
     let handler = Rollup {
         db: db.clone(),
         settings: settings.clone(),
+        one_writer: Backend::of(&conn) == Backend::Sqlite,
     };
     Ok(Lane::new(&[ROLLUP], POLICY, handler).poll(Duration::from_secs(settings.rollup_secs)))
 }
@@ -45,6 +47,8 @@ pub async fn lane(db: &AnyPool, settings: &AnalyticsSettings) -> sqlx::Result<La
 struct Rollup {
     db: AnyPool,
     settings: AnalyticsSettings,
+    /// SQLite: the database has one writer, which a batch holds while it runs.
+    one_writer: bool,
 }
 
 #[async_trait::async_trait]
@@ -52,10 +56,16 @@ impl jobs::Handler for Rollup {
     async fn run(&self, _job: &Job) -> anyhow::Result<Finished> {
         let batch = self.settings.rollup_batch.max(1);
         for _ in 0..BATCHES_PER_RUN {
+            let started = Instant::now();
             if batch_once(&self.db, batch).await? < batch {
                 return Ok(Finished::Again {
                     at: now() + self.settings.rollup_secs,
                 });
+            }
+            // Batch after batch would starve the API's writes waiting for SQLite's one writer
+            // (they poll for it, and time out): it is theirs for as long as a batch held it.
+            if self.one_writer {
+                tokio::time::sleep(started.elapsed()).await;
             }
         }
         Ok(Finished::Again { at: now() })

@@ -11,6 +11,10 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 n="${1:-1000000}"
+if ! command -v wrk >/dev/null; then
+  echo "[bench] installing wrk"
+  apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
+fi
 cargo build -p origin --release -q
 work="$(mktemp -d /tmp/video-bench.XXXXXX)"
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"

@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use shared_wasm::beacon::Event;
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyPool, Row, Transaction};
@@ -169,7 +168,16 @@ pub async fn batch_once(db: &AnyPool, limit: usize) -> anyhow::Result<usize> {
         let view_id: String = row.try_get("view_id")?;
         let received_at: i64 = row.try_get("received_at")?;
         let data: String = row.try_get("data")?;
-        let event: Event = serde_json::from_str(&data).context("a stored event")?;
+        // Written by the ingest from a parsed event, so unreadable only if the database is
+        // damaged: skipped (and marked done below), or it would stop every rollup after it.
+        let event: Event = match serde_json::from_str(&data) {
+            Ok(e) => e,
+            Err(e) => {
+                let id: i64 = row.try_get("id")?;
+                tracing::error!(id, error = %e, "unreadable playback event skipped");
+                continue;
+            }
+        };
         if !views.contains_key(&view_id) {
             let view = match load_view(&mut tx, &view_id).await? {
                 Some(v) => v,

@@ -308,3 +308,44 @@ async fn trending_counts_recent_watch_time() {
         [VIDEO, "liked"]
     );
 }
+
+#[tokio::test]
+async fn an_unreadable_stored_event_is_skipped_not_a_stop() {
+    let (app, token) = setup().await;
+    let t0 = now();
+    sqlx::query(
+        "INSERT INTO playback_events
+           (view_id, seq, video_id, viewer, country, device, issued_at, received_at, kind, data)
+         VALUES ('damaged', 0, $1, 'u:x', '', 'desktop', $2, $2, 'heartbeat', '{not json')",
+    )
+    .bind(VIDEO)
+    .bind(t0 as i64)
+    .execute(&app.state.db)
+    .await
+    .unwrap();
+    let v = claims(7, "u:erin", None, Device::Desktop, t0);
+    let events = json!([{"type": "heartbeat", "seq": 0, "played": [[0, 40000]]}]);
+    assert_eq!(
+        ingest(&app, &v, t0 + 40, events).await,
+        StatusCode::NO_CONTENT
+    );
+    roll_up(&app).await;
+    let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM playback_events WHERE pending = 1")
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(pending, 0);
+    let (_, s) = stats(
+        &app,
+        &token,
+        &format!("from={}&to={}", t0 - 3600, t0 + 3600),
+    )
+    .await;
+    assert_eq!(
+        (
+            s["totals"]["views"].clone(),
+            s["totals"]["watch_ms"].clone()
+        ),
+        (json!(1), json!(40_000))
+    );
+}

@@ -37,18 +37,9 @@ pub const END_SLACK_MS: u64 = 500;
 pub const VIEW_WINDOW_SECS: u64 = 30 * 60;
 /// Points of the retention curve: 0 %, 5 % … 95 %.
 pub const RETENTION_POINTS: usize = 20;
-/// Upper bounds of the startup-time buckets (the last holds everything slower).
+/// Upper bounds of the startup-time buckets; the last is the most a beacon may report.
 pub const STARTUP_BUCKETS_MS: [u32; 10] = [
-    250,
-    500,
-    1000,
-    1500,
-    2000,
-    3000,
-    5000,
-    10_000,
-    30_000,
-    u32::MAX,
+    250, 500, 1000, 1500, 2000, 3000, 5000, 10_000, 30_000, 120_000,
 ];
 
 /// Whether a view that played `watched_ms` of a video of `duration_ms` counts.

@@ -25,17 +25,12 @@ pub async fn beacons(State(state): State<AppState>, body: Bytes) -> Result<Statu
 
 /// Checks `ingest` against the video as stored and appends its new events; how many were new.
 pub async fn store(db: &AnyPool, ingest: &Ingest) -> Result<u64, ApiError> {
-    let duration: Option<Option<i64>> =
-        sqlx::query_scalar("SELECT duration_ms FROM videos WHERE id = $1")
-            .bind(ingest.view.video.as_str())
-            .fetch_optional(db)
-            .await?;
-    let duration = duration.ok_or(ApiError::NotFound("video"))?;
-    check_events(&ingest.events, duration.map(|d| d.max(0) as u64)).map_err(|message| {
-        ApiError::BadRequest {
-            code: "invalid_beacon",
-            message,
-        }
+    let duration = super::duration(&mut *db.acquire().await?, ingest.view.video.as_str())
+        .await?
+        .ok_or(ApiError::NotFound("video"))?;
+    check_events(&ingest.events, duration).map_err(|message| ApiError::BadRequest {
+        code: "invalid_beacon",
+        message,
     })?;
     let v = &ingest.view;
     let country = v.country.as_ref().map_or("", |c| c.as_str());

@@ -85,6 +85,18 @@ pub fn percentile(counts: &[i64], q: f64) -> Option<u32> {
     None
 }
 
+/// The video's duration as stored (`None` inside when unknown); `None` without such a video.
+pub async fn duration(
+    conn: &mut sqlx::AnyConnection,
+    video: &str,
+) -> sqlx::Result<Option<Option<u64>>> {
+    let d: Option<Option<i64>> = sqlx::query_scalar("SELECT duration_ms FROM videos WHERE id = $1")
+        .bind(video)
+        .fetch_optional(conn)
+        .await?;
+    Ok(d.map(|d| d.map(|d| d.max(0) as u64)))
+}
+
 /// Total played milliseconds an event reports.
 pub fn played_ms(event: &Event) -> u64 {
     event.played().iter().map(|[from, to]| to - from).sum()

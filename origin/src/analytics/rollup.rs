@@ -189,7 +189,7 @@ pub async fn batch_once(db: &AnyPool, limit: usize) -> anyhow::Result<usize> {
         let duration = match durations.get(&view.video) {
             Some(d) => *d,
             None => {
-                let d = video_duration(&mut tx, &view.video).await?;
+                let d = super::duration(&mut tx, &view.video).await?.flatten();
                 durations.insert(view.video.clone(), d);
                 d
             }
@@ -319,17 +319,6 @@ async fn counted_lately(
     .fetch_optional(&mut **tx)
     .await?;
     Ok(stored.is_some())
-}
-
-async fn video_duration(
-    tx: &mut Transaction<'static, Any>,
-    video: &str,
-) -> sqlx::Result<Option<u64>> {
-    let d: Option<Option<i64>> = sqlx::query_scalar("SELECT duration_ms FROM videos WHERE id = $1")
-        .bind(video)
-        .fetch_optional(&mut **tx)
-        .await?;
-    Ok(d.flatten().map(|d| d.max(0) as u64))
 }
 
 fn new_view(row: &AnyRow, received_at: i64) -> sqlx::Result<View> {

@@ -21,6 +21,7 @@ struct VideoRow {
     taken_down: i64,
     bind_ip: Option<String>,
     bind_country: Option<i64>,
+    category: Option<String>,
     updated_at: i64,
     version: i64,
 }
@@ -60,6 +61,7 @@ impl VideoRow {
                     country: self.bind_country == Some(1),
                 }),
             },
+            category: self.category,
             updated_at: self.updated_at as u64,
             version: self.version as u64,
         })
@@ -73,7 +75,7 @@ pub async fn record(
 ) -> anyhow::Result<Option<VideoRecord>> {
     let row: Option<VideoRow> = sqlx::query_as(
         "SELECT title, visibility, state, duration_ms, country_mode, country_list, taken_down,
-                bind_ip, bind_country, updated_at, version
+                bind_ip, bind_country, category, updated_at, version
          FROM videos WHERE id = $1",
     )
     .bind(id.as_str())

@@ -4,6 +4,7 @@
 //! arguments, so every rule is testable on the host with fixed inputs and the same code runs on
 //! `wasm32-unknown-unknown`, `wasm32-wasip2` and native targets.
 
+pub mod ads;
 pub mod beacon;
 pub mod cursor;
 pub mod edge_auth;

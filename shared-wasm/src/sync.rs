@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::record::{
-    serde_bytes_vec, Entitlement, FeedVersion, RevokedSession, UserRecord, VideoRecord,
-    MAX_RECORD_BYTES,
+    serde_bytes_vec, AdCatalog, Entitlement, FeedVersion, RevokedSession, UserRecord, VideoRecord,
+    MAX_CAMPAIGNS, MAX_RECORD_BYTES,
 };
 use crate::{hmac, UnixTime, VideoId};
 
@@ -199,6 +199,13 @@ pub fn check_item(item: &SyncItem) -> Result<(), SyncError> {
             let r = Entitlement::from_cbor(&item.value).map_err(|_| bad("not an entitlement"))?;
             (r.user == name, r.version)
         }
+        "ads" => {
+            let r = AdCatalog::from_cbor(&item.value).map_err(|_| bad("not an ad catalog"))?;
+            if r.campaigns.len() > MAX_CAMPAIGNS {
+                return Err(bad("too many campaigns"));
+            }
+            (item.key == AdCatalog::KEY, r.version)
+        }
         "feedver" => {
             let r = FeedVersion::from_cbor(&item.value).map_err(|_| bad("not a feed version"))?;
             (r.feed == name, r.version)
@@ -306,7 +313,21 @@ mod tests {
         foreign.key = "jwks:u1".into();
         let mut mistyped = user_item("u1", 3);
         mistyped.key = "video:u1".into();
-        for item in [wrong_key, wrong_version, foreign, mistyped] {
+        let catalog = AdCatalog {
+            v: 1,
+            campaigns: vec![],
+            version: 3,
+        };
+        let ads = SyncItem {
+            key: AdCatalog::KEY.into(),
+            version: 3,
+            value: catalog.to_cbor(),
+            expires_at: None,
+        };
+        assert_eq!(check_item(&ads), Ok(()));
+        let mut other_ads_key = ads.clone();
+        other_ads_key.key = "ads:other".into();
+        for item in [wrong_key, wrong_version, foreign, mistyped, other_ads_key] {
             let b = SyncBatch {
                 v: 1,
                 items: vec![item.clone()],

@@ -1,7 +1,7 @@
 //! Records encoded by the Rust types must match their CDDL schemas in `kv-schemas/`.
 
 use shared_wasm::record::{
-    CachedResponse, Chunks, CountryMode, CountryRule, JwksRecord, VideoRecord, VideoState,
+    AdCampaign, AdCatalog, CachedResponse, Chunks, CountryMode, CountryRule, JwksRecord, VideoRecord, VideoState,
     Visibility,
 };
 use shared_wasm::{CountryCode, UnixTime, VideoId};
@@ -26,6 +26,7 @@ fn video(duration: Option<u64>) -> VideoRecord {
         countries: None,
         taken_down: false,
         binding: None,
+        category: None,
         updated_at: 1_700_000_000,
         version: 2,
     }
@@ -49,6 +50,34 @@ fn video_record_matches_schema() {
         country: true,
     });
     validate("video.cddl", &full.to_cbor()).unwrap();
+}
+
+#[test]
+fn ad_catalog_matches_schema() {
+    let campaign = AdCampaign {
+        id: "c1".into(),
+        name: "Spring sale".into(),
+        creative: VideoId::parse("ad-video").unwrap(),
+        click_url: "https://advertiser.example/spring".into(),
+        countries: vec![CountryCode::parse("FR").unwrap()],
+        categories: vec!["music".into()],
+        starts_at: 1_700_000_000,
+        ends_at: 1_800_000_000,
+        paused_until: 0,
+        frequency_cap: 3,
+        cpm_minor: 2_500,
+    };
+    let mut catalog = AdCatalog {
+        v: 1,
+        campaigns: vec![],
+        version: 1,
+    };
+    validate("ad_catalog.cddl", &catalog.to_cbor()).unwrap();
+    catalog.campaigns.push(campaign);
+    validate("ad_catalog.cddl", &catalog.to_cbor()).unwrap();
+    let mut with_category = video(Some(1));
+    with_category.category = Some("music".into());
+    validate("video.cddl", &with_category.to_cbor()).unwrap();
 }
 
 #[test]

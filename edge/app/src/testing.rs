@@ -205,6 +205,7 @@ pub fn video_record(id: &str) -> shared_wasm::record::VideoRecord {
         countries: None,
         taken_down: false,
         binding: None,
+        category: None,
         updated_at: 0,
         version: 1,
     }

@@ -30,7 +30,7 @@ pub const MAX_TOKEN_LEN: usize = 512;
 /// How long a player may report on one view: a long film, paused a while, still counts.
 pub const TOKEN_TTL_SECS: u64 = 12 * 3600;
 /// Clock skew allowed between edge locations.
-const LEEWAY_SECS: u64 = 60;
+pub(crate) const LEEWAY_SECS: u64 = 60;
 
 /// What a view token says, as the edge saw it when it allowed the playback.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -176,18 +176,38 @@ pub enum TokenError {
 
 /// Signs `claims` with the active playback key.
 pub fn sign(keys: &PlaybackKeys, claims: &ViewClaims) -> String {
+    sign_claims(keys, DOMAIN, claims)
+}
+
+/// Verifies `token` at `now`: the tag first, in constant time, then the claims.
+pub fn verify(keys: &PlaybackKeys, token: &str, now: UnixTime) -> Result<ViewClaims, TokenError> {
+    let claims: ViewClaims = verify_claims(keys, DOMAIN, token)?;
+    if now > UnixTime(claims.expires).plus(LEEWAY_SECS) {
+        return Err(TokenError::Expired);
+    }
+    Ok(claims)
+}
+
+/// `{kid}.{base64url(JSON)}.{tag}` under the active playback key, the tag bound to `domain` (one
+/// per kind of token, so none passes for another).
+pub(crate) fn sign_claims<T: Serialize>(keys: &PlaybackKeys, domain: &[u8], claims: &T) -> String {
     let (kid, key) = keys.signing();
     let json = serde_json::to_vec(claims).expect("claims serialize");
     let payload = URL_SAFE_NO_PAD.encode(json);
     let tag = hmac::sign(
         key,
-        &[DOMAIN, kid.as_str().as_bytes(), b".", payload.as_bytes()],
+        &[domain, kid.as_str().as_bytes(), b".", payload.as_bytes()],
     );
     format!("{kid}.{payload}.{}", URL_SAFE_NO_PAD.encode(tag))
 }
 
-/// Verifies `token` at `now`: the tag first, in constant time, then the claims.
-pub fn verify(keys: &PlaybackKeys, token: &str, now: UnixTime) -> Result<ViewClaims, TokenError> {
+/// The claims of a [`sign_claims`] token under any key of the set: the tag checked first, in
+/// constant time; expiry is the caller's.
+pub(crate) fn verify_claims<T: serde::de::DeserializeOwned>(
+    keys: &PlaybackKeys,
+    domain: &[u8],
+    token: &str,
+) -> Result<T, TokenError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(TokenError::Invalid);
     }
@@ -201,7 +221,7 @@ pub fn verify(keys: &PlaybackKeys, token: &str, now: UnixTime) -> Result<ViewCla
         .map_err(|_| TokenError::Invalid)?;
     if !hmac::verify(
         key,
-        &[DOMAIN, kid.as_bytes(), b".", payload.as_bytes()],
+        &[domain, kid.as_bytes(), b".", payload.as_bytes()],
         &tag,
     ) {
         return Err(TokenError::Invalid);
@@ -209,11 +229,7 @@ pub fn verify(keys: &PlaybackKeys, token: &str, now: UnixTime) -> Result<ViewCla
     let json = URL_SAFE_NO_PAD
         .decode(payload)
         .map_err(|_| TokenError::Invalid)?;
-    let claims: ViewClaims = serde_json::from_slice(&json).map_err(|_| TokenError::Invalid)?;
-    if now > UnixTime(claims.expires).plus(LEEWAY_SECS) {
-        return Err(TokenError::Expired);
-    }
-    Ok(claims)
+    serde_json::from_slice(&json).map_err(|_| TokenError::Invalid)
 }
 
 #[cfg(test)]

@@ -6,7 +6,9 @@ use thiserror::Error;
 
 use crate::{CountryCode, VideoId};
 
+mod ads;
 mod auth;
+pub use ads::{AdCampaign, AdCatalog, MAX_CAMPAIGNS};
 pub use auth::{Entitlement, EntitlementStatus, FeedVersion, RevokedSession, UserRecord};
 
 /// Records larger than this are refused before decoding.
@@ -96,6 +98,9 @@ pub struct VideoRecord {
     /// How this video's tokens are bound; absent: the deployment's setting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub binding: Option<crate::playback::BindingPolicy>,
+    /// Its category's slug, if it has one (what ad campaigns target).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
     /// Last change, Unix seconds.
     pub updated_at: u64,
     /// Monotonic per video; a newer version always wins.
@@ -322,6 +327,7 @@ mod tests {
             countries: None,
             taken_down: false,
             binding: None,
+            category: None,
             updated_at: 1_700_000_000,
             version: 3,
         }

@@ -12,7 +12,7 @@ use crate::{CountryCode, VideoId};
 cbor_record!(AdCatalog, 1);
 
 /// Most campaigns in the catalog (the record must stay under `MAX_RECORD_BYTES` with every
-/// field at its bound: a campaign is at most ~1.2 KB).
+/// field at its bound: a campaign is at most ~1.6 KB).
 pub const MAX_CAMPAIGNS: usize = 32;
 
 /// The campaigns the edge may serve.

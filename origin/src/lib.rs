@@ -1,6 +1,7 @@
 //! The regional origin: issues access tokens, keeps video records and media, and serves both to
 //! the edge only.
 
+pub mod ads;
 pub mod analytics;
 pub mod billing;
 pub mod caller;

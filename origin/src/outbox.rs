@@ -16,7 +16,9 @@
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use shared_wasm::record::{Entitlement, FeedVersion, RevokedSession, UserRecord, VideoRecord};
+use shared_wasm::record::{
+    AdCatalog, Entitlement, FeedVersion, RevokedSession, UserRecord, VideoRecord,
+};
 use shared_wasm::sync::{self, SyncBatch, SyncItem};
 use shared_wasm::UnixTime;
 use sqlx::AnyPool;
@@ -83,6 +85,17 @@ impl EdgeRecord for FeedVersion {
     fn item(&self) -> SyncItem {
         SyncItem {
             key: FeedVersion::key(&self.feed),
+            version: self.version,
+            value: self.to_cbor(),
+            expires_at: None,
+        }
+    }
+}
+
+impl EdgeRecord for AdCatalog {
+    fn item(&self) -> SyncItem {
+        SyncItem {
+            key: AdCatalog::KEY.to_owned(),
             version: self.version,
             value: self.to_cbor(),
             expires_at: None,

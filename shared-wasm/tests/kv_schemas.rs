@@ -1,8 +1,8 @@
 //! Records encoded by the Rust types must match their CDDL schemas in `kv-schemas/`.
 
 use shared_wasm::record::{
-    AdCampaign, AdCatalog, CachedResponse, Chunks, CountryMode, CountryRule, JwksRecord, VideoRecord, VideoState,
-    Visibility,
+    AdCampaign, AdCatalog, CachedResponse, Chunks, CountryMode, CountryRule, JwksRecord,
+    VideoRecord, VideoState, Visibility,
 };
 use shared_wasm::{CountryCode, UnixTime, VideoId};
 

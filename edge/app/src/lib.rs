@@ -111,6 +111,8 @@ async fn route<P: Platform + Clone + 'static>(
         }
         (["internal", "sync"], "POST") => return routes::sync::handle(p, cfg, req).await,
         (["v1", "beacons"], "POST") => return routes::beacons::handle(p, cfg, req).await,
+        (["v1", "ads", "vast"], "GET") => return routes::ads::vast(p, cfg, req).await,
+        (["v1", "ads", "track"], "GET") => return routes::ads::track(p, cfg, req).await,
         // The pages that carry something per request (the others are static files).
         (["watch"], "GET" | "HEAD") => routes::pages::watch(p, cfg, req).await?,
         (["studio"], "GET" | "HEAD") => routes::pages::studio(p, cfg, req).await?,
@@ -126,6 +128,7 @@ async fn route<P: Platform + Clone + 'static>(
             | ["v1", "search" | "categories"]
             | ["internal", "sync"]
             | ["v1", "beacons"]
+            | ["v1", "ads", "vast" | "track"]
             | ["watch" | "studio"],
             _,
         ) => return Err(EdgeError::MethodNotAllowed),

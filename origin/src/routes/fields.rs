@@ -24,3 +24,10 @@ pub fn text(field: &'static str, s: &str, max: usize) -> Result<String, ApiError
     }
     Ok(s.to_owned())
 }
+
+/// A slug (categories, tags): 1 to 32 of a-z, 0-9 and '-'.
+pub fn slug(s: &str) -> bool {
+    (1..=32).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}

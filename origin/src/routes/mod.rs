@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod ads;
 pub mod auth;
 pub mod billing;
 pub mod catalog;
@@ -46,6 +47,12 @@ pub fn router(state: AppState) -> Router {
             post(crate::analytics::ingest::beacons)
                 .layer(DefaultBodyLimit::max(crate::analytics::ingest::MAX_BODY)),
         )
+        .route(
+            "/internal/ads/events",
+            post(crate::ads::events::ingest)
+                .layer(DefaultBodyLimit::max(crate::ads::events::MAX_BODY)),
+        )
+        .route("/internal/ads/catalog", get(ads::catalog))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             internal::require_edge,
@@ -130,6 +137,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/admin/users", get(admin::find_users))
         .route("/v1/admin/stats", get(crate::analytics::stats::platform))
+        .route("/v1/ads/campaigns", get(ads::list).post(ads::create))
+        .route("/v1/ads/campaigns/{id}", get(ads::get).patch(ads::edit))
         .route("/v1/admin/users/{id}/role", post(admin::set_role))
         .route("/v1/admin/users/{id}/revoke", post(admin::revoke))
         .route("/.well-known/jwks.json", get(auth::jwks))

@@ -14,6 +14,7 @@ use shared_wasm::jwt::Role;
 use shared_wasm::record::{CountryRule, VideoRecord, VideoState, Visibility};
 use shared_wasm::VideoId;
 
+use super::fields::slug;
 use crate::caller::Caller;
 use crate::channels;
 use crate::clock::now;
@@ -28,12 +29,6 @@ use crate::videos::{self, NewVideo, VideoPatch};
 const MAX_TITLE: usize = 200;
 const MAX_DESCRIPTION: usize = 5000;
 const MAX_COUNTRIES: usize = 250;
-
-fn slug(s: &str) -> bool {
-    (1..=32).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
 
 fn category(c: Option<String>) -> Result<Option<String>, ApiError> {
     match c {

@@ -144,7 +144,12 @@ pub fn candidates<'a>(
         .iter()
         .filter(|c| c.creative != *video && c.targets(now, country, category))
         .collect();
-    out.sort_by_key(|c| (std::cmp::Reverse(c.cpm_minor), fnv1a(c.id.as_bytes()) ^ seed));
+    out.sort_by_key(|c| {
+        (
+            std::cmp::Reverse(c.cpm_minor),
+            fnv1a(c.id.as_bytes()) ^ seed,
+        )
+    });
     out
 }
 

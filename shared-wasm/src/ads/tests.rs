@@ -80,7 +80,10 @@ fn targeting_takes_time_country_category_and_the_daily_pause() {
     c.countries = vec![fr.unwrap()];
     assert!(c.targets(150, fr, None));
     assert!(!c.targets(150, de, None));
-    assert!(!c.targets(150, None, None), "an unknown country fails a list");
+    assert!(
+        !c.targets(150, None, None),
+        "an unknown country fails a list"
+    );
     c.categories = vec!["music".into()];
     assert!(c.targets(150, fr, Some("music")));
     assert!(!c.targets(150, fr, Some("news")));
@@ -175,7 +178,12 @@ fn the_vast_document_reads_back_with_every_url_and_escaped_values() {
     let tracked: Vec<(String, String)> = doc
         .descendants()
         .filter(|n| n.tag_name().name() == "Tracking")
-        .map(|n| (n.attribute("event").unwrap().into(), n.text().unwrap().into()))
+        .map(|n| {
+            (
+                n.attribute("event").unwrap().into(),
+                n.text().unwrap().into(),
+            )
+        })
         .collect();
     let expected: Vec<(String, String)> = [
         ("firstQuartile", AdEvent::FirstQuartile),

@@ -90,7 +90,13 @@ pub fn document(
 /// `HH:MM:SS.mmm`, VAST's time format.
 pub(super) fn clock(ms: u64) -> String {
     let s = ms / 1000;
-    format!("{:02}:{:02}:{:02}.{:03}", s / 3600, s / 60 % 60, s % 60, ms % 1000)
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        s / 3600,
+        s / 60 % 60,
+        s % 60,
+        ms % 1000
+    )
 }
 
 /// Text and attribute values: the five characters XML gives meaning to become entities.

@@ -290,6 +290,18 @@ pub fn resolve(
             stats_query(req, "/v1/admin/stats"),
         ),
         ["v1", "admin", "users"] => (&["GET"], admin, Class::Api, user_query(req)),
+        ["v1", "ads", "campaigns"] => (
+            &["GET", "POST"],
+            admin,
+            Class::Api,
+            Ok("/v1/ads/campaigns".into()),
+        ),
+        ["v1", "ads", "campaigns", c] => (
+            &["GET", "PATCH"],
+            admin,
+            Class::Api,
+            id(c).map(|c| format!("/v1/ads/campaigns/{c}")),
+        ),
         ["v1", "admin", "users", u, a @ ("role" | "revoke")] => (
             &["POST"],
             admin,

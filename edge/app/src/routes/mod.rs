@@ -1,5 +1,6 @@
 //! Route handlers, one module per resource.
 
+pub mod ads;
 pub mod api;
 pub mod beacons;
 pub mod feeds;

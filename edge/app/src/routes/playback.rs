@@ -5,7 +5,7 @@ use shared_wasm::beacon::{self, Device, ViewClaims};
 use shared_wasm::media::token_prefix;
 use shared_wasm::playback::{self, network_for, Binding, BindingPolicy, Claims, IpBinding};
 use shared_wasm::record::{Entitlement, EntitlementStatus, VideoRecord, VideoState, Visibility};
-use shared_wasm::VideoId;
+use shared_wasm::{UnixTime, VideoId};
 
 use crate::auth;
 use crate::config::EdgeConfig;
@@ -24,13 +24,13 @@ pub const RECORD_TTL_SECS: u64 = 300;
 /// key could land after a newer synced version (a takedown, an ended membership) and undo it.
 /// Reads prefer the synced key, so a read-through copy only serves until the sync has written
 /// the record, and for at most its TTL.
-fn read_through_key(key: &str) -> String {
+pub(crate) fn read_through_key(key: &str) -> String {
     format!("rt:{key}")
 }
 
 /// The first readable value of `key`, then of its read-through copy. An unreadable one is
 /// logged and skipped (it can only come from a broken write; the origin's copy replaces it).
-async fn kv_record<P: Platform, T>(
+pub(crate) async fn kv_record<P: Platform, T>(
     p: &P,
     key: &str,
     decode: impl Fn(&[u8]) -> Option<T>,
@@ -156,6 +156,46 @@ pub fn playable(record: Option<VideoRecord>, req: &Request) -> Result<VideoRecor
     Ok(record)
 }
 
+/// A signed manifest URL for `record` from `now` until `expires`, bound as the video's policy
+/// (or the deployment's) says.
+pub fn manifest_url(
+    cfg: &EdgeConfig,
+    req: &Request,
+    record: &VideoRecord,
+    now: UnixTime,
+    expires: UnixTime,
+) -> Result<String, EdgeError> {
+    // The video's own binding wins over the deployment's (an embeddable trailer may want none,
+    // a premiere the strictest).
+    let policy = record.binding.unwrap_or(BindingPolicy {
+        ip: cfg.bind_ip,
+        country: cfg.bind_country,
+    });
+    // A country binding fails closed: a token the policy wants bound to a country that the
+    // runtime did not report would play anywhere. (The address binding stays best-effort: a
+    // runtime that reports no address is a deployment choice, not a viewer's.)
+    let country = match (policy.country, req.country) {
+        (false, _) => None,
+        (true, Some(c)) => Some(c),
+        (true, None) => return Err(EdgeError::Forbidden(PlaybackRefusal::CountryUnknown)),
+    };
+    let claims = Claims {
+        prefix: token_prefix(&record.id),
+        not_before: now,
+        expires,
+        binding: Binding {
+            network: network_for(req.client_ip.as_deref(), policy.ip),
+            country,
+        },
+    };
+    let token = playback::sign(&cfg.playback_keys, &claims);
+    Ok(format!(
+        "{}/hls/{}/{token}/master.m3u8",
+        req.origin(),
+        record.id
+    ))
+}
+
 /// Handles the playback request for video `id`.
 pub async fn handle<P: Platform>(
     p: &P,
@@ -189,36 +229,13 @@ pub async fn handle<P: Platform>(
             return Err(EdgeError::EntitlementRequired);
         }
         // A members token never outlives the period the edge knows to be paid for.
-        expires = expires.min(shared_wasm::UnixTime(ent.period_end));
+        expires = expires.min(UnixTime(ent.period_end));
     }
     if record.state != VideoState::Ready {
         return Err(EdgeError::NotReady);
     }
 
-    // The video's own binding wins over the deployment's (an embeddable trailer may want none,
-    // a premiere the strictest).
-    let policy = record.binding.unwrap_or(BindingPolicy {
-        ip: cfg.bind_ip,
-        country: cfg.bind_country,
-    });
-    // A country binding fails closed: a token the policy wants bound to a country that the
-    // runtime did not report would play anywhere. (The address binding stays best-effort: a
-    // runtime that reports no address is a deployment choice, not a viewer's.)
-    let country = match (policy.country, req.country) {
-        (false, _) => None,
-        (true, Some(c)) => Some(c),
-        (true, None) => return Err(EdgeError::Forbidden(PlaybackRefusal::CountryUnknown)),
-    };
-    let claims = Claims {
-        prefix: token_prefix(&id),
-        not_before: now,
-        expires,
-        binding: Binding {
-            network: network_for(req.client_ip.as_deref(), policy.ip),
-            country,
-        },
-    };
-    let token = playback::sign(&cfg.playback_keys, &claims);
+    let manifest_url = manifest_url(cfg, req, &record, now, expires)?;
     let user_agent = req.header("user-agent").unwrap_or("");
     let mut random = [0u8; 16];
     p.random_bytes(&mut random)?;
@@ -239,8 +256,8 @@ pub async fn handle<P: Platform>(
     let body = json!({
         "video_id": id,
         "title": record.title,
-        "manifest_url": format!("{}/hls/{id}/{token}/master.m3u8", req.origin()),
-        "expires_at": claims.expires.0,
+        "manifest_url": manifest_url,
+        "expires_at": expires.0,
         // What the player reports its playback with (`routes::beacons`).
         "view_token": beacon::sign(&cfg.playback_keys, &view),
         "beacon_url": format!("{}/v1/beacons", req.origin()),

@@ -344,8 +344,9 @@ async fn with_figures(state: &AppState, campaigns: Vec<Campaign>) -> Result<Vec<
     let mut db = state.db.acquire().await?;
     for c in campaigns {
         let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
-            "SELECT event, COUNT(*), COALESCE(SUM(cpm_minor), 0),
-                    COALESCE(SUM(CASE WHEN day = $2 THEN 1 ELSE 0 END), 0)
+            // Sums cast: PostgreSQL sums BIGINTs as NUMERIC.
+            "SELECT event, COUNT(*), CAST(COALESCE(SUM(cpm_minor), 0) AS BIGINT),
+                    CAST(COALESCE(SUM(CASE WHEN day = $2 THEN 1 ELSE 0 END), 0) AS BIGINT)
              FROM ad_events WHERE campaign_id = $1 GROUP BY event",
         )
         .bind(&c.id)

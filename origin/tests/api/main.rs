@@ -1,6 +1,7 @@
 //! Black-box API tests of the origin over real HTTP.
 
 mod accounts;
+mod ads;
 mod analytics;
 mod billing;
 mod catalog;

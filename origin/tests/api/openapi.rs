@@ -729,6 +729,43 @@ async fn every_operation_answers_as_documented() {
     }
 
     // Admin, then the end of sessions and of an account.
+    // Ad campaigns, with a public 8 s creative.
+    app.public_video("openapi-ad", None).await;
+    sqlx::query("UPDATE videos SET duration_ms = 8000 WHERE id = 'openapi-ad'")
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+    let campaign = json!({
+        "name": "Campaign", "creative": "openapi-ad", "click_url": "https://ads.example/",
+        "countries": ["FR"], "ends_at": now() + 86_400, "daily_cap": 1000, "cpm_minor": 1500,
+    });
+    let (s, c) = d
+        .call(
+            &app,
+            M::POST,
+            "/v1/ads/campaigns",
+            "/v1/ads/campaigns",
+            Some(&admin),
+            Some(campaign),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    let one = format!("/v1/ads/campaigns/{}", c["id"].as_str().unwrap());
+    let template = "/v1/ads/campaigns/{id}";
+    d.call(
+        &app,
+        M::GET,
+        "/v1/ads/campaigns",
+        "/v1/ads/campaigns",
+        Some(&admin),
+        None,
+    )
+    .await;
+    d.call(&app, M::GET, template, &one, Some(&admin), None)
+        .await;
+    let pause = json!({"status": "paused"});
+    d.call(&app, M::PATCH, template, &one, Some(&admin), Some(pause))
+        .await;
     d.call(
         &app,
         M::GET,

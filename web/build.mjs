@@ -2,7 +2,8 @@
 //   *.html       each page of pages/ inside pages/layout.html
 //   assets/*.js  one esbuild bundle per page (ES modules, minified); assets/hls.js is hls.js's
 //                own light build, loaded by the watch page alone; assets/uplot.js is uPlot's
-//                own build, loaded by the statistics of the studio and the admin page
+//                own build, loaded by the statistics of the studio and the admin page;
+//                assets/vast.js is vast-client's, loaded by the watch page when an ad is served
 //   assets/app.css, _headers (the security headers, see static/_headers)
 // Run by scripts/build.sh: `node web/build.mjs`.
 import { build } from "esbuild";
@@ -65,5 +66,7 @@ await build({
 cpSync(require.resolve("hls.js/dist/hls.light.min.js"), join(dist, "assets/hls.js"));
 // The studio's and the admin page's charts, loaded when drawn (web/src/studio-stats.ts).
 cpSync(require.resolve("uplot/dist/uPlot.iife.min.js"), join(dist, "assets/uplot.js"));
+// The pre-roll's VAST reader, imported when the edge serves an ad (web/src/ads.ts).
+cpSync(require.resolve("@dailymotion/vast-client/dist/vast-client.min.js"), join(dist, "assets/vast.js"));
 cpSync(join(here, "static/_headers"), join(dist, "_headers"));
 console.log(`[web] built ${dist}`);

@@ -29,6 +29,11 @@
 //!   dismisses the report from the review queue, the admin finds that in the audit log and
 //!   suspends and reinstates the viewer.
 //!
+//! - pre-roll ads (`ads.mjs`): a signed-out viewer sees the campaign's ad (skippable only after
+//!   5 s) to its end and then the video, a member sees none, the second ad is skipped, and the
+//!   daily cap then stops the campaign; the origin's figures equal the tracking the player sent,
+//!   each event once per ad view, and a repeated impression changes nothing.
+//!
 //! All check the security headers on every page and asset, run axe-core on each page type, and
 //! write screenshots to `target/screenshots/`. Then the raw HTML as a link previewer reads it:
 //! the Open Graph tags of a public video (escaped, checked with a title full of markup), none for
@@ -173,8 +178,73 @@ async fn walk(runtime: Runtime, name: &str) {
         ],
     )
     .await;
+    ads_walk(&c, &edge, name).await;
     previews(&c, &edge, token).await;
     studio_csp(&c, &edge, &origin).await;
+}
+
+/// The pre-roll (`tests/browser/ads.mjs`): a campaign started through the edge by an admin,
+/// with the public 8 s demo as its creative and a daily cap of two impressions.
+async fn ads_walk(c: &reqwest::Client, edge: &e2e::Edge, name: &str) {
+    let e = edge.url.as_str();
+    let tokens = e2e::login(c, e, e2e::ADMIN_EMAIL).await;
+    let admin = tokens["access_token"].as_str().unwrap();
+    let ends_at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 86_400;
+    let r = c
+        .post(format!("{e}/v1/ads/campaigns"))
+        .bearer_auth(admin)
+        .json(&json!({
+            "name": "Spring sale",
+            "creative": "demo-embed",
+            "click_url": "https://advertiser.example/spring",
+            "ends_at": ends_at,
+            "daily_cap": 2,
+            "cpm_minor": 2500,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED, "{}", edge.log());
+    let campaign: serde_json::Value = r.json().await.unwrap();
+    // The catalog reaches the edge through the outbox: wait until the edge serves the ad (to
+    // this client, a viewer of its own, so the browser's frequency cap is untouched).
+    let vast = format!("{e}/v1/ads/vast?video=demo-free");
+    let mut last = String::new();
+    for _ in 0..100 {
+        let r = c
+            .get(&vast)
+            .header(COUNTRY_HEADER, VIEWER_COUNTRY)
+            .send()
+            .await
+            .unwrap();
+        last = r.text().await.unwrap();
+        if last.contains("<Ad ") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        last.contains("<Ad "),
+        "the edge serves no ad: {last}\n{}",
+        edge.log()
+    );
+    node_walk(
+        "ads.mjs",
+        "ADS OK",
+        edge,
+        name,
+        &[
+            ("CAMPAIGN", campaign["id"].as_str().unwrap()),
+            ("ADMIN_TOKEN", admin),
+            ("MEMBER_EMAIL", DEMO_EMAIL),
+            ("PASSWORD", e2e::DEMO_PASSWORD),
+        ],
+    )
+    .await;
 }
 
 /// The headers a static page of the web app is served with (`/`), to compare the edge's pages'

@@ -6,6 +6,7 @@ import "./nav";
 import { ApiError, Playback, seg, VideoDetails } from "./api";
 import { checkoutButton } from "./checkout";
 import { byId, date, h, plural, replace } from "./dom";
+import { fetchAd, playAd } from "./ads";
 import { reportPlayback } from "./beacons";
 import { loadHls, Player, startPlayer } from "./player";
 import { reportControl } from "./report";
@@ -113,6 +114,8 @@ async function init(): Promise<void> {
   // not for both in turn.
   const first = settled(viewerJson<Playback>(playback));
   const hlsReady = loadHls();
+  // The pre-roll, if any, asked beside them (null when none applies or the asking failed).
+  const ad = fetchAd(id);
   let v: VideoDetails;
   try {
     v = await viewerJson<VideoDetails>(`/v1/videos/${seg(id)}`);
@@ -141,6 +144,8 @@ async function init(): Promise<void> {
   const video = byId<HTMLVideoElement>("video");
   if (!video.poster) video.poster = path.replace(/master\.m3u8$/, "poster.jpg");
   await hlsReady;
+  const preRoll = await ad;
+  if (preRoll) await playAd(preRoll);
   const beacons = new URL(play.beacon_url, location.href);
   const report = reportPlayback(video, play.view_token, beacons.pathname);
   player = startPlayer(id, path, (detail) => {

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod container;
 pub mod db;
 pub mod demo;
+pub mod earnings;
 pub mod entitlements;
 pub mod error;
 pub mod feeds;

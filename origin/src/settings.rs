@@ -47,6 +47,49 @@ pub struct Settings {
     /// Playback analytics.
     #[serde(default)]
     pub analytics: AnalyticsSettings,
+    /// Creators' earnings.
+    #[serde(default)]
+    pub earnings: EarningsSettings,
+}
+
+/// Creators' earnings (`crate::earnings`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct EarningsSettings {
+    /// Whether this process runs the monthly close (a month closes once, whoever runs it).
+    #[serde(default = "yes")]
+    pub close: bool,
+    /// How long after a month's end it closes: late beacons and invoices still count.
+    #[serde(default = "default_close_after_secs")]
+    pub close_after_secs: u64,
+    /// The platform's share of membership and ad revenue, in basis points (3000: 30 %).
+    #[serde(default = "default_platform_share_bps")]
+    pub platform_share_bps: u32,
+    /// The currency of memberships and ad prices (invoices in another are not counted).
+    #[serde(default = "default_currency")]
+    pub currency: String,
+}
+
+impl Default for EarningsSettings {
+    fn default() -> Self {
+        Self {
+            close: true,
+            close_after_secs: default_close_after_secs(),
+            platform_share_bps: default_platform_share_bps(),
+            currency: default_currency(),
+        }
+    }
+}
+
+fn default_close_after_secs() -> u64 {
+    3 * 86_400
+}
+
+fn default_platform_share_bps() -> u32 {
+    3_000
+}
+
+fn default_currency() -> String {
+    "eur".into()
 }
 
 /// Playback analytics (`crate::analytics`).
@@ -795,6 +838,13 @@ impl Settings {
         }
         if let Some(s3) = &self.storage.s3 {
             s3.validate(self.storage.max_upload_bytes)?;
+        }
+        let e = &self.earnings;
+        if e.platform_share_bps > 10_000 {
+            bail!("earnings.platform_share_bps must be at most 10000 (all of it)");
+        }
+        if e.currency.len() != 3 || !e.currency.bytes().all(|b| b.is_ascii_alphabetic()) {
+            bail!("earnings.currency must be a three-letter ISO 4217 code");
         }
         let storage = &self.storage;
         if storage.max_open_uploads == 0 {

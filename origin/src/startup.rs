@@ -150,6 +150,9 @@ async fn runner(state: &AppState) -> anyhow::Result<Runner> {
     if settings.analytics.rollup {
         runner = runner.lane(crate::analytics::rollup::lane(&state.db, &settings.analytics).await?);
     }
+    if settings.earnings.close {
+        runner = runner.lane(crate::earnings::lane(&state.db, &settings.earnings).await?);
+    }
     let notifications = &settings.notifications;
     if notifications.workers > 0 {
         let fanout = crate::notifications::fanout::Fanout {

@@ -70,6 +70,38 @@ fn invoice_period_end(inv: &Value) -> i64 {
         .unwrap_or(0)
 }
 
+/// Keeps a paid invoice's amount, once per invoice (Stripe may send its event again).
+async fn record_invoice(
+    tx: &mut WriteTx,
+    user: &str,
+    subscription: &str,
+    inv: &Value,
+    created: i64,
+) -> anyhow::Result<()> {
+    let id = text(&inv["id"], "invoice id")?;
+    let amount = inv["amount_paid"]
+        .as_i64()
+        .filter(|a| *a >= 0)
+        .ok_or_else(|| anyhow::anyhow!("invoice {id}: no amount_paid"))?;
+    let currency = text(&inv["currency"], "invoice currency")?.to_ascii_lowercase();
+    let paid_at = inv["status_transitions"]["paid_at"]
+        .as_i64()
+        .unwrap_or(created);
+    sqlx::query(
+        "INSERT INTO billing_invoices (id, user_id, subscription_id, amount_minor, currency, paid_at)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(user)
+    .bind(subscription)
+    .bind(amount)
+    .bind(currency)
+    .bind(paid_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 async fn user_of_customer(tx: &mut WriteTx, customer: &str) -> anyhow::Result<Option<String>> {
     let row: Option<String> =
         sqlx::query_scalar("SELECT user_id FROM billing_customers WHERE customer_id = $1")
@@ -234,6 +266,10 @@ pub async fn apply(
                 return Ok(Outcome::Ignored); // a one-off invoice
             };
             let user = owner(tx, obj).await?;
+            if kind == "invoice.paid" {
+                // Revenue whatever became of the subscription since (creators' earnings).
+                record_invoice(tx, &user, id, obj, event.created).await?;
+            }
             let existing = row(tx, id).await?;
             if existing.as_ref().is_some_and(|r| r.status == CANCELED) {
                 return Ok(Outcome::Stale);

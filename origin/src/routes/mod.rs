@@ -8,6 +8,7 @@ pub mod billing;
 pub mod catalog;
 pub mod channels;
 pub mod cors;
+pub mod earnings;
 pub mod feeds;
 pub mod fields;
 pub mod internal;
@@ -137,6 +138,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/admin/users", get(admin::find_users))
         .route("/v1/admin/stats", get(crate::analytics::stats::platform))
+        .route("/v1/creator/earnings", get(earnings::months))
+        .route("/v1/creator/earnings/{month}", get(earnings::statement))
+        .route(
+            "/v1/creator/earnings/{month}/csv",
+            get(earnings::statement_csv),
+        )
+        .route("/v1/admin/earnings/{month}", get(earnings::month_report))
+        .route("/v1/admin/earnings/{month}/close", post(earnings::close))
         .route("/v1/ads/campaigns", get(ads::list).post(ads::create))
         .route("/v1/ads/campaigns/{id}", get(ads::get).patch(ads::edit))
         .route("/v1/admin/users/{id}/role", post(admin::set_role))

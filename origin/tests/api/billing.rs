@@ -90,6 +90,7 @@ fn subscription(id: &str, customer: &str, status: &str, period_end: u64) -> Valu
 fn invoice(customer: &str, sub: &str, period_end: u64) -> Value {
     json!({
         "id": format!("in_{period_end}"), "object": "invoice", "customer": customer,
+        "amount_paid": 999, "currency": "eur",
         "parent": {"subscription_details": {"subscription": sub}},
         "lines": {"data": [{"period": {"start": period_end - 30 * DAY, "end": period_end}}]},
     })
@@ -366,6 +367,33 @@ async fn payment_failures_keep_access_for_the_grace_only() {
     assert_eq!(
         (e.status, e.period_end),
         (EntitlementStatus::Active, end + 30 * DAY + GRACE)
+    );
+    // Both paid invoices are kept for the creators' earnings, each once, the late one too.
+    deliver(
+        &app,
+        &event(
+            "evt_paid_bob_again",
+            "invoice.paid",
+            t0 + 21,
+            invoice("cus_bob", "sub_cus_bob", end + 30 * DAY),
+        ),
+    )
+    .await;
+    settled(&app).await;
+    let paid: Vec<(String, i64, String)> = sqlx::query_as(
+        "SELECT id, amount_minor, currency FROM billing_invoices WHERE user_id = $1 ORDER BY id",
+    )
+    .bind(&bob)
+    .fetch_all(&app.state.db)
+    .await
+    .unwrap();
+    let ids = |p: u64| format!("in_{p}");
+    assert_eq!(
+        paid,
+        vec![
+            (ids(end), 999, "eur".into()),
+            (ids(end + 30 * DAY), 999, "eur".into())
+        ]
     );
 
     // A failure longer ago than the grace: access is gone.

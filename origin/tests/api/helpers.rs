@@ -174,6 +174,12 @@ impl TestApp {
             // The fan-out runs; emails only where a test gives an SMTP server.
             notifications: Default::default(),
             analytics: Default::default(),
+            // Months are closed by the tests that mean to (the job closes the last one a few
+            // days into a month: a test's month must not be closed under it).
+            earnings: origin::settings::EarningsSettings {
+                close: false,
+                ..Default::default()
+            },
         };
         tweak(&mut settings);
         let state = AppState::build(settings).await.unwrap();

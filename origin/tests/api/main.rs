@@ -7,6 +7,7 @@ mod billing;
 mod catalog;
 mod channels;
 mod control_text;
+mod earnings;
 mod handlers;
 mod helpers;
 mod hostile_uploads;

@@ -227,6 +227,14 @@ pub async fn forward_json<P: Platform>(
     if let Some(tag) = resp.header("etag").filter(|t| t.len() <= MAX_VALIDATOR) {
         out.headers.push(("etag".into(), tag.to_owned()));
     }
+    // A download (a statement's CSV) keeps its file name.
+    if let Some(d) = resp
+        .header("content-disposition")
+        .filter(|d| d.len() <= MAX_VALIDATOR && d.starts_with("attachment"))
+    {
+        out.headers
+            .push(("content-disposition".into(), d.to_owned()));
+    }
     // The origin's few pages (an email's unsubscribe link) load nothing and post only back.
     if content_type.starts_with("text/html") {
         out.headers.push((

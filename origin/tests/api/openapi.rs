@@ -179,6 +179,15 @@ impl Doc {
                 self.check(&format!("{what} → {status}"), schema, &v);
                 v
             }
+            // A statement's CSV.
+            None if response["content"]["text/csv"].is_object() => {
+                let ct = headers.get("content-type").map(|v| v.to_str().unwrap());
+                assert!(
+                    ct.is_some_and(|c| c.starts_with("text/csv")),
+                    "{what}: {status} is not the documented CSV"
+                );
+                Value::String(String::from_utf8(bytes.to_vec()).unwrap())
+            }
             // Our own pages (the unsubscribe link's).
             None if response["content"]["text/html"].is_object() => {
                 let ct = headers.get("content-type").map(|v| v.to_str().unwrap());
@@ -766,6 +775,37 @@ async fn every_operation_answers_as_documented() {
     let pause = json!({"status": "paused"});
     d.call(&app, M::PATCH, template, &one, Some(&admin), Some(pause))
         .await;
+    // Earnings: last month closed, then read as the creator sees it and as the admin does.
+    let month = origin::earnings::Month::of(now()).previous().to_string();
+    let close = format!("/v1/admin/earnings/{month}/close");
+    d.call(
+        &app,
+        M::POST,
+        "/v1/admin/earnings/{month}/close",
+        &close,
+        Some(&admin),
+        None,
+    )
+    .await;
+    let report = format!("/v1/admin/earnings/{month}");
+    d.call(
+        &app,
+        M::GET,
+        "/v1/admin/earnings/{month}",
+        &report,
+        Some(&admin),
+        None,
+    )
+    .await;
+    let mine = format!("/v1/creator/earnings/{month}");
+    for (template, path) in [
+        ("/v1/creator/earnings", "/v1/creator/earnings".to_owned()),
+        ("/v1/creator/earnings/{month}", mine.clone()),
+        ("/v1/creator/earnings/{month}/csv", format!("{mine}/csv")),
+    ] {
+        d.call(&app, M::GET, template, &path, Some(&creator), None)
+            .await;
+    }
     d.call(
         &app,
         M::GET,

@@ -290,6 +290,36 @@ pub fn resolve(
             stats_query(req, "/v1/admin/stats"),
         ),
         ["v1", "admin", "users"] => (&["GET"], admin, Class::Api, user_query(req)),
+        ["v1", "creator", "earnings"] => (
+            &["GET"],
+            creator,
+            Class::Api,
+            Ok("/v1/creator/earnings".into()),
+        ),
+        ["v1", "creator", "earnings", m] => (
+            &["GET"],
+            creator,
+            Class::Api,
+            id(m).map(|m| format!("/v1/creator/earnings/{m}")),
+        ),
+        ["v1", "creator", "earnings", m, "csv"] => (
+            &["GET"],
+            creator,
+            Class::Api,
+            id(m).map(|m| format!("/v1/creator/earnings/{m}/csv")),
+        ),
+        ["v1", "admin", "earnings", m] => (
+            &["GET"],
+            admin,
+            Class::Api,
+            id(m).map(|m| format!("/v1/admin/earnings/{m}")),
+        ),
+        ["v1", "admin", "earnings", m, "close"] => (
+            &["POST"],
+            admin,
+            Class::Api,
+            id(m).map(|m| format!("/v1/admin/earnings/{m}/close")),
+        ),
         ["v1", "ads", "campaigns"] => (
             &["GET", "POST"],
             admin,

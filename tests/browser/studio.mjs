@@ -9,7 +9,7 @@
 // browser preflights it: the walk never uses Playwright's request routing, which answers every
 // preflight itself while a route is set. It pauses requests through the DevTools protocol's
 // Fetch domain instead, where preflights reach the origin's CORS as they would without a test.
-import { statSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { basename } from "node:path";
 import { env, fail, headersOnEverything } from "./walk.mjs";
 import { users } from "./users.mjs";
@@ -51,6 +51,17 @@ try {
   const charts = await page.locator("#stats-out .stats-chart canvas").count();
   if (charts < 2) fail(`one video's statistics draw ${charts} charts, want the period's and the retention`);
   step(`statistics: ${views} views in 28 days, charted; one video's retention curve drawn`);
+
+  // Earnings: last month's statement (closed by the test), its total and its CSV.
+  const month = env("EARNINGS_MONTH");
+  await page.getByRole("button", { name: new RegExp(`^${month}:`) }).click();
+  const total = (Number(env("EARNINGS_TOTAL")) / 100).toFixed(2);
+  await page.locator("#earnings-total", { hasText: total }).waitFor();
+  const [download] = await Promise.all([page.waitForEvent("download"), page.locator("#earnings-csv").click()]);
+  const csv = readFileSync(await download.path(), "utf8");
+  if (!csv.includes(`statement,total,,,${env("EARNINGS_TOTAL")}`)) fail(`the CSV lacks the total: ${csv}`);
+  if (download.suggestedFilename() !== `earnings-${month}-eur.csv`) fail(`CSV named ${download.suggestedFilename()}`);
+  step(`earnings: ${month}'s statement totals ${total}, and its CSV says the same`);
 
   // A webhook endpoint for the creator's server (the test's receiver): a refused URL said
   // plainly; the secret shown once, and put into the receiver as a creator would put it into

@@ -592,6 +592,63 @@ fn noise_source(dir: &std::path::Path) -> PathBuf {
     out
 }
 
+/// The month before last for the demo creator, closed by the admin through the edge: `(month,
+/// total in minor units)`. (Not last month: the origin's own job closes that one a few days into
+/// this month, maybe before the inputs below are written.) A month of history cannot be played in a test, so its inputs are written into
+/// the origin's database as the billing webhooks and the players' reports would have left them:
+/// two memberships of 9.99 paid, ten minutes of members' watch time on `demo-members`, and four
+/// ad impressions at 25.00 per thousand on `demo-free`. With the platform's 30 %: 1,998 → 600
+/// and a pool of 1,398, all the demo creator's (the only members' watch time); ads 10 → 3 and 7.
+async fn last_months_earnings(edge: &e2e::Edge, origin: &Origin) -> (String, String) {
+    let month = origin::earnings::Month::of(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .previous()
+    .previous();
+    let at = (month.start() + 86_400) as i64;
+    let db = origin::db::connect(&origin.database).await.unwrap();
+    for (i, q) in [
+        "INSERT INTO billing_invoices VALUES ('in_web_1', 'u', 'sub', 999, 'eur', $1)",
+        "INSERT INTO billing_invoices VALUES ('in_web_2', 'u', 'sub', 999, 'eur', $1)",
+        "INSERT INTO playback_views VALUES ('w_web', 'demo-members', 'u:m', 'DE', 'desktop',
+             $1, $1, 600000, 0, NULL, 0, 0, 0, 0, NULL)",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let q = sqlx::query(q).bind(at);
+        q.execute(&db)
+            .await
+            .unwrap_or_else(|e| panic!("row {i}: {e}"));
+    }
+    for n in 0..4 {
+        sqlx::query(
+            "INSERT INTO ad_events VALUES ($1, 'impression', 'ad_web', 'demo-free', 'a:v', 'DE',
+                 2500, $2, $3, $3)",
+        )
+        .bind(format!("x_web_{n}"))
+        .bind(at / 86_400)
+        .bind(at)
+        .execute(&db)
+        .await
+        .unwrap();
+    }
+    let c = e2e::client();
+    let e = edge.url.as_str();
+    let tokens = e2e::login(&c, e, e2e::ADMIN_EMAIL).await;
+    let r = c
+        .post(format!("{e}/v1/admin/earnings/{month}/close"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", edge.log());
+    (month.to_string(), "1405".into())
+}
+
 /// A creator uploads through the studio (tus, paused, resumed, the page reloaded and the file
 /// chosen again), watches the transcoding reach ready, edits every field and plays the video;
 /// then an admin finds users, changes a role, ends sessions and takes a video down while a
@@ -609,6 +666,7 @@ async fn studio_and_admin(runtime: Runtime, name: &str) {
     let dir = tempfile::tempdir().unwrap();
     let file = noise_source(dir.path());
     let file = file.to_str().unwrap();
+    let total = last_months_earnings(&edge, &origin).await;
     node_walk(
         "studio.mjs",
         "STUDIO OK",
@@ -619,6 +677,8 @@ async fn studio_and_admin(runtime: Runtime, name: &str) {
             ("CREATOR_EMAIL", DEMO_EMAIL),
             ("VIEWER_EMAIL", e2e::VIEWER_EMAIL),
             ("UPLOAD_FILE", file),
+            ("EARNINGS_MONTH", &total.0),
+            ("EARNINGS_TOTAL", &total.1),
             ("WEBHOOK_URL", &receiver.url),
             (
                 "WEBHOOK_SECRETS_FILE",

@@ -1,6 +1,6 @@
 // The creator studio, `/studio`: a creator's videos with their states, a new video, each video's
 // upload (tus, straight to the home region's origin), transcoding, edits and deletion, the
-// creator's statistics, channels and webhook endpoints. Signed-out visitors and accounts below creator get a clear message.
+// creator's statistics, monthly earnings statements, channels and webhook endpoints. Signed-out visitors and accounts below creator get a clear message.
 import "./nav";
 import { ApiError } from "./api";
 import { byId, replace } from "./dom";
@@ -17,6 +17,7 @@ import {
   myVideos,
 } from "./studio-api";
 import { Channels } from "./studio-channels";
+import { Earnings } from "./studio-earnings";
 import { Stats } from "./studio-stats";
 import { videoForm } from "./studio-form";
 import { unfinished } from "./studio-upload";
@@ -120,6 +121,7 @@ async function init(): Promise<void> {
   const channels = new Channels(channelList, byId("channels-box"), say, newForm);
   new Webhooks(endpoints, byId("webhooks-box"), say);
   new Stats(byId("stats-box"), creatorStats, videos);
+  new Earnings(byId("earnings-box"));
   newForm();
   for (const v of videos) {
     const row = new VideoRow(v, host, stored.get(v.id));

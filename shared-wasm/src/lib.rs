@@ -14,6 +14,7 @@ pub mod ids;
 pub mod jwk;
 pub mod jwt;
 pub mod kv_sweep;
+pub mod markup;
 pub mod media;
 pub mod playback;
 pub mod range;

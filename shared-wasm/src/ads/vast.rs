@@ -6,6 +6,7 @@
 use std::fmt::Write;
 
 use super::{AdEvent, SKIP_AFTER_SECS};
+use crate::markup::escape;
 use crate::record::AdCampaign;
 
 /// The media type of a VAST answer.
@@ -97,20 +98,4 @@ pub(super) fn clock(ms: u64) -> String {
         s % 60,
         ms % 1000
     )
-}
-
-/// Text and attribute values: the five characters XML gives meaning to become entities.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
 }

@@ -49,23 +49,8 @@ const DESCRIPTION_CACHE_SECS: u64 = 60;
 /// The longest `og:description`, in characters (previewers cut near 200).
 const DESCRIPTION_MAX_CHARS: usize = 200;
 
-/// `s` safe in HTML text and in a double- or single-quoted attribute value.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            // Control characters have no business in a title or a description.
-            c if c.is_control() => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// `s` safe in HTML text and in a quoted attribute value ([`shared_wasm::markup::escape`]).
+pub use shared_wasm::markup::escape as escape_html;
 
 /// The `scheme://host[:port]` of an http(s) URL as a CSP source expression, or `None` when
 /// the URL is not one whose origin can be written there safely (anything but letters, digits,

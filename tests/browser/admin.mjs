@@ -164,6 +164,25 @@ try {
   await account.getByRole("button", { name: "Reinstate account" }).click();
   await account.locator(".mod-actions .row-status", { hasText: "reinstate account" }).waitFor();
   step("the viewer's account suspended and reinstated");
+
+  // An ad campaign started from the form (a script URL refused first), listed, then paused.
+  await page.getByText("Start a campaign").click();
+  const form = page.locator("#new-campaign");
+  await form.getByLabel("Name").fill("Walk campaign");
+  await form.getByLabel("Creative (a public video's id)").fill("demo-embed");
+  await form.getByLabel("Click-through URL").fill("javascript:alert(1)");
+  const ends = new Date(Date.now() + 30 * 86_400_000).toISOString().slice(0, 10);
+  await form.getByLabel("Ends on").fill(ends);
+  await form.getByRole("button", { name: "Start campaign" }).click();
+  await form.locator(".row-status", { hasText: "click url" }).waitFor();
+  await form.getByLabel("Click-through URL").fill("https://advertiser.example/walk");
+  await form.getByRole("button", { name: "Start campaign" }).click();
+  const campaign = page.locator("#campaigns .campaign-row", { hasText: "Walk campaign" });
+  await campaign.locator(".campaign-state", { hasText: "active" }).waitFor();
+  await admin.axe("admin (campaigns)");
+  await campaign.getByRole("button", { name: "Pause" }).click();
+  await page.locator("#campaigns .campaign-row", { hasText: "Walk campaign" }).locator(".campaign-state", { hasText: "paused" }).waitFor();
+  step("an ad campaign started from the form (a script URL refused first), then paused");
   await admin.cspClean("admin");
   headersOnEverything(admin, ["/admin", "/assets/admin.js", "/assets/app.css"]);
   console.log("ADMIN OK");

@@ -1,12 +1,13 @@
 // The admin page, `/admin`: the review queue (moderators and admins, moderation.ts); for
 // admins also: find a user by id or email and change their role, end their sessions, suspend or
 // reinstate them; look a video up and take it down or restore it; read the audit log and the
-// platform's playback statistics. Anyone
+// platform's playback statistics; run the ad campaigns (admin-ads.ts). Anyone
 // else gets a clear message (the API refuses them anyway).
 import "./nav";
 import { ApiError, seg, VideoDetails } from "./api";
 import { byId, date, h, replace } from "./dom";
 import { announce, describe, requireUser } from "./gate";
+import { AdCampaigns } from "./admin-ads";
 import { accountActions, showLog, showQueue } from "./moderation";
 import { authJson, User } from "./session";
 import { platformStats } from "./studio-api";
@@ -194,6 +195,7 @@ async function init(): Promise<void> {
   byId("admin-only").hidden = false;
   void showLog(byId("log-box"));
   new Stats(byId("platform-stats"), platformStats, null);
+  new AdCampaigns(byId("campaigns-box"), say);
   byId("user-search").onsubmit = (e) => {
     e.preventDefault();
     void findUsers(me);

@@ -9,11 +9,13 @@
 # Workloads, each driven by wrk over loopback: one signed 480p segment (a cache hit for the
 # workers, disk for nginx); a variant playlist, the same way; /healthz (the fixed cost of each runtime's request glue); a 64 KiB
 # Range of an 8 MiB file (the Workers' Cache API cuts it; Spin's entry is cut in Wasm; nginx from
-# disk); and a playback URL for the members video with a Bearer JWT (EdDSA verified by WebCrypto
-# in both Workers, by the Rust verifier on Spin). The whole round runs RUNS times, alternating
+# disk); a playback URL for the members video with a Bearer JWT (EdDSA verified by WebCrypto
+# in both Workers, by the Rust verifier on Spin); and a player's beacon of ten events (the Rust
+# Worker and Spin only: the quota, the view token, the events' bounds and the signed forward to
+# the origin's ingest, which stores each event once and drops the repeats). The whole round runs RUNS times, alternating
 # servers, and the table gives each figure's median (this machine varies by ±15 % run to run).
 #
-# Usage: bash bench/side-by-side/run.sh   (RUNS=3 DURATION=10 CONNECTIONS=32 THREADS=1 to change;
+# Usage: bash bench/side-by-side/run.sh   (RUNS=3 DURATION=10 CONNECTIONS=32 THREADS=1 ORIGIN_BIN to change;
 #        PROFILE=1 samples the Workers with V8's profiler instead, see below)
 # Needs: the built origin and Worker (bash scripts/build.sh), node_modules (scripts/setup.sh);
 # installs nginx and wrk from the distribution if they are missing.
@@ -25,6 +27,9 @@ runs="${RUNS:-3}"
 duration="${DURATION:-10}"
 connections="${CONNECTIONS:-32}"
 threads="${THREADS:-1}"
+# The origin behind the edges: a debug build unless ORIGIN_BIN names another (the beacon
+# workload goes through to its ingest: give it target/release/origin for that figure).
+origin_bin="${ORIGIN_BIN:-target/debug/origin}"
 # Which file of the demo's ladder to request (a ~300 KB segment by default).
 media="${MEDIA:-480p/seg_001.ts}"
 
@@ -38,7 +43,7 @@ nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
 workerd="$root/node_modules/@cloudflare/workerd-linux-64/bin/workerd"
 echo "[bench] spin-host, release build (the first one takes minutes)"
 cargo build -q -p spin-host --release
-for f in "$workerd" target/debug/origin edge/cloudflare/build/index.js edge/cloudflare/build/index_bg.wasm \
+for f in "$workerd" "$origin_bin" edge/cloudflare/build/index.js edge/cloudflare/build/index_bg.wasm \
   target/wasm32-wasip2/release/edge_spin.wasm target/release/spin-host; do
   [ -e "$f" ] || { echo "bench: $f is missing; run bash scripts/setup.sh && bash scripts/build.sh" >&2; exit 1; }
 done
@@ -57,9 +62,9 @@ origin_port=$(port); rust_port=$(port); js_port=$(port); jskv_port=$(port); rust
 spin_port=$(port); floor_port=$(port)
 nginx_port=$(port)
 edge_secret="$(rand)"; sync_secret="$(rand)"; playback_key="$(rand)"; link_secret="$(rand)"
-# The playback quota made too large to bind during a run (a 1 ms cell, a burst of 10^9), so the
-# JWT workload measures the two rate-limit calls, not refusals.
-rate_limits="playback=1000000000/1000000"
+# The playback and beacon quotas made too large to bind during a run (a 1 ms cell, a burst of
+# 10^9), so the JWT and beacon workloads measure the rate-limit calls, not refusals.
+rate_limits="playback=1000000000/1000000,beacons=1000000000/1000000"
 
 echo "[bench] origin with the demo content (ffmpeg renders it once)"
 # The origin pushes its records to the Rust edge as in production, so the edge reads each
@@ -67,8 +72,8 @@ echo "[bench] origin with the demo content (ffmpeg renders it once)"
 export APP_SERVER__PORT=$origin_port APP_DATABASE__URL="sqlite://$work/origin.db" APP_AUTH__ACCESS_TTL_SECS=3600 \
   APP_STORAGE__MEDIA_DIR="$work/media" APP_EDGE__SHARED_SECRET="$edge_secret" RUST_LOG=warn \
   APP_SYNC__SECRET="$sync_secret" APP_SYNC__EDGES="http://127.0.0.1:$rust_port/internal/sync,http://127.0.0.1:$spin_port/internal/sync"
-target/debug/origin seed-demo >/dev/null
-target/debug/origin serve >"$work/origin.log" 2>&1 &
+"$origin_bin" seed-demo >/dev/null
+"$origin_bin" serve >"$work/origin.log" 2>&1 &
 pids+=($!)
 
 cp edge/cloudflare/build/index.js edge/cloudflare/build/index_bg.wasm "$here"/*.mjs "$work/"
@@ -258,6 +263,28 @@ for base in "http://127.0.0.1:$rust_port" "http://127.0.0.1:$js_port" "http://12
   [ "$code" = 401 ] || { echo "bench: $base issued a members URL without a token ($code)" >&2; exit 1; }
 done
 
+# A player's report on a view of the public demo, as a browser sends it (a person's
+# `User-Agent`: the edge drops a program's), accepted whole by both edges.
+answer=$(curl -fs "http://127.0.0.1:$rust_port/v1/videos/demo-free/playback")
+python3 - "$answer" >"$work/beacon.json" <<'PY'
+import json, sys
+token = json.loads(sys.argv[1])["view_token"]
+events = [{"type": "heartbeat", "seq": i, "played": [[i * 800, i * 800 + 800]]} for i in range(10)]
+print(json.dumps({"token": token, "events": events}), end="")
+PY
+beacon_lua="$work/beacon.lua"
+cat >"$beacon_lua" <<LUA
+local f = io.open("$work/beacon.json"); wrk.body = f:read("*a"); f:close()
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "text/plain;charset=UTF-8"
+wrk.headers["User-Agent"] = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+LUA
+for base in "http://127.0.0.1:$rust_port" "http://127.0.0.1:$spin_port"; do
+  took=$(curl -s -X POST -H 'user-agent: Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0' \
+    --data-binary @"$work/beacon.json" "$base/v1/beacons")
+  [ "$took" = '{"accepted":10}' ] || { echo "bench: $base took the beacon as $took" >&2; exit 1; }
+done
+
 results="$work/results.txt"
 run() { # name url [wrk options]: appends "name rps p50 p99" to $results
   wrk -t"$threads" -c"$connections" -d"${duration}s" --latency "${@:3}" "$2" >"$work/wrk-$1.txt"
@@ -342,6 +369,9 @@ for round in $(seq 1 "$runs"); do
   wrk_opts=(-H "authorization: Bearer $jwt")
   each "$round" rust-jwt "http://127.0.0.1:$rust_port$playback" \
     js-jwt "http://127.0.0.1:$js_port$playback" spin-jwt "http://127.0.0.1:$spin_port$playback"
+  wrk_opts=(-s "$beacon_lua")
+  each "$round" rust-beacon "http://127.0.0.1:$rust_port/v1/beacons" \
+    spin-beacon "http://127.0.0.1:$spin_port/v1/beacons"
 done
 
 python3 - "$results" "$runs" <<'PY'
@@ -369,6 +399,7 @@ labels = [
     ("rust-range", "Rust Worker, 64 KiB range (HIT)"), ("spin-range", "Spin component, 64 KiB range"),
     ("nginx-range", "nginx, 64 KiB range"), ("rust-jwt", "Rust Worker, playback URL + JWT"),
     ("js-jwt", "JS Worker, playback URL + JWT"), ("spin-jwt", "Spin component, playback URL + JWT"),
+    ("rust-beacon", "Rust Worker, beacon of 10 events"), ("spin-beacon", "Spin component, beacon"),
 ]
 print(f"\nmedian of {sys.argv[2]} round(s)")
 print(f"{'server, workload':<38} {'requests/s':>12} {'p50 ms':>9} {'p99 ms':>9}")

@@ -228,6 +228,17 @@ fn sync_batch_matches_schema() {
                 expires_at: Some(1_800_000_000),
                 ..item.clone()
             },
+            SyncItem {
+                key: AdCatalog::KEY.into(),
+                version: 1,
+                value: AdCatalog {
+                    v: 1,
+                    campaigns: vec![],
+                    version: 1,
+                }
+                .to_cbor(),
+                expires_at: None,
+            },
         ],
     };
     validate("sync_batch.cddl", &batch.to_cbor()).unwrap();

@@ -203,6 +203,8 @@ async fn ads_walk(c: &reqwest::Client, edge: &e2e::Edge, name: &str) {
             "click_url": "https://advertiser.example/spring",
             "ends_at": ends_at,
             "daily_cap": 2,
+            // No third ad for the walk's viewer, should the capped catalog reach the edge late.
+            "frequency_cap": 2,
             "cpm_minor": 2500,
         }))
         .send()
@@ -614,7 +616,7 @@ async fn last_months_earnings(edge: &e2e::Edge, origin: &Origin) -> (String, Str
         "INSERT INTO billing_invoices VALUES ('in_web_1', 'u', 'sub', 999, 'eur', $1)",
         "INSERT INTO billing_invoices VALUES ('in_web_2', 'u', 'sub', 999, 'eur', $1)",
         "INSERT INTO playback_views VALUES ('w_web', 'demo-members', 'u:m', 'DE', 'desktop',
-             $1, $1, 600000, 0, NULL, 0, 0, 0, 0, NULL)",
+             $1, $1, 600000, 0, NULL, 0, 0, 0, 0, NULL, 1)",
     ]
     .into_iter()
     .enumerate()

@@ -19,13 +19,15 @@ interface Campaign {
   daily_cap: number;
   frequency_cap: number;
   cpm_minor: number;
+  currency: string;
   status: "active" | "paused";
   paused_until: number;
   figures: { events: Record<string, number>; impressions_today: number; spend_minor: number };
 }
 
-/** The currency ad prices are in (the platform's, `earnings.currency`). */
-const CURRENCY = "eur";
+/** Digits after the point in `currency`'s major unit (2 for euros, 0 for yen). */
+const digits = (currency: string): number =>
+  new Intl.NumberFormat("en", { style: "currency", currency: currency.toUpperCase() }).resolvedOptions().maximumFractionDigits ?? 2;
 
 const list = (s: string): string[] =>
   s
@@ -38,18 +40,19 @@ export class AdCampaigns {
   private readonly status = h("p", { id: "campaigns-status", role: "status" });
 
   constructor(
-    box: HTMLElement,
+    private readonly box: HTMLElement,
     private readonly say: (m: string) => void,
   ) {
-    replace(box, this.form(), this.status, this.rows);
+    replace(box, this.status, this.rows);
     void this.load();
   }
 
   private async load(): Promise<void> {
     try {
-      const { items } = await authJson<{ items: Campaign[] }>("GET", "/v1/ads/campaigns");
+      const { items, currency } = await authJson<{ items: Campaign[]; currency: string }>("GET", "/v1/ads/campaigns");
       this.status.textContent = items.length ? "" : "No campaigns yet.";
       replace(this.rows, ...items.map((c) => this.row(c)));
+      this.box.prepend(this.form(currency));
     } catch (e) {
       this.status.textContent = `Campaigns could not be loaded: ${describe(e)}`;
     }
@@ -82,14 +85,14 @@ export class AdCampaigns {
       h(
         "p",
         { class: "meta" },
-        `Creative ${c.creative_id} · ${money(c.cpm_minor, CURRENCY)} per thousand · ${c.daily_cap} a day, ${c.frequency_cap} per viewer · until ${new Date(c.ends_at * 1000).toLocaleDateString()}`,
+        `Creative ${c.creative_id} · ${money(c.cpm_minor, c.currency)} per thousand · ${c.daily_cap} a day, ${c.frequency_cap} per viewer · until ${new Date(c.ends_at * 1000).toLocaleDateString()}`,
         c.countries.length ? ` · ${c.countries.join(", ")}` : "",
         c.categories.length ? ` · ${c.categories.join(", ")}` : "",
       ),
       h(
         "p",
         { class: "campaign-figures" },
-        `${e.impression ?? 0} impressions (${c.figures.impressions_today} today), ${e.complete ?? 0} completed, ${e.skip ?? 0} skipped, ${e.click ?? 0} clicks · spent ${money(c.figures.spend_minor, CURRENCY)}`,
+        `${e.impression ?? 0} impressions (${c.figures.impressions_today} today), ${e.complete ?? 0} completed, ${e.skip ?? 0} skipped, ${e.click ?? 0} clicks · spent ${money(c.figures.spend_minor, c.currency)}`,
       ),
       toggle,
       note,
@@ -97,7 +100,7 @@ export class AdCampaigns {
     return li;
   }
 
-  private form(): HTMLElement {
+  private form(currency: string): HTMLElement {
     const field = (label: string, input: HTMLInputElement): HTMLElement => h("label", {}, label, input);
     const name = h("input", { name: "name", maxlength: "100", required: true });
     const creative = h("input", { name: "creative", maxlength: "64", required: true });
@@ -107,7 +110,9 @@ export class AdCampaigns {
     const ends = h("input", { name: "ends", type: "date", required: true });
     const cap = h("input", { name: "daily_cap", type: "number", min: "1", value: "1000", required: true });
     const freq = h("input", { name: "frequency_cap", type: "number", min: "1", max: "100", value: "3", required: true });
-    const price = h("input", { name: "cpm", type: "number", min: "0.01", step: "0.01", value: "5.00", required: true });
+    const price = h("input", { name: "cpm", type: "number", value: "5", required: true });
+    price.step = String(10 ** -digits(currency));
+    price.min = price.step;
     const out = h("p", { class: "row-status", role: "status" });
     const form = h(
       "form",
@@ -120,7 +125,7 @@ export class AdCampaigns {
       field("Ends on", ends),
       field("Impressions a day", cap),
       field("Ads per viewer a day", freq),
-      field(`Price per thousand impressions (${CURRENCY.toUpperCase()})`, price),
+      field(`Price per thousand impressions (${currency.toUpperCase()})`, price),
       h("button", { type: "submit" }, "Start campaign"),
       out,
     );
@@ -141,7 +146,7 @@ export class AdCampaigns {
           ends_at: endsAt,
           daily_cap: Number(cap.value),
           frequency_cap: Number(freq.value),
-          cpm_minor: Math.round(Number(price.value) * 100),
+          cpm_minor: Math.round(Number(price.value) * 10 ** digits(currency)),
         });
         out.textContent = "";
         this.rows.prepend(this.row(c));

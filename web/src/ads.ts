@@ -14,14 +14,16 @@ declare const Hls: typeof HlsType | undefined;
 
 /** vast-client's own ES module build, copied by web/build.mjs. */
 const VAST_MODULE = "/assets/vast.js";
-/** An ad that has not started playing by then is given up. */
-const START_TIMEOUT_MS = 10_000;
+/** The ad request is given up after this: the video does not wait longer for it. */
+const ASK_TIMEOUT_MS = 3_000;
+/** An ad that has not started playing by then, or stopped moving for this long, is given up. */
+const STALL_MS = 10_000;
 
 /** The VAST document for video `id` if it holds an ad; null otherwise, or if asking failed. */
 export async function fetchAd(id: string): Promise<Document | null> {
   try {
     const path = `/v1/ads/vast?video=${seg(id)}`;
-    const init = { headers: { accept: "application/xml" } };
+    const init = { headers: { accept: "application/xml" }, signal: AbortSignal.timeout(ASK_TIMEOUT_MS) };
     // Signed in, the token says whether the viewer is a member (members see no ads).
     const signedIn = await currentUser().catch(() => null);
     const r = signedIn ? await authFetch(path, init) : await fetch(path, init);
@@ -56,33 +58,54 @@ function play(tracker: Vast.VASTTracker, media: URL, clickThrough: string | unde
   const main = byId<HTMLVideoElement>("video");
   return new Promise((resolve) => {
     let hls: HlsType | null = null;
-    let done = false;
+    const listening = new AbortController();
+    const on = { signal: listening.signal };
+    // Given up if it stops moving (or never starts), and in any case a while after its end.
+    let moved = Date.now();
+    const deadline = Date.now() + (tracker.assetDuration || 60) * 1000 + 3 * STALL_MS;
+    const watchdog = setInterval(() => {
+      if (Date.now() - moved > STALL_MS || Date.now() > deadline) finish();
+    }, 1_000);
     const finish = (): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
+      if (listening.signal.aborted) return;
+      listening.abort();
+      clearInterval(watchdog);
+      tracker.removeAllListeners("skip-countdown");
       hls?.destroy();
       video.pause();
       video.removeAttribute("src");
+      // Stops a download the browser's own HLS may still be making.
+      video.load();
       box.hidden = true;
       main.hidden = false;
       resolve();
     };
-    const timer = setTimeout(() => {
-      if (video.currentTime === 0) finish();
-    }, START_TIMEOUT_MS);
 
     tracker.on("skip-countdown", (left: number) => {
       skip.disabled = left > 0;
       skip.textContent = left > 0 ? `Skip in ${Math.ceil(left)}` : "Skip ad";
     });
-    video.addEventListener("playing", () => tracker.trackImpression(), { once: true });
-    video.addEventListener("timeupdate", () => tracker.setProgress(video.currentTime));
-    video.addEventListener("ended", () => {
-      tracker.complete();
-      finish();
-    });
-    video.addEventListener("error", finish);
+    video.addEventListener("playing", () => tracker.trackImpression(), { once: true, ...on });
+    video.addEventListener(
+      "timeupdate",
+      () => {
+        moved = Date.now();
+        tracker.setProgress(video.currentTime);
+      },
+      on,
+    );
+    video.addEventListener(
+      "ended",
+      () => {
+        tracker.complete();
+        finish();
+      },
+      on,
+    );
+    // Paused by the viewer (where the browser showed controls): not a stall.
+    video.addEventListener("pause", () => (moved = Number.POSITIVE_INFINITY), on);
+    video.addEventListener("play", () => (moved = Date.now()), on);
+    video.addEventListener("error", finish, on);
     skip.onclick = () => {
       tracker.skip();
       finish();

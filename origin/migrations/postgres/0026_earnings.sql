@@ -57,3 +57,18 @@ CREATE TABLE earnings_lines (
     ad_gross_milli   BIGINT NOT NULL,
     PRIMARY KEY (month, creator_id, video_id)
 );
+
+-- Whether a view was of a members-only video when it was first rolled up: the membership pool
+-- is split by that, not by what the video is when the month closes. Views before this version
+-- take the video's visibility now.
+ALTER TABLE playback_views ADD COLUMN members BIGINT NOT NULL DEFAULT 0;
+UPDATE playback_views SET members = 1
+ WHERE video_id IN (SELECT id FROM videos WHERE visibility = 'members');
+
+-- When creators' earnings began: the job closes no month that started before (its invoices
+-- were not kept).
+CREATE TABLE earnings_start (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    started_at BIGINT NOT NULL
+);
+INSERT INTO earnings_start (id, started_at) VALUES (1, CAST(EXTRACT(EPOCH FROM now()) AS BIGINT));

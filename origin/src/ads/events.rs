@@ -1,16 +1,18 @@
 //! `POST /internal/ads/events`: one tracking event of an ad, as the edge checked it.
 //!
-//! Each event counts once per ad view (the table's key). An impression that brings its campaign
-//! to the daily cap pauses the campaign until the next UTC midnight and republishes the catalog
-//! in the same transaction, so the edge stops serving it with the next sync. On PostgreSQL,
-//! impressions arriving at once may each see the count below the cap: a campaign can run over
-//! its cap by the impressions in flight, never under.
+//! Each event counts once per ad view (the table's key). An ad served after its campaign ended,
+//! or while an admin had it paused, counts nothing. An impression that brings its campaign to
+//! the daily cap pauses the campaign until the next UTC midnight and republishes the catalog,
+//! so the edge stops serving it with the next sync. The insert is a plain transaction (tracking
+//! is the busiest write here); only reaching the cap takes the outbox's serial transaction, and
+//! counts again under it. Ads the edge served before it heard of the pause still count: a
+//! campaign can run over its cap by the ads already out (their tokens last an hour), never under.
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use shared_wasm::ads::{AdEvent, AdIngest};
-use sqlx::AnyPool;
+use sqlx::{AnyConnection, AnyPool};
 
 use crate::clock::now;
 use crate::db::begin_write;
@@ -30,13 +32,27 @@ pub async fn ingest(State(state): State<AppState>, body: Bytes) -> Result<Status
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Impressions of `campaign` on UTC day `day`.
+async fn impressions_on(db: &mut AnyConnection, campaign: &str, day: i64) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM ad_events WHERE campaign_id = $1 AND event = 'impression' AND day = $2",
+    )
+    .bind(campaign)
+    .bind(day)
+    .fetch_one(db)
+    .await
+}
+
 /// Stores `ingest` at `now`; whether it was new. A campaign that does not exist is a 404.
 pub async fn store(db: &AnyPool, ingest: &AdIngest, now: u64) -> Result<bool, ApiError> {
     let ad = &ingest.ad;
-    let mut tx = begin_write(db).await?;
+    let mut tx = db.begin().await?;
     let campaign = super::get(&mut tx, &ad.campaign)
         .await?
         .ok_or(ApiError::NotFound("campaign"))?;
+    if campaign.status != "active" || ad.issued as i64 >= campaign.ends_at {
+        return Ok(false);
+    }
     let day = (ingest.received_at / 86_400) as i64;
     let added = sqlx::query(
         "INSERT INTO ad_events (ad_view, event, campaign_id, video_id, viewer, country, cpm_minor,
@@ -58,26 +74,42 @@ pub async fn store(db: &AnyPool, ingest: &AdIngest, now: u64) -> Result<bool, Ap
     .await?
     .rows_affected()
         == 1;
-    if added && ingest.event == AdEvent::Impression && campaign.paused_until <= now as i64 {
-        let today: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM ad_events
-             WHERE campaign_id = $1 AND event = 'impression' AND day = $2",
-        )
-        .bind(&campaign.id)
-        .bind(day)
-        .fetch_one(&mut *tx)
-        .await?;
-        if today >= campaign.daily_cap {
-            let until = super::next_midnight(ingest.received_at);
-            sqlx::query("UPDATE ad_campaigns SET paused_until = $1 WHERE id = $2")
-                .bind(until as i64)
-                .bind(&campaign.id)
-                .execute(&mut *tx)
-                .await?;
-            super::publish(&mut tx, now).await?;
-            tracing::info!(campaign = %campaign.id, impressions = today, "daily cap reached");
-        }
-    }
     tx.commit().await?;
+    let capped = added
+        && ingest.event == AdEvent::Impression
+        && campaign.paused_until <= now as i64
+        && impressions_on(&mut *db.acquire().await?, &campaign.id, day).await?
+            >= campaign.daily_cap;
+    if capped {
+        pause_for_the_day(db, &campaign.id, day, ingest.received_at, now).await?;
+    }
     Ok(added)
+}
+
+/// Pauses the campaign until the next UTC midnight and republishes the catalog, if it is
+/// still at its cap and not paused already (counted again under the outbox's lock).
+async fn pause_for_the_day(
+    db: &AnyPool,
+    campaign: &str,
+    day: i64,
+    received_at: u64,
+    now: u64,
+) -> sqlx::Result<()> {
+    let mut tx = begin_write(db).await?;
+    let Some(c) = super::get(&mut tx, campaign).await? else {
+        return Ok(());
+    };
+    let count = impressions_on(&mut tx, campaign, day).await?;
+    if c.paused_until > now as i64 || count < c.daily_cap {
+        return Ok(());
+    }
+    sqlx::query("UPDATE ad_campaigns SET paused_until = $1 WHERE id = $2")
+        .bind(super::next_midnight(received_at) as i64)
+        .bind(campaign)
+        .execute(&mut *tx)
+        .await?;
+    super::publish(&mut tx, now).await?;
+    tx.commit().await?;
+    tracing::info!(campaign, impressions = count, "daily cap reached");
+    Ok(())
 }

@@ -372,10 +372,13 @@ async fn load_view(tx: &mut Transaction<'static, Any>, id: &str) -> sqlx::Result
 
 async fn save_view(tx: &mut Transaction<'static, Any>, id: &str, v: &View) -> sqlx::Result<()> {
     sqlx::query(
+        // `members`: whether the video was members-only when the view was first rolled up
+        // (what creators' earnings split the membership pool by), never changed after.
         "INSERT INTO playback_views (view_id, video_id, viewer, country, device, hour, issued_at,
                                      watched_ms, retention, startup_ms, rebuffers, rebuffer_ms,
-                                     switches, errors, counted_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                                     switches, errors, counted_at, members)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+                 (SELECT COUNT(*) FROM videos WHERE id = $2 AND visibility = 'members'))
          ON CONFLICT (view_id) DO UPDATE SET watched_ms = excluded.watched_ms,
            retention = excluded.retention, startup_ms = excluded.startup_ms,
            rebuffers = excluded.rebuffers, rebuffer_ms = excluded.rebuffer_ms,

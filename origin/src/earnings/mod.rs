@@ -3,8 +3,9 @@
 //! - **Memberships**: the invoices members paid in the month (`billing_invoices`, recorded by the
 //!   billing webhooks, in the configured currency), less the platform's share, make a pool that
 //!   is split among creators pro rata by the watch time their members-only videos had that
-//!   month (the playback views whose first hour falls in it; a video counts as members-only as
-//!   it is at the close). No such watch time: the pool stays with the platform, said so.
+//!   month (the playback views whose first hour falls in it, of a video that was members-only
+//!   when the view was rolled up; a creator's own watching left out). No such watch time: the
+//!   pool stays with the platform, said so.
 //! - **Ads**: every impression of the month on a creator's video earns its price per thousand
 //!   (as it was when the impression came): the month's total is rounded down to a minor unit and
 //!   split among creators by what their impressions earned, then each creator's part less the
@@ -172,11 +173,13 @@ type Inputs = BTreeMap<String, BTreeMap<String, (i64, i64, i64)>>;
 
 async fn inputs(db: &mut AnyConnection, month: Month) -> sqlx::Result<Inputs> {
     let mut out: Inputs = BTreeMap::new();
+    // Views of a members-only video (as it was when they were rolled up), the owner's own
+    // watching left out.
     let watched: Vec<(String, String, i64)> = sqlx::query_as(
         "SELECT v.owner_id, p.video_id, CAST(SUM(p.watched_ms) AS BIGINT)
          FROM playback_views p JOIN videos v ON v.id = p.video_id
-         WHERE p.hour >= $1 AND p.hour < $2 AND v.visibility = 'members'
-               AND v.owner_id IS NOT NULL
+         WHERE p.hour >= $1 AND p.hour < $2 AND p.members = 1
+               AND v.owner_id IS NOT NULL AND p.viewer <> 'u:' || v.owner_id
          GROUP BY v.owner_id, p.video_id",
     )
     .bind(month.start() as i64)
@@ -366,8 +369,8 @@ const POLICY: Policy = Policy {
     backoff_cap_secs: 3600,
 };
 
-/// The closing job's lane: it closes the previous month once `close_after_secs` have passed
-/// since its end, then sleeps until the next one may close.
+/// The closing job's lane: it closes each month once `close_after_secs` have passed since its
+/// end, then sleeps until the next one may close.
 pub async fn lane(db: &AnyPool, settings: &EarningsSettings) -> sqlx::Result<Lane> {
     let job = NewJob::new(CLOSE, "close");
     jobs::enqueue(&mut *db.acquire().await?, &job, OnConflict::Sooner, now()).await?;
@@ -383,21 +386,34 @@ struct Closer {
     settings: EarningsSettings,
 }
 
+/// The first month wholly after creators' earnings began (`earnings_start`, written by the
+/// migration that began keeping invoices): no month before it is closed by the job.
+async fn first_month(db: &AnyPool) -> sqlx::Result<Month> {
+    let started: i64 = sqlx::query_scalar("SELECT started_at FROM earnings_start WHERE id = 1")
+        .fetch_one(db)
+        .await?;
+    let m = Month::of(started.max(0) as u64);
+    Ok(if m.start() == started as u64 {
+        m
+    } else {
+        m.next()
+    })
+}
+
 #[async_trait::async_trait]
 impl jobs::Handler for Closer {
     async fn run(&self, _job: &Job) -> anyhow::Result<Finished> {
         let now = now();
         let grace = self.settings.close_after_secs;
-        let current = Month::of(now);
-        let last = current.previous();
-        if now >= last.end() + grace {
-            close(&self.db, &self.settings, last, now).await?;
-            return Ok(Finished::Again {
-                at: current.end() + grace,
-            });
+        // Every month due and not closed, in order: a process that was down for months catches
+        // up (closing a closed month is a read).
+        let mut month = first_month(&self.db).await?;
+        while month.end() + grace <= now {
+            close(&self.db, &self.settings, month, now).await?;
+            month = month.next();
         }
         Ok(Finished::Again {
-            at: last.end() + grace,
+            at: month.end() + grace,
         })
     }
 }

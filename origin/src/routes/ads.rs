@@ -27,6 +27,7 @@ use crate::state::AppState;
 use crate::videos;
 
 const MAX_NAME: usize = 100;
+const MAX_CREATIVE_MS: u64 = 120_000;
 const MAX_URL: usize = 512;
 const MAX_COUNTRIES: usize = 30;
 const MAX_CATEGORIES: usize = 10;
@@ -158,6 +159,10 @@ async fn creative(db: &mut AnyConnection, id: &str) -> Result<String, ApiError> 
             "must be a public, transcoded video that is not taken down",
         ));
     }
+    // The viewer's playback URL for the video, asked before the ad, must outlast it.
+    if rec.duration_ms.is_some_and(|d| d > MAX_CREATIVE_MS) {
+        return Err(invalid("creative", "must be at most 2 minutes long"));
+    }
     Ok(id.as_str().to_owned())
 }
 
@@ -248,7 +253,11 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Respo
     .fetch_all(&state.db)
     .await?;
     let items = with_figures(&state, rows).await?;
-    Ok(answer(StatusCode::OK, json!({ "items": items })))
+    let currency = state.settings.earnings.currency.to_ascii_lowercase();
+    Ok(answer(
+        StatusCode::OK,
+        json!({ "items": items, "currency": currency }),
+    ))
 }
 
 /// One campaign with its figures.
@@ -307,14 +316,29 @@ pub async fn edit(
     if let Some(v) = body.cpm_minor {
         c.cpm_minor = in_range("cpm_minor", v, MAX_CPM_MINOR)?;
     }
+    // A resumed campaign, or one given a higher cap, runs again today if it is under its cap.
+    if body.status.is_some() || body.daily_cap.is_some() {
+        let today: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM ad_events
+             WHERE campaign_id = $1 AND event = 'impression' AND day = $2",
+        )
+        .bind(&c.id)
+        .bind((now / 86_400) as i64)
+        .fetch_one(&mut *tx)
+        .await?;
+        if today < c.daily_cap {
+            c.paused_until = 0;
+        }
+    }
     let live = c.status == "active" && c.ends_at > now as i64;
     if live && !was_live && ads::live_count(&mut tx, now).await? >= MAX_CAMPAIGNS as i64 {
         return Err(too_many());
     }
     sqlx::query(
         "UPDATE ad_campaigns SET status = $1, name = $2, click_url = $3, ends_at = $4,
-             daily_cap = $5, frequency_cap = $6, cpm_minor = $7, updated_at = $8
-         WHERE id = $9",
+             daily_cap = $5, frequency_cap = $6, cpm_minor = $7, updated_at = $8,
+             paused_until = $9
+         WHERE id = $10",
     )
     .bind(&c.status)
     .bind(&c.name)
@@ -324,6 +348,7 @@ pub async fn edit(
     .bind(c.frequency_cap)
     .bind(c.cpm_minor)
     .bind(now as i64)
+    .bind(c.paused_until)
     .bind(&c.id)
     .execute(&mut *tx)
     .await?;
@@ -365,6 +390,7 @@ async fn with_figures(state: &AppState, campaigns: Vec<Campaign>) -> Result<Vec<
             }
         }
         let mut v = serde_json::to_value(&c).map_err(anyhow::Error::from)?;
+        v["currency"] = state.settings.earnings.currency.to_ascii_lowercase().into();
         v["figures"] = json!({
             "events": figures,
             "impressions_today": today_impressions,

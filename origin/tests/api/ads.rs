@@ -230,6 +230,31 @@ async fn tracking_counts_once_per_ad_view_and_the_daily_cap_pauses_until_midnigh
     assert_eq!(f["spend_minor"], 7);
     assert_eq!(c["paused_until"], midnight);
 
+    // A higher cap lifts today's pause; a campaign an admin paused counts nothing more, even
+    // from ads served before.
+    let path = format!("/v1/ads/campaigns/{id}");
+    let (status, c) = json_of(
+        app.send(Method::PATCH, &path, &admin, Some(json!({"daily_cap": 10})))
+            .await,
+    )
+    .await;
+    assert_eq!((status, &c["paused_until"]), (StatusCode::OK, &json!(0)));
+    assert_eq!(last_catalog(&app).await.campaigns[0].paused_until, 0);
+    let before_pause = ad_view(5, &id);
+    app.send(
+        Method::PATCH,
+        &path,
+        &admin,
+        Some(json!({"status": "paused"})),
+    )
+    .await;
+    assert_eq!(
+        track(&app, &before_pause, AdEvent::Impression).await,
+        StatusCode::NO_CONTENT
+    );
+    let (_, c) = json_of(app.get_as(&path, &admin).await).await;
+    assert_eq!(c["figures"]["events"]["impression"], 3);
+
     // An unknown campaign, a bad body.
     assert_eq!(
         track(&app, &ad_view(4, "ad_nope"), AdEvent::Impression).await,

@@ -141,7 +141,18 @@ pub async fn vast<P: Platform>(
         seed,
     );
     for campaign in candidates.into_iter().take(MAX_TRIES) {
-        let Some((creative, duration_ms)) = creative(p, cfg, req, &campaign.creative).await? else {
+        // A creative that cannot play here now (or whose record cannot be had) skips its
+        // campaign, not the request: the next one may do.
+        let (creative, duration_ms) = match creative(p, cfg, req, &campaign.creative).await {
+            Ok(Some(found)) => found,
+            Ok(None) => continue,
+            Err(e) => {
+                p.log_error(&format!("ad creative {}: {e}", campaign.creative));
+                continue;
+            }
+        };
+        let end = now.plus(cfg.playback_ttl_secs);
+        let Ok(media) = manifest_url(cfg, req, &creative, now, end) else {
             continue;
         };
         if !under_frequency_cap(p, &campaign.id, campaign.frequency_cap, &viewer_key).await {
@@ -156,7 +167,6 @@ pub async fn vast<P: Platform>(
             issued: now.0,
             expires: now.plus(ads::TOKEN_TTL_SECS).0,
         };
-        let media = manifest_url(cfg, req, &creative, now, now.plus(cfg.playback_ttl_secs))?;
         let token = ads::sign(&cfg.playback_keys, &claims);
         let track = format!("{}/v1/ads/track", req.origin());
         let tracking = Tracking {

@@ -163,43 +163,24 @@ pub async fn require<P: Platform>(
 mod tests {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
-    use ed25519_dalek::Signer;
 
     use super::*;
-    use crate::platform::Response;
-    use crate::testing::{block_on, config, MemPlatform};
-
-    const NOW: u64 = 1_800_000_000;
+    use crate::testing::{access_token, block_on, config, jwks_response, MemPlatform};
 
     fn b64(v: &[u8]) -> String {
         URL_SAFE_NO_PAD.encode(v)
     }
 
-    fn signing_key() -> ed25519_dalek::SigningKey {
-        ed25519_dalek::SigningKey::from_bytes(&[7u8; 32])
-    }
-
     /// An origin whose JWKS holds the Ed25519 key `ed-1`.
     fn platform() -> MemPlatform {
-        let x = b64(signing_key().verifying_key().as_bytes());
         MemPlatform::new(move |_, req| {
             assert!(req.url.ends_with("/.well-known/jwks.json"), "{}", req.url);
-            let jwks = format!(
-                r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","alg":"EdDSA","kid":"ed-1","x":"{x}"}}]}}"#
-            );
-            Response::new(200, "application/json", jwks.into_bytes())
+            jwks_response()
         })
     }
 
     fn token(header: &str) -> String {
-        let claims = format!(
-            r#"{{"sub":"u_1","role":"user","iss":"iss","aud":"aud","exp":{},"iat":{}}}"#,
-            NOW + 600,
-            NOW - 10
-        );
-        let input = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
-        let sig = signing_key().sign(input.as_bytes());
-        format!("{input}.{}", b64(&sig.to_bytes()))
+        access_token(header, "u_1")
     }
 
     fn bearer_of(p: &MemPlatform, token: &str) -> Result<Option<AccessClaims>, EdgeError> {

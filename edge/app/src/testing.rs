@@ -210,3 +210,37 @@ pub fn video_record(id: &str) -> shared_wasm::record::VideoRecord {
         version: 1,
     }
 }
+
+/// The test origin's Ed25519 signing key, `ed-1` in its JWKS.
+pub fn signing_key() -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(&[7u8; 32])
+}
+
+/// The test origin's `/.well-known/jwks.json` answer: the key `ed-1`.
+pub fn jwks_response() -> Response {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let x = URL_SAFE_NO_PAD.encode(signing_key().verifying_key().as_bytes());
+    let jwks = format!(
+        r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","alg":"EdDSA","kid":"ed-1","x":"{x}"}}]}}"#
+    );
+    Response::new(200, "application/json", jwks.into_bytes())
+}
+
+/// A token with `header` for user `sub` (role `user`, issued 10 s before the platform's clock,
+/// for 10 minutes), signed with [`signing_key`] whatever the header says.
+pub fn access_token(header: &str, sub: &str) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use ed25519_dalek::Signer;
+    let now = 1_800_000_000u64;
+    let claims = format!(
+        r#"{{"sub":"{sub}","role":"user","iss":"iss","aud":"aud","exp":{},"iat":{}}}"#,
+        now + 600,
+        now - 10
+    );
+    let b64 = |v: &[u8]| URL_SAFE_NO_PAD.encode(v);
+    let input = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
+    let sig = signing_key().sign(input.as_bytes());
+    format!("{input}.{}", b64(&sig.to_bytes()))
+}

@@ -419,6 +419,52 @@ mod tests {
     }
 
     #[test]
+    fn a_signed_in_member_gets_no_ad_and_a_signed_in_non_member_does() {
+        use shared_wasm::record::{Entitlement, EntitlementStatus};
+        let (p, _) = platform(vec![campaign("only", 500, 3)]);
+        let member = Entitlement {
+            v: 1,
+            user: "u_member".into(),
+            tier: "member".into(),
+            status: EntitlementStatus::Active,
+            period_end: 1_900_000_000,
+            version: 1,
+        };
+        let ended = Entitlement {
+            user: "u_lapsed".into(),
+            period_end: 1_700_000_000,
+            ..member.clone()
+        };
+        for e in [&member, &ended] {
+            p.kv.borrow_mut()
+                .insert(Entitlement::key(&e.user), e.to_cbor());
+        }
+        p.kv.borrow_mut().insert(
+            "jwks".into(),
+            shared_wasm::record::JwksRecord::new(
+                shared_wasm::UnixTime(1_800_000_000),
+                String::from_utf8(crate::testing::jwks_response().body).unwrap(),
+            )
+            .to_cbor(),
+        );
+        let as_user = |sub: &str| {
+            let token = crate::testing::access_token(r#"{"alg":"EdDSA","kid":"ed-1"}"#, sub);
+            let req = Request {
+                method: "GET".into(),
+                url: "https://edge.example/v1/ads/vast?video=v1".into(),
+                headers: vec![
+                    ("user-agent".into(), BROWSER.into()),
+                    ("authorization".into(), format!("Bearer {token}")),
+                ],
+                ..Request::default()
+            };
+            doc(&block_on(crate::handle(&p, Ok(&config()), req)))
+        };
+        assert_eq!(as_user("u_member"), ads::empty());
+        assert!(as_user("u_lapsed").contains(r#"<Ad id="only">"#));
+    }
+
+    #[test]
     fn the_catalog_is_read_through_when_kv_has_none() {
         let catalog = AdCatalog {
             v: 1,

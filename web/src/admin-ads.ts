@@ -6,7 +6,7 @@ import { seg } from "./api";
 import { h, replace } from "./dom";
 import { describe } from "./gate";
 import { authJson } from "./session";
-import { money } from "./studio-earnings";
+import { digits, money } from "./studio-earnings";
 
 interface Campaign {
   id: string;
@@ -25,9 +25,6 @@ interface Campaign {
   figures: { events: Record<string, number>; impressions_today: number; spend_minor: number };
 }
 
-/** Digits after the point in `currency`'s major unit (2 for euros, 0 for yen). */
-const digits = (currency: string): number =>
-  new Intl.NumberFormat("en", { style: "currency", currency: currency.toUpperCase() }).resolvedOptions().maximumFractionDigits ?? 2;
 
 const list = (s: string): string[] =>
   s

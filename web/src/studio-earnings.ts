@@ -45,11 +45,14 @@ interface Line {
   ad_gross_milli: number;
 }
 
+/** Digits after the point in `currency`'s major unit (2 for euros, 0 for yen). */
+export const digits = (currency: string): number =>
+  new Intl.NumberFormat("en", { style: "currency", currency: currency.toUpperCase() }).resolvedOptions().maximumFractionDigits ?? 2;
+
 /** `minor` units of `currency` as the viewer's locale writes money. */
 export function money(minor: number, currency: string): string {
-  const c = currency.toUpperCase();
-  const digits = new Intl.NumberFormat("en", { style: "currency", currency: c }).resolvedOptions().maximumFractionDigits ?? 2;
-  return new Intl.NumberFormat(undefined, { style: "currency", currency: c }).format(minor / 10 ** digits);
+  const major = minor / 10 ** digits(currency);
+  return new Intl.NumberFormat(undefined, { style: "currency", currency: currency.toUpperCase() }).format(major);
 }
 
 const hours = (ms: number): string => `${(ms / 3_600_000).toFixed(1)} h`;

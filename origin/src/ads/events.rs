@@ -12,7 +12,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use shared_wasm::ads::{AdEvent, AdIngest};
-use sqlx::{AnyConnection, AnyPool};
+use sqlx::AnyPool;
 
 use crate::clock::now;
 use crate::db::begin_write;
@@ -30,17 +30,6 @@ pub async fn ingest(State(state): State<AppState>, body: Bytes) -> Result<Status
     })?;
     store(&state.db, &ingest, now()).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Impressions of `campaign` on UTC day `day`.
-async fn impressions_on(db: &mut AnyConnection, campaign: &str, day: i64) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
-        "SELECT COUNT(*) FROM ad_events WHERE campaign_id = $1 AND event = 'impression' AND day = $2",
-    )
-    .bind(campaign)
-    .bind(day)
-    .fetch_one(db)
-    .await
 }
 
 /// Stores `ingest` at `now`; whether it was new. A campaign that does not exist is a 404.
@@ -78,7 +67,7 @@ pub async fn store(db: &AnyPool, ingest: &AdIngest, now: u64) -> Result<bool, Ap
     let capped = added
         && ingest.event == AdEvent::Impression
         && campaign.paused_until <= now as i64
-        && impressions_on(&mut *db.acquire().await?, &campaign.id, day).await?
+        && super::impressions_on(&mut *db.acquire().await?, &campaign.id, day).await?
             >= campaign.daily_cap;
     if capped {
         pause_for_the_day(db, &campaign.id, day, ingest.received_at, now).await?;
@@ -99,7 +88,7 @@ async fn pause_for_the_day(
     let Some(c) = super::get(&mut tx, campaign).await? else {
         return Ok(());
     };
-    let count = impressions_on(&mut tx, campaign, day).await?;
+    let count = super::impressions_on(&mut tx, campaign, day).await?;
     if c.paused_until > now as i64 || count < c.daily_cap {
         return Ok(());
     }

@@ -135,6 +135,17 @@ pub async fn publish(tx: &mut WriteTx, now: u64) -> sqlx::Result<()> {
     outbox::enqueue(tx, &record).await
 }
 
+/// Impressions of `campaign` on UTC day `day` (what the daily cap counts).
+pub async fn impressions_on(db: &mut AnyConnection, campaign: &str, day: i64) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM ad_events WHERE campaign_id = $1 AND event = 'impression' AND day = $2",
+    )
+    .bind(campaign)
+    .bind(day)
+    .fetch_one(db)
+    .await
+}
+
 /// The start of the UTC day after the one `t` is in.
 pub fn next_midnight(t: u64) -> u64 {
     (t / 86_400 + 1) * 86_400

@@ -168,8 +168,17 @@ pub async fn figures(db: &mut AnyConnection, month: Month) -> sqlx::Result<Optio
         .await
 }
 
-/// Per creator: their videos' (video, members' watch time, impressions, their prices summed).
-type Inputs = BTreeMap<String, BTreeMap<String, (i64, i64, i64)>>;
+/// What one video brought in a month.
+#[derive(Debug, Clone, Copy, Default)]
+struct VideoInputs {
+    members_watch_ms: i64,
+    ad_impressions: i64,
+    /// The impressions' prices per thousand, summed.
+    ad_milli: i64,
+}
+
+/// Per creator, per video.
+type Inputs = BTreeMap<String, BTreeMap<String, VideoInputs>>;
 
 async fn inputs(db: &mut AnyConnection, month: Month) -> sqlx::Result<Inputs> {
     let mut out: Inputs = BTreeMap::new();
@@ -187,7 +196,11 @@ async fn inputs(db: &mut AnyConnection, month: Month) -> sqlx::Result<Inputs> {
     .fetch_all(&mut *db)
     .await?;
     for (creator, video, ms) in watched {
-        out.entry(creator).or_default().entry(video).or_default().0 += ms;
+        out.entry(creator)
+            .or_default()
+            .entry(video)
+            .or_default()
+            .members_watch_ms += ms;
     }
     let ads: Vec<(String, String, i64, i64)> = sqlx::query_as(
         "SELECT v.owner_id, e.video_id, COUNT(*), CAST(SUM(e.cpm_minor) AS BIGINT)
@@ -201,8 +214,8 @@ async fn inputs(db: &mut AnyConnection, month: Month) -> sqlx::Result<Inputs> {
     .await?;
     for (creator, video, n, milli) in ads {
         let line = out.entry(creator).or_default().entry(video).or_default();
-        line.1 += n;
-        line.2 += milli;
+        line.ad_impressions += n;
+        line.ad_milli += milli;
     }
     Ok(out)
 }
@@ -238,13 +251,16 @@ pub async fn close(
     let (membership_platform, pool) = split::cut(gross, bps);
     let inputs = inputs(&mut tx, month).await?;
     let creators: Vec<&String> = inputs.keys().collect();
-    let sum = |i: usize| -> Vec<i64> {
+    // Each creator's total of one input, in the creators' order.
+    let per_creator = |input: fn(&VideoInputs) -> i64| -> Vec<i64> {
         inputs
             .values()
-            .map(|videos| videos.values().map(|v| [v.0, v.1, v.2][i]).sum::<i64>())
+            .map(|videos| videos.values().map(input).sum())
             .collect()
     };
-    let (watch, impressions, milli) = (sum(0), sum(1), sum(2));
+    let watch = per_creator(|v| v.members_watch_ms);
+    let impressions = per_creator(|v| v.ad_impressions);
+    let milli = per_creator(|v| v.ad_milli);
     let members_watch_ms: i64 = watch.iter().sum();
     let memberships = split::pro_rata(pool, &watch);
     let undistributed = pool - memberships.iter().sum::<i64>();
@@ -272,7 +288,7 @@ pub async fn close(
         .bind(memberships[i] + net)
         .execute(&mut *tx)
         .await?;
-        for (video, (w, n, ml)) in &inputs[*creator] {
+        for (video, v) in &inputs[*creator] {
             sqlx::query(
                 "INSERT INTO earnings_lines (month, creator_id, video_id, members_watch_ms,
                      ad_impressions, ad_gross_milli)
@@ -281,9 +297,9 @@ pub async fn close(
             .bind(&m)
             .bind(creator.as_str())
             .bind(video)
-            .bind(w)
-            .bind(n)
-            .bind(ml)
+            .bind(v.members_watch_ms)
+            .bind(v.ad_impressions)
+            .bind(v.ad_milli)
             .execute(&mut *tx)
             .await?;
         }

@@ -318,14 +318,7 @@ pub async fn edit(
     }
     // A resumed campaign, or one given a higher cap, runs again today if it is under its cap.
     if body.status.is_some() || body.daily_cap.is_some() {
-        let today: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM ad_events
-             WHERE campaign_id = $1 AND event = 'impression' AND day = $2",
-        )
-        .bind(&c.id)
-        .bind((now / 86_400) as i64)
-        .fetch_one(&mut *tx)
-        .await?;
+        let today = ads::impressions_on(&mut tx, &c.id, (now / 86_400) as i64).await?;
         if today < c.daily_cap {
             c.paused_until = 0;
         }

@@ -43,7 +43,6 @@ pub fn document(
     tracking: &Tracking,
 ) -> String {
     let mut out = String::with_capacity(2048);
-    let text = |s: &str| escape(s);
     let _ = write!(
         out,
         "{HEAD}<VAST {NS}><Ad id=\"{id}\"><InLine><AdSystem>edge-video</AdSystem>\
@@ -52,11 +51,11 @@ pub fn document(
          <Creatives><Creative id=\"{creative}\" adId=\"{id}\">\
          <UniversalAdId idRegistry=\"edge-video\">{creative}</UniversalAdId>\
          <Linear skipoffset=\"{skip}\"><Duration>{duration}</Duration><TrackingEvents>",
-        id = text(&campaign.id),
-        ad_view = text(ad_view),
-        title = text(&campaign.name),
-        impression = text(&tracking.of(AdEvent::Impression)),
-        creative = text(campaign.creative.as_str()),
+        id = escape(&campaign.id),
+        ad_view = escape(ad_view),
+        title = escape(&campaign.name),
+        impression = escape(&tracking.of(AdEvent::Impression)),
+        creative = escape(campaign.creative.as_str()),
         skip = clock(SKIP_AFTER_SECS * 1000),
         duration = clock(duration_ms),
     );
@@ -70,7 +69,7 @@ pub fn document(
         let _ = write!(
             out,
             "<Tracking event=\"{name}\">{}</Tracking>",
-            text(&tracking.of(event))
+            escape(&tracking.of(event))
         );
     }
     // No width or height on the media file: an adaptive ladder has no single size, and the
@@ -81,9 +80,9 @@ pub fn document(
          <ClickTracking id=\"edge-video\">{click}</ClickTracking></VideoClicks>\
          <MediaFiles><MediaFile delivery=\"streaming\" type=\"application/x-mpegURL\">{media}</MediaFile>\
          </MediaFiles></Linear></Creative></Creatives></InLine></Ad></VAST>",
-        through = text(&campaign.click_url),
-        click = text(&tracking.of(AdEvent::Click)),
-        media = text(media_url),
+        through = escape(&campaign.click_url),
+        click = escape(&tracking.of(AdEvent::Click)),
+        media = escape(media_url),
     );
     out
 }

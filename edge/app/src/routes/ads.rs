@@ -21,8 +21,7 @@ use crate::limits;
 use crate::origin::{self, Target};
 use crate::platform::{Platform, Request, Response};
 use crate::routes::playback::{
-    kv_record, load_entitlement, load_record, manifest_url, playable, read_through_key,
-    RECORD_TTL_SECS,
+    load_entitlement, load_record, manifest_url, playable, read_through,
 };
 
 /// Campaigns tried for one request (each try may cost a frequency-cap check).
@@ -73,25 +72,10 @@ async fn load_catalog<P: Platform>(
     req: &Request,
 ) -> Result<AdCatalog, EdgeError> {
     let decode = |b: &[u8]| AdCatalog::from_cbor(b).ok();
-    if let Some(catalog) = kv_record(p, AdCatalog::KEY, decode).await? {
-        return Ok(catalog);
-    }
-    let resp = origin::get(p, cfg, req, "/internal/ads/catalog").await?;
-    if resp.status != 200 {
-        return Err(EdgeError::Upstream(format!(
-            "origin answered {} for the ad catalog",
-            resp.status
-        )));
-    }
-    let catalog = AdCatalog::from_cbor(&resp.body)
-        .map_err(|e| EdgeError::Upstream(format!("origin ad catalog: {e}")))?;
-    p.kv_put(
-        &read_through_key(AdCatalog::KEY),
-        &resp.body,
-        Some(RECORD_TTL_SECS),
-    )
-    .await?;
-    Ok(catalog)
+    let path = "/internal/ads/catalog";
+    read_through(p, cfg, req, AdCatalog::KEY, path, "ad catalog", decode)
+        .await?
+        .ok_or_else(|| EdgeError::Upstream("origin has no ad catalog".into()))
 }
 
 /// `GET /v1/ads/vast?video=ID`.

@@ -55,6 +55,37 @@ pub async fn cached_record<P: Platform>(
     kv_record(p, &VideoRecord::key(id), decode).await
 }
 
+/// `key`'s record: from KV (synced, else a read-through copy), else `GET path` from the origin:
+/// an answer `decode` takes is kept under the read-through key for [`RECORD_TTL_SECS`]; a 404
+/// is `None`. `what` names the record in errors.
+pub(crate) async fn read_through<P: Platform, T>(
+    p: &P,
+    cfg: &EdgeConfig,
+    req: &Request,
+    key: &str,
+    path: &str,
+    what: &str,
+    decode: impl Fn(&[u8]) -> Option<T>,
+) -> Result<Option<T>, EdgeError> {
+    if let Some(found) = kv_record(p, key, &decode).await? {
+        return Ok(Some(found));
+    }
+    let resp = origin::get(p, cfg, req, path).await?;
+    match resp.status {
+        200 => {
+            let found = decode(&resp.body)
+                .ok_or_else(|| EdgeError::Upstream(format!("origin sent an unreadable {what}")))?;
+            p.kv_put(&read_through_key(key), &resp.body, Some(RECORD_TTL_SECS))
+                .await?;
+            Ok(Some(found))
+        }
+        404 => Ok(None),
+        s => Err(EdgeError::Upstream(format!(
+            "origin answered {s} for {what}"
+        ))),
+    }
+}
+
 /// The video's record: from KV, else read through from the origin and kept.
 pub async fn load_record<P: Platform>(
     p: &P,
@@ -62,30 +93,9 @@ pub async fn load_record<P: Platform>(
     req: &Request,
     id: &VideoId,
 ) -> Result<Option<VideoRecord>, EdgeError> {
-    let key = VideoRecord::key(id);
-    if let Some(rec) = cached_record(p, id).await? {
-        return Ok(Some(rec));
-    }
-    let resp = origin::get(p, cfg, req, &format!("/internal/videos/{id}")).await?;
-    match resp.status {
-        200 => {
-            let rec = VideoRecord::from_cbor(&resp.body)
-                .map_err(|e| EdgeError::Upstream(format!("origin record for {id}: {e}")))?;
-            if rec.id != *id {
-                return Err(EdgeError::Upstream(format!(
-                    "origin sent record {} for {id}",
-                    rec.id
-                )));
-            }
-            p.kv_put(&read_through_key(&key), &resp.body, Some(RECORD_TTL_SECS))
-                .await?;
-            Ok(Some(rec))
-        }
-        404 => Ok(None),
-        s => Err(EdgeError::Upstream(format!(
-            "origin answered {s} for record {id}"
-        ))),
-    }
+    let decode = |b: &[u8]| VideoRecord::from_cbor(b).ok().filter(|r| r.id == *id);
+    let (key, path) = (VideoRecord::key(id), format!("/internal/videos/{id}"));
+    read_through(p, cfg, req, &key, &path, &format!("record {id}"), decode).await
 }
 
 /// How long "no entitlement" learned from the origin is remembered: it bounds how often a

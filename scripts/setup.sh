@@ -124,6 +124,13 @@ else
   apt_install "install Debian's redis-server package (the tests start their own server on loopback)" redis-server
 fi
 
+if [ -x /usr/sbin/clickhouse-server ]; then
+  say "ClickHouse server present"
+else
+  say "installing ClickHouse (apt)"
+  apt_install "install Debian's clickhouse-server package (the analytics tests start their own server on loopback)" clickhouse-server
+fi
+
 if [ -x /usr/bin/chromium ]; then
   say "Chromium present"
 else

@@ -62,6 +62,11 @@ echo "[test] starting Redis on loopback"
 redisdir="$(mktemp -d /tmp/video-redis.XXXXXX)"
 trap 'bash scripts/redis.sh stop "$redisdir"; bash scripts/s3.sh stop "$s3dir"; bash scripts/postgres.sh stop "$pgdir"; rm -f "$log"' EXIT
 redis_url="$(bash scripts/redis.sh start "$redisdir")"
+echo "[test] starting ClickHouse on loopback"
+chdir="$(mktemp -d /tmp/video-ch.XXXXXX)"
+trap 'bash scripts/clickhouse.sh stop "$chdir"; bash scripts/redis.sh stop "$redisdir"; bash scripts/s3.sh stop "$s3dir"; bash scripts/postgres.sh stop "$pgdir"; rm -f "$log"' EXIT
+TEST_CLICKHOUSE_URL="$(bash scripts/clickhouse.sh start "$chdir")"
+export TEST_CLICKHOUSE_URL
 
 # The end-to-end tests also run under the Spin CLI's `spin up` (`*_under_spin_up`). No registry
 # has it: it is found as the harness finds it (tests/src/lib.rs, `spin_cli`), and without one

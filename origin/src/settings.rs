@@ -104,6 +104,49 @@ pub struct AnalyticsSettings {
     /// Events rolled up per transaction.
     #[serde(default = "default_rollup_batch")]
     pub rollup_batch: usize,
+    /// Keep the events in ClickHouse rather than the database (`analytics::events`).
+    #[serde(default)]
+    pub clickhouse: Option<ClickHouseSettings>,
+}
+
+/// A ClickHouse server for the playback events.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ClickHouseSettings {
+    /// Its HTTP interface: `http://127.0.0.1:8123`.
+    pub url: String,
+    /// The database (made if missing).
+    #[serde(default = "default_clickhouse_database")]
+    pub database: String,
+    /// The user, if not `default`.
+    pub user: Option<String>,
+    /// Its password.
+    pub password: Option<SecretString>,
+    /// The rollup reads inserts older than this: longer than any insert takes, and at least a
+    /// second (ClickHouse stamps inserts to the second; the rollup's cursor must not stop inside
+    /// a second that still takes inserts).
+    #[serde(default = "default_settle_secs")]
+    pub settle_secs: u64,
+}
+
+impl ClickHouseSettings {
+    /// The server at `url`, database `database`, the other settings their defaults.
+    pub fn new(url: &str, database: &str) -> Self {
+        Self {
+            url: url.into(),
+            database: database.into(),
+            user: None,
+            password: None,
+            settle_secs: default_settle_secs(),
+        }
+    }
+}
+
+fn default_clickhouse_database() -> String {
+    "video".into()
+}
+
+fn default_settle_secs() -> u64 {
+    10
 }
 
 impl Default for AnalyticsSettings {
@@ -112,6 +155,7 @@ impl Default for AnalyticsSettings {
             rollup: true,
             rollup_secs: default_rollup_secs(),
             rollup_batch: default_rollup_batch(),
+            clickhouse: None,
         }
     }
 }
@@ -838,6 +882,22 @@ impl Settings {
         }
         if let Some(s3) = &self.storage.s3 {
             s3.validate(self.storage.max_upload_bytes)?;
+        }
+        if let Some(ch) = &self.analytics.clickhouse {
+            if !(ch.url.starts_with("http://") || ch.url.starts_with("https://")) {
+                bail!("analytics.clickhouse.url must be an http(s) URL");
+            }
+            // An identifier, so no quoting question arises.
+            let db = &ch.database;
+            if db.is_empty()
+                || db.len() > 64
+                || !db.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            {
+                bail!("analytics.clickhouse.database must be 1 to 64 of A-Z, a-z, 0-9, '_'");
+            }
+            if ch.settle_secs == 0 {
+                bail!("analytics.clickhouse.settle_secs must be at least 1");
+            }
         }
         let e = &self.earnings;
         if e.platform_share_bps > 10_000 {

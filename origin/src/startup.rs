@@ -148,7 +148,8 @@ async fn runner(state: &AppState) -> anyhow::Result<Runner> {
         runner = runner.lane(deliverer.lane());
     }
     if settings.analytics.rollup {
-        runner = runner.lane(crate::analytics::rollup::lane(&state.db, &settings.analytics).await?);
+        let lane = crate::analytics::rollup::lane(&state.db, &state.events, &settings.analytics);
+        runner = runner.lane(lane.await?);
     }
     if settings.earnings.close {
         runner = runner.lane(crate::earnings::lane(&state.db, &settings.earnings).await?);

@@ -47,6 +47,8 @@ pub struct AppState {
     pub(crate) billing_rx: watch::Receiver<u64>,
     /// Where sources and media live.
     pub store: Arc<dyn crate::storage::Store>,
+    /// Where the playback events live ([`crate::analytics::events`]).
+    pub events: crate::analytics::events::Events,
     /// Seals page cursors (derived from the edge's shared secret, which checks them too).
     pub cursors: CursorKey,
     /// Wrong passwords per account and per address, signups per address
@@ -77,8 +79,11 @@ impl AppState {
         let upload_key = Arc::new(crate::uploads::store::ticket_key(&db).await?);
         let email_link_key = Arc::new(crate::keys::stored_secret(&db, "email_link_key").await?);
         let store = crate::storage::open(&settings.storage).await?;
+        let events =
+            crate::analytics::events::Events::open(settings.analytics.clickhouse.as_ref()).await?;
         Ok(Self {
             store,
+            events,
             verifier: Verifier {
                 db: db.clone(),
                 keys: Arc::new(jwt_keys),

@@ -427,6 +427,27 @@ pub fn s3_endpoint() -> String {
     )
 }
 
+/// The ClickHouse server the test command starts (`TEST_CLICKHOUSE_URL`), as the settings of a
+/// new database of its own that the rollup reads a second after the inserts (the least it
+/// takes: the tests' inserts have ended before they roll up). The tests that need it fail
+/// without it rather than pass untested.
+pub fn clickhouse() -> origin::settings::ClickHouseSettings {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let url = std::env::var("TEST_CLICKHOUSE_URL").expect(
+        "TEST_CLICKHOUSE_URL is not set: run the tests through scripts/test.sh, which starts a \
+         ClickHouse server (or start one with scripts/clickhouse.sh start DIR)",
+    );
+    let database = format!(
+        "t_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    origin::settings::ClickHouseSettings {
+        settle_secs: 1,
+        ..origin::settings::ClickHouseSettings::new(&url, &database)
+    }
+}
+
 /// The keys `scripts/s3.sh` starts its server with.
 pub const S3_KEYS: (&str, &str) = ("testaccess", "testsecret-0123456789");
 

@@ -23,8 +23,10 @@
 //! - **Startup**: plays per bucket of [`STARTUP_BUCKETS_MS`]; percentiles answer a bucket's
 //!   upper bound.
 
+pub mod events;
 pub mod ingest;
 pub mod rollup;
+pub mod seqs;
 pub mod stats;
 
 use shared_wasm::beacon::Event;

@@ -6,9 +6,10 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use shared_wasm::beacon::Event;
-use sqlx::any::AnyRow;
 use sqlx::{Any, AnyPool, Row, Transaction};
 
+use super::events::{Events, Stored};
+use super::seqs::Seqs;
 use super::{counts, played_ms, retention_mask, startup_bucket, RETENTION_POINTS};
 use super::{STARTUP_BUCKETS_MS, VIEW_WINDOW_SECS};
 use crate::clock::now;
@@ -31,12 +32,17 @@ const POLICY: Policy = Policy {
 };
 
 /// The rollup's lane, its job made due now.
-pub async fn lane(db: &AnyPool, settings: &AnalyticsSettings) -> sqlx::Result<Lane> {
+pub async fn lane(
+    db: &AnyPool,
+    events: &Events,
+    settings: &AnalyticsSettings,
+) -> sqlx::Result<Lane> {
     let job = NewJob::new(ROLLUP, "rollup");
     let mut conn = db.acquire().await?;
     jobs::enqueue(&mut conn, &job, OnConflict::Sooner, now()).await?;
     let handler = Rollup {
         db: db.clone(),
+        events: events.clone(),
         settings: settings.clone(),
         one_writer: Backend::of(&conn) == Backend::Sqlite,
     };
@@ -45,6 +51,7 @@ pub async fn lane(db: &AnyPool, settings: &AnalyticsSettings) -> sqlx::Result<La
 
 struct Rollup {
     db: AnyPool,
+    events: Events,
     settings: AnalyticsSettings,
     /// SQLite: the database has one writer, which a batch holds while it runs.
     one_writer: bool,
@@ -56,7 +63,7 @@ impl jobs::Handler for Rollup {
         let batch = self.settings.rollup_batch.max(1);
         for _ in 0..BATCHES_PER_RUN {
             let started = Instant::now();
-            if batch_once(&self.db, batch).await? < batch {
+            if batch_once(&self.db, &self.events, batch).await? < batch {
                 return Ok(Finished::Again {
                     at: now() + self.settings.rollup_secs,
                 });
@@ -87,6 +94,8 @@ struct View {
     switches: i64,
     errors: i64,
     counted_at: Option<i64>,
+    /// The events counted.
+    seqs: Seqs,
 }
 
 /// What a batch adds to one hourly row.
@@ -148,44 +157,39 @@ const MAX_WATCHES: i64 = 4;
 
 type RowKey = (String, i64, String, String);
 
-/// Rolls up at most `limit` pending events in one transaction; how many it took.
-pub async fn batch_once(db: &AnyPool, limit: usize) -> anyhow::Result<usize> {
+/// Rolls up at most `limit` pending events of `store` in one transaction; how many it took.
+pub async fn batch_once(db: &AnyPool, store: &Events, limit: usize) -> anyhow::Result<usize> {
     let mut tx = begin_serial(db, ROLLUP_LOCK).await?;
-    let events = sqlx::query(
-        "SELECT id, view_id, video_id, viewer, country, device, issued_at, received_at, data
-         FROM playback_events WHERE pending = 1 ORDER BY id LIMIT $1",
-    )
-    .bind(limit as i64)
-    .fetch_all(&mut *tx)
-    .await?;
+    let (events, taken) = store.pending(&mut tx, limit).await?;
     if events.is_empty() {
         return Ok(0);
     }
     let mut durations: HashMap<String, Option<u64>> = HashMap::new();
     let mut views: BTreeMap<String, View> = BTreeMap::new();
     let mut deltas: HashMap<RowKey, Delta> = HashMap::new();
-    for row in &events {
-        let view_id: String = row.try_get("view_id")?;
-        let received_at: i64 = row.try_get("received_at")?;
-        let data: String = row.try_get("data")?;
-        // Written by the ingest from a parsed event, so unreadable only if the database is
-        // damaged: skipped (and marked done below), or it would stop every rollup after it.
-        let event: Event = match serde_json::from_str(&data) {
+    for stored in &events {
+        let view_id = &stored.view_id;
+        let received_at = stored.received_at;
+        // Written by the ingest from a parsed event, so unreadable only if the store is
+        // damaged: skipped (and taken below), or it would stop every rollup after it.
+        let event: Event = match serde_json::from_str(&stored.data) {
             Ok(e) => e,
             Err(e) => {
-                let id: i64 = row.try_get("id")?;
-                tracing::error!(id, error = %e, "unreadable playback event skipped");
+                tracing::error!(seq = stored.seq, error = %e, "unreadable playback event skipped");
                 continue;
             }
         };
-        if !views.contains_key(&view_id) {
-            let view = match load_view(&mut tx, &view_id).await? {
+        if !views.contains_key(view_id) {
+            let view = match load_view(&mut tx, view_id).await? {
                 Some(v) => v,
-                None => new_view(row, received_at)?,
+                None => new_view(stored),
             };
             views.insert(view_id.clone(), view);
         }
-        let view = views.get_mut(&view_id).expect("inserted above");
+        let view = views.get_mut(view_id).expect("inserted above");
+        if !view.seqs.insert(stored.seq) {
+            continue;
+        }
         let duration = match durations.get(&view.video) {
             Some(d) => *d,
             None => {
@@ -202,12 +206,12 @@ pub async fn batch_once(db: &AnyPool, limit: usize) -> anyhow::Result<usize> {
         );
         let delta = deltas.entry(key).or_default();
         apply(view, &event, received_at, duration, delta);
-        let view = &views[&view_id];
+        let view = &views[view_id];
         if view.counted_at.is_none()
             && counts(view.watched_ms as u64, duration)
-            && !counted_lately(&mut tx, &views, &view_id, received_at).await?
+            && !counted_lately(&mut tx, &views, view_id, received_at).await?
         {
-            views.get_mut(&view_id).expect("present").counted_at = Some(received_at);
+            views.get_mut(view_id).expect("present").counted_at = Some(received_at);
             delta.views += 1;
         }
     }
@@ -217,22 +221,7 @@ pub async fn batch_once(db: &AnyPool, limit: usize) -> anyhow::Result<usize> {
     for (key, d) in &deltas {
         add_to_hour(&mut tx, key, d).await?;
     }
-    let ids: Vec<i64> = events
-        .iter()
-        .map(|r| r.try_get("id"))
-        .collect::<Result<_, _>>()?;
-    for chunk in ids.chunks(500) {
-        let list = chunk
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
-        sqlx::query(&format!(
-            "UPDATE playback_events SET pending = 0 WHERE id IN ({list})"
-        ))
-        .execute(&mut *tx)
-        .await?;
-    }
+    Events::taken(&mut tx, taken).await?;
     tx.commit().await?;
     Ok(events.len())
 }
@@ -321,14 +310,14 @@ async fn counted_lately(
     Ok(stored.is_some())
 }
 
-fn new_view(row: &AnyRow, received_at: i64) -> sqlx::Result<View> {
-    Ok(View {
-        video: row.try_get("video_id")?,
-        viewer: row.try_get("viewer")?,
-        country: row.try_get("country")?,
-        device: row.try_get("device")?,
-        hour: received_at - received_at.rem_euclid(3600),
-        issued_at: row.try_get("issued_at")?,
+fn new_view(e: &Stored) -> View {
+    View {
+        video: e.video_id.clone(),
+        viewer: e.viewer.clone(),
+        country: e.country.clone(),
+        device: e.device.clone(),
+        hour: e.received_at - e.received_at.rem_euclid(3600),
+        issued_at: e.issued_at,
         watched_ms: 0,
         retention: 0,
         startup_ms: None,
@@ -337,13 +326,14 @@ fn new_view(row: &AnyRow, received_at: i64) -> sqlx::Result<View> {
         switches: 0,
         errors: 0,
         counted_at: None,
-    })
+        seqs: Seqs::default(),
+    }
 }
 
 async fn load_view(tx: &mut Transaction<'static, Any>, id: &str) -> sqlx::Result<Option<View>> {
     let row = sqlx::query(
         "SELECT video_id, viewer, country, device, hour, issued_at, watched_ms, retention,
-                startup_ms, rebuffers, rebuffer_ms, switches, errors, counted_at
+                startup_ms, rebuffers, rebuffer_ms, switches, errors, counted_at, seqs
          FROM playback_views WHERE view_id = $1",
     )
     .bind(id)
@@ -365,6 +355,8 @@ async fn load_view(tx: &mut Transaction<'static, Any>, id: &str) -> sqlx::Result
             switches: r.try_get("switches")?,
             errors: r.try_get("errors")?,
             counted_at: r.try_get("counted_at")?,
+            seqs: Seqs::decode(&r.try_get::<String, _>("seqs")?)
+                .map_err(|e| sqlx::Error::Decode(e.into()))?,
         })
     })
     .transpose()
@@ -376,14 +368,14 @@ async fn save_view(tx: &mut Transaction<'static, Any>, id: &str, v: &View) -> sq
         // (what creators' earnings split the membership pool by), never changed after.
         "INSERT INTO playback_views (view_id, video_id, viewer, country, device, hour, issued_at,
                                      watched_ms, retention, startup_ms, rebuffers, rebuffer_ms,
-                                     switches, errors, counted_at, members)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+                                     switches, errors, counted_at, seqs, members)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
                  (SELECT COUNT(*) FROM videos WHERE id = $2 AND visibility = 'members'))
          ON CONFLICT (view_id) DO UPDATE SET watched_ms = excluded.watched_ms,
            retention = excluded.retention, startup_ms = excluded.startup_ms,
            rebuffers = excluded.rebuffers, rebuffer_ms = excluded.rebuffer_ms,
            switches = excluded.switches, errors = excluded.errors,
-           counted_at = excluded.counted_at",
+           counted_at = excluded.counted_at, seqs = excluded.seqs",
     )
     .bind(id)
     .bind(&v.video)
@@ -400,6 +392,7 @@ async fn save_view(tx: &mut Transaction<'static, Any>, id: &str, v: &View) -> sq
     .bind(v.switches)
     .bind(v.errors)
     .bind(v.counted_at)
+    .bind(v.seqs.encode())
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -12,9 +12,26 @@ use origin::analytics::rollup::batch_once;
 
 const VIDEO: &str = "stats-video";
 
+/// Where the events go: the database, or ClickHouse.
+#[derive(Clone, Copy, PartialEq)]
+enum Store {
+    Database,
+    ClickHouse,
+}
+
 /// A creator with a public 60 s video, the rollup left to the test: `(app, creator's token)`.
 async fn setup() -> (TestApp, String) {
-    let app = TestApp::spawn_tweaked(|s| s.analytics.rollup = false).await;
+    setup_on(Store::Database).await
+}
+
+async fn setup_on(store: Store) -> (TestApp, String) {
+    let app = TestApp::spawn_tweaked(|s| {
+        s.analytics.rollup = false;
+        if store == Store::ClickHouse {
+            s.analytics.clickhouse = Some(e2e::clickhouse());
+        }
+    })
+    .await;
     let (creator, token) = app.user("creator@example.com", Role::Creator).await;
     app.public_video(VIDEO, Some(&creator)).await;
     sqlx::query("UPDATE videos SET duration_ms = 60000 WHERE id = $1")
@@ -42,9 +59,15 @@ async fn ingest(app: &TestApp, view: &ViewClaims, received_at: u64, events: Valu
     app.edge_post("/internal/beacons", &body).await.status()
 }
 
-/// Rolls up everything pending, in batches of 4 so views span batches.
+/// Rolls up everything pending, in batches of 4 so views span batches (ClickHouse: once its
+/// inserts have settled).
 async fn roll_up(app: &TestApp) {
-    while batch_once(&app.state.db, 4).await.unwrap() > 0 {}
+    settle(app).await;
+    while batch_once(&app.state.db, &app.state.events, 4)
+        .await
+        .unwrap()
+        > 0
+    {}
 }
 
 async fn stats(app: &TestApp, token: &str, query: &str) -> (StatusCode, Value) {
@@ -57,7 +80,16 @@ async fn stats(app: &TestApp, token: &str, query: &str) -> (StatusCode, Value) {
 
 #[tokio::test]
 async fn a_scripted_session_gives_exact_counts_and_duplicates_change_nothing() {
-    let (app, token) = setup().await;
+    scripted_session(Store::Database).await;
+}
+
+#[tokio::test]
+async fn a_scripted_session_gives_exact_counts_and_duplicates_change_nothing_on_clickhouse() {
+    scripted_session(Store::ClickHouse).await;
+}
+
+async fn scripted_session(store: Store) {
+    let (app, token) = setup_on(store).await;
     let t0 = now();
     // Alice in France on a desktop: starts in 800 ms, plays 40 s with one 500 ms stall.
     let a = claims(1, "u:alice", Some("FR"), Device::Desktop, t0);
@@ -348,4 +380,112 @@ async fn an_unreadable_stored_event_is_skipped_not_a_stop() {
         ),
         (json!(1), json!(40_000))
     );
+}
+
+/// Waits until the rollup may read what ClickHouse took so far (nothing on the database).
+async fn settle(app: &TestApp) {
+    if let Some(ch) = &app.state.settings.analytics.clickhouse {
+        tokio::time::sleep(std::time::Duration::from_secs(ch.settle_secs + 1)).await;
+    }
+}
+
+/// Rows of the test's ClickHouse table, counted through its HTTP interface.
+async fn rows_in_clickhouse(app: &TestApp) -> u64 {
+    let ch = app.state.settings.analytics.clickhouse.as_ref().unwrap();
+    let count = app
+        .client
+        .post(&ch.url)
+        .body(format!(
+            "SELECT count() FROM {}.playback_events",
+            ch.database
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    count.trim().parse().unwrap()
+}
+
+#[tokio::test]
+async fn clickhouse_keeps_a_replay_and_the_rollup_counts_it_once_reading_on_from_its_cursor() {
+    let (app, token) = setup_on(Store::ClickHouse).await;
+    let t0 = now();
+    let v = claims(8, "u:frank", Some("DE"), Device::Tv, t0);
+    let first = json!([
+        {"type": "start", "seq": 0, "startup_ms": 400},
+        {"type": "heartbeat", "seq": 1, "played": [[0, 20000]]},
+    ]);
+    assert_eq!(
+        ingest(&app, &v, t0 + 20, first.clone()).await,
+        StatusCode::NO_CONTENT
+    );
+    // A store that lets inserts settle for an hour reads none of these yet.
+    let settings = app.state.settings.analytics.clickhouse.clone().unwrap();
+    let patient =
+        origin::analytics::events::Events::open(Some(&origin::settings::ClickHouseSettings {
+            settle_secs: 3600,
+            ..settings.clone()
+        }))
+        .await
+        .unwrap();
+    assert_eq!(batch_once(&app.state.db, &patient, 100).await.unwrap(), 0);
+    roll_up(&app).await;
+
+    // The first beacon again (after it was rolled up), with the next one: ClickHouse keeps all
+    // four rows, the view counts the replay's events once, and a fresh store (another process,
+    // or this one restarted) reads on from the cursor, not from the start.
+    let second = json!([
+        {"type": "heartbeat", "seq": 1, "played": [[0, 20000]]},
+        {"type": "start", "seq": 0, "startup_ms": 400},
+        {"type": "end", "seq": 2, "played": [[20000, 35000]]},
+    ]);
+    assert_eq!(
+        ingest(&app, &v, t0 + 25, first).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        ingest(&app, &v, t0 + 40, second).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(rows_in_clickhouse(&app).await, 2 + 2 + 3);
+    let restarted = origin::analytics::events::Events::open(Some(&settings))
+        .await
+        .unwrap();
+    settle(&app).await;
+    let mut taken = 0;
+    loop {
+        let n = batch_once(&app.state.db, &restarted, 2).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        taken += n;
+    }
+    assert_eq!(taken, 5, "what came after the cursor");
+    roll_up(&app).await;
+
+    let (_, s) = stats(
+        &app,
+        &token,
+        &format!("from={}&to={}&video={VIDEO}", t0 - 3600, t0 + 3600),
+    )
+    .await;
+    let t = &s["totals"];
+    assert_eq!(
+        (
+            t["plays"].clone(),
+            t["views"].clone(),
+            t["watch_ms"].clone()
+        ),
+        (json!(1), json!(1), json!(35_000)),
+        "{s}"
+    );
+    assert_eq!(t["startup_ms"], json!({"p50": 500, "p95": 500}));
+    let seqs: String = sqlx::query_scalar("SELECT seqs FROM playback_views WHERE view_id = $1")
+        .bind(&v.view)
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(seqs, "0-2");
 }

@@ -104,6 +104,12 @@ pub struct AnalyticsSettings {
     /// Events rolled up per transaction.
     #[serde(default = "default_rollup_batch")]
     pub rollup_batch: usize,
+    /// Days raw events are kept once rolled up (`analytics::retention`).
+    #[serde(default = "default_events_days")]
+    pub events_days: u64,
+    /// Days views are kept (and at least until their month's earnings are closed).
+    #[serde(default = "default_views_days")]
+    pub views_days: u64,
     /// Keep the events in ClickHouse rather than the database (`analytics::events`).
     #[serde(default)]
     pub clickhouse: Option<ClickHouseSettings>,
@@ -155,6 +161,8 @@ impl Default for AnalyticsSettings {
             rollup: true,
             rollup_secs: default_rollup_secs(),
             rollup_batch: default_rollup_batch(),
+            events_days: default_events_days(),
+            views_days: default_views_days(),
             clickhouse: None,
         }
     }
@@ -162,6 +170,14 @@ impl Default for AnalyticsSettings {
 
 fn default_rollup_secs() -> u64 {
     60
+}
+
+fn default_events_days() -> u64 {
+    90
+}
+
+fn default_views_days() -> u64 {
+    400
 }
 
 fn default_rollup_batch() -> usize {
@@ -882,6 +898,10 @@ impl Settings {
         }
         if let Some(s3) = &self.storage.s3 {
             s3.validate(self.storage.max_upload_bytes)?;
+        }
+        // A view's late events (its token lives 12 hours) must find it, or it would count twice.
+        if self.analytics.events_days == 0 || self.analytics.views_days < 2 {
+            bail!("analytics.events_days must be at least 1, analytics.views_days at least 2");
         }
         if let Some(ch) = &self.analytics.clickhouse {
             if !(ch.url.starts_with("http://") || ch.url.starts_with("https://")) {

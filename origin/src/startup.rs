@@ -150,6 +150,8 @@ async fn runner(state: &AppState) -> anyhow::Result<Runner> {
     if settings.analytics.rollup {
         let lane = crate::analytics::rollup::lane(&state.db, &state.events, &settings.analytics);
         runner = runner.lane(lane.await?);
+        let lane = crate::analytics::retention::lane(&state.db, &state.events, &settings.analytics);
+        runner = runner.lane(lane.await?);
     }
     if settings.earnings.close {
         runner = runner.lane(crate::earnings::lane(&state.db, &settings.earnings).await?);

@@ -15,3 +15,6 @@ CREATE TABLE analytics_cursor (
 -- The sequence numbers of a view the rollup has counted (origin/src/analytics/seqs.rs:
 -- `0-41,43`): an event store that keeps a retried beacon twice still counts it once.
 ALTER TABLE playback_views ADD COLUMN seqs TEXT NOT NULL DEFAULT '';
+
+-- The retention job removes views by their first hour (origin/src/analytics/retention.rs).
+CREATE INDEX playback_views_hour ON playback_views (hour);

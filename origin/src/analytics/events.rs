@@ -100,6 +100,15 @@ impl Events {
         }
     }
 
+    /// Removes the events the rollup has taken that arrived before `before` (unix seconds);
+    /// how many. ClickHouse: whole months, ended before `before` and read past by the rollup.
+    pub async fn forget_before(&self, db: &AnyPool, before: u64) -> anyhow::Result<u64> {
+        match self {
+            Self::Database => Ok(forget_in_database(db, before).await?),
+            Self::ClickHouse(ch) => ch.forget_before(db, before).await,
+        }
+    }
+
     /// Marks what [`Events::pending`] gave as taken, in the rollup's transaction.
     pub async fn taken(tx: &mut Transaction<'static, Any>, taken: Taken) -> sqlx::Result<()> {
         match taken {
@@ -164,6 +173,32 @@ async fn append_to_database(db: &AnyPool, ingest: &Ingest) -> anyhow::Result<u64
     }
     tx.commit().await?;
     Ok(added)
+}
+
+/// Oldest first, a chunk at a time: the ids are read (no write lock meanwhile), then deleted.
+async fn forget_in_database(db: &AnyPool, before: u64) -> sqlx::Result<u64> {
+    let chunk = super::retention::CHUNK;
+    let mut deleted = 0;
+    loop {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM playback_events WHERE pending = 0 AND received_at < $1
+             ORDER BY id LIMIT $2",
+        )
+        .bind(before as i64)
+        .bind(chunk as i64)
+        .fetch_all(db)
+        .await?;
+        if !ids.is_empty() {
+            let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+            deleted += sqlx::query(&format!("DELETE FROM playback_events WHERE id IN ({list})"))
+                .execute(db)
+                .await?
+                .rows_affected();
+        }
+        if ids.len() < chunk {
+            return Ok(deleted);
+        }
+    }
 }
 
 async fn pending_in_database(
@@ -313,6 +348,52 @@ impl ClickHouse {
         }
         insert.end().await?;
         Ok(ingest.events.len() as u64)
+    }
+
+    /// Drops each month (a partition, `YYYYMM`) that ended before `before` and that the rollup
+    /// has read past.
+    async fn forget_before(&self, db: &AnyPool, before: u64) -> anyhow::Result<u64> {
+        let cursor: Option<i64> =
+            sqlx::query_scalar("SELECT inserted FROM analytics_cursor WHERE store = 'clickhouse'")
+                .fetch_optional(db)
+                .await?;
+        let read_past = cursor.unwrap_or(0).max(0) as u64;
+        #[derive(Row, Deserialize)]
+        struct Part {
+            partition: String,
+            rows: u64,
+        }
+        let parts: Vec<Part> = within(
+            self.client
+                .query(
+                    "SELECT partition, sum(rows) AS rows FROM system.parts
+                     WHERE database = currentDatabase() AND table = 'playback_events' AND active
+                     GROUP BY partition ORDER BY partition",
+                )
+                .fetch_all(),
+        )
+        .await
+        .context("listing ClickHouse's partitions of playback_events")?;
+        let mut dropped = 0;
+        for part in parts {
+            let Some(month) = crate::earnings::Month::parse_compact(&part.partition) else {
+                tracing::warn!(partition = %part.partition, "playback_events partition not a month, kept");
+                continue;
+            };
+            if month.end() > before || month.end() > read_past {
+                break;
+            }
+            within(
+                self.client
+                    .query("ALTER TABLE playback_events DROP PARTITION ?")
+                    .bind(month.compact())
+                    .execute(),
+            )
+            .await
+            .with_context(|| format!("dropping the partition {}", part.partition))?;
+            dropped += part.rows;
+        }
+        Ok(dropped)
     }
 
     async fn pending(

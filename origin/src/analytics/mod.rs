@@ -25,6 +25,7 @@
 
 pub mod events;
 pub mod ingest;
+pub mod retention;
 pub mod rollup;
 pub mod seqs;
 pub mod stats;

@@ -73,7 +73,19 @@ impl Month {
         }
     }
 
-    fn next(self) -> Self {
+    /// `YYYYMM`, as ClickHouse names a month's partition.
+    pub fn parse_compact(s: &str) -> Option<Self> {
+        let (y, m) = (s.get(..4)?, s.get(4..)?);
+        Self::parse(&format!("{y}-{m}"))
+    }
+
+    /// `YYYYMM` as a number.
+    pub fn compact(self) -> u32 {
+        self.year as u32 * 100 + self.month
+    }
+
+    /// The month after.
+    pub fn next(self) -> Self {
         match self.month {
             12 => Self {
                 year: self.year + 1,
@@ -404,7 +416,7 @@ struct Closer {
 
 /// The first month wholly after creators' earnings began (`earnings_start`, written by the
 /// migration that began keeping invoices): no month before it is closed by the job.
-async fn first_month(db: &AnyPool) -> sqlx::Result<Month> {
+pub(crate) async fn first_month(db: &AnyPool) -> sqlx::Result<Month> {
     let started: i64 = sqlx::query_scalar("SELECT started_at FROM earnings_start WHERE id = 1")
         .fetch_one(db)
         .await?;
@@ -449,6 +461,11 @@ mod tests {
             Month::parse("2027-01").unwrap().start()
         );
         assert_eq!(Month::of(1_772_323_199), m);
+        assert_eq!(Month::parse_compact("202602"), Some(m));
+        assert_eq!(m.compact(), 202_602);
+        for bad in ["2026-02", "20262", "2026022", "20261a"] {
+            assert_eq!(Month::parse_compact(bad), None, "{bad}");
+        }
         assert_eq!(Month::of(1_772_323_200), Month::parse("2026-03").unwrap());
         assert_eq!(
             Month::parse("2026-01").unwrap().previous().to_string(),

@@ -489,3 +489,119 @@ async fn clickhouse_keeps_a_replay_and_the_rollup_counts_it_once_reading_on_from
         .unwrap();
     assert_eq!(seqs, "0-2");
 }
+
+#[tokio::test]
+async fn old_events_and_views_go_but_not_before_their_months_earnings_close() {
+    retention(Store::Database).await;
+}
+
+#[tokio::test]
+async fn old_events_and_views_go_but_not_before_their_months_earnings_close_on_clickhouse() {
+    retention(Store::ClickHouse).await;
+}
+
+async fn retention(store: Store) {
+    use origin::analytics::retention::{sweep, Swept};
+    use origin::earnings::Month;
+    let (app, _) = setup_on(store).await;
+    let t0 = now();
+    let day = 86_400;
+    // Earnings began 200 days ago; a view 100 days ago, another now.
+    sqlx::query("UPDATE earnings_start SET started_at = $1")
+        .bind((t0 - 200 * day) as i64)
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+    let old = claims(9, "u:gina", None, Device::Desktop, t0 - 100 * day);
+    let events = json!([
+        {"type": "start", "seq": 0, "startup_ms": 300},
+        {"type": "heartbeat", "seq": 1, "played": [[0, 40000]]},
+    ]);
+    assert_eq!(
+        ingest(&app, &old, t0 - 100 * day + 40, events.clone()).await,
+        StatusCode::NO_CONTENT
+    );
+    let new = claims(10, "u:hugo", None, Device::Desktop, t0);
+    assert_eq!(
+        ingest(&app, &new, t0 + 40, events).await,
+        StatusCode::NO_CONTENT
+    );
+    // ClickHouse drops months by its own time of the insert: a row as if stored 100 days ago.
+    let ch = app.state.settings.analytics.clickhouse.clone();
+    if let Some(ch) = &ch {
+        let insert = format!(
+            "INSERT INTO {}.playback_events (inserted, view_id, seq, video_id, viewer, country,
+               device, issued_at, received_at, kind, data)
+             SELECT toDateTime({t}), 'long-ago', 0, '{VIDEO}', 'u:ida', '', 'desktop', {t}, {t},
+               'start', '{{\"type\":\"start\",\"seq\":0,\"startup_ms\":300}}'",
+            ch.database,
+            t = t0 - 100 * day,
+        );
+        let r = app.client.post(&ch.url).body(insert).send().await.unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    }
+    roll_up(&app).await;
+    let views = || async {
+        let mut ids: Vec<String> = sqlx::query_scalar("SELECT view_id FROM playback_views")
+            .fetch_all(&app.state.db)
+            .await
+            .unwrap();
+        ids.sort();
+        ids
+    };
+    let mut all = vec![old.view.clone(), new.view.clone()];
+    if ch.is_some() {
+        all.push("long-ago".into());
+        all.sort();
+    }
+    assert_eq!(views().await, all);
+
+    // Events older than 90 days go (ClickHouse: the month of the row stored long ago); views are
+    // kept 30 days here, but the old ones' months are not closed yet.
+    let mut settings = app.state.settings.analytics.clone();
+    settings.views_days = 30;
+    let swept = sweep(&app.state.db, &app.state.events, &settings, t0)
+        .await
+        .unwrap();
+    assert_eq!(
+        swept,
+        Swept {
+            events: if ch.is_some() { 1 } else { 2 },
+            views: 0
+        }
+    );
+    if ch.is_some() {
+        assert_eq!(rows_in_clickhouse(&app).await, 4, "this month's rows stay");
+    } else {
+        let kept: Vec<String> = sqlx::query_scalar("SELECT DISTINCT view_id FROM playback_events")
+            .fetch_all(&app.state.db)
+            .await
+            .unwrap();
+        assert_eq!(kept, std::slice::from_ref(&new.view));
+    }
+
+    // Once the months up to the old view's are closed, its views go; the new one stays.
+    let mut month = Month::of(t0 - 200 * day);
+    while month <= Month::of(t0 - 100 * day) {
+        origin::earnings::close(&app.state.db, &app.state.settings.earnings, month, t0)
+            .await
+            .unwrap();
+        month = month.next();
+    }
+    let swept = sweep(&app.state.db, &app.state.events, &settings, t0)
+        .await
+        .unwrap();
+    assert_eq!(
+        swept,
+        Swept {
+            events: 0,
+            views: all.len() as u64 - 1
+        }
+    );
+    assert_eq!(views().await, std::slice::from_ref(&new.view));
+    // Nothing else is old enough.
+    let swept = sweep(&app.state.db, &app.state.events, &settings, t0)
+        .await
+        .unwrap();
+    assert_eq!(swept, Swept::default());
+}

@@ -47,10 +47,13 @@ impl Sink {
         }
     }
 
-    /// Every message received so far, in order.
+    /// Every message received so far, in order. A line the sink is still writing (no newline
+    /// yet) is left for the next read.
     pub fn messages(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.dir.path().join("messages.jsonl"))
-            .unwrap_or_default()
+        let text =
+            std::fs::read_to_string(self.dir.path().join("messages.jsonl")).unwrap_or_default();
+        let whole = text.rfind('\n').map_or("", |end| &text[..end]);
+        whole
             .lines()
             .map(|l| serde_json::from_str(l).expect("a sink line is JSON"))
             .collect()

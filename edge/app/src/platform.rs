@@ -316,6 +316,12 @@ pub trait Platform {
     /// `ctx.waitUntil`); a runtime that cannot (Spin 5 components end with their response)
     /// runs it before answering.
     fn defer(&self, task: Deferred);
+    /// Whether this instance's memory outlives the request and serves later ones, so that
+    /// work may be gathered across requests (Workers: an isolate serves many; Spin: an
+    /// instance per request).
+    fn serves_many(&self) -> bool {
+        false
+    }
     /// The current time.
     fn now(&self) -> UnixTime;
     /// Waits `ms` milliseconds (Workers: a timer, which also tells workerd the request is still

@@ -131,6 +131,10 @@ impl<P: Platform> Platform for Traced<P> {
         self.inner.defer(task);
     }
 
+    fn serves_many(&self) -> bool {
+        self.inner.serves_many()
+    }
+
     async fn sleep(&self, ms: u32) {
         self.inner.sleep(ms).await;
     }

@@ -35,6 +35,8 @@ pub struct MemPlatform {
     /// Each key's GCRA theoretical arrival time, when a test gives the platform a limiter
     /// ([`MemPlatform::with_limiter`]); without, every limiter call fails.
     pub limiter: Option<Rc<RefCell<HashMap<String, u64>>>>,
+    /// What [`Platform::serves_many`] answers (false, as on Spin, unless a test says).
+    pub serves_many: Rc<std::cell::Cell<bool>>,
     origin: Origin,
 }
 
@@ -58,6 +60,7 @@ impl MemPlatform {
             cache: None,
             deferred: Rc::default(),
             limiter: None,
+            serves_many: Rc::default(),
             origin: Rc::new(origin),
         }
     }
@@ -150,6 +153,9 @@ impl Platform for MemPlatform {
     }
     fn defer(&self, task: Deferred) {
         self.deferred.borrow_mut().push(task);
+    }
+    fn serves_many(&self) -> bool {
+        self.serves_many.get()
     }
     async fn sleep(&self, _ms: u32) {}
     fn now(&self) -> UnixTime {

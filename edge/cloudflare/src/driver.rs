@@ -449,6 +449,11 @@ impl Platform for Driven {
         self.shared.spawned.borrow_mut().push(task);
     }
 
+    /// The Wasm instance lives as long as its isolate, which serves many requests.
+    fn serves_many(&self) -> bool {
+        true
+    }
+
     async fn verify_signature(
         &self,
         kid: &str,

@@ -79,12 +79,12 @@ impl Events {
         })
     }
 
-    /// Appends `ingest`'s events (checked by the caller); how many were new (ClickHouse: how
-    /// many were sent, duplicates counted later).
-    pub async fn append(&self, db: &AnyPool, ingest: &Ingest) -> anyhow::Result<u64> {
+    /// Appends the beacons' events (checked by the caller) in one write; how many were new
+    /// (ClickHouse: how many were sent, duplicates counted later).
+    pub async fn append(&self, db: &AnyPool, beacons: &[&Ingest]) -> anyhow::Result<u64> {
         match self {
-            Self::Database => append_to_database(db, ingest).await,
-            Self::ClickHouse(ch) => ch.append(ingest).await,
+            Self::Database => append_to_database(db, beacons).await,
+            Self::ClickHouse(ch) => ch.append(beacons).await,
         }
     }
 
@@ -145,31 +145,35 @@ impl Events {
     }
 }
 
-async fn append_to_database(db: &AnyPool, ingest: &Ingest) -> anyhow::Result<u64> {
-    let v = &ingest.view;
-    let country = v.country.as_ref().map_or("", |c| c.as_str());
+async fn append_to_database(db: &AnyPool, beacons: &[&Ingest]) -> anyhow::Result<u64> {
     let mut tx = db.begin().await?;
     let mut added = 0;
-    for e in &ingest.events {
-        added += sqlx::query(
-            "INSERT INTO playback_events
+    // Loops, not an iterator of pairs: a closure borrowing across the awaits makes the future
+    // not `Send` (a higher-ranked lifetime the compiler cannot prove).
+    for ingest in beacons {
+        let v = &ingest.view;
+        let country = v.country.as_ref().map_or("", |c| c.as_str());
+        for e in &ingest.events {
+            added += sqlx::query(
+                "INSERT INTO playback_events
                (view_id, seq, video_id, viewer, country, device, issued_at, received_at, kind, data)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
              ON CONFLICT (view_id, seq) DO NOTHING",
-        )
-        .bind(&v.view)
-        .bind(i64::from(e.seq()))
-        .bind(v.video.as_str())
-        .bind(&v.viewer)
-        .bind(country)
-        .bind(v.device.as_str())
-        .bind(v.issued as i64)
-        .bind(ingest.received_at as i64)
-        .bind(e.kind())
-        .bind(serde_json::to_string(e).expect("an event serializes"))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+            )
+            .bind(&v.view)
+            .bind(i64::from(e.seq()))
+            .bind(v.video.as_str())
+            .bind(&v.viewer)
+            .bind(country)
+            .bind(v.device.as_str())
+            .bind(v.issued as i64)
+            .bind(ingest.received_at as i64)
+            .bind(e.kind())
+            .bind(serde_json::to_string(e).expect("an event serializes"))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
     }
     tx.commit().await?;
     Ok(added)
@@ -322,32 +326,36 @@ impl ClickHouse {
         })
     }
 
-    async fn append(&self, ingest: &Ingest) -> anyhow::Result<u64> {
-        let v = &ingest.view;
-        let country = v.country.as_ref().map_or("", |c| c.as_str());
+    async fn append(&self, beacons: &[&Ingest]) -> anyhow::Result<u64> {
         let mut insert = self
             .client
             .insert::<NewEvent<'_>>("playback_events")
             .await?
             .with_timeouts(Some(TIMEOUT), Some(TIMEOUT));
-        for e in &ingest.events {
-            insert
-                .write(&NewEvent {
-                    view_id: &v.view,
-                    seq: e.seq(),
-                    video_id: v.video.as_str(),
-                    viewer: &v.viewer,
-                    country,
-                    device: v.device.as_str(),
-                    issued_at: v.issued as i64,
-                    received_at: ingest.received_at as i64,
-                    kind: e.kind(),
-                    data: serde_json::to_string(e).expect("an event serializes"),
-                })
-                .await?;
+        let mut sent = 0;
+        for ingest in beacons {
+            let v = &ingest.view;
+            let country = v.country.as_ref().map_or("", |c| c.as_str());
+            for e in &ingest.events {
+                sent += 1;
+                insert
+                    .write(&NewEvent {
+                        view_id: &v.view,
+                        seq: e.seq(),
+                        video_id: v.video.as_str(),
+                        viewer: &v.viewer,
+                        country,
+                        device: v.device.as_str(),
+                        issued_at: v.issued as i64,
+                        received_at: ingest.received_at as i64,
+                        kind: e.kind(),
+                        data: serde_json::to_string(e).expect("an event serializes"),
+                    })
+                    .await?;
+            }
         }
         insert.end().await?;
-        Ok(ingest.events.len() as u64)
+        Ok(sent)
     }
 
     /// Drops each month (a partition, `YYYYMM`) that ended before `before` and that the rollup

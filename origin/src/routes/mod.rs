@@ -49,6 +49,12 @@ pub fn router(state: AppState) -> Router {
                 .layer(DefaultBodyLimit::max(crate::analytics::ingest::MAX_BODY)),
         )
         .route(
+            "/internal/beacons/batch",
+            post(crate::analytics::ingest::gathered).layer(DefaultBodyLimit::max(
+                crate::analytics::ingest::MAX_GATHERED_BODY,
+            )),
+        )
+        .route(
             "/internal/ads/events",
             post(crate::ads::events::ingest)
                 .layer(DefaultBodyLimit::max(crate::ads::events::MAX_BODY)),

@@ -605,3 +605,58 @@ async fn retention(store: Store) {
         .unwrap();
     assert_eq!(swept, Swept::default());
 }
+
+#[tokio::test]
+async fn a_gathered_batch_stores_the_beacons_that_fit_and_names_the_others() {
+    let (app, token) = setup().await;
+    let t0 = now();
+    let good = claims(11, "u:jo", Some("NL"), Device::Desktop, t0);
+    let mut gone = claims(12, "u:kim", None, Device::Desktop, t0);
+    gone.video = VideoId::parse("no-such-video").unwrap();
+    let late = claims(13, "u:lee", None, Device::Mobile, t0);
+    let played = json!([{"type": "heartbeat", "seq": 0, "played": [[0, 31000]]}]);
+    let past_the_end = json!([{"type": "heartbeat", "seq": 0, "played": [[0, 70000]]}]);
+    let beacon = |view: &ViewClaims, events: &Value| json!({"view": view, "received_at": t0 + 31, "events": events});
+    let body = json!({"beacons": [
+        beacon(&good, &played),
+        beacon(&gone, &played),
+        beacon(&late, &past_the_end),
+    ]});
+    let r = app.edge_post("/internal/beacons/batch", &body).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["events"], 1);
+    assert_eq!(
+        answer["refused"][0],
+        json!({"beacon": 1, "error": "not_found"})
+    );
+    assert_eq!(answer["refused"][1]["beacon"], 2);
+    assert_eq!(answer["refused"][1]["error"], "invalid_beacon");
+    assert_eq!(answer["refused"].as_array().unwrap().len(), 2);
+    roll_up(&app).await;
+    let (_, s) = stats(
+        &app,
+        &token,
+        &format!("from={}&to={}", t0 - 3600, t0 + 3600),
+    )
+    .await;
+    assert_eq!(
+        (
+            s["totals"]["views"].clone(),
+            s["totals"]["watch_ms"].clone()
+        ),
+        (json!(1), json!(31_000))
+    );
+
+    // Nothing, too many, or something else: refused whole.
+    for bad in [
+        json!({"beacons": []}),
+        json!({"beacons": vec![beacon(&good, &played); shared_wasm::beacon::MAX_GATHERED + 1]}),
+        json!({"beacons": [beacon(&good, &played)], "more": 1}),
+    ] {
+        let r = app.edge_post("/internal/beacons/batch", &bad).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_beacon");
+    }
+}

@@ -184,6 +184,18 @@ pub struct Ingest {
     pub events: Vec<Event>,
 }
 
+/// Most beacons one request to the ingest carries.
+pub const MAX_GATHERED: usize = 64;
+
+/// What an edge sends the origin's ingest (`POST /internal/beacons/batch`): the beacons it took
+/// in a moment, from any viewers, each as checked alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gathered {
+    /// 1 to [`MAX_GATHERED`].
+    pub beacons: Vec<Ingest>,
+}
+
 /// Checks a batch's events: 1 to [`MAX_EVENTS`], distinct sequence numbers, every field in
 /// bounds, played ranges inside the video (`duration_ms` when known). The message says what
 /// was wrong.

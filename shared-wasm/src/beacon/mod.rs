@@ -20,7 +20,9 @@ use crate::{hmac, CountryCode, UnixTime, VideoId};
 
 mod events;
 
-pub use events::{check_events, Batch, Event, Ingest, MAX_BODY_BYTES, MAX_EVENTS};
+pub use events::{
+    check_events, Batch, Event, Gathered, Ingest, MAX_BODY_BYTES, MAX_EVENTS, MAX_GATHERED,
+};
 
 /// Binds the MAC to this use: a view token is never a playback token, nor the reverse.
 pub const DOMAIN: &[u8] = b"edge-video/view-token/v1\0";

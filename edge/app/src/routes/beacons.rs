@@ -5,9 +5,20 @@
 //! video, from where and on what come from the view token the edge signed when it allowed the
 //! playback (`shared_wasm::beacon`). Bounded before parsing (size, then the quota per address),
 //! checked against the video's duration, and forwarded as the edge's own signed request.
+//!
+//! Forwarded in batches: where the runtime keeps an instance for many requests (Workers), the
+//! beacons that arrive within [`GATHER_MS`] of the first go to the origin together
+//! (`POST /internal/beacons/batch`, at most [`MAX_GATHERED`]), sent after the first one's
+//! response (`Platform::defer`). The player is answered 202 once its beacon is checked and
+//! gathered; the origin's verdict on it (a video it no longer has, a duration that changed) is
+//! logged, as a count. Gathered beacons live in the instance's memory: if it is evicted before
+//! they are sent, they are lost, as an unsent `sendBeacon` would be. Where each request has an
+//! instance of its own (Spin), each beacon is sent at once, alone.
 
-use serde_json::json;
-use shared_wasm::beacon::{self, check_events, Batch, Ingest};
+use std::cell::RefCell;
+
+use serde_json::{json, Value};
+use shared_wasm::beacon::{self, check_events, Batch, Gathered, Ingest, MAX_GATHERED};
 
 use crate::config::EdgeConfig;
 use crate::error::EdgeError;
@@ -21,7 +32,7 @@ fn invalid(code: &'static str, message: String) -> EdgeError {
 }
 
 /// Handles one beacon: 202 with how many events were taken.
-pub async fn handle<P: Platform>(
+pub async fn handle<P: Platform + Clone + 'static>(
     p: &P,
     cfg: &EdgeConfig,
     req: &Request,
@@ -54,19 +65,94 @@ pub async fn handle<P: Platform>(
         received_at: p.now().0,
         events: batch.events,
     };
-    let body = serde_json::to_vec(&ingest).expect("an ingest serializes");
-    let resp = origin::post_json(p, cfg, Target::Nearest(req), "/internal/beacons", body).await?;
-    match resp.status {
-        200..=299 => Ok(accepted(n)),
-        404 => Err(EdgeError::NotFound("video")),
-        // The origin's record of the video may differ from this edge's copy (a new duration).
-        400 => Err(invalid(
-            "invalid_beacon",
-            "the events do not fit the video as its origin knows it".into(),
+    gather(p, cfg, req, ingest);
+    Ok(accepted(n))
+}
+
+/// How long the first of a batch waits for others (where the instance serves many requests).
+pub const GATHER_MS: u32 = 1000;
+/// Beacons waiting longer than this were left by a send that never ran (its request ended
+/// early): the next beacon sends them.
+const STALE_SECS: u64 = 10;
+
+/// The beacons this instance has gathered and not yet sent.
+#[derive(Default)]
+struct Gathering {
+    beacons: Vec<Ingest>,
+    /// When the first of them came.
+    since: u64,
+}
+
+thread_local! {
+    static GATHERED: RefCell<Gathering> = RefCell::default();
+}
+
+/// Adds `ingest` to this instance's batch and sees that the batch is sent: after
+/// [`GATHER_MS`] when it is the first, at once when the batch is full or stale, or when the
+/// instance serves this request only.
+fn gather<P: Platform + Clone + 'static>(p: &P, cfg: &EdgeConfig, req: &Request, ingest: Ingest) {
+    let now = p.now().0;
+    let many = p.serves_many();
+    let (now_send, first) = GATHERED.with_borrow_mut(|g| {
+        let first = g.beacons.is_empty();
+        if first {
+            g.since = now;
+        }
+        g.beacons.push(ingest);
+        let due =
+            !many || g.beacons.len() >= MAX_GATHERED || now.saturating_sub(g.since) > STALE_SECS;
+        (due.then(|| std::mem::take(&mut g.beacons)), first)
+    });
+    if now_send.is_none() && !first {
+        return;
+    }
+    let (p2, cfg2) = (p.clone(), cfg.clone());
+    // Where to send: the nearest region to this request (all of a batch came to this place).
+    let mut route = req.clone();
+    route.body = Vec::new();
+    p.defer(Box::pin(async move {
+        let beacons = match now_send {
+            Some(b) => b,
+            None => {
+                p2.sleep(GATHER_MS).await;
+                GATHERED.with_borrow_mut(|g| std::mem::take(&mut g.beacons))
+            }
+        };
+        if !beacons.is_empty() {
+            send(&p2, &cfg2, &route, beacons).await;
+        }
+    }));
+}
+
+/// Sends a batch to the ingest; what goes wrong is logged (counts only: no token, no viewer).
+async fn send<P: Platform>(p: &P, cfg: &EdgeConfig, route: &Request, beacons: Vec<Ingest>) {
+    let n = beacons.len();
+    let body = serde_json::to_vec(&Gathered { beacons }).expect("beacons serialize");
+    match origin::post_json(
+        p,
+        cfg,
+        Target::Nearest(route),
+        "/internal/beacons/batch",
+        body,
+    )
+    .await
+    {
+        Ok(resp) if resp.status == 200 => {
+            let refused = serde_json::from_slice::<Value>(&resp.body)
+                .ok()
+                .and_then(|v| v["refused"].as_array().map(Vec::len))
+                .unwrap_or(0);
+            if refused > 0 {
+                p.log_error(&format!(
+                    "the ingest refused {refused} of {n} gathered beacons"
+                ));
+            }
+        }
+        Ok(resp) => p.log_error(&format!(
+            "the ingest answered {} to {n} gathered beacons",
+            resp.status
         )),
-        s => Err(EdgeError::Upstream(format!(
-            "origin answered {s} to a beacon"
-        ))),
+        Err(e) => p.log_error(&format!("{n} gathered beacons not sent: {e}")),
     }
 }
 
@@ -76,7 +162,7 @@ mod tests {
     use std::rc::Rc;
 
     use serde_json::Value;
-    use shared_wasm::beacon::{self, Device, Ingest, ViewClaims};
+    use shared_wasm::beacon::{self, Device, Gathered, Ingest, ViewClaims, MAX_GATHERED};
     use shared_wasm::record::VideoRecord;
     use shared_wasm::VideoId;
 
@@ -85,18 +171,24 @@ mod tests {
 
     const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0 Safari/537.36";
 
-    /// A platform holding video `v1` (60 s) whose origin takes every ingest and keeps it.
-    fn platform() -> (MemPlatform, Rc<RefCell<Vec<Ingest>>>) {
+    /// A platform holding video `v1` (60 s) whose origin takes every batch and keeps it,
+    /// refusing beacons of viewer `u:gone` as if its video had gone.
+    fn platform() -> (MemPlatform, Rc<RefCell<Vec<Vec<Ingest>>>>) {
         let got = Rc::new(RefCell::new(Vec::new()));
         let kept = got.clone();
         let p = MemPlatform::new(move |_, req| {
             assert_eq!(
                 (req.method.as_str(), req.path()),
-                ("POST", "/internal/beacons")
+                ("POST", "/internal/beacons/batch")
             );
-            kept.borrow_mut()
-                .push(serde_json::from_slice(&req.body).unwrap());
-            Response::new(204, "application/json", Vec::new())
+            let batch: Gathered = serde_json::from_slice(&req.body).unwrap();
+            let refused: Vec<Value> = (0..batch.beacons.len())
+                .filter(|&i| batch.beacons[i].view.viewer == "u:gone")
+                .map(|i| serde_json::json!({"beacon": i, "error": "not_found"}))
+                .collect();
+            kept.borrow_mut().push(batch.beacons);
+            let body = serde_json::json!({"events": 0, "refused": refused});
+            Response::new(200, "application/json", body.to_string().into_bytes())
         });
         let rec = VideoRecord {
             duration_ms: Some(60_000),
@@ -145,11 +237,66 @@ mod tests {
         let token = beacon::sign(&config().playback_keys, &claims());
         let (status, body) = post(&p, BROWSER, batch(&token, EVENTS));
         assert_eq!((status, &body["accepted"]), (202, &Value::from(2)));
+        // An instance per request (as on Spin): sent at once, alone, by the deferred work.
+        assert!(got.borrow().is_empty());
+        p.run_deferred();
         let got = got.borrow();
         assert_eq!(got.len(), 1);
-        assert_eq!(got[0].view, claims());
-        assert_eq!(got[0].events.len(), 2);
-        assert_eq!(got[0].events[1].played(), &[[0, 10_000]]);
+        let [sent] = &got[0][..] else {
+            panic!("one beacon in the batch")
+        };
+        assert_eq!(sent.view, claims());
+        assert_eq!(sent.events.len(), 2);
+        assert_eq!(sent.events[1].played(), &[[0, 10_000]]);
+    }
+
+    /// A beacon of viewer `viewer`'s view `n`.
+    fn beacon_of(viewer: &str, n: u8) -> String {
+        let mut c = claims();
+        c.view = beacon::view_id([n; 16]);
+        c.viewer = viewer.into();
+        batch(&beacon::sign(&config().playback_keys, &c), EVENTS)
+    }
+
+    #[test]
+    fn where_an_instance_serves_many_requests_beacons_go_together_each_once() {
+        let (p, got) = platform();
+        p.serves_many.set(true);
+        // Three viewers: the first schedules the send, the others join it.
+        for (n, viewer) in [(1, "u:alice"), (2, "u:gone"), (3, "a:pseudonym")] {
+            assert_eq!(post(&p, BROWSER, beacon_of(viewer, n)).0, 202);
+        }
+        assert_eq!(p.deferred.borrow().len(), 1, "one send scheduled");
+        p.run_deferred();
+        let views: Vec<Vec<String>> = got
+            .borrow()
+            .iter()
+            .map(|b| b.iter().map(|i| i.view.viewer.clone()).collect())
+            .collect();
+        assert_eq!(views, [["u:alice", "u:gone", "a:pseudonym"]]);
+        // The origin's refusal of one is logged as a count, nothing of the viewer.
+        let logs = p.logs.borrow().join("\n");
+        assert!(logs.contains("refused 1 of 3 gathered beacons"), "{logs}");
+        assert!(!logs.contains("gone"), "{logs}");
+
+        // A full batch goes at once; the one after it starts the next.
+        got.borrow_mut().clear();
+        for n in 0..=MAX_GATHERED {
+            assert_eq!(post(&p, BROWSER, beacon_of("u:bob", n as u8)).0, 202);
+        }
+        p.run_deferred();
+        let mut sizes: Vec<usize> = got.borrow().iter().map(Vec::len).collect();
+        sizes.sort();
+        assert_eq!(sizes, [1, MAX_GATHERED]);
+        let mut seen: Vec<String> = got
+            .borrow()
+            .iter()
+            .flatten()
+            .map(|i| i.view.view.clone())
+            .collect();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), MAX_GATHERED + 1, "every beacon once");
     }
 
     #[test]

@@ -35,8 +35,11 @@ pub async fn ingest(State(state): State<AppState>, body: Bytes) -> Result<Status
 /// Stores `ingest` at `now`; whether it was new. A campaign that does not exist is a 404.
 pub async fn store(db: &AnyPool, ingest: &AdIngest, now: u64) -> Result<bool, ApiError> {
     let ad = &ingest.ad;
-    let mut tx = db.begin().await?;
-    let campaign = super::get(&mut tx, &ad.campaign)
+    // No transaction around the read and the insert: on SQLite a deferred one that reads
+    // first cannot take the writer while another holds it and fails at once ("database is
+    // locked", whatever the busy timeout), where a lone insert waits its turn. A campaign
+    // paused between the two counts one event more, as if it had come a moment earlier.
+    let campaign = super::get(&mut *db.acquire().await?, &ad.campaign)
         .await?
         .ok_or(ApiError::NotFound("campaign"))?;
     if campaign.status != "active" || ad.issued as i64 >= campaign.ends_at {
@@ -59,11 +62,10 @@ pub async fn store(db: &AnyPool, ingest: &AdIngest, now: u64) -> Result<bool, Ap
     .bind(day)
     .bind(ad.issued as i64)
     .bind(ingest.received_at as i64)
-    .execute(&mut *tx)
+    .execute(db)
     .await?
     .rows_affected()
         == 1;
-    tx.commit().await?;
     let capped = added
         && ingest.event == AdEvent::Impression
         && campaign.paused_until <= now as i64

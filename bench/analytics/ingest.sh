@@ -8,7 +8,9 @@
 #     prints the time until none is pending, and events/s.
 # With EVENTS=clickhouse the events go to a ClickHouse server on loopback (Debian's, started
 # here; the rollup reads inserts a second old), the views and hourly rows to DB.
-#   [DB=sqlite|postgres] [EVENTS=database|clickhouse] bash bench/analytics/ingest.sh [events]
+# With GATHERED=K each request carries K beacons to /internal/beacons/batch, as a Worker sends
+# the beacons it gathered.
+#   [DB=sqlite|postgres] [EVENTS=database|clickhouse] [GATHERED=K] bash bench/analytics/ingest.sh [events]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
@@ -70,11 +72,15 @@ start_origin() {
 }
 
 # 1. Ingest, the rollup off. The edge's proof holds for a minute (shared-wasm/src/edge_auth.rs).
+# GATHERED=K: K beacons a request to /internal/beacons/batch, as a Worker sends what it gathered.
+per="${GATHERED:-1}"
+path=/internal/beacons
+if [ "$per" -gt 1 ]; then path=/internal/beacons/batch; label="$label, $per beacons a request"; fi
 APP_ANALYTICS__ROLLUP=false start_origin
-proof="$(python3 - "$secret" <<'PY'
+proof="$(python3 - "$secret" "$path" <<'PY'
 import base64, hashlib, hmac, sys, time
 t = str(int(time.time()))
-msg = b"edge-video/edge-to-origin/v1\0" + f"POST\n/internal/beacons\n{t}".encode()
+msg = b"edge-video/edge-to-origin/v1\0" + f"POST\n{sys.argv[2]}\n{t}".encode()
 tag = base64.urlsafe_b64encode(hmac.new(sys.argv[1].encode(), msg, hashlib.sha256).digest()).decode().rstrip("=")
 print(f"v1.{t}.{tag}")
 PY
@@ -92,17 +98,23 @@ function request()
     events = events .. string.format(',{"type":"heartbeat","seq":%d,"played":[[%d,%d]]}', k, (k - 1) * 900, k * 900)
   end
   events = events .. ',{"type":"end","seq":9,"played":[[7200,8000]]}'
-  local body = string.format('{"view":{"w":"bench-%d-%d","v":"demo-free","u":"u:bench-%d","c":"DE","d":"desktop","i":$now,"e":$((now + 43200))},"received_at":$now,"events":[%s]}', tid, n, n % 50000, events)
-  return wrk.format("POST", "/internal/beacons", {["content-type"] = "application/json", ["x-edge-auth"] = "$proof"}, body)
+  local beacons = {}
+  for b = 1, $per do
+    local view = (n - 1) * $per + b
+    beacons[b] = string.format('{"view":{"w":"bench-%d-%d","v":"demo-free","u":"u:bench-%d","c":"DE","d":"desktop","i":$now,"e":$((now + 43200))},"received_at":$now,"events":[%s]}', tid, view, view % 50000, events)
+  end
+  local body = table.concat(beacons, ",")
+  if $per > 1 then body = '{"beacons":[' .. body .. ']}' end
+  return wrk.format("POST", "$path", {["content-type"] = "application/json", ["x-edge-auth"] = "$proof"}, body)
 end
 LUA
 wrk -t2 -c16 -d10s -s "$work/beacons.lua" "$base" | tee "$work/wrk.txt" | grep -E "Requests/sec|Non-2xx" || true
 rps="$(awk '/Requests\/sec/ { print $2 }' "$work/wrk.txt")"
 stored="$(stored_events)"
-echo "ingest ($label): $rps beacons/s, $(python3 -c "print(f'{float(\"$rps\") * 10:,.0f}')") events/s; $stored events stored"
+echo "ingest ($label): $(python3 -c "print(f'{float(\"$rps\") * $per:,.0f}')") beacons/s, $(python3 -c "print(f'{float(\"$rps\") * $per * 10:,.0f}')") events/s; $stored events stored"
 # Every beacon was a new view: a beacon lost or stored twice would show here.
 requests="$(awk '/requests in/ { print $1 }' "$work/wrk.txt")"
-[ "$stored" -ge $((requests * 10 - 16 * 10)) ] || { echo "only $stored events stored for $requests beacons"; exit 1; }
+[ "$stored" -ge $((requests * per * 10 - 16 * per * 10)) ] || { echo "only $stored events stored for $requests requests"; exit 1; }
 stop_origin
 
 # 2. Rollup of n events written straight into the table (views of ten events each).

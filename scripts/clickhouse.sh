@@ -7,10 +7,10 @@ set -euo pipefail
 cmd="${1:?start|stop}"
 dir="${2:?folder}"
 server=/usr/sbin/clickhouse-server
-[ -x "$server" ] || { echo "clickhouse.sh: no $server; run scripts/setup.sh" >&2; exit 1; }
 
 case "$cmd" in
 start)
+  [ -x "$server" ] || { echo "clickhouse.sh: no $server; run scripts/setup.sh" >&2; exit 1; }
   mkdir -p "$dir/data/" "$dir/tmp/"
   port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
   http="$(port)"
@@ -65,6 +65,8 @@ stop)
     pid="$(cat "$dir/server.pid")"
     kill "$pid" 2>/dev/null || true
     for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    # Still there after 10 s: its files are about to go, so it goes too.
+    kill -9 "$pid" 2>/dev/null || true
   fi
   rm -rf "$dir"
   ;;

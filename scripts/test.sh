@@ -49,22 +49,29 @@ done
 echo "[test] fuzzing (short runs, committed corpus)"
 bash scripts/fuzz.sh
 
-echo "[test] starting PostgreSQL on loopback"
+# The servers the tests use, each stopped at exit if it was started; one step failing does not
+# keep the others running.
 log="$(mktemp)"
+pgdir="" s3dir="" redisdir="" chdir=""
+cleanup() {
+  [ -z "$chdir" ] || bash scripts/clickhouse.sh stop "$chdir" || true
+  [ -z "$redisdir" ] || bash scripts/redis.sh stop "$redisdir" || true
+  [ -z "$s3dir" ] || bash scripts/s3.sh stop "$s3dir" || true
+  [ -z "$pgdir" ] || bash scripts/postgres.sh stop "$pgdir" || true
+  rm -f "$log"
+}
+trap cleanup EXIT
+echo "[test] starting PostgreSQL on loopback"
 pgdir="$(mktemp -d /tmp/video-pg.XXXXXX)"
-trap 'bash scripts/postgres.sh stop "$pgdir"; rm -f "$log"' EXIT
 pg_url="$(bash scripts/postgres.sh start "$pgdir")"
 echo "[test] starting an S3-compatible server (s3s-fs) on loopback"
 s3dir="$(mktemp -d /tmp/video-s3.XXXXXX)"
-trap 'bash scripts/s3.sh stop "$s3dir"; bash scripts/postgres.sh stop "$pgdir"; rm -f "$log"' EXIT
 s3_url="$(bash scripts/s3.sh start "$s3dir")"
 echo "[test] starting Redis on loopback"
 redisdir="$(mktemp -d /tmp/video-redis.XXXXXX)"
-trap 'bash scripts/redis.sh stop "$redisdir"; bash scripts/s3.sh stop "$s3dir"; bash scripts/postgres.sh stop "$pgdir"; rm -f "$log"' EXIT
 redis_url="$(bash scripts/redis.sh start "$redisdir")"
 echo "[test] starting ClickHouse on loopback"
 chdir="$(mktemp -d /tmp/video-ch.XXXXXX)"
-trap 'bash scripts/clickhouse.sh stop "$chdir"; bash scripts/redis.sh stop "$redisdir"; bash scripts/s3.sh stop "$s3dir"; bash scripts/postgres.sh stop "$pgdir"; rm -f "$log"' EXIT
 TEST_CLICKHOUSE_URL="$(bash scripts/clickhouse.sh start "$chdir")"
 export TEST_CLICKHOUSE_URL
 

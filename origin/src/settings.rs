@@ -127,9 +127,10 @@ pub struct ClickHouseSettings {
     pub user: Option<String>,
     /// Its password.
     pub password: Option<SecretString>,
-    /// The rollup reads inserts older than this: longer than any insert takes, and at least a
-    /// second (ClickHouse stamps inserts to the second; the rollup's cursor must not stop inside
-    /// a second that still takes inserts).
+    /// The rollup reads inserts older than this: longer than any insert takes on the server
+    /// (an insert it commits later than this after it began is passed over; this process gives
+    /// up on one after 30 s), and at least a second (ClickHouse stamps inserts to the second;
+    /// the rollup's cursor must not stop inside a second that still takes inserts).
     #[serde(default = "default_settle_secs")]
     pub settle_secs: u64,
 }
@@ -152,7 +153,7 @@ fn default_clickhouse_database() -> String {
 }
 
 fn default_settle_secs() -> u64 {
-    10
+    60
 }
 
 impl Default for AnalyticsSettings {

@@ -88,6 +88,11 @@ impl Events {
         }
     }
 
+    /// Whether the store may give the same `(view, seq)` twice (the database's key drops it).
+    pub fn keeps_duplicates(&self) -> bool {
+        matches!(self, Self::ClickHouse(_))
+    }
+
     /// At most `limit` events the rollup has not taken, in the store's order.
     pub async fn pending(
         &self,
@@ -249,7 +254,7 @@ pub struct ClickHouse {
 /// How long one request to ClickHouse may take.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The table: partitioned by month (old months go whole), sorted in the rollup's order.
+/// The table: partitioned by month, UTC (old months go whole), sorted in the rollup's order.
 /// `inserted` is the server's clock when the insert arrived, one clock for every origin.
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS playback_events (
     inserted DateTime DEFAULT now(),
@@ -263,7 +268,7 @@ const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS playback_events (
     received_at Int64,
     kind String,
     data String
-) ENGINE = MergeTree() PARTITION BY toYYYYMM(inserted) ORDER BY (inserted, view_id, seq)";
+) ENGINE = MergeTree() PARTITION BY toYYYYMM(inserted, 'UTC') ORDER BY (inserted, view_id, seq)";
 
 #[derive(Row, Serialize)]
 struct NewEvent<'a> {
@@ -358,8 +363,9 @@ impl ClickHouse {
         Ok(sent)
     }
 
-    /// Drops each month (a partition, `YYYYMM`) that ended before `before` and that the rollup
-    /// has read past.
+    /// Drops each month (a partition, `YYYYMM`) that ended before `before` and whose every row
+    /// came in a second before the rollup's cursor (all read, whatever the order within a
+    /// second).
     async fn forget_before(&self, db: &AnyPool, before: u64) -> anyhow::Result<u64> {
         let cursor: Option<i64> =
             sqlx::query_scalar("SELECT inserted FROM analytics_cursor WHERE store = 'clickhouse'")
@@ -370,11 +376,13 @@ impl ClickHouse {
         struct Part {
             partition: String,
             rows: u64,
+            last: u32,
         }
         let parts: Vec<Part> = within(
             self.client
                 .query(
-                    "SELECT partition, sum(rows) AS rows FROM system.parts
+                    "SELECT partition, sum(rows) AS rows, toUInt32(max(max_time)) AS last
+                     FROM system.parts
                      WHERE database = currentDatabase() AND table = 'playback_events' AND active
                      GROUP BY partition ORDER BY partition",
                 )
@@ -388,7 +396,7 @@ impl ClickHouse {
                 tracing::warn!(partition = %part.partition, "playback_events partition not a month, kept");
                 continue;
             };
-            if month.end() > before || month.end() > read_past {
+            if month.end() > before || u64::from(part.last) >= read_past {
                 break;
             }
             within(

@@ -1,7 +1,9 @@
 //! The sequence numbers of a view the rollup has counted, kept with the view: whatever the event
 //! store gives twice (a retried or replayed beacon) counts once. A player numbers its events
-//! 0, 1, 2 … so the set is nearly always one range; what would split it into more than
-//! [`MAX_RANGES`] is not counted, which bounds what one view stores.
+//! 0, 1, 2 … so the set is nearly always one range, with a gap where a beacon was lost. At most
+//! [`MAX_RANGES`] ranges are kept: past that the narrowest gap is taken as seen (an event that
+//! comes later still and falls in it is not counted), which bounds what one view stores and
+//! never stops a view counting.
 
 /// Most ranges one view keeps.
 pub const MAX_RANGES: usize = 64;
@@ -35,12 +37,24 @@ impl Seqs {
                 self.0[i] = (seq, to);
                 true
             }
-            _ if self.0.len() >= MAX_RANGES => false,
+            _ if self.0.len() >= MAX_RANGES => {
+                self.close_narrowest_gap();
+                self.insert(seq)
+            }
             _ => {
                 self.0.insert(i, (seq, seq));
                 true
             }
         }
+    }
+
+    /// Joins the two neighbouring ranges with the fewest numbers between them.
+    fn close_narrowest_gap(&mut self) {
+        let Some(i) = (1..self.0.len()).min_by_key(|&i| self.0[i].0 - self.0[i - 1].1) else {
+            return;
+        };
+        self.0[i - 1].1 = self.0[i].1;
+        self.0.remove(i);
     }
 
     /// As stored: `0-41,43,50-52`.
@@ -111,15 +125,24 @@ mod tests {
     }
 
     #[test]
-    fn a_view_keeps_at_most_so_many_ranges() {
+    fn past_so_many_ranges_the_narrowest_gap_is_taken_as_seen_and_counting_goes_on() {
         let mut s = Seqs::default();
-        for k in 0..MAX_RANGES as u32 {
-            assert!(s.insert(k * 2));
+        // Gaps of one, except a wider one (two numbers) between the first two ranges.
+        assert!(s.insert(0));
+        for k in 1..MAX_RANGES as u32 {
+            assert!(s.insert(k * 2 + 1));
         }
-        // A new range is refused; what joins a range is not.
-        assert!(!s.insert(1000));
-        assert!(s.insert(1));
-        assert!(s.insert(1000));
+        assert_eq!(s.0.len(), MAX_RANGES);
+        // A 65th range: the first gap of one (between 3 and 5) closes, and every number after
+        // counts, one by one.
+        for n in 1000..1010 {
+            assert!(s.insert(n), "{n}");
+        }
+        assert_eq!(s.0.len(), MAX_RANGES);
+        assert!(!s.insert(4), "inside the closed gap");
+        assert!(s.insert(1), "the wider gap stays open");
+        assert!(!s.insert(1005));
+        assert_eq!(Seqs::decode(&s.encode()), Ok(s.clone()));
     }
 
     #[test]

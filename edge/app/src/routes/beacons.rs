@@ -6,14 +6,16 @@
 //! playback (`shared_wasm::beacon`). Bounded before parsing (size, then the quota per address),
 //! checked against the video's duration, and forwarded as the edge's own signed request.
 //!
-//! Forwarded in batches: where the runtime keeps an instance for many requests (Workers), the
+//! Forwarded in batches where the runtime keeps an instance for many requests (Workers): the
 //! beacons that arrive within [`GATHER_MS`] of the first go to the origin together
 //! (`POST /internal/beacons/batch`, at most [`MAX_GATHERED`]), sent after the first one's
 //! response (`Platform::defer`). The player is answered 202 once its beacon is checked and
 //! gathered; the origin's verdict on it (a video it no longer has, a duration that changed) is
 //! logged, as a count. Gathered beacons live in the instance's memory: if it is evicted before
-//! they are sent, they are lost, as an unsent `sendBeacon` would be. Where each request has an
-//! instance of its own (Spin), each beacon is sent at once, alone.
+//! they are sent, they are lost, as an unsent `sendBeacon` would be; if the request whose
+//! deferred work was to send them ends first, the next beacon after [`STALE_SECS`] sends them.
+//! Where each request has an instance of its own (Spin), each beacon is sent at once, alone,
+//! and the player hears the origin's verdict.
 
 use std::cell::RefCell;
 
@@ -65,15 +67,31 @@ pub async fn handle<P: Platform + Clone + 'static>(
         received_at: p.now().0,
         events: batch.events,
     };
-    gather(p, cfg, req, ingest);
-    Ok(accepted(n))
+    if p.serves_many() {
+        gather(p, cfg, req, ingest);
+        return Ok(accepted(n));
+    }
+    let body = serde_json::to_vec(&ingest).expect("an ingest serializes");
+    let resp = origin::post_json(p, cfg, Target::Nearest(req), "/internal/beacons", body).await?;
+    match resp.status {
+        200..=299 => Ok(accepted(n)),
+        404 => Err(EdgeError::NotFound("video")),
+        // The origin's record of the video may differ from this edge's copy (a new duration).
+        400 => Err(invalid(
+            "invalid_beacon",
+            "the events do not fit the video as its origin knows it".into(),
+        )),
+        s => Err(EdgeError::Upstream(format!(
+            "origin answered {s} to a beacon"
+        ))),
+    }
 }
 
 /// How long the first of a batch waits for others (where the instance serves many requests).
 pub const GATHER_MS: u32 = 1000;
-/// Beacons waiting longer than this were left by a send that never ran (its request ended
-/// early): the next beacon sends them.
-const STALE_SECS: u64 = 10;
+/// Beacons waiting longer than this (whole seconds: 2 to 3) were left by a send that never ran
+/// (its request ended early): the next beacon sends them.
+const STALE_SECS: u64 = 2;
 
 /// The beacons this instance has gathered and not yet sent.
 #[derive(Default)]
@@ -88,28 +106,29 @@ thread_local! {
 }
 
 /// Adds `ingest` to this instance's batch and sees that the batch is sent: after
-/// [`GATHER_MS`] when it is the first, at once when the batch is full or stale, or when the
-/// instance serves this request only.
+/// [`GATHER_MS`] when it is the first, at once when the batch is full or stale.
 fn gather<P: Platform + Clone + 'static>(p: &P, cfg: &EdgeConfig, req: &Request, ingest: Ingest) {
     let now = p.now().0;
-    let many = p.serves_many();
     let (now_send, first) = GATHERED.with_borrow_mut(|g| {
         let first = g.beacons.is_empty();
         if first {
             g.since = now;
         }
         g.beacons.push(ingest);
-        let due =
-            !many || g.beacons.len() >= MAX_GATHERED || now.saturating_sub(g.since) > STALE_SECS;
+        let due = g.beacons.len() >= MAX_GATHERED || now.saturating_sub(g.since) > STALE_SECS;
         (due.then(|| std::mem::take(&mut g.beacons)), first)
     });
     if now_send.is_none() && !first {
         return;
     }
     let (p2, cfg2) = (p.clone(), cfg.clone());
-    // Where to send: the nearest region to this request (all of a batch came to this place).
-    let mut route = req.clone();
-    route.body = Vec::new();
+    // Where to send: the region nearest to this request (all of a batch came to this place);
+    // only what routing reads is kept.
+    let route = Request {
+        country: req.country,
+        continent: req.continent,
+        ..Request::default()
+    };
     p.defer(Box::pin(async move {
         let beacons = match now_send {
             Some(b) => b,
@@ -171,16 +190,19 @@ mod tests {
 
     const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0 Safari/537.36";
 
-    /// A platform holding video `v1` (60 s) whose origin takes every batch and keeps it,
-    /// refusing beacons of viewer `u:gone` as if its video had gone.
+    /// A platform holding video `v1` (60 s) whose origin keeps every beacon (as sent: alone,
+    /// or a batch), refusing a batch's beacons of viewer `u:gone` as if their video had gone.
     fn platform() -> (MemPlatform, Rc<RefCell<Vec<Vec<Ingest>>>>) {
         let got = Rc::new(RefCell::new(Vec::new()));
         let kept = got.clone();
         let p = MemPlatform::new(move |_, req| {
-            assert_eq!(
-                (req.method.as_str(), req.path()),
-                ("POST", "/internal/beacons/batch")
-            );
+            assert_eq!(req.method, "POST");
+            if req.path() == "/internal/beacons" {
+                kept.borrow_mut()
+                    .push(vec![serde_json::from_slice(&req.body).unwrap()]);
+                return Response::new(204, "application/json", Vec::new());
+            }
+            assert_eq!(req.path(), "/internal/beacons/batch");
             let batch: Gathered = serde_json::from_slice(&req.body).unwrap();
             let refused: Vec<Value> = (0..batch.beacons.len())
                 .filter(|&i| batch.beacons[i].view.viewer == "u:gone")
@@ -237,9 +259,7 @@ mod tests {
         let token = beacon::sign(&config().playback_keys, &claims());
         let (status, body) = post(&p, BROWSER, batch(&token, EVENTS));
         assert_eq!((status, &body["accepted"]), (202, &Value::from(2)));
-        // An instance per request (as on Spin): sent at once, alone, by the deferred work.
-        assert!(got.borrow().is_empty());
-        p.run_deferred();
+        // An instance per request (as on Spin): sent at once, alone, before the answer.
         let got = got.borrow();
         assert_eq!(got.len(), 1);
         let [sent] = &got[0][..] else {

@@ -615,8 +615,10 @@ async fn last_months_earnings(edge: &e2e::Edge, origin: &Origin) -> (String, Str
     for (i, q) in [
         "INSERT INTO billing_invoices VALUES ('in_web_1', 'u', 'sub', 999, 'eur', $1)",
         "INSERT INTO billing_invoices VALUES ('in_web_2', 'u', 'sub', 999, 'eur', $1)",
-        "INSERT INTO playback_views VALUES ('w_web', 'demo-members', 'u:m', 'DE', 'desktop',
-             $1, $1, 600000, 0, NULL, 0, 0, 0, 0, NULL, 1)",
+        "INSERT INTO playback_views (view_id, video_id, viewer, country, device, hour, issued_at,
+                                     watched_ms, retention, rebuffers, rebuffer_ms, switches,
+                                     errors, members)
+         VALUES ('w_web', 'demo-members', 'u:m', 'DE', 'desktop', $1, $1, 600000, 0, 0, 0, 0, 0, 1)",
     ]
     .into_iter()
     .enumerate()

@@ -15,7 +15,7 @@
 # the origin's ingest, which stores each event once and drops the repeats). The whole round runs RUNS times, alternating
 # servers, and the table gives each figure's median (this machine varies by ±15 % run to run).
 #
-# Usage: bash bench/side-by-side/run.sh   (RUNS=3 DURATION=10 CONNECTIONS=32 THREADS=1 ORIGIN_BIN to change;
+# Usage: bash bench/side-by-side/run.sh   (RUNS=3 DURATION=10 CONNECTIONS=32 THREADS=1 ORIGIN_BIN WORKLOADS to change;
 #        PROFILE=1 samples the Workers with V8's profiler instead, see below)
 # Needs: the built origin and Worker (bash scripts/build.sh), node_modules (scripts/setup.sh);
 # installs nginx and wrk from the distribution if they are missing.
@@ -354,24 +354,32 @@ if [ -n "${PROFILE:-}" ]; then
 fi
 
 echo "[bench] wrk: $runs round(s), ${duration}s each, $connections connections, $threads thread(s), segment of $size bytes"
+# WORKLOADS="playlist healthz" runs only those (the table leaves the others out).
+workloads=" ${WORKLOADS:-segment playlist healthz range jwt beacon} "
 for round in $(seq 1 "$runs"); do
   echo "[bench] round $round of $runs"
   wrk_opts=()
-  each "$round" rust "$rust_url" js "$js_url" floor "$floor_url" nginx "$nginx_url" spin "$spin_url"
-  each "$round" rust-playlist "http://127.0.0.1:$rust_port$pl_path" js-playlist "http://127.0.0.1:$js_port$pl_path" \
-    nginx-playlist "$pl_nginx" spin-playlist "http://127.0.0.1:$spin_port$pl_path"
-  each "$round" rust-healthz "http://127.0.0.1:$rust_port/healthz" \
-    js-healthz "http://127.0.0.1:$js_port/healthz" spin-healthz "http://127.0.0.1:$spin_port/healthz"
+  [[ $workloads == *" segment "* ]] &&
+    each "$round" rust "$rust_url" js "$js_url" floor "$floor_url" nginx "$nginx_url" spin "$spin_url"
+  [[ $workloads == *" playlist "* ]] &&
+    each "$round" rust-playlist "http://127.0.0.1:$rust_port$pl_path" js-playlist "http://127.0.0.1:$js_port$pl_path" \
+      nginx-playlist "$pl_nginx" spin-playlist "http://127.0.0.1:$spin_port$pl_path"
+  [[ $workloads == *" healthz "* ]] &&
+    each "$round" rust-healthz "http://127.0.0.1:$rust_port/healthz" \
+      js-healthz "http://127.0.0.1:$js_port/healthz" spin-healthz "http://127.0.0.1:$spin_port/healthz"
   wrk_opts=(-s "$range_lua")
-  each "$round" rust-range "http://127.0.0.1:$rust_port$large_path" \
-    spin-range "http://127.0.0.1:$spin_port$large_path" \
-    nginx-range "http://127.0.0.1:$nginx_port$large_uri?md5=$large_md5&expires=$expires"
+  [[ $workloads == *" range "* ]] &&
+    each "$round" rust-range "http://127.0.0.1:$rust_port$large_path" \
+      spin-range "http://127.0.0.1:$spin_port$large_path" \
+      nginx-range "http://127.0.0.1:$nginx_port$large_uri?md5=$large_md5&expires=$expires"
   wrk_opts=(-H "authorization: Bearer $jwt")
-  each "$round" rust-jwt "http://127.0.0.1:$rust_port$playback" \
-    js-jwt "http://127.0.0.1:$js_port$playback" spin-jwt "http://127.0.0.1:$spin_port$playback"
+  [[ $workloads == *" jwt "* ]] &&
+    each "$round" rust-jwt "http://127.0.0.1:$rust_port$playback" \
+      js-jwt "http://127.0.0.1:$js_port$playback" spin-jwt "http://127.0.0.1:$spin_port$playback"
   wrk_opts=(-s "$beacon_lua")
-  each "$round" rust-beacon "http://127.0.0.1:$rust_port/v1/beacons" \
-    spin-beacon "http://127.0.0.1:$spin_port/v1/beacons"
+  [[ $workloads == *" beacon "* ]] &&
+    each "$round" rust-beacon "http://127.0.0.1:$rust_port/v1/beacons" \
+      spin-beacon "http://127.0.0.1:$spin_port/v1/beacons"
 done
 
 python3 - "$results" "$runs" <<'PY'
@@ -404,12 +412,14 @@ labels = [
 print(f"\nmedian of {sys.argv[2]} round(s)")
 print(f"{'server, workload':<38} {'requests/s':>12} {'p50 ms':>9} {'p99 ms':>9}")
 for name, label in labels:
-    rps, p50, p99 = med[name]
-    print(f"{label:<38} {rps:>12.0f} {p50:>9.2f} {p99:>9.2f}")
-r = lambda a, b: med[a][0] / med[b][0]
-print(f"\nRust / JS: segment {r('rust', 'js'):.2f}x, playlist {r('rust-playlist', 'js-playlist'):.2f}x, "
-      f"JWT {r('rust-jwt', 'js-jwt'):.2f}x, /healthz {r('rust-healthz', 'js-healthz'):.2f}x   "
+    if name in med:
+        rps, p50, p99 = med[name]
+        print(f"{label:<38} {rps:>12.0f} {p50:>9.2f} {p99:>9.2f}")
+def r(a, b):
+    return f"{med[a][0] / med[b][0]:.2f}x" if a in med and b in med else "-"
+print(f"\nRust / JS: segment {r('rust', 'js')}, playlist {r('rust-playlist', 'js-playlist')}, "
+      f"JWT {r('rust-jwt', 'js-jwt')}, /healthz {r('rust-healthz', 'js-healthz')}   "
       f"(goals: >= 1.1x, >= 1.1x, >= 1.1x, >= 0.9x)")
-print(f"Rust / JS I/O floor, segment: {r('rust', 'floor'):.2f}x (goal >= 0.9x)   "
-      f"Rust / nginx, segment: {r('rust', 'nginx'):.2f}x")
+print(f"Rust / JS I/O floor, segment: {r('rust', 'floor')} (goal >= 0.9x)   "
+      f"Rust / nginx, segment: {r('rust', 'nginx')}")
 PY

@@ -333,6 +333,9 @@ done
 curl -fs -o "$work/got" "$floor_url" && cmp -s "$work/got" "$file" \
   || { echo "bench: the I/O floor Worker served other bytes" >&2; exit 1; }
 
+# WORKLOADS="playlist healthz" runs only those (the table leaves the others out).
+workloads=" ${WORKLOADS:-segment playlist healthz range jwt beacon} "
+
 # PROFILE=1: instead of the rounds, sample each Worker's isolate while wrk loads it, and say
 # where the time went (bench/side-by-side/profile.mjs); the .cpuprofile files stay in $PROFILE_DIR.
 if [ -n "${PROFILE:-}" ]; then
@@ -345,17 +348,22 @@ if [ -n "${PROFILE:-}" ]; then
     wrk -t"$threads" -c"$connections" -d"${duration}s" "${@:4}" "$3" | grep 'Requests/sec' | sed "s/^/[profile] $1 $2: /"
     wait "$prof"
   }
-  profile rust segment "$rust_url"; profile js segment "$js_url"
-  profile rust healthz "http://127.0.0.1:$rust_port/healthz"; profile js healthz "http://127.0.0.1:$js_port/healthz"
-  profile rust jwt "http://127.0.0.1:$rust_port$playback" -H "authorization: Bearer $jwt"
-  profile js jwt "http://127.0.0.1:$js_port$playback" -H "authorization: Bearer $jwt"
+  if [[ $workloads == *" segment "* ]]; then profile rust segment "$rust_url"; profile js segment "$js_url"; fi
+  if [[ $workloads == *" playlist "* ]]; then
+    profile rust playlist "http://127.0.0.1:$rust_port$pl_path"; profile js playlist "http://127.0.0.1:$js_port$pl_path"
+  fi
+  if [[ $workloads == *" healthz "* ]]; then
+    profile rust healthz "http://127.0.0.1:$rust_port/healthz"; profile js healthz "http://127.0.0.1:$js_port/healthz"
+  fi
+  if [[ $workloads == *" jwt "* ]]; then
+    profile rust jwt "http://127.0.0.1:$rust_port$playback" -H "authorization: Bearer $jwt"
+    profile js jwt "http://127.0.0.1:$js_port$playback" -H "authorization: Bearer $jwt"
+  fi
   echo "[bench] profiles in $out"
   exit 0
 fi
 
 echo "[bench] wrk: $runs round(s), ${duration}s each, $connections connections, $threads thread(s), segment of $size bytes"
-# WORKLOADS="playlist healthz" runs only those (the table leaves the others out).
-workloads=" ${WORKLOADS:-segment playlist healthz range jwt beacon} "
 for round in $(seq 1 "$runs"); do
   echo "[bench] round $round of $runs"
   wrk_opts=()

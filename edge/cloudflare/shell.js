@@ -37,12 +37,11 @@ function guard(call, fallback) {
 const head = (r) => JSON.stringify([r.status, [...r.headers]]);
 
 class Exchange {
-  constructor(id, request, env, ctx, respond) {
+  constructor(id, request, env, ctx) {
     this.id = id;
     this.request = request;
     this.env = env;
     this.ctx = ctx;
-    this.respond = respond;
     // Responses whose bodies stay in JS (cache hits, passed-through fetches), by number.
     this.held = [];
     this.responded = this.ended = false;
@@ -76,13 +75,17 @@ class Exchange {
 
   send(c, bytes) {
     this.responded = true;
+    let r;
     try {
-      const body = c.h != null ? this.held[c.h].body : bytes(c.b) ?? null;
-      this.respond(new Response(body, { status: c.status, headers: c.headers }));
+      const body = c.h != null ? this.held[c.h].body : c.s ?? bytes(c.b) ?? null;
+      r = new Response(body, { status: c.status, headers: c.headers });
     } catch (e) {
       console.error(e);
-      this.respond(new Response(null, { status: 500 }));
+      r = new Response(null, { status: 500 });
     }
+    // Answered in the first step (before `fetch` returned): `fetch` returns the response itself.
+    if (this.respond) this.respond(r);
+    else this.response = r;
   }
 
   // Gives the driver a command's outcome: [number, text, bytes], or the error.
@@ -183,21 +186,21 @@ const ops = {
 
 export default {
   fetch(request, env, ctx) {
-    return new Promise((respond) => {
-      const x = new Exchange(nextId++, request, env, ctx, respond);
-      const cf = request.cf ?? {};
-      const begin = () => {
-        if (!configured) {
-          // Vars and secrets are env's string values (as its keys are); bindings stay here.
-          const settings = Object.fromEntries(Object.entries(env).filter(([k, v]) => typeof v === typeof k));
-          edge.configure(JSON.stringify(settings));
-          configured = true;
-        }
-        const h = [request.method, request.url, [...request.headers], cf.country ?? null, cf.continent ?? null];
-        return edge.begin(x.id, JSON.stringify(h));
-      };
-      x.run(guard(begin, edge.failed));
-    });
+    const x = new Exchange(nextId++, request, env, ctx);
+    const cf = request.cf ?? {};
+    const begin = () => {
+      if (!configured) {
+        // Vars and secrets are env's string values (as its keys are); bindings stay here.
+        const settings = Object.fromEntries(Object.entries(env).filter(([k, v]) => typeof v === typeof k));
+        edge.configure(JSON.stringify(settings));
+        configured = true;
+      }
+      const h = [request.method, request.url, [...request.headers], cf.country ?? null, cf.continent ?? null];
+      return edge.begin(x.id, JSON.stringify(h));
+    };
+    x.run(guard(begin, edge.failed));
+    // A request needing no I/O (`/healthz`, a refusal) is answered without a promise.
+    return x.response ?? new Promise((respond) => { x.respond = respond; });
   },
 };
 

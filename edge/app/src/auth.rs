@@ -1,6 +1,9 @@
 //! Bearer access tokens at the edge: JWKS from the origin, cached in KV, the shared policy,
 //! revocation records pushed by the origin, and per-route roles.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use futures_util::future::{join, OptionFuture};
 use shared_wasm::jwk::KeySet;
 use shared_wasm::jwt::{self, AccessClaims, Alg, JwtError, Role};
@@ -48,9 +51,32 @@ async fn cached_jwks<P: Platform>(
     fetch_jwks(p, cfg, req).await
 }
 
-fn keyset(cfg: &EdgeConfig, rec: &JwksRecord) -> Result<KeySet, EdgeError> {
-    KeySet::from_jwks(rec.jwks.as_bytes(), &cfg.jwt.algorithms)
-        .map_err(|e| EdgeError::Upstream(format!("origin JWKS unusable: {e}")))
+/// The last key set parsed here, with the JWKS text and algorithms it was parsed from.
+type Parsed = (String, Vec<Alg>, Rc<KeySet>);
+
+thread_local! {
+    /// Where an instance serves many requests (a Worker's isolate), the JWKS read from KV is the
+    /// same text for minutes: its keys are parsed (base64, curve points) once, not per request.
+    /// KV is still read every time, so a rotation is seen as soon as the record changes.
+    static PARSED: RefCell<Option<Parsed>> = const { RefCell::new(None) };
+}
+
+fn keyset(cfg: &EdgeConfig, rec: &JwksRecord) -> Result<Rc<KeySet>, EdgeError> {
+    let algorithms = &cfg.jwt.algorithms;
+    let hit = PARSED.with(|p| {
+        p.borrow()
+            .as_ref()
+            .filter(|(jwks, algs, _)| *jwks == rec.jwks && algs == algorithms)
+            .map(|(_, _, keys)| keys.clone())
+    });
+    if let Some(keys) = hit {
+        return Ok(keys);
+    }
+    let keys = KeySet::from_jwks(rec.jwks.as_bytes(), algorithms)
+        .map(Rc::new)
+        .map_err(|e| EdgeError::Upstream(format!("origin JWKS unusable: {e}")))?;
+    PARSED.with(|p| *p.borrow_mut() = Some((rec.jwks.clone(), algorithms.clone(), keys.clone())));
+    Ok(keys)
 }
 
 /// The shared policy's three steps: the header against the policy and the key set (in Rust),
@@ -103,13 +129,13 @@ pub async fn bearer<P: Platform>(
         return Err(unauthorized(JwtError::TooLarge));
     }
     let rec = cached_jwks(p, cfg, req).await?;
-    let claims = match verify(p, cfg, &keyset(cfg, &rec)?, token).await? {
+    let claims = match verify(p, cfg, &*keyset(cfg, &rec)?, token).await? {
         Ok(claims) => claims,
         Err(JwtError::UnknownKid)
             if p.now().0 >= rec.fetched_at.saturating_add(cfg.jwks_min_refresh_secs) =>
         {
             let fresh = fetch_jwks(p, cfg, req).await?;
-            verify(p, cfg, &keyset(cfg, &fresh)?, token)
+            verify(p, cfg, &*keyset(cfg, &fresh)?, token)
                 .await?
                 .map_err(unauthorized)?
         }
@@ -218,6 +244,23 @@ mod tests {
         let forged = format!("{input}.{}", b64(&[1u8; 64]));
         assert_eq!(refusal(bearer_of(&p, &forged)), JwtError::BadSignature);
         assert_eq!(p.signature_checks.get(), 1);
+    }
+
+    #[test]
+    fn a_key_changed_in_kv_is_used_at_once_though_parsed_keys_are_kept() {
+        let p = platform();
+        let good = token(r#"{"alg":"EdDSA","kid":"ed-1"}"#);
+        assert!(bearer_of(&p, &good).unwrap().is_some());
+        // The origin rotated `ed-1` to another key and the edge's record says so: the token
+        // signed with the old one no longer passes, though the old key set was parsed here.
+        let other = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]).verifying_key();
+        let other = b64(other.as_bytes());
+        let jwks = format!(
+            r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","alg":"EdDSA","kid":"ed-1","x":"{other}"}}]}}"#
+        );
+        let rec = JwksRecord::new(p.now(), jwks);
+        block_on(p.kv_put(JWKS_KEY, &rec.to_cbor(), None)).unwrap();
+        assert_eq!(refusal(bearer_of(&p, &good)), JwtError::BadSignature);
     }
 
     #[test]

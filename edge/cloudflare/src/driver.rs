@@ -56,6 +56,34 @@ pub struct Sys {
     pub log: fn(&str),
 }
 
+/// Random bytes fetched from the runtime at a time: one call out of Wasm serves many requests'
+/// ids and tokens instead of one call each.
+pub const RANDOM_POOL: usize = 1024;
+
+/// Fills `buf` from `pool`, refilling it with `fill` (the runtime's cryptographic source) when
+/// it runs short. Each byte is handed out once and zeroed in the pool; a request larger than
+/// [`RANDOM_POOL`] goes to `fill` directly.
+pub fn draw(
+    pool: &mut Vec<u8>,
+    buf: &mut [u8],
+    fill: impl FnOnce(&mut [u8]) -> Result<(), String>,
+) -> Result<(), String> {
+    if buf.len() > RANDOM_POOL {
+        return fill(buf);
+    }
+    if pool.len() < buf.len() {
+        let mut fresh = vec![0; RANDOM_POOL];
+        fill(&mut fresh)?;
+        pool.fill(0);
+        *pool = fresh;
+    }
+    let rest = pool.len() - buf.len();
+    buf.copy_from_slice(&pool[rest..]);
+    pool[rest..].fill(0);
+    pool.truncate(rest);
+    Ok(())
+}
+
 /// One command for the shell. `t` is the tag its answer comes back with; byte payloads are
 /// `[offset, length]` ranges in the step's payload buffer ([`Step::payload`]).
 #[derive(Debug, Serialize, PartialEq)]
@@ -117,14 +145,14 @@ pub enum Command {
     ImportKey {
         t: u32,
         format: &'static str,
-        alg: serde_json::Value,
+        alg: WebCryptoAlg,
         usages: [&'static str; 1],
         b: [usize; 2],
     },
     /// WebCrypto `verify` with key `k`: answers 1 or 0.
     Verify {
         t: u32,
-        alg: serde_json::Value,
+        alg: WebCryptoAlg,
         k: u32,
         sig: [usize; 2],
         msg: [usize; 2],
@@ -132,12 +160,13 @@ pub enum Command {
     /// A timer.
     Sleep { t: u32, ms: u32 },
     /// The response to send: `status`, `headers` and the body of held response `h`, or the
-    /// bytes `b`, or none.
+    /// text `s` (a small UTF-8 body, see [`INLINE_BODY`]), or the bytes `b`, or none.
     Respond {
         status: u16,
         #[serde(serialize_with = "header_list")]
         headers: Vec<(String, String)>,
         h: Option<usize>,
+        s: Option<String>,
         b: Option<[usize; 2]>,
     },
     /// The exchange is over: no command of it is outstanding.
@@ -291,16 +320,38 @@ fn for_cache(response: &Response, ttl_secs: u64) -> Vec<(String, String)> {
     headers
 }
 
+/// A WebCrypto algorithm object (`{name, namedCurve?, hash?}`), made of constants: nothing
+/// is built per request.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct WebCryptoAlg {
+    name: &'static str,
+    #[serde(rename = "namedCurve", skip_serializing_if = "Option::is_none")]
+    named_curve: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hash: Option<&'static str>,
+}
+
+pub const ED25519: WebCryptoAlg = WebCryptoAlg {
+    name: "Ed25519",
+    named_curve: None,
+    hash: None,
+};
+
 /// The WebCrypto algorithm objects for importing and for verifying with `key`.
-fn algorithms(key: &PublicKey) -> (serde_json::Value, serde_json::Value) {
+fn algorithms(key: &PublicKey) -> (WebCryptoAlg, WebCryptoAlg) {
     match key {
-        PublicKey::Ed25519(_) => (
-            serde_json::json!({"name": "Ed25519"}),
-            serde_json::json!({"name": "Ed25519"}),
-        ),
+        PublicKey::Ed25519(_) => (ED25519, ED25519),
         PublicKey::P256(_) => (
-            serde_json::json!({"name": "ECDSA", "namedCurve": "P-256"}),
-            serde_json::json!({"name": "ECDSA", "hash": "SHA-256"}),
+            WebCryptoAlg {
+                name: "ECDSA",
+                named_curve: Some("P-256"),
+                hash: None,
+            },
+            WebCryptoAlg {
+                name: "ECDSA",
+                named_curve: None,
+                hash: Some("SHA-256"),
+            },
         ),
     }
 }
@@ -734,15 +785,34 @@ impl Exchange {
     }
 
     fn respond(&self, response: Response) {
-        let h = response.native_body;
-        let b =
-            (h.is_none() && !response.body.is_empty()).then(|| self.shared.stash(&response.body));
-        self.shared.outbox.borrow_mut().push(Command::Respond {
-            status: response.status,
-            headers: response.headers,
-            h,
-            b,
-        });
+        let command = respond(&self.shared, response);
+        self.shared.outbox.borrow_mut().push(command);
+    }
+}
+
+/// Bodies up to this size that are UTF-8 and have a `content-type` go in the respond command as
+/// text: the shell then makes no further call into Wasm for them (most API answers, errors).
+/// (Without a `content-type`, the runtime would give a text body one of its own.)
+pub const INLINE_BODY: usize = 4096;
+
+/// The command that sends `response`: its held body, or its body as text or as stashed bytes.
+fn respond(shared: &Shared, response: Response) -> Command {
+    let h = response.native_body;
+    let (mut s, mut b) = (None, None);
+    if h.is_none() && !response.body.is_empty() {
+        let typed = response.headers.iter().any(|(k, _)| k == "content-type");
+        match String::from_utf8(response.body) {
+            Ok(text) if typed && text.len() <= INLINE_BODY => s = Some(text),
+            Ok(text) => b = Some(shared.stash(text.as_bytes())),
+            Err(e) => b = Some(shared.stash(e.as_bytes())),
+        }
+    }
+    Command::Respond {
+        status: response.status,
+        headers: response.headers,
+        h,
+        s,
+        b,
     }
 }
 
@@ -751,16 +821,7 @@ impl Exchange {
 pub fn failure() -> Step {
     let shared = Shared::default();
     let response = EdgeError::Internal("the Wasm instance failed".into()).into_response();
-    let b = shared.stash(&response.body);
-    let commands = vec![
-        Command::Respond {
-            status: response.status,
-            headers: response.headers,
-            h: None,
-            b: Some(b),
-        },
-        Command::End,
-    ];
+    let commands = vec![respond(&shared, response), Command::End];
     Step {
         commands: serde_json::to_string(&commands).expect("commands serialize"),
         payload: shared.payload.take(),

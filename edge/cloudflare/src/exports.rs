@@ -23,8 +23,10 @@ extern "C" {
     fn get_random_values(buf: &mut [u8]) -> Result<(), JsValue>;
 }
 
+/// Random bytes come from a pool that `crypto.getRandomValues` refills (`driver::draw`).
 fn random(buf: &mut [u8]) -> Result<(), String> {
-    get_random_values(buf).map_err(|e| format!("{e:?}"))
+    let fill = |b: &mut [u8]| get_random_values(b).map_err(|e| format!("{e:?}"));
+    POOL.with(|pool| driver::draw(&mut pool.borrow_mut(), buf, fill))
 }
 
 static SYS: Sys = Sys {
@@ -40,6 +42,8 @@ thread_local! {
     static EXCHANGES: RefCell<HashMap<u32, Exchange>> = RefCell::default();
     /// The last step's bytes, until the shell takes them (before it calls in again).
     static PAYLOAD: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// Random bytes not yet handed out (`random`).
+    static POOL: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Reads the settings from the Worker's `env` (as JSON: vars and secrets are its strings),

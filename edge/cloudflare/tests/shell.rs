@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use edge_cloudflare::driver::Command;
+use edge_cloudflare::driver::{self, Command};
 
 const SHELL: &str = include_str!("../shell.js");
 
@@ -61,13 +61,13 @@ fn every_command() -> Vec<Command> {
         Command::ImportKey {
             t: 0,
             format: "raw",
-            alg: serde_json::Value::Null,
+            alg: driver::ED25519,
             usages: ["verify"],
             b: [0, 0],
         },
         Command::Verify {
             t: 0,
-            alg: serde_json::Value::Null,
+            alg: driver::ED25519,
             k: 0,
             sig: [0, 0],
             msg: [0, 0],
@@ -77,6 +77,7 @@ fn every_command() -> Vec<Command> {
             status: 200,
             headers: Vec::new(),
             h: None,
+            s: None,
             b: None,
         },
         Command::End,

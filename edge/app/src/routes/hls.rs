@@ -1,5 +1,6 @@
 //! `GET /hls/{id}/{token}/{file}`: verify the playback token, then serve from cache or origin.
 
+use futures_util::future::join;
 use shared_wasm::media::{parse_hls_path, HlsRequest, MediaFile, MediaPathError};
 use shared_wasm::playback::{self, Use, Viewer};
 use shared_wasm::range::Spec;
@@ -76,27 +77,44 @@ pub async fn handle<P: Platform + Clone + 'static>(
         .map_err(|e| EdgeError::Forbidden(PlaybackRefusal::Token(e)))?;
     // A genuine token is not enough: the video may have been taken down, geo-restricted or made
     // private since it was issued. One KV read per request (Workers caches KV reads at the
-    // location).
-    playable(load_record(p, cfg, req, &r.video).await?, req)?;
+    // location), made at the same time as the cache lookup: a genuine token almost always
+    // ends in a playable video, so the viewer waits for one round of reads, not two. A refusal
+    // drops what the cache found unread.
+    let (record, look) = join(load_record(p, cfg, req, &r.video), lookup(p, cfg, req, &r)).await;
+    playable(record?, req)?;
 
     // The viewer may keep what it fetched for as long as its token lives, no longer.
     let max_age = grant.claims.expires.0.saturating_sub(now.0);
-    serve(p, cfg, req, &r, format!("private, max-age={max_age}")).await
+    serve(p, cfg, req, &r, look, format!("private, max-age={max_age}")).await
 }
 
-/// The file from the edge cache, or from the origin (and then cached), with `cache_control`,
-/// open to pages of any origin. A `Range` is answered with its part (206) or 416
-/// (`routes::ranged`).
+/// A cache lookup for a media request: its entry's key, the range asked, and what was found.
+struct Lookup {
+    key: String,
+    range: Option<Spec>,
+    hit: Option<Response>,
+}
+
+async fn lookup<P: Platform>(p: &P, cfg: &EdgeConfig, req: &Request, r: &HlsRequest<'_>) -> Lookup {
+    let key = cache_key(cfg, &r.canonical_path());
+    let range = ranged::asked(req);
+    let hit = cached(p, &key, range).await;
+    Lookup { key, range, hit }
+}
+
+/// The file from the edge cache (`look`), or from the origin (and then cached), with
+/// `cache_control`, open to pages of any origin. A `Range` is answered with its part (206) or
+/// 416 (`routes::ranged`).
 async fn serve<P: Platform + Clone + 'static>(
     p: &P,
     cfg: &EdgeConfig,
     req: &Request,
     r: &HlsRequest<'_>,
+    look: Lookup,
     cache_control: String,
 ) -> Result<Response, EdgeError> {
-    let key = cache_key(cfg, &r.canonical_path());
-    let range = ranged::asked(req);
-    let (resp, cache) = match cached(p, &key, range).await {
+    let Lookup { key, range, hit } = look;
+    let (resp, cache) = match hit {
         Some(hit) => (hit, "HIT"),
         // A part is fetched as asked and not kept: the whole file is kept when it is asked for.
         None if range.is_some() => (from_origin(p, cfg, req, r, range).await?, "MISS"),
@@ -169,7 +187,8 @@ pub async fn poster<P: Platform + Clone + 'static>(
     };
     // The same cache entry as the tokened path's.
     let cache_control = format!("public, max-age={POSTER_MAX_AGE_SECS}");
-    Ok(allowed.annotate(serve(p, cfg, req, &r, cache_control).await?))
+    let look = lookup(p, cfg, req, &r).await;
+    Ok(allowed.annotate(serve(p, cfg, req, &r, look, cache_control).await?))
 }
 
 /// The whole file from the origin, a copy of it stored in the cache while it streams to the

@@ -1,5 +1,6 @@
 //! `GET /v1/videos/{id}/playback`: decide whether the viewer may play, and mint a playback URL.
 
+use futures_util::future::{join, OptionFuture};
 use serde_json::json;
 use shared_wasm::beacon::{self, Device, ViewClaims};
 use shared_wasm::media::token_prefix;
@@ -103,6 +104,15 @@ pub async fn load_record<P: Platform>(
 /// once, and the synced record is read first).
 const NO_ENTITLEMENT_TTL_SECS: u64 = 60;
 
+/// The user's entitlement if KV has it (synced, or a read-through copy); never asks the origin.
+async fn cached_entitlement<P: Platform>(
+    p: &P,
+    user: &str,
+) -> Result<Option<Entitlement>, EdgeError> {
+    let decode = |b: &[u8]| Entitlement::from_cbor(b).ok().filter(|e| e.user == user);
+    kv_record(p, &Entitlement::key(user), decode).await
+}
+
 /// The user's entitlement: from KV (pushed by the origin), else read through and kept a while.
 pub async fn load_entitlement<P: Platform>(
     p: &P,
@@ -110,11 +120,10 @@ pub async fn load_entitlement<P: Platform>(
     req: &Request,
     user: &str,
 ) -> Result<Entitlement, EdgeError> {
-    let key = Entitlement::key(user);
-    let decode = |b: &[u8]| Entitlement::from_cbor(b).ok().filter(|e| e.user == user);
-    if let Some(ent) = kv_record(p, &key, decode).await? {
+    if let Some(ent) = cached_entitlement(p, user).await? {
         return Ok(ent);
     }
+    let key = Entitlement::key(user);
     let path = format!("/internal/entitlements/{}", id_segment(user)?);
     let resp = origin::get(p, cfg, req, &path).await?;
     let (ent, ttl) = match resp.status {
@@ -218,23 +227,35 @@ pub async fn handle<P: Platform>(
         message: format!("video id {e}"),
     })?;
     // A presented token is always checked, so a broken client hears about it even on a public
-    // video rather than silently playing as anonymous.
-    let viewer = auth::bearer(p, cfg, req).await?;
-    let allowed = limits::enforce(
-        p,
-        &cfg.rate_limits.playback,
-        req,
-        viewer.as_ref().map(|c| c.sub.as_str()),
+    // video rather than silently playing as anonymous. KV reads go together with the steps
+    // before them, so the viewer waits for fewer rounds: the record's with the token's checks,
+    // a member's entitlement with the rate limiter. Only KV is read early; asking the origin
+    // (a record or entitlement KV does not have) still waits for the limiter's answer.
+    let (viewer, kept) = join(auth::bearer(p, cfg, req), cached_record(p, &id)).await;
+    let viewer = viewer?;
+    let user = viewer.as_ref().map(|c| c.sub.as_str());
+    let members = matches!(&kept, Ok(Some(r)) if r.visibility == Visibility::Members);
+    let (allowed, kept_ent) = join(
+        limits::enforce(p, &cfg.rate_limits.playback, req, user),
+        OptionFuture::from(user.filter(|_| members).map(|u| cached_entitlement(p, u))),
     )
-    .await?;
-    let record = playable(load_record(p, cfg, req, &id).await?, req)?;
+    .await;
+    let allowed = allowed?;
+    let record = match kept? {
+        Some(record) => Some(record),
+        None => load_record(p, cfg, req, &id).await?,
+    };
+    let record = playable(record, req)?;
     let now = p.now();
     let mut expires = now.plus(cfg.playback_ttl_secs);
     if record.visibility == Visibility::Members {
         let user = viewer
             .as_ref()
             .ok_or(EdgeError::Unauthorized(AccessRefusal::Missing))?;
-        let ent = load_entitlement(p, cfg, req, &user.sub).await?;
+        let ent = match kept_ent.transpose()?.flatten() {
+            Some(ent) => ent,
+            None => load_entitlement(p, cfg, req, &user.sub).await?,
+        };
         if !ent.active_at(now) {
             return Err(EdgeError::EntitlementRequired);
         }

@@ -118,7 +118,11 @@ fn a_request_without_io_is_answered_and_ended_in_its_first_step() {
     assert!(step.ended);
     let respond = &commands(&step)[0];
     assert_eq!(respond["status"], 200);
-    assert_eq!(bytes(&step, &respond["b"]), br#"{"status":"ok"}"#);
+    assert_eq!(
+        respond["s"], r#"{"status":"ok"}"#,
+        "a small JSON body goes as text"
+    );
+    assert!(step.payload.is_empty());
     assert_eq!(respond["headers"]["cache-control"], "no-store");
 }
 
@@ -422,7 +426,7 @@ fn a_failure_answers_500_with_the_apps_json_body() {
     assert_eq!(names(&step), ["respond", "end"]);
     let respond = &commands(&step)[0];
     assert_eq!(respond["status"], 500);
-    let body: Value = serde_json::from_slice(bytes(&step, &respond["b"])).unwrap();
+    let body: Value = serde_json::from_str(respond["s"].as_str().unwrap()).unwrap();
     assert!(body["error"].is_string());
 }
 
@@ -437,6 +441,7 @@ fn headers_go_as_an_object_unless_a_name_repeats() {
             status: 200,
             headers,
             h: None,
+            s: None,
             b: None,
         })
         .unwrap()["headers"]
@@ -481,5 +486,124 @@ fn answers_reach_their_commands_in_whatever_order_they_come() {
     x.answer(tag(0), value(b"A"));
     let step = x.step();
     assert_eq!(names(&step), ["respond", "end"]);
-    assert_eq!(bytes(&step, &commands(&step)[0]["b"]), b"AB");
+    assert_eq!(commands(&step)[0]["s"], "AB");
+}
+
+#[test]
+fn random_bytes_come_from_a_pool_each_once_refilled_when_short() {
+    let calls = Cell::new(0u8);
+    // Each refill is distinct: the call's number in every byte.
+    let fill = |b: &mut [u8]| {
+        calls.set(calls.get() + 1);
+        b.fill(calls.get());
+        Ok(())
+    };
+    let mut pool = Vec::new();
+    let mut taken = Vec::new();
+    for _ in 0..RANDOM_POOL / 16 {
+        let mut id = [0u8; 16];
+        draw(&mut pool, &mut id, fill).unwrap();
+        taken.extend_from_slice(&id);
+    }
+    assert_eq!(calls.get(), 1, "one call serves a pool's worth");
+    assert!(taken.iter().all(|&b| b == 1) && pool.is_empty());
+    let mut more = [0u8; 32];
+    draw(&mut pool, &mut more, fill).unwrap();
+    assert_eq!((calls.get(), more), (2, [2; 32]), "refilled when short");
+    assert!(pool.iter().all(|&b| b == 2) && pool.len() == RANDOM_POOL - 32);
+    // Too large for the pool: straight from the source, the pool untouched.
+    let mut big = vec![0u8; RANDOM_POOL + 1];
+    draw(&mut pool, &mut big, fill).unwrap();
+    assert_eq!((calls.get(), big[0], pool.len()), (3, 3, RANDOM_POOL - 32));
+    // A failing source is an error, and nothing is handed out.
+    let mut empty = Vec::new();
+    let mut id = [9u8; 16];
+    assert!(draw(&mut empty, &mut id, |_| Err("no entropy".into())).is_err());
+    assert_eq!(id, [9; 16]);
+}
+
+#[test]
+fn a_body_goes_as_text_only_when_small_typed_and_utf8() {
+    let sent = |response: Response| {
+        let mut x = Exchange::begin(&head("GET", "/healthz", &[]), config(), &SYS);
+        x.main = Some(Box::pin(async move { response }));
+        let step = x.step();
+        let c = commands(&step).remove(0);
+        let b = (!c["b"].is_null()).then(|| bytes(&step, &c["b"]).to_vec());
+        (c["s"].as_str().map(str::to_owned), b)
+    };
+    let text = "é".repeat(INLINE_BODY / 2);
+    assert_eq!(
+        sent(Response::new(200, "text/plain", text.clone().into_bytes())),
+        (Some(text), None)
+    );
+    let large = "a".repeat(INLINE_BODY + 1);
+    assert_eq!(
+        sent(Response::new(200, "text/plain", large.clone().into_bytes())),
+        (None, Some(large.into_bytes()))
+    );
+    let binary = vec![0xff, 0xfe, 0];
+    assert_eq!(
+        sent(Response::new(200, "video/mp2t", binary.clone())),
+        (None, Some(binary))
+    );
+    let untyped = Response {
+        status: 200,
+        headers: Vec::new(),
+        body: b"x".to_vec(),
+        native_body: None,
+    };
+    assert_eq!(sent(untyped), (None, Some(b"x".to_vec())));
+}
+
+#[test]
+fn a_media_request_with_a_genuine_token_reads_the_record_and_the_cache_at_once() {
+    use shared_wasm::playback::{self, Binding, Claims};
+    let config = config();
+    let keys = &config.as_ref().as_ref().unwrap().playback_keys;
+    let now = UnixTime((SYS.now_ms)() as u64 / 1000);
+    let token = playback::sign(
+        keys,
+        &Claims {
+            prefix: "/hls/v1/".into(),
+            not_before: now,
+            expires: now.plus(600),
+            binding: Binding::default(),
+        },
+    );
+    let path = format!("/hls/v1/{token}/480p/seg_001.ts");
+    let mut x = Exchange::begin(&head("GET", &path, &[]), config.clone(), &SYS);
+    let step = x.step();
+    assert_eq!(
+        names(&step),
+        ["kv_get", "cache_match"],
+        "one round of reads"
+    );
+    let c = commands(&step);
+    assert_eq!(c[0]["key"], "video:v1");
+    assert!(c[1]["key"]
+        .as_str()
+        .unwrap()
+        .ends_with("/hls/v1/480p/seg_001.ts"));
+
+    // A forged token reads nothing.
+    let forged = path.replacen(&token[..4], "AAAA", 1);
+    let mut x = Exchange::begin(&head("GET", &forged, &[]), config, &SYS);
+    let step = x.step();
+    assert_eq!(names(&step), ["respond", "end"]);
+    assert_eq!(commands(&step)[0]["status"], 403);
+}
+
+#[test]
+fn a_playback_request_reads_the_record_with_the_key_set() {
+    let auth = [("authorization", "Bearer a.b.c")];
+    let mut x = Exchange::begin(
+        &head("GET", "/v1/videos/v1/playback", &auth),
+        config(),
+        &SYS,
+    );
+    let step = x.step();
+    assert_eq!(names(&step), ["kv_get", "kv_get"], "one round of reads");
+    let keys: Vec<Value> = commands(&step).iter().map(|c| c["key"].clone()).collect();
+    assert_eq!(keys, ["jwks", "video:v1"]);
 }

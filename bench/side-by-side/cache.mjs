@@ -51,7 +51,7 @@ function parse(serialised) {
 }
 
 export default {
-  async fetch(request) {
+  async fetch(request, env) {
     const key = request.url;
     if (request.method === 'PUT') {
       store.set(key, parse(new Uint8Array(await request.arrayBuffer())));
@@ -60,6 +60,8 @@ export default {
     if (request.method === 'PURGE') {
       return new Response(null, { status: store.delete(key) ? 200 : 404 });
     }
+    // IO_DELAY_MS (run.sh): each match waits this long, as a lookup elsewhere does.
+    if (env.DELAY_MS > 0) await new Promise((done) => setTimeout(done, Number(env.DELAY_MS)));
     const hit = store.get(key);
     if (!hit) return new Response(null, { headers: { 'cf-cache-status': 'MISS' } });
     const headers = new Headers(hit.headers);

@@ -4,10 +4,12 @@
 const store = new Map();
 
 export default {
-  async fetch(request) {
+  async fetch(request, env) {
     const key = decodeURIComponent(new URL(request.url).pathname.slice(1));
     switch (request.method) {
       case 'GET': {
+        // IO_DELAY_MS (run.sh): each read waits this long, as a read from a store elsewhere does.
+        if (env.DELAY_MS > 0) await new Promise((done) => setTimeout(done, Number(env.DELAY_MS)));
         const value = store.get(key);
         return value === undefined ? new Response(null, { status: 404 }) : new Response(value);
       }

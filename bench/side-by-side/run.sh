@@ -15,7 +15,7 @@
 # the origin's ingest, which stores each event once and drops the repeats). The whole round runs RUNS times, alternating
 # servers, and the table gives each figure's median (this machine varies by ±15 % run to run).
 #
-# Usage: bash bench/side-by-side/run.sh   (RUNS=3 DURATION=10 CONNECTIONS=32 THREADS=1 ORIGIN_BIN WORKLOADS to change;
+# Usage: bash bench/side-by-side/run.sh   (RUNS=3 DURATION=10 CONNECTIONS=32 THREADS=1 ORIGIN_BIN WORKLOADS IO_DELAY_MS to change;
 #        PROFILE=1 samples the Workers with V8's profiler instead, see below)
 # Needs: the built origin and Worker (bash scripts/build.sh), node_modules (scripts/setup.sh);
 # installs nginx and wrk from the distribution if they are missing.
@@ -32,6 +32,10 @@ threads="${THREADS:-1}"
 origin_bin="${ORIGIN_BIN:-target/debug/origin}"
 # Which file of the demo's ladder to request (a ~300 KB segment by default).
 media="${MEDIA:-480p/seg_001.ts}"
+# Milliseconds each KV read and cache match of the Workers waits (0: answered at once). Loopback
+# stores answer in microseconds, where a real location's take about a millisecond or more: with
+# IO_DELAY_MS=2 CONNECTIONS=1 the p50 column shows how many rounds of reads a request waits for.
+io_delay="${IO_DELAY_MS:-0}"
 
 for tool in nginx wrk; do
   if ! command -v "$tool" >/dev/null && ! [ -x "/usr/sbin/$tool" ]; then
@@ -153,11 +157,13 @@ const floor :Workerd.Worker = (
 
 const kv :Workerd.Worker = (
   modules = [(name = "kv.mjs", esModule = embed "kv.mjs")],
+  bindings = [(name = "DELAY_MS", text = "$io_delay")],
   compatibilityDate = "2025-09-01",
 );
 
 const cache :Workerd.Worker = (
   modules = [(name = "cache.mjs", esModule = embed "cache.mjs")],
+  bindings = [(name = "DELAY_MS", text = "$io_delay")],
   compatibilityDate = "2025-09-01",
 );
 CAPNP

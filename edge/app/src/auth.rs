@@ -109,12 +109,10 @@ fn unauthorized(e: JwtError) -> EdgeError {
     EdgeError::Unauthorized(AccessRefusal::Token(e))
 }
 
-/// The verified claims of the request's bearer token; `None` when it carries no credentials.
-pub async fn bearer<P: Platform>(
-    p: &P,
-    cfg: &EdgeConfig,
-    req: &Request,
-) -> Result<Option<AccessClaims>, EdgeError> {
+/// The request's bearer token, unverified; `None` when it carries no credentials. Refuses, with
+/// no I/O, a header that is not a bearer token or a token over the size cap (`jwt::check_header`
+/// checks the size too; checking here spares an oversized token every read).
+pub fn presented<'r>(cfg: &EdgeConfig, req: &'r Request) -> Result<Option<&'r str>, EdgeError> {
     let Some(value) = req.header("authorization") else {
         return Ok(None);
     };
@@ -123,11 +121,21 @@ pub async fn bearer<P: Platform>(
         .or_else(|| value.strip_prefix("bearer "))
         .map(str::trim)
         .ok_or(EdgeError::Unauthorized(AccessRefusal::NotBearer))?;
-    // `jwt::check_header` checks this too; checking here spares an oversized token the KV read and
-    // the possible JWKS fetch below.
     if token.len() > cfg.jwt.max_token_bytes {
         return Err(unauthorized(JwtError::TooLarge));
     }
+    Ok(Some(token))
+}
+
+/// The verified claims of the request's bearer token; `None` when it carries no credentials.
+pub async fn bearer<P: Platform>(
+    p: &P,
+    cfg: &EdgeConfig,
+    req: &Request,
+) -> Result<Option<AccessClaims>, EdgeError> {
+    let Some(token) = presented(cfg, req)? else {
+        return Ok(None);
+    };
     let rec = cached_jwks(p, cfg, req).await?;
     let claims = match verify(p, cfg, &*keyset(cfg, &rec)?, token).await? {
         Ok(claims) => claims,
@@ -247,10 +255,16 @@ mod tests {
     }
 
     #[test]
-    fn a_key_changed_in_kv_is_used_at_once_though_parsed_keys_are_kept() {
+    fn a_parsed_key_set_is_kept_and_a_key_changed_in_kv_is_used_at_once() {
         let p = platform();
         let good = token(r#"{"alg":"EdDSA","kid":"ed-1"}"#);
         assert!(bearer_of(&p, &good).unwrap().is_some());
+        let rec = JwksRecord::from_cbor(&p.kv.borrow()[JWKS_KEY]).unwrap();
+        let (a, b) = (
+            keyset(&config(), &rec).unwrap(),
+            keyset(&config(), &rec).unwrap(),
+        );
+        assert!(Rc::ptr_eq(&a, &b), "the same text is parsed once");
         // The origin rotated `ed-1` to another key and the edge's record says so: the token
         // signed with the old one no longer passes, though the old key set was parsed here.
         let other = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]).verifying_key();

@@ -71,6 +71,20 @@ pub(crate) async fn read_through<P: Platform, T>(
     if let Some(found) = kv_record(p, key, &decode).await? {
         return Ok(Some(found));
     }
+    from_origin(p, cfg, req, key, path, what, decode).await
+}
+
+/// [`read_through`]'s second half, for a caller that has already read KV: `GET path` from the
+/// origin, kept under the read-through key when `decode` takes it.
+async fn from_origin<P: Platform, T>(
+    p: &P,
+    cfg: &EdgeConfig,
+    req: &Request,
+    key: &str,
+    path: &str,
+    what: &str,
+    decode: impl Fn(&[u8]) -> Option<T>,
+) -> Result<Option<T>, EdgeError> {
     let resp = origin::get(p, cfg, req, path).await?;
     match resp.status {
         200 => {
@@ -99,6 +113,18 @@ pub async fn load_record<P: Platform>(
     read_through(p, cfg, req, &key, &path, &format!("record {id}"), decode).await
 }
 
+/// The video's record from the origin, for a caller that found none in KV ([`cached_record`]).
+async fn record_from_origin<P: Platform>(
+    p: &P,
+    cfg: &EdgeConfig,
+    req: &Request,
+    id: &VideoId,
+) -> Result<Option<VideoRecord>, EdgeError> {
+    let decode = |b: &[u8]| VideoRecord::from_cbor(b).ok().filter(|r| r.id == *id);
+    let (key, path) = (VideoRecord::key(id), format!("/internal/videos/{id}"));
+    from_origin(p, cfg, req, &key, &path, &format!("record {id}"), decode).await
+}
+
 /// How long "no entitlement" learned from the origin is remembered: it bounds how often a
 /// non-member's requests reach the origin (a purchase reaches the edge through the sync at
 /// once, and the synced record is read first).
@@ -123,6 +149,17 @@ pub async fn load_entitlement<P: Platform>(
     if let Some(ent) = cached_entitlement(p, user).await? {
         return Ok(ent);
     }
+    entitlement_from_origin(p, cfg, req, user).await
+}
+
+/// The user's entitlement from the origin, for a caller that found none in KV, kept a while
+/// (a "none" for [`NO_ENTITLEMENT_TTL_SECS`]).
+async fn entitlement_from_origin<P: Platform>(
+    p: &P,
+    cfg: &EdgeConfig,
+    req: &Request,
+    user: &str,
+) -> Result<Entitlement, EdgeError> {
     let key = Entitlement::key(user);
     let path = format!("/internal/entitlements/{}", id_segment(user)?);
     let resp = origin::get(p, cfg, req, &path).await?;
@@ -229,8 +266,10 @@ pub async fn handle<P: Platform>(
     // A presented token is always checked, so a broken client hears about it even on a public
     // video rather than silently playing as anonymous. KV reads go together with the steps
     // before them, so the viewer waits for fewer rounds: the record's with the token's checks,
-    // a member's entitlement with the rate limiter. Only KV is read early; asking the origin
-    // (a record or entitlement KV does not have) still waits for the limiter's answer.
+    // a member's entitlement with the rate limiter. Only KV is read early, and not at all for
+    // a header refused unread; asking the origin (a record or entitlement KV does not have)
+    // still waits for the limiter's answer.
+    auth::presented(cfg, req)?;
     let (viewer, kept) = join(auth::bearer(p, cfg, req), cached_record(p, &id)).await;
     let viewer = viewer?;
     let user = viewer.as_ref().map(|c| c.sub.as_str());
@@ -243,7 +282,7 @@ pub async fn handle<P: Platform>(
     let allowed = allowed?;
     let record = match kept? {
         Some(record) => Some(record),
-        None => load_record(p, cfg, req, &id).await?,
+        None => record_from_origin(p, cfg, req, &id).await?,
     };
     let record = playable(record, req)?;
     let now = p.now();
@@ -254,6 +293,8 @@ pub async fn handle<P: Platform>(
             .ok_or(EdgeError::Unauthorized(AccessRefusal::Missing))?;
         let ent = match kept_ent.transpose()?.flatten() {
             Some(ent) => ent,
+            None if members => entitlement_from_origin(p, cfg, req, &user.sub).await?,
+            // The record came from the origin just now: KV was not read for the entitlement.
             None => load_entitlement(p, cfg, req, &user.sub).await?,
         };
         if !ent.active_at(now) {
@@ -305,6 +346,7 @@ mod tests {
     use shared_wasm::VideoId;
 
     use super::{load_entitlement, load_record};
+    use crate::error::EdgeError;
     use crate::platform::{Request, Response};
     use crate::testing::{block_on, config, MemPlatform};
 
@@ -334,6 +376,38 @@ mod tests {
             p.kv.borrow_mut().insert(key.clone(), synced.clone());
             Response::new(200, "application/cbor", answer.clone())
         })
+    }
+
+    #[test]
+    fn the_origin_is_asked_for_a_record_kv_lacks_only_within_the_quota() {
+        use std::cell::Cell;
+        use std::rc::Rc;
+
+        let asked = Rc::new(Cell::new(0));
+        let counted = asked.clone();
+        let p = MemPlatform::new(move |_, req| {
+            assert!(req.url.ends_with("/internal/videos/nope"), "{}", req.url);
+            counted.set(counted.get() + 1);
+            Response::new(404, "application/json", b"{}".to_vec())
+        })
+        .with_limiter();
+        let mut cfg = config();
+        cfg.rate_limits.playback.limit = 1;
+        let req = Request {
+            method: "GET".into(),
+            url: "http://edge.test/v1/videos/nope/playback".into(),
+            client_ip: Some("192.0.2.1".into()),
+            ..Request::default()
+        };
+        let first = block_on(super::handle(&p, &cfg, &req, "nope")).unwrap_err();
+        assert!(matches!(first, EdgeError::NotFound(_)), "{first:?}");
+        assert_eq!(asked.get(), 1, "one read through, after KV had none");
+        let second = block_on(super::handle(&p, &cfg, &req, "nope")).unwrap_err();
+        assert!(
+            matches!(second, EdgeError::RateLimited { .. }),
+            "{second:?}"
+        );
+        assert_eq!(asked.get(), 1, "a limited request never reaches the origin");
     }
 
     #[test]

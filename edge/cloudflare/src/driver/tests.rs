@@ -491,30 +491,38 @@ fn answers_reach_their_commands_in_whatever_order_they_come() {
 
 #[test]
 fn random_bytes_come_from_a_pool_each_once_refilled_when_short() {
-    let calls = Cell::new(0u8);
-    // Each refill is distinct: the call's number in every byte.
+    let calls = Cell::new(0u16);
+    // Each pair of bytes a source gives is a number of its own: the call's number times 1024,
+    // plus the pair's position; so no two 16-byte draws may be equal.
     let fill = |b: &mut [u8]| {
         calls.set(calls.get() + 1);
-        b.fill(calls.get());
+        for (i, pair) in b.chunks_mut(2).enumerate() {
+            let n = (calls.get() * 1024 + i as u16).to_be_bytes();
+            pair.copy_from_slice(&n[..pair.len()]);
+        }
         Ok(())
     };
+    let call_of = |bytes: &[u8]| u16::from_be_bytes([bytes[0], bytes[1]]) / 1024;
     let mut pool = Vec::new();
-    let mut taken = Vec::new();
+    let mut ids = std::collections::HashSet::new();
     for _ in 0..RANDOM_POOL / 16 {
         let mut id = [0u8; 16];
         draw(&mut pool, &mut id, fill).unwrap();
-        taken.extend_from_slice(&id);
+        assert!(ids.insert(id), "no bytes handed out twice");
     }
     assert_eq!(calls.get(), 1, "one call serves a pool's worth");
-    assert!(taken.iter().all(|&b| b == 1) && pool.is_empty());
+    assert!(pool.is_empty());
     let mut more = [0u8; 32];
     draw(&mut pool, &mut more, fill).unwrap();
-    assert_eq!((calls.get(), more), (2, [2; 32]), "refilled when short");
-    assert!(pool.iter().all(|&b| b == 2) && pool.len() == RANDOM_POOL - 32);
+    assert_eq!((calls.get(), call_of(&more)), (2, 2), "refilled when short");
+    assert_eq!(pool.len(), RANDOM_POOL - 32);
     // Too large for the pool: straight from the source, the pool untouched.
-    let mut big = vec![0u8; RANDOM_POOL + 1];
+    let mut big = vec![0u8; RANDOM_POOL + 2];
     draw(&mut pool, &mut big, fill).unwrap();
-    assert_eq!((calls.get(), big[0], pool.len()), (3, 3, RANDOM_POOL - 32));
+    assert_eq!(
+        (calls.get(), call_of(&big), pool.len()),
+        (3, 3, RANDOM_POOL - 32)
+    );
     // A failing source is an error, and nothing is handed out.
     let mut empty = Vec::new();
     let mut id = [9u8; 16];
@@ -586,8 +594,14 @@ fn a_media_request_with_a_genuine_token_reads_the_record_and_the_cache_at_once()
         .unwrap()
         .ends_with("/hls/v1/480p/seg_001.ts"));
 
-    // A forged token reads nothing.
-    let forged = path.replacen(&token[..4], "AAAA", 1);
+    // A token whose tag does not match reads nothing (one character inside the tag changed).
+    let at = token.len() - 10;
+    let other = if &token[at..=at] == "A" { "B" } else { "A" };
+    let forged = path.replacen(
+        &token,
+        &format!("{}{other}{}", &token[..at], &token[at + 1..]),
+        1,
+    );
     let mut x = Exchange::begin(&head("GET", &forged, &[]), config, &SYS);
     let step = x.step();
     assert_eq!(names(&step), ["respond", "end"]);
@@ -606,4 +620,17 @@ fn a_playback_request_reads_the_record_with_the_key_set() {
     assert_eq!(names(&step), ["kv_get", "kv_get"], "one round of reads");
     let keys: Vec<Value> = commands(&step).iter().map(|c| c["key"].clone()).collect();
     assert_eq!(keys, ["jwks", "video:v1"]);
+}
+
+#[test]
+fn a_header_that_is_no_bearer_token_is_refused_before_any_read() {
+    let auth = [("authorization", "Basic dTpw")];
+    let mut x = Exchange::begin(
+        &head("GET", "/v1/videos/v1/playback", &auth),
+        config(),
+        &SYS,
+    );
+    let step = x.step();
+    assert_eq!(names(&step), ["respond", "end"]);
+    assert_eq!(commands(&step)[0]["status"], 401);
 }

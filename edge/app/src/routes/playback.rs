@@ -108,9 +108,10 @@ pub async fn load_record<P: Platform>(
     req: &Request,
     id: &VideoId,
 ) -> Result<Option<VideoRecord>, EdgeError> {
-    let decode = |b: &[u8]| VideoRecord::from_cbor(b).ok().filter(|r| r.id == *id);
-    let (key, path) = (VideoRecord::key(id), format!("/internal/videos/{id}"));
-    read_through(p, cfg, req, &key, &path, &format!("record {id}"), decode).await
+    match cached_record(p, id).await? {
+        Some(record) => Ok(Some(record)),
+        None => record_from_origin(p, cfg, req, id).await,
+    }
 }
 
 /// The video's record from the origin, for a caller that found none in KV ([`cached_record`]).

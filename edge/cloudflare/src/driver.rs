@@ -800,11 +800,16 @@ fn respond(shared: &Shared, response: Response) -> Command {
     let h = response.native_body;
     let (mut s, mut b) = (None, None);
     if h.is_none() && !response.body.is_empty() {
-        let typed = response.headers.iter().any(|(k, _)| k == "content-type");
-        match String::from_utf8(response.body) {
-            Ok(text) if typed && text.len() <= INLINE_BODY => s = Some(text),
-            Ok(text) => b = Some(shared.stash(text.as_bytes())),
-            Err(e) => b = Some(shared.stash(e.as_bytes())),
+        let inline =
+            response.body.len() <= INLINE_BODY && response.header("content-type").is_some();
+        // Only a body that may go inline is checked for UTF-8.
+        if !inline {
+            b = Some(shared.stash(&response.body));
+        } else {
+            match String::from_utf8(response.body) {
+                Ok(text) => s = Some(text),
+                Err(e) => b = Some(shared.stash(e.as_bytes())),
+            }
         }
     }
     Command::Respond {

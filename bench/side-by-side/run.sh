@@ -171,6 +171,7 @@ echo "[bench] workerd serve (the three workers)"
 inspector=()
 if [ -n "${PROFILE:-}" ]; then inspector_port=$(port); inspector=(--inspector-addr="127.0.0.1:$inspector_port"); fi
 "$workerd" serve "$work/config.capnp" "${inspector[@]}" >"$work/workerd.log" 2>&1 &
+workerd_pid=$!
 pids+=($!)
 
 wait_up() {
@@ -185,6 +186,7 @@ target/release/spin-host --component target/wasm32-wasip2/release/edge_spin.wasm
   --var playback_active_kid=bench --var jwt_issuer=edge-video-origin --var jwt_audience=edge-video \
   --var "rate_limits=$rate_limits" \
   >"$work/spin.log" 2>&1 &
+spin_pid=$!
 pids+=($!)
 wait_up "http://127.0.0.1:$origin_port/healthz"
 wait_up "http://127.0.0.1:$rust_port/healthz"
@@ -226,6 +228,7 @@ http {
 NGINX
 chmod -R a+rX "$work"
 "$nginx_bin" -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' &
+nginx_pid=$!
 pids+=($!)
 
 rust_url="http://127.0.0.1:$rust_port$seg_path"
@@ -292,10 +295,31 @@ for base in "http://127.0.0.1:$rust_port" "http://127.0.0.1:$spin_port"; do
 done
 
 results="$work/results.txt"
-run() { # name url [wrk options]: appends "name rps p50 p99" to $results
+# The processes that answer workload `name`: its server's CPU time per request is the figure
+# that load on this shared machine moves least (wrk and the servers compete for two cores). The
+# workerd process holds the KV and cache stand-ins too, the same for both Workers.
+servers() {
+  case $1 in
+    rust* | js* | floor*) echo "$workerd_pid" ;;
+    spin*) echo "$spin_pid" ;;
+    nginx*) echo "$nginx_pid $(pgrep -P "$nginx_pid" | tr '\n' ' ')" ;;
+  esac
+}
+cpu_ticks() { # pids: their user + system time, in clock ticks
+  local t=0 p
+  for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
+  echo "$t"
+}
+hz=$(getconf CLK_TCK)
+run() { # name url [wrk options]: appends "name rps p50 p99 cpu-us-per-request" to $results
+  local -a procs=($(servers "$1"))
+  local before; before=$(cpu_ticks "${procs[@]}")
   wrk -t"$threads" -c"$connections" -d"${duration}s" --latency "${@:3}" "$2" >"$work/wrk-$1.txt"
-  awk -v name="$1" '/Requests\/sec/ {rps=$2} / 50%/ {p50=$2} / 99%/ {p99=$2} / Non-2xx/ {bad=$4}
-       END {if (bad) {print name ": non-2xx: " bad > "/dev/stderr"; exit 1}; print name, rps, p50, p99}' \
+  local used=$(($(cpu_ticks "${procs[@]}") - before))
+  awk -v name="$1" -v used="$used" -v hz="$hz" \
+    '/requests in/ {n=$1} /Requests\/sec/ {rps=$2} / 50%/ {p50=$2} / 99%/ {p99=$2} / Non-2xx/ {bad=$4}
+     END {if (bad) {print name ": non-2xx: " bad > "/dev/stderr"; exit 1}
+          print name, rps, p50, p99, (n ? used / hz * 1e6 / n : 0)}' \
     "$work/wrk-$1.txt" >>"$results"
 }
 # Runs `run` for each "name url" pair given, in reverse order on even rounds, so no server is
@@ -401,16 +425,17 @@ import statistics, sys
 from collections import defaultdict
 rows = defaultdict(list)
 for line in open(sys.argv[1]):
-    name, rps, p50, p99 = line.split()
-    rows[name].append((float(rps), p50, p99))
+    name, rps, p50, p99, cpu = line.split()
+    rows[name].append((float(rps), p50, p99, float(cpu)))
 def ms(t):
     for unit, f in (("us", 1e-3), ("ms", 1.0), ("s", 1e3)):
         if t.endswith(unit):
             return float(t[: -len(unit)]) * f
     raise ValueError(t)
-med = {n: (statistics.median(r for r, _, _ in v),
-           statistics.median(ms(p) for _, p, _ in v),
-           statistics.median(ms(p) for _, _, p in v)) for n, v in rows.items()}
+med = {n: (statistics.median(r for r, _, _, _ in v),
+           statistics.median(ms(p) for _, p, _, _ in v),
+           statistics.median(ms(p) for _, _, p, _ in v),
+           statistics.median(c for _, _, _, c in v)) for n, v in rows.items()}
 labels = [
     ("rust", "Rust Worker, segment (HIT)"), ("js", "JS Worker, segment (WebCrypto)"),
     ("floor", "JS I/O floor, segment (no checks)"), ("nginx", "nginx secure_link, segment"),
@@ -424,16 +449,22 @@ labels = [
     ("rust-beacon", "Rust Worker, beacon of 10 events"), ("spin-beacon", "Spin component, beacon"),
 ]
 print(f"\nmedian of {sys.argv[2]} round(s)")
-print(f"{'server, workload':<38} {'requests/s':>12} {'p50 ms':>9} {'p99 ms':>9}")
+print(f"{'server, workload':<38} {'requests/s':>12} {'p50 ms':>9} {'p99 ms':>9} {'CPU us/req':>11}")
 for name, label in labels:
     if name in med:
-        rps, p50, p99 = med[name]
-        print(f"{label:<38} {rps:>12.0f} {p50:>9.2f} {p99:>9.2f}")
+        rps, p50, p99, cpu = med[name]
+        print(f"{label:<38} {rps:>12.0f} {p50:>9.2f} {p99:>9.2f} {cpu:>11.1f}")
 def r(a, b):
     return f"{med[a][0] / med[b][0]:.2f}x" if a in med and b in med else "-"
+def c(a, b):
+    # The inverse ratio of CPU per request: above 1x, Rust needs less CPU for the same work.
+    return f"{med[b][3] / med[a][3]:.2f}x" if a in med and b in med and med[a][3] else "-"
 print(f"\nRust / JS: segment {r('rust', 'js')}, playlist {r('rust-playlist', 'js-playlist')}, "
       f"JWT {r('rust-jwt', 'js-jwt')}, /healthz {r('rust-healthz', 'js-healthz')}   "
       f"(goals: >= 1.1x, >= 1.1x, >= 1.1x, >= 0.9x)")
+print(f"  by CPU per request (JS's / Rust's): segment {c('rust', 'js')}, "
+      f"playlist {c('rust-playlist', 'js-playlist')}, JWT {c('rust-jwt', 'js-jwt')}, "
+      f"/healthz {c('rust-healthz', 'js-healthz')}")
 print(f"Rust / JS I/O floor, segment: {r('rust', 'floor')} (goal >= 0.9x)   "
       f"Rust / nginx, segment: {r('rust', 'nginx')}")
 PY

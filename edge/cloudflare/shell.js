@@ -12,6 +12,8 @@ import * as edge from './index.js';
 // Answers' numbers for a `fetch` that could not be built or timed out, and a body over its
 // command's `max` (driver.rs).
 const NOT_SENT = -2, TIMED_OUT = -3, TOO_LARGE = -4;
+// KV's read type for bytes.
+const AS_BYTES = { type: 'arrayBuffer' };
 let configured = false;
 let nextId = 0;
 // WebCrypto keys imported for the driver, by the number it keeps for each.
@@ -89,15 +91,10 @@ class Exchange {
   }
 
   // Gives the driver a command's outcome: [number, text, bytes], or the error.
-  async answer(tag, work) {
-    let ok = true, num = -1, text, body;
-    try {
-      [num = -1, text, body] = await work;
-    } catch (e) {
-      ok = false;
-      text = String(e);
-    }
-    this.run(guard(() => edge.resume(this.id, tag, ok, num, text, body), edge.failed));
+  answer(tag, work) {
+    const resume = (ok, num, text, body) =>
+      this.run(guard(() => edge.resume(this.id, tag, ok, num, text, body), edge.failed));
+    work.then(([num = -1, text, body]) => resume(true, num, text, body), (e) => resume(false, -1, String(e)));
   }
 }
 
@@ -122,7 +119,7 @@ const ops = {
     return [-1, undefined, body];
   },
   async kv_get(x, c) {
-    const v = await x.env.EDGE_KV.get(c.key, { type: 'arrayBuffer' });
+    const v = await x.env.EDGE_KV.get(c.key, AS_BYTES);
     return v === null ? [] : [-1, undefined, new Uint8Array(v)];
   },
   async kv_put(x, c, bytes) {

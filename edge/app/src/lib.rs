@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 mod inflight;
 pub mod limits;
+mod memo;
 pub mod origin;
 pub mod platform;
 pub mod request_id;

@@ -1,7 +1,9 @@
 //! `GET /v1/videos/{id}/playback`: decide whether the viewer may play, and mint a playback URL.
 
+use std::cell::RefCell;
+
 use futures_util::future::{join, OptionFuture};
-use serde_json::json;
+use serde::Serialize;
 use shared_wasm::beacon::{self, Device, ViewClaims};
 use shared_wasm::media::token_prefix;
 use shared_wasm::playback::{self, network_for, Binding, BindingPolicy, Claims, IpBinding};
@@ -12,6 +14,7 @@ use crate::auth;
 use crate::config::EdgeConfig;
 use crate::error::{AccessRefusal, EdgeError, LegalReason, PlaybackRefusal};
 use crate::limits;
+use crate::memo::{self, Memo};
 use crate::origin;
 use crate::platform::{Platform, Request, Response};
 use crate::routes::api::id_segment;
@@ -36,15 +39,26 @@ pub(crate) async fn kv_record<P: Platform, T>(
     key: &str,
     decode: impl Fn(&[u8]) -> Option<T>,
 ) -> Result<Option<T>, EdgeError> {
-    for k in [key.to_owned(), read_through_key(key)] {
-        if let Some(bytes) = p.kv_get(&k).await? {
-            match decode(&bytes) {
-                Some(value) => return Ok(Some(value)),
-                None => p.log_error(&format!("unreadable KV record {k}; refetching")),
-            }
-        }
+    if let Some(found) = kv_decoded(p, key, &decode).await? {
+        return Ok(Some(found));
     }
-    Ok(None)
+    kv_decoded(p, &read_through_key(key), &decode).await
+}
+
+/// What `decode` makes of KV's value under `key`; an unreadable value is logged and is none.
+async fn kv_decoded<P: Platform, T>(
+    p: &P,
+    key: &str,
+    decode: impl Fn(&[u8]) -> Option<T>,
+) -> Result<Option<T>, EdgeError> {
+    let Some(bytes) = p.kv_get(key).await? else {
+        return Ok(None);
+    };
+    let found = decode(&bytes);
+    if found.is_none() {
+        p.log_error(&format!("unreadable KV record {key}; refetching"));
+    }
+    Ok(found)
 }
 
 /// The video's record if KV has it (synced, or a read-through copy); never asks the origin.
@@ -52,8 +66,17 @@ pub async fn cached_record<P: Platform>(
     p: &P,
     id: &VideoId,
 ) -> Result<Option<VideoRecord>, EdgeError> {
-    let decode = |b: &[u8]| VideoRecord::from_cbor(b).ok().filter(|r| r.id == *id);
+    let many = p.serves_many();
+    let decode = |b: &[u8]| {
+        memo::decoded(&RECORDS, many, b, |b| VideoRecord::from_cbor(b).ok()).filter(|r| r.id == *id)
+    };
     kv_record(p, &VideoRecord::key(id), decode).await
+}
+
+thread_local! {
+    /// Records and entitlements decoded from KV, by their bytes (`memo`).
+    static RECORDS: RefCell<Memo<VideoRecord>> = RefCell::default();
+    static ENTITLEMENTS: RefCell<Memo<Entitlement>> = RefCell::default();
 }
 
 /// `key`'s record: from KV (synced, else a read-through copy), else `GET path` from the origin:
@@ -136,7 +159,11 @@ async fn cached_entitlement<P: Platform>(
     p: &P,
     user: &str,
 ) -> Result<Option<Entitlement>, EdgeError> {
-    let decode = |b: &[u8]| Entitlement::from_cbor(b).ok().filter(|e| e.user == user);
+    let many = p.serves_many();
+    let decode = |b: &[u8]| {
+        memo::decoded(&ENTITLEMENTS, many, b, |b| Entitlement::from_cbor(b).ok())
+            .filter(|e| e.user == user)
+    };
     kv_record(p, &Entitlement::key(user), decode).await
 }
 
@@ -253,6 +280,18 @@ pub fn manifest_url(
     ))
 }
 
+/// The playback answer (typed: written straight out, no JSON value built first).
+#[derive(Serialize)]
+struct PlaybackAnswer<'a> {
+    video_id: &'a VideoId,
+    title: &'a str,
+    manifest_url: &'a str,
+    expires_at: u64,
+    /// What the player reports its playback with (`routes::beacons`).
+    view_token: &'a str,
+    beacon_url: &'a str,
+}
+
 /// Handles the playback request for video `id`.
 pub async fn handle<P: Platform>(
     p: &P,
@@ -326,18 +365,17 @@ pub async fn handle<P: Platform>(
         issued: now.0,
         expires: now.plus(beacon::TOKEN_TTL_SECS).0,
     };
-    let body = json!({
-        "video_id": id,
-        "title": record.title,
-        "manifest_url": manifest_url,
-        "expires_at": expires.0,
-        // What the player reports its playback with (`routes::beacons`).
-        "view_token": beacon::sign(&cfg.playback_keys, &view),
-        "beacon_url": format!("{}/v1/beacons", req.origin()),
-    });
+    let body = PlaybackAnswer {
+        video_id: &id,
+        title: &record.title,
+        manifest_url: &manifest_url,
+        expires_at: expires.0,
+        view_token: &beacon::sign(&cfg.playback_keys, &view),
+        beacon_url: &format!("{}/v1/beacons", req.origin()),
+    };
+    let body = serde_json::to_vec(&body).expect("the playback answer serializes");
     Ok(allowed.annotate(
-        Response::new(200, "application/json", body.to_string().into_bytes())
-            .with_header("cache-control", "no-store"),
+        Response::new(200, "application/json", body).with_header("cache-control", "no-store"),
     ))
 }
 
@@ -409,6 +447,35 @@ mod tests {
             "{second:?}"
         );
         assert_eq!(asked.get(), 1, "a limited request never reaches the origin");
+    }
+
+    #[test]
+    fn where_decoded_records_are_kept_a_change_in_kv_is_seen_by_the_next_read() {
+        let id = VideoId::parse("v1").unwrap();
+        let p = MemPlatform::new(|_, _| Response::new(500, "text/plain", Vec::new()));
+        p.serves_many.set(true);
+        let put = |r: VideoRecord| p.kv.borrow_mut().insert(VideoRecord::key(&id), r.to_cbor());
+        let (cfg, req) = (config(), Request::default());
+        let read = || block_on(load_record(&p, &cfg, &req, &id)).unwrap().unwrap();
+        put(video(1, false));
+        assert_eq!(read(), video(1, false));
+        assert_eq!(read(), video(1, false), "the kept decode");
+        put(video(2, true));
+        assert_eq!((read().version, read().taken_down), (2, true));
+        let ent = entitlement(1, EntitlementStatus::Active);
+        p.kv.borrow_mut()
+            .insert(Entitlement::key("u1"), ent.to_cbor());
+        assert_eq!(
+            block_on(load_entitlement(&p, &cfg, &req, "u1")).unwrap(),
+            ent
+        );
+        let ended = entitlement(2, EntitlementStatus::Inactive);
+        p.kv.borrow_mut()
+            .insert(Entitlement::key("u1"), ended.to_cbor());
+        assert_eq!(
+            block_on(load_entitlement(&p, &cfg, &req, "u1")).unwrap(),
+            ended
+        );
     }
 
     #[test]

@@ -7,11 +7,14 @@
 //   the JWKS from KV (fetched from the origin once), the EdDSA/ES256 signature and the claims,
 //   the two revocation reads, the playback rate limit per address and per user (a Durable
 //   Object each, GCRA as shared-wasm/src/ratelimit.rs), the video record and the viewer's
-//   entitlement from KV, then a signed playback token.
+//   entitlement from KV, then a signed playback token and the signed view token the player
+//   reports with.
 import { DurableObject } from 'cloudflare:workers';
 
 const enc = new TextEncoder();
 const DOMAIN = enc.encode('edge-video/playback-token/v1\0');
+const VIEW_DOMAIN = enc.encode('edge-video/view-token/v1\0');
+const VIEW_TTL_SECS = 12 * 3600;
 const PATH = /^\/hls\/([A-Za-z0-9_-]{1,64})\/([A-Za-z0-9_-]{1,512})\/((?:[a-z0-9_]{1,32}\/)?[a-z0-9_]{1,64}\.(?:ts|m3u8))$/;
 const keys = new Map();
 
@@ -176,11 +179,35 @@ async function playback(request, env, url, id) {
     title: record.title,
     manifest_url: `${url.origin}/hls/${id}/${token}/master.m3u8`,
     expires_at: expires,
+    view_token: await viewToken(env, request, key, id, `u:${claims.sub}`, now),
+    beacon_url: `${url.origin}/v1/beacons`,
   });
   out.headers.set('cache-control', 'no-store');
   out.headers.set('ratelimit-policy', `"${PLAYBACK_QUOTA.name}";q=${PLAYBACK_QUOTA.limit};w=${PLAYBACK_QUOTA.window_secs}`);
   out.headers.set('ratelimit', `"${PLAYBACK_QUOTA.name}";r=${decision.remaining};t=${decision.reset_secs}`);
   return out;
+}
+
+// The view token the player reports with (shared-wasm/src/beacon/mod.rs): the claims as JSON,
+// base64url, and an HMAC under the playback key bound to the view-token domain.
+async function viewToken(env, request, key, video, viewer, now) {
+  const claims = { w: b64urlEncode(crypto.getRandomValues(new Uint8Array(16))), v: video, u: viewer };
+  if (request.cf?.country) claims.c = request.cf.country;
+  Object.assign(claims, { d: device(request.headers.get('user-agent') || ''), i: now, e: now + VIEW_TTL_SECS });
+  const payload = b64urlEncode(enc.encode(JSON.stringify(claims)));
+  const tag = await crypto.subtle.sign('HMAC', key, concat(VIEW_DOMAIN, enc.encode(`${env.PLAYBACK_KID}.${payload}`)));
+  return `${env.PLAYBACK_KID}.${payload}.${b64urlEncode(tag)}`;
+}
+
+// The device class of a User-Agent, as `Device::of` decides it.
+function device(userAgent) {
+  const ua = userAgent.toLowerCase();
+  const has = (words) => words.some((w) => ua.includes(w));
+  if (has(['smart-tv', 'smarttv', 'appletv', 'crkey', 'roku', 'tizen', 'webos', 'bravia'])) return 'tv';
+  if (has(['ipad', 'tablet']) || (ua.includes('android') && !ua.includes('mobile'))) return 'tablet';
+  if (has(['mobi', 'iphone', 'ipod', 'android'])) return 'mobile';
+  if (has(['windows', 'macintosh', 'x11', 'linux', 'cros'])) return 'desktop';
+  return 'other';
 }
 
 // GCRA for one key, as the Rust Worker's RateLimiter (edge/cloudflare/shell.js, deciding in
@@ -206,46 +233,59 @@ export class RateLimiter extends DurableObject {
 }
 
 export default {
+  // Every answer carries a request id, as the Rust edge's do (edge/app/src/request_id.rs).
   async fetch(request, env) {
-    const url = new URL(request.url);
-    if (url.pathname === '/healthz') return json(200, { status: 'ok' });
-    const pb = /^\/v1\/videos\/([A-Za-z0-9_-]{1,64})\/playback$/.exec(url.pathname);
-    if (pb) return playback(request, env, url, pb[1]);
-    const m = PATH.exec(url.pathname);
-    if (!m) return json(400, { error: 'bad_media_path' });
-    const [, id, token, file] = m;
-    const t = parseToken(b64urlDecode(token));
-    if (!t || t.kid !== env.PLAYBACK_KID) return json(403, { error: 'forbidden', reason: 'invalid' });
-    const signed = new Uint8Array(DOMAIN.length + t.body.length);
-    signed.set(DOMAIN);
-    signed.set(t.body, DOMAIN.length);
-    const key = await hmacKey(b64urlDecode(env.PLAYBACK_KEY), 'verify');
-    if (!(await crypto.subtle.verify('HMAC', key, t.tag, signed))) {
-      return json(403, { error: 'forbidden', reason: 'invalid' });
-    }
-    const now = Math.floor(Date.now() / 1000);
-    if (!url.pathname.startsWith(t.prefix)) return json(403, { error: 'forbidden', reason: 'wrong_path' });
-    if (now > t.exp + 30) return json(403, { error: 'forbidden', reason: 'expired' });
-    if (now < t.nbf - 30) return json(403, { error: 'forbidden', reason: 'not_yet_valid' });
-    const record = await env.EDGE_KV.get(`video:${id}`, 'json');
-    if (!record) return json(404, { error: 'not_found' });
-    if (record.taken_down) return json(451, { error: 'unavailable_for_legal_reasons' });
-
-    const cacheKey = `${url.origin}/__edge-cache/hls/${id}/${file}`;
-    let resp = await caches.default.match(cacheKey);
-    let status = 'HIT';
-    if (!resp) {
-      status = 'MISS';
-      const origin = await originGet(env, `/internal/media/${id}/${file}`);
-      if (origin.status !== 200) return json(502, { error: 'bad_gateway' });
-      resp = new Response(await origin.arrayBuffer(), {
-        headers: { 'content-type': origin.headers.get('content-type'), 'cache-control': 'public, max-age=86400' },
-      });
-      await caches.default.put(cacheKey, resp.clone());
-    }
-    const out = new Response(resp.body, resp);
-    out.headers.set('cache-control', `private, max-age=${Math.max(0, t.exp - now)}`);
-    out.headers.set('x-edge-cache', status);
+    const out = await route(request, env);
+    out.headers.set('x-request-id', b64urlEncode(crypto.getRandomValues(new Uint8Array(16))));
     return out;
   },
 };
+
+async function route(request, env) {
+  const url = new URL(request.url);
+  if (url.pathname === '/healthz') {
+    const ok = json(200, { status: 'ok' });
+    ok.headers.set('cache-control', 'no-store');
+    return ok;
+  }
+  const pb = /^\/v1\/videos\/([A-Za-z0-9_-]{1,64})\/playback$/.exec(url.pathname);
+  if (pb) return playback(request, env, url, pb[1]);
+  const m = PATH.exec(url.pathname);
+  if (!m) return json(400, { error: 'bad_media_path' });
+  const [, id, token, file] = m;
+  const t = parseToken(b64urlDecode(token));
+  if (!t || t.kid !== env.PLAYBACK_KID) return json(403, { error: 'forbidden', reason: 'invalid' });
+  const signed = new Uint8Array(DOMAIN.length + t.body.length);
+  signed.set(DOMAIN);
+  signed.set(t.body, DOMAIN.length);
+  const key = await hmacKey(b64urlDecode(env.PLAYBACK_KEY), 'verify');
+  if (!(await crypto.subtle.verify('HMAC', key, t.tag, signed))) {
+    return json(403, { error: 'forbidden', reason: 'invalid' });
+  }
+  const now = Math.floor(Date.now() / 1000);
+  if (!url.pathname.startsWith(t.prefix)) return json(403, { error: 'forbidden', reason: 'wrong_path' });
+  if (now > t.exp + 30) return json(403, { error: 'forbidden', reason: 'expired' });
+  if (now < t.nbf - 30) return json(403, { error: 'forbidden', reason: 'not_yet_valid' });
+  const record = await env.EDGE_KV.get(`video:${id}`, 'json');
+  if (!record) return json(404, { error: 'not_found' });
+  if (record.taken_down) return json(451, { error: 'unavailable_for_legal_reasons' });
+
+  const cacheKey = `${url.origin}/__edge-cache/hls/${id}/${file}`;
+  let resp = await caches.default.match(cacheKey);
+  let status = 'HIT';
+  if (!resp) {
+    status = 'MISS';
+    const origin = await originGet(env, `/internal/media/${id}/${file}`);
+    if (origin.status !== 200) return json(502, { error: 'bad_gateway' });
+    resp = new Response(await origin.arrayBuffer(), {
+      headers: { 'content-type': origin.headers.get('content-type'), 'cache-control': 'public, max-age=86400' },
+    });
+    await caches.default.put(cacheKey, resp.clone());
+  }
+  const out = new Response(resp.body, resp);
+  out.headers.set('cache-control', `private, max-age=${Math.max(0, t.exp - now)}`);
+  out.headers.set('accept-ranges', 'bytes');
+  out.headers.set('access-control-allow-origin', '*');
+  out.headers.set('x-edge-cache', status);
+  return out;
+}

@@ -259,8 +259,8 @@ curl -fs -X PUT --data '{"title":"Members only","visibility":"members","state":"
 curl -fs -X PUT --data "{\"status\":\"active\",\"period_end\":$(( $(date +%s) + 30 * 86400 ))}" \
   "http://127.0.0.1:$jskv_port/ent%3A$sub" >/dev/null
 playback="/v1/videos/demo-members/playback"
-# Each issues a URL the Rust edge plays (the JS Worker's token too: same key, same format), and
-# refuses a request without the token.
+# Each issues a URL the Rust edge plays and a view token it takes (the JS Worker's too: same key,
+# same formats), and refuses a request without the access token.
 for base in "http://127.0.0.1:$rust_port" "http://127.0.0.1:$js_port" "http://127.0.0.1:$spin_port"; do
   answer=$(curl -s -H "authorization: Bearer $jwt" "$base$playback")
   issued=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["manifest_url"])' "$answer" 2>/dev/null) \
@@ -268,6 +268,12 @@ for base in "http://127.0.0.1:$rust_port" "http://127.0.0.1:$js_port" "http://12
   manifest_path="$(echo "$issued" | sed -E 's#^https?://[^/]+##')"
   curl -fs -o /dev/null "http://127.0.0.1:$rust_port$manifest_path" \
     || { echo "bench: the URL $base issued does not play" >&2; exit 1; }
+  # Its view token too: the JS Worker signs one as the Rust edge does, and the edge takes it.
+  report=$(python3 -c 'import json,sys; print(json.dumps({"token": json.loads(sys.argv[1])["view_token"],
+    "events": [{"type": "heartbeat", "seq": 0, "played": [[0, 800]]}]}))' "$answer")
+  took=$(curl -s -X POST -H 'user-agent: Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0' \
+    --data-binary "$report" "http://127.0.0.1:$rust_port/v1/beacons")
+  [ "$took" = '{"accepted":1}' ] || { echo "bench: the view token $base issued was refused: $took" >&2; exit 1; }
   code=$(curl -s -o /dev/null -w '%{http_code}' "$base$playback")
   [ "$code" = 401 ] || { echo "bench: $base issued a members URL without a token ($code)" >&2; exit 1; }
 done

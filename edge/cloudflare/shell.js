@@ -138,7 +138,8 @@ const ops = {
   },
   async limit(x, c) {
     const ns = x.env.RATE_LIMITER;
-    return [-1, JSON.stringify(await ns.get(ns.idFromName(c.key)).check(c.q))];
+    const d = await ns.get(ns.idFromName(c.key)).check(c.q);
+    return [-1, undefined, new Uint8Array(d.buffer, d.byteOffset, d.byteLength)];
   },
   async fetch(x, c, bytes) {
     const abort = new AbortController();
@@ -206,14 +207,15 @@ export default {
 // so concurrent requests on a key are strictly serialised: a burst of N against a limit of L
 // admits exactly L.
 export class RateLimiter extends DurableObject {
-  async check(quota) {
+  async check([limit, window]) {
     if (this.tat === undefined) this.tat = (await this.ctx.storage.get('tat')) ?? null;
-    const decide = () => edge.limit(quota, this.tat ?? undefined, Date.now());
-    const [tat, decision] = JSON.parse(guard(decide, (e) => { throw e; }));
-    if (tat !== null) {
-      this.tat = tat;
-      await this.ctx.storage.put('tat', tat);
+    const decide = () => edge.limit(limit, window, this.tat ?? undefined, Date.now());
+    // The new arrival time first (NaN: unchanged), then the decision, all for the driver.
+    const answer = guard(decide, (e) => { throw e; });
+    if (!Number.isNaN(answer[0])) {
+      this.tat = answer[0];
+      await this.ctx.storage.put('tat', this.tat);
     }
-    return decision;
+    return answer;
   }
 }

@@ -119,9 +119,9 @@ pub enum Command {
         h: Option<usize>,
         b: Option<[usize; 2]>,
     },
-    /// The rate-limiter Durable Object for `key`, asked with the quota `q` (JSON): answers
-    /// the decision (JSON).
-    Limit { t: u32, key: String, q: String },
+    /// The rate-limiter Durable Object for `key`, asked with the quota `q` (its limit and its
+    /// window in seconds): answers the decision as bytes ([`limiter_answer`]).
+    Limit { t: u32, key: String, q: [u32; 2] },
     /// An outbound request, aborted after `ms` milliseconds (until its headers when `pass`,
     /// until its whole body otherwise): answers its head as text and either its body's bytes
     /// or, when `pass`, the number of the held response; or [`FETCH_NOT_SENT`] (the runtime
@@ -296,6 +296,49 @@ impl Answer {
     }
 }
 
+/// What the limiter's Durable Object gives back (from Wasm, `exports::limit`, through the shell
+/// unread): the new theoretical arrival time in ms to store (NaN: keep the stored one), then the
+/// decision's four fields, as five f64 (a `Float64Array`; the shell hands its bytes on). Numbers,
+/// not JSON: the limiter is asked twice per signed-in playback request.
+pub fn limiter_answer(decision: &Decision, new_tat_ms: Option<u64>) -> Vec<f64> {
+    vec![
+        new_tat_ms.map_or(f64::NAN, |t| t as f64),
+        f64::from(u8::from(decision.allowed)),
+        f64::from(decision.remaining),
+        decision.reset_secs as f64,
+        decision.retry_after_secs as f64,
+    ]
+}
+
+/// The decision in a [`limiter_answer`]'s bytes (native byte order: little-endian in Wasm and
+/// in every runtime's typed arrays this runs on).
+fn decision_of(bytes: &[u8]) -> Result<Decision, String> {
+    if bytes.len() != 40 {
+        return Err(format!(
+            "the limiter answered {} bytes, not 40",
+            bytes.len()
+        ));
+    }
+    let n = |i: usize| f64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+    let (allowed, remaining, reset, retry) = (n(1), n(2), n(3), n(4));
+    let whole = |x: f64| (x.is_finite() && x >= 0.0 && x.fract() == 0.0).then_some(x);
+    match (whole(allowed), whole(remaining), whole(reset), whole(retry)) {
+        (Some(a @ (0.0 | 1.0)), Some(remaining), Some(reset), Some(retry))
+            if remaining <= f64::from(u32::MAX) =>
+        {
+            Ok(Decision {
+                allowed: a == 1.0,
+                remaining: remaining as u32,
+                reset_secs: reset as u64,
+                retry_after_secs: retry as u64,
+            })
+        }
+        _ => Err(format!(
+            "the limiter answered {allowed}, {remaining}, {reset}, {retry}"
+        )),
+    }
+}
+
 /// A number the shell gave for a held object; negative (or not a whole number) means none.
 fn handle(num: f64) -> Option<usize> {
     (num >= 0.0 && num.fract() == 0.0).then_some(num as usize)
@@ -428,14 +471,10 @@ impl Platform for Driven {
     }
 
     async fn rate_limit(&self, key: &str, quota: &Quota) -> Result<Decision, PlatformError> {
-        let key = key.to_owned();
-        let q = serde_json::to_string(quota).expect("a quota serializes");
+        let (key, q) = (key.to_owned(), [quota.limit, quota.window_secs]);
         let answer = self.shared.ask(|t| Command::Limit { t, key, q }).await;
-        let text = answer
-            .ok(PlatformError::rate_limit)?
-            .text
-            .unwrap_or_default();
-        serde_json::from_str(&text).map_err(PlatformError::rate_limit)
+        let bytes = answer.ok(PlatformError::rate_limit)?.bytes;
+        decision_of(&bytes.unwrap_or_default()).map_err(PlatformError::rate_limit)
     }
 
     async fn fetch(&self, request: Request, timeout_ms: u32) -> Result<Response, PlatformError> {

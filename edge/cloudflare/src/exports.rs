@@ -124,16 +124,23 @@ pub fn failed() -> String {
     hand_over(driver::failure(), None)
 }
 
-/// The `RateLimiter` Durable Object's decision for one request under `quota` (JSON), given
-/// the stored theoretical arrival time (ms): `[new TAT to store, or null; the decision]`.
+/// The `RateLimiter` Durable Object's decision for one request under a quota of `limit`
+/// requests per `window_secs`, given the stored theoretical arrival time (ms): the numbers of
+/// [`driver::limiter_answer`].
 #[wasm_bindgen]
-pub fn limit(quota: &str, stored: Option<f64>, now_ms: f64) -> Result<String, String> {
-    let quota: Quota = serde_json::from_str(quota).map_err(|e| format!("quota: {e}"))?;
+pub fn limit(
+    limit: u32,
+    window_secs: u32,
+    stored: Option<f64>,
+    now_ms: f64,
+) -> Result<Vec<f64>, String> {
+    // The name only labels header fields, which the Worker writes, not the limiter.
+    let quota = Quota::new("limiter", limit, window_secs).map_err(|e| e.to_string())?;
     // Milliseconds since the epoch stay exact in an f64 (below 2^53), which is how the storage
     // API's structured clone keeps numbers.
     let (decision, tat) = ratelimit::check(&quota, stored.map(|t| t as u64), now_ms as u64);
-    let tat = decision.allowed.then_some(tat as f64);
-    Ok(serde_json::to_string(&(tat, decision)).expect("a decision serializes"))
+    let tat = decision.allowed.then_some(tat);
+    Ok(driver::limiter_answer(&decision, tat))
 }
 
 /// Keeps the step's bytes for `payload`, keeps the exchange unless it ended, and returns the

@@ -42,7 +42,7 @@ fn every_command() -> Vec<Command> {
         Command::Limit {
             t: 0,
             key: String::new(),
-            q: String::new(),
+            q: [1, 1],
         },
         Command::Fetch {
             t: 0,

@@ -634,3 +634,51 @@ fn a_header_that_is_no_bearer_token_is_refused_before_any_read() {
     assert_eq!(names(&step), ["respond", "end"]);
     assert_eq!(commands(&step)[0]["status"], 401);
 }
+
+fn as_bytes(numbers: &[f64]) -> Vec<u8> {
+    numbers.iter().flat_map(|n| n.to_le_bytes()).collect()
+}
+
+#[test]
+fn the_limiters_numbers_read_back_as_its_decision() {
+    let allowed = Decision {
+        allowed: true,
+        remaining: 41,
+        reset_secs: 3,
+        retry_after_secs: 0,
+    };
+    let answer = limiter_answer(&allowed, Some(1_700_000_000_123));
+    assert_eq!(answer[0], 1_700_000_000_123.0, "the arrival time to store");
+    assert_eq!(decision_of(&as_bytes(&answer)), Ok(allowed));
+    let refused = Decision {
+        allowed: false,
+        remaining: 0,
+        reset_secs: 60,
+        retry_after_secs: 2,
+    };
+    let answer = limiter_answer(&refused, None);
+    assert!(answer[0].is_nan(), "a refusal stores nothing");
+    assert_eq!(decision_of(&as_bytes(&answer)), Ok(refused));
+}
+
+#[test]
+fn a_limiter_answer_that_is_not_five_whole_numbers_is_an_error() {
+    let good = [f64::NAN, 1.0, 2.0, 3.0, 0.0];
+    assert!(decision_of(&as_bytes(&good)).is_ok());
+    assert!(decision_of(&as_bytes(&good[..4])).is_err());
+    assert!(decision_of(&as_bytes(&good)[..39]).is_err());
+    assert!(decision_of(&[as_bytes(&good), vec![0]].concat()).is_err());
+    assert!(decision_of(&[]).is_err());
+    for (i, bad) in [
+        (1, 0.5),
+        (1, 2.0),
+        (2, -1.0),
+        (2, 5e9),
+        (3, f64::NAN),
+        (4, f64::INFINITY),
+    ] {
+        let mut numbers = good;
+        numbers[i] = bad;
+        assert!(decision_of(&as_bytes(&numbers)).is_err(), "{numbers:?}");
+    }
+}

@@ -134,7 +134,7 @@ async function verifyJwt(env, token) {
   return claims;
 }
 
-// Over RPC, as the Rust Worker's shell calls its limiter.
+// Over RPC, as the Rust Worker's shell calls its limiter (which passes numbers, not an object).
 function rateLimit(env, key) {
   return env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(key)).check(PLAYBACK_QUOTA);
 }

@@ -270,7 +270,8 @@ for base in "http://127.0.0.1:$rust_port" "http://127.0.0.1:$js_port" "http://12
     || { echo "bench: the URL $base issued does not play" >&2; exit 1; }
   # Its view token too: the JS Worker signs one as the Rust edge does, and the edge takes it.
   report=$(python3 -c 'import json,sys; print(json.dumps({"token": json.loads(sys.argv[1])["view_token"],
-    "events": [{"type": "heartbeat", "seq": 0, "played": [[0, 800]]}]}))' "$answer")
+    "events": [{"type": "heartbeat", "seq": 0, "played": [[0, 800]]}]}))' "$answer") \
+    || { echo "bench: $base gave no view token: $answer" >&2; exit 1; }
   took=$(curl -s -X POST -H 'user-agent: Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0' \
     --data-binary "$report" "http://127.0.0.1:$rust_port/v1/beacons")
   [ "$took" = '{"accepted":1}' ] || { echo "bench: the view token $base issued was refused: $took" >&2; exit 1; }

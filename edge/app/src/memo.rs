@@ -24,8 +24,9 @@ impl<T> Default for Memo<T> {
 
 impl<T: Clone> Memo<T> {
     /// What `decode` makes of `bytes`: kept from an earlier call with the same bytes, or
-    /// decoded now (and kept, if it decoded and is small enough). When full, an arbitrary
-    /// entry makes room: churn through many records costs their decoding, as without a memo.
+    /// decoded now (and kept, if it decoded and is small enough). When full, the memo starts
+    /// afresh: churn through many records costs their decoding, as without a memo, and the
+    /// popular ones are kept again at their next read.
     pub fn decoded(&mut self, bytes: &[u8], decode: impl FnOnce(&[u8]) -> Option<T>) -> Option<T> {
         if let Some(value) = self.0.get(bytes) {
             return Some(value.clone());
@@ -33,8 +34,7 @@ impl<T: Clone> Memo<T> {
         let value = decode(bytes)?;
         if bytes.len() <= MAX_KEPT_BYTES {
             if self.0.len() >= MAX_ENTRIES {
-                let old = self.0.keys().next().cloned();
-                old.map(|k| self.0.remove(&k));
+                self.0.clear();
             }
             self.0.insert(bytes.to_vec(), value.clone());
         }
@@ -95,6 +95,6 @@ mod tests {
             let bytes = i.to_le_bytes();
             assert_eq!(memo.decoded(&bytes, |_| Some(i)), Some(i));
         }
-        assert_eq!(memo.0.len(), MAX_ENTRIES);
+        assert!(memo.0.len() <= MAX_ENTRIES);
     }
 }

@@ -133,7 +133,17 @@ pub async fn bearer<P: Platform>(
     cfg: &EdgeConfig,
     req: &Request,
 ) -> Result<Option<AccessClaims>, EdgeError> {
-    let Some(token) = presented(cfg, req)? else {
+    verified(p, cfg, req, presented(cfg, req)?).await
+}
+
+/// The verified claims of `token`, the request's token as [`presented`] found it.
+pub async fn verified<P: Platform>(
+    p: &P,
+    cfg: &EdgeConfig,
+    req: &Request,
+    token: Option<&str>,
+) -> Result<Option<AccessClaims>, EdgeError> {
+    let Some(token) = token else {
         return Ok(None);
     };
     let rec = cached_jwks(p, cfg, req).await?;

@@ -134,15 +134,8 @@ pub fn limit(
     stored: Option<f64>,
     now_ms: f64,
 ) -> Result<Vec<f64>, String> {
-    if limit == 0 || window_secs == 0 {
-        return Err(format!("a quota of {limit} per {window_secs} s"));
-    }
     // The name only labels header fields, which the Worker writes, not the limiter.
-    let quota = Quota {
-        name: String::new(),
-        limit,
-        window_secs,
-    };
+    let quota = Quota::new("limiter", limit, window_secs).map_err(|e| e.to_string())?;
     // Milliseconds since the epoch stay exact in an f64 (below 2^53), which is how the storage
     // API's structured clone keeps numbers.
     let (decision, tat) = ratelimit::check(&quota, stored.map(|t| t as u64), now_ms as u64);

@@ -309,8 +309,8 @@ pub async fn handle<P: Platform>(
     // a member's entitlement with the rate limiter. Only KV is read early, and not at all for
     // a header refused unread; asking the origin (a record or entitlement KV does not have)
     // still waits for the limiter's answer.
-    auth::presented(cfg, req)?;
-    let (viewer, kept) = join(auth::bearer(p, cfg, req), cached_record(p, &id)).await;
+    let token = auth::presented(cfg, req)?;
+    let (viewer, kept) = join(auth::verified(p, cfg, req, token), cached_record(p, &id)).await;
     let viewer = viewer?;
     let user = viewer.as_ref().map(|c| c.sub.as_str());
     let members = matches!(&kept, Ok(Some(r)) if r.visibility == Visibility::Members);

@@ -31,8 +31,8 @@ async fn fetch_jwks<P: Platform>(
     let json = String::from_utf8(resp.body)
         .map_err(|_| EdgeError::Upstream("jwks is not UTF-8".into()))?;
     let rec = JwksRecord::new(p.now(), json);
-    p.kv_put(JWKS_KEY, &rec.to_cbor(), Some(cfg.jwks_ttl_secs.max(60)))
-        .await?;
+    let ttl = cfg.access()?.jwks_ttl_secs.max(60);
+    p.kv_put(JWKS_KEY, &rec.to_cbor(), Some(ttl)).await?;
     Ok(rec)
 }
 
@@ -43,7 +43,7 @@ async fn cached_jwks<P: Platform>(
 ) -> Result<JwksRecord, EdgeError> {
     if let Some(bytes) = p.kv_get(JWKS_KEY).await? {
         if let Ok(rec) = JwksRecord::from_cbor(&bytes) {
-            if p.now().0 < rec.fetched_at.saturating_add(cfg.jwks_ttl_secs) {
+            if p.now().0 < rec.fetched_at.saturating_add(cfg.access()?.jwks_ttl_secs) {
                 return Ok(rec);
             }
         }
@@ -62,7 +62,7 @@ thread_local! {
 }
 
 fn keyset(cfg: &EdgeConfig, rec: &JwksRecord) -> Result<Rc<KeySet>, EdgeError> {
-    let algorithms = &cfg.jwt.algorithms;
+    let algorithms = &cfg.access()?.policy.algorithms;
     let hit = PARSED.with(|p| {
         p.borrow()
             .as_ref()
@@ -88,7 +88,8 @@ async fn verify<P: Platform>(
     keys: &KeySet,
     token: &str,
 ) -> Result<Result<AccessClaims, JwtError>, EdgeError> {
-    let check = match jwt::check_header(&cfg.jwt, keys, token) {
+    let policy = &cfg.access()?.policy;
+    let check = match jwt::check_header(policy, keys, token) {
         Ok(check) => check,
         Err(e) => return Ok(Err(e)),
     };
@@ -102,7 +103,7 @@ async fn verify<P: Platform>(
     if !valid {
         return Ok(Err(JwtError::BadSignature));
     }
-    Ok(jwt::check_claims(&cfg.jwt, token, p.now()))
+    Ok(jwt::check_claims(policy, token, p.now()))
 }
 
 fn unauthorized(e: JwtError) -> EdgeError {
@@ -121,7 +122,7 @@ pub fn presented<'r>(cfg: &EdgeConfig, req: &'r Request) -> Result<Option<&'r st
         .or_else(|| value.strip_prefix("bearer "))
         .map(str::trim)
         .ok_or(EdgeError::Unauthorized(AccessRefusal::NotBearer))?;
-    if token.len() > cfg.jwt.max_token_bytes {
+    if token.len() > cfg.access()?.policy.max_token_bytes {
         return Err(unauthorized(JwtError::TooLarge));
     }
     Ok(Some(token))
@@ -147,11 +148,12 @@ pub async fn verified<P: Platform>(
         return Ok(None);
     };
     let rec = cached_jwks(p, cfg, req).await?;
+    let refresh_after = rec
+        .fetched_at
+        .saturating_add(cfg.access()?.jwks_min_refresh_secs);
     let claims = match verify(p, cfg, &*keyset(cfg, &rec)?, token).await? {
         Ok(claims) => claims,
-        Err(JwtError::UnknownKid)
-            if p.now().0 >= rec.fetched_at.saturating_add(cfg.jwks_min_refresh_secs) =>
-        {
+        Err(JwtError::UnknownKid) if p.now().0 >= refresh_after => {
             let fresh = fetch_jwks(p, cfg, req).await?;
             verify(p, cfg, &*keyset(cfg, &fresh)?, token)
                 .await?

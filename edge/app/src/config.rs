@@ -1,11 +1,14 @@
 //! Typed edge settings, read from the runtime's variables and secrets (by the Workers adapter
-//! once per isolate, by the Spin adapter once per instance, which is once per request).
+//! once per isolate, by the Spin adapter once per instance, which is once per request), one
+//! section at a time as routes ask for them.
 //!
 //! The same parser serves both adapters: Workers passes `env.var`/`env.secret`, Spin passes
 //! `variables::get` (whose names are lower case). A missing or malformed setting is an error
 //! that names the setting, never its value.
 
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -29,43 +32,87 @@ pub enum ConfigError {
     Invalid(&'static str, String),
 }
 
-/// Everything the edge app needs besides the platform.
+/// Everything the edge app needs besides the platform, read in sections, each on first use.
+///
+/// A route reads only the sections it needs: on Spin, where settings are read once per request
+/// (each request runs in a fresh instance), a segment request reads its playback keys and cache
+/// host and skips the origin's region table, the JWT policy, the feeds and the rest. A broken
+/// setting fails the routes that need its section (500, and the log names the setting), not
+/// every request; `/healthz` reads every section ([`EdgeConfig::check`]), so a health check
+/// still refuses a broken deployment. Workers keep one `EdgeConfig` per isolate, so each
+/// section is read there once.
+///
+/// Cheap to clone: clones share the sections read so far (work deferred past the response takes
+/// one along).
+#[derive(Clone)]
+pub struct EdgeConfig(Rc<Sections>);
+
+/// A setting's value by its upper-case name.
+type Lookup = dyn Fn(&str) -> Option<String>;
+
+struct Sections {
+    get: Box<Lookup>,
+    origin: Section<OriginSettings>,
+    cursors: OnceCell<CursorKey>,
+    sync_secret: Section<Secret>,
+    playback: Section<PlaybackSettings>,
+    access: Section<AccessSettings>,
+    rate_limits: Section<RateLimits>,
+    feeds: Section<FeedCaching>,
+    site: Section<SiteSettings>,
+    upload_origins: Section<Vec<String>>,
+}
+
+impl core::fmt::Debug for EdgeConfig {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("EdgeConfig").finish_non_exhaustive()
+    }
+}
+
+/// Where and how the edge reaches the origin.
 #[derive(Debug, Clone)]
-pub struct EdgeConfig {
+pub struct OriginSettings {
     /// The origin regions (`REGIONS`, or one region at `ORIGIN_URL`).
     pub regions: RegionTable,
-    /// How long a failing region is tried last.
-    pub region_unhealthy_secs: u64,
-    /// How long an origin request may take (Workers; Spin hosts set their own).
-    pub origin_timeout_ms: u32,
-    /// Shared secret the edge signs origin requests with.
-    pub origin_secret: Secret,
-    /// Checks the page cursors the origin seals (derived from `origin_secret`).
-    pub cursors: CursorKey,
-    /// Secret the origin signs sync batches with (a different one: a leak of either does not
-    /// give the other direction).
-    pub sync_secret: Secret,
-    /// Playback-token keys.
-    pub playback_keys: PlaybackKeys,
+    /// How long a failing region is tried last (`REGION_UNHEALTHY_SECS`).
+    pub unhealthy_secs: u64,
+    /// How long an origin request may take (`ORIGIN_TIMEOUT_MS`; Workers; Spin hosts set their
+    /// own).
+    pub timeout_ms: u32,
+    /// Shared secret the edge signs origin requests with (`EDGE_ORIGIN_SECRET`).
+    pub secret: Secret,
+}
+
+/// How playback tokens are signed and checked.
+#[derive(Debug, Clone)]
+pub struct PlaybackSettings {
+    /// Playback-token keys (`PLAYBACK_KEYS`, `PLAYBACK_ACTIVE_KID`).
+    pub keys: PlaybackKeys,
     /// Lifetime of a new playback token.
-    pub playback_ttl_secs: u64,
+    pub ttl_secs: u64,
     /// Clock skew allowed on playback tokens.
-    pub playback_leeway_secs: u64,
+    pub leeway_secs: u64,
     /// Whether new playback tokens are bound to the viewer's address or network.
     pub bind_ip: IpBinding,
     /// Whether new playback tokens are bound to the viewer's country.
     pub bind_country: bool,
-    /// Access-token policy.
-    pub jwt: JwtPolicy,
+}
+
+/// How access tokens (JWTs) are checked.
+#[derive(Debug, Clone)]
+pub struct AccessSettings {
+    /// Access-token policy (`JWT_ISSUER`, `JWT_AUDIENCE`).
+    pub policy: JwtPolicy,
     /// How long a fetched JWKS is trusted before it is fetched again.
     pub jwks_ttl_secs: u64,
     /// An unknown `kid` refetches the JWKS only when the cached copy is at least this old, so a
     /// stream of tokens with made-up kids costs one origin request per interval, not one each.
     pub jwks_min_refresh_secs: u64,
-    /// Quotas per route class.
-    pub rate_limits: RateLimits,
-    /// How the shared feeds are cached.
-    pub feeds: FeedCaching,
+}
+
+/// The site's own names, from `CACHE_HOST`.
+#[derive(Debug, Clone)]
+pub struct SiteSettings {
     /// `https://{CACHE_HOST}`: the origin of every cache key. Never the request's own `Host`,
     /// which a client chooses: each made-up host would be a new key, a miss and an origin
     /// request. Workers deployments set it to the Worker's custom domain (Cloudflare advises
@@ -74,10 +121,6 @@ pub struct EdgeConfig {
     /// `https://{CACHE_HOST}` when it is set: the site's own origin in the absolute URLs a page
     /// carries (a watch page's Open Graph tags). Unset, the request's own origin is used.
     pub site_origin: Option<String>,
-    /// Where browsers upload straight to (tus, at the creator's home region): `UPLOAD_ORIGINS`
-    /// (comma-separated http(s) URLs, their origins taken), else each region's origin. The
-    /// studio page's CSP allows `connect-src` to exactly these.
-    pub upload_origins: Vec<String>,
 }
 
 /// Feed caching windows (seconds): fresh, then served stale while revalidating in the
@@ -202,106 +245,204 @@ fn playback_keys(spec: &str, active: &str) -> Result<PlaybackKeys, ConfigError> 
     PlaybackKeys::new(active, keys).map_err(|e| ConfigError::Invalid(NAME, e.to_string()))
 }
 
+/// A section's value, or the error that names its broken setting.
+type Section<T> = OnceCell<Result<T, ConfigError>>;
+
+fn section<T>(
+    cell: &Section<T>,
+    read: impl FnOnce() -> Result<T, ConfigError>,
+) -> Result<&T, &ConfigError> {
+    cell.get_or_init(read).as_ref()
+}
+
 impl EdgeConfig {
-    /// Reads the settings through `get` (upper-case names; adapters map them as needed).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let regions = match get("REGIONS").filter(|v| !v.trim().is_empty()) {
-            Some(json) => {
-                RegionTable::from_json(&json).map_err(|e| ConfigError::Invalid("REGIONS", e))?
-            }
-            None => {
-                let origin_url = required(&get, "ORIGIN_URL")?;
-                if !(origin_url.starts_with("http://") || origin_url.starts_with("https://")) {
-                    return Err(ConfigError::Invalid(
-                        "ORIGIN_URL",
-                        "must be an http(s) URL".into(),
-                    ));
+    /// Settings read through `get` (upper-case names; adapters map them as needed), each
+    /// section when it is first asked for.
+    pub fn new(get: impl Fn(&str) -> Option<String> + 'static) -> Self {
+        Self(Rc::new(Sections {
+            get: Box::new(get),
+            origin: OnceCell::new(),
+            cursors: OnceCell::new(),
+            sync_secret: OnceCell::new(),
+            playback: OnceCell::new(),
+            access: OnceCell::new(),
+            rate_limits: OnceCell::new(),
+            feeds: OnceCell::new(),
+            site: OnceCell::new(),
+            upload_origins: OnceCell::new(),
+        }))
+    }
+
+    /// Reads every section: the first broken setting, if any.
+    pub fn check(&self) -> Result<(), &ConfigError> {
+        self.origin()?;
+        self.sync_secret()?;
+        self.playback()?;
+        self.access()?;
+        self.rate_limits()?;
+        self.feeds()?;
+        self.site()?;
+        self.upload_origins()?;
+        Ok(())
+    }
+
+    /// Where and how to reach the origin.
+    pub fn origin(&self) -> Result<&OriginSettings, &ConfigError> {
+        section(&self.0.origin, || {
+            let get = &self.0.get;
+            let regions = match get("REGIONS").filter(|v| !v.trim().is_empty()) {
+                Some(json) => {
+                    RegionTable::from_json(&json).map_err(|e| ConfigError::Invalid("REGIONS", e))?
                 }
-                RegionTable::single(&origin_url)
-            }
-        };
-        let origin_timeout_ms = number(&get, "ORIGIN_TIMEOUT_MS", 10_000)?;
-        let origin_secret = required(&get, "EDGE_ORIGIN_SECRET")?.into_bytes();
-        if origin_secret.len() < edge_auth::MIN_SECRET_LEN {
-            return Err(ConfigError::Invalid(
-                "EDGE_ORIGIN_SECRET",
-                format!("must be at least {} bytes", edge_auth::MIN_SECRET_LEN),
-            ));
-        }
-        let sync_secret = required(&get, "SYNC_SECRET")?.into_bytes();
-        if sync_secret.len() < edge_auth::MIN_SECRET_LEN {
-            return Err(ConfigError::Invalid(
-                "SYNC_SECRET",
-                format!("must be at least {} bytes", edge_auth::MIN_SECRET_LEN),
-            ));
-        }
-        let playback_keys = playback_keys(
-            &required(&get, "PLAYBACK_KEYS")?,
-            &required(&get, "PLAYBACK_ACTIVE_KID")?,
-        )?;
-        let jwt = JwtPolicy::new(
-            required(&get, "JWT_ISSUER")?,
-            required(&get, "JWT_AUDIENCE")?,
-        );
-        let upload_origins = upload_origins(get("UPLOAD_ORIGINS"), &regions)?;
-        Ok(Self {
-            regions,
-            region_unhealthy_secs: number(&get, "REGION_UNHEALTHY_SECS", 30)?.max(1),
-            origin_timeout_ms: u32::try_from(origin_timeout_ms.clamp(100, 60_000))
-                .expect("clamped"),
-            cursors: CursorKey::derive(&origin_secret),
-            origin_secret: Secret(origin_secret),
-            sync_secret: Secret(sync_secret),
-            playback_keys,
-            playback_ttl_secs: number(&get, "PLAYBACK_TOKEN_TTL_SECS", 3600)?,
-            playback_leeway_secs: number(&get, "PLAYBACK_LEEWAY_SECS", 30)?,
-            bind_ip: get("PLAYBACK_BIND_IP")
-                .unwrap_or_default()
-                .parse()
-                .map_err(|e| ConfigError::Invalid("PLAYBACK_BIND_IP", e))?,
-            bind_country: match get("PLAYBACK_BIND_COUNTRY").as_deref().map(str::trim) {
-                None | Some("") | Some("false") => false,
-                Some("true") => true,
-                Some(_) => {
-                    return Err(ConfigError::Invalid(
-                        "PLAYBACK_BIND_COUNTRY",
-                        "expected true or false".into(),
-                    ))
+                None => {
+                    let origin_url = required(get, "ORIGIN_URL")?;
+                    if !(origin_url.starts_with("http://") || origin_url.starts_with("https://")) {
+                        return Err(ConfigError::Invalid(
+                            "ORIGIN_URL",
+                            "must be an http(s) URL".into(),
+                        ));
+                    }
+                    RegionTable::single(&origin_url)
                 }
-            },
-            jwt,
-            jwks_ttl_secs: number(&get, "JWKS_CACHE_SECS", 300)?,
-            jwks_min_refresh_secs: number(&get, "JWKS_MIN_REFRESH_SECS", 30)?.max(1),
-            rate_limits: RateLimits::parse(get("RATE_LIMITS"))?,
-            cache_origin: cache_origin(get("CACHE_HOST"))?,
-            site_origin: get("CACHE_HOST")
-                .filter(|h| !h.trim().is_empty())
-                .map(|_| cache_origin(get("CACHE_HOST")))
-                .transpose()?,
-            upload_origins,
-            feeds: FeedCaching {
-                fresh_secs: number(&get, "FEED_FRESH_SECS", 30)?.max(1),
-                stale_while_revalidate_secs: number(&get, "FEED_SWR_SECS", 300)?,
-                stale_if_error_secs: number(&get, "FEED_STALE_IF_ERROR_SECS", 3600)?,
-            },
+            };
+            let timeout_ms = number(get, "ORIGIN_TIMEOUT_MS", 10_000)?;
+            Ok(OriginSettings {
+                regions,
+                unhealthy_secs: number(get, "REGION_UNHEALTHY_SECS", 30)?.max(1),
+                timeout_ms: u32::try_from(timeout_ms.clamp(100, 60_000)).expect("clamped"),
+                secret: secret(get, "EDGE_ORIGIN_SECRET")?,
+            })
         })
+    }
+
+    /// Checks the page cursors the origin seals (derived from the origin secret).
+    pub fn cursors(&self) -> Result<&CursorKey, &ConfigError> {
+        let origin = self.origin()?;
+        Ok(self
+            .0
+            .cursors
+            .get_or_init(|| CursorKey::derive(origin.secret.expose())))
+    }
+
+    /// Secret the origin signs sync batches with (`SYNC_SECRET`; a different one from the
+    /// origin secret: a leak of either does not give the other direction).
+    pub fn sync_secret(&self) -> Result<&Secret, &ConfigError> {
+        section(&self.0.sync_secret, || secret(&self.0.get, "SYNC_SECRET"))
+    }
+
+    /// How playback tokens are signed and checked.
+    pub fn playback(&self) -> Result<&PlaybackSettings, &ConfigError> {
+        section(&self.0.playback, || {
+            let get = &self.0.get;
+            Ok(PlaybackSettings {
+                keys: playback_keys(
+                    &required(get, "PLAYBACK_KEYS")?,
+                    &required(get, "PLAYBACK_ACTIVE_KID")?,
+                )?,
+                ttl_secs: number(get, "PLAYBACK_TOKEN_TTL_SECS", 3600)?,
+                leeway_secs: number(get, "PLAYBACK_LEEWAY_SECS", 30)?,
+                bind_ip: get("PLAYBACK_BIND_IP")
+                    .unwrap_or_default()
+                    .parse()
+                    .map_err(|e| ConfigError::Invalid("PLAYBACK_BIND_IP", e))?,
+                bind_country: match get("PLAYBACK_BIND_COUNTRY").as_deref().map(str::trim) {
+                    None | Some("") | Some("false") => false,
+                    Some("true") => true,
+                    Some(_) => {
+                        return Err(ConfigError::Invalid(
+                            "PLAYBACK_BIND_COUNTRY",
+                            "expected true or false".into(),
+                        ))
+                    }
+                },
+            })
+        })
+    }
+
+    /// How access tokens are checked.
+    pub fn access(&self) -> Result<&AccessSettings, &ConfigError> {
+        section(&self.0.access, || {
+            let get = &self.0.get;
+            Ok(AccessSettings {
+                policy: JwtPolicy::new(
+                    required(get, "JWT_ISSUER")?,
+                    required(get, "JWT_AUDIENCE")?,
+                ),
+                jwks_ttl_secs: number(get, "JWKS_CACHE_SECS", 300)?,
+                jwks_min_refresh_secs: number(get, "JWKS_MIN_REFRESH_SECS", 30)?.max(1),
+            })
+        })
+    }
+
+    /// Quotas per route class.
+    pub fn rate_limits(&self) -> Result<&RateLimits, &ConfigError> {
+        section(&self.0.rate_limits, || {
+            RateLimits::parse((self.0.get)("RATE_LIMITS"))
+        })
+    }
+
+    /// How the shared feeds are cached.
+    pub fn feeds(&self) -> Result<&FeedCaching, &ConfigError> {
+        section(&self.0.feeds, || {
+            let get = &self.0.get;
+            Ok(FeedCaching {
+                fresh_secs: number(get, "FEED_FRESH_SECS", 30)?.max(1),
+                stale_while_revalidate_secs: number(get, "FEED_SWR_SECS", 300)?,
+                stale_if_error_secs: number(get, "FEED_STALE_IF_ERROR_SECS", 3600)?,
+            })
+        })
+    }
+
+    /// The site's own names (cache keys, absolute URLs in pages).
+    pub fn site(&self) -> Result<&SiteSettings, &ConfigError> {
+        section(&self.0.site, || {
+            let host = (self.0.get)("CACHE_HOST").filter(|h| !h.trim().is_empty());
+            Ok(SiteSettings {
+                cache_origin: cache_origin(host.clone())?,
+                site_origin: host.map(|h| cache_origin(Some(h))).transpose()?,
+            })
+        })
+    }
+
+    /// Where browsers upload straight to (tus, at the creator's home region): `UPLOAD_ORIGINS`
+    /// (comma-separated http(s) URLs, their origins taken), else each region's origin. The
+    /// studio page's CSP allows `connect-src` to exactly these.
+    pub fn upload_origins(&self) -> Result<&[String], &ConfigError> {
+        section(&self.0.upload_origins, || {
+            match (self.0.get)("UPLOAD_ORIGINS").filter(|s| !s.trim().is_empty()) {
+                Some(list) => upload_origins("UPLOAD_ORIGINS", list.split(',')),
+                None => {
+                    let regions = self.origin().map_err(Clone::clone)?.regions.all();
+                    upload_origins("REGIONS", regions.iter().map(|r| r.origin.as_str()))
+                }
+            }
+        })
+        .map(Vec::as_slice)
     }
 }
 
-fn upload_origins(spec: Option<String>, regions: &RegionTable) -> Result<Vec<String>, ConfigError> {
-    let spec = spec.filter(|s| !s.trim().is_empty());
-    let urls: Vec<String> = match &spec {
-        Some(list) => list.split(',').map(|u| u.trim().to_owned()).collect(),
-        None => regions.all().iter().map(|r| r.origin.clone()).collect(),
-    };
+/// A shared secret long enough to sign with.
+fn secret(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<Secret, ConfigError> {
+    let bytes = required(get, name)?.into_bytes();
+    if bytes.len() < edge_auth::MIN_SECRET_LEN {
+        return Err(ConfigError::Invalid(
+            name,
+            format!("must be at least {} bytes", edge_auth::MIN_SECRET_LEN),
+        ));
+    }
+    Ok(Secret(bytes))
+}
+
+fn upload_origins<'a>(
+    name: &'static str,
+    urls: impl Iterator<Item = &'a str>,
+) -> Result<Vec<String>, ConfigError> {
     let mut origins: Vec<String> = Vec::new();
-    for url in urls.iter().filter(|u| !u.is_empty()) {
+    for url in urls.map(str::trim).filter(|u| !u.is_empty()) {
         let origin = crate::routes::pages::csp_source(url).ok_or_else(|| {
-            let name = if spec.is_some() {
-                "UPLOAD_ORIGINS"
-            } else {
-                "REGIONS"
-            };
             ConfigError::Invalid(
                 name,
                 format!("{url:?} is not an http(s) URL whose origin a CSP can name"),
@@ -353,24 +494,31 @@ mod tests {
         m
     }
 
+    /// Every section read, as `/healthz` reads them.
     fn load(m: &BTreeMap<&'static str, String>) -> Result<EdgeConfig, ConfigError> {
-        EdgeConfig::from_lookup(|k| m.get(k).cloned())
+        let m = m.clone();
+        let c = EdgeConfig::new(move |k| m.get(k).cloned());
+        c.check().map_err(Clone::clone)?;
+        Ok(c)
     }
 
     #[test]
     fn reads_a_complete_config() {
         let c = load(&base()).unwrap();
-        assert_eq!(c.regions.all()[0].origin, "http://127.0.0.1:1");
-        assert_eq!(c.playback_ttl_secs, 3600);
-        assert_eq!(c.playback_keys.active().as_str(), "k1");
-        assert_eq!(c.rate_limits.login.limit, 10);
+        assert_eq!(
+            c.origin().unwrap().regions.all()[0].origin,
+            "http://127.0.0.1:1"
+        );
+        assert_eq!(c.playback().unwrap().ttl_secs, 3600);
+        assert_eq!(c.playback().unwrap().keys.active().as_str(), "k1");
+        assert_eq!(c.rate_limits().unwrap().login.limit, 10);
     }
 
     #[test]
     fn upload_origins_default_to_the_regions_and_are_checked() {
         let c = load(&base()).unwrap();
-        assert_eq!(c.upload_origins, ["http://127.0.0.1:1"]);
-        assert_eq!(c.site_origin, None);
+        assert_eq!(c.upload_origins().unwrap(), ["http://127.0.0.1:1"]);
+        assert_eq!(c.site().unwrap().site_origin, None);
         let mut m = base();
         m.insert(
             "UPLOAD_ORIGINS",
@@ -378,8 +526,14 @@ mod tests {
         );
         m.insert("CACHE_HOST", "Video.Example".into());
         let c = load(&m).unwrap();
-        assert_eq!(c.upload_origins, ["https://up.example", "http://[::1]:8"]);
-        assert_eq!(c.site_origin.as_deref(), Some("https://video.example"));
+        assert_eq!(
+            c.upload_origins().unwrap(),
+            ["https://up.example", "http://[::1]:8"]
+        );
+        assert_eq!(
+            c.site().unwrap().site_origin.as_deref(),
+            Some("https://video.example")
+        );
         for bad in ["https://a;script-src *", "ftp://x", "https://a b"] {
             m.insert("UPLOAD_ORIGINS", bad.into());
             assert!(
@@ -394,11 +548,9 @@ mod tests {
         let mut m = base();
         m.insert("RATE_LIMITS", " login=5/30 , playback=7/10".into());
         let c = load(&m).unwrap();
-        assert_eq!(
-            (c.rate_limits.login.limit, c.rate_limits.login.window_secs),
-            (5, 30)
-        );
-        assert_eq!(c.rate_limits.playback.limit, 7);
+        let limits = c.rate_limits().unwrap();
+        assert_eq!((limits.login.limit, limits.login.window_secs), (5, 30));
+        assert_eq!(limits.playback.limit, 7);
     }
 
     #[test]
@@ -440,5 +592,51 @@ mod tests {
             load(&m),
             Err(ConfigError::Invalid("PLAYBACK_KEYS", _))
         ));
+    }
+
+    #[test]
+    fn a_section_reads_its_own_settings_once_and_fails_alone() {
+        let mut m = base();
+        m.remove("JWT_ISSUER");
+        m.insert("REGIONS", "not a table".into());
+        let asked = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let seen = asked.clone();
+        let c = EdgeConfig::new(move |k| {
+            seen.borrow_mut().push(k.to_owned());
+            m.get(k).cloned()
+        });
+        // What a segment request reads: its playback keys and the cache host, nothing else.
+        for _ in 0..2 {
+            assert_eq!(c.playback().unwrap().keys.active().as_str(), "k1");
+            assert_eq!(c.site().unwrap().cache_origin, "https://edge-cache.invalid");
+        }
+        assert_eq!(
+            *asked.borrow(),
+            [
+                "PLAYBACK_KEYS",
+                "PLAYBACK_ACTIVE_KID",
+                "PLAYBACK_TOKEN_TTL_SECS",
+                "PLAYBACK_LEEWAY_SECS",
+                "PLAYBACK_BIND_IP",
+                "PLAYBACK_BIND_COUNTRY",
+                "CACHE_HOST",
+            ]
+        );
+        // The broken sections fail by themselves, and whatever reads them.
+        assert_eq!(c.access().unwrap_err(), &ConfigError::Missing("JWT_ISSUER"));
+        assert!(matches!(
+            c.origin(),
+            Err(ConfigError::Invalid("REGIONS", _))
+        ));
+        assert!(matches!(
+            c.cursors(),
+            Err(ConfigError::Invalid("REGIONS", _))
+        ));
+        assert!(matches!(
+            c.upload_origins(),
+            Err(ConfigError::Invalid("REGIONS", _))
+        ));
+        assert!(c.rate_limits().is_ok() && c.feeds().is_ok() && c.sync_secret().is_ok());
+        assert!(matches!(c.check(), Err(ConfigError::Invalid("REGIONS", _))));
     }
 }

@@ -87,6 +87,14 @@ pub enum EdgeError {
     Internal(String),
 }
 
+/// A section of the settings that cannot be read (see [`crate::EdgeConfig`]): the request fails
+/// as a broken deployment (500, and the log names the setting, never its value).
+impl From<&crate::ConfigError> for EdgeError {
+    fn from(e: &crate::ConfigError) -> Self {
+        Self::Internal(format!("configuration: {e}"))
+    }
+}
+
 /// Why a request has no acceptable access token (401).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

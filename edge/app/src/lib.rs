@@ -21,24 +21,20 @@ pub use error::EdgeError;
 pub use platform::{Deferred, Platform, PlatformError, Request, Response, Storing};
 use shared_wasm::RequestId;
 
-/// Handles one request. `config` is the adapter's attempt at reading settings (adapters may
-/// keep it for the life of an instance): a broken deployment answers 500 (and logs which
-/// setting is wrong) rather than guessing.
+/// Handles one request with the adapter's settings (adapters may keep them for the life of an
+/// instance). A route whose settings are broken answers 500 (and logs which setting is wrong)
+/// rather than guessing; see [`EdgeConfig`] for which routes read which settings.
 ///
 /// Every response carries the request's id (`x-request-id`, see [`request_id`]), which its log
 /// lines and its calls to the origin carry too.
 pub async fn handle<P: Platform + Clone + 'static>(
     p: &P,
-    config: Result<&EdgeConfig, &ConfigError>,
+    cfg: &EdgeConfig,
     req: Request,
 ) -> Response {
     let id = request_id::assign(p, &req);
     let p = &request_id::Traced::new(p.clone(), &id);
-    let result = match config {
-        Ok(cfg) => route(p, cfg, &req).await,
-        Err(e) => Err(EdgeError::Internal(format!("configuration: {e}"))),
-    };
-    let mut resp = result.unwrap_or_else(|e| {
+    let mut resp = route(p, cfg, &req).await.unwrap_or_else(|e| {
         if e.is_server_fault() {
             p.log_error(&format!("{} {}: {e}", req.method, loggable(req.path())));
         }
@@ -66,9 +62,10 @@ async fn route<P: Platform + Clone + 'static>(
 
     let segs: Vec<&str> = req.path().trim_start_matches('/').split('/').collect();
     let m = req.method.as_str();
-    let limits = &cfg.rate_limits;
     let mut resp = match (segs.as_slice(), m) {
+        // A health check reads every setting: a broken one fails it, not only its own routes.
         (["healthz"], "GET" | "HEAD") => {
+            cfg.check()?;
             Response::new(200, "application/json", br#"{"status":"ok"}"#.to_vec())
                 .with_header("cache-control", "no-store")
         }
@@ -140,6 +137,7 @@ async fn route<P: Platform + Clone + 'static>(
             };
             // A password is guessed at login and signup; a refresh presents a random token and
             // runs on every page load, so it counts as an ordinary call.
+            let limits = cfg.rate_limits()?;
             let quota = match action {
                 routes::session::Action::Login | routes::session::Action::Signup => &limits.login,
                 routes::session::Action::Refresh | routes::session::Action::Logout => &limits.api,
@@ -150,6 +148,7 @@ async fn route<P: Platform + Clone + 'static>(
             // The JSON API the edge forwards to the origin after its own checks.
             return match routes::api::resolve(cfg, req, &segs) {
                 Some(Ok(f)) => {
+                    let limits = cfg.rate_limits()?;
                     let quota = match f.class {
                         Class::Login => &limits.login,
                         Class::Api => &limits.api,
@@ -188,7 +187,46 @@ fn loggable(path: &str) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use crate::platform::{Request, Response};
-    use crate::testing::{block_on, config, MemPlatform};
+    use crate::testing::{block_on, config, config_with, MemPlatform};
+
+    #[test]
+    fn a_broken_setting_fails_its_routes_and_the_health_check_only() {
+        let p = MemPlatform::new(|_, _| Response::new(404, "application/json", b"{}".to_vec()));
+        let cfg = config_with(&[("JWT_ISSUER", "")]);
+        let get = |path: &str, headers: &[(&str, &str)]| {
+            let req = Request {
+                method: "GET".into(),
+                url: format!("https://edge.example{path}"),
+                headers: headers
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+                ..Request::default()
+            };
+            block_on(super::handle(&p, &cfg, req))
+        };
+        // A segment request reads no access-token settings: its own refusal, not a 500.
+        let segment = get("/hls/v1/not-a-token/360p/seg_001.ts", &[]);
+        assert_eq!(segment.status, 403);
+        for resp in [
+            get("/healthz", &[]),
+            get(
+                "/v1/feeds/subscriptions",
+                &[("authorization", "Bearer a.b.c")],
+            ),
+        ] {
+            assert_eq!(resp.status, 500);
+            let body = String::from_utf8(resp.body).unwrap();
+            assert!(!body.contains("JWT_ISSUER"), "{body}");
+        }
+        let logs = p.logs.borrow();
+        assert_eq!(logs.len(), 2, "{logs:?}");
+        assert!(
+            logs.iter()
+                .all(|l| l.contains("setting JWT_ISSUER is missing")),
+            "{logs:?}"
+        );
+    }
 
     #[test]
     fn media_refusals_are_readable_by_pages_of_any_origin() {
@@ -200,7 +238,7 @@ mod tests {
                 url: format!("https://edge.example{path}"),
                 ..Request::default()
             };
-            let resp = block_on(super::handle(&p, Ok(&cfg), req));
+            let resp = block_on(super::handle(&p, &cfg, req));
             let open = resp
                 .header("access-control-allow-origin")
                 .map(str::to_owned);

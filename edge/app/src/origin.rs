@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use shared_wasm::edge_auth;
 use shared_wasm::geo::Region;
 
-use crate::config::EdgeConfig;
+use crate::config::{EdgeConfig, OriginSettings};
 use crate::error::EdgeError;
 use crate::platform::{ErrorSource, Platform, PlatformError, Request, Response, Retry};
 
@@ -46,13 +46,13 @@ async fn load_health<P: Platform>(p: &P) -> Health {
     }
 }
 
-async fn set_health<P: Platform>(p: &P, cfg: &EdgeConfig, region: &str, sick: bool) {
+async fn set_health<P: Platform>(p: &P, o: &OriginSettings, region: &str, sick: bool) {
     let now = p.now().0;
     let mut health = load_health(p).await;
     health.retain(|_, until| *until > now);
     let changed = if sick {
         health
-            .insert(region.to_owned(), now + cfg.region_unhealthy_secs)
+            .insert(region.to_owned(), now + o.unhealthy_secs)
             .is_none()
     } else {
         health.remove(region).is_some()
@@ -62,10 +62,7 @@ async fn set_health<P: Platform>(p: &P, cfg: &EdgeConfig, region: &str, sick: bo
     }
     let mut bytes = Vec::new();
     ciborium::into_writer(&health, &mut bytes).expect("writing to a Vec cannot fail");
-    if let Err(e) = p
-        .kv_put(HEALTH_KEY, &bytes, Some(cfg.region_unhealthy_secs))
-        .await
-    {
+    if let Err(e) = p.kv_put(HEALTH_KEY, &bytes, Some(o.unhealthy_secs)).await {
         p.log_error(&format!("region health not saved: {e}"));
     }
 }
@@ -85,16 +82,16 @@ enum Failed {
 /// it is: it must not steer where others are sent.
 async fn attempt<P: Platform>(
     p: &P,
-    cfg: &EdgeConfig,
+    o: &OriginSettings,
     region: &Region,
     out: &Request,
 ) -> Result<Response, Failed> {
     let path = &out.url;
-    let auth = edge_auth::sign(cfg.origin_secret.expose(), &out.method, path, p.now());
+    let auth = edge_auth::sign(o.secret.expose(), &out.method, path, p.now());
     let mut req = out.clone();
     req.url = format!("{}{path}", region.origin);
     req.headers.push((edge_auth::HEADER.into(), auth));
-    match p.fetch(req, cfg.origin_timeout_ms).await {
+    match p.fetch(req, o.timeout_ms).await {
         Ok(resp) if !matches!(resp.status, 502..=504) => Ok(resp),
         Ok(resp) => Err(Failed::Region {
             why: format!("answered {}", resp.status),
@@ -119,7 +116,8 @@ async fn send<P: Platform>(
     let now = p.now().0;
     let health = load_health(p).await;
     let sick = |name: &str| health.get(name).is_some_and(|until| *until > now);
-    let regions = &cfg.regions;
+    let o = cfg.origin()?;
+    let regions = &o.regions;
     let (candidates, retry) = match target {
         Target::Nearest(viewer) => (
             regions.for_read(viewer.country, viewer.continent, sick),
@@ -140,10 +138,10 @@ async fn send<P: Platform>(
     let tries = if retry { 2 } else { 1 };
     let mut failed: Option<&Region> = None;
     for region in candidates.into_iter().take(tries) {
-        match attempt(p, cfg, region, &out).await {
+        match attempt(p, o, region, &out).await {
             Ok(mut resp) => {
                 if sick(&region.name) {
-                    set_health(p, cfg, &region.name, false).await;
+                    set_health(p, o, &region.name, false).await;
                 }
                 resp.headers
                     .push((REGION_HEADER.into(), region.name.clone()));
@@ -155,7 +153,7 @@ async fn send<P: Platform>(
             Err(Failed::Here(e)) => return Err(EdgeError::Platform(e)),
             Err(Failed::Region { why, retry }) => {
                 p.log_error(&format!("region {}: {method} {path}: {why}", region.name));
-                set_health(p, cfg, &region.name, true).await;
+                set_health(p, o, &region.name, true).await;
                 failed = Some(region);
                 if retry == Retry::Pointless {
                     break;
@@ -300,24 +298,21 @@ mod tests {
     use std::cell::RefCell;
     use std::rc::Rc;
 
-    use shared_wasm::geo::RegionTable;
-
     use super::{get, FAILOVER_HEADER, HEALTH_KEY, REGION_HEADER};
     use crate::error::EdgeError;
     use crate::platform::{ErrorSource, PlatformError, Request, Response};
-    use crate::testing::{block_on, config, MemPlatform};
+    use crate::testing::{block_on, config_with, MemPlatform};
 
     /// Two regions, tried in this order by a viewer whose location is unknown; the hosts the
     /// platform was asked for, in order.
     fn two_regions(
         answer: impl Fn(&str) -> Result<Response, PlatformError> + 'static,
     ) -> (MemPlatform, crate::EdgeConfig, Rc<RefCell<Vec<String>>>) {
-        let mut cfg = config();
-        cfg.regions = RegionTable::from_json(
+        let cfg = config_with(&[(
+            "REGIONS",
             r#"[{"name": "one", "origin": "http://one.test", "residency": "x"},
                 {"name": "two", "origin": "http://two.test", "residency": "x"}]"#,
-        )
-        .unwrap();
+        )]);
         let asked = Rc::new(RefCell::new(Vec::new()));
         let noted = asked.clone();
         let p = MemPlatform::fallible(move |_, req| {

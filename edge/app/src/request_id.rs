@@ -185,7 +185,7 @@ mod tests {
             ..Request::default()
         };
         let cfg = config();
-        let resp = block_on(crate::handle(&p, Ok(&cfg), req));
+        let resp = block_on(crate::handle(&p, &cfg, req));
         let logs = p.logs.borrow().clone();
         let seen = seen.borrow().clone();
         (resp, seen, logs)
@@ -239,7 +239,7 @@ mod tests {
             ..Request::default()
         };
         let cfg = config();
-        let resp = block_on(crate::handle(&p, Ok(&cfg), req));
+        let resp = block_on(crate::handle(&p, &cfg, req));
         assert_eq!((resp.status, ids_on(&resp)), (404, vec!["abc"]));
     }
 }

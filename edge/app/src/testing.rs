@@ -181,10 +181,23 @@ pub fn block_on<F: Future>(f: F) -> F::Output {
 
 /// A complete configuration with one origin region and test secrets.
 pub fn config() -> crate::EdgeConfig {
+    let cfg = config_with(&[]);
+    cfg.check().expect("test config");
+    cfg
+}
+
+/// The playback keys of [`config`].
+pub fn playback_keys() -> shared_wasm::playback::PlaybackKeys {
+    config().playback().expect("test config").keys.clone()
+}
+
+/// [`config`] with some settings given other values (an empty one reads as unset), not checked:
+/// a test may break a setting on purpose.
+pub fn config_with(changed: &[(&'static str, &str)]) -> crate::EdgeConfig {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
     let key = URL_SAFE_NO_PAD.encode([9u8; 32]);
-    let settings: HashMap<&str, String> = [
+    let mut settings: HashMap<&str, String> = [
         ("ORIGIN_URL", "http://127.0.0.1:1".to_owned()),
         ("EDGE_ORIGIN_SECRET", "s".repeat(32)),
         ("SYNC_SECRET", "y".repeat(32)),
@@ -194,7 +207,8 @@ pub fn config() -> crate::EdgeConfig {
         ("JWT_AUDIENCE", "aud".to_owned()),
     ]
     .into();
-    crate::EdgeConfig::from_lookup(|k| settings.get(k).cloned()).expect("test config")
+    settings.extend(changed.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    crate::EdgeConfig::new(move |k| settings.get(k).cloned())
 }
 
 /// A ready, public, unrestricted video record `id` at version 1; tests set what they vary with

@@ -3,13 +3,14 @@
 //! environments set only settings the edge reads, the required ones among them); and neither
 //! file names a setting nothing reads.
 //!
-//! What the edge reads: the names `EdgeConfig::from_lookup` asks for (recorded while it reads a
-//! complete configuration), and the names the Spin adapter reads itself (its string literals
+//! What the edge reads: the names `EdgeConfig` asks for (recorded while it reads every section of
+//! a complete configuration), and the names the Spin adapter reads itself (its string literals
 //! that look like setting names; the adapter builds only for Wasm, so it cannot be run here).
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -23,12 +24,14 @@ fn read(path: &str) -> String {
     std::fs::read_to_string(repo().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// The names `EdgeConfig::from_lookup` asks for, given values for the required ones.
+/// The names `EdgeConfig` asks for when every section is read, given values for the required
+/// ones.
 fn app_settings() -> BTreeSet<String> {
-    let asked = RefCell::new(BTreeSet::new());
+    let asked = Rc::new(RefCell::new(BTreeSet::new()));
+    let noted = asked.clone();
     let key = URL_SAFE_NO_PAD.encode([7u8; 32]);
-    let config = EdgeConfig::from_lookup(|name| {
-        asked.borrow_mut().insert(name.to_owned());
+    let config = EdgeConfig::new(move |name| {
+        noted.borrow_mut().insert(name.to_owned());
         Some(match name {
             "ORIGIN_URL" => "http://127.0.0.1:1".to_owned(),
             "EDGE_ORIGIN_SECRET" | "SYNC_SECRET" => "s".repeat(32),
@@ -38,12 +41,10 @@ fn app_settings() -> BTreeSet<String> {
             _ => return None,
         })
     });
-    assert!(
-        config.is_ok(),
-        "a complete configuration: {:?}",
-        config.err()
-    );
-    asked.into_inner()
+    let checked = config.check();
+    assert!(checked.is_ok(), "a complete configuration: {checked:?}");
+    let asked = asked.borrow().clone();
+    asked
 }
 
 /// Quoted names in the Spin adapter's source shaped like settings (`UPPER_CASE`).

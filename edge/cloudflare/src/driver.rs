@@ -21,7 +21,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use edge_app::{ConfigError, EdgeConfig, EdgeError, Platform, PlatformError, Request, Response};
+use edge_app::{EdgeConfig, EdgeError, Platform, PlatformError, Request, Response};
 use serde::Serialize;
 use shared_wasm::geo::Continent;
 use shared_wasm::jwk::{PublicKey, VerifyingKey};
@@ -696,11 +696,7 @@ type Head = (
 
 impl Exchange {
     /// Starts the app on a request whose head the shell gave as JSON ([`Head`]).
-    pub fn begin(
-        head: &str,
-        config: Rc<Result<EdgeConfig, ConfigError>>,
-        sys: &'static Sys,
-    ) -> Self {
+    pub fn begin(head: &str, config: EdgeConfig, sys: &'static Sys) -> Self {
         let shared = Rc::new(Shared::default());
         let platform = Driven {
             shared: shared.clone(),
@@ -749,7 +745,7 @@ impl Exchange {
                 body,
                 pass_through: false,
             };
-            edge_app::handle(&platform, config.as_ref().as_ref(), request).await
+            edge_app::handle(&platform, &config, request).await
         });
         Self {
             shared,

@@ -3,9 +3,8 @@
 
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
-use std::rc::Rc;
 
-use edge_app::{ConfigError, EdgeConfig};
+use edge_app::EdgeConfig;
 use shared_wasm::ratelimit::{self, Quota};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
@@ -36,9 +35,9 @@ static SYS: Sys = Sys {
 };
 
 thread_local! {
-    /// Settings, read once per isolate: an isolate serves one deployment version, whose vars
-    /// and secrets do not change under it.
-    static CONFIG: OnceCell<Rc<Result<EdgeConfig, ConfigError>>> = const { OnceCell::new() };
+    /// Settings, each section read once per isolate: an isolate serves one deployment version,
+    /// whose vars and secrets do not change under it.
+    static CONFIG: OnceCell<EdgeConfig> = const { OnceCell::new() };
     static EXCHANGES: RefCell<HashMap<u32, Exchange>> = RefCell::default();
     /// The last step's bytes, until the shell takes them (before it calls in again).
     static PAYLOAD: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
@@ -46,8 +45,8 @@ thread_local! {
     static POOL: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Reads the settings from the Worker's `env` (as JSON: vars and secrets are its strings),
-/// once per isolate, and logs panics. The shell calls this before the first `begin`.
+/// Keeps the Worker's `env` (as JSON: vars and secrets are its strings) as the isolate's
+/// settings, each section read on first use, and logs panics. The shell calls this before the first `begin`.
 #[wasm_bindgen]
 pub fn configure(env: &str) {
     std::panic::set_hook(Box::new(|info| {
@@ -55,8 +54,10 @@ pub fn configure(env: &str) {
     }));
     let env: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(env).unwrap_or_default();
-    let config = EdgeConfig::from_lookup(|name| env.get(name)?.as_str().map(str::to_owned));
-    CONFIG.with(|c| c.get_or_init(|| Rc::new(config)).clone());
+    let config = EdgeConfig::new(move |name| env.get(name)?.as_str().map(str::to_owned));
+    CONFIG.with(|c| {
+        c.get_or_init(|| config);
+    });
 }
 
 /// Starts exchange `id` for the request whose head the shell read (see `driver::Exchange`),

@@ -465,8 +465,8 @@ fn setting(name: &str) -> Option<String> {
     spin_sdk::variables::get(&name.to_ascii_lowercase()).ok()
 }
 
-/// The settings only this adapter reads (the app's own are in [`EdgeConfig`]). Malformed, they
-/// fail every request the way the app's do.
+/// The settings only this adapter reads (the app's own are in [`EdgeConfig`], read as routes
+/// need them). Every request needs these, so a malformed one fails every request.
 struct Settings {
     /// `CLIENT_IP_HEADER`, lower case; see [`client_ip`].
     client_ip_header: Option<String>,
@@ -667,11 +667,16 @@ mod entry {
             continent,
             pass_through: false,
         };
-        // Each request runs in a fresh instance, so there is nothing to keep settings in.
-        let config = settings
-            .map_err(Clone::clone)
-            .and_then(|_| EdgeConfig::from_lookup(setting));
-        let resp = edge_app::handle(&platform, config.as_ref(), app_req).await;
+        // Each request runs in a fresh instance, so there is nothing to keep settings in: the
+        // app reads the sections its route needs, as it needs them.
+        let resp = match settings {
+            Ok(_) => edge_app::handle(&platform, &EdgeConfig::new(setting), app_req).await,
+            // The adapter's own settings serve every request: broken, every request fails.
+            Err(e) => {
+                platform.log_error(&format!("configuration: {e}"));
+                edge_app::EdgeError::from(e).into_response()
+            }
+        };
         let deferred = std::mem::take(&mut *platform.deferred.borrow_mut());
         for task in deferred {
             task.await;

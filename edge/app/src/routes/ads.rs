@@ -91,7 +91,7 @@ pub async fn vast<P: Platform>(
     })?;
     let viewer = auth::bearer(p, cfg, req).await?;
     let user = viewer.as_ref().map(|c| c.sub.as_str());
-    let allowed = limits::enforce(p, &cfg.rate_limits.playback, req, user).await?;
+    let allowed = limits::enforce(p, &cfg.rate_limits()?.playback, req, user).await?;
     let none = || Ok(allowed.annotate(vast_response(ads::empty())));
     // What the viewer may not play gets the playback route's answer; what they may, an ad or none.
     let record = playable(load_record(p, cfg, req, &video).await?, req)?;
@@ -109,8 +109,9 @@ pub async fn vast<P: Platform>(
     let mut random = [0u8; 16];
     p.random_bytes(&mut random)?;
     let seed = u64::from_le_bytes(random[..8].try_into().expect("8 bytes"));
+    let playback = cfg.playback()?;
     let viewer_key = beacon::viewer_key(
-        &cfg.playback_keys,
+        &playback.keys,
         user,
         network_for(req.client_ip.as_deref(), IpBinding::Subnet).as_deref(),
         req.header("user-agent").unwrap_or(""),
@@ -135,7 +136,7 @@ pub async fn vast<P: Platform>(
                 continue;
             }
         };
-        let end = now.plus(cfg.playback_ttl_secs);
+        let end = now.plus(playback.ttl_secs);
         let Ok(media) = manifest_url(cfg, req, &creative, now, end) else {
             continue;
         };
@@ -151,7 +152,7 @@ pub async fn vast<P: Platform>(
             issued: now.0,
             expires: now.plus(ads::TOKEN_TTL_SECS).0,
         };
-        let token = ads::sign(&cfg.playback_keys, &claims);
+        let token = ads::sign(&playback.keys, &claims);
         let track = format!("{}/v1/ads/track", req.origin());
         let tracking = Tracking {
             url: &track,
@@ -207,7 +208,7 @@ pub async fn track<P: Platform>(
 ) -> Result<Response, EdgeError> {
     let message = "a tracking request takes e=EVENT and t=TOKEN, once each";
     let [event, token] = params(req, ["e", "t"], message)?;
-    let allowed = limits::enforce(p, &cfg.rate_limits.beacons, req, None).await?;
+    let allowed = limits::enforce(p, &cfg.rate_limits()?.beacons, req, None).await?;
     let done = || {
         let empty = Response {
             status: 204,
@@ -225,7 +226,7 @@ pub async fn track<P: Platform>(
         message: "e is one of impression, first_quartile, midpoint, third_quartile, complete, skip, click".into(),
     })?;
     let ad =
-        ads::verify(&cfg.playback_keys, &token, p.now()).map_err(|e| EdgeError::BadRequest {
+        ads::verify(&cfg.playback()?.keys, &token, p.now()).map_err(|e| EdgeError::BadRequest {
             code: "invalid_ad_token",
             message: match e {
                 TokenError::Expired => "the ad token has expired",
@@ -323,7 +324,7 @@ mod tests {
             client_ip: Some("192.0.2.7".into()),
             ..Request::default()
         };
-        block_on(crate::handle(p, Ok(&config()), req))
+        block_on(crate::handle(p, &config(), req))
     }
 
     fn doc(resp: &Response) -> String {
@@ -359,7 +360,7 @@ mod tests {
         let token = impression
             .strip_prefix("https://edge.example/v1/ads/track?e=impression&t=")
             .unwrap();
-        let claims = ads::verify(&config().playback_keys, token, p_now(&p)).unwrap();
+        let claims = ads::verify(&crate::testing::playback_keys(), token, p_now(&p)).unwrap();
         assert_eq!(
             (claims.campaign.as_str(), claims.video.as_str()),
             ("best", "v1")
@@ -442,7 +443,7 @@ mod tests {
                 ],
                 ..Request::default()
             };
-            doc(&block_on(crate::handle(&p, Ok(&config()), req)))
+            doc(&block_on(crate::handle(&p, &config(), req)))
         };
         assert_eq!(as_user("u_member"), ads::empty());
         assert!(as_user("u_lapsed").contains(r#"<Ad id="only">"#));
@@ -488,7 +489,7 @@ mod tests {
     #[test]
     fn tracking_reaches_the_origin_with_the_tokens_claims_and_nothing_else() {
         let (p, got) = platform(vec![]);
-        let token = ads::sign(&config().playback_keys, &claims());
+        let token = ads::sign(&crate::testing::playback_keys(), &claims());
         let resp = get(&p, &format!("/v1/ads/track?e=midpoint&t={token}"), BROWSER);
         assert_eq!(resp.status, 204);
         {

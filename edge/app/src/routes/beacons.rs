@@ -42,7 +42,7 @@ pub async fn handle<P: Platform + Clone + 'static>(
     if req.body.len() > beacon::MAX_BODY_BYTES {
         return Err(EdgeError::PayloadTooLarge);
     }
-    let allowed = limits::enforce(p, &cfg.rate_limits.beacons, req, None).await?;
+    let allowed = limits::enforce(p, &cfg.rate_limits()?.beacons, req, None).await?;
     let accepted = |n: usize| {
         let body = json!({ "accepted": n }).to_string().into_bytes();
         allowed.annotate(
@@ -55,7 +55,7 @@ pub async fn handle<P: Platform + Clone + 'static>(
     }
     let batch: Batch = serde_json::from_slice(&req.body)
         .map_err(|e| invalid("invalid_beacon", format!("beacon body: {e}")))?;
-    let view = beacon::verify(&cfg.playback_keys, &batch.token, p.now())
+    let view = beacon::verify(&cfg.playback()?.keys, &batch.token, p.now())
         .map_err(|e| invalid("invalid_view_token", e.to_string()))?;
     let record = load_record(p, cfg, req, &view.video)
         .await?
@@ -241,7 +241,7 @@ mod tests {
             body: body.into_bytes(),
             ..Request::default()
         };
-        let resp = block_on(crate::handle(p, Ok(&config()), req));
+        let resp = block_on(crate::handle(p, &config(), req));
         let json = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
         (resp.status, json)
     }
@@ -256,7 +256,7 @@ mod tests {
     #[test]
     fn a_beacon_reaches_the_ingest_with_the_tokens_claims() {
         let (p, got) = platform();
-        let token = beacon::sign(&config().playback_keys, &claims());
+        let token = beacon::sign(&crate::testing::playback_keys(), &claims());
         let (status, body) = post(&p, BROWSER, batch(&token, EVENTS));
         assert_eq!((status, &body["accepted"]), (202, &Value::from(2)));
         // An instance per request (as on Spin): sent at once, alone, before the answer.
@@ -275,7 +275,7 @@ mod tests {
         let mut c = claims();
         c.view = beacon::view_id([n; 16]);
         c.viewer = viewer.into();
-        batch(&beacon::sign(&config().playback_keys, &c), EVENTS)
+        batch(&beacon::sign(&crate::testing::playback_keys(), &c), EVENTS)
     }
 
     #[test]
@@ -322,18 +322,14 @@ mod tests {
     #[test]
     fn forged_tokens_bad_events_and_big_bodies_are_refused_before_the_origin() {
         let (p, got) = platform();
-        let token = beacon::sign(&config().playback_keys, &claims());
+        let token = beacon::sign(&crate::testing::playback_keys(), &claims());
         let mut forged = claims();
         forged.viewer = "u:mallory".into();
-        let other_keys = {
-            let mut c = config();
-            c.playback_keys = shared_wasm::playback::PlaybackKeys::new(
-                shared_wasm::Kid::parse("k1").unwrap(),
-                [(shared_wasm::Kid::parse("k1").unwrap(), vec![7u8; 32])].into(),
-            )
-            .unwrap();
-            c.playback_keys
-        };
+        let other_keys = shared_wasm::playback::PlaybackKeys::new(
+            shared_wasm::Kid::parse("k1").unwrap(),
+            [(shared_wasm::Kid::parse("k1").unwrap(), vec![7u8; 32])].into(),
+        )
+        .unwrap();
         let forged = beacon::sign(&other_keys, &forged);
         let (status, body) = post(&p, BROWSER, batch(&forged, EVENTS));
         assert_eq!(
@@ -360,7 +356,7 @@ mod tests {
     #[test]
     fn a_bots_beacon_is_taken_and_dropped() {
         let (p, got) = platform();
-        let token = beacon::sign(&config().playback_keys, &claims());
+        let token = beacon::sign(&crate::testing::playback_keys(), &claims());
         let (status, body) = post(&p, "Googlebot/2.1", batch(&token, EVENTS));
         assert_eq!((status, &body["accepted"]), (202, &Value::from(0)));
         assert!(got.borrow().is_empty());

@@ -14,7 +14,7 @@
 use sha2::{Digest, Sha256};
 use shared_wasm::record::FeedVersion;
 
-use crate::config::EdgeConfig;
+use crate::config::{EdgeConfig, FeedCaching};
 use crate::error::EdgeError;
 use crate::platform::{Platform, Request, Response};
 use crate::{limits, origin};
@@ -52,7 +52,7 @@ fn canonical(cfg: &EdgeConfig, req: &Request, search: bool) -> Result<String, Ed
                 let words = shared_wasm::search::terms(&text).map_err(|e| bad(&e.to_string()))?;
                 q = Some(form_urlencoded::byte_serialize(words.join(" ").as_bytes()).collect());
             }
-            Some(("cursor", c)) => match cfg.cursors.open(c) {
+            Some(("cursor", c)) => match cfg.cursors()?.open(c) {
                 Some(_) => cursor = Some(c),
                 None => {
                     return Err(EdgeError::BadRequest {
@@ -128,8 +128,7 @@ async fn fetch_entry<P: Platform>(
     Ok(Ok(entry))
 }
 
-async fn store<P: Platform>(p: &P, cfg: &EdgeConfig, keys: &[&str], entry: &Response) {
-    let f = cfg.feeds;
+async fn store<P: Platform>(p: &P, f: &FeedCaching, keys: &[&str], entry: &Response) {
     let ttl = f.fresh_secs + f.stale_while_revalidate_secs.max(f.stale_if_error_secs);
     for key in keys {
         if let Err(e) = p.cache_put(key, entry, ttl).await {
@@ -138,7 +137,7 @@ async fn store<P: Platform>(p: &P, cfg: &EdgeConfig, keys: &[&str], entry: &Resp
     }
 }
 
-fn serve(mut entry: Response, req: &Request, cfg: &EdgeConfig, status: &str) -> Response {
+fn serve(mut entry: Response, req: &Request, f: &FeedCaching, status: &str) -> Response {
     entry
         .headers
         .retain(|(k, _)| k != "cache-control" && k != "x-edge-cache");
@@ -147,7 +146,7 @@ fn serve(mut entry: Response, req: &Request, cfg: &EdgeConfig, status: &str) -> 
         // Clients may keep it briefly, then revalidate with If-None-Match.
         (
             "cache-control".into(),
-            format!("public, max-age={}", cfg.feeds.fresh_secs.min(10)),
+            format!("public, max-age={}", f.fresh_secs.min(10)),
         ),
     ]);
     let etag = entry.header("etag").map(str::to_owned);
@@ -170,7 +169,7 @@ pub async fn handle<P: Platform + Clone + 'static>(
     feed: String,
     path: String,
 ) -> Result<Response, EdgeError> {
-    let allowed = limits::enforce(p, &cfg.rate_limits.api, req, None).await?;
+    let allowed = limits::enforce(p, &cfg.rate_limits()?.api, req, None).await?;
     let query = canonical_query(cfg, req)?;
     serve_shared(p, cfg, req, &feed, &path, &query, allowed).await
 }
@@ -183,7 +182,7 @@ pub async fn search<P: Platform + Clone + 'static>(
     cfg: &EdgeConfig,
     req: &Request,
 ) -> Result<Response, EdgeError> {
-    let allowed = limits::enforce(p, &cfg.rate_limits.api, req, None).await?;
+    let allowed = limits::enforce(p, &cfg.rate_limits()?.api, req, None).await?;
     let query = search_query(cfg, req)?;
     serve_shared(p, cfg, req, "home", "/v1/search", &query, allowed).await
 }
@@ -199,7 +198,7 @@ async fn serve_shared<P: Platform + Clone + 'static>(
 ) -> Result<Response, EdgeError> {
     Ok(
         allowed.annotate(match lookup(p, cfg, req, feed, path, query).await? {
-            Lookup::Entry(entry, status) => serve(entry, req, cfg, status),
+            Lookup::Entry(entry, status) => serve(entry, req, cfg.feeds()?, status),
             Lookup::ClientError(resp) => resp,
         }),
     )
@@ -224,13 +223,11 @@ pub async fn lookup<P: Platform + Clone + 'static>(
 ) -> Result<Lookup, EdgeError> {
     let version = feed_version(p, feed).await;
     // The path too: several routes (a feed, search, categories) read one feed's version.
-    let key = format!(
-        "{}/__edge-feed/{feed}/v{version}{path}{query}",
-        cfg.cache_origin
-    );
-    let last_good = format!("{}/__edge-feed/{feed}/last{path}{query}", cfg.cache_origin);
+    let site = &cfg.site()?.cache_origin;
+    let key = format!("{site}/__edge-feed/{feed}/v{version}{path}{query}");
+    let last_good = format!("{site}/__edge-feed/{feed}/last{path}{query}");
     let origin_path = format!("{path}{query}");
-    let f = cfg.feeds;
+    let f = cfg.feeds()?;
     let now = p.now().0;
 
     let cached = p.cache_get(&key).await.unwrap_or_else(|e| {
@@ -295,7 +292,7 @@ async fn refetch<P: Platform>(
 ) -> Result<Lookup, EdgeError> {
     Ok(match fetch_entry(p, cfg, req, origin_path).await? {
         Ok(fresh) => {
-            store(p, cfg, keys, &fresh).await;
+            store(p, cfg.feeds()?, keys, &fresh).await;
             Lookup::Entry(fresh, "MISS")
         }
         Err(client_error) => Lookup::ClientError(client_error),
@@ -339,7 +336,7 @@ mod tests {
         ] {
             assert_eq!(search_query(&cfg, &get(url)).unwrap(), canonical, "{url}");
         }
-        let cursor = cfg.cursors.seal("search:20");
+        let cursor = cfg.cursors().unwrap().seal("search:20");
         assert_eq!(
             search_query(&cfg, &get(&format!("/v1/search?cursor={cursor}&q=a"))).unwrap(),
             format!("?q=a&cursor={cursor}")

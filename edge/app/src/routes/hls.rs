@@ -44,8 +44,9 @@ pub fn is_media(path: &str) -> bool {
 
 /// The cache key leaves the token out, so every viewer's request hits the same entry, and the
 /// request's host out too (`EdgeConfig::cache_origin`).
-fn cache_key(cfg: &EdgeConfig, canonical_path: &str) -> String {
-    format!("{}/__edge-cache{canonical_path}", cfg.cache_origin)
+fn cache_key(cfg: &EdgeConfig, canonical_path: &str) -> Result<String, EdgeError> {
+    let site = &cfg.site()?.cache_origin;
+    Ok(format!("{site}/__edge-cache{canonical_path}"))
 }
 
 fn bad_path(e: MediaPathError) -> EdgeError {
@@ -67,13 +68,13 @@ pub async fn handle<P: Platform + Clone + 'static>(
     let at = Use {
         path: &path,
         now,
-        leeway_secs: cfg.playback_leeway_secs,
+        leeway_secs: cfg.playback()?.leeway_secs,
         viewer: Viewer {
             ip: req.client_ip.as_deref(),
             country: req.country,
         },
     };
-    let grant = playback::verify(&cfg.playback_keys, r.token, &at)
+    let grant = playback::verify(&cfg.playback()?.keys, r.token, &at)
         .map_err(|e| EdgeError::Forbidden(PlaybackRefusal::Token(e)))?;
     // A genuine token is not enough: the video may have been taken down, geo-restricted or made
     // private since it was issued. One KV read per request (Workers caches KV reads at the
@@ -82,6 +83,7 @@ pub async fn handle<P: Platform + Clone + 'static>(
     // drops what the cache found unread.
     let (record, look) = join(load_record(p, cfg, req, &r.video), lookup(p, cfg, req, &r)).await;
     playable(record?, req)?;
+    let look = look?;
 
     // The viewer may keep what it fetched for as long as its token lives, no longer.
     let max_age = grant.claims.expires.0.saturating_sub(now.0);
@@ -95,11 +97,16 @@ struct Lookup {
     hit: Option<Response>,
 }
 
-async fn lookup<P: Platform>(p: &P, cfg: &EdgeConfig, req: &Request, r: &HlsRequest<'_>) -> Lookup {
-    let key = cache_key(cfg, &r.canonical_path());
+async fn lookup<P: Platform>(
+    p: &P,
+    cfg: &EdgeConfig,
+    req: &Request,
+    r: &HlsRequest<'_>,
+) -> Result<Lookup, EdgeError> {
+    let key = cache_key(cfg, &r.canonical_path())?;
     let range = ranged::asked(req);
     let hit = cached(p, &key, range).await;
-    Lookup { key, range, hit }
+    Ok(Lookup { key, range, hit })
 }
 
 /// The file from the edge cache (`look`), or from the origin (and then cached), with
@@ -123,7 +130,7 @@ async fn serve<P: Platform + Clone + 'static>(
             Joined::Follower(landing) => {
                 // Bounded like an origin fetch: a leader that takes longer is not waited for.
                 let mut waited = 0;
-                while !landing.landed() && waited < cfg.origin_timeout_ms {
+                while !landing.landed() && waited < cfg.origin()?.timeout_ms {
                     p.sleep(FOLLOW_POLL_MS).await;
                     waited += FOLLOW_POLL_MS;
                 }
@@ -175,7 +182,7 @@ pub async fn poster<P: Platform + Clone + 'static>(
         .strip_suffix(".jpg")
         .and_then(|id| VideoId::parse(id).ok())
         .ok_or(EdgeError::NotFound("poster"))?;
-    let allowed = limits::enforce(p, &cfg.rate_limits.playback, req, None).await?;
+    let allowed = limits::enforce(p, &cfg.rate_limits()?.playback, req, None).await?;
     let record = playable(load_record(p, cfg, req, &video).await?, req)?;
     if record.visibility != Visibility::Public {
         return Err(EdgeError::Forbidden(PlaybackRefusal::TokenRequired));
@@ -187,7 +194,7 @@ pub async fn poster<P: Platform + Clone + 'static>(
     };
     // The same cache entry as the tokened path's.
     let cache_control = format!("public, max-age={POSTER_MAX_AGE_SECS}");
-    let look = lookup(p, cfg, req, &r).await;
+    let look = lookup(p, cfg, req, &r).await?;
     Ok(allowed.annotate(serve(p, cfg, req, &r, look, cache_control).await?))
 }
 

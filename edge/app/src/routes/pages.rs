@@ -247,7 +247,11 @@ pub async fn watch<P: Platform>(
         }),
         None => None,
     };
-    let base = cfg.site_origin.as_deref().unwrap_or_else(|| req.origin());
+    let base = cfg
+        .site()?
+        .site_origin
+        .as_deref()
+        .unwrap_or_else(|| req.origin());
     let body = match preview.and_then(|pv| render_watch(&html, &pv, base)) {
         Some(page) => page,
         None => html,
@@ -267,7 +271,7 @@ async fn preview<P: Platform>(
     let record = match cached_record(p, &id).await? {
         Some(r) => Some(r),
         None => {
-            limits::enforce(p, &cfg.rate_limits.playback, req, None).await?;
+            limits::enforce(p, &cfg.rate_limits()?.playback, req, None).await?;
             load_record(p, cfg, req, &id).await?
         }
     };
@@ -298,7 +302,7 @@ async fn description<P: Platform>(
     req: &Request,
     id: &VideoId,
 ) -> Result<Option<String>, EdgeError> {
-    let key = format!("{}/__edge-cache/og/{id}", cfg.cache_origin);
+    let key = format!("{}/__edge-cache/og/{id}", cfg.site()?.cache_origin);
     let read = |bytes: &[u8]| {
         serde_json::from_slice::<serde_json::Value>(bytes)
             .ok()
@@ -342,11 +346,12 @@ pub async fn studio<P: Platform>(
     req: &Request,
 ) -> Result<Response, EdgeError> {
     let html = built(p, "studio.html").await?;
+    let upload_origins = cfg.upload_origins()?;
     let csp = HeaderRules::parse(HEADERS_FILE)
         .for_path("/studio")
         .into_iter()
         .find(|(k, _)| k == "content-security-policy")
-        .map(|(_, v)| with_connect_sources(&v, &cfg.upload_origins))
+        .map(|(_, v)| with_connect_sources(&v, upload_origins))
         .ok_or_else(|| EdgeError::Internal("_headers gives /studio no CSP".into()))?;
     Ok(page_response(req, "/studio", html.into_bytes(), Some(csp)))
 }
@@ -361,7 +366,7 @@ mod tests {
 
     use super::*;
     use crate::platform::{PlatformError, Response};
-    use crate::testing::{block_on, config, MemPlatform};
+    use crate::testing::{block_on, config, config_with, MemPlatform};
 
     const PAGE: &str = "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
                         <title>Watch – edge-video</title>\n<link rel=\"stylesheet\" \
@@ -456,8 +461,7 @@ mod tests {
     #[test]
     fn the_configured_host_wins_over_the_requests_own() {
         let (p, _) = edge(&[record("v1", Visibility::Public, false)], "");
-        let mut cfg = config();
-        cfg.site_origin = Some("https://video.example".into());
+        let cfg = config_with(&[("CACHE_HOST", "video.example")]);
         let r = block_on(watch(&p, &cfg, &get("http://evil.test/watch?v=v1"))).unwrap();
         let html = body(&r);
         assert!(
@@ -577,10 +581,10 @@ mod tests {
     fn the_router_answers_head_without_a_body_and_refuses_other_methods() {
         let (p, _) = edge(&[record("v1", Visibility::Public, false)], "d");
         let cfg = config();
-        let full = block_on(crate::handle(&p, Ok(&cfg), get("http://e.test/watch?v=v1")));
+        let full = block_on(crate::handle(&p, &cfg, get("http://e.test/watch?v=v1")));
         let mut head = get("http://e.test/watch?v=v1");
         head.method = "HEAD".into();
-        let r = block_on(crate::handle(&p, Ok(&cfg), head.clone()));
+        let r = block_on(crate::handle(&p, &cfg, head.clone()));
         assert_eq!((r.status, r.body.len()), (200, 0));
         assert_eq!(
             r.header("content-length"),
@@ -591,16 +595,12 @@ mod tests {
             "if-none-match".into(),
             full.header("etag").unwrap().to_owned(),
         ));
-        let r = block_on(crate::handle(&p, Ok(&cfg), head));
+        let r = block_on(crate::handle(&p, &cfg, head));
         assert_eq!((r.status, r.header("content-length")), (304, None));
         for m in ["POST", "PUT", "DELETE"] {
             let mut req = get("http://e.test/studio");
             req.method = m.into();
-            assert_eq!(
-                block_on(crate::handle(&p, Ok(&cfg), req)).status,
-                405,
-                "{m}"
-            );
+            assert_eq!(block_on(crate::handle(&p, &cfg, req)).status, 405, "{m}");
         }
     }
 
@@ -667,8 +667,7 @@ mod tests {
     #[test]
     fn the_studio_csp_is_the_headers_files_with_the_upload_origins() {
         let (p, _) = edge(&[], "");
-        let mut cfg = config();
-        cfg.upload_origins = vec!["https://eu.example".into()];
+        let cfg = config_with(&[("UPLOAD_ORIGINS", "https://eu.example")]);
         let r = block_on(studio(&p, &cfg, &get("http://e.test/studio"))).unwrap();
         let csp = r.header("content-security-policy").unwrap();
         let file = HeaderRules::parse(HEADERS_FILE)
@@ -677,7 +676,10 @@ mod tests {
             .find(|(k, _)| k == "content-security-policy")
             .unwrap()
             .1;
-        assert_eq!(csp, with_connect_sources(&file, &cfg.upload_origins));
+        assert_eq!(
+            csp,
+            with_connect_sources(&file, cfg.upload_origins().unwrap())
+        );
         assert!(
             csp.contains("connect-src 'self' https://eu.example"),
             "{csp}"

@@ -252,8 +252,8 @@ pub fn manifest_url(
     // The video's own binding wins over the deployment's (an embeddable trailer may want none,
     // a premiere the strictest).
     let policy = record.binding.unwrap_or(BindingPolicy {
-        ip: cfg.bind_ip,
-        country: cfg.bind_country,
+        ip: cfg.playback()?.bind_ip,
+        country: cfg.playback()?.bind_country,
     });
     // A country binding fails closed: a token the policy wants bound to a country that the
     // runtime did not report would play anywhere. (The address binding stays best-effort: a
@@ -272,7 +272,7 @@ pub fn manifest_url(
             country,
         },
     };
-    let token = playback::sign(&cfg.playback_keys, &claims);
+    let token = playback::sign(&cfg.playback()?.keys, &claims);
     Ok(format!(
         "{}/hls/{}/{token}/master.m3u8",
         req.origin(),
@@ -315,7 +315,7 @@ pub async fn handle<P: Platform>(
     let user = viewer.as_ref().map(|c| c.sub.as_str());
     let members = matches!(&kept, Ok(Some(r)) if r.visibility == Visibility::Members);
     let (allowed, kept_ent) = join(
-        limits::enforce(p, &cfg.rate_limits.playback, req, user),
+        limits::enforce(p, &cfg.rate_limits()?.playback, req, user),
         OptionFuture::from(user.filter(|_| members).map(|u| cached_entitlement(p, u))),
     )
     .await;
@@ -326,7 +326,7 @@ pub async fn handle<P: Platform>(
     };
     let record = playable(record, req)?;
     let now = p.now();
-    let mut expires = now.plus(cfg.playback_ttl_secs);
+    let mut expires = now.plus(cfg.playback()?.ttl_secs);
     if record.visibility == Visibility::Members {
         let user = viewer
             .as_ref()
@@ -355,7 +355,7 @@ pub async fn handle<P: Platform>(
         view: beacon::view_id(random),
         video: id.clone(),
         viewer: beacon::viewer_key(
-            &cfg.playback_keys,
+            &cfg.playback()?.keys,
             viewer.as_ref().map(|c| c.sub.as_str()),
             network_for(req.client_ip.as_deref(), IpBinding::Subnet).as_deref(),
             user_agent,
@@ -370,7 +370,7 @@ pub async fn handle<P: Platform>(
         title: &record.title,
         manifest_url: &manifest_url,
         expires_at: expires.0,
-        view_token: &beacon::sign(&cfg.playback_keys, &view),
+        view_token: &beacon::sign(&cfg.playback()?.keys, &view),
         beacon_url: &format!("{}/v1/beacons", req.origin()),
     };
     let body = serde_json::to_vec(&body).expect("the playback answer serializes");
@@ -387,7 +387,7 @@ mod tests {
     use super::{load_entitlement, load_record};
     use crate::error::EdgeError;
     use crate::platform::{Request, Response};
-    use crate::testing::{block_on, config, MemPlatform};
+    use crate::testing::{block_on, config, config_with, MemPlatform};
 
     fn video(version: u64, taken_down: bool) -> VideoRecord {
         VideoRecord {
@@ -430,8 +430,7 @@ mod tests {
             Response::new(404, "application/json", b"{}".to_vec())
         })
         .with_limiter();
-        let mut cfg = config();
-        cfg.rate_limits.playback.limit = 1;
+        let cfg = config_with(&[("RATE_LIMITS", "playback=1/60")]);
         let req = Request {
             method: "GET".into(),
             url: "http://edge.test/v1/videos/nope/playback".into(),

@@ -32,7 +32,7 @@ pub async fn handle<P: Platform + Clone + 'static>(
     req: &Request,
 ) -> Result<Response, EdgeError> {
     let claims = auth::require(p, cfg, req, Role::User).await?;
-    let allowed = limits::enforce(p, &cfg.rate_limits.api, req, Some(&claims.sub)).await?;
+    let allowed = limits::enforce(p, &cfg.rate_limits()?.api, req, Some(&claims.sub)).await?;
     let subs = origin::forward_json(
         p,
         cfg,

@@ -25,7 +25,7 @@ pub async fn handle<P: Platform>(
     }
     let now = p.now();
     let nonce = sync::verify(
-        cfg.sync_secret.expose(),
+        cfg.sync_secret()?.expose(),
         req.header(sync::HEADER),
         &req.body,
         now,

@@ -46,7 +46,8 @@ thread_local! {
 }
 
 /// Keeps the Worker's `env` (as JSON: vars and secrets are its strings) as the isolate's
-/// settings, each section read on first use, and logs panics. The shell calls this before the first `begin`.
+/// settings, each section read on first use, and logs panics. The shell calls this before the
+/// first `begin`.
 #[wasm_bindgen]
 pub fn configure(env: &str) {
     std::panic::set_hook(Box::new(|info| {

@@ -34,13 +34,14 @@ pub enum ConfigError {
 
 /// Everything the edge app needs besides the platform, read in sections, each on first use.
 ///
-/// A route reads only the sections it needs: on Spin, where settings are read once per request
-/// (each request runs in a fresh instance), a segment request reads its playback keys and cache
-/// host and skips the origin's region table, the JWT policy, the feeds and the rest. A broken
-/// setting fails the routes that need its section (500, and the log names the setting), not
-/// every request; `/healthz` reads every section ([`EdgeConfig::check`]), so a health check
-/// still refuses a broken deployment. Workers keep one `EdgeConfig` per isolate, so each
-/// section is read there once.
+/// A request reads only the sections it needs: on Spin, where settings are read once per request
+/// (each request runs in a fresh instance), a segment served from the cache reads its playback
+/// keys and cache host and skips the origin's region table, the JWT policy, the feeds and the
+/// rest. The playback, media, beacon and ad routes read their sections before doing any work, so
+/// a broken one refuses the request before it spends a quota. A broken setting fails the requests
+/// that need its section (500, and the log names the setting), not every request; `/healthz`
+/// reads every section ([`EdgeConfig::check`]), so a health check still refuses a broken
+/// deployment. Workers keep one `EdgeConfig` per isolate, so each section is read there once.
 ///
 /// Cheap to clone: clones share the sections read so far (work deferred past the response takes
 /// one along).
@@ -397,9 +398,10 @@ impl EdgeConfig {
     pub fn site(&self) -> Result<&SiteSettings, &ConfigError> {
         section(&self.0.site, || {
             let host = (self.0.get)("CACHE_HOST").filter(|h| !h.trim().is_empty());
+            let origin = cache_origin(host.as_deref())?;
             Ok(SiteSettings {
-                cache_origin: cache_origin(host.clone())?,
-                site_origin: host.map(|h| cache_origin(Some(h))).transpose()?,
+                site_origin: host.map(|_| origin.clone()),
+                cache_origin: origin,
             })
         })
     }
@@ -455,8 +457,7 @@ fn upload_origins<'a>(
     Ok(origins)
 }
 
-fn cache_origin(host: Option<String>) -> Result<String, ConfigError> {
-    let host = host.filter(|h| !h.trim().is_empty());
+fn cache_origin(host: Option<&str>) -> Result<String, ConfigError> {
     let Some(host) = host else {
         return Ok("https://edge-cache.invalid".into());
     };
@@ -605,7 +606,7 @@ mod tests {
             seen.borrow_mut().push(k.to_owned());
             m.get(k).cloned()
         });
-        // What a segment request reads: its playback keys and the cache host, nothing else.
+        // Two sections, each asked for twice: their own settings, each read once.
         for _ in 0..2 {
             assert_eq!(c.playback().unwrap().keys.active().as_str(), "k1");
             assert_eq!(c.site().unwrap().cache_origin, "https://edge-cache.invalid");

@@ -34,7 +34,25 @@ pub async fn handle<P: Platform + Clone + 'static>(
 ) -> Response {
     let id = request_id::assign(p, &req);
     let p = &request_id::Traced::new(p.clone(), &id);
-    let mut resp = route(p, cfg, &req).await.unwrap_or_else(|e| {
+    let result = route(p, cfg, &req).await;
+    finish(p, &id, &req, result)
+}
+
+/// Answers a request that an adapter cannot serve because its own settings are broken, as
+/// [`handle`] answers any request that fails: a 500 with the request's id, logged.
+pub fn refuse<P: Platform + Clone + 'static>(p: &P, req: &Request, e: &ConfigError) -> Response {
+    let id = request_id::assign(p, req);
+    let p = &request_id::Traced::new(p.clone(), &id);
+    finish(p, &id, req, Err(e.into()))
+}
+
+fn finish<P: Platform>(
+    p: &P,
+    id: &RequestId,
+    req: &Request,
+    result: Result<Response, EdgeError>,
+) -> Response {
+    let mut resp = result.unwrap_or_else(|e| {
         if e.is_server_fault() {
             p.log_error(&format!("{} {}: {e}", req.method, loggable(req.path())));
         }
@@ -187,43 +205,93 @@ fn loggable(path: &str) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use crate::platform::{Request, Response};
-    use crate::testing::{block_on, config, config_with, MemPlatform};
+    use crate::testing::{block_on, config, MemPlatform};
 
     #[test]
     fn a_broken_setting_fails_its_routes_and_the_health_check_only() {
-        let p = MemPlatform::new(|_, _| Response::new(404, "application/json", b"{}".to_vec()));
-        let cfg = config_with(&[("JWT_ISSUER", "")]);
-        let get = |path: &str, headers: &[(&str, &str)]| {
+        use shared_wasm::record::VideoRecord;
+
+        use crate::platform::Platform;
+        use crate::testing::config_asked;
+
+        let p = MemPlatform::new(|_, req| {
+            assert!(
+                req.url.ends_with("/internal/media/v1/360p/seg_001.ts"),
+                "{}",
+                req.url
+            );
+            Response::new(200, "video/mp2t", b"TS".to_vec())
+        })
+        .with_cache();
+        let record = crate::testing::video_record("v1");
+        p.kv.borrow_mut()
+            .insert(VideoRecord::key(&record.id), record.to_cbor());
+        let get = |cfg: &crate::EdgeConfig, url: &str, headers: &[(&str, &str)]| {
             let req = Request {
                 method: "GET".into(),
-                url: format!("https://edge.example{path}"),
+                url: url.into(),
                 headers: headers
                     .iter()
                     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                     .collect(),
                 ..Request::default()
             };
-            block_on(super::handle(&p, &cfg, req))
+            let resp = block_on(super::handle(&p, cfg, req));
+            p.run_deferred();
+            resp
         };
-        // A segment request reads no access-token settings: its own refusal, not a 500.
-        let segment = get("/hls/v1/not-a-token/360p/seg_001.ts", &[]);
-        assert_eq!(segment.status, 403);
+        let now = p.now();
+        let master = crate::routes::playback::manifest_url(
+            &config(),
+            &Request::default(),
+            &record,
+            now,
+            now.plus(60),
+        )
+        .unwrap();
+        let segment = master.replace("master.m3u8", "360p/seg_001.ts");
+        let first = get(&config(), &segment, &[]);
+        assert_eq!(
+            (first.status, first.header("x-edge-cache")),
+            (200, Some("MISS"))
+        );
+
+        // No JWT policy and no origin: a segment in the cache needs neither.
+        let (cfg, asked) = config_asked(&[("JWT_ISSUER", ""), ("REGIONS", "not a table")]);
+        let hit = get(&cfg, &segment, &[]);
+        assert_eq!((hit.status, hit.header("x-edge-cache")), (200, Some("HIT")));
+        assert_eq!(hit.body, b"TS");
+        assert!(p.logs.borrow().is_empty(), "{:?}", p.logs.borrow());
+        assert_eq!(
+            *asked.borrow(),
+            [
+                "PLAYBACK_KEYS",
+                "PLAYBACK_ACTIVE_KID",
+                "PLAYBACK_TOKEN_TTL_SECS",
+                "PLAYBACK_LEEWAY_SECS",
+                "PLAYBACK_BIND_IP",
+                "PLAYBACK_BIND_COUNTRY",
+                "CACHE_HOST",
+            ],
+            "a cached segment reads its playback and cache settings, nothing else"
+        );
         for resp in [
-            get("/healthz", &[]),
+            get(&cfg, "https://edge.example/healthz", &[]),
             get(
-                "/v1/feeds/subscriptions",
+                &cfg,
+                "https://edge.example/v1/feeds/subscriptions",
                 &[("authorization", "Bearer a.b.c")],
             ),
         ] {
             assert_eq!(resp.status, 500);
             let body = String::from_utf8(resp.body).unwrap();
-            assert!(!body.contains("JWT_ISSUER"), "{body}");
+            assert!(!body.contains("REGIONS") && !body.contains("JWT"), "{body}");
         }
         let logs = p.logs.borrow();
         assert_eq!(logs.len(), 2, "{logs:?}");
+        assert!(logs[0].contains("setting REGIONS is invalid"), "{logs:?}");
         assert!(
-            logs.iter()
-                .all(|l| l.contains("setting JWT_ISSUER is missing")),
+            logs[1].contains("setting JWT_ISSUER is missing"),
             "{logs:?}"
         );
     }

@@ -194,6 +194,13 @@ pub fn playback_keys() -> shared_wasm::playback::PlaybackKeys {
 /// [`config`] with some settings given other values (an empty one reads as unset), not checked:
 /// a test may break a setting on purpose.
 pub fn config_with(changed: &[(&'static str, &str)]) -> crate::EdgeConfig {
+    config_asked(changed).0
+}
+
+/// [`config_with`], and the names of the settings it is asked for, in order.
+pub fn config_asked(
+    changed: &[(&'static str, &str)],
+) -> (crate::EdgeConfig, Rc<RefCell<Vec<String>>>) {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
     let key = URL_SAFE_NO_PAD.encode([9u8; 32]);
@@ -208,7 +215,13 @@ pub fn config_with(changed: &[(&'static str, &str)]) -> crate::EdgeConfig {
     ]
     .into();
     settings.extend(changed.iter().map(|(k, v)| (*k, (*v).to_owned())));
-    crate::EdgeConfig::new(move |k| settings.get(k).cloned())
+    let asked = Rc::new(RefCell::new(Vec::new()));
+    let noted = asked.clone();
+    let cfg = crate::EdgeConfig::new(move |k| {
+        noted.borrow_mut().push(k.to_owned());
+        settings.get(k).cloned()
+    });
+    (cfg, asked)
 }
 
 /// A ready, public, unrestricted video record `id` at version 1; tests set what they vary with

@@ -43,8 +43,7 @@ fn app_settings() -> BTreeSet<String> {
     });
     let checked = config.check();
     assert!(checked.is_ok(), "a complete configuration: {checked:?}");
-    let asked = asked.borrow().clone();
-    asked
+    asked.take()
 }
 
 /// Quoted names in the Spin adapter's source shaped like settings (`UPPER_CASE`).

@@ -672,10 +672,7 @@ mod entry {
         let resp = match settings {
             Ok(_) => edge_app::handle(&platform, &EdgeConfig::new(setting), app_req).await,
             // The adapter's own settings serve every request: broken, every request fails.
-            Err(e) => {
-                platform.log_error(&format!("configuration: {e}"));
-                edge_app::EdgeError::from(e).into_response()
-            }
+            Err(e) => edge_app::refuse(&platform, &app_req, e),
         };
         let deferred = std::mem::take(&mut *platform.deferred.borrow_mut());
         for task in deferred {

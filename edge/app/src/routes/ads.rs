@@ -89,9 +89,11 @@ pub async fn vast<P: Platform>(
         code: "invalid_video_id",
         message: format!("video id {e}"),
     })?;
+    // Every setting this route needs, before it does any work.
+    let (tokens, quota) = (cfg.playback()?, &cfg.rate_limits()?.playback);
     let viewer = auth::bearer(p, cfg, req).await?;
     let user = viewer.as_ref().map(|c| c.sub.as_str());
-    let allowed = limits::enforce(p, &cfg.rate_limits()?.playback, req, user).await?;
+    let allowed = limits::enforce(p, quota, req, user).await?;
     let none = || Ok(allowed.annotate(vast_response(ads::empty())));
     // What the viewer may not play gets the playback route's answer; what they may, an ad or none.
     let record = playable(load_record(p, cfg, req, &video).await?, req)?;
@@ -109,9 +111,8 @@ pub async fn vast<P: Platform>(
     let mut random = [0u8; 16];
     p.random_bytes(&mut random)?;
     let seed = u64::from_le_bytes(random[..8].try_into().expect("8 bytes"));
-    let playback = cfg.playback()?;
     let viewer_key = beacon::viewer_key(
-        &playback.keys,
+        &tokens.keys,
         user,
         network_for(req.client_ip.as_deref(), IpBinding::Subnet).as_deref(),
         req.header("user-agent").unwrap_or(""),
@@ -136,7 +137,7 @@ pub async fn vast<P: Platform>(
                 continue;
             }
         };
-        let end = now.plus(playback.ttl_secs);
+        let end = now.plus(tokens.ttl_secs);
         let Ok(media) = manifest_url(cfg, req, &creative, now, end) else {
             continue;
         };
@@ -152,7 +153,7 @@ pub async fn vast<P: Platform>(
             issued: now.0,
             expires: now.plus(ads::TOKEN_TTL_SECS).0,
         };
-        let token = ads::sign(&playback.keys, &claims);
+        let token = ads::sign(&tokens.keys, &claims);
         let track = format!("{}/v1/ads/track", req.origin());
         let tracking = Tracking {
             url: &track,
@@ -208,7 +209,8 @@ pub async fn track<P: Platform>(
 ) -> Result<Response, EdgeError> {
     let message = "a tracking request takes e=EVENT and t=TOKEN, once each";
     let [event, token] = params(req, ["e", "t"], message)?;
-    let allowed = limits::enforce(p, &cfg.rate_limits()?.beacons, req, None).await?;
+    let (keys, quota) = (&cfg.playback()?.keys, &cfg.rate_limits()?.beacons);
+    let allowed = limits::enforce(p, quota, req, None).await?;
     let done = || {
         let empty = Response {
             status: 204,
@@ -225,15 +227,14 @@ pub async fn track<P: Platform>(
         code: "invalid_ad_event",
         message: "e is one of impression, first_quartile, midpoint, third_quartile, complete, skip, click".into(),
     })?;
-    let ad =
-        ads::verify(&cfg.playback()?.keys, &token, p.now()).map_err(|e| EdgeError::BadRequest {
-            code: "invalid_ad_token",
-            message: match e {
-                TokenError::Expired => "the ad token has expired",
-                _ => "the ad token is invalid",
-            }
-            .into(),
-        })?;
+    let ad = ads::verify(keys, &token, p.now()).map_err(|e| EdgeError::BadRequest {
+        code: "invalid_ad_token",
+        message: match e {
+            TokenError::Expired => "the ad token has expired",
+            _ => "the ad token is invalid",
+        }
+        .into(),
+    })?;
     let ingest = AdIngest {
         ad,
         event,

@@ -42,7 +42,8 @@ pub async fn handle<P: Platform + Clone + 'static>(
     if req.body.len() > beacon::MAX_BODY_BYTES {
         return Err(EdgeError::PayloadTooLarge);
     }
-    let allowed = limits::enforce(p, &cfg.rate_limits()?.beacons, req, None).await?;
+    let (keys, quota) = (&cfg.playback()?.keys, &cfg.rate_limits()?.beacons);
+    let allowed = limits::enforce(p, quota, req, None).await?;
     let accepted = |n: usize| {
         let body = json!({ "accepted": n }).to_string().into_bytes();
         allowed.annotate(
@@ -55,7 +56,7 @@ pub async fn handle<P: Platform + Clone + 'static>(
     }
     let batch: Batch = serde_json::from_slice(&req.body)
         .map_err(|e| invalid("invalid_beacon", format!("beacon body: {e}")))?;
-    let view = beacon::verify(&cfg.playback()?.keys, &batch.token, p.now())
+    let view = beacon::verify(keys, &batch.token, p.now())
         .map_err(|e| invalid("invalid_view_token", e.to_string()))?;
     let record = load_record(p, cfg, req, &view.video)
         .await?

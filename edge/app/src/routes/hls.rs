@@ -7,7 +7,7 @@ use shared_wasm::range::Spec;
 use shared_wasm::record::Visibility;
 use shared_wasm::VideoId;
 
-use crate::config::EdgeConfig;
+use crate::config::{EdgeConfig, SiteSettings};
 use crate::error::{EdgeError, PlaybackRefusal};
 use crate::inflight::{self, Joined};
 use crate::platform::{Platform, Request, Response};
@@ -43,10 +43,9 @@ pub fn is_media(path: &str) -> bool {
 }
 
 /// The cache key leaves the token out, so every viewer's request hits the same entry, and the
-/// request's host out too (`EdgeConfig::cache_origin`).
-fn cache_key(cfg: &EdgeConfig, canonical_path: &str) -> Result<String, EdgeError> {
-    let site = &cfg.site()?.cache_origin;
-    Ok(format!("{site}/__edge-cache{canonical_path}"))
+/// request's host out too (`SiteSettings::cache_origin`).
+fn cache_key(site: &SiteSettings, canonical_path: &str) -> String {
+    format!("{}/__edge-cache{canonical_path}", site.cache_origin)
 }
 
 fn bad_path(e: MediaPathError) -> EdgeError {
@@ -63,27 +62,28 @@ pub async fn handle<P: Platform + Clone + 'static>(
     req: &Request,
 ) -> Result<Response, EdgeError> {
     let r = parse_hls_path(req.path()).map_err(bad_path)?;
+    // Every setting this route needs on a cache hit, before it does any work.
+    let (tokens, site) = (cfg.playback()?, cfg.site()?);
     let now = p.now();
     let path = r.canonical_path();
     let at = Use {
         path: &path,
         now,
-        leeway_secs: cfg.playback()?.leeway_secs,
+        leeway_secs: tokens.leeway_secs,
         viewer: Viewer {
             ip: req.client_ip.as_deref(),
             country: req.country,
         },
     };
-    let grant = playback::verify(&cfg.playback()?.keys, r.token, &at)
+    let grant = playback::verify(&tokens.keys, r.token, &at)
         .map_err(|e| EdgeError::Forbidden(PlaybackRefusal::Token(e)))?;
     // A genuine token is not enough: the video may have been taken down, geo-restricted or made
     // private since it was issued. One KV read per request (Workers caches KV reads at the
     // location), made at the same time as the cache lookup: a genuine token almost always
     // ends in a playable video, so the viewer waits for one round of reads, not two. A refusal
     // drops what the cache found unread.
-    let (record, look) = join(load_record(p, cfg, req, &r.video), lookup(p, cfg, req, &r)).await;
+    let (record, look) = join(load_record(p, cfg, req, &r.video), lookup(p, site, req, &r)).await;
     playable(record?, req)?;
-    let look = look?;
 
     // The viewer may keep what it fetched for as long as its token lives, no longer.
     let max_age = grant.claims.expires.0.saturating_sub(now.0);
@@ -99,14 +99,14 @@ struct Lookup {
 
 async fn lookup<P: Platform>(
     p: &P,
-    cfg: &EdgeConfig,
+    site: &SiteSettings,
     req: &Request,
     r: &HlsRequest<'_>,
-) -> Result<Lookup, EdgeError> {
-    let key = cache_key(cfg, &r.canonical_path())?;
+) -> Lookup {
+    let key = cache_key(site, &r.canonical_path());
     let range = ranged::asked(req);
     let hit = cached(p, &key, range).await;
-    Ok(Lookup { key, range, hit })
+    Lookup { key, range, hit }
 }
 
 /// The file from the edge cache (`look`), or from the origin (and then cached), with
@@ -182,7 +182,8 @@ pub async fn poster<P: Platform + Clone + 'static>(
         .strip_suffix(".jpg")
         .and_then(|id| VideoId::parse(id).ok())
         .ok_or(EdgeError::NotFound("poster"))?;
-    let allowed = limits::enforce(p, &cfg.rate_limits()?.playback, req, None).await?;
+    let (site, quota) = (cfg.site()?, &cfg.rate_limits()?.playback);
+    let allowed = limits::enforce(p, quota, req, None).await?;
     let record = playable(load_record(p, cfg, req, &video).await?, req)?;
     if record.visibility != Visibility::Public {
         return Err(EdgeError::Forbidden(PlaybackRefusal::TokenRequired));
@@ -194,7 +195,7 @@ pub async fn poster<P: Platform + Clone + 'static>(
     };
     // The same cache entry as the tokened path's.
     let cache_control = format!("public, max-age={POSTER_MAX_AGE_SECS}");
-    let look = lookup(p, cfg, req, &r).await?;
+    let look = lookup(p, site, req, &r).await;
     Ok(allowed.annotate(serve(p, cfg, req, &r, look, cache_control).await?))
 }
 

@@ -251,9 +251,10 @@ pub fn manifest_url(
 ) -> Result<String, EdgeError> {
     // The video's own binding wins over the deployment's (an embeddable trailer may want none,
     // a premiere the strictest).
+    let tokens = cfg.playback()?;
     let policy = record.binding.unwrap_or(BindingPolicy {
-        ip: cfg.playback()?.bind_ip,
-        country: cfg.playback()?.bind_country,
+        ip: tokens.bind_ip,
+        country: tokens.bind_country,
     });
     // A country binding fails closed: a token the policy wants bound to a country that the
     // runtime did not report would play anywhere. (The address binding stays best-effort: a
@@ -272,7 +273,7 @@ pub fn manifest_url(
             country,
         },
     };
-    let token = playback::sign(&cfg.playback()?.keys, &claims);
+    let token = playback::sign(&tokens.keys, &claims);
     Ok(format!(
         "{}/hls/{}/{token}/master.m3u8",
         req.origin(),
@@ -303,6 +304,8 @@ pub async fn handle<P: Platform>(
         code: "invalid_video_id",
         message: format!("video id {e}"),
     })?;
+    // Every setting this route needs, before it does any work.
+    let (tokens, quota) = (cfg.playback()?, &cfg.rate_limits()?.playback);
     // A presented token is always checked, so a broken client hears about it even on a public
     // video rather than silently playing as anonymous. KV reads go together with the steps
     // before them, so the viewer waits for fewer rounds: the record's with the token's checks,
@@ -315,7 +318,7 @@ pub async fn handle<P: Platform>(
     let user = viewer.as_ref().map(|c| c.sub.as_str());
     let members = matches!(&kept, Ok(Some(r)) if r.visibility == Visibility::Members);
     let (allowed, kept_ent) = join(
-        limits::enforce(p, &cfg.rate_limits()?.playback, req, user),
+        limits::enforce(p, quota, req, user),
         OptionFuture::from(user.filter(|_| members).map(|u| cached_entitlement(p, u))),
     )
     .await;
@@ -326,7 +329,7 @@ pub async fn handle<P: Platform>(
     };
     let record = playable(record, req)?;
     let now = p.now();
-    let mut expires = now.plus(cfg.playback()?.ttl_secs);
+    let mut expires = now.plus(tokens.ttl_secs);
     if record.visibility == Visibility::Members {
         let user = viewer
             .as_ref()
@@ -355,7 +358,7 @@ pub async fn handle<P: Platform>(
         view: beacon::view_id(random),
         video: id.clone(),
         viewer: beacon::viewer_key(
-            &cfg.playback()?.keys,
+            &tokens.keys,
             viewer.as_ref().map(|c| c.sub.as_str()),
             network_for(req.client_ip.as_deref(), IpBinding::Subnet).as_deref(),
             user_agent,
@@ -370,7 +373,7 @@ pub async fn handle<P: Platform>(
         title: &record.title,
         manifest_url: &manifest_url,
         expires_at: expires.0,
-        view_token: &beacon::sign(&cfg.playback()?.keys, &view),
+        view_token: &beacon::sign(&tokens.keys, &view),
         beacon_url: &format!("{}/v1/beacons", req.origin()),
     };
     let body = serde_json::to_vec(&body).expect("the playback answer serializes");

@@ -264,15 +264,7 @@ mod tests {
         assert!(p.logs.borrow().is_empty(), "{:?}", p.logs.borrow());
         assert_eq!(
             *asked.borrow(),
-            [
-                "PLAYBACK_KEYS",
-                "PLAYBACK_ACTIVE_KID",
-                "PLAYBACK_TOKEN_TTL_SECS",
-                "PLAYBACK_LEEWAY_SECS",
-                "PLAYBACK_BIND_IP",
-                "PLAYBACK_BIND_COUNTRY",
-                "CACHE_HOST",
-            ],
+            crate::testing::SEGMENT_SETTINGS,
             "a cached segment reads its playback and cache settings, nothing else"
         );
         for resp in [

@@ -186,6 +186,17 @@ pub fn config() -> crate::EdgeConfig {
     cfg
 }
 
+/// What a segment served from the cache reads, in order: the playback section and the site's.
+pub const SEGMENT_SETTINGS: [&str; 7] = [
+    "PLAYBACK_KEYS",
+    "PLAYBACK_ACTIVE_KID",
+    "PLAYBACK_TOKEN_TTL_SECS",
+    "PLAYBACK_LEEWAY_SECS",
+    "PLAYBACK_BIND_IP",
+    "PLAYBACK_BIND_COUNTRY",
+    "CACHE_HOST",
+];
+
 /// The playback keys of [`config`].
 pub fn playback_keys() -> shared_wasm::playback::PlaybackKeys {
     config().playback().expect("test config").keys.clone()

@@ -597,15 +597,8 @@ mod tests {
 
     #[test]
     fn a_section_reads_its_own_settings_once_and_fails_alone() {
-        let mut m = base();
-        m.remove("JWT_ISSUER");
-        m.insert("REGIONS", "not a table".into());
-        let asked = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
-        let seen = asked.clone();
-        let c = EdgeConfig::new(move |k| {
-            seen.borrow_mut().push(k.to_owned());
-            m.get(k).cloned()
-        });
+        let (c, asked) =
+            crate::testing::config_asked(&[("JWT_ISSUER", ""), ("REGIONS", "not a table")]);
         // Two sections, each asked for twice: their own settings, each read once.
         for _ in 0..2 {
             assert_eq!(c.playback().unwrap().keys.active().as_str(), "k1");

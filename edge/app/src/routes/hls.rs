@@ -129,8 +129,8 @@ async fn serve<P: Platform + Clone + 'static>(
             Joined::Leader(lead) => (fetch_and_keep(p, cfg, req, r, &key, lead).await?, "MISS"),
             Joined::Follower(landing) => {
                 // Bounded like an origin fetch: a leader that takes longer is not waited for.
-                let mut waited = 0;
-                while !landing.landed() && waited < cfg.origin()?.timeout_ms {
+                let (timeout_ms, mut waited) = (cfg.origin()?.timeout_ms, 0);
+                while !landing.landed() && waited < timeout_ms {
                     p.sleep(FOLLOW_POLL_MS).await;
                     waited += FOLLOW_POLL_MS;
                 }

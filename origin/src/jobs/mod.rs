@@ -23,7 +23,8 @@
 //! - **Shutdown**: the runner stops claiming when its token is cancelled, drops the handlers
 //!   that are running (every handler commits its effects with its job's completion, or is
 //!   idempotent, so any await is a safe point) and releases their leases ([`release`]), giving
-//!   the attempt back, so a restart takes the work at once.
+//!   the attempt back, so a restart takes the work at once; a claim that completes after the
+//!   cancel is released unstarted.
 //!
 //! The edge outbox is not a job kind: see [`crate::outbox`] for why.
 

@@ -491,3 +491,41 @@ async fn the_runner_retries_keeps_leases_alive_and_releases_on_stop() {
         "released when the runner stopped, its attempt given back"
     );
 }
+
+/// Sixteen workers poll for one job that never ends; at the stop its worker gives it back, and
+/// the others' claims that then take it (they waited for the database through the release)
+/// must give it back unstarted. Before they did, a quarter of the rounds ran it twice.
+#[tokio::test]
+async fn a_stopping_runner_starts_no_job_it_claims() {
+    for round in 0..20 {
+        let (_dir, db) = database().await;
+        put(&db, NewJob::new(KIND, "stuck"), OnConflict::Keep).await;
+        let handler = Scripted::default();
+        let stop = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        for _ in 0..4 {
+            let lane = Lane::new(&[KIND], POLICY, handler.clone())
+                .workers(4)
+                .poll(Duration::from_millis(1));
+            Runner::new(db.clone()).lane(lane).spawn(&mut tasks, &stop);
+        }
+        while handler.runs.lock().unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        stop.cancel();
+        tokio::time::timeout(Duration::from_secs(5), tasks.join_all())
+            .await
+            .expect("workers stop at once");
+        assert_eq!(
+            *handler.runs.lock().unwrap(),
+            [("stuck".to_owned(), 1)],
+            "round {round}"
+        );
+        let (state, attempts): (String, i64) =
+            sqlx::query_as("SELECT state, attempts FROM jobs WHERE key = 'stuck'")
+                .fetch_one(&db)
+                .await
+                .unwrap();
+        assert_eq!((state.as_str(), attempts), ("queued", 0), "round {round}");
+    }
+}

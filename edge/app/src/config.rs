@@ -37,8 +37,8 @@ pub enum ConfigError {
 /// A request reads only the sections it needs: on Spin, where settings are read once per request
 /// (each request runs in a fresh instance), a segment served from the cache reads its playback
 /// keys and cache host and skips the origin's region table, the JWT policy, the feeds and the
-/// rest. The playback, media, beacon and ad routes read their sections before doing any work, so
-/// a broken one refuses the request before it spends a quota. A broken setting fails the requests
+/// rest. Routes read their sections before doing any work, so a broken one refuses the request
+/// before it spends a quota. A broken setting fails the requests
 /// that need its section (500, and the log names the setting), not every request; `/healthz`
 /// reads every section ([`EdgeConfig::check`]), so a health check still refuses a broken
 /// deployment. Workers keep one `EdgeConfig` per isolate, so each section is read there once.
@@ -54,7 +54,7 @@ type Lookup = dyn Fn(&str) -> Option<String>;
 struct Sections {
     get: Box<Lookup>,
     origin: Section<OriginSettings>,
-    cursors: OnceCell<CursorKey>,
+    cursors: Section<CursorKey>,
     sync_secret: Section<Secret>,
     playback: Section<PlaybackSettings>,
     access: Section<AccessSettings>,
@@ -277,6 +277,7 @@ impl EdgeConfig {
     /// Reads every section: the first broken setting, if any.
     pub fn check(&self) -> Result<(), &ConfigError> {
         self.origin()?;
+        self.cursors()?;
         self.sync_secret()?;
         self.playback()?;
         self.access()?;
@@ -317,12 +318,12 @@ impl EdgeConfig {
     }
 
     /// Checks the page cursors the origin seals (derived from the origin secret).
+    /// Only the secret: a feed page with a cursor, served from the cache, needs no region table.
     pub fn cursors(&self) -> Result<&CursorKey, &ConfigError> {
-        let origin = self.origin()?;
-        Ok(self
-            .0
-            .cursors
-            .get_or_init(|| CursorKey::derive(origin.secret.expose())))
+        section(&self.0.cursors, || {
+            let secret = secret(&self.0.get, "EDGE_ORIGIN_SECRET")?;
+            Ok(CursorKey::derive(secret.expose()))
+        })
     }
 
     /// Secret the origin signs sync batches with (`SYNC_SECRET`; a different one from the
@@ -612,14 +613,11 @@ mod tests {
             Err(ConfigError::Invalid("REGIONS", _))
         ));
         assert!(matches!(
-            c.cursors(),
-            Err(ConfigError::Invalid("REGIONS", _))
-        ));
-        assert!(matches!(
             c.upload_origins(),
             Err(ConfigError::Invalid("REGIONS", _))
         ));
         assert!(c.rate_limits().is_ok() && c.feeds().is_ok() && c.sync_secret().is_ok());
+        assert!(c.cursors().is_ok(), "cursors need only the origin secret");
         assert!(matches!(c.check(), Err(ConfigError::Invalid("REGIONS", _))));
     }
 }

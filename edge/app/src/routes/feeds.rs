@@ -169,7 +169,7 @@ pub async fn handle<P: Platform + Clone + 'static>(
     feed: String,
     path: String,
 ) -> Result<Response, EdgeError> {
-    let allowed = limits::enforce(p, &cfg.rate_limits()?.api, req, None).await?;
+    let allowed = enforce(p, cfg, req).await?;
     let query = canonical_query(cfg, req)?;
     serve_shared(p, cfg, req, &feed, &path, &query, allowed).await
 }
@@ -182,9 +182,20 @@ pub async fn search<P: Platform + Clone + 'static>(
     cfg: &EdgeConfig,
     req: &Request,
 ) -> Result<Response, EdgeError> {
-    let allowed = limits::enforce(p, &cfg.rate_limits()?.api, req, None).await?;
+    let allowed = enforce(p, cfg, req).await?;
     let query = search_query(cfg, req)?;
     serve_shared(p, cfg, req, "home", "/v1/search", &query, allowed).await
+}
+
+/// The API quota, after the sections every feed request reads (a broken one refuses the request
+/// before it spends a slot; a cursor's key is read when the query has one).
+async fn enforce<'a, P: Platform>(
+    p: &P,
+    cfg: &'a EdgeConfig,
+    req: &Request,
+) -> Result<limits::Allowed<'a>, EdgeError> {
+    let (limits, _, _) = (cfg.rate_limits()?, cfg.feeds()?, cfg.site()?);
+    limits::enforce(p, &limits.api, req, None).await
 }
 
 async fn serve_shared<P: Platform + Clone + 'static>(
@@ -302,7 +313,7 @@ async fn refetch<P: Platform>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::config;
+    use crate::testing::{block_on, config, config_with, MemPlatform};
 
     fn get(url: &str) -> Request {
         Request {
@@ -369,6 +380,44 @@ mod tests {
         assert_eq!(
             code(canonical_query(&cfg, &feed).unwrap_err()),
             "invalid_query"
+        );
+    }
+
+    #[test]
+    fn a_broken_feed_setting_refuses_before_the_quota_is_spent() {
+        let p = MemPlatform::new(|_, req| panic!("no origin request: {}", req.url))
+            .with_cache()
+            .with_limiter();
+        for broken in [("FEED_FRESH_SECS", "soon"), ("CACHE_HOST", "no/host")] {
+            let cfg = config_with(&[broken]);
+            for (path, result) in [
+                (
+                    "/v1/feeds/home",
+                    block_on(handle(
+                        &p,
+                        &cfg,
+                        &get("/v1/feeds/home"),
+                        "home".into(),
+                        "/v1/feeds/home".into(),
+                    )),
+                ),
+                (
+                    "/v1/search?q=a",
+                    block_on(search(&p, &cfg, &get("/v1/search?q=a"))),
+                ),
+            ] {
+                let e = result.expect_err(path);
+                assert!(
+                    e.is_server_fault() && e.to_string().contains(broken.0),
+                    "{path}: {e}"
+                );
+            }
+        }
+        let limiter = p.limiter.as_ref().unwrap();
+        assert!(
+            limiter.borrow().is_empty(),
+            "no slot spent: {:?}",
+            limiter.borrow()
         );
     }
 }

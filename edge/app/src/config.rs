@@ -37,8 +37,9 @@ pub enum ConfigError {
 /// A request reads only the sections it needs: on Spin, where settings are read once per request
 /// (each request runs in a fresh instance), a segment served from the cache reads its playback
 /// keys and cache host and skips the origin's region table, the JWT policy, the feeds and the
-/// rest. Routes read their sections before doing any work, so a broken one refuses the request
-/// before it spends a quota. A broken setting fails the requests
+/// rest. Routes read the sections they may need before spending a quota, so a broken one refuses
+/// the request without costing its client a slot (a feed's cursor key is read when it has a
+/// cursor). A broken setting fails the requests
 /// that need its section (500, and the log names the setting), not every request; `/healthz`
 /// reads every section ([`EdgeConfig::check`]), so a health check still refuses a broken
 /// deployment. Workers keep one `EdgeConfig` per isolate, so each section is read there once.
@@ -54,6 +55,7 @@ type Lookup = dyn Fn(&str) -> Option<String>;
 struct Sections {
     get: Box<Lookup>,
     origin: Section<OriginSettings>,
+    origin_secret: Section<Secret>,
     cursors: Section<CursorKey>,
     sync_secret: Section<Secret>,
     playback: Section<PlaybackSettings>,
@@ -263,6 +265,7 @@ impl EdgeConfig {
         Self(Rc::new(Sections {
             get: Box::new(get),
             origin: OnceCell::new(),
+            origin_secret: OnceCell::new(),
             cursors: OnceCell::new(),
             sync_secret: OnceCell::new(),
             playback: OnceCell::new(),
@@ -312,7 +315,7 @@ impl EdgeConfig {
                 regions,
                 unhealthy_secs: number(get, "REGION_UNHEALTHY_SECS", 30)?.max(1),
                 timeout_ms: u32::try_from(timeout_ms.clamp(100, 60_000)).expect("clamped"),
-                secret: secret(get, "EDGE_ORIGIN_SECRET")?,
+                secret: self.origin_secret().map_err(Clone::clone)?.clone(),
             })
         })
     }
@@ -321,8 +324,15 @@ impl EdgeConfig {
     /// Only the secret: a feed page with a cursor, served from the cache, needs no region table.
     pub fn cursors(&self) -> Result<&CursorKey, &ConfigError> {
         section(&self.0.cursors, || {
-            let secret = secret(&self.0.get, "EDGE_ORIGIN_SECRET")?;
+            let secret = self.origin_secret().map_err(Clone::clone)?;
             Ok(CursorKey::derive(secret.expose()))
+        })
+    }
+
+    /// `EDGE_ORIGIN_SECRET`, which the origin section and the cursors' key share.
+    fn origin_secret(&self) -> Result<&Secret, &ConfigError> {
+        section(&self.0.origin_secret, || {
+            secret(&self.0.get, "EDGE_ORIGIN_SECRET")
         })
     }
 
@@ -619,5 +629,23 @@ mod tests {
         assert!(c.rate_limits().is_ok() && c.feeds().is_ok() && c.sync_secret().is_ok());
         assert!(c.cursors().is_ok(), "cursors need only the origin secret");
         assert!(matches!(c.check(), Err(ConfigError::Invalid("REGIONS", _))));
+    }
+
+    #[test]
+    fn the_origin_and_the_cursors_share_one_read_of_the_origin_secret() {
+        let (c, asked) = crate::testing::config_asked(&[("EDGE_ORIGIN_SECRET", "short")]);
+        for _ in 0..2 {
+            assert!(matches!(
+                c.cursors(),
+                Err(ConfigError::Invalid("EDGE_ORIGIN_SECRET", _))
+            ));
+            assert!(matches!(
+                c.origin(),
+                Err(ConfigError::Invalid("EDGE_ORIGIN_SECRET", _))
+            ));
+        }
+        let asked = asked.borrow();
+        let reads = asked.iter().filter(|n| **n == "EDGE_ORIGIN_SECRET").count();
+        assert_eq!(reads, 1, "{asked:?}");
     }
 }

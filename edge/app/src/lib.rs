@@ -289,6 +289,38 @@ mod tests {
     }
 
     #[test]
+    fn a_broken_setting_refuses_before_the_quota_is_spent() {
+        use crate::testing::config_with;
+
+        let p = MemPlatform::new(|_, req| panic!("no origin request: {}", req.url))
+            .with_cache()
+            .with_limiter();
+        for (broken, method, path) in [
+            (("FEED_FRESH_SECS", "soon"), "GET", "/v1/feeds/home"),
+            (("FEED_FRESH_SECS", "soon"), "GET", "/v1/categories"),
+            (("CACHE_HOST", "no/host"), "GET", "/v1/search?q=a"),
+            (("REGIONS", "not a table"), "POST", "/v1/auth/login"),
+            (("REGIONS", "not a table"), "GET", "/v1/videos/v1"),
+        ] {
+            let req = Request {
+                method: method.into(),
+                url: format!("https://edge.example{path}"),
+                body: br#"{"email":"a@b.example","password":"pw"}"#.to_vec(),
+                ..Request::default()
+            };
+            let resp = block_on(super::handle(&p, &config_with(&[broken]), req));
+            assert_eq!(resp.status, 500, "{path}");
+            let logs = p.logs.borrow();
+            assert!(
+                logs.last().is_some_and(|l| l.contains(broken.0)),
+                "{logs:?}"
+            );
+        }
+        let spent = p.limiter.as_ref().unwrap().borrow();
+        assert!(spent.is_empty(), "no slot spent: {spent:?}");
+    }
+
+    #[test]
     fn media_refusals_are_readable_by_pages_of_any_origin() {
         let p = MemPlatform::new(|_, _| Response::new(404, "application/json", b"{}".to_vec()));
         let cfg = config();

@@ -132,7 +132,7 @@ async fn work(db: AnyPool, lane: Arc<Lane>, stop: CancellationToken) {
         match queue::claim(&db, &lane.kinds, lane.key.as_deref(), lease, now()).await {
             // A claim that finished after the stop began (it waited for the database while
             // another worker released its job) is given back unstarted: a stopping runner
-            // starts nothing.
+            // starts no job it claims after the stop.
             Ok(Some(job)) if stop.is_cancelled() => {
                 if let Err(e) = queue::release(&db, job.lease()).await {
                     tracing::error!(kind = %job.kind, key = job.key(), error = %e, "releasing a job claimed while stopping");

@@ -497,8 +497,9 @@ async fn the_runner_retries_keeps_leases_alive_and_releases_on_stop() {
 /// must give it back unstarted. Before they did, a quarter of the rounds ran it twice.
 #[tokio::test]
 async fn a_stopping_runner_starts_no_job_it_claims() {
+    let (_dir, db) = database().await;
     for round in 0..20 {
-        let (_dir, db) = database().await;
+        sqlx::query("DELETE FROM jobs").execute(&db).await.unwrap();
         put(&db, NewJob::new(KIND, "stuck"), OnConflict::Keep).await;
         let handler = Scripted::default();
         let stop = CancellationToken::new();
@@ -509,7 +510,9 @@ async fn a_stopping_runner_starts_no_job_it_claims() {
                 .poll(Duration::from_millis(1));
             Runner::new(db.clone()).lane(lane).spawn(&mut tasks, &stop);
         }
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while handler.runs.lock().unwrap().is_empty() {
+            assert!(std::time::Instant::now() < deadline, "never claimed");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         stop.cancel();

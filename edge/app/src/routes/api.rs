@@ -47,6 +47,8 @@ pub async fn forward<P: Platform>(
         Access::Role(role) => Some(auth::require(p, cfg, req, role).await?),
     };
     let user = claims.as_ref().map(|c| c.sub.as_str());
+    // Its destination's settings before the quota: a broken one refuses without spending a slot.
+    cfg.origin()?;
     let allowed = limits::enforce(p, quota, req, user).await?;
     let (target, authorization) = match &claims {
         None => (Target::Nearest(req), None),

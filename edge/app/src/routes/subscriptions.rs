@@ -32,7 +32,7 @@ pub async fn handle<P: Platform + Clone + 'static>(
     req: &Request,
 ) -> Result<Response, EdgeError> {
     let claims = auth::require(p, cfg, req, Role::User).await?;
-    // Every section it reads, before it spends a slot of the quota.
+    // Every section it may read, before it spends a slot of the quota.
     let (limits, ..) = (cfg.rate_limits()?, cfg.origin()?, cfg.feeds()?, cfg.site()?);
     let allowed = limits::enforce(p, &limits.api, req, Some(&claims.sub)).await?;
     let subs = origin::forward_json(

@@ -39,10 +39,9 @@ pub enum ConfigError {
 /// keys and cache host and skips the origin's region table, the JWT policy, the feeds and the
 /// rest. Routes read the sections they may need before spending a quota, so a broken one refuses
 /// the request without costing its client a slot (a feed's cursor key is read when it has a
-/// cursor). A broken setting fails the requests
-/// that need its section (500, and the log names the setting), not every request; `/healthz`
-/// reads every section ([`EdgeConfig::check`]), so a health check still refuses a broken
-/// deployment. Workers keep one `EdgeConfig` per isolate, so each section is read there once.
+/// cursor). A broken setting fails the requests that need its section (500, and the log names
+/// the setting), not every request; `/healthz` reads every section ([`EdgeConfig::check`]), so
+/// a health check still refuses a broken deployment. Workers keep one `EdgeConfig` per isolate, so each section is read there once.
 ///
 /// Cheap to clone: clones share the sections read so far (work deferred past the response takes
 /// one along).
@@ -320,8 +319,8 @@ impl EdgeConfig {
         })
     }
 
-    /// Checks the page cursors the origin seals (derived from the origin secret).
-    /// Only the secret: a feed page with a cursor, served from the cache, needs no region table.
+    /// Checks the page cursors the origin seals (derived from the origin secret alone: a feed
+    /// page with a cursor, served from the cache, needs no region table).
     pub fn cursors(&self) -> Result<&CursorKey, &ConfigError> {
         section(&self.0.cursors, || {
             let secret = self.origin_secret().map_err(Clone::clone)?;

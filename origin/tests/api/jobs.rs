@@ -494,7 +494,7 @@ async fn the_runner_retries_keeps_leases_alive_and_releases_on_stop() {
 
 /// Sixteen workers poll for one job that never ends; at the stop its worker gives it back, and
 /// the others' claims that then take it (they waited for the database through the release)
-/// must give it back unstarted. Before they did, a quarter of the rounds ran it twice.
+/// must give it back unstarted. Before they did, it ran two to four times within a few rounds.
 #[tokio::test]
 async fn a_stopping_runner_starts_no_job_it_claims() {
     let (_dir, db) = database().await;

@@ -41,7 +41,8 @@ pub enum ConfigError {
 /// the request without costing its client a slot (a feed's cursor key is read when it has a
 /// cursor). A broken setting fails the requests that need its section (500, and the log names
 /// the setting), not every request; `/healthz` reads every section ([`EdgeConfig::check`]), so
-/// a health check still refuses a broken deployment. Workers keep one `EdgeConfig` per isolate, so each section is read there once.
+/// a health check still refuses a broken deployment. Workers keep one `EdgeConfig` per isolate,
+/// so each section is read there once.
 ///
 /// Cheap to clone: clones share the sections read so far (work deferred past the response takes
 /// one along).

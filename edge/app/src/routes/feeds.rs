@@ -194,8 +194,9 @@ async fn enforce<'a, P: Platform>(
     cfg: &'a EdgeConfig,
     req: &Request,
 ) -> Result<limits::Allowed<'a>, EdgeError> {
-    let (limits, _, _) = (cfg.rate_limits()?, cfg.feeds()?, cfg.site()?);
-    limits::enforce(p, &limits.api, req, None).await
+    cfg.feeds()?;
+    cfg.site()?;
+    limits::enforce(p, &cfg.rate_limits()?.api, req, None).await
 }
 
 async fn serve_shared<P: Platform + Clone + 'static>(

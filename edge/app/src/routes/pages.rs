@@ -271,8 +271,8 @@ async fn preview<P: Platform>(
     let record = match cached_record(p, &id).await? {
         Some(r) => Some(r),
         None => {
-            let (limits, _) = (cfg.rate_limits()?, cfg.origin()?);
-            limits::enforce(p, &limits.playback, req, None).await?;
+            cfg.origin()?;
+            limits::enforce(p, &cfg.rate_limits()?.playback, req, None).await?;
             load_record(p, cfg, req, &id).await?
         }
     };
